@@ -1,0 +1,126 @@
+"""Finds jobs: modules in JOBS_ROOT (imported by file name) and installed packages' entry points."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import logging
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jobplane.job import Job, clear_registry, registered_jobs
+from jobplane.settings import Settings
+
+__all__ = ["Discovery", "discover_jobs", "find_job", "jobs_root_modules"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Discovery:
+    """The registered jobs by class path, and the modules that failed to import with their errors."""
+
+    jobs: dict[str, type[Job]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def _describe_error(exc: BaseException) -> str:
+    # The last frames say where it broke; a SyntaxError carries its own file and line.
+    if isinstance(exc, SyntaxError):
+        return f"SyntaxError: {exc.msg} ({exc.filename}, line {exc.lineno})"
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" ({frames[-1].filename}, line {frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def jobs_root_modules(root: Path) -> list[str]:
+    """Module names importable from JOBS_ROOT: ``*.py`` files and packages, skipping private names."""
+    if not root.is_dir():
+        return []
+    names = []
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith(("_", ".")):
+            continue
+        if entry.is_file() and entry.suffix == ".py":
+            names.append(entry.stem)
+        elif entry.is_dir() and (entry / "__init__.py").is_file():
+            names.append(entry.name)
+    return names
+
+
+def _put_root_on_path(root: Path) -> str:
+    path = str(root.resolve())
+    if path not in sys.path:
+        sys.path.insert(0, path)
+    return path
+
+
+def _import(name: str, root_path: str | None, errors: dict[str, str]) -> None:
+    try:
+        module = importlib.import_module(name)
+    except Exception as exc:
+        errors[name] = _describe_error(exc)
+        log.warning("job module failed to import module=%s error=%s", name, errors[name])
+        return
+    origin = getattr(module, "__file__", None) or ""
+    if root_path is not None and not str(Path(origin).resolve()).startswith(root_path):
+        # The name is already taken (the standard library, an installed package): say so, don't guess.
+        errors[name] = (
+            f"NameConflict: module {name!r} in JOBS_ROOT is shadowed by {origin or 'a built-in module'}; "
+            "rename the file"
+        )
+
+
+def _forget_modules(names: list[str]) -> None:
+    for name in names:
+        for loaded in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+            del sys.modules[loaded]
+        clear_registry(name)
+
+
+def discover_jobs(settings: Settings, *, reload: bool = False) -> Discovery:
+    """Import every job source and return the registered jobs and the import errors.
+
+    A module that fails to import is reported and does not hide the jobs of the others.
+    """
+    errors: dict[str, str] = {}
+    root = settings.jobs_root
+    names = jobs_root_modules(root)
+    if reload:
+        importlib.invalidate_caches()
+        _forget_modules(names)
+    if names:
+        root_path = _put_root_on_path(root)
+        for name in names:
+            _import(name, root_path, errors)
+    elif not root.is_dir():
+        log.info("JOBS_ROOT does not exist path=%s", root)
+    for entry_point in importlib.metadata.entry_points(group=settings.jobs_entry_point_group):
+        if reload:
+            _forget_modules([entry_point.module])
+        _import(entry_point.module, None, errors)
+    return Discovery(jobs=registered_jobs(), errors=errors)
+
+
+def find_job(class_path: str, settings: Settings) -> tuple[type[Job] | None, Discovery | None]:
+    """The job class for a class path, importing only its module when it can.
+
+    Returns the class, or None with the full discovery (for an error message listing what exists).
+    """
+    module_name, _, class_name = class_path.rpartition(".")
+    if module_name and class_name:
+        top = module_name.split(".", 1)[0]
+        if top in jobs_root_modules(settings.jobs_root):
+            _put_root_on_path(settings.jobs_root)
+        try:
+            importlib.import_module(module_name)
+        except Exception:  # Reported, with every other module's state, by the full discovery below.
+            log.debug("direct import failed module=%s", module_name, exc_info=True)
+        else:
+            job = registered_jobs().get(class_path)
+            if job is not None:
+                return job, None
+    discovery = discover_jobs(settings)
+    return discovery.jobs.get(class_path), discovery

@@ -1,0 +1,317 @@
+"""Runs a job on this machine with no cluster: validation, a JobResult, a child process under time limits."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import multiprocessing
+import os
+import signal
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import IO, Any, TextIO
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from jobplane.job import Job, TimeLimits
+from jobplane.joblog import LogEntry
+from jobplane.runner import execute_job
+from jobplane.schema import JobDataError, validate_data
+from jobplane.settings import Settings
+from jobplane.store import results
+from jobplane.store.database import create_store_engine, ensure_schema, make_sessionmaker
+from jobplane.store.models import FileProxy, JobResult, JobStatus, utcnow
+from jobplane.variables import ObjectVar, VariableError
+
+__all__ = ["LocalRun", "LocalStoreReporter", "run_local", "store_input_file", "validate_for_run"]
+
+# How long the child gets after SIGTERM when the user interrupts a run, before SIGKILL.
+INTERRUPT_GRACE_SECONDS = 5.0
+
+
+class LocalStoreReporter:
+    """Reports a run straight into the results store, one short transaction per event.
+
+    Each log entry is committed as it happens, so it is visible while the job runs and survives
+    the job raising, or its process being killed.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], job_result_id: uuid.UUID, max_file_size: int) -> None:
+        self._sessions = sessions
+        self._id = job_result_id
+        self._max_file_size = max_file_size
+
+    def started(self) -> None:
+        with self._sessions.begin() as session:
+            results.mark_started(session=session, job_result_id=self._id, now=utcnow())
+
+    def log(self, entry: LogEntry) -> None:
+        with self._sessions.begin() as session:
+            results.add_log_entry(session=session, job_result_id=self._id, entry=entry)
+
+    def create_file(self, name: str, content: bytes) -> str:
+        if len(content) > self._max_file_size:
+            raise ValueError(
+                f"File {name!r} is {len(content)} bytes, above the limit of {self._max_file_size} bytes "
+                "(JOBPLANE_CREATE_FILE_MAX_SIZE)"
+            )
+        with self._sessions.begin() as session:
+            proxy = results.add_file(session=session, job_result_id=self._id, name=name, content=content)
+            return str(proxy.id)
+
+    def open_input_file(self, file_id: str) -> IO[bytes]:
+        with self._sessions() as session:
+            proxy = session.get(FileProxy, uuid.UUID(file_id))
+            if proxy is None:
+                raise VariableError(f"No uploaded file with id {file_id}")
+            handle = io.BytesIO(proxy.content)
+            handle.name = proxy.name
+            return handle
+
+    def discard_input_files(self, file_ids: list[str]) -> None:
+        with self._sessions.begin() as session:
+            results.delete_files(session=session, file_ids=[uuid.UUID(f) for f in file_ids])
+
+    def finished(self, status: str, result: Any, traceback: str | None) -> None:
+        with self._sessions.begin() as session:
+            results.finish_job_result(
+                session=session,
+                job_result_id=self._id,
+                status=JobStatus(status),
+                now=utcnow(),
+                result=result,
+                traceback=traceback,
+            )
+
+
+def store_input_file(sessions: sessionmaker[Session], name: str, content: bytes) -> str:
+    """Keep an uploaded FileVar input until its run ends; returns the id to put in the job data."""
+    with sessions.begin() as session:
+        return str(results.add_file(session=session, job_result_id=None, name=name, content=content).id)
+
+
+class _ResolveOnly:
+    """A ResolveContext that checks ObjectVar inputs against the data database before a run is created."""
+
+    def __init__(self, session: Session) -> None:
+        self.db = session
+
+    def open_input_file(self, file_id: str) -> Any:  # pragma: no cover - FileVars are not resolved early
+        raise NotImplementedError
+
+
+def validate_for_run(
+    job_class: type[Job], data: Any, data_sessions: Callable[[], Session] | None
+) -> dict[str, Any]:
+    """Schema validation, then ObjectVar look-ups; JobDataError with every problem, field by field."""
+    cleaned = validate_data(job_class.json_schema(), data)
+    object_vars = [v for v in job_class.variables() if isinstance(v, ObjectVar) and cleaned.get(v.name)]
+    if object_vars and data_sessions is not None:
+        errors: dict[str, list[str]] = {}
+        with data_sessions() as session:
+            for var in object_vars:
+                try:
+                    var.resolve(cleaned[var.name], _ResolveOnly(session))
+                except VariableError as exc:
+                    errors[var.name] = [str(exc)]
+                except Exception as exc:  # e.g. the model's table does not exist yet
+                    errors[var.name] = [
+                        f"Could not look up {var.model.__name__}: {type(exc).__name__}: {exc}"
+                    ]
+        if errors:
+            raise JobDataError(errors)
+    return cleaned
+
+
+@dataclass
+class LocalRun:
+    """The outcome of a local run, as the CLI prints it."""
+
+    job_result: JobResult
+    logs_by_level: dict[str, int]
+
+
+def _child(
+    job_class: type[Job],
+    data: dict[str, Any],
+    job_result_id: uuid.UUID,
+    settings: Settings,
+    limits: TimeLimits,
+    user: str | None,
+    echo: bool,
+) -> None:
+    os.setpgid(0, 0)  # Its own process group, so a hard kill also takes the job's own children.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # The parent decides what an interrupt means.
+    store = create_store_engine(settings.database_url)
+    data_engine = _data_engine(settings, store)
+    reporter = LocalStoreReporter(make_sessionmaker(store), job_result_id, settings.create_file_max_size)
+    execute_job(
+        job_class,
+        data,
+        reporter=reporter,
+        job_result_id=str(job_result_id),
+        limits=limits,
+        user=user,
+        data_session_factory=make_sessionmaker(data_engine),
+        echo=_print_entry if echo else None,
+    )
+    sys.stdout.flush()
+
+
+def _print_entry(entry: LogEntry) -> None:
+    print(entry.format_line(), flush=True)
+
+
+def _data_engine(settings: Settings, store: Engine) -> Engine:
+    url = settings.effective_data_database_url
+    return store if url == settings.database_url else create_store_engine(url)
+
+
+def _finalize_if_unfinished(
+    sessions: sessionmaker[Session], job_result_id: uuid.UUID, why: str, status: JobStatus
+) -> None:
+    """End a run whose process could not (killed, crashed): log the reason and mark it terminal."""
+    with sessions.begin() as session:
+        current = results.get_job_result(session=session, job_result_id=job_result_id)
+        if current is None or JobStatus(current.status).is_terminal:
+            return
+        level = "failure" if status == JobStatus.FAILURE else "warning"
+        results.add_log_entry(
+            session=session,
+            job_result_id=job_result_id,
+            entry=LogEntry(level=level, message=why, grouping="initialization"),
+        )
+        session.flush()
+        results.finish_job_result(
+            session=session,
+            job_result_id=job_result_id,
+            status=status,
+            now=utcnow(),
+            result={"exc_type": "JobProcessEnded", "exc_message": why},
+        )
+
+
+def run_local(
+    job_class: type[Job],
+    data: Any,
+    *,
+    settings: Settings,
+    user: str | None,
+    file_inputs: dict[str, tuple[str, bytes]] | None = None,
+    echo: bool = True,
+    out: TextIO | None = None,
+) -> LocalRun:
+    """Validate, create the JobResult, run the job in a child process and enforce its limits.
+
+    Raises JobDataError (and creates nothing) when the data does not fit the job.
+    """
+    out = out or sys.stdout
+    store = create_store_engine(settings.database_url)
+    ensure_schema(store)
+    sessions = make_sessionmaker(store)
+    data_sessions = make_sessionmaker(_data_engine(settings, store))
+    data = dict(data) if isinstance(data, dict) else data
+    cleaned = validate_for_run(job_class, data, data_sessions)
+    for var_name, (file_name, content) in (file_inputs or {}).items():
+        cleaned[var_name] = store_input_file(sessions, file_name, content)
+
+    properties = job_class.properties()
+    limits = properties.time_limits(settings)
+    with sessions.begin() as session:
+        job_result = results.create_job_result(
+            session=session,
+            name=properties.name,
+            job_class_path=job_class.class_path(),
+            user=user,
+            task_kwargs=None if properties.has_sensitive_variables else cleaned,
+            queue=properties.task_queues[0],
+            soft_time_limit=limits.soft,
+            time_limit=limits.hard,
+        )
+        job_result_id = job_result.id
+    print(f"Running {job_class.class_path()} as job result {job_result_id}", file=out, flush=True)
+
+    store.dispose()  # No pooled connection may cross the fork.
+    context = multiprocessing.get_context("fork")
+    process = context.Process(
+        target=_child,
+        args=(job_class, cleaned, job_result_id, settings, limits, user, echo),
+        name=f"jobplane-job-{job_result_id}",
+    )
+    interrupted: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
+    try:
+        process.start()
+        why, status = _supervise(process, limits, interrupted)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if why is None and process.exitcode != 0:
+        why = _describe_exit(process.exitcode)
+        status = JobStatus.FAILURE
+    if why is not None:
+        _finalize_if_unfinished(sessions, job_result_id, why, status)
+    # A child that exited 0 must have ended the run; if not, nothing may stay PENDING or STARTED.
+    _finalize_if_unfinished(
+        sessions, job_result_id, "The job process ended without reporting a result", JobStatus.FAILURE
+    )
+    with sessions() as session:
+        final = results.get_job_result(session=session, job_result_id=job_result_id)
+        assert final is not None
+        counts = results.count_logs_by_level(session=session, job_result_id=job_result_id)
+    store.dispose()
+    return LocalRun(job_result=final, logs_by_level=counts)
+
+
+def _kill_group(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, sig)
+
+
+def _supervise(process: Any, limits: TimeLimits, interrupted: list[int]) -> tuple[str | None, JobStatus]:
+    """Wait for the job process; kill it at the hard limit or on Ctrl-C. Returns why it was ended."""
+    deadline = time.monotonic() + limits.hard
+    while True:
+        process.join(timeout=min(0.2, max(0.0, deadline - time.monotonic())))
+        if not process.is_alive():
+            return None, JobStatus.FAILURE
+        if interrupted:
+            _kill_group(process.pid, signal.SIGTERM)
+            process.join(timeout=INTERRUPT_GRACE_SECONDS)
+            _kill_group(process.pid, signal.SIGKILL)
+            process.join()
+            return "Cancelled: interrupted by the user", JobStatus.REVOKED
+        if time.monotonic() >= deadline:
+            _kill_group(process.pid, signal.SIGKILL)
+            process.join()
+            return (
+                f"Hard time limit of {limits.hard:g} s exceeded: the job process was killed",
+                JobStatus.FAILURE,
+            )
+
+
+def _describe_exit(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        name = signal.Signals(-exitcode).name
+        return f"The job process was killed by {name}" + (" (out of memory?)" if name == "SIGKILL" else "")
+    return f"The job process exited with code {exitcode}"
+
+
+def format_summary(run: LocalRun) -> str:
+    """Nautobot's runjob summary: counts per level, status, result, duration."""
+    jr = run.job_result
+    counts = ", ".join(f"{level}: {count}" for level, count in run.logs_by_level.items() if count)
+    lines = [
+        f"Logs: {counts or 'none'}",
+        f"Status: {jr.status}",
+        f"Result: {json.dumps(jr.result, default=str)}",
+    ]
+    if jr.traceback:
+        lines.append(f"Traceback:\n{jr.traceback.rstrip()}")
+    duration = jr.duration
+    lines.append(f"Duration: {duration:.3f} s" if duration is not None else "Duration: unknown")
+    return "\n".join(lines)

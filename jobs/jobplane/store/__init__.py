@@ -1,0 +1,1 @@
+"""The results store: JobResult, JobLogEntry and FileProxy in SQLite or Postgres."""

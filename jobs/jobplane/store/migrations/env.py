@@ -1,0 +1,28 @@
+"""Alembic environment of the results store: runs on the connection handed in by jobplane.store.database."""
+
+from __future__ import annotations
+
+from alembic import context
+from jobplane.store.models import Base
+from sqlalchemy import create_engine
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def run_migrations() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    # Called from the alembic command line: use the URL the caller configured.
+    engine = create_engine(config.get_main_option("sqlalchemy.url") or "sqlite:///jobplane.sqlite3")
+    with engine.begin() as conn:
+        context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+run_migrations()

@@ -1,0 +1,178 @@
+"""SQLAlchemy models of the results store: JobResult, JobLogEntry and FileProxy, as in Nautobot."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = [
+    "LOG_LEVELS",
+    "Base",
+    "FileProxy",
+    "JobLogEntry",
+    "JobResult",
+    "JobStatus",
+    "utcnow",
+]
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+LOG_LEVELS = ("debug", "info", "success", "warning", "failure", "error", "critical")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware timestamp on every backend: stored as UTC, read back aware (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the results store only takes aware timestamps")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JSONType = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+BigIntId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType, Any: JSONType}
+
+
+class JobStatus(StrEnum):
+    """Celery's state names, which Nautobot clients already understand."""
+
+    PENDING = "PENDING"
+    STARTED = "STARTED"
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+    REVOKED = "REVOKED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (JobStatus.SUCCESS, JobStatus.FAILURE, JobStatus.REVOKED)
+
+
+class JobResult(Base):
+    """One run of a job: who asked, what happened, what it returned."""
+
+    __tablename__ = "job_result"
+    __table_args__ = (
+        Index("ix_job_result_class_path_created", "job_class_path", "date_created"),
+        Index("ix_job_result_status_created", "status", "date_created"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(255))
+    job_class_path: Mapped[str] = mapped_column(String(255))
+    user: Mapped[str | None] = mapped_column(String(150))
+    status: Mapped[str] = mapped_column(String(30), default=JobStatus.PENDING)
+    date_created: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    date_started: Mapped[datetime | None]
+    date_done: Mapped[datetime | None]
+    result: Mapped[Any | None]
+    traceback: Mapped[str | None] = mapped_column(Text)
+    # The inputs, for a re-run; None when the job has sensitive variables (they are never stored).
+    task_kwargs: Mapped[dict[str, Any] | None]
+    queue: Mapped[str | None] = mapped_column(String(100))
+    soft_time_limit: Mapped[float | None]
+    time_limit: Mapped[float | None]
+
+    debug_log_count: Mapped[int] = mapped_column(default=0)
+    info_log_count: Mapped[int] = mapped_column(default=0)
+    success_log_count: Mapped[int] = mapped_column(default=0)
+    warning_log_count: Mapped[int] = mapped_column(default=0)
+    failure_log_count: Mapped[int] = mapped_column(default=0)
+    error_log_count: Mapped[int] = mapped_column(default=0)
+    critical_log_count: Mapped[int] = mapped_column(default=0)
+
+    logs: Mapped[list[JobLogEntry]] = relationship(
+        back_populates="job_result",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="JobLogEntry.id",
+    )
+    files: Mapped[list[FileProxy]] = relationship(
+        back_populates="job_result", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start (or creation) to done, as Nautobot computes it."""
+        if self.date_done is None:
+            return None
+        return (self.date_done - (self.date_started or self.date_created)).total_seconds()
+
+
+class JobLogEntry(Base):
+    """One log line of a run, written as it happens."""
+
+    __tablename__ = "job_log_entry"
+    __table_args__ = (Index("ix_job_log_entry_result_created", "job_result_id", "created"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    job_result_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("job_result.id", ondelete="CASCADE"))
+    log_level: Mapped[str] = mapped_column(String(10), default="info")
+    grouping: Mapped[str] = mapped_column(String(100), default="main")
+    message: Mapped[str] = mapped_column(Text, default="")
+    log_object: Mapped[str | None] = mapped_column(String(200))
+    absolute_url: Mapped[str | None] = mapped_column(String(255))
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+
+    job_result: Mapped[JobResult] = relationship(back_populates="logs")
+
+
+class FileProxy(Base):
+    """A file a job created (or an uploaded FileVar input, which has no job result until run)."""
+
+    __tablename__ = "file_proxy"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(255))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int]
+    uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    job_result_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("job_result.id", ondelete="CASCADE"), index=True
+    )
+
+    job_result: Mapped[JobResult | None] = relationship(back_populates="files")

@@ -1,0 +1,142 @@
+"""Repository functions of the results store; they take a session and never commit (the caller does)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from jobplane.joblog import LogEntry
+from jobplane.store.models import LOG_LEVELS, FileProxy, JobLogEntry, JobResult, JobStatus, utcnow
+
+__all__ = [
+    "add_file",
+    "add_log_entry",
+    "count_logs_by_level",
+    "create_job_result",
+    "delete_files",
+    "finish_job_result",
+    "get_job_result",
+    "list_log_entries",
+    "mark_started",
+]
+
+
+def create_job_result(
+    *,
+    session: Session,
+    name: str,
+    job_class_path: str,
+    user: str | None,
+    task_kwargs: dict[str, Any] | None,
+    queue: str | None = None,
+    soft_time_limit: float | None = None,
+    time_limit: float | None = None,
+) -> JobResult:
+    result = JobResult(
+        id=uuid.uuid4(),
+        name=name,
+        job_class_path=job_class_path,
+        user=user,
+        status=JobStatus.PENDING,
+        date_created=utcnow(),
+        task_kwargs=task_kwargs,
+        queue=queue,
+        soft_time_limit=soft_time_limit,
+        time_limit=time_limit,
+    )
+    session.add(result)
+    session.flush()
+    return result
+
+
+def get_job_result(*, session: Session, job_result_id: uuid.UUID) -> JobResult | None:
+    return session.get(JobResult, job_result_id)
+
+
+def mark_started(*, session: Session, job_result_id: uuid.UUID, now: datetime) -> None:
+    session.execute(
+        update(JobResult)
+        .where(JobResult.id == job_result_id, JobResult.status == JobStatus.PENDING)
+        .values(status=JobStatus.STARTED, date_started=now)
+    )
+
+
+def add_log_entry(*, session: Session, job_result_id: uuid.UUID, entry: LogEntry) -> None:
+    session.add(
+        JobLogEntry(
+            job_result_id=job_result_id,
+            log_level=entry.level,
+            grouping=entry.grouping,
+            message=entry.message,
+            log_object=entry.log_object,
+            absolute_url=entry.absolute_url,
+            created=entry.created,
+        )
+    )
+
+
+def add_file(*, session: Session, job_result_id: uuid.UUID | None, name: str, content: bytes) -> FileProxy:
+    proxy = FileProxy(
+        id=uuid.uuid4(), name=name, content=content, size=len(content), job_result_id=job_result_id
+    )
+    session.add(proxy)
+    session.flush()
+    return proxy
+
+
+def delete_files(*, session: Session, file_ids: Sequence[uuid.UUID]) -> None:
+    if file_ids:
+        session.execute(delete(FileProxy).where(FileProxy.id.in_(list(file_ids))))
+
+
+def count_logs_by_level(*, session: Session, job_result_id: uuid.UUID) -> dict[str, int]:
+    rows = session.execute(
+        select(JobLogEntry.log_level, func.count())
+        .where(JobLogEntry.job_result_id == job_result_id)
+        .group_by(JobLogEntry.log_level)
+    ).all()
+    counts = dict.fromkeys(LOG_LEVELS, 0)
+    counts.update({level: count for level, count in rows if level in counts})
+    return counts
+
+
+def finish_job_result(
+    *,
+    session: Session,
+    job_result_id: uuid.UUID,
+    status: JobStatus,
+    now: datetime,
+    result: Any = None,
+    traceback: str | None = None,
+) -> bool:
+    """Move a run to a terminal status with its per-level log counts; False if it already ended."""
+    counts = count_logs_by_level(session=session, job_result_id=job_result_id)
+    changed = session.execute(
+        update(JobResult)
+        .where(
+            JobResult.id == job_result_id,
+            JobResult.status.in_([JobStatus.PENDING, JobStatus.STARTED]),
+        )
+        .values(
+            status=status,
+            date_done=now,
+            result=result,
+            traceback=traceback,
+            **{f"{level}_log_count": count for level, count in counts.items()},
+        )
+    )
+    return bool(changed.rowcount)  # type: ignore[attr-defined]
+
+
+def list_log_entries(
+    *, session: Session, job_result_id: uuid.UUID, after_id: int | None = None
+) -> list[JobLogEntry]:
+    statement = select(JobLogEntry).where(JobLogEntry.job_result_id == job_result_id)
+    if after_id is not None:
+        statement = statement.where(JobLogEntry.id > after_id)
+    return list(session.scalars(statement.order_by(JobLogEntry.id)))

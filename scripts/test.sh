@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a fresh machine: installs what the tests need, then lint, types, pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n== %s (%s)\n' "$*" "$(date -u +%H:%M:%S)"; }
+
+log "host packages"
+bash scripts/setup-host.sh
+
+log "python environment"
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+.venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+
+log "lint and types"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check jobs tests bench
+.venv/bin/mypy
+
+log "tests"
+exec .venv/bin/pytest "$@"

@@ -1,0 +1,120 @@
+"""Fixtures shared by every tier: a real Postgres started for the session, and results-store URLs."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def missing_component(message: str) -> None:
+    """A real component is absent: a failure in CI (where .ci/run installs it), a skip on a laptop."""
+    if IN_CI:
+        pytest.fail(f"{message} (CI must install it: see .ci/run)")
+    pytest.skip(message)
+
+
+def _postgres_bindir() -> Path | None:
+    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (candidate / "initdb").exists() and (candidate / "pg_ctl").exists():
+            return candidate
+    found = shutil.which("pg_ctl")
+    return Path(found).parent if found else None
+
+
+class PostgresServer:
+    """A throwaway Postgres cluster on 127.0.0.1, owned by this test session."""
+
+    def __init__(self, bindir: Path) -> None:
+        self.bindir = bindir
+        self.root = Path(tempfile.mkdtemp(prefix="jobplane-pg-"))
+        self.data = self.root / "data"
+        self.port = free_port()
+        # initdb refuses to run as root; the Debian package's "postgres" user owns the cluster then.
+        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+    def _run(self, *args: str) -> None:
+        subprocess.run([*self.as_user, *args], check=True, capture_output=True, text=True)
+
+    def start(self) -> None:
+        if self.as_user:
+            os.chmod(self.root, 0o755)
+            shutil.chown(self.root, "postgres", "postgres")
+        self._run(
+            str(self.bindir / "initdb"), "-D", str(self.data), "-U", "jobplane", "--auth=trust", "-E", "UTF8"
+        )
+        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off"
+        self._run(
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.root / "log"),
+            "-w",
+            "start",
+        )
+
+    def stop(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+psycopg://jobplane@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self) -> str:
+        import psycopg
+
+        name = f"test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(
+            f"host=127.0.0.1 port={self.port} user=jobplane dbname=postgres", autocommit=True
+        ) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    bindir = _postgres_bindir()
+    if bindir is None:
+        missing_component("Postgres server binaries (initdb, pg_ctl) are not installed")
+    assert bindir is not None
+    server = PostgresServer(bindir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres: PostgresServer) -> str:
+    """A fresh, empty database on the session's Postgres."""
+    return postgres.create_database()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty results-store database: the SQLite default, and a real Postgres."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'jobplane.sqlite3'}"
+    return str(request.getfixturevalue("postgres_url"))
