@@ -5,11 +5,11 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import multiprocessing
 import os
 import signal
 import sys
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -145,8 +145,6 @@ def _child(
     user: str | None,
     echo: bool,
 ) -> None:
-    os.setpgid(0, 0)  # Its own process group, so a hard kill also takes the job's own children.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # The parent decides what an interrupt means.
     store = create_store_engine(settings.database_url)
     data_engine = _data_engine(settings, store)
     reporter = LocalStoreReporter(make_sessionmaker(store), job_result_id, settings.create_file_max_size)
@@ -237,16 +235,12 @@ def run_local(
     print(f"Running {job_class.class_path()} as job result {job_result_id}", file=out, flush=True)
 
     store.dispose()  # No pooled connection may cross the fork.
-    context = multiprocessing.get_context("fork")
-    process = context.Process(
-        target=_child,
-        args=(job_class, cleaned, job_result_id, settings, limits, user, echo),
-        name=f"jobplane-job-{job_result_id}",
-    )
     interrupted: list[int] = []
     previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
     try:
-        process.start()
+        process = _ForkedProcess(
+            lambda: _child(job_class, cleaned, job_result_id, settings, limits, user, echo)
+        )
         why, status = _supervise(process, limits, interrupted)
     finally:
         signal.signal(signal.SIGINT, previous)
@@ -267,31 +261,70 @@ def run_local(
     return LocalRun(job_result=final, logs_by_level=counts)
 
 
-def _kill_group(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, sig)
+class _ForkedProcess:
+    """The job's process: forked (it inherits the imported job class), in a process group of its own."""
+
+    POLL_SECONDS = 0.01
+
+    def __init__(self, target: Callable[[], None]) -> None:
+        self.exitcode: int | None = None
+        self.pid = os.fork()
+        if self.pid != 0:
+            # Both sides set the group, so it exists whichever runs first; a kill takes the job's children.
+            with contextlib.suppress(OSError):
+                os.setpgid(self.pid, self.pid)
+        else:  # pragma: no cover - the child's side is observed through the store
+            code = 1
+            try:
+                os.setpgid(0, 0)
+                signal.signal(signal.SIGINT, signal.SIG_IGN)  # The parent decides what an interrupt means.
+                target()
+                code = 0
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+
+    def wait(self, timeout: float | None) -> bool:
+        """Wait up to ``timeout`` seconds (None: for ever) for the process to end; True if it has."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.exitcode is None:
+            pid, status = os.waitpid(self.pid, 0 if deadline is None else os.WNOHANG)
+            if pid:
+                self.exitcode = os.waitstatus_to_exitcode(status)
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(self.POLL_SECONDS)
+        return True
+
+    def kill_group(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, sig)
 
 
-def _supervise(process: Any, limits: TimeLimits, interrupted: list[int]) -> tuple[str | None, JobStatus]:
+def _supervise(
+    process: _ForkedProcess, limits: TimeLimits, interrupted: list[int]
+) -> tuple[str | None, JobStatus]:
     """Wait for the job process; kill it at the hard limit or on Ctrl-C. Returns why it was ended."""
     deadline = time.monotonic() + limits.hard
-    while True:
-        process.join(timeout=min(0.2, max(0.0, deadline - time.monotonic())))
-        if not process.is_alive():
-            return None, JobStatus.FAILURE
+    while not process.wait(timeout=min(0.1, max(0.0, deadline - time.monotonic()))):
         if interrupted:
-            _kill_group(process.pid, signal.SIGTERM)
-            process.join(timeout=INTERRUPT_GRACE_SECONDS)
-            _kill_group(process.pid, signal.SIGKILL)
-            process.join()
+            process.kill_group(signal.SIGTERM)
+            if not process.wait(timeout=INTERRUPT_GRACE_SECONDS):
+                process.kill_group(signal.SIGKILL)
+                process.wait(timeout=None)
             return "Cancelled: interrupted by the user", JobStatus.REVOKED
         if time.monotonic() >= deadline:
-            _kill_group(process.pid, signal.SIGKILL)
-            process.join()
+            process.kill_group(signal.SIGKILL)
+            process.wait(timeout=None)
             return (
                 f"Hard time limit of {limits.hard:g} s exceeded: the job process was killed",
                 JobStatus.FAILURE,
             )
+    return None, JobStatus.FAILURE
 
 
 def _describe_exit(exitcode: int | None) -> str:

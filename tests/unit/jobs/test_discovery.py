@@ -126,3 +126,22 @@ def test_find_job_imports_one_module_and_reports_unknown(jobs_root: Path) -> Non
     assert missing is None
     assert discovery is not None
     assert "disc_other" in discovery.errors
+
+
+def test_installed_packages_register_jobs_through_the_entry_point_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "site"
+    write_module(site / "acme_jobs", "__init__", GOOD)
+    dist_info = site / "acme_jobs-1.0.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-jobs\nVersion: 1.0\n")
+    (dist_info / "entry_points.txt").write_text("[jobplane.jobs]\nacme = acme_jobs\n")
+    monkeypatch.syspath_prepend(str(site))
+    try:
+        discovery = discover_jobs(Settings(jobs_root=tmp_path / "no-root"))
+        assert "acme_jobs.Ping" in discovery.jobs
+        assert discovery.errors == {}
+    finally:
+        sys.modules.pop("acme_jobs", None)
+        clear_registry("acme_jobs")

@@ -218,3 +218,24 @@ def test_register_jobs_checks_run_accepts_every_variable() -> None:
     cls = type("Mismatch", (Job,), {"a": StringVar(), "b": StringVar(), "run": lambda self, *, a: None})
     with pytest.raises(TypeError, match=r"run\(\) does not accept the variables b"):
         register_jobs(cls)
+
+
+def test_load_yaml_and_load_json_read_files_next_to_the_job(tmp_path: Any) -> None:
+    (tmp_path / "sites.yaml").write_text("sites:\n  - name: ams1\n    racks: 0\n")
+    (tmp_path / "roles.json").write_text('{"roles": ["leaf", "spine"]}')
+    module_path = tmp_path / "data_job.py"
+    module_path.write_text(
+        "from jobplane import Job\n\nclass DataJob(Job):\n    def run(self):\n        pass\n"
+    )
+    module = types.ModuleType("data_job")
+    module.__file__ = str(module_path)
+    sys.modules["data_job"] = module
+    try:
+        exec(compile(module_path.read_text(), str(module_path), "exec"), module.__dict__)
+        job = module.__dict__["DataJob"]()
+        assert job.load_yaml("sites.yaml") == {"sites": [{"name": "ams1", "racks": 0}]}
+        assert job.load_json("roles.json") == {"roles": ["leaf", "spine"]}
+        with pytest.raises(FileNotFoundError):
+            job.load_json("absent.json")
+    finally:
+        del sys.modules["data_job"]
