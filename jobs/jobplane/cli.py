@@ -106,7 +106,7 @@ def _runjob(args: argparse.Namespace, settings: Settings) -> int:
     from jobplane.local import format_summary, run_local
 
     try:
-        run = run_local(
+        job_result = run_local(
             job_class,
             data,
             settings=settings,
@@ -117,8 +117,8 @@ def _runjob(args: argparse.Namespace, settings: Settings) -> int:
     except JobDataError as exc:
         _print_errors(exc.as_response())
         return EXIT_BAD_INPUT
-    print(format_summary(run))
-    return EXIT_OK if run.job_result.status == "SUCCESS" else EXIT_FAILURE
+    print(format_summary(job_result))
+    return EXIT_OK if job_result.status == "SUCCESS" else EXIT_FAILURE
 
 
 def _jobs(args: argparse.Namespace, settings: Settings) -> int:

@@ -12,7 +12,6 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import IO, Any, TextIO
 
 from sqlalchemy import Engine
@@ -25,10 +24,10 @@ from jobplane.schema import JobDataError, validate_data
 from jobplane.settings import Settings
 from jobplane.store import results
 from jobplane.store.database import create_store_engine, ensure_schema, make_sessionmaker
-from jobplane.store.models import FileProxy, JobResult, JobStatus, utcnow
+from jobplane.store.models import LOG_LEVELS, FileProxy, JobResult, JobStatus, utcnow
 from jobplane.variables import ObjectVar, VariableError
 
-__all__ = ["LocalRun", "LocalStoreReporter", "run_local", "store_input_file", "validate_for_run"]
+__all__ = ["LocalStoreReporter", "format_summary", "run_local", "store_input_file", "validate_for_run"]
 
 # How long the child gets after SIGTERM when the user interrupts a run, before SIGKILL.
 INTERRUPT_GRACE_SECONDS = 5.0
@@ -128,14 +127,6 @@ def validate_for_run(
     return cleaned
 
 
-@dataclass
-class LocalRun:
-    """The outcome of a local run, as the CLI prints it."""
-
-    job_result: JobResult
-    logs_by_level: dict[str, int]
-
-
 def _child(
     job_class: type[Job],
     data: dict[str, Any],
@@ -203,7 +194,7 @@ def run_local(
     file_inputs: dict[str, tuple[str, bytes]] | None = None,
     echo: bool = True,
     out: TextIO | None = None,
-) -> LocalRun:
+) -> JobResult:
     """Validate, create the JobResult, run the job in a child process and enforce its limits.
 
     Raises JobDataError (and creates nothing) when the data does not fit the job.
@@ -212,7 +203,8 @@ def run_local(
     store = create_store_engine(settings.database_url)
     ensure_schema(store)
     sessions = make_sessionmaker(store)
-    data_sessions = make_sessionmaker(_data_engine(settings, store))
+    data_engine = _data_engine(settings, store)
+    data_sessions = make_sessionmaker(data_engine)
     data = dict(data) if isinstance(data, dict) else data
     cleaned = validate_for_run(job_class, data, data_sessions)
     for var_name, (file_name, content) in (file_inputs or {}).items():
@@ -234,7 +226,9 @@ def run_local(
         job_result_id = job_result.id
     print(f"Running {job_class.class_path()} as job result {job_result_id}", file=out, flush=True)
 
-    store.dispose()  # No pooled connection may cross the fork.
+    # No pooled connection may cross the fork.
+    store.dispose()
+    data_engine.dispose()
     interrupted: list[int] = []
     previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
     try:
@@ -255,10 +249,10 @@ def run_local(
     )
     with sessions() as session:
         final = results.get_job_result(session=session, job_result_id=job_result_id)
-        assert final is not None
-        counts = results.count_logs_by_level(session=session, job_result_id=job_result_id)
     store.dispose()
-    return LocalRun(job_result=final, logs_by_level=counts)
+    if final is None:
+        raise RuntimeError(f"job result {job_result_id} disappeared from the results store during the run")
+    return final
 
 
 class _ForkedProcess:
@@ -334,10 +328,11 @@ def _describe_exit(exitcode: int | None) -> str:
     return f"The job process exited with code {exitcode}"
 
 
-def format_summary(run: LocalRun) -> str:
+def format_summary(jr: JobResult) -> str:
     """Nautobot's runjob summary: counts per level, status, result, duration."""
-    jr = run.job_result
-    counts = ", ".join(f"{level}: {count}" for level, count in run.logs_by_level.items() if count)
+    counts = ", ".join(
+        f"{level}: {count}" for level in LOG_LEVELS if (count := getattr(jr, f"{level}_log_count"))
+    )
     lines = [
         f"Logs: {counts or 'none'}",
         f"Status: {jr.status}",

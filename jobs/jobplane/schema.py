@@ -200,7 +200,13 @@ def validate_data(schema: Mapping[str, Any], data: Any) -> dict[str, Any]:
         else:
             cleaned[name] = None
 
-    known = {key: value for key, value in cleaned.items() if key not in errors}
+    known = {key: value for key, value in cleaned.items() if key not in errors and value is not None}
+    if not known:
+        # Nothing left to check value by value (a job without variables, or only nulls): skip building
+        # the validator, which is most of the cost of a small job's start-up.
+        if errors:
+            raise JobDataError(errors)
+        return cleaned
     for error in _validator_class()(schema).iter_errors(known):
         if not error.absolute_path:
             continue  # Top-level problems (required, additionalProperties) were reported above.
