@@ -1,0 +1,26 @@
+"""Version v1alpha1 of the jobplane.io resources."""
+
+from __future__ import annotations
+
+from jobplane_crds.v1alpha1.common import VERSION, Condition, Resource
+from jobplane_crds.v1alpha1.jobdefinition import JobDefinition, JobDefinitionSpec, JobDefinitionStatus
+from jobplane_crds.v1alpha1.jobqueue import JobQueue, JobQueueSpec, JobQueueStatus
+from jobplane_crds.v1alpha1.jobrun import JobRun, JobRunPhase, JobRunSpec, JobRunStatus
+
+KINDS: tuple[type[Resource], ...] = (JobDefinition, JobRun, JobQueue)
+
+__all__ = [
+    "KINDS",
+    "VERSION",
+    "Condition",
+    "JobDefinition",
+    "JobDefinitionSpec",
+    "JobDefinitionStatus",
+    "JobQueue",
+    "JobQueueSpec",
+    "JobQueueStatus",
+    "JobRun",
+    "JobRunPhase",
+    "JobRunSpec",
+    "JobRunStatus",
+]

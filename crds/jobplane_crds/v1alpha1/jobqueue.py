@@ -1,0 +1,98 @@
+"""JobQueue: where runs execute (a node pool), with defaults for their pods and a concurrency limit."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from jobplane_crds.v1alpha1.common import Condition, CrdModel, PrinterColumn, Resource
+
+__all__ = ["JobQueue", "JobQueueSpec", "JobQueueStatus", "ResourceRequirements", "Toleration"]
+
+Quantity = int | str
+
+
+class Toleration(CrdModel):
+    """A core/v1 Toleration, so the queue's pods may land on tainted nodes of its pool."""
+
+    key: str | None = None
+    operator: Literal["Exists", "Equal"] | None = None
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    toleration_seconds: int | None = None
+
+
+class ResourceRequirements(CrdModel):
+    """Default requests and limits of the job container (core/v1 ResourceRequirements)."""
+
+    requests: dict[str, Quantity] | None = None
+    """For example cpu: 100m, memory: 256Mi."""
+    limits: dict[str, Quantity] | None = None
+    """For example memory: 1Gi; a container above its memory limit is OOM-killed."""
+
+
+class JobQueueSpec(CrdModel):
+    """How and where the queue's runs execute."""
+
+    node_selector: dict[str, str] | None = None
+    """Labels a node must have (the node pool), e.g. pool: gpu."""
+    tolerations: list[Toleration] | None = None
+    """Taints of the pool's nodes that the pods tolerate."""
+    affinity: dict[str, Any] | None = Field(
+        default=None, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True}
+    )
+    """A core/v1 Affinity for the pods."""
+    resources: ResourceRequirements | None = None
+    """Default resources of the job container; none by default."""
+    image: str | None = None
+    """Image of the job pods; defaults to the operator's configured image."""
+    service_account_name: str | None = None
+    """ServiceAccount of the job pods."""
+    namespace: str | None = None
+    """Namespace the pods run in; defaults to the JobRun's."""
+    priority_class_name: str | None = None
+    """PriorityClass of the pods."""
+    concurrency_limit: int | None = Field(default=None, ge=0)
+    """At most this many runs at once; more wait in phase Queued. Unset means no limit."""
+    pod_template: dict[str, Any] | None = Field(
+        default=None, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True}
+    )
+    """A partial core/v1 PodTemplateSpec merged into every pod (env, volumes, securityContext...)."""
+    kueue_local_queue: str | None = None
+    """Hand the queue's Jobs to Kueue's LocalQueue of this name instead of the concurrency limit."""
+
+
+class JobQueueStatus(CrdModel):
+    """Load of the queue, as the operator sees it."""
+
+    running: int | None = None
+    """Runs in phase Running."""
+    queued: int | None = None
+    """Runs waiting in phase Queued."""
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    """Current state, one condition per type."""
+    observed_generation: int | None = None
+    """The metadata.generation this status describes."""
+
+
+class JobQueue(Resource):
+    """A queue of job runs, mapped to a node pool."""
+
+    kind_name = "JobQueue"
+    plural = "jobqueues"
+    short_names = ("jq",)
+    printer_columns = (
+        PrinterColumn(name="Pool", type="string", json_path=".spec.nodeSelector"),
+        PrinterColumn(name="Limit", type="integer", json_path=".spec.concurrencyLimit"),
+        PrinterColumn(name="Running", type="integer", json_path=".status.running"),
+        PrinterColumn(name="Queued", type="integer", json_path=".status.queued"),
+        PrinterColumn(name="Age", type="date", json_path=".metadata.creationTimestamp"),
+    )
+
+    kind: str = "JobQueue"
+    spec: JobQueueSpec = Field(default_factory=JobQueueSpec)
+    status: JobQueueStatus | None = None

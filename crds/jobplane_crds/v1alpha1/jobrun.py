@@ -1,0 +1,151 @@
+"""JobRun: one request to run a job; the operator turns it into exactly one batch/v1 Job."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field
+
+from jobplane_crds.v1alpha1.common import Condition, CrdModel, PrinterColumn, Resource
+
+__all__ = ["JobRun", "JobRunPhase", "JobRunSpec", "JobRunStatus", "ResultSummary"]
+
+IMMUTABLE = "is immutable: create a new JobRun instead"
+
+
+class JobRunPhase(StrEnum):
+    PENDING = "Pending"
+    AWAITING_APPROVAL = "AwaitingApproval"
+    SCHEDULED = "Scheduled"
+    QUEUED = "Queued"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (JobRunPhase.SUCCEEDED, JobRunPhase.FAILED, JobRunPhase.CANCELLED)
+
+
+def _unchanged_when_set(field: str) -> dict[str, Any]:
+    # An optional field may not be added, removed or changed after creation.
+    return {
+        "rule": (
+            f"has(self.{field}) == has(oldSelf.{field})"
+            f" && (!has(self.{field}) || self.{field} == oldSelf.{field})"
+        ),
+        "message": f"{field} {IMMUTABLE}",
+    }
+
+
+class JobRunSpec(CrdModel):
+    """What to run; written by people, the API or a GitOps tool, never by the operator."""
+
+    model_config = {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                _unchanged_when_set(field) for field in ("requestedBy", "queue", "inputsSecretRef", "dryRun")
+            ]
+        }
+    }
+
+    job: str = Field(
+        min_length=1,
+        max_length=255,
+        json_schema_extra={
+            "x-kubernetes-validations": [{"rule": "self == oldSelf", "message": f"job {IMMUTABLE}"}]
+        },
+    )
+    """The job to run: a JobDefinition name or a class path (<module>.<ClassName>)."""
+    data: dict[str, Any] = Field(
+        default_factory=dict,
+        json_schema_extra={
+            "default": {},
+            "x-kubernetes-validations": [{"rule": "self == oldSelf", "message": f"data {IMMUTABLE}"}],
+        },
+    )
+    """The job's inputs, checked against the job's variables schema. Jobs with sensitive variables take
+    their inputs from a Secret instead (inputsSecretRef), never from here."""
+    inputs_secret_ref: str | None = Field(default=None, max_length=253)
+    """Name of a Secret in this namespace whose key `data.json` holds the inputs of a job with sensitive
+    variables; the operator hands it to the pod and deletes it when the run ends."""
+    queue: str | None = Field(default=None, max_length=63)
+    """The JobQueue to run on; empty means the job's default queue."""
+    dry_run: bool = False
+    """Run the job's dry-run path (passed to its DryRunVar named dryrun)."""
+    cancel: bool = False
+    """Set to true to stop the run: its Job and pod are deleted and the run ends Cancelled."""
+    requested_by: str | None = Field(default=None, max_length=253)
+    """Who asked for the run; stamped from the real Kubernetes user by the admission webhook."""
+
+
+class ResultSummary(CrdModel):
+    """A short account of the outcome, copied from the pod's termination message."""
+
+    status: str | None = None
+    """SUCCESS, FAILURE or REVOKED, as in the JobResult."""
+    result: str | None = Field(default=None, max_length=2048)
+    """The start of the JSON the job returned."""
+    error: str | None = Field(default=None, max_length=2048)
+    """The exception, when the job raised one."""
+
+
+class JobRunStatus(CrdModel):
+    """What the operator observed; never written by people."""
+
+    phase: JobRunPhase | None = None
+    """Pending, AwaitingApproval, Scheduled, Queued, Running, Succeeded, Failed or Cancelled."""
+    reason: str | None = None
+    """Why the run is in its phase, in PascalCase (OOMKilled, DeadlineExceeded, Evicted, Unschedulable...)."""
+    message: str | None = None
+    """Details for a person."""
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    """Current state, one condition per type."""
+    observed_generation: int | None = None
+    """The metadata.generation this status describes."""
+    job_name: str | None = None
+    """The batch/v1 Job this run owns."""
+    pod_name: str | None = None
+    """The pod that ran (or runs) the job."""
+    class_path: str | None = None
+    """The job class that runs."""
+    queue: str | None = None
+    """The queue the run was placed on."""
+    queue_position: int | None = None
+    """Position among the queue's waiting runs, while Queued."""
+    commit: str | None = None
+    """The Git commit of the job code, for jobs from a repository."""
+    attempt: int | None = None
+    """How many times a pod was started for this run."""
+    start_time: datetime | None = None
+    """When the pod started running the job."""
+    completion_time: datetime | None = None
+    """When the run reached its terminal phase."""
+    result: ResultSummary | None = None
+    """The outcome, in short."""
+
+
+class JobRun(Resource):
+    """A request to run a job once."""
+
+    kind_name = "JobRun"
+    plural = "jobruns"
+    short_names = ("jr",)
+    printer_columns = (
+        PrinterColumn(name="Job", type="string", json_path=".spec.job"),
+        PrinterColumn(name="Queue", type="string", json_path=".status.queue"),
+        PrinterColumn(name="Phase", type="string", json_path=".status.phase"),
+        PrinterColumn(name="Reason", type="string", json_path=".status.reason"),
+        PrinterColumn(name="Age", type="date", json_path=".metadata.creationTimestamp"),
+        PrinterColumn(name="Requested-By", type="string", json_path=".spec.requestedBy", priority=1),
+    )
+
+    kind: str = "JobRun"
+    spec: JobRunSpec
+    status: JobRunStatus | None = None
