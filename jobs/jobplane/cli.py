@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from jobplane.settings import Settings, get_settings
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_FAILURE", "EXIT_OK", "EXIT_UNAVAILABLE", "main"]
@@ -166,8 +168,12 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = get_settings()
-    except Exception as exc:  # pydantic's ValidationError names the variable and the problem
-        _error(f"invalid JOBPLANE_* setting: {exc}")
+    except ValidationError as exc:
+        # Name the variable and the problem, never the value: URLs carry passwords.
+        for error in exc.errors(include_input=False, include_url=False):
+            field = ".".join(str(part) for part in error["loc"])
+            where = f"JOBPLANE_{field.upper()}: " if field else ""
+            _error(f"invalid setting: {where}{error['msg']}")
         return EXIT_BAD_INPUT
     handlers = {"runjob": _runjob, "jobs": _jobs, "db": _db}
     return handlers[args.command](args, settings)

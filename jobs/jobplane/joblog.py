@@ -81,9 +81,10 @@ def entry_from_record(record: logging.LogRecord) -> LogEntry:
         get_url = getattr(obj, "get_absolute_url", None)
         if callable(get_url):
             try:
-                absolute_url = str(get_url())[:URL_MAX]
+                url = get_url()
             except Exception:  # An object's URL must never break logging.
-                absolute_url = None
+                url = None
+            absolute_url = str(url)[:URL_MAX] if url else None
     message = record.getMessage()
     if record.exc_info:
         message = f"{message}\n{logging.Formatter().formatException(record.exc_info)}"

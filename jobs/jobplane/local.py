@@ -158,7 +158,9 @@ def _print_entry(entry: LogEntry) -> None:
 
 def _data_engine(settings: Settings, store: Engine) -> Engine:
     url = settings.effective_data_database_url
-    return store if url == settings.database_url else create_store_engine(url)
+    if url == settings.database_url:
+        return store
+    return create_store_engine(url)
 
 
 def _finalize_if_unfinished(

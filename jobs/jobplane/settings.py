@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "get_settings"]
@@ -40,7 +40,7 @@ class Settings(BaseSettings):
         default=None,
         description=(
             "SQLAlchemy URL of the database that jobs read and change (the models of ObjectVar, "
-            "Job.db). Defaults to database_url."
+            "Job.db). Defaults to database_url, or for SQLite to a sibling file named <name>-data."
         ),
     )
 
@@ -55,9 +55,39 @@ class Settings(BaseSettings):
         default=10 * 1024 * 1024, gt=0, description="Largest file in bytes a job may create."
     )
 
+    @model_validator(mode="after")
+    def _data_database_is_not_the_sqlite_store(self) -> Settings:
+        if (
+            self.data_database_url
+            and self.data_database_url == self.database_url
+            and self.database_url.startswith("sqlite")
+        ):
+            raise ValueError(
+                "JOBPLANE_DATA_DATABASE_URL must not be the SQLite file of JOBPLANE_DATABASE_URL: SQLite "
+                "has one writer per file, so a job's open transaction would block its own log lines. "
+                "Leave it unset (a sibling -data file is used) or point it at another database."
+            )
+        return self
+
     @property
     def effective_data_database_url(self) -> str:
-        return self.data_database_url or self.database_url
+        """The job-data database: as set, else the results store's, except with SQLite.
+
+        SQLite allows one writer per file: a job holding an open write transaction on its data would
+        block every log line the runner stores meanwhile. So a SQLite results store gets a sibling
+        file for job data (``jobplane.sqlite3`` → ``jobplane-data.sqlite3``).
+        """
+        if self.data_database_url:
+            return self.data_database_url
+        from sqlalchemy.engine import make_url  # only needed here; keeps the settings import light
+
+        url = make_url(self.database_url)
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            path = Path(url.database)
+            return url.set(database=str(path.with_name(f"{path.stem}-data{path.suffix}"))).render_as_string(
+                hide_password=False
+            )
+        return self.database_url
 
 
 def get_settings() -> Settings:

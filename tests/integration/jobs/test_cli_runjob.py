@@ -110,7 +110,20 @@ JOBS = """
             return {"name": upload.name, "lines": len(content.splitlines())}
 
 
-    register_jobs(Greet, Secret, Broken, SoftStop, Stubborn, SelfKill, WaitForFile, ReadUpload)
+    class WriteThenLog(Job):
+        # Logs while its own write transaction is open, as authors naturally do.
+
+        def run(self):
+            from sqlalchemy import text
+
+            self.db.execute(text("CREATE TABLE IF NOT EXISTS note (body TEXT)"))
+            self.db.execute(text("INSERT INTO note VALUES ('x')"))
+            self.logger.info("logged inside an open transaction")
+            self.db.commit()
+            return self.db.execute(text("SELECT count(*) FROM note")).scalar()
+
+
+    register_jobs(Greet, Secret, Broken, SoftStop, Stubborn, SelfKill, WaitForFile, ReadUpload, WriteThenLog)
 """
 
 
@@ -403,3 +416,28 @@ def test_db_upgrade_migrates_an_empty_database(cli: Cli) -> None:
     done = cli.run("db", "upgrade")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "0001_initial"
+
+
+def test_a_job_may_log_while_its_data_transaction_is_open(cli: Cli) -> None:
+    started = time.monotonic()
+    done = cli.runjob("WriteThenLog")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert time.monotonic() - started < 20  # no wait for a lock held by the job's own transaction
+    (result,) = cli.results()
+    assert result.result == 1
+    assert "logged inside an open transaction" in [e.message for e in cli.logs(result)]
+
+
+def test_bad_settings_are_named_without_echoing_their_values(sqlite_cli: Cli) -> None:
+    secret_url = "postgresql+psycopg://jobplane:s3cret-pw@db/jobplane"
+    sqlite_cli.env.update(
+        {
+            "JOBPLANE_TIME_LIMIT": "soon",
+            "JOBPLANE_DATABASE_URL": secret_url,
+            "JOBPLANE_DATA_DATABASE_URL": secret_url,
+        }
+    )
+    done = sqlite_cli.run("jobs")
+    assert done.returncode == 2
+    assert "JOBPLANE_TIME_LIMIT" in done.stderr
+    assert "s3cret-pw" not in done.stderr + done.stdout

@@ -239,3 +239,22 @@ def test_load_yaml_and_load_json_read_files_next_to_the_job(tmp_path: Any) -> No
             job.load_json("absent.json")
     finally:
         del sys.modules["data_job"]
+
+
+@pytest.mark.parametrize(
+    ("store", "data"),
+    [
+        ("sqlite:///jobplane.sqlite3", "sqlite:///jobplane-data.sqlite3"),
+        ("sqlite:////var/lib/jp/results.db", "sqlite:////var/lib/jp/results-data.db"),
+        ("postgresql+psycopg://jp:secret@db/jobplane", "postgresql+psycopg://jp:secret@db/jobplane"),
+    ],
+)
+def test_job_data_database_defaults_to_a_sibling_file_for_sqlite(store: str, data: str) -> None:
+    assert Settings(database_url=store).effective_data_database_url == data
+    explicit = Settings(database_url=store, data_database_url="sqlite:///other.db")
+    assert explicit.effective_data_database_url == "sqlite:///other.db"
+
+
+def test_the_same_sqlite_file_for_results_and_job_data_is_refused() -> None:
+    with pytest.raises(ValueError, match="must not be the SQLite file"):
+        Settings(database_url="sqlite:///a.db", data_database_url="sqlite:///a.db")

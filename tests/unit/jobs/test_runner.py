@@ -197,23 +197,27 @@ class Chatty(Job):
         self.helper()
         self.logger.info("custom", extra={"grouping": "Inventory", "object": Thing()})
         self.logger.info("console only", extra={"skip_db_logging": True})
+        self.logger.info("unsaved", extra={"object": Thing(url=None)})
 
     def helper(self) -> None:
         self.logger.info("from helper")
 
 
 class Thing:
+    def __init__(self, url: str | None = "/devices/1/") -> None:
+        self.url = url
+
     def __str__(self) -> str:
         return "leaf-01"
 
-    def get_absolute_url(self) -> str:
-        return "/devices/1/"
+    def get_absolute_url(self) -> str | None:
+        return self.url
 
 
 def test_logger_levels_grouping_and_object() -> None:
     echoed: list[str] = []
     reporter = run(Chatty, {"count": 0}, echo=lambda entry: echoed.append(entry.message))
-    run_entries = [e for e in reporter.entries if e.grouping == "run"]
+    run_entries = [e for e in reporter.entries if e.grouping == "run" and e.log_object is None]
     assert [(e.level, e.message) for e in run_entries] == [
         ("debug", "d"),
         ("info", "i 0"),
