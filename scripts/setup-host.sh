@@ -1,20 +1,27 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests need, only those missing (apt-get update only when needed).
+# Install the Debian packages the tests need (idempotent): Postgres for the results store, and what the test
+# cluster's real node and local image builds need.
+#
+# postgresql gives the tests initdb/pg_ctl (they start their own server on a free port); containerd + runc run the
+# kubelet node's containers, podman builds images from Dockerfiles, debootstrap makes the base image's root
+# filesystem, gcc builds the static pause binary. `apt-get update` runs only when something is
+# missing, so a warm call costs a dpkg query.
 set -euo pipefail
 
-packages=(postgresql)
+PKGS=(postgresql containerd runc podman debootstrap containernetworking-plugins gcc libc6-dev openssl iptables conntrack ethtool socat util-linux procps)
+
 missing=()
-for package in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")
 done
-if [ "${#missing[@]}" -gt 0 ]; then
-    echo "installing: ${missing[*]}"
-    if [ "$(id -u)" -ne 0 ]; then
-        echo "setup-host: run as root (or install ${missing[*]} yourself)" >&2
-        exit 1
-    fi
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if (( ${#missing[@]} )); then
+    echo "[setup-host] installing: ${missing[*]}" >&2
+    SUDO=; (( EUID == 0 )) || SUDO=sudo
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    # --no-install-recommends keeps podman from pulling in a system-wide containerd/CNI setup we do not use.
+    $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# The Debian package starts a system cluster on 5432; the tests start their own on a free port instead.
-echo "host packages ok: ${packages[*]}"
+# Debian's containerd package enables a system service on /run/containerd; the tests run their own containerd with a
+# private socket, so the system one is not needed, but leaving it alone is harmless.
+echo "[setup-host] ok: $(containerd --version | awk '{print $3}') runc $(runc --version | awk 'NR==1{print $3}') podman $(podman --version | awk '{print $3}')" >&2

@@ -16,8 +16,14 @@ fi
 
 log "lint and types"
 .venv/bin/ruff check .
-.venv/bin/ruff format --check jobs tests bench
+.venv/bin/ruff format --check jobs crds tests bench
 .venv/bin/mypy
+
+log "test cluster binaries (cached in ~/.cache/jobplane/bin)"
+bash tests/cluster/build-bins.sh
+
+log "test images (cached in ~/.cache/jobplane/images)"
+.venv/bin/python -m tests.cluster images
 
 log "tests"
 exec .venv/bin/pytest "$@"

@@ -1,0 +1,211 @@
+"""Container images for the test cluster, built locally without a registry: base, pause, Dockerfile images."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+CACHE = Path(os.environ.get("JOBPLANE_IMAGE_CACHE", Path.home() / ".cache" / "jobplane" / "images"))
+
+BASE_SUITE = "bookworm"
+BASE_MIRROR = os.environ.get("JOBPLANE_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+# Debian's python3 (3.11) plus venv so Dockerfiles can install a wheelhouse into an isolated environment.
+BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates", "procps")
+BASE_NAME = "localhost/jobplane-base"
+PAUSE_NAME = "localhost/jobplane-pause"
+# Bump when the recipe below changes in a way the inputs do not capture.
+RECIPE_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class Image:
+    """A built image: its reference (what pods use) and an archive containerd can import."""
+
+    ref: str
+    archive: Path
+
+
+def _run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    log.debug("run %s", cmd)
+    return subprocess.run(cmd, check=True, text=True, **kwargs)  # type: ignore[call-overload,no-any-return]
+
+
+def _hash(*parts: bytes | str) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p.encode() if isinstance(p, str) else p)
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def _hash_tree(root: Path) -> str:
+    """Content hash of a build context: relative paths and file bytes, so any edit gives a new tag."""
+    parts: list[bytes | str] = []
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and "__pycache__" not in p.parts:
+            parts += [str(p.relative_to(root)), p.read_bytes()]
+    return _hash(*parts)
+
+
+def _podman_has(ref: str) -> bool:
+    return subprocess.run(["podman", "image", "exists", ref], check=False).returncode == 0
+
+
+def _save(ref: str, archive: Path) -> None:
+    """Export ref as a docker-archive: its RepoTags carry the full name, which `ctr import` keeps."""
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    tmp = archive.with_suffix(".part")
+    tmp.unlink(missing_ok=True)
+    _run(["podman", "save", "--quiet", "--format", "docker-archive", "-o", str(tmp), ref])
+    tmp.rename(archive)
+    # Each edit of an image's inputs makes a new tag; drop archives of older tags so the cache stays small.
+    stale = re.compile(re.escape(archive.name[: -len(".tar") - 16]) + r"[0-9a-f]{16}\.tar")
+    for old in archive.parent.iterdir():
+        if old != archive and stale.fullmatch(old.name):
+            log.info("removing stale image archive %s", old)
+            old.unlink(missing_ok=True)
+
+
+def base_image() -> Image:
+    """Debian bookworm minbase + python3 via debootstrap and `podman import`, cached by a content hash."""
+    tag = _hash(RECIPE_VERSION, BASE_SUITE, BASE_MIRROR, *BASE_PACKAGES)
+    ref = f"{BASE_NAME}:{tag}"
+    archive = CACHE / f"jobplane-base-{tag}.tar"
+    rootfs_tar = CACHE / f"jobplane-base-rootfs-{tag}.tar"
+    if not _podman_has(ref):
+        if not rootfs_tar.exists():
+            CACHE.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(prefix="jobplane-debootstrap-", dir="/var/tmp") as tmp:
+                root = Path(tmp) / "rootfs"
+                log.info("debootstrap %s into %s", BASE_SUITE, root)
+                _run(
+                    [
+                        "debootstrap",
+                        "--variant=minbase",
+                        f"--include={','.join(BASE_PACKAGES)}",
+                        BASE_SUITE,
+                        str(root),
+                        BASE_MIRROR,
+                    ],
+                    stdout=subprocess.DEVNULL,
+                )
+                # Apt caches and lists are dead weight in an image that never runs apt.
+                for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
+                    shutil.rmtree(root / junk, ignore_errors=True)
+                part = rootfs_tar.with_suffix(".part")
+                _run(["tar", "--numeric-owner", "-C", str(root), "-cf", str(part), "."])
+                part.rename(rootfs_tar)
+        _run(
+            ["podman", "import", "--quiet", "--change", "CMD=/usr/bin/python3", str(rootfs_tar), ref],
+            stdout=subprocess.DEVNULL,
+        )
+    if not archive.exists():
+        _save(ref, archive)
+    return Image(ref, archive)
+
+
+def pause_image() -> Image:
+    """A scratch image with one static binary that waits for SIGTERM and reaps children (pod sandbox)."""
+    src = HERE / "pause"
+    tag = _hash(RECIPE_VERSION, _hash_tree(src))
+    ref = f"{PAUSE_NAME}:{tag}"
+    archive = CACHE / f"jobplane-pause-{tag}.tar"
+    if archive.exists():
+        return Image(ref, archive)
+    if not _podman_has(ref):
+        with tempfile.TemporaryDirectory(prefix="jobplane-pause-") as tmp:
+            ctx = Path(tmp)
+            _run(["gcc", "-static", "-Os", "-s", "-o", str(ctx / "pause"), str(src / "pause.c")])
+            (ctx / "Dockerfile").write_text('FROM scratch\nCOPY pause /pause\nENTRYPOINT ["/pause"]\n')
+            _run(["podman", "build", "--quiet", "-t", ref, str(ctx)], stdout=subprocess.DEVNULL)
+    _save(ref, archive)
+    return Image(ref, archive)
+
+
+def wheelhouse(requirements: list[str], dest: Path) -> Path:
+    """Build wheels for requirements on the host (which has PyPI), so `podman build` needs no network."""
+    dest.mkdir(parents=True, exist_ok=True)
+    if requirements:
+        # The image's Python is Debian's 3.11; pin the wheel tags to it rather than to the host interpreter.
+        _run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--only-binary=:all:",
+                "--python-version",
+                "3.11",
+                "--platform",
+                "manylinux2014_x86_64",
+                "--implementation",
+                "cp",
+                "-d",
+                str(dest),
+                *requirements,
+            ]
+        )
+    return dest
+
+
+def build_image(
+    context: Path,
+    name: str,
+    *,
+    requirements: list[str] | None = None,
+    build_args: dict[str, str] | None = None,
+) -> Image:
+    """Build context/Dockerfile FROM the local base image and export it; the tag is a hash of every input.
+
+    The Dockerfile receives `BASE` (the base image reference) and finds pre-built wheels under `wheels/` in
+    the build context. The result is cached as an archive; a cluster imports it into its own containerd.
+    """
+    base = base_image()
+    reqs = sorted(requirements or [])
+    args = {"BASE": base.ref, **(build_args or {})}
+    tag = _hash(RECIPE_VERSION, _hash_tree(context), *reqs, *sorted(f"{k}={v}" for k, v in args.items()))
+    ref = f"localhost/{name}:{tag}"
+    archive = CACHE / f"{name.replace('/', '_')}-{tag}.tar"
+    if archive.exists():
+        return Image(ref, archive)
+    with tempfile.TemporaryDirectory(prefix=f"jobplane-build-{name.replace('/', '_')}-") as tmp:
+        ctx = Path(tmp) / "ctx"
+        shutil.copytree(context, ctx)
+        wheelhouse(reqs, ctx / "wheels")
+        cmd = ["podman", "build", "--quiet", "--network=none", "-t", ref]
+        for k, v in args.items():
+            cmd += ["--build-arg", f"{k}={v}"]
+        log.info("podman build %s from %s", ref, context)
+        _run([*cmd, str(ctx)], stdout=subprocess.DEVNULL)
+    _save(ref, archive)
+    return Image(ref, archive)
+
+
+def testapp_image() -> Image:
+    """The small image the e2e tests run on the real node."""
+    return build_image(HERE / "testapp", "jobplane-testapp", requirements=["six==1.17.0"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build (or find cached) the base, pause and test images; print one `ref archive` line per image."""
+    logging.basicConfig(level=logging.INFO, format="[images] %(message)s")
+    del argv
+    for img in (base_image(), pause_image(), testapp_image()):
+        print(img.ref, img.archive)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,7 @@
+"""Command line: `python -m tests.cluster.images` builds the base, pause and test images."""
+
+from __future__ import annotations
+
+from tests.cluster.images import main
+
+raise SystemExit(main())
