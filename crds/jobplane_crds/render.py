@@ -103,9 +103,10 @@ def crd_manifest(kind: type[Resource]) -> dict[str, Any]:
         schema = structural_schema(model)
         schema["description"] = _doc(model)
         if name == "spec":
-            schema.setdefault("default", {})
             if fields[name].is_required():
                 required.append("spec")
+            else:
+                schema.setdefault("default", {})  # a manifest may leave out a spec whose fields all default
         properties[name] = schema
     open_api: dict[str, Any] = {"type": "object", "description": _doc(kind), "properties": properties}
     if required:
