@@ -160,9 +160,12 @@ def _db(args: argparse.Namespace, settings: Settings) -> int:
     from jobplane.store.database import create_store_engine, current_revision, upgrade
 
     engine = create_store_engine(settings.database_url)
-    if args.db_command == "upgrade":
-        upgrade(engine)
-    print(current_revision(engine) or "(empty)")
+    try:
+        if args.db_command == "upgrade":
+            upgrade(engine)
+        print(current_revision(engine) or "(empty)")
+    finally:
+        engine.dispose()
     return EXIT_OK
 
 

@@ -139,16 +139,20 @@ def _child(
     store = create_store_engine(settings.database_url)
     data_engine = _data_engine(settings, store)
     reporter = LocalStoreReporter(make_sessionmaker(store), job_result_id, settings.create_file_max_size)
-    execute_job(
-        job_class,
-        data,
-        reporter=reporter,
-        job_result_id=str(job_result_id),
-        limits=limits,
-        user=user,
-        data_session_factory=make_sessionmaker(data_engine),
-        echo=_print_entry if echo else None,
-    )
+    try:
+        execute_job(
+            job_class,
+            data,
+            reporter=reporter,
+            job_result_id=str(job_result_id),
+            limits=limits,
+            user=user,
+            data_session_factory=make_sessionmaker(data_engine),
+            echo=_print_entry if echo else None,
+        )
+    finally:
+        store.dispose()
+        data_engine.dispose()
     sys.stdout.flush()
 
 
@@ -201,15 +205,35 @@ def run_local(
 
     Raises JobDataError (and creates nothing) when the data does not fit the job.
     """
-    out = out or sys.stdout
     store = create_store_engine(settings.database_url)
+    data_engine = _data_engine(settings, store)
+    try:
+        return _run(
+            job_class, data, store, data_engine, settings, user, file_inputs or {}, echo, out or sys.stdout
+        )
+    finally:
+        # Closing the last connection is what checkpoints SQLite's WAL back into the database file.
+        store.dispose()
+        data_engine.dispose()
+
+
+def _run(
+    job_class: type[Job],
+    data: Any,
+    store: Engine,
+    data_engine: Engine,
+    settings: Settings,
+    user: str | None,
+    file_inputs: dict[str, tuple[str, bytes]],
+    echo: bool,
+    out: TextIO,
+) -> JobResult:
     ensure_schema(store)
     sessions = make_sessionmaker(store)
-    data_engine = _data_engine(settings, store)
     data_sessions = make_sessionmaker(data_engine)
     data = dict(data) if isinstance(data, dict) else data
     cleaned = validate_for_run(job_class, data, data_sessions)
-    for var_name, (file_name, content) in (file_inputs or {}).items():
+    for var_name, (file_name, content) in file_inputs.items():
         cleaned[var_name] = store_input_file(sessions, file_name, content)
 
     properties = job_class.properties()
@@ -251,7 +275,6 @@ def run_local(
     )
     with sessions() as session:
         final = results.get_job_result(session=session, job_result_id=job_result_id)
-    store.dispose()
     if final is None:
         raise RuntimeError(f"job result {job_result_id} disappeared from the results store during the run")
     return final

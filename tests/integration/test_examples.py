@@ -127,6 +127,9 @@ class Workspace:
         """Start from a copy of another workspace's databases (results and job data, with WAL files)."""
         for name in (database.name, f"{database.stem}-data{database.suffix}"):
             target = name.replace(database.stem, self.database.stem, 1)
+            # A WAL file left from the previous copy would be replayed over this one.
+            for stale in self.path.glob(target + "*"):
+                stale.unlink()
             for source in database.parent.glob(name + "*"):
                 shutil.copyfile(source, self.path / source.name.replace(name, target, 1))
 
