@@ -48,6 +48,7 @@ class ObjectMeta(CrdModel):
 
     name: str | None = None
     namespace: str | None = None
+    uid: str | None = None
     generation: int | None = None
     labels: dict[str, str] | None = None
     annotations: dict[str, str] | None = None

@@ -1,0 +1,354 @@
+"""What a JobRun should own (its one batch/v1 Job) and what its Job and pod say about how it ended.
+
+Pure functions, no Kubernetes calls: the kopf handlers read the objects, call these, and apply the result.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from jobplane_crds.v1alpha1 import JobQueue, JobRun, JobRunPhase
+
+__all__ = [
+    "ENV_CLASS_PATH",
+    "ENV_DATA",
+    "ENV_DATA_FILE",
+    "ENV_DRYRUN",
+    "ENV_RUN_NAME",
+    "ENV_RUN_UID",
+    "ENV_SOFT_TIME_LIMIT",
+    "INPUTS_MOUNT",
+    "JobPlan",
+    "Observation",
+    "job_name_for",
+    "merge_pod_template",
+    "observe",
+    "plan_job",
+]
+
+# The contract between the operator and `jobplane run-pod`.
+ENV_RUN_NAME = "JOBPLANE_RUN_NAME"
+ENV_RUN_UID = "JOBPLANE_RUN_UID"
+ENV_CLASS_PATH = "JOBPLANE_RUN_CLASS_PATH"
+ENV_DATA = "JOBPLANE_RUN_DATA"
+ENV_DATA_FILE = "JOBPLANE_RUN_DATA_FILE"
+ENV_SOFT_TIME_LIMIT = "JOBPLANE_RUN_SOFT_TIME_LIMIT"
+ENV_DRYRUN = "JOBPLANE_RUN_DRYRUN"
+INPUTS_MOUNT = "/var/run/jobplane/inputs"
+INPUTS_KEY = "data.json"
+CONTAINER = "job"
+
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+LABEL_RUN = "jobplane.io/run"
+LABEL_RUN_UID = "jobplane.io/run-uid"
+
+_DNS_LABEL = re.compile(r"[^a-z0-9-]+")
+
+
+def job_name_for(run_name: str, run_uid: str) -> str:
+    """The one Job name of a run: its name plus a piece of its uid, within a DNS label's 63 characters.
+
+    The uid part means a JobRun deleted and created again under the same name never adopts the old Job.
+    """
+    suffix = hashlib.sha256(run_uid.encode()).hexdigest()[:8]
+    stem = _DNS_LABEL.sub("-", run_name.lower())[: 63 - len(suffix) - 1].strip("-") or "run"
+    return f"{stem}-{suffix}"
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """The batch/v1 Job to create for a run, and the Secret that carries sensitive inputs (if any)."""
+
+    job: dict[str, Any]
+    inputs_secret: str | None = None
+
+
+def _merge_named(base: list[Any], overlay: list[Any]) -> list[Any]:
+    merged = [copy.deepcopy(item) for item in base]
+    index = {item.get("name"): i for i, item in enumerate(merged) if isinstance(item, dict)}
+    for item in overlay:
+        name = item.get("name") if isinstance(item, dict) else None
+        if name is not None and name in index:
+            merged[index[name]] = merge_pod_template(merged[index[name]], item)
+        else:
+            merged.append(copy.deepcopy(item))
+    return merged
+
+
+def merge_pod_template(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """Overlay a queue's partial pod template on the operator's: maps merge, named lists merge by name.
+
+    Lists of named items (containers, env, volumes, volumeMounts) merge like a strategic merge patch;
+    other lists and scalars from the overlay replace the base's.
+    """
+    merged = copy.deepcopy(base)
+    for key, value in overlay.items():
+        current = merged.get(key)
+        if isinstance(current, dict) and isinstance(value, dict):
+            merged[key] = merge_pod_template(current, value)
+        elif (
+            isinstance(current, list)
+            and isinstance(value, list)
+            and all(isinstance(item, dict) and "name" in item for item in [*current, *value])
+        ):
+            merged[key] = _merge_named(current, value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def plan_job(
+    run: JobRun,
+    *,
+    class_path: str,
+    hard_time_limit: float,
+    soft_time_limit: float,
+    has_sensitive_variables: bool,
+    queue: JobQueue | None,
+    default_image: str,
+) -> JobPlan:
+    """The Job that runs ``run``: owned by it, on its queue's pool, under its limits, inputs kept safe."""
+    meta = run.metadata
+    if not (meta.name and meta.namespace and meta.uid):
+        raise ValueError("plan_job needs a stored JobRun (name, namespace and uid)")
+    uid = meta.uid
+    name = job_name_for(meta.name, uid)
+    spec = queue.spec if queue is not None else None
+    env: list[dict[str, Any]] = [
+        {"name": ENV_RUN_NAME, "value": meta.name},
+        {"name": ENV_RUN_UID, "value": uid},
+        {"name": ENV_CLASS_PATH, "value": class_path},
+        {"name": ENV_SOFT_TIME_LIMIT, "value": f"{soft_time_limit:g}"},
+        {"name": ENV_DRYRUN, "value": "true" if run.spec.dry_run else "false"},
+    ]
+    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
+    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
+    secret = None
+    if has_sensitive_variables:
+        # Inputs travel only as a mounted file from a Secret: never in the spec, env, or command line.
+        secret = run.spec.inputs_secret_ref or f"{name}-inputs"
+        volumes.append({"name": "inputs", "secret": {"secretName": secret, "defaultMode": 0o400}})
+        mounts.append({"name": "inputs", "mountPath": INPUTS_MOUNT, "readOnly": True})
+        env.append({"name": ENV_DATA_FILE, "value": f"{INPUTS_MOUNT}/{INPUTS_KEY}"})
+    else:
+        env.append({"name": ENV_DATA, "value": json.dumps(run.spec.data, sort_keys=True)})
+
+    container: dict[str, Any] = {
+        "name": CONTAINER,
+        "image": (spec.image if spec and spec.image else default_image),
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["jobplane", "run-pod"],
+        "env": env,
+        "volumeMounts": mounts,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    }
+    if spec and spec.resources:
+        container["resources"] = spec.resources.model_dump(by_alias=True, exclude_none=True)
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "containers": [container],
+        "volumes": volumes,
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "automountServiceAccountToken": False,
+    }
+    if spec:
+        optional = {
+            "nodeSelector": spec.node_selector,
+            "tolerations": [t.model_dump(by_alias=True, exclude_none=True) for t in spec.tolerations or []]
+            or None,
+            "affinity": spec.affinity,
+            "serviceAccountName": spec.service_account_name,
+            "priorityClassName": spec.priority_class_name,
+        }
+        pod_spec.update({key: value for key, value in optional.items() if value})
+    labels = {LABEL_MANAGED_BY: "jobplane", LABEL_RUN: meta.name[:63], LABEL_RUN_UID: uid}
+    template: dict[str, Any] = {"metadata": {"labels": dict(labels)}, "spec": pod_spec}
+    if spec and spec.pod_template:
+        template = merge_pod_template(template, spec.pod_template)
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "namespace": meta.namespace,
+            "labels": labels,
+            "ownerReferences": [
+                {
+                    "apiVersion": run.api_version,
+                    "kind": "JobRun",
+                    "name": meta.name,
+                    "uid": uid,
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": {
+            "backoffLimit": 0,
+            # The hard time limit, enforced by the Job controller: SIGTERM, then SIGKILL after the grace.
+            "activeDeadlineSeconds": max(1, math.ceil(hard_time_limit)),
+            "template": template,
+        },
+    }
+    return JobPlan(job=job, inputs_secret=secret)
+
+
+# --- observing ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Observation:
+    """The run's phase as its Job and pod show it, and whether the operator must stop the Job."""
+
+    phase: JobRunPhase
+    reason: str
+    message: str = ""
+    pod_name: str | None = None
+    start_time: str | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+    stop_job: bool = False
+
+
+WAITING_FAILURES = {
+    "ErrImagePull": "ImagePullFailed",
+    "ImagePullBackOff": "ImagePullFailed",
+    "InvalidImageName": "ImagePullFailed",
+    "CreateContainerConfigError": "CreateContainerFailed",
+    "CreateContainerError": "CreateContainerFailed",
+}
+
+
+def _condition(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    for condition in obj.get("status", {}).get("conditions", []) or []:
+        if condition.get("type") == kind and condition.get("status") == "True":
+            return dict(condition)
+    return None
+
+
+def _container_status(pod: dict[str, Any]) -> dict[str, Any]:
+    for status in pod.get("status", {}).get("containerStatuses", []) or []:
+        if status.get("name") == CONTAINER:
+            return dict(status)
+    return {}
+
+
+def _summary(terminated: dict[str, Any]) -> dict[str, Any]:
+    message = terminated.get("message") or ""
+    try:
+        parsed = json.loads(message)
+    except ValueError:
+        return {"error": message[-1024:]} if message else {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _since(timestamp: str | None, now: datetime) -> timedelta:
+    if not timestamp:
+        return timedelta(0)
+    return now - datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+
+
+def _terminated(pod: dict[str, Any]) -> dict[str, Any] | None:
+    status = _container_status(pod)
+    found = status.get("state", {}).get("terminated") or status.get("lastState", {}).get("terminated")
+    return dict(found) if found else None
+
+
+def _ended(pod: dict[str, Any] | None, *, deadline: bool) -> Observation:
+    """A finished Job that failed: the most precise reason its pod gives."""
+    if pod is None:
+        if deadline:
+            return Observation(JobRunPhase.FAILED, "DeadlineExceeded", "The hard time limit was reached")
+        return Observation(JobRunPhase.FAILED, "PodDeleted", "The job's pod was deleted before it finished")
+    pod_name = pod["metadata"]["name"]
+    terminated = _terminated(pod)
+    summary = _summary(terminated) if terminated else {}
+
+    def failed(reason: str, message: str) -> Observation:
+        return Observation(JobRunPhase.FAILED, reason, message, pod_name, summary=summary)
+
+    if deadline:
+        return failed("DeadlineExceeded", "The hard time limit was reached")
+    pod_status = pod.get("status", {})
+    if pod_status.get("reason") == "Evicted":
+        return failed("Evicted", str(pod_status.get("message", "")))
+    disruption = _condition(pod, "DisruptionTarget")
+    if disruption is not None and disruption.get("reason") == "DeletionByTaintManager":
+        return failed("NodeLost", str(disruption.get("message", "")))
+    if terminated is None or disruption is not None:
+        return failed("PodDeleted", "The job's pod was deleted before it finished")
+    if terminated.get("reason") == "OOMKilled":
+        return failed("OOMKilled", "The job went over its memory limit")
+    code = terminated.get("exitCode")
+    if code == 1 and summary.get("status") == "FAILURE":
+        return failed("JobFailed", str(summary.get("error") or ""))
+    if code == 2:
+        return failed("InvalidInputs", str(summary.get("error") or ""))
+    return failed("Error", f"The job container exited with code {code}")
+
+
+def observe(
+    job: dict[str, Any],
+    pods: list[dict[str, Any]],
+    *,
+    now: datetime,
+    pending_timeout: timedelta,
+) -> Observation:
+    """Where a run stands, from its Job and that Job's pods.
+
+    A pod that cannot be scheduled, or whose image cannot be pulled, for longer than ``pending_timeout``
+    ends the run (``stop_job``): it would otherwise wait for ever, which is what our users fled.
+    """
+    pod = max(pods, key=lambda p: p["metadata"].get("creationTimestamp", ""), default=None)
+    pod_name = pod["metadata"]["name"] if pod else None
+    if _condition(job, "Complete") or _condition(job, "SuccessCriteriaMet"):
+        terminated = _container_status(pod).get("state", {}).get("terminated", {}) if pod else {}
+        return Observation(JobRunPhase.SUCCEEDED, "Completed", "", pod_name, summary=_summary(terminated))
+    failed = _condition(job, "Failed") or _condition(job, "FailureTarget")
+    if failed:
+        return _ended(pod, deadline=failed.get("reason") == "DeadlineExceeded")
+    if pod is None:
+        return Observation(
+            JobRunPhase.PENDING, "JobCreated", "Waiting for the Job controller to create the pod"
+        )
+    status = pod.get("status", {})
+    waiting = _container_status(pod).get("state", {}).get("waiting", {})
+    created = pod["metadata"].get("creationTimestamp")
+    if waiting.get("reason") in WAITING_FAILURES:
+        reason = WAITING_FAILURES[waiting["reason"]]
+        if _since(created, now) >= pending_timeout or waiting["reason"] == "InvalidImageName":
+            return Observation(
+                JobRunPhase.FAILED, reason, waiting.get("message", ""), pod_name, stop_job=True
+            )
+        return Observation(JobRunPhase.PENDING, reason, waiting.get("message", ""), pod_name)
+    for condition in status.get("conditions", []) or []:
+        if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+            if condition.get("reason") == "Unschedulable" and _since(created, now) >= pending_timeout:
+                return Observation(
+                    JobRunPhase.FAILED, "Unschedulable", condition.get("message", ""), pod_name, stop_job=True
+                )
+            return Observation(
+                JobRunPhase.PENDING,
+                condition.get("reason") or "Scheduling",
+                condition.get("message", ""),
+                pod_name,
+            )
+    if status.get("phase") == "Running":
+        return Observation(
+            JobRunPhase.RUNNING, "PodRunning", "", pod_name, start_time=status.get("startTime")
+        )
+    if status.get("phase") in ("Succeeded", "Failed"):
+        # The pod ended but the Job controller has not written its condition yet: wait for it.
+        return Observation(JobRunPhase.RUNNING, "Finishing", "", pod_name, start_time=status.get("startTime"))
+    return Observation(JobRunPhase.PENDING, "PodPending", "", pod_name)

@@ -1,0 +1,297 @@
+"""The JobRun reconcile logic: the Job it plans, and the phase and reason its Job and pod give."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from jobplane_crds.v1alpha1 import JobQueue, JobRun, JobRunPhase
+from jobplane_operator.reconcile.jobrun import (
+    ENV_DATA,
+    ENV_DATA_FILE,
+    INPUTS_MOUNT,
+    job_name_for,
+    merge_pod_template,
+    observe,
+    plan_job,
+)
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+UID = "6f1f6c2e-3f0a-4d3e-9d7e-1b2c3d4e5f60"
+
+
+def make_run(name: str = "nightly-audit", **spec: Any) -> JobRun:
+    return JobRun.model_validate(
+        {
+            "metadata": {"name": name, "namespace": "ops", "uid": UID},
+            "spec": {"job": "audit.Audit", **spec},
+        }
+    )
+
+
+def make_queue(**spec: Any) -> JobQueue:
+    return JobQueue.model_validate({"metadata": {"name": "gpu", "namespace": "ops"}, "spec": spec})
+
+
+def plan(run: JobRun | None = None, queue: JobQueue | None = None, sensitive: bool = False) -> dict[str, Any]:
+    return plan_job(
+        run or make_run(data={"site": "ams1"}),
+        class_path="audit.Audit",
+        hard_time_limit=90.5,
+        soft_time_limit=60,
+        has_sensitive_variables=sensitive,
+        queue=queue,
+        default_image="localhost/jobplane:dev",
+    ).job
+
+
+def env_of(job: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+
+# --- names ---
+
+
+def test_job_name_is_deterministic_a_dns_label_and_tied_to_the_uid() -> None:
+    name = job_name_for("Nightly_Audit", UID)
+    assert name == job_name_for("Nightly_Audit", UID)
+    assert name.startswith("nightly-audit-")
+    assert job_name_for("Nightly_Audit", "another-uid") != name
+    long = job_name_for("x" * 200, UID)
+    assert len(long) <= 63
+    assert long[0].isalnum()
+    assert long[-1].isalnum()
+
+
+# --- the planned Job ---
+
+
+def test_the_job_is_owned_by_the_run_and_never_retried() -> None:
+    job = plan()
+    owner = job["metadata"]["ownerReferences"][0]
+    assert owner == {
+        "apiVersion": "jobplane.io/v1alpha1",
+        "kind": "JobRun",
+        "name": "nightly-audit",
+        "uid": UID,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+    assert job["metadata"]["namespace"] == "ops"
+    assert job["spec"]["backoffLimit"] == 0
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+
+
+def test_the_hard_limit_becomes_active_deadline_seconds_and_the_soft_one_goes_to_the_pod() -> None:
+    job = plan()
+    assert job["spec"]["activeDeadlineSeconds"] == 91
+    assert env_of(job)["JOBPLANE_RUN_SOFT_TIME_LIMIT"] == "60"
+    assert env_of(job)["JOBPLANE_RUN_CLASS_PATH"] == "audit.Audit"
+
+
+def test_pods_run_non_root_with_nothing_extra() -> None:
+    pod = plan()["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["command"] == ["jobplane", "run-pod"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert pod["automountServiceAccountToken"] is False
+    assert "resources" not in container  # no limits imposed on users' jobs by default
+
+
+def test_non_sensitive_inputs_go_in_the_environment() -> None:
+    job = plan(make_run(data={"site": "ams1"}))
+    assert json.loads(env_of(job)[ENV_DATA]) == {"site": "ams1"}
+    assert ENV_DATA_FILE not in env_of(job)
+
+
+def test_sensitive_inputs_only_travel_as_a_secret_file() -> None:
+    planned = plan_job(
+        make_run(),
+        class_path="audit.Audit",
+        hard_time_limit=600,
+        soft_time_limit=300,
+        has_sensitive_variables=True,
+        queue=None,
+        default_image="img",
+    )
+    job = planned.job
+    assert ENV_DATA not in env_of(job)
+    assert env_of(job)[ENV_DATA_FILE] == f"{INPUTS_MOUNT}/data.json"
+    volumes = {v["name"]: v for v in job["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["inputs"]["secret"]["secretName"] == planned.inputs_secret
+    assert planned.inputs_secret == f"{job['metadata']['name']}-inputs"
+
+
+def test_the_queue_places_the_pod_on_its_pool_with_its_defaults() -> None:
+    queue = make_queue(
+        nodeSelector={"pool": "gpu"},
+        tolerations=[{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        resources={"limits": {"memory": "64Mi", "nvidia.com/gpu": 1}},
+        image="localhost/jobplane-gpu:1",
+        serviceAccountName="gpu-jobs",
+        priorityClassName="batch-low",
+        podTemplate={
+            "spec": {
+                "hostNetwork": True,
+                "containers": [
+                    {"name": "job", "env": [{"name": "HTTPS_PROXY", "value": "http://proxy:3128"}]}
+                ],
+            }
+        },
+    )
+    pod = plan(queue=queue)["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"pool": "gpu"}
+    assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    assert pod["serviceAccountName"] == "gpu-jobs"
+    assert pod["priorityClassName"] == "batch-low"
+    assert pod["hostNetwork"] is True
+    container = pod["containers"][0]
+    assert container["image"] == "localhost/jobplane-gpu:1"
+    assert container["resources"] == {"limits": {"memory": "64Mi", "nvidia.com/gpu": 1}}
+    names = [e["name"] for e in container["env"]]
+    assert "HTTPS_PROXY" in names
+    assert "JOBPLANE_RUN_CLASS_PATH" in names  # merged by name, not replaced
+
+
+def test_merge_pod_template_merges_maps_and_named_lists_and_replaces_the_rest() -> None:
+    base = {"spec": {"volumes": [{"name": "tmp", "emptyDir": {}}], "args": ["a"], "x": {"y": 1}}}
+    overlay = {"spec": {"volumes": [{"name": "certs", "secret": {}}], "args": ["b"], "x": {"z": 2}}}
+    merged = merge_pod_template(base, overlay)
+    assert [v["name"] for v in merged["spec"]["volumes"]] == ["tmp", "certs"]
+    assert merged["spec"]["args"] == ["b"]
+    assert merged["spec"]["x"] == {"y": 1, "z": 2}
+    assert base["spec"]["args"] == ["a"]  # inputs are not modified
+
+
+def test_a_run_that_was_never_stored_cannot_be_planned() -> None:
+    unsaved = JobRun.model_validate({"metadata": {"name": "x"}, "spec": {"job": "a.B"}})
+    with pytest.raises(ValueError, match="stored JobRun"):
+        plan(unsaved)
+
+
+# --- observing the outcome ---
+
+
+def ts(delta: timedelta = timedelta(0)) -> str:
+    return (NOW + delta).isoformat().replace("+00:00", "Z")
+
+
+def job_with(condition: str | None = None, reason: str = "") -> dict[str, Any]:
+    conditions = [{"type": condition, "status": "True", "reason": reason}] if condition else []
+    return {"metadata": {"name": "j"}, "status": {"conditions": conditions}}
+
+
+def pod_with(
+    *,
+    phase: str = "Running",
+    terminated: dict[str, Any] | None = None,
+    waiting: dict[str, Any] | None = None,
+    created: timedelta = timedelta(seconds=-5),
+    **status: Any,
+) -> dict[str, Any]:
+    state: dict[str, Any] = {}
+    if terminated is not None:
+        state["terminated"] = terminated
+    if waiting is not None:
+        state["waiting"] = waiting
+    return {
+        "metadata": {"name": "j-abcde", "creationTimestamp": ts(created)},
+        "status": {"phase": phase, "containerStatuses": [{"name": "job", "state": state}], **status},
+    }
+
+
+def look(job: dict[str, Any], *pods: dict[str, Any]) -> Any:
+    return observe(job, list(pods), now=NOW, pending_timeout=timedelta(seconds=10))
+
+
+def test_completed_job_succeeds_with_the_pods_summary() -> None:
+    summary = {"status": "SUCCESS", "result": '{"ok": true}'}
+    seen = look(
+        job_with("Complete"),
+        pod_with(phase="Succeeded", terminated={"exitCode": 0, "message": json.dumps(summary)}),
+    )
+    assert (seen.phase, seen.reason, seen.summary) == (JobRunPhase.SUCCEEDED, "Completed", summary)
+
+
+def test_job_failure_reasons_are_precise() -> None:
+    job_failed = {"status": "FAILURE", "error": "KeyError: 'x'"}
+    cases = [
+        (
+            job_with("Failed", "DeadlineExceeded"),
+            pod_with(phase="Failed", terminated={"exitCode": 137}),
+            "DeadlineExceeded",
+        ),
+        (
+            job_with("Failed", "BackoffLimitExceeded"),
+            pod_with(phase="Failed", terminated={"exitCode": 137, "reason": "OOMKilled"}),
+            "OOMKilled",
+        ),
+        (
+            job_with("Failed", "BackoffLimitExceeded"),
+            pod_with(phase="Failed", terminated={"exitCode": 1, "message": json.dumps(job_failed)}),
+            "JobFailed",
+        ),
+        (
+            job_with("Failed", "BackoffLimitExceeded"),
+            pod_with(phase="Failed", terminated={"exitCode": 2, "message": "{}"}),
+            "InvalidInputs",
+        ),
+        (
+            job_with("Failed", "BackoffLimitExceeded"),
+            pod_with(phase="Failed", terminated={"exitCode": 139}),
+            "Error",
+        ),
+        (
+            job_with("Failed", "BackoffLimitExceeded"),
+            pod_with(phase="Failed", reason="Evicted", message="low on memory"),
+            "Evicted",
+        ),
+        (
+            job_with("Failed", "BackoffLimitExceeded"),
+            pod_with(
+                phase="Failed",
+                conditions=[
+                    {"type": "DisruptionTarget", "status": "True", "reason": "DeletionByTaintManager"}
+                ],
+            ),
+            "NodeLost",
+        ),
+        (job_with("Failed", "BackoffLimitExceeded"), pod_with(phase="Failed"), "PodDeleted"),
+    ]
+    for job, pod, reason in cases:
+        seen = look(job, pod)
+        assert (seen.phase, seen.reason) == (JobRunPhase.FAILED, reason), reason
+    assert look(job_with("Failed", "BackoffLimitExceeded")).reason == "PodDeleted"
+    jobfailed = look(cases[2][0], cases[2][1])
+    assert jobfailed.message == "KeyError: 'x'"
+
+
+def test_unschedulable_ends_the_run_after_the_pending_timeout_only() -> None:
+    condition = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/3 nodes"}
+    early = look(job_with(), pod_with(phase="Pending", created=timedelta(seconds=-3), conditions=[condition]))
+    assert (early.phase, early.reason, early.stop_job) == (JobRunPhase.PENDING, "Unschedulable", False)
+    late = look(job_with(), pod_with(phase="Pending", created=timedelta(seconds=-30), conditions=[condition]))
+    assert (late.phase, late.reason, late.stop_job) == (JobRunPhase.FAILED, "Unschedulable", True)
+    assert late.message == "0/3 nodes"
+
+
+def test_image_pull_failures_end_the_run() -> None:
+    backoff = {"reason": "ImagePullBackOff", "message": "not found"}
+    assert look(job_with(), pod_with(phase="Pending", waiting=backoff)).phase == JobRunPhase.PENDING
+    late = look(job_with(), pod_with(phase="Pending", waiting=backoff, created=timedelta(minutes=-1)))
+    assert (late.phase, late.reason, late.stop_job) == (JobRunPhase.FAILED, "ImagePullFailed", True)
+    invalid = look(job_with(), pod_with(phase="Pending", waiting={"reason": "InvalidImageName"}))
+    assert (invalid.phase, invalid.stop_job) == (JobRunPhase.FAILED, True)
+
+
+def test_running_and_waiting_states() -> None:
+    running = look(job_with(), pod_with(phase="Running", startTime=ts()))
+    assert (running.phase, running.start_time) == (JobRunPhase.RUNNING, ts())
+    assert look(job_with()).phase == JobRunPhase.PENDING
+    assert look(job_with(), pod_with(phase="Pending")).reason == "PodPending"
+    # The pod ended, the Job controller has not caught up: not terminal yet.
+    assert look(job_with(), pod_with(phase="Failed", terminated={"exitCode": 1})).phase == JobRunPhase.RUNNING
