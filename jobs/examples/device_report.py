@@ -7,9 +7,10 @@ import io
 from typing import Any
 
 from inventory.models import DEVICE_ROLES, Device, ensure_tables
-from jobplane import Job, MultiChoiceVar, StringVar, register_jobs
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
+
+from jobplane import Job, MultiChoiceVar, StringVar, register_jobs
 
 name = "Inventory"
 

@@ -7,6 +7,7 @@ import ipaddress
 from typing import IO, Any
 
 from inventory.models import DEVICE_ROLES, Device, Location
+
 from jobplane import (
     BooleanVar,
     ChoiceVar,

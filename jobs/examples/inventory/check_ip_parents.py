@@ -6,8 +6,9 @@ import ipaddress
 from collections.abc import Sequence
 from typing import Any
 
-from jobplane import Job, register_jobs
 from sqlalchemy import select
+
+from jobplane import Job, register_jobs
 
 from .models import IPAddress, Prefix, ensure_tables
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobplane import Job, ObjectVar, register_jobs
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
+
+from jobplane import Job, ObjectVar, register_jobs
 
 from .models import Device, Interface, Location, ensure_tables
 

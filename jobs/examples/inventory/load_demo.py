@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobplane import BooleanVar, DryRunVar, Job, register_jobs
 from sqlalchemy import select
+
+from jobplane import BooleanVar, DryRunVar, Job, register_jobs
 
 from .demo_data import DEMO_LOCATIONS, DEMO_PREFIXES, PROBLEM_LOCATIONS, DemoLocation, DemoPrefix
 from .models import Device, Interface, IPAddress, Location, Prefix, ensure_tables

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobplane import ChoiceVar, DryRunVar, IntegerVar, Job, StringVar, register_jobs
 from sqlalchemy import select
+
+from jobplane import ChoiceVar, DryRunVar, IntegerVar, Job, StringVar, register_jobs
 
 from .models import DEVICE_ROLES, Device, Interface, Location, ensure_tables
 

@@ -7,8 +7,9 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any
 
-from jobplane import DryRunVar, IntegerVar, IPNetworkVar, Job, StringVar, register_jobs
 from sqlalchemy import select
+
+from jobplane import DryRunVar, IntegerVar, IPNetworkVar, Job, StringVar, register_jobs
 
 from .models import Prefix, ensure_tables
 

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jobplane.store.database import create_store_engine, make_sessionmaker
-from jobplane.store.models import FileProxy, JobLogEntry, JobResult
 from sqlalchemy import select
 
+from jobplane.store.database import create_store_engine, make_sessionmaker
+from jobplane.store.models import FileProxy, JobLogEntry, JobResult
 from tests.builders import write_module
 
 JOBS = """

@@ -8,6 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from sqlalchemy import func, inspect, select
+from sqlalchemy.exc import StatementError
+
 from jobplane.joblog import LogEntry
 from jobplane.local import LocalStoreReporter
 from jobplane.store import results
@@ -20,8 +23,6 @@ from jobplane.store.database import (
     make_sessionmaker,
 )
 from jobplane.store.models import Base, FileProxy, JobLogEntry, JobResult, JobStatus
-from sqlalchemy import func, inspect, select
-from sqlalchemy.exc import StatementError
 
 
 def test_head_revision_constant_matches_alembic() -> None:

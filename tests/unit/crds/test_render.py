@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from jobplane_crds.render import CRDS_DIR, crd_manifest, render_all
 from jobplane_crds.v1alpha1 import KINDS, JobRun, JobRunPhase
 from jobplane_crds.v1alpha1.common import Resource

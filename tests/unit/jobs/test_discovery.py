@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from jobplane.discovery import discover_jobs, find_job, jobs_root_modules
 from jobplane.job import clear_registry
 from jobplane.settings import Settings
-
 from tests.builders import write_module
 
 GOOD = """

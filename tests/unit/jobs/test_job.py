@@ -8,6 +8,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+
 from jobplane import BooleanVar, DryRunVar, IntegerVar, Job, StringVar, register_jobs
 from jobplane.job import clear_registry, registered_jobs
 from jobplane.schema import NOT_A_DICT, UNKNOWN_PROPERTY, JobDataError, validate_data

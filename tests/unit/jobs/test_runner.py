@@ -8,10 +8,10 @@ import uuid
 from typing import Any
 
 import pytest
+
 from jobplane import IntegerVar, Job, SoftTimeLimitExceeded, StringVar
 from jobplane.job import TimeLimits
 from jobplane.runner import execute_job
-
 from tests.builders import RecordingReporter
 
 LIMITS = TimeLimits(soft=30, hard=60)

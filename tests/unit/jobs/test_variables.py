@@ -7,6 +7,9 @@ from typing import Any
 
 import jsonschema
 import pytest
+from sqlalchemy import String, create_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
 from jobplane import (
     BooleanVar,
     ChoiceVar,
@@ -25,8 +28,6 @@ from jobplane import (
 )
 from jobplane.schema import REQUIRED, JobDataError, build_schema, validate_data
 from jobplane.variables import ScriptVariable, VariableError
-from sqlalchemy import String, create_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 
 class Base(DeclarativeBase):

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+
 from jobplane_crds.v1alpha1 import JobQueue, JobRun, JobRunPhase
 from jobplane_operator.reconcile.jobrun import (
     ENV_DATA,
