@@ -44,6 +44,19 @@ def _parser() -> argparse.ArgumentParser:
     jobs = commands.add_parser("jobs", help="list the jobs this installation can run")
     jobs.add_argument("--json", action="store_true", help="print JSON (with each job's variables schema)")
 
+    sync = commands.add_parser("sync-jobs", help="create or refresh one JobDefinition per discovered job")
+    sync.add_argument(
+        "-n", "--namespace", help="namespace of the JobDefinitions (default: JOBPLANE_NAMESPACE)"
+    )
+
+    run_pod = commands.add_parser(
+        "run-pod",
+        help="run one job as a Kubernetes pod's main process (inputs from JOBPLANE_RUN_* variables)",
+    )
+    run_pod.add_argument(
+        "class_path", nargs="?", help="the job's class path (default: JOBPLANE_RUN_CLASS_PATH)"
+    )
+
     db = commands.add_parser("db", help="manage the results store")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_commands.add_parser("upgrade", help="apply the schema migrations")
@@ -156,6 +169,22 @@ def _jobs(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_FAILURE if discovery.errors else EXIT_OK
 
 
+def _sync_jobs(args: argparse.Namespace, settings: Settings) -> int:
+    from jobplane_operator.sync_jobs import sync_jobs
+
+    report = sync_jobs(settings, args.namespace or settings.namespace)
+    for module, error in sorted(report.import_errors.items()):
+        _error(f"module {module} failed to import (its job definitions are left as they were): {error}")
+    print(f"JobDefinitions: {report.summary()}")
+    return EXIT_OK
+
+
+def _run_pod(args: argparse.Namespace, settings: Settings) -> int:
+    from jobplane.pod import run_pod
+
+    return run_pod(args.class_path, settings)
+
+
 def _db(args: argparse.Namespace, settings: Settings) -> int:
     from jobplane.store.database import create_store_engine, current_revision, upgrade
 
@@ -180,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
             where = f"JOBPLANE_{field.upper()}: " if field else ""
             _error(f"invalid setting: {where}{error['msg']}")
         return EXIT_BAD_INPUT
-    handlers = {"runjob": _runjob, "jobs": _jobs, "db": _db}
+    handlers = {"runjob": _runjob, "jobs": _jobs, "sync-jobs": _sync_jobs, "run-pod": _run_pod, "db": _db}
     return handlers[args.command](args, settings)
 
 

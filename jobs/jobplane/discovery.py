@@ -9,11 +9,12 @@ import sys
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from jobplane.job import Job, clear_registry, registered_jobs
 from jobplane.settings import Settings
 
-__all__ = ["Discovery", "discover_jobs", "find_job", "jobs_root_modules"]
+__all__ = ["Discovery", "describe_job", "discover_jobs", "find_job", "jobs_root_modules"]
 
 log = logging.getLogger(__name__)
 
@@ -124,3 +125,28 @@ def find_job(class_path: str, settings: Settings) -> tuple[type[Job] | None, Dis
                 return job, None
     discovery = discover_jobs(settings)
     return discovery.jobs.get(class_path), discovery
+
+
+def describe_job(cls: type[Job]) -> dict[str, Any]:
+    """What the code says about a job, in the camelCase shape of a JobDefinition's status."""
+    props = cls.properties()
+    return {
+        "classPath": cls.class_path(),
+        "moduleName": cls.__module__,
+        "jobClassName": cls.__name__,
+        "supportsDryrun": cls.supports_dryrun(),
+        "code": {
+            "name": props.name,
+            "grouping": props.grouping,
+            "description": props.description,
+            "approvalRequired": props.approval_required,
+            "dryrunDefault": props.dryrun_default,
+            "hasSensitiveVariables": props.has_sensitive_variables,
+            "hidden": props.hidden,
+            "isSingleton": props.is_singleton,
+            "softTimeLimit": props.soft_time_limit,
+            "timeLimit": props.time_limit,
+            "taskQueues": list(props.task_queues),
+        },
+        "variablesSchema": cls.json_schema(),
+    }

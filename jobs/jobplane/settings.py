@@ -28,6 +28,12 @@ class Settings(BaseSettings):
         description="Entry-point group naming installed modules that register jobs.",
     )
 
+    # --- where the cluster is ---
+    namespace: str = Field(
+        default="default",
+        description="Namespace of the Jobplane resources this process reads and writes (sync-jobs).",
+    )
+
     # --- where results go -----------------------------------------------------------------
     database_url: str = Field(
         default="sqlite:///jobplane.sqlite3",

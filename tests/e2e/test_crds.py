@@ -6,25 +6,11 @@ import json
 from typing import Any
 
 import pytest
-from jobplane_crds.render import CRDS_DIR
-from jobplane_crds.v1alpha1 import JobDefinition, JobQueue, JobRun
 
-from tests.cluster.cluster import Cluster, wait_for
+from jobplane_crds.v1alpha1 import JobDefinition, JobQueue, JobRun
+from tests.cluster.cluster import Cluster
 
 pytestmark = pytest.mark.cluster
-
-CRD_NAMES = ("jobdefinitions.jobplane.io", "jobruns.jobplane.io", "jobqueues.jobplane.io")
-
-
-@pytest.fixture(scope="module")
-def crds(cluster: Cluster) -> None:
-    cluster.kubectl("apply", "--server-side", "-f", str(CRDS_DIR))
-    for name in CRD_NAMES:
-        cluster.kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
-    # Discovery can lag establishment by a moment; kubectl needs it for short names.
-    wait_for(
-        "jobplane.io in discovery", lambda: "jobruns" in cluster.kubectl("api-resources").stdout, timeout=30
-    )
 
 
 def _create(cluster: Cluster, namespace: str, obj: dict[str, Any], *, check: bool = True) -> Any:
@@ -37,7 +23,7 @@ def _run(name: str, **spec: Any) -> dict[str, Any]:
     return {"apiVersion": "jobplane.io/v1alpha1", "kind": "JobRun", "metadata": {"name": name}, "spec": spec}
 
 
-@pytest.mark.usefixtures("crds")
+@pytest.mark.usefixtures("jobplane_crds")
 def test_a_jobrun_is_stored_with_schema_defaults_and_listed_with_its_columns(
     cluster: Cluster, namespace: str
 ) -> None:
@@ -49,7 +35,7 @@ def test_a_jobrun_is_stored_with_schema_defaults_and_listed_with_its_columns(
     assert listed[1].split()[:2] == ["hello", "hello_world.HelloWorld"]
 
 
-@pytest.mark.usefixtures("crds")
+@pytest.mark.usefixtures("jobplane_crds")
 def test_reapplying_the_same_manifest_changes_nothing(cluster: Cluster, namespace: str) -> None:
     manifest = json.dumps(_run("gitops", job="hello_world.HelloWorld", data={"who": "Ada"}))
     cluster.kubectl("apply", "--server-side", "-n", namespace, "-f", "-", input=manifest)
@@ -62,7 +48,7 @@ def test_reapplying_the_same_manifest_changes_nothing(cluster: Cluster, namespac
     )
 
 
-@pytest.mark.usefixtures("crds")
+@pytest.mark.usefixtures("jobplane_crds")
 def test_invalid_objects_are_refused_with_actionable_messages(cluster: Cluster, namespace: str) -> None:
     missing_job = _create(cluster, namespace, _run("nojob", data={"a": 1}), check=False)
     assert missing_job.returncode != 0
@@ -84,7 +70,7 @@ def test_invalid_objects_are_refused_with_actionable_messages(cluster: Cluster, 
     assert 'unknown field "spec.dryrun"' in unknown.stderr
 
 
-@pytest.mark.usefixtures("crds")
+@pytest.mark.usefixtures("jobplane_crds")
 def test_what_a_run_is_cannot_change_but_it_can_be_cancelled(cluster: Cluster, namespace: str) -> None:
     _create(
         cluster, namespace, _run("pinned", job="hello_world.HelloWorld", requestedBy="ada", queue="default")
@@ -110,7 +96,7 @@ def test_what_a_run_is_cannot_change_but_it_can_be_cancelled(cluster: Cluster, n
     assert cluster.get_json("jobrun", "pinned", "-n", namespace)["spec"]["cancel"] is True
 
 
-@pytest.mark.usefixtures("crds")
+@pytest.mark.usefixtures("jobplane_crds")
 def test_status_is_a_subresource_people_cannot_write_through_spec_updates(
     cluster: Cluster, namespace: str
 ) -> None:
@@ -139,7 +125,7 @@ def test_status_is_a_subresource_people_cannot_write_through_spec_updates(
     assert "Unsupported value" in refused.stderr
 
 
-@pytest.mark.usefixtures("crds")
+@pytest.mark.usefixtures("jobplane_crds")
 def test_kubectl_explain_documents_every_spec_field(cluster: Cluster) -> None:
     for kind, model in (("jobrun", JobRun), ("jobqueue", JobQueue), ("jobdefinition", JobDefinition)):
         explained = cluster.kubectl("explain", f"{kind}.spec").stdout
