@@ -10,18 +10,26 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parents[2]
 CACHE = Path(os.environ.get("JOBPLANE_IMAGE_CACHE", Path.home() / ".cache" / "jobplane" / "images"))
 
 BASE_SUITE = "bookworm"
 BASE_MIRROR = os.environ.get("JOBPLANE_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 # Debian's python3 (3.11) plus venv so Dockerfiles can install a wheelhouse into an isolated environment.
 BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates", "procps")
+# Wheels the base's glibc (bookworm: 2.36) can load; pip does not widen a single --platform by itself.
+BASE_PLATFORMS = ("manylinux2014_x86_64", *(f"manylinux_2_{minor}_x86_64" for minor in range(17, 37)))
 BASE_NAME = "localhost/jobplane-base"
 PAUSE_NAME = "localhost/jobplane-pause"
 # Bump when the recipe below changes in a way the inputs do not capture.
@@ -148,8 +156,7 @@ def wheelhouse(requirements: list[str], dest: Path) -> Path:
                 "--only-binary=:all:",
                 "--python-version",
                 "3.11",
-                "--platform",
-                "manylinux2014_x86_64",
+                *(arg for platform in BASE_PLATFORMS for arg in ("--platform", platform)),
                 "--implementation",
                 "cp",
                 "-d",
@@ -198,11 +205,79 @@ def testapp_image() -> Image:
     return build_image(HERE / "testapp", "jobplane-testapp", requirements=["six==1.17.0"])
 
 
+# pyproject asks for setuptools>=77 (SPDX license field); the dev venv may hold an older one, so pin here.
+BUILD_REQUIREMENTS = ("setuptools==84.2.1",)
+# What the project Dockerfile copies, besides the package folders pyproject names.
+PROJECT_FILES = ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md")
+PROJECT_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", ".*_cache", "build", "dist")
+
+
+def _applies(req: Requirement, extra: str) -> bool:
+    # Markers are evaluated for this interpreter: the venv's CPython 3.11 on Linux, like the image's.
+    return req.marker is None or req.marker.evaluate({"extra": extra})
+
+
+def _pinned_closure(requirements: list[str]) -> list[str]:
+    """requirements and everything they pull in, pinned to what this venv has installed.
+
+    The image then runs the versions the unit tests ran; a requirement missing from the venv stays as
+    written, for pip to resolve.
+    """
+    pinned: dict[str, str] = {}
+    expanded: set[tuple[str, str]] = set()
+    todo = [req for req in map(Requirement, requirements) if _applies(req, "")]
+    while todo:
+        req = todo.pop()
+        key = canonicalize_name(req.name)
+        try:
+            version = metadata.version(req.name)
+        except metadata.PackageNotFoundError:
+            pinned.setdefault(key, f"{req.name}{req.specifier}")
+            continue
+        pinned[key] = f"{req.name}=={version}"
+        for extra in ("", *sorted(req.extras)):
+            if (key, extra) not in expanded:
+                expanded.add((key, extra))
+                requires = map(Requirement, metadata.requires(req.name) or [])
+                todo += [dep for dep in requires if _applies(dep, extra)]
+    return sorted(pinned.values(), key=str.lower)
+
+
+def project_requirements(root: Path = REPO_ROOT) -> list[str]:
+    """The project's runtime dependencies (pinned closure) plus what building its wheel needs."""
+    project = tomllib.loads((root / "pyproject.toml").read_text())
+    return [*_pinned_closure(list(project["project"]["dependencies"])), *BUILD_REQUIREMENTS]
+
+
+def stage_project_context(dest: Path, root: Path = REPO_ROOT) -> Path:
+    """Copy what the project Dockerfile needs into dest: its files and the package folders pyproject names."""
+    project = tomllib.loads((root / "pyproject.toml").read_text())
+    folders = project["tool"]["setuptools"]["packages"]["find"]["where"]
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in PROJECT_FILES:
+        shutil.copy2(root / name, dest / name)
+    for folder in sorted(set(folders)):
+        shutil.copytree(root / folder, dest / folder, ignore=PROJECT_IGNORE)
+    return dest
+
+
+def project_image(jobs_dir: str = "jobs/examples") -> Image:
+    """The project's own image (root Dockerfile), built offline from a host-made wheelhouse and cached."""
+    with tempfile.TemporaryDirectory(prefix="jobplane-project-ctx-") as tmp:
+        context = stage_project_context(Path(tmp) / "ctx")
+        return build_image(
+            context,
+            "jobplane",
+            requirements=project_requirements(),
+            build_args={"OFFLINE": "1", "JOBS_DIR": jobs_dir},
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Build (or find cached) the base, pause and test images; print one `ref archive` line per image."""
     logging.basicConfig(level=logging.INFO, format="[images] %(message)s")
     del argv
-    for img in (base_image(), pause_image(), testapp_image()):
+    for img in (base_image(), pause_image(), testapp_image(), project_image()):
         print(img.ref, img.archive)
     return 0
 

@@ -1,4 +1,4 @@
-"""Command line: `python -m tests.cluster.images` builds the base, pause and test images."""
+"""Command line: `python -m tests.cluster.images` builds the base, pause, test and project images."""
 
 from __future__ import annotations
 

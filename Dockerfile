@@ -1,0 +1,47 @@
+# One image for every jobplane command: `jobplane run-pod`, `jobplane operator`, `jobplane api`, `jobplane sync-jobs`.
+#
+# Dependencies (and setuptools for the build) come from the wheelhouse in wheels/ first. With
+# --build-arg OFFLINE=1 they come from it only (pip --no-index), for builds without network access;
+# otherwise what wheels/ lacks is fetched from PyPI. wheels/ must exist, even if empty.
+#   mkdir -p wheels && podman build --build-arg BASE=python:3.11-slim -t jobplane .
+ARG BASE=python:3.11-slim
+
+# --- builder: the jobplane wheel from source, then a venv with it and its dependencies ----------------
+FROM ${BASE} AS builder
+ARG OFFLINE=
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+WORKDIR /src
+COPY wheels/ /wheels/
+# A venv of its own for the build tools, so nothing of them reaches the runtime venv.
+RUN python3 -m venv /opt/build \
+ && /opt/build/bin/pip install --find-links /wheels ${OFFLINE:+--no-index} "setuptools>=77"
+COPY pyproject.toml README.md ./
+COPY jobs/jobplane/ jobs/jobplane/
+COPY crds/ crds/
+COPY operator/ operator/
+# --no-build-isolation: setuptools comes from the build venv above, not from an index at build time.
+# The runtime needs neither pip nor setuptools: they are removed, so the final stage has no installer.
+RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /dist . \
+ && python3 -m venv /opt/jobplane/venv \
+ && /opt/jobplane/venv/bin/pip install --find-links /wheels ${OFFLINE:+--no-index} /dist/jobplane-*.whl \
+ && /opt/jobplane/venv/bin/pip uninstall --yes --quiet pip setuptools
+
+# --- runtime ------------------------------------------------------------------------------------------
+FROM ${BASE}
+# The folder of job modules to bake in, relative to the build context (Nautobot's JOBS_ROOT).
+ARG JOBS_DIR=jobs/examples
+ENV PATH=/opt/jobplane/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    JOBPLANE_JOBS_ROOT=/opt/jobplane/jobs \
+    JOBPLANE_DATABASE_URL=sqlite:////tmp/jobplane.sqlite3
+COPY --from=builder /opt/jobplane/venv /opt/jobplane/venv
+COPY ${JOBS_DIR}/ /opt/jobplane/jobs/
+# Compiled as root at build time: at run time the non-root user cannot write next to the sources.
+RUN python3 -m compileall -q /opt/jobplane/jobs \
+ && (getent passwd 10001 >/dev/null || echo "jobplane:x:10001:10001:jobplane:/tmp:/usr/sbin/nologin" >> /etc/passwd) \
+ && (getent group 10001 >/dev/null || echo "jobplane:x:10001:" >> /etc/group)
+WORKDIR /tmp
+USER 10001:10001
+ENTRYPOINT ["jobplane"]
+CMD ["--help"]

@@ -1,0 +1,493 @@
+"""The entry point of a job pod (``jobplane run-pod``): load the job, run it, report its outcome."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import signal
+import sys
+import threading
+import traceback as tb
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import IO, TYPE_CHECKING, Any, TextIO
+
+from jobplane.joblog import LogEntry
+from jobplane.schema import JobDataError
+from jobplane.settings import Settings
+from jobplane.variables import VariableError
+
+if TYPE_CHECKING:
+    from jobplane.job import Job
+
+__all__ = [
+    "DEFAULT_TERMINATION_MESSAGE_PATH",
+    "EXIT_BAD_INPUT",
+    "EXIT_FAILURE",
+    "EXIT_OK",
+    "TERMINATION_MESSAGE_LIMIT",
+    "PodInputError",
+    "PodRun",
+    "StdoutReporter",
+    "build_summary",
+    "load_data",
+    "read_pod_run",
+    "run_pod",
+    "scrub",
+    "termination_message_path",
+]
+
+# The same codes as the rest of the CLI (jobplane.cli imports this module lazily, so they are restated).
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_BAD_INPUT = 2
+# What a process killed by SIGTERM reports, so the operator sees the same code with or without our handler.
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
+ENV_CLASS_PATH = "JOBPLANE_RUN_CLASS_PATH"
+ENV_RUN_NAME = "JOBPLANE_RUN_NAME"
+ENV_RUN_UID = "JOBPLANE_RUN_UID"
+ENV_USER = "JOBPLANE_RUN_USER"
+ENV_DATA = "JOBPLANE_RUN_DATA"
+ENV_DATA_FILE = "JOBPLANE_RUN_DATA_FILE"
+ENV_SOFT_TIME_LIMIT = "JOBPLANE_RUN_SOFT_TIME_LIMIT"
+ENV_DRYRUN = "JOBPLANE_RUN_DRYRUN"
+ENV_TERMINATION_MESSAGE_PATH = "JOBPLANE_TERMINATION_MESSAGE_PATH"
+
+DEFAULT_TERMINATION_MESSAGE_PATH = Path("/dev/termination-log")
+# The kubelet keeps at most 4096 bytes of a container's termination message and cuts the rest.
+TERMINATION_MESSAGE_LIMIT = 4096
+RESULT_EXCERPT_MAX = 2048
+ERROR_EXCERPT_MAX = 1024
+TRUNCATED = "...[truncated]"
+HIDDEN = "<hidden>"
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})
+FAILURE_LEVELS = frozenset({"failure", "error", "critical"})
+
+
+class PodInputError(ValueError):
+    """The pod was started with inputs run-pod cannot use: nothing ran. ``kind`` names the problem."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        self.kind = kind
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class PodRun:
+    """What the pod was asked to run, read from its arguments and environment."""
+
+    class_path: str
+    run_name: str | None
+    run_uid: str
+    user: str | None
+    data: Any
+    data_from_file: bool
+    soft_time_limit: float | None
+    dryrun: bool
+    termination_message_path: Path | None
+
+
+# --- reading the pod's inputs ------------------------------------------------------------------
+
+
+def load_data(env: Mapping[str, str]) -> tuple[Any, bool]:
+    """The job data and whether it came from a file: the file, else the env value, else ``{}``.
+
+    Setting both is refused: which one the operator meant would be a guess. Errors never quote the
+    data, which may be sensitive.
+    """
+    path = env.get(ENV_DATA_FILE, "")
+    inline = env.get(ENV_DATA)
+    if path and inline is not None and inline.strip():
+        raise PodInputError("InvalidInput", f"set only one of {ENV_DATA_FILE} and {ENV_DATA}")
+    if path:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise PodInputError("InvalidInput", f"cannot read {ENV_DATA_FILE} {path}: {reason}") from exc
+        return _parse_json(text, f"the file {path} ({ENV_DATA_FILE})"), True
+    if inline is None or not inline.strip():
+        return {}, False
+    return _parse_json(inline, ENV_DATA), False
+
+
+def _parse_json(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        # exc.msg and the position, never str(exc.doc): the document is the data itself.
+        raise PodInputError(
+            "InvalidInput", f"{where} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from None
+
+
+def _parse_soft_limit(value: str | None) -> float | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise PodInputError("InvalidInput", f"{ENV_SOFT_TIME_LIMIT} must be a number of seconds") from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise PodInputError("InvalidInput", f"{ENV_SOFT_TIME_LIMIT} must be above 0 and finite")
+    return seconds
+
+
+def _parse_flag(name: str, value: str | None) -> bool:
+    word = (value or "").strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise PodInputError("InvalidInput", f"{name} must be true or false")
+
+
+def termination_message_path(env: Mapping[str, str]) -> Path | None:
+    """Where the summary goes: the env override (empty: nowhere), else Kubernetes' file if it exists."""
+    if ENV_TERMINATION_MESSAGE_PATH in env:
+        return Path(env[ENV_TERMINATION_MESSAGE_PATH]) if env[ENV_TERMINATION_MESSAGE_PATH] else None
+    # Kubernetes mounts this file into every container; elsewhere (a laptop, as root) never create it.
+    return DEFAULT_TERMINATION_MESSAGE_PATH if DEFAULT_TERMINATION_MESSAGE_PATH.exists() else None
+
+
+def read_pod_run(class_path: str | None, env: Mapping[str, str]) -> PodRun:
+    """Everything run-pod needs from its argument and environment; PodInputError if something is wrong."""
+    path = class_path or env.get(ENV_CLASS_PATH, "")
+    if not path:
+        raise PodInputError(
+            "InvalidInput", f"no job class path: give it as an argument or in {ENV_CLASS_PATH}"
+        )
+    data, from_file = load_data(env)
+    return PodRun(
+        class_path=path,
+        run_name=env.get(ENV_RUN_NAME) or None,
+        # A run started by hand has no JobRun: a fresh id keeps job_result_id unique all the same.
+        run_uid=env.get(ENV_RUN_UID) or str(uuid.uuid4()),
+        user=env.get(ENV_USER) or None,
+        data=data,
+        data_from_file=from_file,
+        soft_time_limit=_parse_soft_limit(env.get(ENV_SOFT_TIME_LIMIT)),
+        dryrun=_parse_flag(ENV_DRYRUN, env.get(ENV_DRYRUN)),
+        termination_message_path=termination_message_path(env),
+    )
+
+
+# --- the termination message ---------------------------------------------------------------------
+
+
+def _excerpt(text: str | None, limit: int) -> str | None:
+    if text is None or len(text) <= limit:
+        return text
+    if limit <= len(TRUNCATED):
+        return text[:limit]
+    return text[: limit - len(TRUNCATED)] + TRUNCATED
+
+
+def build_summary(
+    status: str, result: Any, error: str | None, *, limit: int = TERMINATION_MESSAGE_LIMIT
+) -> str:
+    """The termination message: ``{"status", "result" (a JSON excerpt), "error"}`` in at most ``limit`` bytes.
+
+    Everything is ASCII (non-ASCII is escaped), so characters and bytes count the same.
+    """
+    result_text = None if result is None else json.dumps(result, default=str)
+    result_budget, error_budget = RESULT_EXCERPT_MAX, ERROR_EXCERPT_MAX
+    while True:
+        text = json.dumps(
+            {
+                "status": status,
+                "result": _excerpt(result_text, result_budget),
+                "error": _excerpt(error, error_budget),
+            }
+        )
+        excess = len(text) - limit
+        if excess <= 0:
+            return text
+        # Escaping makes quotes and control characters longer than one byte, so shrink and measure
+        # again; every round lowers a budget, so this ends (at worst with both excerpts empty).
+        if result_budget > 0:
+            result_budget = max(0, result_budget - excess)
+        elif error_budget > 0:
+            error_budget = max(0, error_budget - excess)
+        else:  # pragma: no cover - a status alone never fills 4 KiB
+            return text[:limit]
+
+
+def write_termination_message(path: Path | None, message: str, err: TextIO) -> None:
+    if path is None:
+        return
+    try:
+        path.write_text(message, encoding="ascii")
+    except OSError as exc:
+        # The outcome is still in the exit code and on stdout; a missing message must not fail the run.
+        print(f"jobplane: cannot write the termination message to {path}: {exc.strerror}", file=err)
+
+
+def scrub(text: str, data: Any) -> str:
+    """``text`` with the values found in ``data`` replaced by <hidden>: for jobs with sensitive variables."""
+    values: list[str] = []
+
+    def collect(value: Any) -> None:
+        if isinstance(value, Mapping):
+            for item in value.values():
+                collect(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                collect(item)
+        elif value is not None and not isinstance(value, bool):
+            for form in (repr(value), json.dumps(value), str(value)):
+                # Very short values (a digit, "a") would also hit ordinary words of the message.
+                if len(form) >= 3:
+                    values.append(form)
+
+    collect(data)
+    for value in sorted(set(values), key=len, reverse=True):
+        text = text.replace(value, HIDDEN)
+    return text
+
+
+# --- the reporter --------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _no_soft_limit_interrupts() -> Iterator[None]:
+    # A soft time limit firing in the middle of a write would leave half a JSON line on stdout.
+    blocked = threading.current_thread() is threading.main_thread()
+    if blocked:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+    try:
+        yield
+    finally:
+        if blocked:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM})
+
+
+class StdoutReporter:
+    """Reports a run as JSON lines on stdout, one event per line, for ``kubectl logs`` and log shippers.
+
+    Created files stay in memory until uploading them to the API exists; an HTTP reporter with the
+    same methods can replace this one.
+    """
+
+    def __init__(self, out: TextIO, *, max_file_size: int, run: Mapping[str, Any] | None = None) -> None:
+        self._out = out
+        self._max_file_size = max_file_size
+        self._run = dict(run or {})
+        self._lock = threading.Lock()
+        self.files: dict[str, tuple[str, bytes]] = {}
+        self.last_failure: str | None = None
+
+    def emit(self, event: Mapping[str, Any]) -> None:
+        line = json.dumps(event, default=str)
+        with _no_soft_limit_interrupts(), self._lock:
+            self._out.write(line + "\n")
+            self._out.flush()
+
+    def started(self) -> None:
+        self.emit({"type": "started", **self._run})
+
+    def log(self, entry: LogEntry) -> None:
+        if entry.level in FAILURE_LEVELS:
+            self.last_failure = entry.message
+        self.emit(
+            {
+                "type": "log",
+                "level": entry.level,
+                "grouping": entry.grouping,
+                "message": entry.message,
+                "object": entry.log_object,
+                "url": entry.absolute_url,
+                "time": entry.created.isoformat(),
+            }
+        )
+
+    def create_file(self, name: str, content: bytes) -> str:
+        if len(content) > self._max_file_size:
+            raise ValueError(
+                f"File {name!r} is {len(content)} bytes, above the limit of {self._max_file_size} bytes "
+                "(JOBPLANE_CREATE_FILE_MAX_SIZE)"
+            )
+        file_id = str(uuid.uuid4())
+        self.files[file_id] = (name, content)
+        self.emit({"type": "file", "id": file_id, "name": name, "size": len(content)})
+        return file_id
+
+    def open_input_file(self, file_id: str) -> IO[bytes]:
+        raise VariableError(
+            f"No uploaded file with id {file_id}: file inputs need the API, not available yet"
+        )
+
+    def discard_input_files(self, file_ids: list[str]) -> None:
+        """Nothing to discard: a pod holds no uploaded files."""
+
+    def finished(self, status: str, result: Any, traceback: str | None) -> None:
+        self.emit({"type": "result", "status": status, "result": result, "traceback": traceback})
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+
+def _error_of(status: str, result: Any, traceback: str | None, reporter: StdoutReporter) -> str | None:
+    if status == "SUCCESS":
+        return None
+    if traceback is not None and isinstance(result, dict) and "exc_type" in result:
+        return f"{result['exc_type']}: {result.get('exc_message', '')}"
+    # fail() or a failing hook: no exception reached the runner, the last failure line says why.
+    return f"JobFailed: {reporter.last_failure or 'the job failed'}"
+
+
+def _refuse(exc: PodInputError | JobDataError, path: Path | None, err: TextIO, data: Any) -> int:
+    """Nothing ran: say why on stderr and in the termination message; values of ``data`` are hidden."""
+    sensitive = data is not None
+    if isinstance(exc, JobDataError):
+        errors = exc.as_response()
+        text = json.dumps(errors, indent=2)
+        summary = f"JobDataError: {exc}"
+        if sensitive:
+            text, summary = scrub(text, data), scrub(summary, data)
+        print(text, file=err)
+    else:
+        summary = f"{exc.kind}: {exc}"
+        print(f"jobplane: {exc}", file=err)
+    write_termination_message(path, build_summary("FAILURE", None, summary), err)
+    return EXIT_BAD_INPUT
+
+
+def _prepare(job_class: type[Job], run: PodRun, data_sessions: Callable[[], Any] | None) -> dict[str, Any]:
+    """The validated data: dry-run applied, sensitive data only from a file, the schema checked."""
+    properties = job_class.properties()
+    data = run.data
+    if properties.has_sensitive_variables and not run.data_from_file and data not in ({}, None):
+        # The value already sat in the pod's env; refusing makes that visible rather than quietly running.
+        raise PodInputError(
+            "SensitiveDataInEnv",
+            f"{run.class_path} has sensitive variables: its data must come from a file ({ENV_DATA_FILE}), "
+            f"never from {ENV_DATA}",
+        )
+    if run.dryrun:
+        if not job_class.supports_dryrun():
+            raise PodInputError("DryRunNotSupported", f"{run.class_path} does not support dry-run")
+        if isinstance(data, dict):
+            data = {**data, "dryrun": True}
+    if data_sessions is not None:
+        from jobplane.local import validate_for_run  # brings SQLAlchemy; only with a data database
+
+        return validate_for_run(job_class, data, data_sessions)
+    from jobplane.schema import validate_data
+
+    return validate_data(job_class.json_schema(), data)
+
+
+@contextlib.contextmanager
+def _terminate_with_message(path: Path | None, reporter: StdoutReporter, err: TextIO) -> Iterator[None]:
+    """On SIGTERM (cancel, deadline, eviction) leave a summary and exit at once.
+
+    As PID 1 of its container, Python would otherwise ignore SIGTERM (the kernel drops signals PID 1
+    has no handler for) and the pod would sit out its whole grace period until SIGKILL.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _terminated(signum: int, frame: FrameType | None) -> None:
+        reporter.emit({"type": "terminated", "signal": "SIGTERM"})
+        message = "Terminated: the pod received SIGTERM (cancelled, deadline exceeded or evicted)"
+        write_termination_message(path, build_summary("FAILURE", None, message), err)
+        err.flush()
+        os._exit(EXIT_TERMINATED)
+
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_pod(
+    class_path: str | None,
+    settings: Settings,
+    *,
+    env: Mapping[str, str] | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """Run one job as a pod's main process; returns the exit code (0 SUCCESS, 1 FAILURE, 2 nothing ran).
+
+    Never opens the results store: the outcome goes to stdout and the termination message.
+    """
+    env = os.environ if env is None else env
+    out = sys.stdout if out is None else out
+    err = sys.stderr if err is None else err
+    try:
+        run = read_pod_run(class_path, env)
+    except PodInputError as exc:
+        return _refuse(exc, termination_message_path(env), err, None)
+
+    from jobplane.discovery import find_job
+    from jobplane.job import TimeLimits
+    from jobplane.runner import execute_job
+
+    job_class, discovery = find_job(run.class_path, settings)
+    if job_class is None:
+        problems = "".join(
+            f"; module {module} failed to import: {error}"
+            for module, error in (discovery.errors if discovery else {}).items()
+        )
+        missing = PodInputError("JobNotFound", f"no job with class path {run.class_path!r}{problems}")
+        return _refuse(missing, run.termination_message_path, err, None)
+    sensitive_data = run.data if job_class.properties().has_sensitive_variables else None
+
+    data_engine = None
+    data_sessions = None
+    if settings.data_database_url:
+        from jobplane.store.database import create_store_engine, make_sessionmaker
+
+        data_engine = create_store_engine(settings.data_database_url)
+        data_sessions = make_sessionmaker(data_engine)
+    try:
+        try:
+            data = _prepare(job_class, run, data_sessions)
+        except (PodInputError, JobDataError) as exc:
+            return _refuse(exc, run.termination_message_path, err, sensitive_data)
+
+        soft = run.soft_time_limit or job_class.properties().time_limits(settings).soft
+        # The hard limit is Kubernetes' activeDeadlineSeconds: nothing in here may kill the run for it.
+        limits = TimeLimits(soft=soft, hard=math.inf)
+        identity = {"job": run.class_path, "run": run.run_name, "run_uid": run.run_uid}
+        reporter = StdoutReporter(out, max_file_size=settings.create_file_max_size, run=identity)
+        with _terminate_with_message(run.termination_message_path, reporter, err):
+            try:
+                outcome = execute_job(
+                    job_class,
+                    data,
+                    reporter=reporter,
+                    job_result_id=run.run_uid,
+                    limits=limits,
+                    user=run.user,
+                    data_session_factory=data_sessions,
+                )
+            except Exception as exc:
+                # The runner itself broke (not the job, whose errors it catches): still leave a summary.
+                tb.print_exc(file=err)
+                broken = f"{type(exc).__name__}: {exc}"
+                write_termination_message(
+                    run.termination_message_path, build_summary("FAILURE", None, broken), err
+                )
+                return EXIT_FAILURE
+    finally:
+        if data_engine is not None:
+            data_engine.dispose()
+    error = _error_of(outcome.status, outcome.result, outcome.traceback, reporter)
+    write_termination_message(
+        run.termination_message_path, build_summary(outcome.status, outcome.result, error), err
+    )
+    return EXIT_OK if outcome.status == "SUCCESS" else EXIT_FAILURE
