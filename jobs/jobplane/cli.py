@@ -44,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     jobs = commands.add_parser("jobs", help="list the jobs this installation can run")
     jobs.add_argument("--json", action="store_true", help="print JSON (with each job's variables schema)")
 
+    commands.add_parser("operator", help="run the operator (JOBPLANE_OPERATOR_* settings)")
+
     sync = commands.add_parser("sync-jobs", help="create or refresh one JobDefinition per discovered job")
     sync.add_argument(
         "-n", "--namespace", help="namespace of the JobDefinitions (default: JOBPLANE_NAMESPACE)"
@@ -169,6 +171,12 @@ def _jobs(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_FAILURE if discovery.errors else EXIT_OK
 
 
+def _operator(args: argparse.Namespace, settings: Settings) -> int:
+    from jobplane_operator.main import run_operator
+
+    return run_operator(settings)
+
+
 def _sync_jobs(args: argparse.Namespace, settings: Settings) -> int:
     from jobplane_operator.sync_jobs import sync_jobs
 
@@ -209,7 +217,14 @@ def main(argv: list[str] | None = None) -> int:
             where = f"JOBPLANE_{field.upper()}: " if field else ""
             _error(f"invalid setting: {where}{error['msg']}")
         return EXIT_BAD_INPUT
-    handlers = {"runjob": _runjob, "jobs": _jobs, "sync-jobs": _sync_jobs, "run-pod": _run_pod, "db": _db}
+    handlers = {
+        "runjob": _runjob,
+        "jobs": _jobs,
+        "sync-jobs": _sync_jobs,
+        "operator": _operator,
+        "run-pod": _run_pod,
+        "db": _db,
+    }
     return handlers[args.command](args, settings)
 
 

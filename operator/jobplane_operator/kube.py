@@ -1,13 +1,15 @@
-"""The one module that talks to the Kubernetes API for the operator's own resources."""
+"""The one module that talks to the Kubernetes API for the operator and its commands."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from jobplane_crds import GROUP
 from jobplane_crds.v1alpha1 import VERSION
 
 __all__ = [
+    "Clients",
     "create_job_definition",
     "custom_objects_api",
     "list_job_definitions",
@@ -15,18 +17,30 @@ __all__ = [
 ]
 
 JOB_DEFINITIONS = "jobdefinitions"
+JOB_RUNS = "jobruns"
+JOB_QUEUES = "jobqueues"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "jobplane"}
 
 
-def custom_objects_api() -> Any:
-    """A CustomObjectsApi from the pod's service account, else from the kubeconfig (KUBECONFIG)."""
-    from kubernetes import client, config
+def _load_config() -> None:
+    from kubernetes import config
 
     try:
         config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:
         config.load_kube_config()  # type: ignore[no-untyped-call]
+
+
+def custom_objects_api() -> Any:
+    """A CustomObjectsApi from the pod's service account, else from the kubeconfig (KUBECONFIG)."""
+    from kubernetes import client
+
+    _load_config()
     return client.CustomObjectsApi()
+
+
+def _not_found(exc: Exception) -> bool:
+    return getattr(exc, "status", None) == 404
 
 
 def list_job_definitions(api: Any, namespace: str) -> list[dict[str, Any]]:
@@ -56,3 +70,146 @@ def patch_job_definition_status(api: Any, namespace: str, name: str, status: dic
     api.patch_namespaced_custom_object_status(
         GROUP, VERSION, namespace, JOB_DEFINITIONS, name, {"status": status}
     )
+
+
+@dataclass
+class Clients:
+    """The API clients the operator uses, made once at start-up."""
+
+    custom: Any
+    batch: Any
+    core: Any
+    serializer: Any
+
+    @classmethod
+    def load(cls) -> Clients:
+        from kubernetes import client
+
+        _load_config()
+        api_client = client.ApiClient()
+        return cls(
+            custom=client.CustomObjectsApi(api_client),
+            batch=client.BatchV1Api(api_client),
+            core=client.CoreV1Api(api_client),
+            serializer=api_client,
+        )
+
+    def _plain(self, obj: Any) -> dict[str, Any]:
+        # Typed client models → the camelCase dicts the reconcile functions read.
+        return dict(self.serializer.sanitize_for_serialization(obj))
+
+    # --- JobRuns and their companions ---------------------------------------------------------------
+    def get_run(self, namespace: str, name: str) -> dict[str, Any] | None:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            return dict(self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, JOB_RUNS, name))
+        except ApiException as exc:
+            if _not_found(exc):
+                return None
+            raise
+
+    def patch_run_status(
+        self, namespace: str, name: str, status: dict[str, Any], resource_version: str | None
+    ) -> bool:
+        """Write a run's status if the run is still as it was read; False when it changed meanwhile.
+
+        Events of the run, its Job and its pods are handled concurrently; the resourceVersion makes a
+        decision taken on stale data lose instead of overwriting a newer one (Running back to Pending).
+        """
+        return self._patch_status(namespace, JOB_RUNS, name, status, resource_version)
+
+    def patch_definition_status(
+        self, namespace: str, name: str, status: dict[str, Any], resource_version: str | None
+    ) -> bool:
+        return self._patch_status(namespace, JOB_DEFINITIONS, name, status, resource_version)
+
+    def _patch_status(
+        self, namespace: str, plural: str, name: str, status: dict[str, Any], resource_version: str | None
+    ) -> bool:
+        from kubernetes.client.exceptions import ApiException
+
+        body: dict[str, Any] = {"status": status}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
+        try:
+            self.custom.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, plural, name, body)
+        except ApiException as exc:
+            if exc.status in (404, 409):
+                return False
+            raise
+        return True
+
+    def list_job_definitions(self, namespace: str) -> list[dict[str, Any]]:
+        return list_job_definitions(self.custom, namespace)
+
+    def get_job_queue(self, namespace: str, name: str) -> dict[str, Any] | None:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            return dict(self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, JOB_QUEUES, name))
+        except ApiException as exc:
+            if _not_found(exc):
+                return None
+            raise
+
+    # --- batch Jobs and pods -----------------------------------------------------------------------
+    def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            return self._plain(self.batch.read_namespaced_job(name, namespace))
+        except ApiException as exc:
+            if _not_found(exc):
+                return None
+            raise
+
+    def create_job(self, namespace: str, body: dict[str, Any]) -> None:
+        """Create the run's Job; one that already exists (a restart mid-way) is adopted, never duplicated."""
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            self.batch.create_namespaced_job(namespace, body)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+
+    def delete_job(self, namespace: str, name: str) -> None:
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            # Background: the Job goes now, the garbage collector stops and removes its pods.
+            self.batch.delete_namespaced_job(
+                name, namespace, body=client.V1DeleteOptions(propagation_policy="Background")
+            )
+        except ApiException as exc:
+            if not _not_found(exc):
+                raise
+
+    def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        pods = self.core.list_namespaced_pod(namespace, label_selector=selector)
+        return [self._plain(pod) for pod in pods.items]
+
+    # --- the inputs Secret of a sensitive run ------------------------------------------------------
+    def own_secret(self, namespace: str, name: str, owner: dict[str, Any]) -> bool:
+        """Make the run own its inputs Secret, so deleting the run deletes it; False if it is missing."""
+        from kubernetes.client.exceptions import ApiException
+
+        patch = {"metadata": {"ownerReferences": [owner]}}
+        try:
+            self.core.patch_namespaced_secret(name, namespace, patch)
+        except ApiException as exc:
+            if _not_found(exc):
+                return False
+            raise
+        return True
+
+    def delete_secret(self, namespace: str, name: str) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            self.core.delete_namespaced_secret(name, namespace)
+        except ApiException as exc:
+            if not _not_found(exc):
+                raise

@@ -728,6 +728,21 @@ def test_check_router_loopbacks_rejects_an_unknown_location(demo: Workspace) -> 
     assert errors == {"location": ["No Location matches {'name': 'NOWHERE'}."]}
 
 
+def test_device_login_keeps_sensitive_inputs_out_of_the_store(workspace: Workspace) -> None:
+    secret = "hunter2-pass"
+    run = workspace.ok("device_login.DeviceLogin", {"username": "netops", "password": secret})
+
+    assert secret not in run.stdout + run.stderr
+    result = workspace.last_result()
+    assert result.task_kwargs is None
+    assert result.result == {"user": "netops", "password_length": len(secret)}
+    assert all(secret not in entry.message for entry in workspace.logs(result))
+
+
+def test_device_login_fails_a_weak_password(workspace: Workspace) -> None:
+    workspace.failed("device_login.DeviceLogin", {"username": "netops", "password": "aaaaaaaa"})
+
+
 def test_every_example_is_covered(tmp_path: Path) -> None:
     # A new example needs a test here; the job list is what `jobplane jobs` would show.
     run = Workspace(tmp_path).cli("jobs", "--json")

@@ -14,9 +14,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from jobplane.pod import (
+    ENV_CLASS_PATH,
+    ENV_DATA,
+    ENV_DATA_FILE,
+    ENV_DRYRUN,
+    ENV_RUN_NAME,
+    ENV_RUN_UID,
+    ENV_SOFT_TIME_LIMIT,
+)
 from jobplane_crds.v1alpha1 import JobQueue, JobRun, JobRunPhase
 
+# The environment contract with `jobplane run-pod` is defined once, on its side (imported above).
 __all__ = [
+    "DEFAULT_QUEUE",
     "ENV_CLASS_PATH",
     "ENV_DATA",
     "ENV_DATA_FILE",
@@ -27,20 +38,17 @@ __all__ = [
     "INPUTS_MOUNT",
     "JobPlan",
     "Observation",
+    "Refusal",
+    "check_runnable",
+    "effective_of",
+    "find_definition",
     "job_name_for",
     "merge_pod_template",
     "observe",
     "plan_job",
 ]
 
-# The contract between the operator and `jobplane run-pod`.
-ENV_RUN_NAME = "JOBPLANE_RUN_NAME"
-ENV_RUN_UID = "JOBPLANE_RUN_UID"
-ENV_CLASS_PATH = "JOBPLANE_RUN_CLASS_PATH"
-ENV_DATA = "JOBPLANE_RUN_DATA"
-ENV_DATA_FILE = "JOBPLANE_RUN_DATA_FILE"
-ENV_SOFT_TIME_LIMIT = "JOBPLANE_RUN_SOFT_TIME_LIMIT"
-ENV_DRYRUN = "JOBPLANE_RUN_DRYRUN"
+
 INPUTS_MOUNT = "/var/run/jobplane/inputs"
 INPUTS_KEY = "data.json"
 CONTAINER = "job"
@@ -130,15 +138,16 @@ def plan_job(
     ]
     volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
     mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
-    secret = None
-    if has_sensitive_variables:
+    secret = run.spec.inputs_secret_ref if has_sensitive_variables else None
+    if secret:
         # Inputs travel only as a mounted file from a Secret: never in the spec, env, or command line.
-        secret = run.spec.inputs_secret_ref or f"{name}-inputs"
         volumes.append({"name": "inputs", "secret": {"secretName": secret, "defaultMode": 0o400}})
         mounts.append({"name": "inputs", "mountPath": INPUTS_MOUNT, "readOnly": True})
         env.append({"name": ENV_DATA_FILE, "value": f"{INPUTS_MOUNT}/{INPUTS_KEY}"})
     else:
-        env.append({"name": ENV_DATA, "value": json.dumps(run.spec.data, sort_keys=True)})
+        # A sensitive job without a Secret runs with no inputs; spec.data is never copied for it.
+        data = {} if has_sensitive_variables else run.spec.data
+        env.append({"name": ENV_DATA, "value": json.dumps(data, sort_keys=True)})
 
     container: dict[str, Any] = {
         "name": CONTAINER,
@@ -203,6 +212,82 @@ def plan_job(
         },
     }
     return JobPlan(job=job, inputs_secret=secret)
+
+
+# --- admission ---------------------------------------------------------------------------------------
+
+DEFAULT_QUEUE = "default"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a run may not start; it ends Failed with this reason and no pod is created."""
+
+    reason: str
+    message: str
+
+
+def find_definition(job: str, definitions: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The JobDefinition a run names: by object name, or by class path."""
+    for definition in definitions:
+        if definition["metadata"]["name"] == job:
+            return definition
+    for definition in definitions:
+        status = definition.get("status") or {}
+        if job in (status.get("classPath"), (definition.get("spec") or {}).get("classPath")):
+            return definition
+    return None
+
+
+def effective_of(definition: dict[str, Any] | None) -> dict[str, Any]:
+    """The metadata in force now: the admin's overrides over what the code said at the last sync.
+
+    Computed from spec at every use rather than read from status.effective, which may predate an edit.
+    """
+    from jobplane_operator.reconcile.jobdefinition import effective_metadata
+
+    if definition is None:
+        return {}
+    status = definition.get("status") or {}
+    return effective_metadata(status.get("code") or {}, (definition.get("spec") or {}).get("overrides"))
+
+
+def check_runnable(
+    run: JobRun, definition: dict[str, Any] | None, queue_name: str, queue_exists: bool
+) -> Refusal | None:
+    """Nautobot's rules for starting a run, plus ours: the job exists, is enabled and installed, may use the
+    queue, and the inputs fit its variables schema (checked from the schema alone, no job code imported).
+    """
+    if definition is None:
+        return Refusal("JobNotFound", f"No JobDefinition named {run.spec.job!r} or with that class path")
+    spec, status = definition.get("spec") or {}, definition.get("status") or {}
+    if not status.get("classPath"):
+        return Refusal("JobNotDiscovered", "The job's class has not been discovered yet (run sync-jobs)")
+    if not spec.get("enabled", False):
+        return Refusal("JobDisabled", f"Job {status['classPath']} is disabled; an admin must enable it")
+    if not status.get("installed", False):
+        return Refusal("JobNotInstalled", f"Job {status['classPath']} is no longer installed")
+    effective = effective_of(definition)
+    allowed = effective.get("taskQueues") or [DEFAULT_QUEUE]
+    if queue_name not in allowed:
+        return Refusal("QueueNotAllowed", f"Queue {queue_name!r} is not one of the job's queues: {allowed}")
+    if not queue_exists and queue_name != DEFAULT_QUEUE:
+        return Refusal("QueueNotFound", f"No JobQueue named {queue_name!r} in this namespace")
+    if effective.get("hasSensitiveVariables", True) is not False:
+        if run.spec.data:
+            return Refusal(
+                "SensitiveInputsInSpec",
+                "This job has sensitive variables: give its inputs in a Secret (spec.inputsSecretRef), "
+                "never in spec.data",
+            )
+        return None  # The inputs are checked by the pod, which alone reads the Secret.
+    from jobplane.schema import JobDataError, validate_data
+
+    try:
+        validate_data(status.get("variablesSchema") or {"type": "object"}, run.spec.data)
+    except JobDataError as exc:
+        return Refusal("InvalidInputs", json.dumps(exc.as_response(), sort_keys=True))
+    return None
 
 
 # --- observing ---------------------------------------------------------------------------------------

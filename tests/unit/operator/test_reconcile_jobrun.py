@@ -111,7 +111,7 @@ def test_non_sensitive_inputs_go_in_the_environment() -> None:
 
 def test_sensitive_inputs_only_travel_as_a_secret_file() -> None:
     planned = plan_job(
-        make_run(),
+        make_run(inputsSecretRef="audit-inputs"),
         class_path="audit.Audit",
         hard_time_limit=600,
         soft_time_limit=300,
@@ -123,8 +123,13 @@ def test_sensitive_inputs_only_travel_as_a_secret_file() -> None:
     assert ENV_DATA not in env_of(job)
     assert env_of(job)[ENV_DATA_FILE] == f"{INPUTS_MOUNT}/data.json"
     volumes = {v["name"]: v for v in job["spec"]["template"]["spec"]["volumes"]}
-    assert volumes["inputs"]["secret"]["secretName"] == planned.inputs_secret
-    assert planned.inputs_secret == f"{job['metadata']['name']}-inputs"
+    assert volumes["inputs"]["secret"]["secretName"] == planned.inputs_secret == "audit-inputs"
+
+
+def test_a_sensitive_job_without_a_secret_gets_no_inputs_even_if_spec_data_has_some() -> None:
+    job = plan(make_run(data={"password": "hunter2"}), sensitive=True)
+    assert json.loads(env_of(job)[ENV_DATA]) == {}
+    assert "hunter2" not in json.dumps(job)
 
 
 def test_the_queue_places_the_pod_on_its_pool_with_its_defaults() -> None:

@@ -1,0 +1,93 @@
+"""The kopf handlers: thin; each one finds the JobRun concerned and calls runs.reconcile_run."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from jobplane.settings import Settings, get_settings
+from jobplane_crds import GROUP
+from jobplane_crds.v1alpha1 import VERSION, JobRunPhase
+from jobplane_operator.kube import Clients
+from jobplane_operator.reconcile.jobrun import LABEL_MANAGED_BY, LABEL_RUN
+from jobplane_operator.runs import reconcile_run, refresh_definition
+from jobplane_operator.settings import OperatorSettings
+
+__all__ = ["build_registry"]
+
+log = logging.getLogger(__name__)
+
+MANAGED = {LABEL_MANAGED_BY: "jobplane"}
+
+
+def _unfinished(body: Any, **_: Any) -> bool:
+    phase = (body.get("status") or {}).get("phase")
+    return phase is None or not JobRunPhase(phase).is_terminal
+
+
+def build_registry(settings: OperatorSettings, defaults: Settings | None = None) -> kopf.OperatorRegistry:
+    """All handlers, registered with the intervals of these settings (no import-time configuration)."""
+    registry = kopf.OperatorRegistry()
+    defaults = defaults or get_settings()
+    clients: list[Clients] = []
+
+    def api() -> Clients:
+        if not clients:
+            clients.append(Clients.load())
+        return clients[0]
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> Any:
+        return kopf.login_via_client(**kwargs)
+
+    @kopf.on.startup(registry=registry)
+    def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+        # kopf's own bookkeeping goes to annotations, so the status schema stays ours.
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix=GROUP, key="last-handled-configuration"
+        )
+        settings.posting.level = logging.WARNING
+        settings.watching.server_timeout = 300
+        settings.execution.max_workers = 8
+
+    def reconcile(body: Any) -> None:
+        reconcile_run(api(), dict(body), settings, defaults)
+
+    @kopf.on.resume(GROUP, VERSION, "jobruns", registry=registry, when=_unfinished)
+    @kopf.on.create(GROUP, VERSION, "jobruns", registry=registry)
+    @kopf.on.field(GROUP, VERSION, "jobruns", field="spec.cancel", registry=registry, when=_unfinished)
+    def run_changed(body: Any, **_: Any) -> None:
+        reconcile(body)
+
+    @kopf.timer(
+        GROUP, VERSION, "jobruns", registry=registry, interval=settings.resync_interval, when=_unfinished
+    )
+    def run_resync(body: Any, **_: Any) -> None:
+        reconcile(body)
+
+    @kopf.on.resume(GROUP, VERSION, "jobdefinitions", registry=registry)
+    @kopf.on.create(GROUP, VERSION, "jobdefinitions", registry=registry)
+    @kopf.on.update(GROUP, VERSION, "jobdefinitions", field="spec", registry=registry)
+    def definition_changed(body: Any, **_: Any) -> None:
+        refresh_definition(api(), dict(body))
+
+    def owner_changed(meta: Any, namespace: str | None) -> None:
+        name = (meta.get("labels") or {}).get(LABEL_RUN)
+        if not name or not namespace:
+            return
+        run = api().get_run(namespace, name)
+        if run is not None:
+            reconcile_run(api(), run, settings, defaults)
+
+    @kopf.on.event("batch", "v1", "jobs", labels=MANAGED, registry=registry)
+    def job_event(meta: Any, namespace: str | None, **_: Any) -> None:
+        owner_changed(meta, namespace)
+
+    @kopf.on.event("", "v1", "pods", labels=MANAGED, registry=registry)
+    def pod_event(meta: Any, namespace: str | None, **_: Any) -> None:
+        owner_changed(meta, namespace)
+
+    return registry

@@ -1,0 +1,238 @@
+"""One reconcile pass over a JobRun: refuse it, start its Job, or record how its Job is doing."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from jobplane.settings import Settings
+from jobplane_crds.v1alpha1 import JobQueue, JobRun, JobRunPhase
+from jobplane_operator.kube import Clients
+from jobplane_operator.reconcile.jobrun import (
+    DEFAULT_QUEUE,
+    LABEL_RUN_UID,
+    Observation,
+    check_runnable,
+    effective_of,
+    find_definition,
+    job_name_for,
+    observe,
+    plan_job,
+)
+from jobplane_operator.settings import OperatorSettings
+
+__all__ = ["reconcile_run", "refresh_definition"]
+
+log = logging.getLogger(__name__)
+
+SUMMARY_MAX = 2048
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _condition(
+    old: dict[str, Any], kind: str, status: str, reason: str, message: str, generation: int, now: datetime
+) -> dict[str, Any]:
+    previous = next((c for c in old.get("conditions", []) if c.get("type") == kind), None)
+    unchanged = previous is not None and (previous.get("status"), previous.get("reason")) == (status, reason)
+    return {
+        "type": kind,
+        "status": status,
+        "reason": reason,
+        "message": message[:32768],
+        "observedGeneration": generation,
+        "lastTransitionTime": previous["lastTransitionTime"] if unchanged and previous else _rfc3339(now),
+    }
+
+
+class _StatusWriter:
+    """Builds the run's next status from its current one and writes it only when something changed."""
+
+    def __init__(self, clients: Clients, obj: dict[str, Any], now: datetime) -> None:
+        self.clients = clients
+        self.obj = obj
+        self.old: dict[str, Any] = dict(obj.get("status") or {})
+        self.now = now
+        self.generation = int(obj["metadata"].get("generation", 1))
+
+    def write(self, phase: JobRunPhase, reason: str, message: str = "", **fields: Any) -> bool:
+        """Write the status; True if it is now what was asked (written, or already so)."""
+        status = {key: value for key, value in self.old.items() if key != "conditions"}
+        status.update({key: value for key, value in fields.items() if value is not None})
+        status.update({"phase": phase.value, "reason": reason, "message": message})
+        status["observedGeneration"] = self.generation
+        accepted = not (phase == JobRunPhase.FAILED and not status.get("jobName"))
+        conditions = [
+            _condition(
+                self.old,
+                "Accepted",
+                "True" if accepted else "False",
+                "JobCreated" if accepted else reason,
+                "" if accepted else message,
+                self.generation,
+                self.now,
+            )
+        ]
+        if phase.is_terminal:
+            status.setdefault("completionTime", _rfc3339(self.now))
+            conditions.append(
+                _condition(self.old, "Finished", "True", reason, message, self.generation, self.now)
+            )
+        status["conditions"] = conditions
+        if status != self.old:
+            meta = self.obj["metadata"]
+            where = (meta["namespace"], meta["name"])
+            if not self.clients.patch_run_status(*where, status, meta.get("resourceVersion")):
+                log.debug("run changed meanwhile; the next event decides run=%s/%s", *where)
+                return False
+            log.info("run status run=%s/%s phase=%s reason=%s", *where, phase, reason)
+        return True
+
+
+def _owner(obj: dict[str, Any]) -> dict[str, Any]:
+    meta = obj["metadata"]
+    return {
+        "apiVersion": obj.get("apiVersion", "jobplane.io/v1alpha1"),
+        "kind": "JobRun",
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def _result_fields(observation: Observation) -> dict[str, Any] | None:
+    summary = observation.summary
+    if not summary:
+        return None
+
+    def text(value: Any) -> str | None:
+        return None if value is None else str(value)[:SUMMARY_MAX]
+
+    return {
+        "status": text(summary.get("status")),
+        "result": text(summary.get("result")),
+        "error": text(summary.get("error")),
+    }
+
+
+def _start(
+    clients: Clients,
+    run: JobRun,
+    obj: dict[str, Any],
+    writer: _StatusWriter,
+    settings: OperatorSettings,
+    defaults: Settings,
+) -> None:
+    namespace = obj["metadata"]["namespace"]
+    definition = find_definition(run.spec.job, clients.list_job_definitions(namespace))
+    effective = effective_of(definition)
+    queue_name = run.spec.queue or (effective.get("taskQueues") or [DEFAULT_QUEUE])[0]
+    queue_obj = clients.get_job_queue(namespace, queue_name)
+    refusal = check_runnable(run, definition, queue_name, queue_obj is not None)
+    if refusal is not None:
+        writer.write(JobRunPhase.FAILED, refusal.reason, refusal.message, queue=queue_name)
+        return
+    assert definition is not None  # check_runnable refuses a missing definition
+    class_path = definition["status"]["classPath"]
+    sensitive = effective.get("hasSensitiveVariables", True) is not False
+    if (
+        sensitive
+        and run.spec.inputs_secret_ref
+        and not clients.own_secret(namespace, run.spec.inputs_secret_ref, _owner(obj))
+    ):
+        writer.write(
+            JobRunPhase.FAILED,
+            "InputsSecretNotFound",
+            f"Secret {run.spec.inputs_secret_ref!r} (spec.inputsSecretRef) does not exist",
+            queue=queue_name,
+        )
+        return
+    plan = plan_job(
+        run,
+        class_path=class_path,
+        hard_time_limit=float(effective.get("timeLimit") or 0) or defaults.time_limit,
+        soft_time_limit=float(effective.get("softTimeLimit") or 0) or defaults.soft_time_limit,
+        has_sensitive_variables=sensitive,
+        queue=JobQueue.model_validate(queue_obj) if queue_obj else None,
+        default_image=settings.image,
+    )
+    clients.create_job(namespace, plan.job)
+    writer.write(
+        JobRunPhase.PENDING,
+        "JobCreated",
+        "",
+        jobName=plan.job["metadata"]["name"],
+        classPath=class_path,
+        queue=queue_name,
+        attempt=1,
+    )
+
+
+def reconcile_run(
+    clients: Clients, obj: dict[str, Any], settings: OperatorSettings, defaults: Settings
+) -> None:
+    """Bring one run one step closer to done; safe to call any number of times, from any event."""
+    run = JobRun.model_validate(obj)
+    phase = run.status.phase if run.status else None
+    namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+    now = datetime.now(UTC)
+    writer = _StatusWriter(clients, obj, now)
+    if phase is not None and phase.is_terminal:
+        return
+    job_name = job_name_for(name, obj["metadata"]["uid"])
+    job = clients.get_job(namespace, job_name)
+    if run.spec.cancel:
+        if job is not None:
+            clients.delete_job(namespace, job_name)
+        writer.write(JobRunPhase.CANCELLED, "Cancelled", "Cancelled on request (spec.cancel)")
+        _forget_inputs(clients, run, namespace)
+        return
+    if job is None:
+        if run.status and run.status.job_name:
+            # We created it and it is gone: someone deleted the Job. The run ends rather than waits.
+            writer.write(JobRunPhase.FAILED, "JobDeleted", f"Job {job_name} was deleted before it finished")
+            return
+        _start(clients, run, obj, writer, settings, defaults)
+        return
+    pods = clients.list_pods(namespace, f"{LABEL_RUN_UID}={obj['metadata']['uid']}")
+    observation = observe(job, pods, now=now, pending_timeout=timedelta(seconds=settings.pending_timeout))
+    written = writer.write(
+        observation.phase,
+        observation.reason,
+        observation.message,
+        jobName=job_name,
+        podName=observation.pod_name,
+        startTime=observation.start_time,
+        result=_result_fields(observation),
+    )
+    if not written:
+        return
+    if observation.stop_job:
+        # Only once the reason is recorded: a run whose Job vanished otherwise reads as JobDeleted.
+        clients.delete_job(namespace, job_name)
+    if observation.phase.is_terminal:
+        _forget_inputs(clients, run, namespace)
+
+
+def _forget_inputs(clients: Clients, run: JobRun, namespace: str) -> None:
+    # Sensitive inputs live exactly as long as their run needs them.
+    if run.spec.inputs_secret_ref:
+        clients.delete_secret(namespace, run.spec.inputs_secret_ref)
+
+
+def refresh_definition(clients: Clients, obj: dict[str, Any]) -> None:
+    """Keep a JobDefinition's status.effective in line with an admin's edit of spec.overrides."""
+    status = dict(obj.get("status") or {})
+    if not status.get("code"):
+        return  # Not discovered yet: sync-jobs fills the status when the class appears.
+    meta = obj["metadata"]
+    wanted = {
+        "effective": effective_of(obj),
+        "observedGeneration": int(meta.get("generation", 1)),
+    }
+    if any(status.get(key) != value for key, value in wanted.items()):
+        clients.patch_definition_status(meta["namespace"], meta["name"], wanted, meta.get("resourceVersion"))

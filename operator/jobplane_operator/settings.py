@@ -1,0 +1,42 @@
+"""Settings of the operator, read from ``JOBPLANE_OPERATOR_*`` environment variables."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["OperatorSettings", "get_operator_settings"]
+
+
+class OperatorSettings(BaseSettings):
+    """How the operator runs; build it with :func:`get_operator_settings`."""
+
+    model_config = SettingsConfigDict(env_prefix="JOBPLANE_OPERATOR_", extra="ignore", frozen=True)
+
+    # --- what it watches ---------------------------------------------------------------------
+    namespaces: list[str] = Field(
+        default_factory=list,
+        description="Namespaces whose JobRuns it reconciles (JSON list); empty means the whole cluster.",
+    )
+
+    # --- the pods it starts ------------------------------------------------------------------
+    image: str = Field(
+        default="jobplane:latest",
+        description="Image of job pods whose queue names none: the image the jobs were discovered in.",
+    )
+
+    # --- how it decides ----------------------------------------------------------------------
+    pending_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        description=(
+            "Seconds a pod may stay unschedulable or unable to pull its image before its run fails."
+        ),
+    )
+    resync_interval: float = Field(
+        default=5.0, gt=0, description="Seconds between re-checks of each unfinished run."
+    )
+
+
+def get_operator_settings() -> OperatorSettings:
+    return OperatorSettings()

@@ -1,0 +1,281 @@
+"""The operator on a real control plane, job pods on kwok's simulated pools: every run ends, precisely."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cluster.cluster import Cluster, wait_for
+from tests.cluster.helpers import GPU_TOLERATION
+from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.cluster
+
+EXAMPLES = REPO_ROOT / "jobs" / "examples"
+KWOK_IMAGE = "localhost/kwok-does-not-pull:1"  # kwok nodes never pull; the real node is never chosen here
+
+
+@pytest.fixture(scope="module")
+def operator(jobplane_crds: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """`jobplane operator` as its own process, watching the whole cluster; yields its log file."""
+    log_path = tmp_path_factory.mktemp("operator") / "operator.log"
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(jobplane_crds.kubeconfig),
+        "JOBPLANE_OPERATOR_IMAGE": KWOK_IMAGE,
+        "JOBPLANE_OPERATOR_PENDING_TIMEOUT": "3",
+        "JOBPLANE_OPERATOR_RESYNC_INTERVAL": "1",
+        "JOBPLANE_JOBS_ROOT": str(EXAMPLES),
+    }
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "jobplane.cli", "operator"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        yield log_path
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def workspace(cluster: Cluster, namespace: str, operator: Path) -> Iterator[Workspace]:
+    ws = Workspace(cluster, namespace)
+    ws.sync_jobs()
+    ws.apply("JobQueue", "default", {"nodeSelector": {"pool": "batch"}})
+    yield ws
+    if ws.failed:
+        print(operator.read_text()[-6000:])
+
+
+class Workspace:
+    """A namespace with the example jobs' definitions and helpers to run them through the operator."""
+
+    def __init__(self, cluster: Cluster, namespace: str) -> None:
+        self.cluster = cluster
+        self.namespace = namespace
+        self.failed = True
+
+    def sync_jobs(self) -> None:
+        env = {**os.environ, "KUBECONFIG": str(self.cluster.kubeconfig), "JOBPLANE_JOBS_ROOT": str(EXAMPLES)}
+        subprocess.run(
+            [sys.executable, "-m", "jobplane.cli", "sync-jobs", "--namespace", self.namespace],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+
+    def definition_name(self, class_path: str) -> str:
+        for item in self.cluster.get_json("jobdefinitions", "-n", self.namespace)["items"]:
+            if item["status"]["classPath"] == class_path:
+                return str(item["metadata"]["name"])
+        raise AssertionError(f"no definition for {class_path}")
+
+    def enable(self, class_path: str, **overrides: Any) -> None:
+        patch: dict[str, Any] = {"spec": {"enabled": True}}
+        if overrides:
+            patch["spec"]["overrides"] = overrides
+        self.cluster.kubectl(
+            "patch",
+            "jobdefinition",
+            self.definition_name(class_path),
+            "-n",
+            self.namespace,
+            "--type=merge",
+            "-p",
+            json.dumps(patch),
+        )
+
+    def apply(self, kind: str, name: str, spec: dict[str, Any]) -> None:
+        body = {"apiVersion": "jobplane.io/v1alpha1", "kind": kind, "metadata": {"name": name}, "spec": spec}
+        self.cluster.kubectl(
+            "apply", "--server-side", "-n", self.namespace, "-f", "-", input=json.dumps(body)
+        )
+
+    def run(self, name: str, job: str, **spec: Any) -> None:
+        self.apply("JobRun", name, {"job": job, **spec})
+
+    def get(self, kind: str, name: str) -> dict[str, Any]:
+        return dict(self.cluster.get_json(kind, name, "-n", self.namespace))
+
+    def wait_phase(self, name: str, *phases: str, timeout: float = 60) -> dict[str, Any]:
+        def check() -> dict[str, Any] | None:
+            status = self.get("jobrun", name).get("status") or {}
+            return status if status.get("phase") in phases else None
+
+        return wait_for(f"jobrun {name} in {phases}", check, timeout=timeout)
+
+    def jobs(self) -> list[dict[str, Any]]:
+        return list(self.cluster.get_json("jobs", "-n", self.namespace)["items"])
+
+
+def test_a_run_of_an_enabled_job_gets_one_owned_job_and_ends_succeeded(workspace: Workspace) -> None:
+    workspace.enable("hello_world.HelloWorld")
+    workspace.run("hello", "hello_world.HelloWorld", data={"who": "Ada"})
+    status = workspace.wait_phase("hello", "Succeeded")
+    assert status["reason"] == "Completed"
+    assert status["classPath"] == "hello_world.HelloWorld"
+    assert status["queue"] == "default"
+    assert status["completionTime"]
+    (job,) = workspace.jobs()
+    assert job["metadata"]["name"] == status["jobName"]
+    assert job["metadata"]["ownerReferences"][0]["name"] == "hello"
+    assert job["spec"]["activeDeadlineSeconds"] == 600
+    pod_spec = job["spec"]["template"]["spec"]
+    assert pod_spec["nodeSelector"] == {"pool": "batch"}
+    env = {e["name"]: e.get("value") for e in pod_spec["containers"][0]["env"]}
+    assert json.loads(env["JOBPLANE_RUN_DATA"]) == {"who": "Ada"}
+    conditions = {c["type"]: c for c in status["conditions"]}
+    assert conditions["Accepted"]["status"] == "True"
+    assert conditions["Finished"]["reason"] == "Completed"
+    workspace.failed = False
+
+
+@pytest.mark.parametrize(
+    ("job", "spec", "reason", "message"),
+    [
+        ("hello_world.HelloWorld", {}, "JobDisabled", "disabled"),
+        ("nosuch.Job", {}, "JobNotFound", "No JobDefinition"),
+        ("noop.Noop", {"data": {"extra": 1}}, "InvalidInputs", "Job data contained an unknown property"),
+        ("noop.Noop", {"queue": "gpu"}, "QueueNotAllowed", "not one of the job's queues"),
+    ],
+)
+def test_runs_that_may_not_start_fail_with_a_clear_reason_and_no_job(
+    workspace: Workspace, job: str, spec: dict[str, Any], reason: str, message: str
+) -> None:
+    workspace.enable("noop.Noop")
+    workspace.run("refused", job, **spec)
+    status = workspace.wait_phase("refused", "Failed")
+    assert status["reason"] == reason
+    assert message in status["message"]
+    assert {c["type"]: c["status"] for c in status["conditions"]}["Accepted"] == "False"
+    assert workspace.jobs() == []
+    workspace.failed = False
+
+
+def test_a_failing_pod_ends_the_run_failed_with_its_exit_code(workspace: Workspace) -> None:
+    workspace.enable("noop.Noop", taskQueues=["flaky"])
+    annotations = {"jobplane.io/kwok-exit-code": "42", "jobplane.io/kwok-reason": "Error"}
+    workspace.apply(
+        "JobQueue",
+        "flaky",
+        {"nodeSelector": {"pool": "batch"}, "podTemplate": {"metadata": {"annotations": annotations}}},
+    )
+    workspace.run("flaky", "noop.Noop")
+    status = workspace.wait_phase("flaky", "Failed")
+    assert status["reason"] == "Error"
+    assert "exited with code 42" in status["message"]
+    workspace.failed = False
+
+
+def test_cancel_deletes_the_job_and_ends_the_run_cancelled(workspace: Workspace) -> None:
+    workspace.enable("noop.Noop", taskQueues=["slow"])
+    annotations = {"jobplane.io/kwok-run-for": "10m"}
+    workspace.apply(
+        "JobQueue",
+        "slow",
+        {"nodeSelector": {"pool": "batch"}, "podTemplate": {"metadata": {"annotations": annotations}}},
+    )
+    workspace.run("long", "noop.Noop")
+    workspace.wait_phase("long", "Running")
+    workspace.cluster.kubectl(
+        "patch",
+        "jobrun",
+        "long",
+        "-n",
+        workspace.namespace,
+        "--type=merge",
+        "-p",
+        '{"spec": {"cancel": true}}',
+    )
+    status = workspace.wait_phase("long", "Cancelled")
+    assert status["reason"] == "Cancelled"
+    wait_for("the Job to be gone", lambda: workspace.jobs() == [], timeout=30)
+    workspace.failed = False
+
+
+def test_a_pod_that_cannot_be_scheduled_ends_the_run(workspace: Workspace) -> None:
+    workspace.enable("noop.Noop", taskQueues=["gpu-untolerated"])
+    workspace.apply("JobQueue", "gpu-untolerated", {"nodeSelector": {"pool": "gpu"}})
+    workspace.run("stuck", "noop.Noop")
+    status = workspace.wait_phase("stuck", "Failed", timeout=45)
+    assert status["reason"] == "Unschedulable"
+    assert "taint" in status["message"] or "node" in status["message"]
+    wait_for("the Job to be gone", lambda: workspace.jobs() == [], timeout=30)
+    workspace.failed = False
+
+
+def test_a_gpu_queue_places_pods_on_the_gpu_pool_only(workspace: Workspace) -> None:
+    workspace.enable("noop.Noop", taskQueues=["gpu"])
+    workspace.apply("JobQueue", "gpu", {"nodeSelector": {"pool": "gpu"}, "tolerations": [GPU_TOLERATION]})
+    workspace.run("trained", "noop.Noop")
+    status = workspace.wait_phase("trained", "Succeeded")
+    pod = workspace.cluster.get_json("pod", status["podName"], "-n", workspace.namespace)
+    assert pod["spec"]["nodeName"].startswith("kwok-gpu-")
+    workspace.failed = False
+
+
+def test_deleting_the_job_by_hand_ends_the_run(workspace: Workspace) -> None:
+    workspace.enable("noop.Noop", taskQueues=["slow"])
+    workspace.apply(
+        "JobQueue",
+        "slow",
+        {
+            "nodeSelector": {"pool": "batch"},
+            "podTemplate": {"metadata": {"annotations": {"jobplane.io/kwok-run-for": "10m"}}},
+        },
+    )
+    workspace.run("orphaned", "noop.Noop")
+    status = workspace.wait_phase("orphaned", "Running")
+    workspace.cluster.kubectl("delete", "job", status["jobName"], "-n", workspace.namespace, "--wait=false")
+    status = workspace.wait_phase("orphaned", "Failed", timeout=30)
+    assert status["reason"] in ("JobDeleted", "PodDeleted")
+    workspace.failed = False
+
+
+def test_sensitive_inputs_stay_in_their_secret_which_the_run_owns_and_removes(workspace: Workspace) -> None:
+    secret_value = "s3cret-Pa55"
+    workspace.enable("device_login.DeviceLogin")
+    inputs = json.dumps({"username": "netops", "password": secret_value})
+    workspace.cluster.kubectl(
+        "create",
+        "secret",
+        "generic",
+        "tour-inputs",
+        "-n",
+        workspace.namespace,
+        f"--from-literal=data.json={inputs}",
+    )
+    workspace.run("tour", "device_login.DeviceLogin", inputsSecretRef="tour-inputs")
+    status = workspace.wait_phase("tour", "Succeeded", "Failed")
+    (job,) = workspace.jobs()
+    assert secret_value not in json.dumps(job)
+    assert secret_value not in json.dumps(workspace.get("jobrun", "tour"))
+    volumes = {v["name"]: v for v in job["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["inputs"]["secret"]["secretName"] == "tour-inputs"
+    assert status["phase"] == "Succeeded"
+    gone = workspace.cluster.kubectl("get", "secret", "tour-inputs", "-n", workspace.namespace, check=False)
+    assert gone.returncode != 0
+    workspace.failed = False
+
+
+def test_sensitive_inputs_in_spec_data_are_refused(workspace: Workspace) -> None:
+    workspace.enable("device_login.DeviceLogin")
+    workspace.run("leaky", "device_login.DeviceLogin", data={"username": "x", "password": "y"})
+    status = workspace.wait_phase("leaky", "Failed")
+    assert status["reason"] == "SensitiveInputsInSpec"
+    assert workspace.jobs() == []
+    workspace.failed = False
