@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,39 +11,18 @@ import pytest
 
 from tests.cluster.cluster import Cluster, wait_for
 from tests.cluster.helpers import GPU_TOLERATION
-from tests.conftest import REPO_ROOT
+from tests.e2e.support import Workspace, running_operator
 
 pytestmark = pytest.mark.cluster
 
-EXAMPLES = REPO_ROOT / "jobs" / "examples"
 KWOK_IMAGE = "localhost/kwok-does-not-pull:1"  # kwok nodes never pull; the real node is never chosen here
 
 
 @pytest.fixture(scope="module")
 def operator(jobplane_crds: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """`jobplane operator` as its own process, watching the whole cluster; yields its log file."""
     log_path = tmp_path_factory.mktemp("operator") / "operator.log"
-    env = {
-        **os.environ,
-        "KUBECONFIG": str(jobplane_crds.kubeconfig),
-        "JOBPLANE_OPERATOR_IMAGE": KWOK_IMAGE,
-        "JOBPLANE_OPERATOR_PENDING_TIMEOUT": "3",
-        "JOBPLANE_OPERATOR_RESYNC_INTERVAL": "1",
-        "JOBPLANE_JOBS_ROOT": str(EXAMPLES),
-    }
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "jobplane.cli", "operator"], env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    try:
-        yield log_path
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with running_operator(jobplane_crds, KWOK_IMAGE, log_path, pending_timeout="3") as log:
+        yield log
 
 
 @pytest.fixture
@@ -58,68 +33,6 @@ def workspace(cluster: Cluster, namespace: str, operator: Path) -> Iterator[Work
     yield ws
     if ws.failed:
         print(operator.read_text()[-6000:])
-
-
-class Workspace:
-    """A namespace with the example jobs' definitions and helpers to run them through the operator."""
-
-    def __init__(self, cluster: Cluster, namespace: str) -> None:
-        self.cluster = cluster
-        self.namespace = namespace
-        self.failed = True
-
-    def sync_jobs(self) -> None:
-        env = {**os.environ, "KUBECONFIG": str(self.cluster.kubeconfig), "JOBPLANE_JOBS_ROOT": str(EXAMPLES)}
-        subprocess.run(
-            [sys.executable, "-m", "jobplane.cli", "sync-jobs", "--namespace", self.namespace],
-            env=env,
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-
-    def definition_name(self, class_path: str) -> str:
-        for item in self.cluster.get_json("jobdefinitions", "-n", self.namespace)["items"]:
-            if item["status"]["classPath"] == class_path:
-                return str(item["metadata"]["name"])
-        raise AssertionError(f"no definition for {class_path}")
-
-    def enable(self, class_path: str, **overrides: Any) -> None:
-        patch: dict[str, Any] = {"spec": {"enabled": True}}
-        if overrides:
-            patch["spec"]["overrides"] = overrides
-        self.cluster.kubectl(
-            "patch",
-            "jobdefinition",
-            self.definition_name(class_path),
-            "-n",
-            self.namespace,
-            "--type=merge",
-            "-p",
-            json.dumps(patch),
-        )
-
-    def apply(self, kind: str, name: str, spec: dict[str, Any]) -> None:
-        body = {"apiVersion": "jobplane.io/v1alpha1", "kind": kind, "metadata": {"name": name}, "spec": spec}
-        self.cluster.kubectl(
-            "apply", "--server-side", "-n", self.namespace, "-f", "-", input=json.dumps(body)
-        )
-
-    def run(self, name: str, job: str, **spec: Any) -> None:
-        self.apply("JobRun", name, {"job": job, **spec})
-
-    def get(self, kind: str, name: str) -> dict[str, Any]:
-        return dict(self.cluster.get_json(kind, name, "-n", self.namespace))
-
-    def wait_phase(self, name: str, *phases: str, timeout: float = 60) -> dict[str, Any]:
-        def check() -> dict[str, Any] | None:
-            status = self.get("jobrun", name).get("status") or {}
-            return status if status.get("phase") in phases else None
-
-        return wait_for(f"jobrun {name} in {phases}", check, timeout=timeout)
-
-    def jobs(self) -> list[dict[str, Any]]:
-        return list(self.cluster.get_json("jobs", "-n", self.namespace)["items"])
 
 
 def test_a_run_of_an_enabled_job_gets_one_owned_job_and_ends_succeeded(workspace: Workspace) -> None:

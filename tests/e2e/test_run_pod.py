@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from tests.cluster import images
 from tests.cluster.cluster import Cluster
 from tests.cluster.helpers import apply, job, job_pods, terminated, wait_job_finished, wait_pod_terminated
 
@@ -38,12 +37,6 @@ SENSITIVE_JOBS = textwrap.dedent(
     register_jobs(UseToken)
     """
 )
-
-
-@pytest.fixture(scope="module")
-def project_image(cluster: Cluster) -> str:
-    """The image built from the root Dockerfile, imported into the real node."""
-    return cluster.import_image(images.project_image())
 
 
 def run_pod_job(

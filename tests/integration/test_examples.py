@@ -743,6 +743,11 @@ def test_device_login_fails_a_weak_password(workspace: Workspace) -> None:
     workspace.failed("device_login.DeviceLogin", {"username": "netops", "password": "aaaaaaaa"})
 
 
+def test_allocate_memory_holds_what_it_was_asked(workspace: Workspace) -> None:
+    workspace.ok("memory_use.AllocateMemory", {"megabytes": 8})
+    assert workspace.last_result().result == {"megabytes": 8}
+
+
 def test_every_example_is_covered(tmp_path: Path) -> None:
     # A new example needs a test here; the job list is what `jobplane jobs` would show.
     run = Workspace(tmp_path).cli("jobs", "--json")

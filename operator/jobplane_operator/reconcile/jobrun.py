@@ -365,6 +365,9 @@ def _ended(pod: dict[str, Any] | None, *, deadline: bool) -> Observation:
 
     if deadline:
         return failed("DeadlineExceeded", "The hard time limit was reached")
+    if pod["metadata"].get("deletionTimestamp"):
+        # Deleted by someone while it ran (the Job controller only deletes pods at a deadline).
+        return failed("PodDeleted", "The job's pod was deleted before it finished")
     pod_status = pod.get("status", {})
     if pod_status.get("reason") == "Evicted":
         return failed("Evicted", str(pod_status.get("message", "")))

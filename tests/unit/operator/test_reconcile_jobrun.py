@@ -272,6 +272,10 @@ def test_job_failure_reasons_are_precise() -> None:
         seen = look(job, pod)
         assert (seen.phase, seen.reason) == (JobRunPhase.FAILED, reason), reason
     assert look(job_with("Failed", "BackoffLimitExceeded")).reason == "PodDeleted"
+    deleted = pod_with(phase="Failed", terminated={"exitCode": 143, "message": '{"status": "FAILURE"}'})
+    deleted["metadata"]["deletionTimestamp"] = ts()
+    assert look(job_with("Failed", "BackoffLimitExceeded"), deleted).reason == "PodDeleted"
+    assert look(job_with("Failed", "DeadlineExceeded"), deleted).reason == "DeadlineExceeded"
     jobfailed = look(cases[2][0], cases[2][1])
     assert jobfailed.message == "KeyError: 'x'"
 

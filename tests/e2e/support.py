@@ -1,0 +1,106 @@
+"""Helpers for the operator's e2e tests: the operator as a process, and a namespace to run jobs in."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from tests.cluster.cluster import Cluster, wait_for
+from tests.conftest import REPO_ROOT
+
+EXAMPLES = REPO_ROOT / "jobs" / "examples"
+
+
+@contextlib.contextmanager
+def running_operator(cluster: Cluster, image: str, log_path: Path, **settings: str) -> Iterator[Path]:
+    """`jobplane operator` as its own process, watching the whole cluster; yields its log file."""
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(cluster.kubeconfig),
+        "JOBPLANE_OPERATOR_IMAGE": image,
+        "JOBPLANE_OPERATOR_RESYNC_INTERVAL": "1",
+        "JOBPLANE_JOBS_ROOT": str(EXAMPLES),
+        **{f"JOBPLANE_OPERATOR_{key.upper()}": value for key, value in settings.items()},
+    }
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "jobplane.cli", "operator"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        yield log_path
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class Workspace:
+    """A namespace with the example jobs' definitions and helpers to run them through the operator."""
+
+    def __init__(self, cluster: Cluster, namespace: str) -> None:
+        self.cluster = cluster
+        self.namespace = namespace
+        self.failed = True
+
+    def sync_jobs(self) -> None:
+        env = {**os.environ, "KUBECONFIG": str(self.cluster.kubeconfig), "JOBPLANE_JOBS_ROOT": str(EXAMPLES)}
+        subprocess.run(
+            [sys.executable, "-m", "jobplane.cli", "sync-jobs", "--namespace", self.namespace],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+
+    def definition_name(self, class_path: str) -> str:
+        for item in self.cluster.get_json("jobdefinitions", "-n", self.namespace)["items"]:
+            if item["status"]["classPath"] == class_path:
+                return str(item["metadata"]["name"])
+        raise AssertionError(f"no definition for {class_path}")
+
+    def enable(self, class_path: str, **overrides: Any) -> None:
+        patch: dict[str, Any] = {"spec": {"enabled": True}}
+        if overrides:
+            patch["spec"]["overrides"] = overrides
+        self.cluster.kubectl(
+            "patch",
+            "jobdefinition",
+            self.definition_name(class_path),
+            "-n",
+            self.namespace,
+            "--type=merge",
+            "-p",
+            json.dumps(patch),
+        )
+
+    def apply(self, kind: str, name: str, spec: dict[str, Any]) -> None:
+        body = {"apiVersion": "jobplane.io/v1alpha1", "kind": kind, "metadata": {"name": name}, "spec": spec}
+        self.cluster.kubectl(
+            "apply", "--server-side", "-n", self.namespace, "-f", "-", input=json.dumps(body)
+        )
+
+    def run(self, name: str, job: str, **spec: Any) -> None:
+        self.apply("JobRun", name, {"job": job, **spec})
+
+    def get(self, kind: str, name: str) -> dict[str, Any]:
+        return dict(self.cluster.get_json(kind, name, "-n", self.namespace))
+
+    def wait_phase(self, name: str, *phases: str, timeout: float = 60) -> dict[str, Any]:
+        def check() -> dict[str, Any] | None:
+            status = self.get("jobrun", name).get("status") or {}
+            return status if status.get("phase") in phases else None
+
+        return wait_for(f"jobrun {name} in {phases}", check, timeout=timeout)
+
+    def jobs(self) -> list[dict[str, Any]]:
+        return list(self.cluster.get_json("jobs", "-n", self.namespace)["items"])
