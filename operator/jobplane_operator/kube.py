@@ -187,6 +187,20 @@ class Clients:
             if not _not_found(exc):
                 raise
 
+    def count_unfinished_jobs(self, namespace: str, selector: str) -> int:
+        """Jobs matching the selector that have neither completed nor failed."""
+        jobs = self.batch.list_namespaced_job(namespace, label_selector=selector).items
+        finished = {"Complete", "Failed", "SuccessCriteriaMet", "FailureTarget"}
+        return sum(
+            1
+            for job in jobs
+            if not any(c.type in finished and c.status == "True" for c in (job.status.conditions or []))
+        )
+
+    def list_runs(self, namespace: str) -> list[dict[str, Any]]:
+        listed = self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, JOB_RUNS)
+        return list(listed.get("items", []))
+
     def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
         pods = self.core.list_namespaced_pod(namespace, label_selector=selector)
         return [self._plain(pod) for pod in pods.items]

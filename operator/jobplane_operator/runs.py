@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,8 +12,10 @@ from jobplane_crds.v1alpha1 import JobQueue, JobRun, JobRunPhase
 from jobplane_operator.kube import Clients
 from jobplane_operator.reconcile.jobrun import (
     DEFAULT_QUEUE,
+    LABEL_QUEUE,
     LABEL_RUN_UID,
     Observation,
+    admit,
     check_runnable,
     effective_of,
     find_definition,
@@ -63,6 +66,8 @@ class _StatusWriter:
         status = {key: value for key, value in self.old.items() if key != "conditions"}
         status.update({key: value for key, value in fields.items() if value is not None})
         status.update({"phase": phase.value, "reason": reason, "message": message})
+        if phase != JobRunPhase.QUEUED:
+            status.pop("queuePosition", None)
         status["observedGeneration"] = self.generation
         accepted = not (phase == JobRunPhase.FAILED and not status.get("jobName"))
         conditions = [
@@ -119,6 +124,49 @@ def _result_fields(observation: Observation) -> dict[str, Any] | None:
     }
 
 
+_QUEUE_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+_QUEUE_LOCKS_GUARD = threading.Lock()
+
+
+def _queue_lock(namespace: str, queue: str) -> threading.Lock:
+    # Handlers run in a thread pool; counting a queue's Jobs and creating one must not interleave.
+    # One operator acts at a time, so a lock in this process is enough.
+    with _QUEUE_LOCKS_GUARD:
+        return _QUEUE_LOCKS.setdefault((namespace, queue), threading.Lock())
+
+
+def _order_key(obj: dict[str, Any]) -> tuple[str, str]:
+    meta = obj["metadata"]
+    return (str(meta.get("creationTimestamp", "")), str(meta["name"]))
+
+
+def _queue_of(obj: dict[str, Any], definitions: list[dict[str, Any]]) -> str:
+    status, spec = obj.get("status") or {}, obj.get("spec") or {}
+    if status.get("queue"):
+        return str(status["queue"])
+    if spec.get("queue"):
+        return str(spec["queue"])
+    effective = effective_of(find_definition(str(spec.get("job", "")), definitions))
+    return str((effective.get("taskQueues") or [DEFAULT_QUEUE])[0])
+
+
+def _waiting_on(
+    clients: Clients, namespace: str, queue: str, definitions: list[dict[str, Any]]
+) -> list[tuple[str, str]]:
+    """Runs of the queue that have no Job yet and have not ended, oldest first."""
+    waiting = []
+    for obj in clients.list_runs(namespace):
+        status = obj.get("status") or {}
+        phase = status.get("phase")
+        if status.get("jobName") or (phase and JobRunPhase(phase).is_terminal):
+            continue
+        if (obj.get("spec") or {}).get("cancel"):
+            continue
+        if _queue_of(obj, definitions) == queue:
+            waiting.append(_order_key(obj))
+    return sorted(waiting)
+
+
 def _start(
     clients: Clients,
     run: JobRun,
@@ -128,7 +176,8 @@ def _start(
     defaults: Settings,
 ) -> None:
     namespace = obj["metadata"]["namespace"]
-    definition = find_definition(run.spec.job, clients.list_job_definitions(namespace))
+    definitions = clients.list_job_definitions(namespace)
+    definition = find_definition(run.spec.job, definitions)
     effective = effective_of(definition)
     queue_name = run.spec.queue or (effective.get("taskQueues") or [DEFAULT_QUEUE])[0]
     queue_obj = clients.get_job_queue(namespace, queue_name)
@@ -137,6 +186,38 @@ def _start(
         writer.write(JobRunPhase.FAILED, refusal.reason, refusal.message, queue=queue_name)
         return
     assert definition is not None  # check_runnable refuses a missing definition
+    queue = JobQueue.model_validate(queue_obj) if queue_obj else None
+    limit = queue.spec.concurrency_limit if queue else None
+    with _queue_lock(namespace, queue_name):
+        if limit is not None:
+            active = clients.count_unfinished_jobs(namespace, f"{LABEL_QUEUE}={queue_name[:63]}")
+            waiting = _waiting_on(clients, namespace, queue_name, definitions)
+            admission = admit(_order_key(obj), waiting, active, limit)
+            if not admission.start:
+                writer.write(
+                    JobRunPhase.QUEUED,
+                    "ConcurrencyLimit",
+                    admission.message,
+                    queue=queue_name,
+                    queuePosition=admission.position,
+                )
+                return
+        _create(clients, run, obj, writer, settings, defaults, definition, effective, queue, queue_name)
+
+
+def _create(
+    clients: Clients,
+    run: JobRun,
+    obj: dict[str, Any],
+    writer: _StatusWriter,
+    settings: OperatorSettings,
+    defaults: Settings,
+    definition: dict[str, Any],
+    effective: dict[str, Any],
+    queue: JobQueue | None,
+    queue_name: str,
+) -> None:
+    namespace = obj["metadata"]["namespace"]
     class_path = definition["status"]["classPath"]
     sensitive = effective.get("hasSensitiveVariables", True) is not False
     if (
@@ -157,8 +238,9 @@ def _start(
         hard_time_limit=float(effective.get("timeLimit") or 0) or defaults.time_limit,
         soft_time_limit=float(effective.get("softTimeLimit") or 0) or defaults.soft_time_limit,
         has_sensitive_variables=sensitive,
-        queue=JobQueue.model_validate(queue_obj) if queue_obj else None,
+        queue=queue,
         default_image=settings.image,
+        queue_name=queue_name,
     )
     clients.create_job(namespace, plan.job)
     writer.write(

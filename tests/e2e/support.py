@@ -19,8 +19,13 @@ EXAMPLES = REPO_ROOT / "jobs" / "examples"
 
 
 @contextlib.contextmanager
-def running_operator(cluster: Cluster, image: str, log_path: Path, **settings: str) -> Iterator[Path]:
-    """`jobplane operator` as its own process, watching the whole cluster; yields its log file."""
+def running_operator(
+    cluster: Cluster, image: str, log_path: Path, kill_with: str = "SIGTERM", **settings: str
+) -> Iterator[Path]:
+    """`jobplane operator` as its own process, watching the whole cluster; yields its log file.
+
+    It is stopped with ``kill_with`` when the block ends (SIGKILL to test a crash).
+    """
     env = {
         **os.environ,
         "KUBECONFIG": str(cluster.kubeconfig),
@@ -36,7 +41,7 @@ def running_operator(cluster: Cluster, image: str, log_path: Path, **settings: s
     try:
         yield log_path
     finally:
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(getattr(signal, kill_with))
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:

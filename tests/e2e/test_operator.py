@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -192,3 +193,88 @@ def test_sensitive_inputs_in_spec_data_are_refused(workspace: Workspace) -> None
     assert status["reason"] == "SensitiveInputsInSpec"
     assert workspace.jobs() == []
     workspace.failed = False
+
+
+def test_a_concurrency_limit_holds_and_runs_start_in_creation_order(workspace: Workspace) -> None:
+    workspace.enable("noop.Noop", taskQueues=["limited"])
+    annotations = {"jobplane.io/kwok-run-for": "2s"}
+    workspace.apply(
+        "JobQueue",
+        "limited",
+        {
+            "nodeSelector": {"pool": "batch"},
+            "concurrencyLimit": 2,
+            "podTemplate": {"metadata": {"annotations": annotations}},
+        },
+    )
+    names = [f"run-{i}" for i in range(1, 6)]
+    for name in names:
+        workspace.run(name, "noop.Noop")
+        time.sleep(1.1)  # creation timestamps have one-second resolution: keep the order unambiguous
+    started: list[str] = []
+    most_unfinished = 0
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        runs = {
+            r["metadata"]["name"]: r.get("status") or {}
+            for r in workspace.cluster.get_json("jobruns", "-n", workspace.namespace)["items"]
+        }
+        jobs = workspace.jobs()
+        unfinished = [
+            j
+            for j in jobs
+            if not any(
+                c["type"] in ("Complete", "Failed") and c["status"] == "True"
+                for c in j.get("status", {}).get("conditions", [])
+            )
+        ]
+        most_unfinished = max(most_unfinished, len(unfinished))
+        started += [name for name in names if runs.get(name, {}).get("jobName") and name not in started]
+        queued = [s for s in runs.values() if s.get("phase") == "Queued"]
+        assert all(s["queuePosition"] >= 1 and "Concurrency limit 2" in s["message"] for s in queued)
+        if all(runs.get(name, {}).get("phase") == "Succeeded" for name in names):
+            break
+        time.sleep(0.2)
+    assert [runs[name].get("phase") for name in names] == ["Succeeded"] * 5
+    assert most_unfinished <= 2
+    assert started == names
+    workspace.failed = False
+
+
+def test_killing_the_operator_mid_way_leaves_one_job_per_run_and_every_run_ends(
+    cluster: Cluster, namespace: str, jobplane_crds: Cluster, tmp_path: Path
+) -> None:
+    ws = Workspace(cluster, namespace)
+    ws.sync_jobs()
+    ws.enable("noop.Noop")
+    ws.apply("JobQueue", "default", {"nodeSelector": {"pool": "batch"}})
+    runs = [
+        {
+            "apiVersion": "jobplane.io/v1alpha1",
+            "kind": "JobRun",
+            "metadata": {"name": f"bulk-{i:02d}"},
+            "spec": {"job": "noop.Noop"},
+        }
+        for i in range(50)
+    ]
+    body = json.dumps({"apiVersion": "v1", "kind": "List", "items": runs})
+    first_log = tmp_path / "first.log"
+    with running_operator(cluster, KWOK_IMAGE, first_log, pending_timeout="30", kill_with="SIGKILL") as _:
+        cluster.kubectl("create", "-n", namespace, "-f", "-", input=body)
+        wait_for("some runs to have Jobs", lambda: len(ws.jobs()) >= 10, timeout=60)
+    # The first operator was SIGKILLed in the middle; a new one picks up where it stopped.
+    with running_operator(cluster, KWOK_IMAGE, tmp_path / "second.log", pending_timeout="30"):
+
+        def all_ended() -> bool:
+            items = cluster.get_json("jobruns", "-n", namespace)["items"]
+            return all((r.get("status") or {}).get("phase") in ("Succeeded", "Failed") for r in items)
+
+        wait_for("every run to end", all_ended, timeout=180)
+    items = cluster.get_json("jobruns", "-n", namespace)["items"]
+    assert len(items) == 50
+    assert {(r.get("status") or {}).get("phase") for r in items} == {"Succeeded"}
+    jobs = ws.jobs()
+    owners = [j["metadata"]["ownerReferences"][0]["uid"] for j in jobs]
+    assert len(jobs) == 50
+    assert len(set(owners)) == 50
+    assert set(owners) == {r["metadata"]["uid"] for r in items}

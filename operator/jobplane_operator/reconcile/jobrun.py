@@ -36,9 +36,11 @@ __all__ = [
     "ENV_RUN_UID",
     "ENV_SOFT_TIME_LIMIT",
     "INPUTS_MOUNT",
+    "Admission",
     "JobPlan",
     "Observation",
     "Refusal",
+    "admit",
     "check_runnable",
     "effective_of",
     "find_definition",
@@ -56,6 +58,7 @@ CONTAINER = "job"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_RUN = "jobplane.io/run"
 LABEL_RUN_UID = "jobplane.io/run-uid"
+LABEL_QUEUE = "jobplane.io/queue"
 
 _DNS_LABEL = re.compile(r"[^a-z0-9-]+")
 
@@ -121,6 +124,7 @@ def plan_job(
     has_sensitive_variables: bool,
     queue: JobQueue | None,
     default_image: str,
+    queue_name: str = "default",
 ) -> JobPlan:
     """The Job that runs ``run``: owned by it, on its queue's pool, under its limits, inputs kept safe."""
     meta = run.metadata
@@ -182,7 +186,12 @@ def plan_job(
             "priorityClassName": spec.priority_class_name,
         }
         pod_spec.update({key: value for key, value in optional.items() if value})
-    labels = {LABEL_MANAGED_BY: "jobplane", LABEL_RUN: meta.name[:63], LABEL_RUN_UID: uid}
+    labels = {
+        LABEL_MANAGED_BY: "jobplane",
+        LABEL_RUN: meta.name[:63],
+        LABEL_RUN_UID: uid,
+        LABEL_QUEUE: queue_name[:63],
+    }
     template: dict[str, Any] = {"metadata": {"labels": dict(labels)}, "spec": pod_spec}
     if spec and spec.pod_template:
         template = merge_pod_template(template, spec.pod_template)
@@ -288,6 +297,37 @@ def check_runnable(
     except JobDataError as exc:
         return Refusal("InvalidInputs", json.dumps(exc.as_response(), sort_keys=True))
     return None
+
+
+@dataclass(frozen=True)
+class Admission:
+    """Whether a run may start on a queue with a concurrency limit, or where it waits."""
+
+    start: bool
+    position: int = 0  # 1-based place among the waiting runs when it may not start
+    message: str = ""
+
+
+def admit(
+    run_key: tuple[str, str], waiting: list[tuple[str, str]], active: int, limit: int | None
+) -> Admission:
+    """Runs start in creation order as slots free up: (creationTimestamp, name) keys, oldest first.
+
+    ``waiting`` holds every run of the queue that has no Job yet, this one included.
+    """
+    if limit is None:
+        return Admission(start=True)
+    order = sorted(set(waiting) | {run_key})
+    index = order.index(run_key)
+    free = max(0, limit - active)
+    if index < free:
+        return Admission(start=True)
+    ahead = index
+    return Admission(
+        start=False,
+        position=index + 1,
+        message=f"Concurrency limit {limit} reached ({active} running); {ahead} run(s) ahead in the queue",
+    )
 
 
 # --- observing ---------------------------------------------------------------------------------------

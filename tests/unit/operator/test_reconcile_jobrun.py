@@ -13,6 +13,7 @@ from jobplane_operator.reconcile.jobrun import (
     ENV_DATA,
     ENV_DATA_FILE,
     INPUTS_MOUNT,
+    admit,
     job_name_for,
     merge_pod_template,
     observe,
@@ -305,3 +306,26 @@ def test_running_and_waiting_states() -> None:
     assert look(job_with(), pod_with(phase="Pending")).reason == "PodPending"
     # The pod ended, the Job controller has not caught up: not terminal yet.
     assert look(job_with(), pod_with(phase="Failed", terminated={"exitCode": 1})).phase == JobRunPhase.RUNNING
+
+
+# --- queue admission ---
+
+
+def test_admission_without_a_limit_always_starts() -> None:
+    assert admit(("t1", "a"), [("t0", "z")], active=50, limit=None).start
+
+
+def test_admission_starts_the_oldest_waiting_runs_first() -> None:
+    waiting = [("t1", "r1"), ("t1", "r2"), ("t2", "r3")]
+    assert admit(("t1", "r1"), waiting, active=1, limit=2).start
+    later = admit(("t1", "r2"), waiting, active=1, limit=2)
+    assert (later.start, later.position) == (False, 2)
+    assert "1 run(s) ahead" in later.message
+    assert admit(("t1", "r2"), waiting, active=0, limit=2).start
+    assert not admit(("t2", "r3"), waiting, active=0, limit=2).start
+
+
+def test_admission_with_a_full_queue_waits_and_a_zero_limit_never_starts() -> None:
+    full = admit(("t0", "first"), [], active=2, limit=2)
+    assert (full.start, full.position) == (False, 1)
+    assert not admit(("t0", "only"), [], active=0, limit=0).start
