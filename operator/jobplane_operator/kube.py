@@ -13,6 +13,7 @@ __all__ = [
     "create_job_definition",
     "custom_objects_api",
     "list_job_definitions",
+    "load_config",
     "patch_job_definition_status",
 ]
 
@@ -22,7 +23,8 @@ JOB_QUEUES = "jobqueues"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "jobplane"}
 
 
-def _load_config() -> None:
+def load_config() -> None:
+    """Configure the official client: the pod's service account, else the kubeconfig (KUBECONFIG)."""
     from kubernetes import config
 
     try:
@@ -35,7 +37,7 @@ def custom_objects_api() -> Any:
     """A CustomObjectsApi from the pod's service account, else from the kubeconfig (KUBECONFIG)."""
     from kubernetes import client
 
-    _load_config()
+    load_config()
     return client.CustomObjectsApi()
 
 
@@ -85,7 +87,7 @@ class Clients:
     def load(cls) -> Clients:
         from kubernetes import client
 
-        _load_config()
+        load_config()
         api_client = client.ApiClient()
         return cls(
             custom=client.CustomObjectsApi(api_client),
@@ -196,6 +198,10 @@ class Clients:
             for job in jobs
             if not any(c.type in finished and c.status == "True" for c in (job.status.conditions or []))
         )
+
+    def list_all_runs(self) -> list[dict[str, Any]]:
+        listed = self.custom.list_cluster_custom_object(GROUP, VERSION, JOB_RUNS)
+        return list(listed.get("items", []))
 
     def list_runs(self, namespace: str) -> list[dict[str, Any]]:
         listed = self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, JOB_RUNS)

@@ -1,29 +1,92 @@
-"""`jobplane operator`: runs the kopf handlers until stopped."""
+"""`jobplane operator`: the kopf handlers, behind a Lease so that of several replicas only one acts."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import signal
+import socket
+import threading
+from typing import Any
 
 from jobplane.settings import Settings
-from jobplane_operator.settings import get_operator_settings
+from jobplane_operator.settings import OperatorSettings, get_operator_settings
 
 __all__ = ["run_operator"]
 
 log = logging.getLogger(__name__)
 
 
-def run_operator(defaults: Settings) -> int:
-    import kopf
-
+def _kopf_kwargs(settings: OperatorSettings, defaults: Settings) -> dict[str, Any]:
     from jobplane_operator.handlers import build_registry
 
+    return {
+        "registry": build_registry(settings, defaults),
+        # Peering would freeze replicas of equal priority; the Lease below decides who acts instead.
+        "standalone": True,
+        "clusterwide": not settings.namespaces,
+        "namespaces": settings.namespaces,
+    }
+
+
+def _serve_metrics(settings: OperatorSettings) -> None:
+    if not settings.metrics_port:
+        return
+    from jobplane_operator.kube import Clients
+    from jobplane_operator.metrics import serve
+
+    clients = Clients.load()
+    serve(settings.metrics_address, settings.metrics_port, clients.list_all_runs)
+    log.info("metrics address=%s port=%d", settings.metrics_address, settings.metrics_port)
+
+
+def run_operator(defaults: Settings) -> int:
     settings = get_operator_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log.info("operator starting namespaces=%s image=%s", settings.namespaces or "all", settings.image)
-    kopf.run(
-        registry=build_registry(settings, defaults),
-        standalone=True,
-        clusterwide=not settings.namespaces,
-        namespaces=settings.namespaces,
+    _serve_metrics(settings)
+    import kopf
+
+    if not settings.leader_election:
+        kopf.run(**_kopf_kwargs(settings, defaults))
+        return 0
+    return _run_as_leader(settings, defaults)
+
+
+def _run_as_leader(settings: OperatorSettings, defaults: Settings) -> int:
+    """Wait for the Lease, act while holding it, and exit when it is lost (a restart makes a standby)."""
+    import kopf
+    from kubernetes.leaderelection import electionconfig, leaderelection
+    from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
+
+    from jobplane_operator.kube import load_config
+
+    load_config()
+    identity = f"{socket.gethostname()}-{os.getpid()}"
+    stop = threading.Event()
+
+    def lead() -> None:
+        log.info("leading lease=%s/%s identity=%s", settings.lease_namespace, settings.lease_name, identity)
+        asyncio.run(kopf.operator(**_kopf_kwargs(settings, defaults), stop_flag=stop))
+
+    def stopped() -> None:
+        log.warning("lost the lease; stopping so that a restart comes back as a standby")
+        stop.set()
+
+    def terminate(signum: int, frame: Any) -> None:
+        stop.set()
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, terminate)
+    duration = settings.lease_duration
+    config = electionconfig.Config(
+        LeaseLock(settings.lease_name, settings.lease_namespace, identity),  # type: ignore[no-untyped-call]
+        lease_duration=duration,
+        renew_deadline=max(1, duration * 2 // 3),
+        retry_period=max(1, duration // 8),
+        onstarted_leading=lead,
+        onstopped_leading=stopped,
     )
-    return 0
+    leaderelection.LeaderElection(config).run()  # type: ignore[no-untyped-call]
+    return 1

@@ -10,6 +10,7 @@ from typing import Any
 from jobplane.settings import Settings
 from jobplane_crds.v1alpha1 import JobQueue, JobRun, JobRunPhase
 from jobplane_operator.kube import Clients
+from jobplane_operator.metrics import METRICS
 from jobplane_operator.reconcile.jobrun import (
     DEFAULT_QUEUE,
     LABEL_QUEUE,
@@ -193,6 +194,9 @@ def _start(
             active = clients.count_unfinished_jobs(namespace, f"{LABEL_QUEUE}={queue_name[:63]}")
             waiting = _waiting_on(clients, namespace, queue_name, definitions)
             admission = admit(_order_key(obj), waiting, active, limit)
+            METRICS.queue_waiting.labels(namespace, queue_name).set(
+                max(0, len(waiting) - max(0, limit - active))
+            )
             if not admission.start:
                 writer.write(
                     JobRunPhase.QUEUED,
@@ -258,6 +262,11 @@ def reconcile_run(
     clients: Clients, obj: dict[str, Any], settings: OperatorSettings, defaults: Settings
 ) -> None:
     """Bring one run one step closer to done; safe to call any number of times, from any event."""
+    with METRICS.reconcile_seconds.time():
+        _reconcile(clients, obj, settings, defaults)
+
+
+def _reconcile(clients: Clients, obj: dict[str, Any], settings: OperatorSettings, defaults: Settings) -> None:
     run = JobRun.model_validate(obj)
     phase = run.status.phase if run.status else None
     namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]

@@ -25,6 +25,22 @@ class OperatorSettings(BaseSettings):
         description="Image of job pods whose queue names none: the image the jobs were discovered in.",
     )
 
+    # --- high availability: several replicas, one leader ---------------------------------------
+    leader_election: bool = Field(
+        default=True, description="Act only while holding the Lease, so replicas never act at once."
+    )
+    lease_name: str = Field(default="jobplane-operator", description="Name of the coordination.k8s.io Lease.")
+    lease_namespace: str = Field(
+        default="default", description="Namespace of the Lease (the operator's own)."
+    )
+    lease_duration: int = Field(
+        default=15, ge=4, description="Seconds a leader's Lease lasts without renewal (takeover time)."
+    )
+
+    # --- observability -----------------------------------------------------------------------
+    metrics_address: str = Field(default="0.0.0.0", description="Address of the Prometheus endpoint.")
+    metrics_port: int = Field(default=8080, ge=0, le=65535, description="Port of /metrics; 0 turns it off.")
+
     # --- how it decides ----------------------------------------------------------------------
     pending_timeout: float = Field(
         default=60.0,

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,10 @@ def running_operator(
         "KUBECONFIG": str(cluster.kubeconfig),
         "JOBPLANE_OPERATOR_IMAGE": image,
         "JOBPLANE_OPERATOR_RESYNC_INTERVAL": "1",
+        # Each operator of a test gets its own Lease unless the test shares one on purpose.
+        "JOBPLANE_OPERATOR_LEASE_NAME": f"test-{uuid.uuid4().hex[:8]}",
+        "JOBPLANE_OPERATOR_LEASE_DURATION": "4",
+        "JOBPLANE_OPERATOR_METRICS_PORT": "0",
         "JOBPLANE_JOBS_ROOT": str(EXAMPLES),
         **{f"JOBPLANE_OPERATOR_{key.upper()}": value for key, value in settings.items()},
     }

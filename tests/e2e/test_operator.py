@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.cluster.cluster import Cluster, wait_for
+from tests.cluster.cluster import Cluster, free_port, wait_for
 from tests.cluster.helpers import GPU_TOLERATION
 from tests.e2e.support import Workspace, running_operator
 
@@ -241,40 +242,25 @@ def test_a_concurrency_limit_holds_and_runs_start_in_creation_order(workspace: W
     workspace.failed = False
 
 
-def test_killing_the_operator_mid_way_leaves_one_job_per_run_and_every_run_ends(
-    cluster: Cluster, namespace: str, jobplane_crds: Cluster, tmp_path: Path
+def test_the_metrics_endpoint_reports_runs_by_phase_and_reconcile_latency(
+    workspace: Workspace, cluster: Cluster, tmp_path: Path
 ) -> None:
-    ws = Workspace(cluster, namespace)
-    ws.sync_jobs()
-    ws.enable("noop.Noop")
-    ws.apply("JobQueue", "default", {"nodeSelector": {"pool": "batch"}})
-    runs = [
-        {
-            "apiVersion": "jobplane.io/v1alpha1",
-            "kind": "JobRun",
-            "metadata": {"name": f"bulk-{i:02d}"},
-            "spec": {"job": "noop.Noop"},
-        }
-        for i in range(50)
-    ]
-    body = json.dumps({"apiVersion": "v1", "kind": "List", "items": runs})
-    first_log = tmp_path / "first.log"
-    with running_operator(cluster, KWOK_IMAGE, first_log, pending_timeout="30", kill_with="SIGKILL") as _:
-        cluster.kubectl("create", "-n", namespace, "-f", "-", input=body)
-        wait_for("some runs to have Jobs", lambda: len(ws.jobs()) >= 10, timeout=60)
-    # The first operator was SIGKILLed in the middle; a new one picks up where it stopped.
-    with running_operator(cluster, KWOK_IMAGE, tmp_path / "second.log", pending_timeout="30"):
+    workspace.enable("noop.Noop")
+    workspace.run("measured", "noop.Noop")
+    workspace.wait_phase("measured", "Succeeded")
+    port = free_port()
+    with running_operator(
+        cluster, KWOK_IMAGE, tmp_path / "metrics.log", metrics_port=str(port), metrics_address="127.0.0.1"
+    ):
 
-        def all_ended() -> bool:
-            items = cluster.get_json("jobruns", "-n", namespace)["items"]
-            return all((r.get("status") or {}).get("phase") in ("Succeeded", "Failed") for r in items)
+        def scrape() -> str | None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+                    return str(response.read().decode())
+            except OSError:
+                return None
 
-        wait_for("every run to end", all_ended, timeout=180)
-    items = cluster.get_json("jobruns", "-n", namespace)["items"]
-    assert len(items) == 50
-    assert {(r.get("status") or {}).get("phase") for r in items} == {"Succeeded"}
-    jobs = ws.jobs()
-    owners = [j["metadata"]["ownerReferences"][0]["uid"] for j in jobs]
-    assert len(jobs) == 50
-    assert len(set(owners)) == 50
-    assert set(owners) == {r["metadata"]["uid"] for r in items}
+        text = wait_for("/metrics to answer", scrape, timeout=60)
+    assert f'jobplane_runs{{namespace="{workspace.namespace}",phase="Succeeded"}} 1.0' in text
+    assert "jobplane_reconcile_seconds_bucket" in text
+    workspace.failed = False
