@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from typing import Any
 
@@ -20,6 +21,11 @@ __all__ = ["build_registry"]
 log = logging.getLogger(__name__)
 
 MANAGED = {LABEL_MANAGED_BY: "jobplane"}
+
+
+def _plain(body: Any) -> dict[str, Any]:
+    # kopf's Body is a live view; the reconcile functions take a plain copy.
+    return copy.deepcopy(dict(body))
 
 
 def _unfinished(body: Any, **_: Any) -> bool:
@@ -51,22 +57,49 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
         )
         settings.posting.level = logging.WARNING
         settings.watching.server_timeout = 300
-        settings.execution.max_workers = 8
+        settings.execution.max_workers = 20  # handlers are sync and mostly wait on the API
 
-    def reconcile(body: Any) -> None:
-        reconcile_run(api(), dict(body), settings, defaults)
+    # In-memory copies of the definitions and queues, kept current by kopf's watches: a run's
+    # admission then costs no API call for them.
+    # Explicit ids: kopf hands each index to handlers as a keyword argument named by its id.
+    @kopf.index(GROUP, VERSION, "jobdefinitions", id="definitions_by_namespace", registry=registry)
+    def definitions_by_namespace(namespace: str | None, body: Any, **_: Any) -> dict[Any, Any]:
+        return {namespace: _plain(body)}
+
+    @kopf.index(GROUP, VERSION, "jobqueues", id="queues_by_name", registry=registry)
+    def queues_by_name(namespace: str | None, name: str, body: Any, **_: Any) -> dict[Any, Any]:
+        return {(namespace, name): _plain(body)}
+
+    class IndexCatalog:
+        def __init__(self, definitions: Any, queues: Any) -> None:
+            self._definitions = definitions
+            self._queues = queues
+
+        def definitions(self, namespace: str) -> list[dict[str, Any]]:
+            return list(self._definitions.get(namespace, []))
+
+        def queue(self, namespace: str, name: str) -> dict[str, Any] | None:
+            return next(iter(self._queues.get((namespace, name), [])), None)
+
+    def catalog(kwargs: dict[str, Any]) -> IndexCatalog:
+        return IndexCatalog(kwargs["definitions_by_namespace"], kwargs["queues_by_name"])
+
+    def reconcile(body: Any, kwargs: dict[str, Any]) -> None:
+        reconcile_run(api(), _plain(body), settings, defaults, catalog(kwargs))
 
     @kopf.on.resume(GROUP, VERSION, "jobruns", registry=registry, when=_unfinished)
     @kopf.on.create(GROUP, VERSION, "jobruns", registry=registry)
-    @kopf.on.field(GROUP, VERSION, "jobruns", field="spec.cancel", registry=registry, when=_unfinished)
-    def run_changed(body: Any, **_: Any) -> None:
-        reconcile(body)
+    @kopf.on.field(
+        GROUP, VERSION, "jobruns", field="spec.cancel", new=True, registry=registry, when=_unfinished
+    )
+    def run_changed(body: Any, **kwargs: Any) -> None:
+        reconcile(body, kwargs)
 
     @kopf.timer(
         GROUP, VERSION, "jobruns", registry=registry, interval=settings.resync_interval, when=_unfinished
     )
-    def run_resync(body: Any, **_: Any) -> None:
-        reconcile(body)
+    def run_resync(body: Any, **kwargs: Any) -> None:
+        reconcile(body, kwargs)
 
     @kopf.on.resume(GROUP, VERSION, "jobdefinitions", registry=registry)
     @kopf.on.create(GROUP, VERSION, "jobdefinitions", registry=registry)
@@ -74,20 +107,19 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
     def definition_changed(body: Any, **_: Any) -> None:
         refresh_definition(api(), dict(body))
 
-    def owner_changed(meta: Any, namespace: str | None) -> None:
+    def owner_changed(meta: Any, namespace: str | None, kwargs: dict[str, Any]) -> None:
         name = (meta.get("labels") or {}).get(LABEL_RUN)
         if not name or not namespace:
             return
         run = api().get_run(namespace, name)
         if run is not None:
-            reconcile_run(api(), run, settings, defaults)
+            reconcile_run(api(), run, settings, defaults, catalog(kwargs))
 
+    # Job events are enough to follow the pods: the Job's active/ready/failed counts and conditions
+    # change with them. Pod events would multiply the work, and the resync timer covers the rest
+    # (a pod that stays unschedulable changes nothing on its Job).
     @kopf.on.event("batch", "v1", "jobs", labels=MANAGED, registry=registry)
-    def job_event(meta: Any, namespace: str | None, **_: Any) -> None:
-        owner_changed(meta, namespace)
-
-    @kopf.on.event("", "v1", "pods", labels=MANAGED, registry=registry)
-    def pod_event(meta: Any, namespace: str | None, **_: Any) -> None:
-        owner_changed(meta, namespace)
+    def job_event(meta: Any, namespace: str | None, **kwargs: Any) -> None:
+        owner_changed(meta, namespace, kwargs)
 
     return registry

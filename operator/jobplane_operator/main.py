@@ -63,6 +63,7 @@ def _run_as_leader(settings: OperatorSettings, defaults: Settings) -> int:
     from jobplane_operator.kube import load_config
 
     load_config()
+    logging.getLogger("leaderelection").setLevel(logging.WARNING)  # it logs every renewal at INFO
     identity = f"{socket.gethostname()}-{os.getpid()}"
     stop = threading.Event()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from jobplane.settings import Settings
 from jobplane_crds.v1alpha1 import JobQueue, JobRun, JobRunPhase
@@ -26,11 +26,32 @@ from jobplane_operator.reconcile.jobrun import (
 )
 from jobplane_operator.settings import OperatorSettings
 
-__all__ = ["reconcile_run", "refresh_definition"]
+__all__ = ["ApiCatalog", "Catalog", "reconcile_run", "refresh_definition"]
 
 log = logging.getLogger(__name__)
 
 SUMMARY_MAX = 2048
+
+
+class Catalog(Protocol):
+    """Where a reconcile looks up JobDefinitions and JobQueues: kopf's in-memory indexes in the operator."""
+
+    def definitions(self, namespace: str) -> list[dict[str, Any]]: ...
+
+    def queue(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+
+class ApiCatalog:
+    """A Catalog that asks the API each time (for callers without the operator's indexes)."""
+
+    def __init__(self, clients: Clients) -> None:
+        self.clients = clients
+
+    def definitions(self, namespace: str) -> list[dict[str, Any]]:
+        return self.clients.list_job_definitions(namespace)
+
+    def queue(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.clients.get_job_queue(namespace, name)
 
 
 def _rfc3339(moment: datetime) -> str:
@@ -168,8 +189,19 @@ def _waiting_on(
     return sorted(waiting)
 
 
+def _admission(run: JobRun, namespace: str, catalog: Catalog) -> tuple[Any, ...]:
+    definitions = catalog.definitions(namespace)
+    definition = find_definition(run.spec.job, definitions)
+    effective = effective_of(definition)
+    queue_name = run.spec.queue or (effective.get("taskQueues") or [DEFAULT_QUEUE])[0]
+    queue_obj = catalog.queue(namespace, queue_name)
+    refusal = check_runnable(run, definition, queue_name, queue_obj is not None)
+    return definitions, definition, effective, queue_name, queue_obj, refusal
+
+
 def _start(
     clients: Clients,
+    catalog: Catalog,
     run: JobRun,
     obj: dict[str, Any],
     writer: _StatusWriter,
@@ -177,12 +209,12 @@ def _start(
     defaults: Settings,
 ) -> None:
     namespace = obj["metadata"]["namespace"]
-    definitions = clients.list_job_definitions(namespace)
-    definition = find_definition(run.spec.job, definitions)
-    effective = effective_of(definition)
-    queue_name = run.spec.queue or (effective.get("taskQueues") or [DEFAULT_QUEUE])[0]
-    queue_obj = clients.get_job_queue(namespace, queue_name)
-    refusal = check_runnable(run, definition, queue_name, queue_obj is not None)
+    definitions, definition, effective, queue_name, queue_obj, refusal = _admission(run, namespace, catalog)
+    if refusal is not None:
+        # A refusal ends the run for good, and the indexes may lag a moment behind the API (a job
+        # enabled or synced just before the run was created): decide it on fresh data only.
+        fresh = ApiCatalog(clients)
+        definitions, definition, effective, queue_name, queue_obj, refusal = _admission(run, namespace, fresh)
     if refusal is not None:
         writer.write(JobRunPhase.FAILED, refusal.reason, refusal.message, queue=queue_name)
         return
@@ -259,14 +291,24 @@ def _create(
 
 
 def reconcile_run(
-    clients: Clients, obj: dict[str, Any], settings: OperatorSettings, defaults: Settings
+    clients: Clients,
+    obj: dict[str, Any],
+    settings: OperatorSettings,
+    defaults: Settings,
+    catalog: Catalog | None = None,
 ) -> None:
     """Bring one run one step closer to done; safe to call any number of times, from any event."""
     with METRICS.reconcile_seconds.time():
-        _reconcile(clients, obj, settings, defaults)
+        _reconcile(clients, obj, settings, defaults, catalog)
 
 
-def _reconcile(clients: Clients, obj: dict[str, Any], settings: OperatorSettings, defaults: Settings) -> None:
+def _reconcile(
+    clients: Clients,
+    obj: dict[str, Any],
+    settings: OperatorSettings,
+    defaults: Settings,
+    catalog: Catalog | None,
+) -> None:
     run = JobRun.model_validate(obj)
     phase = run.status.phase if run.status else None
     namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
@@ -275,6 +317,11 @@ def _reconcile(clients: Clients, obj: dict[str, Any], settings: OperatorSettings
     if phase is not None and phase.is_terminal:
         return
     job_name = job_name_for(name, obj["metadata"]["uid"])
+    if not run.spec.cancel and not (run.status and run.status.job_name):
+        # Not started as far as its status knows: creating its Job is idempotent (a Job left by a crash
+        # before the status was written is adopted), so there is nothing to read first.
+        _start(clients, catalog or ApiCatalog(clients), run, obj, writer, settings, defaults)
+        return
     job = clients.get_job(namespace, job_name)
     if run.spec.cancel:
         if job is not None:
@@ -283,11 +330,8 @@ def _reconcile(clients: Clients, obj: dict[str, Any], settings: OperatorSettings
         _forget_inputs(clients, run, namespace)
         return
     if job is None:
-        if run.status and run.status.job_name:
-            # We created it and it is gone: someone deleted the Job. The run ends rather than waits.
-            writer.write(JobRunPhase.FAILED, "JobDeleted", f"Job {job_name} was deleted before it finished")
-            return
-        _start(clients, run, obj, writer, settings, defaults)
+        # We created it and it is gone: someone deleted the Job. The run ends rather than waits.
+        writer.write(JobRunPhase.FAILED, "JobDeleted", f"Job {job_name} was deleted before it finished")
         return
     pods = clients.list_pods(namespace, f"{LABEL_RUN_UID}={obj['metadata']['uid']}")
     observation = observe(job, pods, now=now, pending_timeout=timedelta(seconds=settings.pending_timeout))

@@ -1,0 +1,171 @@
+"""Benchmark: how fast the operator turns JobRuns into batch Jobs, against creating the Jobs directly.
+
+Starts a local cluster (control plane + kwok pools, no real node), then in the same run:
+  baseline: the Kubernetes client creates N batch/v1 Jobs directly;
+  operator: N JobRuns are created and `jobplane operator` creates their Jobs.
+Reports both rates (Jobs/s), their ratio, and the p50/p99 latency from a JobRun's creation to its Job's
+appearance in a watch. Run as root (the cluster needs it):
+
+    .venv/bin/python bench/operator_throughput.py [--runs 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.cluster.cluster import Cluster, wait_for  # noqa: E402
+from tests.e2e.support import Workspace, running_operator  # noqa: E402
+
+KWOK_IMAGE = "localhost/kwok-does-not-pull:1"
+
+
+def _job(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name},
+        "spec": {
+            "backoffLimit": 0,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "nodeSelector": {"pool": "batch"},
+                    "containers": [{"name": "job", "image": KWOK_IMAGE, "command": ["jobplane", "run-pod"]}],
+                }
+            },
+        },
+    }
+
+
+class JobWatch:
+    """Records when each Job of a namespace first appears in a watch (local monotonic clock)."""
+
+    def __init__(self, namespace: str) -> None:
+        from kubernetes import client, watch
+
+        self.seen: dict[str, float] = {}
+        self._watch = watch.Watch()
+        self._api = client.BatchV1Api()
+        self._namespace = namespace
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for event in self._watch.stream(
+                self._api.list_namespaced_job, self._namespace, timeout_seconds=600
+            ):
+                self.seen.setdefault(event["object"].metadata.name, time.monotonic())
+        except Exception:  # The cluster going away ends the watch; the figures are taken by then.
+            return
+
+    def stop(self) -> None:
+        self._watch.stop()
+
+
+def baseline(namespace: str, count: int) -> float:
+    from kubernetes import client
+
+    api = client.BatchV1Api()
+    watcher = JobWatch(namespace)
+    start = time.monotonic()
+    for index in range(count):
+        api.create_namespaced_job(namespace, _job(f"direct-{index:04d}"))
+    wait_for("the baseline Jobs", lambda: len(watcher.seen) >= count or None, timeout=600)
+    elapsed = max(watcher.seen.values()) - start
+    watcher.stop()
+    return count / elapsed
+
+
+def through_operator(cluster: Cluster, namespace: str, count: int, log: Path) -> tuple[float, list[float]]:
+    from kubernetes import client
+
+    ws = Workspace(cluster, namespace)
+    ws.sync_jobs()
+    ws.enable("noop.Noop")
+    ws.apply("JobQueue", "default", {"nodeSelector": {"pool": "batch"}})
+    api = client.CustomObjectsApi()
+    with running_operator(cluster, KWOK_IMAGE, log, pending_timeout="300", resync_interval="5"):
+        wait_for("the operator to lead", lambda: "leading lease=" in log.read_text() or None, timeout=60)
+        watcher = JobWatch(namespace)
+        created: dict[str, float] = {}
+        start = time.monotonic()
+        for index in range(count):
+            name = f"bench-{index:04d}"
+            body = {
+                "apiVersion": "jobplane.io/v1alpha1",
+                "kind": "JobRun",
+                "metadata": {"name": name},
+                "spec": {"job": "noop.Noop"},
+            }
+            api.create_namespaced_custom_object("jobplane.io", "v1alpha1", namespace, "jobruns", body)
+            created[name] = time.monotonic()
+        wait_for("the operator's Jobs", lambda: len(watcher.seen) >= count or None, timeout=900)
+        watcher.stop()
+    latencies = []
+    for job_name, seen in watcher.seen.items():
+        run_name = job_name.rsplit("-", 1)[0]
+        if run_name in created:
+            latencies.append(seen - created[run_name])
+    elapsed = max(watcher.seen.values()) - start
+    return count / elapsed, latencies
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=500)
+    args = parser.parse_args()
+    with Cluster(node=False) as cluster:
+        from kubernetes import config
+
+        config.load_kube_config(str(cluster.kubeconfig))
+        import os
+
+        os.environ["KUBECONFIG"] = str(cluster.kubeconfig)
+        cluster.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
+        for ns in ("bench-direct", "bench-operator"):
+            cluster.kubectl("create", "namespace", ns)
+        wait_for(
+            "service accounts",
+            lambda: (
+                cluster.kubectl("get", "sa", "default", "-n", "bench-operator", check=False).returncode == 0
+                or None
+            ),
+            timeout=60,
+        )
+        direct_rate = baseline("bench-direct", args.runs)
+        with tempfile.TemporaryDirectory() as tmp:
+            operator_rate, latencies = through_operator(
+                cluster, "bench-operator", args.runs, Path(tmp) / "op.log"
+            )
+    report = {
+        "runs": args.runs,
+        "baseline_jobs_per_s": round(direct_rate, 1),
+        "operator_jobs_per_s": round(operator_rate, 1),
+        "operator_vs_baseline": round(operator_rate / direct_rate, 2),
+        "latency_p50_s": round(statistics.median(latencies), 3),
+        "latency_p99_s": round(_percentile(latencies, 0.99), 3),
+        "aim": "operator_vs_baseline >= 0.5",
+    }
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
