@@ -43,10 +43,11 @@ class OperatorSettings(BaseSettings):
 
     # --- how it decides ----------------------------------------------------------------------
     pending_timeout: float = Field(
-        default=60.0,
+        default=20.0,
         gt=0,
         description=(
-            "Seconds a pod may stay unschedulable or unable to pull its image before its run fails."
+            "Seconds a pod may stay unschedulable or unable to pull its image before its run fails; "
+            "raise it for node pools that a cluster autoscaler grows on demand."
         ),
     )
     resync_interval: float = Field(

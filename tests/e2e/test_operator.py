@@ -264,3 +264,37 @@ def test_the_metrics_endpoint_reports_runs_by_phase_and_reconcile_latency(
     assert f'jobplane_runs{{namespace="{workspace.namespace}",phase="Succeeded"}} 1.0' in text
     assert "jobplane_reconcile_seconds_bucket" in text
     workspace.failed = False
+
+
+def test_deleting_a_run_removes_its_job_pod_and_secret(workspace: Workspace) -> None:
+    workspace.enable("device_login.DeviceLogin", taskQueues=["slow"])
+    annotations = {"jobplane.io/kwok-run-for": "10m"}
+    workspace.apply(
+        "JobQueue",
+        "slow",
+        {"nodeSelector": {"pool": "batch"}, "podTemplate": {"metadata": {"annotations": annotations}}},
+    )
+    inputs = json.dumps({"username": "netops", "password": "pa55word1"})
+    workspace.cluster.kubectl(
+        "create",
+        "secret",
+        "generic",
+        "login-inputs",
+        "-n",
+        workspace.namespace,
+        f"--from-literal=data.json={inputs}",
+    )
+    workspace.run("doomed", "device_login.DeviceLogin", inputsSecretRef="login-inputs")
+    workspace.wait_phase("doomed", "Running")
+    secret = workspace.cluster.get_json("secret", "login-inputs", "-n", workspace.namespace)
+    assert secret["metadata"]["ownerReferences"][0]["name"] == "doomed"
+    workspace.cluster.kubectl("delete", "jobrun", "doomed", "-n", workspace.namespace)
+
+    def all_gone() -> bool:
+        leftovers = workspace.cluster.kubectl(
+            "get", "jobs,pods,secrets", "-n", workspace.namespace, "-o", "name", check=False
+        ).stdout.split()
+        return not [name for name in leftovers if "doomed" in name or "login-inputs" in name]
+
+    wait_for("the run's Job, pod and Secret to be collected", all_gone, timeout=60)
+    workspace.failed = False

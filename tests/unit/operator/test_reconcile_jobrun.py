@@ -14,6 +14,8 @@ from jobplane_operator.reconcile.jobrun import (
     ENV_DATA_FILE,
     INPUTS_MOUNT,
     admit,
+    check_runnable,
+    find_definition,
     job_name_for,
     merge_pod_template,
     observe,
@@ -329,3 +331,61 @@ def test_admission_with_a_full_queue_waits_and_a_zero_limit_never_starts() -> No
     full = admit(("t0", "first"), [], active=2, limit=2)
     assert (full.start, full.position) == (False, 1)
     assert not admit(("t0", "only"), [], active=0, limit=0).start
+
+
+# --- refusals ---
+
+
+def definition(enabled: bool = True, installed: bool = True, **code: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "audit-abc123"},
+        "spec": {"enabled": enabled, "overrides": {}},
+        "status": {
+            "classPath": "audit.Audit",
+            "installed": installed,
+            "code": {"taskQueues": ["default", "batch"], "hasSensitiveVariables": False, **code},
+            "variablesSchema": {
+                "type": "object",
+                "properties": {"depth": {"type": "integer", "minimum": 0}},
+                "additionalProperties": False,
+                "required": [],
+            },
+        },
+    }
+
+
+def test_definitions_are_found_by_name_or_class_path() -> None:
+    found = definition()
+    assert find_definition("audit-abc123", [found]) is found
+    assert find_definition("audit.Audit", [found]) is found
+    assert find_definition("other.Job", [found]) is None
+
+
+@pytest.mark.parametrize(
+    ("found", "queue", "exists", "data", "reason"),
+    [
+        (None, "default", True, {}, "JobNotFound"),
+        (definition(enabled=False), "default", True, {}, "JobDisabled"),
+        (definition(installed=False), "default", True, {}, "JobNotInstalled"),
+        (definition(), "gpu", True, {}, "QueueNotAllowed"),
+        (definition(), "batch", False, {}, "QueueNotFound"),
+        (definition(), "default", False, {"depth": -1}, "InvalidInputs"),
+        (definition(hasSensitiveVariables=True), "default", False, {"depth": 1}, "SensitiveInputsInSpec"),
+    ],
+)
+def test_runs_that_may_not_start_are_refused_with_a_reason(
+    found: dict[str, Any] | None, queue: str, exists: bool, data: dict[str, Any], reason: str
+) -> None:
+    refusal = check_runnable(make_run(data=data), found, queue, exists)
+    assert refusal is not None
+    assert refusal.reason == reason
+
+
+def test_a_runnable_run_is_not_refused_and_overrides_decide_the_queues() -> None:
+    assert check_runnable(make_run(data={"depth": 0}), definition(), "default", False) is None
+    overridden = definition()
+    overridden["spec"]["overrides"] = {"taskQueues": ["gpu"]}
+    assert check_runnable(make_run(), overridden, "gpu", True) is None
+    refused = check_runnable(make_run(), overridden, "default", False)
+    assert refused is not None
+    assert refused.reason == "QueueNotAllowed"
