@@ -33,6 +33,14 @@ def _unfinished(body: Any, **_: Any) -> bool:
     return phase is None or not JobRunPhase(phase).is_terminal
 
 
+def _running(body: Any, **_: Any) -> bool:
+    return (body.get("status") or {}).get("phase") == JobRunPhase.RUNNING.value
+
+
+def _waiting(body: Any, **kwargs: Any) -> bool:
+    return _unfinished(body) and not _running(body)
+
+
 def build_registry(settings: OperatorSettings, defaults: Settings | None = None) -> kopf.OperatorRegistry:
     """All handlers, registered with the intervals of these settings (no import-time configuration)."""
     registry = kopf.OperatorRegistry()
@@ -95,10 +103,30 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
     def run_changed(body: Any, **kwargs: Any) -> None:
         reconcile(body, kwargs)
 
+    # Job events carry a running run to its end; polling is for what no event announces: a free slot
+    # for a Queued run, a pod that stays unschedulable. Running runs get a slow safety net only.
     @kopf.timer(
-        GROUP, VERSION, "jobruns", registry=registry, interval=settings.resync_interval, when=_unfinished
+        GROUP,
+        VERSION,
+        "jobruns",
+        registry=registry,
+        interval=settings.resync_interval,
+        initial_delay=settings.resync_interval,
+        when=_waiting,
     )
     def run_resync(body: Any, **kwargs: Any) -> None:
+        reconcile(body, kwargs)
+
+    @kopf.timer(
+        GROUP,
+        VERSION,
+        "jobruns",
+        registry=registry,
+        interval=settings.running_resync_interval,
+        initial_delay=settings.running_resync_interval,
+        when=_running,
+    )
+    def running_resync(body: Any, **kwargs: Any) -> None:
         reconcile(body, kwargs)
 
     @kopf.on.resume(GROUP, VERSION, "jobdefinitions", registry=registry)

@@ -51,7 +51,12 @@ class OperatorSettings(BaseSettings):
         ),
     )
     resync_interval: float = Field(
-        default=5.0, gt=0, description="Seconds between re-checks of each unfinished run."
+        default=5.0, gt=0, description="Seconds between re-checks of a run that waits (Pending, Queued)."
+    )
+    running_resync_interval: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds between safety re-checks of a Running run (its Job's events do the work).",
     )
 
 
