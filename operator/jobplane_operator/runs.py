@@ -11,6 +11,7 @@ from jobplane.settings import Settings
 from jobplane_crds.v1alpha1 import JobQueue, JobRun, JobRunPhase
 from jobplane_operator.kube import Clients
 from jobplane_operator.metrics import METRICS
+from jobplane_operator.reconcile.conditions import condition, rfc3339
 from jobplane_operator.reconcile.jobrun import (
     DEFAULT_QUEUE,
     LABEL_QUEUE,
@@ -54,25 +55,6 @@ class ApiCatalog:
         return self.clients.get_job_queue(namespace, name)
 
 
-def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _condition(
-    old: dict[str, Any], kind: str, status: str, reason: str, message: str, generation: int, now: datetime
-) -> dict[str, Any]:
-    previous = next((c for c in old.get("conditions", []) if c.get("type") == kind), None)
-    unchanged = previous is not None and (previous.get("status"), previous.get("reason")) == (status, reason)
-    return {
-        "type": kind,
-        "status": status,
-        "reason": reason,
-        "message": message[:32768],
-        "observedGeneration": generation,
-        "lastTransitionTime": previous["lastTransitionTime"] if unchanged and previous else _rfc3339(now),
-    }
-
-
 class _StatusWriter:
     """Builds the run's next status from its current one and writes it only when something changed."""
 
@@ -93,20 +75,22 @@ class _StatusWriter:
         status["observedGeneration"] = self.generation
         accepted = not (phase == JobRunPhase.FAILED and not status.get("jobName"))
         conditions = [
-            _condition(
+            condition(
                 self.old,
                 "Accepted",
                 "True" if accepted else "False",
                 "JobCreated" if accepted else reason,
                 "" if accepted else message,
-                self.generation,
-                self.now,
+                generation=self.generation,
+                now=self.now,
             )
         ]
         if phase.is_terminal:
-            status.setdefault("completionTime", _rfc3339(self.now))
+            status.setdefault("completionTime", rfc3339(self.now))
             conditions.append(
-                _condition(self.old, "Finished", "True", reason, message, self.generation, self.now)
+                condition(
+                    self.old, "Finished", "True", reason, message, generation=self.generation, now=self.now
+                )
             )
         status["conditions"] = conditions
         if status != self.old:

@@ -11,8 +11,10 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+from jobplane_operator.reconcile.conditions import condition
 
 __all__ = ["OVERRIDABLE", "SyncPlan", "definition_name", "effective_metadata", "plan_sync"]
 
@@ -60,32 +62,6 @@ class SyncPlan:
         return not self.create and not self.status
 
 
-def _condition(
-    status: str, reason: str, message: str, generation: int, previous: Mapping[str, Any] | None, now: datetime
-) -> dict[str, Any]:
-    same = previous is not None and previous.get("status") == status and previous.get("reason") == reason
-    return {
-        "type": INSTALLED,
-        "status": status,
-        "reason": reason,
-        "message": message,
-        "observedGeneration": generation,
-        # The transition time only moves when the condition really changes (API conventions).
-        "lastTransitionTime": previous["lastTransitionTime"] if same and previous else _rfc3339(now),
-    }
-
-
-def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _installed_condition(obj: Mapping[str, Any]) -> dict[str, Any] | None:
-    for condition in obj.get("status", {}).get("conditions", []) or []:
-        if condition.get("type") == INSTALLED:
-            return dict(condition)
-    return None
-
-
 def _class_path_of(obj: Mapping[str, Any]) -> str | None:
     found = obj.get("status", {}).get("classPath") or obj.get("spec", {}).get("classPath")
     return str(found) if found else None
@@ -129,13 +105,14 @@ def plan_sync(
             "effective": effective_metadata(description["code"], overrides),
             "observedGeneration": generation,
             "conditions": [
-                _condition(
+                condition(
+                    (current or {}).get("status"),
+                    INSTALLED,
                     "True",
                     "Discovered",
                     "The class was found in the job code",
-                    generation,
-                    _installed_condition(current) if current else None,
-                    now,
+                    generation=generation,
+                    now=now,
                 )
             ],
         }
@@ -156,13 +133,14 @@ def plan_sync(
             "installed": False,
             "observedGeneration": generation,
             "conditions": [
-                _condition(
+                condition(
+                    obj.get("status"),
+                    INSTALLED,
                     "False",
                     "ClassNotFound",
                     "The class is no longer in the job code",
-                    generation,
-                    _installed_condition(obj),
-                    now,
+                    generation=generation,
+                    now=now,
                 )
             ],
         }
