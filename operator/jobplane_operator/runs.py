@@ -22,6 +22,7 @@ from jobplane_operator.reconcile.jobrun import (
     effective_of,
     find_definition,
     job_name_for,
+    label_value,
     observe,
     plan_job,
 )
@@ -207,7 +208,7 @@ def _start(
     limit = queue.spec.concurrency_limit if queue else None
     with _queue_lock(namespace, queue_name):
         if limit is not None:
-            active = clients.count_unfinished_jobs(namespace, f"{LABEL_QUEUE}={queue_name[:63]}")
+            active = clients.count_unfinished_jobs(namespace, f"{LABEL_QUEUE}={label_value(queue_name)}")
             waiting = _waiting_on(clients, namespace, queue_name, definitions)
             admission = admit(_order_key(obj), waiting, active, limit)
             METRICS.queue_waiting.labels(namespace, queue_name).set(
@@ -261,6 +262,7 @@ def _create(
         queue=queue,
         default_image=settings.image,
         queue_name=queue_name,
+        ttl_seconds_after_finished=settings.job_ttl_seconds or None,
     )
     clients.create_job(namespace, plan.job)
     writer.write(

@@ -41,6 +41,15 @@ class OperatorSettings(BaseSettings):
     metrics_address: str = Field(default="0.0.0.0", description="Address of the Prometheus endpoint.")
     metrics_port: int = Field(default=8080, ge=0, le=65535, description="Port of /metrics; 0 turns it off.")
 
+    job_ttl_seconds: int = Field(
+        default=3600,
+        ge=0,
+        description=(
+            "ttlSecondsAfterFinished of job pods' Jobs: how long a finished Job and its pod (and logs) "
+            "stay; 0 keeps them until their JobRun is deleted."
+        ),
+    )
+
     # --- how it decides ----------------------------------------------------------------------
     pending_timeout: float = Field(
         default=20.0,

@@ -59,6 +59,14 @@ LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_RUN = "jobplane.io/run"
 LABEL_RUN_UID = "jobplane.io/run-uid"
 LABEL_QUEUE = "jobplane.io/queue"
+LABEL_JOB = "jobplane.io/job"
+_LABEL_VALUE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def label_value(text: str) -> str:
+    """A Kubernetes label value for free text: allowed characters, at most 63, alphanumeric at both ends."""
+    return _LABEL_VALUE.sub("-", text)[:63].strip("-_.")
+
 
 _DNS_LABEL = re.compile(r"[^a-z0-9-]+")
 
@@ -125,6 +133,7 @@ def plan_job(
     queue: JobQueue | None,
     default_image: str,
     queue_name: str = "default",
+    ttl_seconds_after_finished: int | None = None,
 ) -> JobPlan:
     """The Job that runs ``run``: owned by it, on its queue's pool, under its limits, inputs kept safe."""
     meta = run.metadata
@@ -190,12 +199,13 @@ def plan_job(
         LABEL_MANAGED_BY: "jobplane",
         LABEL_RUN: meta.name[:63],
         LABEL_RUN_UID: uid,
-        LABEL_QUEUE: queue_name[:63],
+        LABEL_QUEUE: label_value(queue_name),
+        LABEL_JOB: label_value(class_path),
     }
     template: dict[str, Any] = {"metadata": {"labels": dict(labels)}, "spec": pod_spec}
     if spec and spec.pod_template:
         template = merge_pod_template(template, spec.pod_template)
-    job = {
+    job: dict[str, Any] = {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
@@ -220,6 +230,9 @@ def plan_job(
             "template": template,
         },
     }
+    if ttl_seconds_after_finished is not None:
+        # The finished Job and its pod (their logs) go away after this; the run's outcome is in its status.
+        job["spec"]["ttlSecondsAfterFinished"] = ttl_seconds_after_finished
     return JobPlan(job=job, inputs_secret=secret)
 
 

@@ -17,6 +17,7 @@ from jobplane_operator.reconcile.jobrun import (
     check_runnable,
     find_definition,
     job_name_for,
+    label_value,
     merge_pod_template,
     observe,
     plan_job,
@@ -86,6 +87,32 @@ def test_the_job_is_owned_by_the_run_and_never_retried() -> None:
     assert job["metadata"]["namespace"] == "ops"
     assert job["spec"]["backoffLimit"] == 0
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+
+
+def test_the_job_is_labelled_for_run_queue_and_job_and_collected_after_its_ttl() -> None:
+    job = plan_job(
+        make_run(),
+        class_path="inventory.populate_location.PopulateLocation",
+        hard_time_limit=60,
+        soft_time_limit=30,
+        has_sensitive_variables=False,
+        queue=None,
+        default_image="img",
+        queue_name="batch",
+        ttl_seconds_after_finished=3600,
+    ).job
+    labels = job["metadata"]["labels"]
+    assert labels["jobplane.io/run"] == "nightly-audit"
+    assert labels["jobplane.io/queue"] == "batch"
+    assert labels["jobplane.io/job"] == "inventory.populate_location.PopulateLocation"
+    assert job["spec"]["template"]["metadata"]["labels"] == labels
+    assert job["spec"]["ttlSecondsAfterFinished"] == 3600
+    assert "ttlSecondsAfterFinished" not in plan()["spec"]
+
+
+def test_label_values_are_valid_for_any_text() -> None:
+    assert label_value("a" * 80 + ".Job") == "a" * 63
+    assert label_value("_x y/z.") == "x-y-z"
 
 
 def test_the_hard_limit_becomes_active_deadline_seconds_and_the_soft_one_goes_to_the_pod() -> None:
