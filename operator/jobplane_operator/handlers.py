@@ -37,8 +37,13 @@ def _running(body: Any, **_: Any) -> bool:
     return (body.get("status") or {}).get("phase") == JobRunPhase.RUNNING.value
 
 
-def _waiting(body: Any, **kwargs: Any) -> bool:
-    return _unfinished(body) and not _running(body)
+def _queued(body: Any, **_: Any) -> bool:
+    return (body.get("status") or {}).get("phase") == JobRunPhase.QUEUED.value
+
+
+def _pending(body: Any, **_: Any) -> bool:
+    # Not yet Running, Queued or ended: includes a run the create handler could not finish.
+    return _unfinished(body) and not _running(body) and not _queued(body)
 
 
 def build_registry(settings: OperatorSettings, defaults: Settings | None = None) -> kopf.OperatorRegistry:
@@ -103,8 +108,9 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
     def run_changed(body: Any, **kwargs: Any) -> None:
         reconcile(body, kwargs)
 
-    # Job events carry a running run to its end; polling is for what no event announces: a free slot
-    # for a Queued run, a pod that stays unschedulable. Running runs get a slow safety net only.
+    # Job events carry a run from its Job's creation to its end; polling is for what no event
+    # announces: a free slot for a Queued run (often), a pod that stays unschedulable or cannot pull
+    # its image (a few times per pending timeout), and a slow safety net for Running runs.
     @kopf.timer(
         GROUP,
         VERSION,
@@ -112,9 +118,23 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
         registry=registry,
         interval=settings.resync_interval,
         initial_delay=settings.resync_interval,
-        when=_waiting,
+        when=_queued,
     )
-    def run_resync(body: Any, **kwargs: Any) -> None:
+    def queued_resync(body: Any, **kwargs: Any) -> None:
+        reconcile(body, kwargs)
+
+    pending_interval = max(settings.resync_interval, settings.pending_timeout / 3)
+
+    @kopf.timer(
+        GROUP,
+        VERSION,
+        "jobruns",
+        registry=registry,
+        interval=pending_interval,
+        initial_delay=pending_interval,
+        when=_pending,
+    )
+    def pending_resync(body: Any, **kwargs: Any) -> None:
         reconcile(body, kwargs)
 
     @kopf.timer(
@@ -135,19 +155,23 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
     def definition_changed(body: Any, **_: Any) -> None:
         refresh_definition(api(), dict(body))
 
-    def owner_changed(meta: Any, namespace: str | None, kwargs: dict[str, Any]) -> None:
+    def owner_changed(
+        meta: Any, namespace: str | None, job: dict[str, Any] | None, kwargs: dict[str, Any]
+    ) -> None:
         name = (meta.get("labels") or {}).get(LABEL_RUN)
         if not name or not namespace:
             return
         run = api().get_run(namespace, name)
         if run is not None:
-            reconcile_run(api(), run, settings, defaults, catalog(kwargs))
+            # The event carries the Job as it is now: no need to read it again.
+            reconcile_run(api(), run, settings, defaults, catalog(kwargs), job=job)
 
     # Job events are enough to follow the pods: the Job's active/ready/failed counts and conditions
     # change with them. Pod events would multiply the work, and the resync timer covers the rest
     # (a pod that stays unschedulable changes nothing on its Job).
     @kopf.on.event("batch", "v1", "jobs", labels=MANAGED, registry=registry)
-    def job_event(meta: Any, namespace: str | None, **kwargs: Any) -> None:
-        owner_changed(meta, namespace, kwargs)
+    def job_event(body: Any, meta: Any, namespace: str | None, type: str | None, **kwargs: Any) -> None:
+        # A deleted Job is looked up again (and found gone): the run then says why it ended.
+        owner_changed(meta, namespace, None if type == "DELETED" else _plain(body), kwargs)
 
     return registry

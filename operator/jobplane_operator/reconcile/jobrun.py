@@ -413,8 +413,12 @@ def _ended(pod: dict[str, Any] | None, *, deadline: bool) -> Observation:
     terminated = _terminated(pod)
     summary = _summary(terminated) if terminated else {}
 
+    start_time = pod.get("status", {}).get("startTime")
+
     def failed(reason: str, message: str) -> Observation:
-        return Observation(JobRunPhase.FAILED, reason, message, pod_name, summary=summary)
+        return Observation(
+            JobRunPhase.FAILED, reason, message, pod_name, start_time=start_time, summary=summary
+        )
 
     if deadline:
         return failed("DeadlineExceeded", "The hard time limit was reached")
@@ -455,7 +459,11 @@ def observe(
     pod_name = pod["metadata"]["name"] if pod else None
     if _condition(job, "Complete") or _condition(job, "SuccessCriteriaMet"):
         terminated = _container_status(pod).get("state", {}).get("terminated", {}) if pod else {}
-        return Observation(JobRunPhase.SUCCEEDED, "Completed", "", pod_name, summary=_summary(terminated))
+        # The start time too: a short run may have started and ended between two events.
+        started = pod.get("status", {}).get("startTime") if pod else None
+        return Observation(
+            JobRunPhase.SUCCEEDED, "Completed", "", pod_name, start_time=started, summary=_summary(terminated)
+        )
     failed = _condition(job, "Failed") or _condition(job, "FailureTarget")
     if failed:
         return _ended(pod, deadline=failed.get("reason") == "DeadlineExceeded")

@@ -248,9 +248,12 @@ def test_completed_job_succeeds_with_the_pods_summary() -> None:
     summary = {"status": "SUCCESS", "result": '{"ok": true}'}
     seen = look(
         job_with("Complete"),
-        pod_with(phase="Succeeded", terminated={"exitCode": 0, "message": json.dumps(summary)}),
+        pod_with(
+            phase="Succeeded", terminated={"exitCode": 0, "message": json.dumps(summary)}, startTime=ts()
+        ),
     )
     assert (seen.phase, seen.reason, seen.summary) == (JobRunPhase.SUCCEEDED, "Completed", summary)
+    assert seen.start_time == ts()  # known even when no event showed the pod Running
 
 
 def test_job_failure_reasons_are_precise() -> None:
