@@ -111,43 +111,25 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
     # Job events carry a run from its Job's creation to its end; polling is for what no event
     # announces: a free slot for a Queued run (often), a pod that stays unschedulable or cannot pull
     # its image (a few times per pending timeout), and a slow safety net for Running runs.
-    @kopf.timer(
-        GROUP,
-        VERSION,
-        "jobruns",
-        registry=registry,
-        interval=settings.resync_interval,
-        initial_delay=settings.resync_interval,
-        when=_queued,
-    )
-    def queued_resync(body: Any, **kwargs: Any) -> None:
+    def resync(body: Any, **kwargs: Any) -> None:
         reconcile(body, kwargs)
 
-    pending_interval = max(settings.resync_interval, settings.pending_timeout / 3)
-
-    @kopf.timer(
-        GROUP,
-        VERSION,
-        "jobruns",
-        registry=registry,
-        interval=pending_interval,
-        initial_delay=pending_interval,
-        when=_pending,
+    polls = (
+        ("queued_resync", settings.resync_interval, _queued),
+        ("pending_resync", max(settings.resync_interval, settings.pending_timeout / 3), _pending),
+        ("running_resync", settings.running_resync_interval, _running),
     )
-    def pending_resync(body: Any, **kwargs: Any) -> None:
-        reconcile(body, kwargs)
-
-    @kopf.timer(
-        GROUP,
-        VERSION,
-        "jobruns",
-        registry=registry,
-        interval=settings.running_resync_interval,
-        initial_delay=settings.running_resync_interval,
-        when=_running,
-    )
-    def running_resync(body: Any, **kwargs: Any) -> None:
-        reconcile(body, kwargs)
+    for handler_id, interval, when in polls:
+        kopf.timer(
+            GROUP,
+            VERSION,
+            "jobruns",
+            id=handler_id,
+            registry=registry,
+            interval=interval,
+            initial_delay=interval,
+            when=when,
+        )(resync)
 
     @kopf.on.resume(GROUP, VERSION, "jobdefinitions", registry=registry)
     @kopf.on.create(GROUP, VERSION, "jobdefinitions", registry=registry)
