@@ -25,9 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.cluster.cluster import Cluster, wait_for  # noqa: E402
-from tests.e2e.support import Workspace, running_operator  # noqa: E402
-
-KWOK_IMAGE = "localhost/kwok-does-not-pull:1"
+from tests.e2e.support import KWOK_IMAGE, Workspace, running_operator  # noqa: E402
 
 
 def _job(name: str) -> dict[str, Any]:
@@ -91,10 +89,8 @@ def baseline(namespace: str, count: int) -> float:
 def through_operator(cluster: Cluster, namespace: str, count: int, log: Path) -> tuple[float, list[float]]:
     from kubernetes import client
 
-    ws = Workspace(cluster, namespace)
-    ws.sync_jobs()
+    ws = Workspace.prepare(cluster, namespace, pool="batch")
     ws.enable("noop.Noop")
-    ws.apply("JobQueue", "default", {"nodeSelector": {"pool": "batch"}})
     api = client.CustomObjectsApi()
     with running_operator(cluster, KWOK_IMAGE, log, pending_timeout="300", resync_interval="5"):
         wait_for("the operator to lead", lambda: "leading lease=" in log.read_text() or None, timeout=60)

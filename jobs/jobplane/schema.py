@@ -13,8 +13,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from jobplane.variables import X_TYPE
-
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
     from jsonschema.protocols import Validator
@@ -218,8 +216,3 @@ def validate_data(schema: Mapping[str, Any], data: Any) -> dict[str, Any]:
     if errors:
         raise JobDataError(errors)
     return cleaned
-
-
-def variable_type(field_schema: Mapping[str, Any]) -> str:
-    """The Nautobot variable class name a property was generated from (``StringVar``, ...)."""
-    return str(field_schema.get(X_TYPE, ""))

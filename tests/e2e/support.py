@@ -17,6 +17,7 @@ from tests.cluster.cluster import Cluster, wait_for
 from tests.conftest import REPO_ROOT
 
 EXAMPLES = REPO_ROOT / "jobs" / "examples"
+KWOK_IMAGE = "localhost/kwok-does-not-pull:1"  # kwok nodes never pull; the real node is never chosen
 
 
 @contextlib.contextmanager
@@ -61,6 +62,14 @@ class Workspace:
         self.cluster = cluster
         self.namespace = namespace
         self.failed = True
+
+    @classmethod
+    def prepare(cls, cluster: Cluster, namespace: str, pool: str) -> Workspace:
+        """The example jobs' definitions in the namespace, and a default queue on the given pool."""
+        ws = cls(cluster, namespace)
+        ws.sync_jobs()
+        ws.apply("JobQueue", "default", {"nodeSelector": {"pool": pool}})
+        return ws
 
     def sync_jobs(self) -> None:
         env = {**os.environ, "KUBECONFIG": str(self.cluster.kubeconfig), "JOBPLANE_JOBS_ROOT": str(EXAMPLES)}
@@ -114,3 +123,11 @@ class Workspace:
 
     def jobs(self) -> list[dict[str, Any]]:
         return list(self.cluster.get_json("jobs", "-n", self.namespace)["items"])
+
+
+@contextlib.contextmanager
+def reporting(ws: Workspace, operator_log: Path) -> Iterator[Workspace]:
+    """Yield the workspace; if the test did not mark it passed, print the operator's log tail."""
+    yield ws
+    if ws.failed:
+        print(operator_log.read_text()[-6000:])

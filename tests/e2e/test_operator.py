@@ -13,11 +13,9 @@ import pytest
 
 from tests.cluster.cluster import Cluster, free_port, wait_for
 from tests.cluster.helpers import GPU_TOLERATION
-from tests.e2e.support import Workspace, running_operator
+from tests.e2e.support import KWOK_IMAGE, Workspace, reporting, running_operator
 
 pytestmark = pytest.mark.cluster
-
-KWOK_IMAGE = "localhost/kwok-does-not-pull:1"  # kwok nodes never pull; the real node is never chosen here
 
 
 @pytest.fixture(scope="module")
@@ -29,12 +27,8 @@ def operator(jobplane_crds: Cluster, tmp_path_factory: pytest.TempPathFactory) -
 
 @pytest.fixture
 def workspace(cluster: Cluster, namespace: str, operator: Path) -> Iterator[Workspace]:
-    ws = Workspace(cluster, namespace)
-    ws.sync_jobs()
-    ws.apply("JobQueue", "default", {"nodeSelector": {"pool": "batch"}})
-    yield ws
-    if ws.failed:
-        print(operator.read_text()[-6000:])
+    with reporting(Workspace.prepare(cluster, namespace, pool="batch"), operator) as ws:
+        yield ws
 
 
 def test_a_run_of_an_enabled_job_gets_one_owned_job_and_ends_succeeded(workspace: Workspace) -> None:

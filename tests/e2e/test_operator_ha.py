@@ -14,20 +14,16 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.cluster import Cluster, wait_for
-from tests.e2e.support import Workspace, running_operator
+from tests.e2e.support import KWOK_IMAGE, Workspace, running_operator
 
 pytestmark = pytest.mark.cluster
-
-KWOK_IMAGE = "localhost/kwok-does-not-pull:1"
 
 
 def test_killing_the_operator_mid_way_leaves_one_job_per_run_and_every_run_ends(
     cluster: Cluster, namespace: str, jobplane_crds: Cluster, tmp_path: Path
 ) -> None:
-    ws = Workspace(cluster, namespace)
-    ws.sync_jobs()
+    ws = Workspace.prepare(cluster, namespace, pool="batch")
     ws.enable("noop.Noop")
-    ws.apply("JobQueue", "default", {"nodeSelector": {"pool": "batch"}})
     runs = [
         {
             "apiVersion": "jobplane.io/v1alpha1",
@@ -72,10 +68,8 @@ def _acted(log: Path) -> bool:
 def test_of_two_replicas_only_the_lease_holder_acts_and_the_other_takes_over(
     cluster: Cluster, namespace: str, jobplane_crds: Cluster, tmp_path: Path
 ) -> None:
-    ws = Workspace(cluster, namespace)
-    ws.sync_jobs()
+    ws = Workspace.prepare(cluster, namespace, pool="batch")
     ws.enable("noop.Noop")
-    ws.apply("JobQueue", "default", {"nodeSelector": {"pool": "batch"}})
     lease = f"ha-{namespace}"[:60]
     only_here = json.dumps([namespace])
     first, second = tmp_path / "first.log", tmp_path / "second.log"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.cluster import Cluster
-from tests.e2e.support import Workspace, running_operator
+from tests.e2e.support import Workspace, reporting, running_operator
 
 pytestmark = pytest.mark.cluster
 
@@ -25,12 +25,8 @@ def operator(
 
 @pytest.fixture
 def workspace(cluster: Cluster, namespace: str, operator: Path) -> Iterator[Workspace]:
-    ws = Workspace(cluster, namespace)
-    ws.sync_jobs()
-    ws.apply("JobQueue", "default", {"nodeSelector": {"pool": "default"}})
-    yield ws
-    if ws.failed:
-        print(operator.read_text()[-6000:])
+    with reporting(Workspace.prepare(cluster, namespace, pool="default"), operator) as ws:
+        yield ws
 
 
 def logs(workspace: Workspace, pod: str) -> str:
