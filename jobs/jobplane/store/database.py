@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # The newest migration. Checked against Alembic's own view by a test, so that a start-up can tell an
 # up-to-date database without importing Alembic (which costs a tenth of a second per CLI call).
-HEAD_REVISION = "0001_initial"
+HEAD_REVISION = "0002_identity"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -65,6 +65,10 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.begin() as connection:
+        if connection.dialect.name == "sqlite":
+            # pysqlite runs DDL outside any transaction: without one of our own, another process could
+            # see a half-migrated schema. IMMEDIATE also makes a second migrating process wait its turn.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -125,6 +126,16 @@ class JobResult(Base):
     error_log_count: Mapped[int] = mapped_column(default=0)
     critical_log_count: Mapped[int] = mapped_column(default=0)
 
+    # The Kubernetes side of a run: its JobDefinition (the API's job id), its JobRun, and how it ended.
+    job_model_id: Mapped[uuid.UUID | None]
+    run_name: Mapped[str | None] = mapped_column(String(253))
+    run_namespace: Mapped[str | None] = mapped_column(String(63))
+    # PascalCase reason from the JobRun (e.g. OOMKilled) and its message, for runs that ended outside the job.
+    reason: Mapped[str | None] = mapped_column(String(100))
+    message: Mapped[str | None] = mapped_column(Text)
+    commit: Mapped[str | None] = mapped_column(String(64))
+    dry_run: Mapped[bool] = mapped_column(default=False, server_default=false())
+
     logs: Mapped[list[JobLogEntry]] = relationship(
         back_populates="job_result",
         cascade="all, delete-orphan",
@@ -132,7 +143,10 @@ class JobResult(Base):
         order_by="JobLogEntry.id",
     )
     files: Mapped[list[FileProxy]] = relationship(
-        back_populates="job_result", cascade="all, delete-orphan", passive_deletes=True
+        back_populates="job_result",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        foreign_keys="FileProxy.job_result_id",
     )
 
     @property
@@ -141,6 +155,10 @@ class JobResult(Base):
         if self.date_done is None:
             return None
         return (self.date_done - (self.date_started or self.date_created)).total_seconds()
+
+
+# Lists are newest first, with keyset pagination on (date_created, id).
+Index("ix_job_result_created_id", JobResult.date_created.desc(), JobResult.id.desc())
 
 
 class JobLogEntry(Base):
@@ -174,5 +192,10 @@ class FileProxy(Base):
     job_result_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("job_result.id", ondelete="CASCADE"), index=True
     )
+    # An uploaded FileVar input is bound to the run that consumes it (job_result_id stays NULL, as in
+    # Nautobot), so that only that run can read it and it goes when the run's result does.
+    input_for_result_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("job_result.id", ondelete="CASCADE"), index=True
+    )
 
-    job_result: Mapped[JobResult | None] = relationship(back_populates="files")
+    job_result: Mapped[JobResult | None] = relationship(back_populates="files", foreign_keys=[job_result_id])

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from jobplane.store.database import create_store_engine, make_sessionmaker
+from jobplane.store.database import HEAD_REVISION, create_store_engine, make_sessionmaker
 from jobplane.store.models import FileProxy, JobLogEntry, JobResult
 from tests.builders import write_module
 
@@ -238,10 +238,10 @@ def test_unknown_job_exits_2_listing_known_jobs_and_import_errors(sqlite_cli: Cl
     assert "Module cli_broken failed to import: ImportError: no such vendor library" in done.stderr
 
 
-def test_without_local_says_cluster_submission_is_not_available(sqlite_cli: Cli) -> None:
+def test_without_local_and_without_an_api_says_what_to_set(sqlite_cli: Cli) -> None:
     done = sqlite_cli.run("runjob", "cli_jobs.Greet", "--data", '{"who": "x"}')
     assert done.returncode == 3
-    assert "not available yet" in done.stderr
+    assert "JOBPLANE_URL and JOBPLANE_TOKEN" in done.stderr
     assert "--local" in done.stderr
 
 
@@ -415,7 +415,7 @@ def test_jobs_lists_jobs_with_variables_and_import_errors(sqlite_cli: Cli) -> No
 def test_db_upgrade_migrates_an_empty_database(cli: Cli) -> None:
     done = cli.run("db", "upgrade")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "0001_initial"
+    assert done.stdout.strip() == HEAD_REVISION
 
 
 def test_a_job_may_log_while_its_data_transaction_is_open(cli: Cli) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+import jobplane.store.identity  # noqa: F401  (its tables are part of the metadata)
 from jobplane.store.models import Base
 
 config = context.config
