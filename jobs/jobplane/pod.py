@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import IO, TYPE_CHECKING, Any, TextIO
+from typing import IO, TYPE_CHECKING, Any, Protocol, TextIO
 
 from jobplane.joblog import LogEntry
 from jobplane.schema import JobDataError
@@ -32,10 +32,12 @@ __all__ = [
     "EXIT_OK",
     "TERMINATION_MESSAGE_LIMIT",
     "PodInputError",
+    "PodReporter",
     "PodRun",
     "StdoutReporter",
     "build_summary",
     "load_data",
+    "make_reporter",
     "read_pod_run",
     "run_pod",
     "scrub",
@@ -52,16 +54,23 @@ EXIT_TERMINATED = 128 + signal.SIGTERM
 ENV_CLASS_PATH = "JOBPLANE_RUN_CLASS_PATH"
 ENV_RUN_NAME = "JOBPLANE_RUN_NAME"
 ENV_RUN_UID = "JOBPLANE_RUN_UID"
+ENV_RUN_NAMESPACE = "JOBPLANE_RUN_NAMESPACE"
 ENV_USER = "JOBPLANE_RUN_USER"
 ENV_DATA = "JOBPLANE_RUN_DATA"
 ENV_DATA_FILE = "JOBPLANE_RUN_DATA_FILE"
 ENV_SOFT_TIME_LIMIT = "JOBPLANE_RUN_SOFT_TIME_LIMIT"
 ENV_DRYRUN = "JOBPLANE_RUN_DRYRUN"
 ENV_TERMINATION_MESSAGE_PATH = "JOBPLANE_TERMINATION_MESSAGE_PATH"
+# Where the pod reports to (set by the operator when it has an API URL): the API, and the file holding
+# the run-scoped token (mounted from a Secret; the token itself never sits in the environment).
+ENV_API_URL = "JOBPLANE_API_URL"
+ENV_RUN_TOKEN_FILE = "JOBPLANE_RUN_TOKEN_FILE"
 
 DEFAULT_TERMINATION_MESSAGE_PATH = Path("/dev/termination-log")
 # The kubelet keeps at most 4096 bytes of a container's termination message and cuts the rest.
 TERMINATION_MESSAGE_LIMIT = 4096
+# How long a SIGTERM'd pod spends sending its last log entries to the API before it exits.
+TERMINATE_FLUSH_SECONDS = 3.0
 RESULT_EXCERPT_MAX = 2048
 ERROR_EXCERPT_MAX = 1024
 TRUNCATED = "...[truncated]"
@@ -271,18 +280,46 @@ def _no_soft_limit_interrupts() -> Iterator[None]:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM})
 
 
+class PodReporter(Protocol):
+    """What run-pod needs of a reporter: the runner's RunReporter, plus raw events and flushing."""
+
+    @property
+    def last_failure(self) -> str | None:
+        """The message of the last failure-or-worse log entry: why a run that raised nothing failed."""
+
+    def emit(self, event: Mapping[str, Any]) -> None: ...
+
+    def started(self) -> None: ...
+
+    def log(self, entry: LogEntry) -> None: ...
+
+    def create_file(self, name: str, content: bytes) -> str: ...
+
+    def open_input_file(self, file_id: str) -> IO[bytes]: ...
+
+    def discard_input_files(self, file_ids: list[str]) -> None: ...
+
+    def finished(self, status: str, result: Any, traceback: str | None) -> None: ...
+
+    def flush(self, timeout: float) -> None:
+        """Best effort: send what is still buffered within ``timeout`` seconds."""
+
+    def close(self) -> None: ...
+
+
 class StdoutReporter:
     """Reports a run as JSON lines on stdout, one event per line, for ``kubectl logs`` and log shippers.
 
-    Created files stay in memory until uploading them to the API exists; an HTTP reporter with the
-    same methods can replace this one.
+    Used alone when the pod has no API to report to (created files then stay in memory); the API
+    reporter (:mod:`jobplane.reporting`) writes the same lines and tells the API too.
     """
 
     def __init__(self, out: TextIO, *, max_file_size: int, run: Mapping[str, Any] | None = None) -> None:
         self._out = out
         self._max_file_size = max_file_size
         self._run = dict(run or {})
-        self._lock = threading.Lock()
+        # Reentrant: the SIGTERM handler writes its line even when the signal came in mid-write.
+        self._lock = threading.RLock()
         self.files: dict[str, tuple[str, bytes]] = {}
         self.last_failure: str | None = None
 
@@ -323,7 +360,7 @@ class StdoutReporter:
 
     def open_input_file(self, file_id: str) -> IO[bytes]:
         raise VariableError(
-            f"No uploaded file with id {file_id}: file inputs need the API, not available yet"
+            f"No uploaded file with id {file_id}: file inputs need the API ({ENV_API_URL} is not set)"
         )
 
     def discard_input_files(self, file_ids: list[str]) -> None:
@@ -332,11 +369,64 @@ class StdoutReporter:
     def finished(self, status: str, result: Any, traceback: str | None) -> None:
         self.emit({"type": "result", "status": status, "result": result, "traceback": traceback})
 
+    def flush(self, timeout: float) -> None:
+        """Nothing is buffered: every line is flushed as it is written."""
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def make_reporter(
+    run: PodRun,
+    env: Mapping[str, str],
+    *,
+    out: TextIO,
+    err: TextIO,
+    max_file_size: int,
+) -> PodReporter:
+    """The API reporter when the operator gave the pod an API URL and a token file, else stdout alone.
+
+    A token file that cannot be read is said on stderr and the run reports on stdout only: reporting
+    never stops a job from running.
+    """
+    identity = {"job": run.class_path, "run": run.run_name, "run_uid": run.run_uid}
+    api_url, token_file = env.get(ENV_API_URL, ""), env.get(ENV_RUN_TOKEN_FILE, "")
+    if not (api_url and token_file):
+        return StdoutReporter(out, max_file_size=max_file_size, run=identity)
+    try:
+        token = Path(token_file).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        print(
+            f"jobplane: cannot read the run token {token_file} ({ENV_RUN_TOKEN_FILE}): {reason}; "
+            "this run is reported on stdout only",
+            file=err,
+        )
+        return StdoutReporter(out, max_file_size=max_file_size, run=identity)
+    from jobplane.reporting import ApiReporter  # brings httpx; only for pods that report to the API
+
+    return ApiReporter(
+        out,
+        api_url=api_url,
+        token=token,
+        run_uid=run.run_uid,
+        max_file_size=max_file_size,
+        run=identity,
+        # Who and what ran, never the inputs (they may be sensitive).
+        started_body={
+            "class_path": run.class_path,
+            "run_name": run.run_name,
+            "namespace": env.get(ENV_RUN_NAMESPACE) or None,
+            "user": run.user,
+        },
+        err=err,
+    )
+
 
 # --- the run -------------------------------------------------------------------------------------
 
 
-def _error_of(status: str, result: Any, traceback: str | None, reporter: StdoutReporter) -> str | None:
+def _error_of(status: str, result: Any, traceback: str | None, reporter: PodReporter) -> str | None:
     if status == "SUCCESS":
         return None
     if traceback is not None and isinstance(result, dict) and "exc_type" in result:
@@ -388,7 +478,7 @@ def _prepare(job_class: type[Job], run: PodRun, data_sessions: Callable[[], Any]
 
 
 @contextlib.contextmanager
-def _terminate_with_message(path: Path | None, reporter: StdoutReporter, err: TextIO) -> Iterator[None]:
+def _terminate_with_message(path: Path | None, reporter: PodReporter, err: TextIO) -> Iterator[None]:
     """On SIGTERM (cancel, deadline, eviction) leave a summary and exit at once.
 
     As PID 1 of its container, Python would otherwise ignore SIGTERM (the kernel drops signals PID 1
@@ -403,6 +493,9 @@ def _terminate_with_message(path: Path | None, reporter: StdoutReporter, err: Te
         message = "Terminated: the pod received SIGTERM (cancelled, deadline exceeded or evicted)"
         write_termination_message(path, build_summary("FAILURE", None, message), err)
         err.flush()
+        # The summary is safe first; then the log entries still buffered for the API, briefly.
+        with contextlib.suppress(Exception):
+            reporter.flush(TERMINATE_FLUSH_SECONDS)
         os._exit(EXIT_TERMINATED)
 
     previous = signal.signal(signal.SIGTERM, _terminated)
@@ -422,7 +515,8 @@ def run_pod(
 ) -> int:
     """Run one job as a pod's main process; returns the exit code (0 SUCCESS, 1 FAILURE, 2 nothing ran).
 
-    Never opens the results store: the outcome goes to stdout and the termination message.
+    Never opens the results store: the outcome goes to stdout and the termination message, and to the
+    API when the operator gave the pod one (``JOBPLANE_API_URL`` and ``JOBPLANE_RUN_TOKEN_FILE``).
     """
     env = os.environ if env is None else env
     out = sys.stdout if out is None else out
@@ -462,9 +556,11 @@ def run_pod(
         soft = run.soft_time_limit or job_class.properties().time_limits(settings).soft
         # The hard limit is Kubernetes' activeDeadlineSeconds: nothing in here may kill the run for it.
         limits = TimeLimits(soft=soft, hard=math.inf)
-        identity = {"job": run.class_path, "run": run.run_name, "run_uid": run.run_uid}
-        reporter = StdoutReporter(out, max_file_size=settings.create_file_max_size, run=identity)
-        with _terminate_with_message(run.termination_message_path, reporter, err):
+        reporter = make_reporter(run, env, out=out, err=err, max_file_size=settings.create_file_max_size)
+        with (
+            _terminate_with_message(run.termination_message_path, reporter, err),
+            contextlib.closing(reporter),
+        ):
             try:
                 outcome = execute_job(
                     job_class,
@@ -482,6 +578,7 @@ def run_pod(
                 write_termination_message(
                     run.termination_message_path, build_summary("FAILURE", None, broken), err
                 )
+                reporter.flush(TERMINATE_FLUSH_SECONDS)
                 return EXIT_FAILURE
     finally:
         if data_engine is not None:

@@ -211,7 +211,7 @@ class Clients:
         pods = self.core.list_namespaced_pod(namespace, label_selector=selector)
         return [self._plain(pod) for pod in pods.items]
 
-    # --- the inputs Secret of a sensitive run ------------------------------------------------------
+    # --- the Secrets of a run: its sensitive inputs, its token ----------------------------------------
     def own_secret(self, namespace: str, name: str, owner: dict[str, Any]) -> bool:
         """Make the run own its inputs Secret, so deleting the run deletes it; False if it is missing."""
         from kubernetes.client.exceptions import ApiException
@@ -224,6 +224,16 @@ class Clients:
                 return False
             raise
         return True
+
+    def create_secret(self, namespace: str, body: dict[str, Any]) -> None:
+        """Create a Secret the operator owns; one already there (a restart mid-way) is kept as it is."""
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            self.core.create_namespaced_secret(namespace, body)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
 
     def delete_secret(self, namespace: str, name: str) -> None:
         from kubernetes.client.exceptions import ApiException

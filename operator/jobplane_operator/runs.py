@@ -25,6 +25,7 @@ from jobplane_operator.reconcile.jobrun import (
     label_value,
     observe,
     plan_job,
+    token_secret_name,
 )
 from jobplane_operator.settings import OperatorSettings
 
@@ -263,7 +264,12 @@ def _create(
         default_image=settings.image,
         queue_name=queue_name,
         ttl_seconds_after_finished=settings.job_ttl_seconds or None,
+        api_url=settings.api_url,
+        run_token_key=settings.token_key() if settings.api_url else None,
     )
+    if plan.token_secret is not None:
+        # Before the Job, so its pod never waits on a missing volume; adopted if a restart left it.
+        clients.create_secret(namespace, plan.token_secret)
     clients.create_job(namespace, plan.job)
     writer.write(
         JobRunPhase.PENDING,
@@ -319,7 +325,7 @@ def _reconcile(
         if job is not None:
             clients.delete_job(namespace, job_name)
         writer.write(JobRunPhase.CANCELLED, "Cancelled", "Cancelled on request (spec.cancel)")
-        _forget_inputs(clients, run, namespace)
+        _forget_secrets(clients, run, namespace, job_name, settings)
         return
     if job is None:
         # We created it and it is gone: someone deleted the Job. The run ends rather than waits.
@@ -342,13 +348,18 @@ def _reconcile(
         # Only once the reason is recorded: a run whose Job vanished otherwise reads as JobDeleted.
         clients.delete_job(namespace, job_name)
     if observation.phase.is_terminal:
-        _forget_inputs(clients, run, namespace)
+        _forget_secrets(clients, run, namespace, job_name, settings)
 
 
-def _forget_inputs(clients: Clients, run: JobRun, namespace: str) -> None:
-    # Sensitive inputs live exactly as long as their run needs them.
+def _forget_secrets(
+    clients: Clients, run: JobRun, namespace: str, job_name: str, settings: OperatorSettings
+) -> None:
+    # Sensitive inputs and the run token live exactly as long as their run needs them (the JobRun's
+    # owner reference collects them too, if this delete is missed).
     if run.spec.inputs_secret_ref:
         clients.delete_secret(namespace, run.spec.inputs_secret_ref)
+    if settings.api_url:
+        clients.delete_secret(namespace, token_secret_name(job_name))
 
 
 def refresh_definition(clients: Clients, obj: dict[str, Any]) -> None:

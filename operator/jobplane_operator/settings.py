@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from jobplane.runtoken import MIN_KEY_BYTES
 
 __all__ = ["OperatorSettings", "get_operator_settings"]
 
@@ -23,6 +27,22 @@ class OperatorSettings(BaseSettings):
     image: str = Field(
         default="jobplane:latest",
         description="Image of job pods whose queue names none: the image the jobs were discovered in.",
+    )
+
+    # --- reporting to the API ----------------------------------------------------------------
+    api_url: str | None = Field(
+        default=None,
+        description=(
+            "URL job pods reach the API at (http://jobplane-api.jobplane.svc:8000); when set, each run gets "
+            "a run-scoped token Secret and its pod reports logs, files and its result there."
+        ),
+    )
+    run_token_key: SecretStr | None = Field(
+        default=None,
+        description="Key of the run-scoped tokens, shared with the API (at least 32 bytes); needs api_url.",
+    )
+    run_token_key_file: Path | None = Field(
+        default=None, description="File holding that key instead (a mounted Secret)."
     )
 
     # --- high availability: several replicas, one leader ---------------------------------------
@@ -67,6 +87,37 @@ class OperatorSettings(BaseSettings):
         gt=0,
         description="Seconds between safety re-checks of a Running run (its Job's events do the work).",
     )
+
+    @model_validator(mode="after")
+    def _token_key_with_api_url(self) -> OperatorSettings:
+        if self.run_token_key is not None and self.run_token_key_file is not None:
+            raise ValueError(
+                "set only one of JOBPLANE_OPERATOR_RUN_TOKEN_KEY and JOBPLANE_OPERATOR_RUN_TOKEN_KEY_FILE"
+            )
+        if self.api_url:
+            if self.run_token_key is None and self.run_token_key_file is None:
+                raise ValueError(
+                    "JOBPLANE_OPERATOR_API_URL needs the run-token key the API shares: set "
+                    "JOBPLANE_OPERATOR_RUN_TOKEN_KEY or JOBPLANE_OPERATOR_RUN_TOKEN_KEY_FILE"
+                )
+            key = self.token_key()
+            if key is None or len(key) < MIN_KEY_BYTES:
+                raise ValueError(f"the run-token key must be at least {MIN_KEY_BYTES} bytes long")
+        return self
+
+    def token_key(self) -> bytes | None:
+        """The run-token key (the file is read at each call, so a rotated Secret is picked up)."""
+        if self.run_token_key_file is not None:
+            try:
+                return self.run_token_key_file.read_bytes().strip()
+            except OSError as exc:
+                where = self.run_token_key_file
+                raise ValueError(
+                    f"cannot read JOBPLANE_OPERATOR_RUN_TOKEN_KEY_FILE {where}: {exc.strerror}"
+                ) from None
+        if self.run_token_key is not None:
+            return self.run_token_key.get_secret_value().encode()
+        return None
 
 
 def get_operator_settings() -> OperatorSettings:

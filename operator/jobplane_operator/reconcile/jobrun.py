@@ -5,6 +5,7 @@ Pure functions, no Kubernetes calls: the kopf handlers read the objects, call th
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import json
@@ -15,27 +16,36 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from jobplane.pod import (
+    ENV_API_URL,
     ENV_CLASS_PATH,
     ENV_DATA,
     ENV_DATA_FILE,
     ENV_DRYRUN,
     ENV_RUN_NAME,
+    ENV_RUN_NAMESPACE,
+    ENV_RUN_TOKEN_FILE,
     ENV_RUN_UID,
     ENV_SOFT_TIME_LIMIT,
 )
+from jobplane.runtoken import run_token
 from jobplane_crds.v1alpha1 import JobQueue, JobRun, JobRunPhase
 
 # The environment contract with `jobplane run-pod` is defined once, on its side (imported above).
 __all__ = [
     "DEFAULT_QUEUE",
+    "ENV_API_URL",
     "ENV_CLASS_PATH",
     "ENV_DATA",
     "ENV_DATA_FILE",
     "ENV_DRYRUN",
     "ENV_RUN_NAME",
+    "ENV_RUN_NAMESPACE",
+    "ENV_RUN_TOKEN_FILE",
     "ENV_RUN_UID",
     "ENV_SOFT_TIME_LIMIT",
     "INPUTS_MOUNT",
+    "RUN_TOKEN_KEY",
+    "RUN_TOKEN_MOUNT",
     "Admission",
     "JobPlan",
     "Observation",
@@ -48,11 +58,17 @@ __all__ = [
     "merge_pod_template",
     "observe",
     "plan_job",
+    "token_secret_name",
 ]
 
 
 INPUTS_MOUNT = "/var/run/jobplane/inputs"
 INPUTS_KEY = "data.json"
+RUN_TOKEN_MOUNT = "/var/run/jobplane/run-token"
+RUN_TOKEN_KEY = "token"
+# The group of the image's user (Dockerfile: USER 10001:10001). Secret files belong to root; with this
+# fsGroup the kubelet gives them to this group, readable (0440), so a non-root job can read its Secrets.
+SECRET_FS_GROUP = 10001
 CONTAINER = "job"
 
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -81,12 +97,19 @@ def job_name_for(run_name: str, run_uid: str) -> str:
     return f"{stem}-{suffix}"
 
 
+def token_secret_name(job_name: str) -> str:
+    """The Secret holding a run's token: named after its Job (a DNS label, so the name stays valid)."""
+    return f"{job_name}-token"
+
+
 @dataclass(frozen=True)
 class JobPlan:
-    """The batch/v1 Job to create for a run, and the Secret that carries sensitive inputs (if any)."""
+    """The batch/v1 Job to create for a run, the Secret that carries sensitive inputs (if any), and the
+    Secret holding its run-scoped token (when pods report to the API), to create before the Job."""
 
     job: dict[str, Any]
     inputs_secret: str | None = None
+    token_secret: dict[str, Any] | None = None
 
 
 def _merge_named(base: list[Any], overlay: list[Any]) -> list[Any]:
@@ -134,17 +157,26 @@ def plan_job(
     default_image: str,
     queue_name: str = "default",
     ttl_seconds_after_finished: int | None = None,
+    api_url: str | None = None,
+    run_token_key: bytes | None = None,
 ) -> JobPlan:
-    """The Job that runs ``run``: owned by it, on its queue's pool, under its limits, inputs kept safe."""
+    """The Job that runs ``run``: owned by it, on its queue's pool, under its limits, inputs kept safe.
+
+    With ``api_url`` the pod reports to the API, proving its run with a token (keyed by
+    ``run_token_key``) that only ever travels in a Secret mounted as a file.
+    """
     meta = run.metadata
     if not (meta.name and meta.namespace and meta.uid):
         raise ValueError("plan_job needs a stored JobRun (name, namespace and uid)")
+    if api_url and run_token_key is None:
+        raise ValueError("plan_job needs the run-token key to plan a run that reports to the API")
     uid = meta.uid
     name = job_name_for(meta.name, uid)
     spec = queue.spec if queue is not None else None
     env: list[dict[str, Any]] = [
         {"name": ENV_RUN_NAME, "value": meta.name},
         {"name": ENV_RUN_UID, "value": uid},
+        {"name": ENV_RUN_NAMESPACE, "value": meta.namespace},
         {"name": ENV_CLASS_PATH, "value": class_path},
         {"name": ENV_SOFT_TIME_LIMIT, "value": f"{soft_time_limit:g}"},
         {"name": ENV_DRYRUN, "value": "true" if run.spec.dry_run else "false"},
@@ -161,6 +193,14 @@ def plan_job(
         # A sensitive job without a Secret runs with no inputs; spec.data is never copied for it.
         data = {} if has_sensitive_variables else run.spec.data
         env.append({"name": ENV_DATA, "value": json.dumps(data, sort_keys=True)})
+    token_secret_ref = token_secret_name(name) if api_url else None
+    if token_secret_ref:
+        volumes.append(
+            {"name": "run-token", "secret": {"secretName": token_secret_ref, "defaultMode": 0o400}}
+        )
+        mounts.append({"name": "run-token", "mountPath": RUN_TOKEN_MOUNT, "readOnly": True})
+        env.append({"name": ENV_API_URL, "value": api_url})
+        env.append({"name": ENV_RUN_TOKEN_FILE, "value": f"{RUN_TOKEN_MOUNT}/{RUN_TOKEN_KEY}"})
 
     container: dict[str, Any] = {
         "name": CONTAINER,
@@ -185,6 +225,8 @@ def plan_job(
         "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
         "automountServiceAccountToken": False,
     }
+    if secret or token_secret_ref:
+        pod_spec["securityContext"]["fsGroup"] = SECRET_FS_GROUP
     if spec:
         optional = {
             "nodeSelector": spec.node_selector,
@@ -205,6 +247,14 @@ def plan_job(
     template: dict[str, Any] = {"metadata": {"labels": dict(labels)}, "spec": pod_spec}
     if spec and spec.pod_template:
         template = merge_pod_template(template, spec.pod_template)
+    owner = {
+        "apiVersion": run.api_version,
+        "kind": "JobRun",
+        "name": meta.name,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
     job: dict[str, Any] = {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -212,16 +262,7 @@ def plan_job(
             "name": name,
             "namespace": meta.namespace,
             "labels": labels,
-            "ownerReferences": [
-                {
-                    "apiVersion": run.api_version,
-                    "kind": "JobRun",
-                    "name": meta.name,
-                    "uid": uid,
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
+            "ownerReferences": [owner],
         },
         "spec": {
             "backoffLimit": 0,
@@ -233,7 +274,22 @@ def plan_job(
     if ttl_seconds_after_finished is not None:
         # The finished Job and its pod (their logs) go away after this; the run's outcome is in its status.
         job["spec"]["ttlSecondsAfterFinished"] = ttl_seconds_after_finished
-    return JobPlan(job=job, inputs_secret=secret)
+    token_secret = None
+    if token_secret_ref and run_token_key is not None:
+        token = run_token(run_token_key, uid)
+        token_secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": token_secret_ref,
+                "namespace": meta.namespace,
+                "labels": dict(labels),
+                "ownerReferences": [dict(owner)],
+            },
+            "type": "Opaque",
+            "data": {RUN_TOKEN_KEY: base64.b64encode(token.encode()).decode()},
+        }
+    return JobPlan(job=job, inputs_secret=secret, token_secret=token_secret)
 
 
 # --- admission ---------------------------------------------------------------------------------------
