@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # The newest migration. Checked against Alembic's own view by a test, so that a start-up can tell an
 # up-to-date database without importing Alembic (which costs a tenth of a second per CLI call).
-HEAD_REVISION = "0002_identity"
+HEAD_REVISION = "0003_list_indexes"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

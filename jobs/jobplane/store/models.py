@@ -97,17 +97,14 @@ class JobResult(Base):
     """One run of a job: who asked, what happened, what it returned."""
 
     __tablename__ = "job_result"
-    __table_args__ = (
-        Index("ix_job_result_class_path_created", "job_class_path", "date_created"),
-        Index("ix_job_result_status_created", "status", "date_created"),
-    )
+    __table_args__ = (Index("ix_job_result_class_path_created", "job_class_path", "date_created"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     name: Mapped[str] = mapped_column(String(255))
     job_class_path: Mapped[str] = mapped_column(String(255))
     user: Mapped[str | None] = mapped_column(String(150))
     status: Mapped[str] = mapped_column(String(30), default=JobStatus.PENDING)
-    date_created: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    date_created: Mapped[datetime] = mapped_column(default=utcnow)
     date_started: Mapped[datetime | None]
     date_done: Mapped[datetime | None]
     result: Mapped[Any | None]
@@ -157,8 +154,11 @@ class JobResult(Base):
         return (self.date_done - (self.date_started or self.date_created)).total_seconds()
 
 
-# Lists are newest first, with keyset pagination on (date_created, id).
+# Lists are newest first, ordered by (date_created, id); filtered by status, or by user when a permission
+# is constrained to the requesting user.
 Index("ix_job_result_created_id", JobResult.date_created.desc(), JobResult.id.desc())
+Index("ix_job_result_status_created", JobResult.status, JobResult.date_created.desc(), JobResult.id.desc())
+Index("ix_job_result_user_created", JobResult.user, JobResult.date_created.desc(), JobResult.id.desc())
 
 
 class JobLogEntry(Base):
