@@ -19,6 +19,7 @@ COPY pyproject.toml README.md ./
 COPY jobs/jobplane/ jobs/jobplane/
 COPY crds/ crds/
 COPY operator/ operator/
+COPY api/ api/
 # --no-build-isolation: setuptools comes from the build venv above, not from an index at build time.
 # The runtime needs neither pip nor setuptools: they are removed, so the final stage has no installer.
 RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /dist . \

@@ -2,13 +2,14 @@
 # Install the Debian packages the tests need (idempotent): Postgres for the results store, and what the test
 # cluster's real node and local image builds need.
 #
-# postgresql gives the tests initdb/pg_ctl (they start their own server on a free port); containerd + runc run the
+# postgresql gives the tests initdb/pg_ctl (they start their own server on a free port); curl runs the API examples
+# of the docs as users type them; containerd + runc run the
 # kubelet node's containers, podman builds images from Dockerfiles, debootstrap makes the base image's root
 # filesystem, gcc builds the static pause binary. `apt-get update` runs only when something is
 # missing, so a warm call costs a dpkg query.
 set -euo pipefail
 
-PKGS=(postgresql containerd runc podman debootstrap containernetworking-plugins gcc libc6-dev openssl iptables conntrack ethtool socat util-linux procps)
+PKGS=(postgresql curl containerd runc podman debootstrap containernetworking-plugins gcc libc6-dev openssl iptables conntrack ethtool socat util-linux procps)
 
 missing=()
 for p in "${PKGS[@]}"; do

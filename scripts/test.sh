@@ -16,7 +16,7 @@ fi
 
 log "lint and types"
 .venv/bin/ruff check .
-.venv/bin/ruff format --check jobs crds operator tests bench
+.venv/bin/ruff format --check jobs crds operator api tests bench
 .venv/bin/mypy
 
 log "test cluster binaries (cached in ~/.cache/jobplane/bin)"

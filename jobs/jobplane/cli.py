@@ -1,4 +1,4 @@
-"""The ``jobplane`` command line: runjob (as ``nautobot-server runjob``), jobs, db."""
+"""The ``jobplane`` command line: runjob (as ``nautobot-server runjob``), jobs, db, and API identities."""
 
 from __future__ import annotations
 
@@ -45,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     jobs.add_argument("--json", action="store_true", help="print JSON (with each job's variables schema)")
 
     commands.add_parser("operator", help="run the operator (JOBPLANE_OPERATOR_* settings)")
+    commands.add_parser("api", help="serve the REST API (JOBPLANE_API_* settings)")
 
     sync = commands.add_parser("sync-jobs", help="create or refresh one JobDefinition per discovered job")
     sync.add_argument(
@@ -63,7 +64,61 @@ def _parser() -> argparse.ArgumentParser:
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_commands.add_parser("upgrade", help="apply the schema migrations")
     db_commands.add_parser("revision", help="print the schema revision of the database")
+
+    _add_identity_commands(commands)
     return parser
+
+
+def _add_identity_commands(commands: Any) -> None:
+    """users, groups, tokens and permissions of the API, in its database (JOBPLANE_API_DATABASE_URL)."""
+
+    def action(command: str, name: str, summary: str) -> argparse.ArgumentParser:
+        parent = parsers.get(command)
+        if parent is None:
+            parent = commands.add_parser(command, help=f"manage the API's {command}")
+            parsers[command] = parent.add_subparsers(dest="identity_action", required=True, metavar="ACTION")
+        leaf: argparse.ArgumentParser = parsers[command].add_parser(name, help=summary)
+        leaf.add_argument("--database-url", help="the API's database (default: JOBPLANE_API_DATABASE_URL)")
+        return leaf
+
+    parsers: dict[str, Any] = {}
+    user = action("users", "create", "create a user of the API")
+    user.add_argument("username")
+    user.add_argument("--superuser", action="store_true", help="may do everything, without permissions")
+    user.add_argument("--group", action="append", default=[], metavar="NAME", help="a group to join")
+
+    group = action("groups", "create", "create a group of users")
+    group.add_argument("name")
+
+    token = action("tokens", "create", "create an API token and print its key (shown only this once)")
+    token.add_argument("username")
+    expiry = token.add_mutually_exclusive_group()
+    expiry.add_argument("--expires", metavar="ISO8601", help="when the token stops working (UTC if no zone)")
+    expiry.add_argument("--expires-in-days", type=int, metavar="N", help="the token works for N days")
+    token.add_argument("--read-only", action="store_true", help="the token can only read")
+    token.add_argument("--description", default="", help="what the token is for")
+
+    permission = action("permissions", "create", "create an object permission (Nautobot's)")
+    permission.add_argument("name")
+    permission.add_argument(
+        "--object-types",
+        required=True,
+        metavar="TYPES",
+        help="comma-separated, e.g. extras.job,extras.jobresult",
+    )
+    permission.add_argument(
+        "--actions", required=True, metavar="ACTIONS", help="comma-separated, e.g. view,run"
+    )
+    permission.add_argument(
+        "--constraints",
+        metavar="JSON",
+        help='an object of lookups or a list of them, e.g. {"grouping": "Demo"}',
+    )
+    permission.add_argument(
+        "--user", action="append", default=[], metavar="USERNAME", help="give it to a user"
+    )
+    permission.add_argument("--group", action="append", default=[], metavar="NAME", help="give it to a group")
+    permission.add_argument("--description", default="", help="what the permission is for")
 
 
 def _error(message: str) -> None:
@@ -91,9 +146,6 @@ def _runjob(args: argparse.Namespace, settings: Settings) -> int:
     from jobplane.discovery import find_job
     from jobplane.schema import JobDataError
 
-    if not args.local:
-        _error("submitting runs to a cluster is not available yet; run the job on this machine with --local")
-        return EXIT_UNAVAILABLE
     try:
         data = json.loads(args.data)
     except json.JSONDecodeError as exc:
@@ -104,6 +156,8 @@ def _runjob(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         _error(str(exc))
         return EXIT_BAD_INPUT
+    if not args.local:
+        return _runjob_remote(args, settings, data, file_inputs)
 
     job_class, discovery = find_job(args.class_path, settings)
     if job_class is None:
@@ -138,6 +192,35 @@ def _runjob(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_BAD_INPUT
     print(format_summary(job_result))
     return EXIT_OK if job_result.status == "SUCCESS" else EXIT_FAILURE
+
+
+def _runjob_remote(
+    args: argparse.Namespace, settings: Settings, data: Any, file_inputs: dict[str, tuple[str, bytes]]
+) -> int:
+    """Submit through the API (JOBPLANE_URL, JOBPLANE_TOKEN) and follow the run in the cluster."""
+    if not settings.url or settings.token is None:
+        _error(
+            "runjob without --local submits to the API: set JOBPLANE_URL and JOBPLANE_TOKEN, "
+            "or run the job on this machine with --local"
+        )
+        return EXIT_UNAVAILABLE
+    if args.username:
+        _error("--username is for --local runs: through the API a run belongs to the token's user")
+        return EXIT_BAD_INPUT
+    from jobplane.remote import RemoteError, run_remote
+
+    try:
+        return run_remote(
+            url=settings.url,
+            token=settings.token.get_secret_value(),
+            class_path=args.class_path,
+            data=data,
+            files=file_inputs,
+            echo=not args.quiet,
+        )
+    except RemoteError as exc:
+        _error(str(exc))
+        return EXIT_UNAVAILABLE
 
 
 def _jobs(args: argparse.Namespace, settings: Settings) -> int:
@@ -177,6 +260,22 @@ def _operator(args: argparse.Namespace, settings: Settings) -> int:
     return run_operator(settings)
 
 
+def _api(args: argparse.Namespace, settings: Settings) -> int:
+    from pydantic import ValidationError as SettingsError
+
+    from jobplane_api.main import serve
+    from jobplane_api.settings import get_api_settings
+
+    try:
+        api_settings = get_api_settings()
+    except SettingsError as exc:
+        for error in exc.errors(include_input=False, include_url=False):
+            field = ".".join(str(part) for part in error["loc"])
+            _error(f"invalid setting: JOBPLANE_API_{field.upper()}: {error['msg']}")
+        return EXIT_BAD_INPUT
+    return serve(api_settings)
+
+
 def _sync_jobs(args: argparse.Namespace, settings: Settings) -> int:
     from jobplane_operator.sync_jobs import sync_jobs
 
@@ -206,6 +305,12 @@ def _db(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _identity(args: argparse.Namespace, settings: Settings) -> int:
+    from jobplane_api.identity.commands import run_identity_command
+
+    return run_identity_command(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -222,8 +327,13 @@ def main(argv: list[str] | None = None) -> int:
         "jobs": _jobs,
         "sync-jobs": _sync_jobs,
         "operator": _operator,
+        "api": _api,
         "run-pod": _run_pod,
         "db": _db,
+        "users": _identity,
+        "groups": _identity,
+        "tokens": _identity,
+        "permissions": _identity,
     }
     return handlers[args.command](args, settings)
 

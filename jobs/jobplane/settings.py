@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "get_settings"]
@@ -32,6 +32,14 @@ class Settings(BaseSettings):
     namespace: str = Field(
         default="default",
         description="Namespace of the Jobplane resources this process reads and writes (sync-jobs).",
+    )
+
+    # --- the API, for `jobplane runjob` without --local ------------------------------------
+    url: str | None = Field(
+        default=None, description="URL of the Jobplane API that `runjob` submits runs to (JOBPLANE_URL)."
+    )
+    token: SecretStr | None = Field(
+        default=None, description="API token for `runjob` (JOBPLANE_TOKEN); never printed."
     )
 
     # --- where results go -----------------------------------------------------------------

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
-from jobplane_crds.render import CRDS_DIR
 from tests.cluster import images
-from tests.cluster.cluster import Cluster, wait_for
+from tests.cluster.cluster import Cluster
 
 # Imported rather than listed in `pytest_plugins`, which pytest only accepts in the rootdir's conftest.
 from tests.cluster.fixtures import cluster, namespace, pytest_runtest_makereport, testapp_image
+from tests.conftest import PostgresServer
+from tests.e2e.api_support import running_stack
+from tests.stack import Stack, apply_crds
 
 __all__ = [
+    "api_stack",
     "cluster",
     "jobplane_crds",
     "namespace",
@@ -19,8 +24,6 @@ __all__ = [
     "pytest_runtest_makereport",
     "testapp_image",
 ]
-
-CRD_NAMES = ("jobdefinitions.jobplane.io", "jobruns.jobplane.io", "jobqueues.jobplane.io")
 
 
 @pytest.fixture(scope="session")
@@ -32,11 +35,18 @@ def project_image(cluster: Cluster) -> str:
 @pytest.fixture(scope="session")
 def jobplane_crds(cluster: Cluster) -> Cluster:
     """The cluster with the generated jobplane.io CRDs applied and served."""
-    cluster.kubectl("apply", "--server-side", "-f", str(CRDS_DIR))
-    for name in CRD_NAMES:
-        cluster.kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
-    # Discovery can lag establishment by a moment; kubectl needs it for short names.
-    wait_for(
-        "jobplane.io in discovery", lambda: "jobruns" in cluster.kubectl("api-resources").stdout, timeout=30
-    )
+    apply_crds(cluster)
     return cluster
+
+
+@pytest.fixture(scope="module")
+def api_stack(
+    jobplane_crds: Cluster,
+    project_image: str,
+    postgres: PostgresServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Stack]:
+    """The operator and the API on the session cluster, a database of their own, one namespace per module."""
+    workdir = tmp_path_factory.mktemp("stack")
+    with running_stack(jobplane_crds, postgres.create_database(), project_image, workdir) as running:
+        yield running

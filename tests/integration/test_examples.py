@@ -757,3 +757,34 @@ def test_every_example_is_covered(tmp_path: Path) -> None:
     tested = set(re.findall(r"\b([a-z_.]+\.[A-Z]\w+)\b", Path(__file__).read_text(encoding="utf-8")))
     known = {job["class_path"] for job in listing["jobs"]} - {"hello_world.HelloWorld"}
     assert known - tested == set()
+
+
+# --- the REST API examples ---------------------------------------------------------------------
+
+
+def test_example_variables_returns_its_inputs(workspace: Workspace) -> None:
+    workspace.ok("api_examples.ExampleVariables", {"string_variable": "somevalue", "integer_variable": 123})
+    assert workspace.last_result().result == {"string_variable": "somevalue", "integer_variable": 123}
+
+
+def test_example_file_reports_each_line_of_the_upload(workspace: Workspace, tmp_path: Path) -> None:
+    upload = tmp_path / "file.txt"
+    upload.write_text("first\nsecond\n")
+    workspace.ok("api_examples.ExampleFile", {"interval": "0"}, myfile=upload)
+    result = workspace.last_result()
+    assert result.result == {"lines": 2}
+    assert [entry.message for entry in workspace.logs(result) if entry.grouping == "lines"] == [
+        "line 1: first",
+        "line 2: second",
+    ]
+
+
+def test_slow_counter_logs_one_line_per_step(workspace: Workspace) -> None:
+    workspace.ok("api_examples.SlowCounter", {"steps": 3, "pause": 0})
+    result = workspace.last_result()
+    assert result.result == {"steps": 3}
+    assert [entry.message for entry in workspace.logs(result) if entry.grouping == "count"] == [
+        "step 1 of 3",
+        "step 2 of 3",
+        "step 3 of 3",
+    ]

@@ -1,0 +1,82 @@
+"""The FastAPI application: built by a function from its settings, so tests build their own."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from jobplane.store.database import create_store_engine, ensure_schema, make_sessionmaker
+from jobplane_api.errors import install_error_handlers
+from jobplane_api.settings import ApiSettings
+
+if TYPE_CHECKING:
+    from jobplane_api.kube import KubeGateway
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: ApiSettings,
+    *,
+    engine: Engine | None = None,
+    kube: KubeGateway | None = None,
+    mirror: bool = True,
+) -> FastAPI:
+    """The API with its store, its Kubernetes gateway and the JobRun mirror (started with the app)."""
+    from jobplane_api.routes import job_queues, jobs, results, run_reports, status
+
+    url = settings.database_url.get_secret_value()
+    if engine is None:
+        if not url:
+            raise ValueError("JOBPLANE_API_DATABASE_URL is not set: the API needs its Postgres database")
+        engine = create_store_engine(url, pool_pre_ping=True)
+    sessions = make_sessionmaker(engine)
+    if kube is None and settings.kubernetes:
+        from jobplane_api.kube import KubeGateway
+
+        kube = KubeGateway(settings)
+    background: list[Any] = []
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ensure_schema(engine)
+        if kube is not None:
+            kube.start()
+            background.append(kube)
+            if mirror:
+                from jobplane_api.services.mirror import RunMirror
+
+                run_mirror = RunMirror(settings, sessions, kube)
+                run_mirror.start()
+                background.append(run_mirror)
+        try:
+            yield
+        finally:
+            for part in reversed(background):
+                part.stop()
+            background.clear()
+
+    app = FastAPI(
+        title="Jobplane API",
+        version="1",
+        description="Nautobot-compatible jobs endpoints, run on Kubernetes.",
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs/",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = sessions
+    app.state.kube = kube
+    install_error_handlers(app)
+    for module in (status, jobs, results, job_queues, run_reports):
+        app.include_router(module.router)
+    return app

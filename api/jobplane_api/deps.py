@@ -1,0 +1,82 @@
+"""Request dependencies: settings, a database session per request, the caller, the Kubernetes gateway."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from jobplane_api.errors import NotAuthenticated, PermissionDenied, Unavailable
+from jobplane_api.settings import ApiSettings
+
+if TYPE_CHECKING:
+    from jobplane_api.identity.principal import Principal
+    from jobplane_api.kube import KubeGateway
+
+__all__ = [
+    "KubeDep",
+    "PrincipalDep",
+    "SessionDep",
+    "SettingsDep",
+    "get_kube",
+    "get_principal",
+    "get_session",
+    "get_settings",
+]
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_settings(request: Request) -> ApiSettings:
+    settings: ApiSettings = request.app.state.settings
+    return settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One session per request; committed when the route returns, rolled back when it raises."""
+    sessions: sessionmaker[Session] = request.app.state.sessions
+    with sessions() as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def get_kube(request: Request) -> KubeGateway:
+    kube: KubeGateway | None = request.app.state.kube
+    if kube is None:
+        raise Unavailable("This API runs without Kubernetes: jobs and runs are not available.")
+    return kube
+
+
+SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
+# scope="function": the commit happens before the response leaves, so a client that reads right after a
+# write sees it.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+KubeDep = Annotated["KubeGateway", Depends(get_kube)]
+
+
+def get_principal(request: Request, session: SessionDep, settings: SettingsDep) -> Principal:
+    """The caller, from ``Authorization: Token <key>``; read-only tokens and anonymous callers only read."""
+    from jobplane_api.identity import AuthenticationFailed, Principal, authenticate
+
+    header = request.headers.get("authorization")
+    try:
+        principal: Principal = authenticate(session=session, authorization=header, now=datetime.now(UTC))
+    except AuthenticationFailed as exc:
+        raise NotAuthenticated(str(exc)) from None
+    if principal.is_anonymous:
+        if not settings.allow_anonymous_read or request.method not in SAFE_METHODS:
+            raise NotAuthenticated()
+        return Principal.anonymous_reader()
+    if request.method not in SAFE_METHODS and not principal.write_enabled:
+        raise PermissionDenied("This token is read-only: it cannot be used to change anything.")
+    return principal
+
+
+PrincipalDep = Annotated["Principal", Depends(get_principal)]

@@ -1,0 +1,521 @@
+"""The one module of the API that talks to Kubernetes: a cached view of jobs and queues, and run writes.
+
+JobDefinitions and JobQueues of ``settings.namespace`` are listed once and then kept current by watch
+threads (:class:`Informer`), so listing jobs never calls Kubernetes per request. Writes go straight to
+the API server; every Kubernetes error leaves this module as a :class:`KubeError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from jobplane_crds import GROUP
+from jobplane_crds.v1alpha1 import VERSION
+from jobplane_operator.reconcile.jobdefinition import effective_metadata
+
+if TYPE_CHECKING:
+    from jobplane_api.settings import ApiSettings
+
+__all__ = [
+    "INPUTS_KEY",
+    "LISTED",
+    "MANAGED_BY",
+    "EventHandler",
+    "Informer",
+    "KubeConflict",
+    "KubeError",
+    "KubeGateway",
+    "KubeInvalid",
+    "KubeNotFound",
+    "KubeUnavailable",
+    "display_name",
+    "find_definition",
+    "resolve_job",
+]
+
+log = logging.getLogger(__name__)
+
+JOB_DEFINITIONS = "jobdefinitions"
+JOB_RUNS = "jobruns"
+JOB_QUEUES = "jobqueues"
+API_VERSION = f"{GROUP}/{VERSION}"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "jobplane"}
+INPUTS_KEY = "data.json"
+
+# An event handler gets the event type (LISTED for each object of a fresh list, then ADDED, MODIFIED or
+# DELETED) and the object.
+EventHandler = Callable[[str, dict[str, Any]], None]
+LISTED = "LISTED"
+
+
+# --- domain errors ----------------------------------------------------------------------------------
+class KubeError(Exception):
+    """Kubernetes refused or failed a request; ``status`` is the HTTP status when there was one."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class KubeNotFound(KubeError):
+    """The object does not exist (404)."""
+
+
+class KubeConflict(KubeError):
+    """The object changed meanwhile or already exists (409)."""
+
+
+class KubeInvalid(KubeError):
+    """The object was refused by the schema or a validation rule (400, 422)."""
+
+
+class KubeUnavailable(KubeError):
+    """The API server could not be reached or answered with a server error."""
+
+
+def _message_of(exc: Any) -> str:
+    import json
+
+    body = getattr(exc, "body", None)
+    if body:
+        try:
+            message = json.loads(body).get("message")
+        except (ValueError, AttributeError):
+            message = None
+        if message:
+            return str(message)
+    return str(getattr(exc, "reason", None) or exc)
+
+
+@contextlib.contextmanager
+def _translated(what: str) -> Iterator[None]:
+    """Turn the client's exceptions into domain errors, so none of them leaks out of this module."""
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError
+
+    try:
+        yield
+    except ApiException as exc:
+        status = exc.status if isinstance(exc.status, int) else None
+        message = f"{what}: {_message_of(exc)}"
+        if status == 404:
+            raise KubeNotFound(message, status) from exc
+        if status == 409:
+            raise KubeConflict(message, status) from exc
+        if status in (400, 422):
+            raise KubeInvalid(message, status) from exc
+        if status is None or status >= 500 or status == 429:
+            raise KubeUnavailable(message, status) from exc
+        raise KubeError(message, status) from exc
+    except (HTTPError, OSError) as exc:
+        raise KubeUnavailable(f"{what}: {exc}") from exc
+
+
+# --- lookups (pure) ---------------------------------------------------------------------------------
+def _class_path(definition: Mapping[str, Any]) -> str | None:
+    status = definition.get("status") or {}
+    found = status.get("classPath") or (definition.get("spec") or {}).get("classPath")
+    return str(found) if found else None
+
+
+def display_name(definition: Mapping[str, Any]) -> str:
+    """The job's name as the API shows it: the admin's override, else the code's, else its class name."""
+    status = definition.get("status") or {}
+    effective = effective_metadata(status.get("code") or {}, (definition.get("spec") or {}).get("overrides"))
+    name = effective.get("name") or (status.get("effective") or {}).get("name")
+    if name:
+        return str(name)
+    class_path = _class_path(definition)
+    if class_path:
+        return class_path.rpartition(".")[2]
+    return str(definition["metadata"]["name"])
+
+
+def find_definition(definitions: list[dict[str, Any]], key: str) -> dict[str, Any] | None:
+    """The definition a client names: by uid, else display name, else object name, else class path."""
+    lookups: tuple[Callable[[dict[str, Any]], Any], ...] = (
+        lambda d: d["metadata"].get("uid"),
+        display_name,
+        lambda d: d["metadata"].get("name"),
+        _class_path,
+    )
+    for lookup in lookups:
+        for definition in definitions:
+            if lookup(definition) == key:
+                return definition
+    return None
+
+
+def resolve_job(definitions: list[dict[str, Any]], job: str) -> dict[str, Any] | None:
+    """The definition a JobRun's spec.job names, as the operator resolves it: object name, else class path."""
+    for definition in definitions:
+        if definition["metadata"].get("name") == job:
+            return definition
+    for definition in definitions:
+        if _class_path(definition) == job:
+            return definition
+    return None
+
+
+def _resource_version(obj: Mapping[str, Any]) -> int | None:
+    # Opaque by contract, but etcd's are integers; comparing them keeps a late event from hiding a write.
+    try:
+        return int((obj.get("metadata") or {}).get("resourceVersion") or "")
+    except ValueError:
+        return None
+
+
+# --- informer ---------------------------------------------------------------------------------------
+class Informer:
+    """Lists one kind in one namespace, then watches it; keeps a cache and/or calls a handler per event.
+
+    Watches resume from the last resourceVersion; a 410 Gone (history compacted) relists; other errors,
+    including an exception from the handler, back off and relist, so a handler sees every object again.
+    """
+
+    def __init__(
+        self,
+        api: Any,
+        plural: str,
+        namespace: str,
+        *,
+        handler: EventHandler | None = None,
+        on_list: Callable[[list[dict[str, Any]]], None] | None = None,
+        keep: bool = True,
+        watch_timeout: int = 300,
+        relist_interval: float | None = None,
+        backoff: tuple[float, float] = (0.5, 30.0),
+    ) -> None:
+        self._api = api
+        self.plural = plural
+        self.namespace = namespace
+        self._handler = handler
+        self._on_list = on_list
+        self._keep = keep
+        self._watch_timeout = watch_timeout
+        self._relist_interval = relist_interval
+        self._backoff = backoff
+        self._objects: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._synced = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._watch: Any = None
+
+    # --- the cache ---
+    def items(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [self._objects[name] for name in sorted(self._objects)]
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        with self._lock:
+            return self._objects.get(name)
+
+    def put(self, obj: dict[str, Any]) -> None:
+        """Store an object just written, unless the cache already holds a newer version of it."""
+        name = obj["metadata"]["name"]
+        with self._lock:
+            current = self._objects.get(name)
+            if current is not None and not self._newer_or_same(obj, current):
+                return
+            self._objects[name] = obj
+
+    def discard(self, name: str) -> None:
+        with self._lock:
+            self._objects.pop(name, None)
+
+    @staticmethod
+    def _newer_or_same(obj: Mapping[str, Any], current: Mapping[str, Any]) -> bool:
+        new, old = _resource_version(obj), _resource_version(current)
+        return new is None or old is None or new >= old
+
+    # --- lifecycle ---
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._run, name=f"informer-{self.plural}-{self.namespace}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        watch = self._watch
+        if watch is not None:
+            watch.stop()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def wait_synced(self, timeout: float | None = None) -> bool:
+        return self._synced.wait(timeout)
+
+    @property
+    def synced(self) -> bool:
+        return self._synced.is_set()
+
+    def _run(self) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        delay = self._backoff[0]
+        version: str | None = None
+        listed_at = 0.0
+        while not self._stop.is_set():
+            try:
+                due = (
+                    self._relist_interval is not None and time.monotonic() - listed_at > self._relist_interval
+                )
+                if version is None or due:
+                    listed_at = time.monotonic()
+                    version = self._list()
+                version = self._watch_from(version)
+                delay = self._backoff[0]
+            except ApiException as exc:
+                if exc.status == 410:
+                    log.info("watch expired, relisting kind=%s namespace=%s", self.plural, self.namespace)
+                    version = None
+                    continue
+                delay = self._failed(exc, delay)
+                version = None
+            except Exception as exc:
+                delay = self._failed(exc, delay)
+                version = None
+
+    def _failed(self, exc: Exception, delay: float) -> float:
+        if self._stop.is_set():
+            return delay
+        log.warning(
+            "watch failed, retrying kind=%s namespace=%s delay=%.1fs error=%s",
+            self.plural,
+            self.namespace,
+            delay,
+            exc,
+        )
+        self._stop.wait(delay)
+        return min(delay * 2, self._backoff[1])
+
+    def _list(self) -> str:
+        listed = self._api.list_namespaced_custom_object(GROUP, VERSION, self.namespace, self.plural)
+        items = [dict(item) for item in listed.get("items", [])]
+        if self._keep:
+            with self._lock:
+                self._objects = {item["metadata"]["name"]: item for item in items}
+        if self._handler is not None:
+            for item in items:
+                self._handler(LISTED, item)
+        if self._on_list is not None:
+            self._on_list(items)
+        self._synced.set()
+        log.debug("listed kind=%s namespace=%s count=%d", self.plural, self.namespace, len(items))
+        return str(listed["metadata"]["resourceVersion"])
+
+    def _watch_from(self, version: str) -> str:
+        from kubernetes import watch
+
+        new_watch: Any = watch.Watch  # untyped in the client
+        self._watch = w = new_watch()
+        try:
+            if self._stop.is_set():  # stop() ran before there was a watch to stop
+                return version
+            stream = w.stream(
+                self._api.list_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                self.namespace,
+                self.plural,
+                resource_version=version,
+                allow_watch_bookmarks=True,
+                timeout_seconds=self._watch_timeout,
+                _request_timeout=(10, self._watch_timeout + 30),
+            )
+            for event in stream:
+                if self._stop.is_set():
+                    break
+                kind, obj = event["type"], event["raw_object"]
+                version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
+                if kind == "BOOKMARK":
+                    continue
+                self._apply(kind, obj)
+        finally:
+            w.stop()
+            self._watch = None
+        return version
+
+    def _apply(self, kind: str, obj: dict[str, Any]) -> None:
+        if self._keep:
+            if kind == "DELETED":
+                self.discard(obj["metadata"]["name"])
+            else:
+                self.put(obj)
+        if self._handler is not None:
+            self._handler(kind, obj)
+
+
+# --- the gateway ------------------------------------------------------------------------------------
+def _default_api_client() -> Any:
+    """An ApiClient from the pod's service account, else from the kubeconfig (KUBECONFIG), as the operator."""
+    from kubernetes import client, config
+
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config()  # type: ignore[no-untyped-call]
+    return client.ApiClient()
+
+
+class KubeGateway:
+    """Everything the API reads from and writes to Kubernetes."""
+
+    def __init__(self, settings: ApiSettings, *, api_client: Any = None) -> None:
+        from kubernetes import client
+
+        self.namespace = settings.namespace
+        self._api_client = api_client if api_client is not None else _default_api_client()
+        # Typed loosely: the bodies are plain dicts, which the generated signatures do not describe.
+        self._custom: Any = client.CustomObjectsApi(self._api_client)
+        self._core: Any = client.CoreV1Api(self._api_client)
+        self._definitions = Informer(self._custom, JOB_DEFINITIONS, self.namespace)
+        self._queues = Informer(self._custom, JOB_QUEUES, self.namespace)
+
+    # --- lifecycle ---
+    def start(self) -> None:
+        self._definitions.start()
+        self._queues.start()
+
+    def stop(self) -> None:
+        self._definitions.stop()
+        self._queues.stop()
+
+    def wait_synced(self, timeout: float | None = None) -> bool:
+        """True once both caches hold a first list; False if the timeout came first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for informer in (self._definitions, self._queues):
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not informer.wait_synced(left):
+                return False
+        return True
+
+    @property
+    def synced(self) -> bool:
+        return self._definitions.synced and self._queues.synced
+
+    def informer(self, plural: str, namespace: str, handler: EventHandler, **options: Any) -> Informer:
+        """An informer (not started) that calls ``handler`` for every object of ``plural`` in ``namespace``.
+
+        ``options`` go to :class:`Informer` (on_list, relist_interval, watch_timeout, backoff).
+        """
+        return Informer(self._custom, plural, namespace, handler=handler, keep=False, **options)
+
+    def run_informer(self, namespace: str, handler: EventHandler, **options: Any) -> Informer:
+        return self.informer(JOB_RUNS, namespace, handler, **options)
+
+    # --- JobDefinitions (cached) ---
+    def definitions(self) -> list[dict[str, Any]]:
+        return self._definitions.items()
+
+    def find_definition(self, key: str) -> dict[str, Any] | None:
+        """By metadata.uid, else display name, else metadata.name, else class path."""
+        return find_definition(self.definitions(), key)
+
+    def resolve_job(self, job: str, namespace: str) -> dict[str, Any] | None:
+        """The definition a run's spec.job names, when the run is in the namespace this API caches."""
+        if namespace != self.namespace:
+            return None
+        return resolve_job(self.definitions(), job)
+
+    def patch_definition_spec(self, name: str, spec_patch: dict[str, Any]) -> dict[str, Any]:
+        """A JSON merge patch of the definition's spec; the cache holds the result at once."""
+        with _translated(f"JobDefinition {name}"):
+            updated = dict(
+                self._custom.patch_namespaced_custom_object(
+                    GROUP, VERSION, self.namespace, JOB_DEFINITIONS, name, {"spec": spec_patch}
+                )
+            )
+        self._definitions.put(updated)
+        return updated
+
+    def delete_definition(self, name: str) -> None:
+        with _translated(f"JobDefinition {name}"):
+            self._custom.delete_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, JOB_DEFINITIONS, name
+            )
+        self._definitions.discard(name)
+
+    # --- JobQueues (cached) ---
+    def queues(self) -> list[dict[str, Any]]:
+        return self._queues.items()
+
+    def queue(self, name: str) -> dict[str, Any] | None:
+        return self._queues.get(name)
+
+    # --- JobRuns ---
+    def create_run(
+        self, *, namespace: str, generate_name: str, spec: dict[str, Any], labels: dict[str, str]
+    ) -> dict[str, Any]:
+        """Create a JobRun named from ``generate_name``; returns it as stored (with its uid)."""
+        body = {
+            "apiVersion": API_VERSION,
+            "kind": "JobRun",
+            "metadata": {"generateName": generate_name, "namespace": namespace, "labels": dict(labels)},
+            "spec": spec,
+        }
+        with _translated(f"JobRun {generate_name}*"):
+            created = dict(
+                self._custom.create_namespaced_custom_object(GROUP, VERSION, namespace, JOB_RUNS, body)
+            )
+        log.info(
+            "created run run=%s/%s uid=%s job=%s",
+            namespace,
+            created["metadata"]["name"],
+            created["metadata"]["uid"],
+            spec.get("job"),
+        )
+        return created
+
+    def get_run(self, namespace: str, name: str) -> dict[str, Any]:
+        with _translated(f"JobRun {namespace}/{name}"):
+            return dict(self._custom.get_namespaced_custom_object(GROUP, VERSION, namespace, JOB_RUNS, name))
+
+    def list_runs(self, namespace: str) -> list[dict[str, Any]]:
+        with _translated(f"JobRuns in {namespace}"):
+            listed = self._custom.list_namespaced_custom_object(GROUP, VERSION, namespace, JOB_RUNS)
+        return [dict(item) for item in listed.get("items", [])]
+
+    def cancel_run(self, namespace: str, name: str) -> dict[str, Any]:
+        """Ask the operator to stop the run (spec.cancel=true); returns the run."""
+        with _translated(f"JobRun {namespace}/{name}"):
+            updated = dict(
+                self._custom.patch_namespaced_custom_object(
+                    GROUP, VERSION, namespace, JOB_RUNS, name, {"spec": {"cancel": True}}
+                )
+            )
+        log.info("cancel requested run=%s/%s", namespace, name)
+        return updated
+
+    # --- the inputs Secret of a sensitive run ---
+    def create_inputs_secret(self, *, namespace: str, generate_name: str, data_json: str) -> str:
+        """A Secret holding a sensitive run's inputs under ``data.json``; returns its name.
+
+        The operator makes the run own it when the run starts, and deletes it when the run ends.
+        """
+        from kubernetes import client
+
+        body = client.V1Secret(
+            metadata=client.V1ObjectMeta(generate_name=generate_name, labels=dict(MANAGED_BY)),
+            type="Opaque",
+            string_data={INPUTS_KEY: data_json},
+        )
+        with _translated(f"Secret {generate_name}*"):
+            created = self._core.create_namespaced_secret(namespace, body)
+        return str(created.metadata.name)
+
+    def delete_secret(self, namespace: str, name: str) -> None:
+        with contextlib.suppress(KubeNotFound), _translated(f"Secret {namespace}/{name}"):
+            self._core.delete_namespaced_secret(name, namespace)

@@ -1,0 +1,254 @@
+"""Request and response schemas of the Nautobot-compatible endpoints, apart from the ORM and CRD models."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "ChoiceValue",
+    "FileProxyRead",
+    "JobLogEntryRead",
+    "JobQueueRead",
+    "JobRead",
+    "JobResultRead",
+    "JobRunRequest",
+    "JobRunResponse",
+    "JobUpdate",
+    "JobVariableRead",
+    "NestedObject",
+    "ScheduleRequest",
+]
+
+
+class NestedObject(BaseModel):
+    """A reference to a related object, as Nautobot's depth-0 nested serializers give it."""
+
+    id: uuid.UUID | int | None
+    object_type: str
+    url: str | None = None
+    name: str | None = None
+
+
+class ChoiceValue(BaseModel):
+    """A choice field: ``{"value": "SUCCESS", "label": "Success"}``."""
+
+    value: str
+    label: str
+
+
+class JobRead(BaseModel):
+    """A job record: the JobDefinition's code metadata, overrides and admin state."""
+
+    id: uuid.UUID
+    object_type: Literal["extras.job"] = "extras.job"
+    display: str
+    url: str
+    natural_slug: str
+    module_name: str
+    job_class_name: str
+    class_path: str
+    grouping: str
+    name: str
+    description: str
+    installed: bool
+    enabled: bool
+    is_job_hook_receiver: bool = False
+    is_job_button_receiver: bool = False
+    has_sensitive_variables: bool
+    approval_required: bool
+    hidden: bool
+    dryrun_default: bool
+    read_only: bool = False
+    soft_time_limit: float
+    time_limit: float
+    supports_dryrun: bool
+    is_singleton: bool
+    grouping_override: bool
+    name_override: bool
+    description_override: bool
+    approval_required_override: bool
+    dryrun_default_override: bool
+    hidden_override: bool
+    soft_time_limit_override: bool
+    time_limit_override: bool
+    has_sensitive_variables_override: bool
+    is_singleton_override: bool
+    task_queues: list[str]
+    task_queues_override: bool
+    job_queues: list[NestedObject]
+    job_queues_override: bool
+    default_job_queue: NestedObject | None
+    default_job_queue_override: bool
+    created: datetime | None
+    last_updated: datetime | None
+    tags: list[Any] = Field(default_factory=list)
+    custom_fields: dict[str, Any] = Field(default_factory=dict)
+    notes_url: str | None = None
+
+
+class JobUpdate(BaseModel):
+    """A PATCH of a job: ``enabled`` and each overridable field with its ``*_override`` flag.
+
+    A value given without its flag sets the override too; a flag set to false drops the override, so
+    the value follows the code again.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    enabled: bool | None = None
+    grouping: str | None = Field(default=None, max_length=255)
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    description: str | None = None
+    approval_required: bool | None = None
+    dryrun_default: bool | None = None
+    has_sensitive_variables: bool | None = None
+    hidden: bool | None = None
+    is_singleton: bool | None = None
+    soft_time_limit: float | None = Field(default=None, ge=0)
+    time_limit: float | None = Field(default=None, ge=0)
+    task_queues: list[str] | None = None
+    grouping_override: bool | None = None
+    name_override: bool | None = None
+    description_override: bool | None = None
+    approval_required_override: bool | None = None
+    dryrun_default_override: bool | None = None
+    has_sensitive_variables_override: bool | None = None
+    hidden_override: bool | None = None
+    is_singleton_override: bool | None = None
+    soft_time_limit_override: bool | None = None
+    time_limit_override: bool | None = None
+    task_queues_override: bool | None = None
+    job_queues_override: bool | None = None
+
+
+class JobVariableRead(BaseModel):
+    """One input of a job, as ``jobs/{id}/variables/`` lists it."""
+
+    name: str
+    type: str
+    label: str | None = None
+    help_text: str | None = None
+    required: bool
+    min_length: int | None = None
+    max_length: int | None = None
+    min_value: int | None = None
+    max_value: int | None = None
+    choices: list[list[Any]] | None = None
+    default: Any = None
+    model: str | None = None
+
+
+class ScheduleRequest(BaseModel):
+    """Nautobot's schedule; only ``immediately`` is served until scheduling exists."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str | None = None
+    interval: str = "immediately"
+    start_time: datetime | None = None
+    crontab: str | None = None
+
+
+class JobRunRequest(BaseModel):
+    """The JSON body of ``jobs/{id}/run/``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: Any = Field(default_factory=dict)
+    task_queue: str | None = None
+    job_queue: str | None = None
+    schedule: ScheduleRequest | None = None
+    dryrun: bool | None = None
+
+
+class JobResultRead(BaseModel):
+    """A run's record: status, times, result, and what it ran on."""
+
+    id: uuid.UUID
+    object_type: Literal["extras.jobresult"] = "extras.jobresult"
+    display: str
+    url: str
+    status: ChoiceValue
+    name: str
+    task_name: str
+    date_created: datetime
+    date_started: datetime | None
+    date_done: datetime | None
+    duration: float | None
+    result: Any
+    traceback: str | None
+    task_args: list[Any] = Field(default_factory=list)
+    task_kwargs: dict[str, Any] | None
+    celery_kwargs: dict[str, Any]
+    job_model: NestedObject | None
+    user: NestedObject | None
+    scheduled_job: NestedObject | None = None
+    files: list[NestedObject]
+    debug_log_count: int
+    info_log_count: int
+    success_log_count: int
+    warning_log_count: int
+    failure_log_count: int
+    error_log_count: int
+    critical_log_count: int
+    reason: str | None
+    message: str | None
+    run: NestedObject | None
+    commit: str | None
+    dry_run: bool
+    custom_fields: dict[str, Any] = Field(default_factory=dict)
+
+
+class JobRunResponse(BaseModel):
+    """201 of the run endpoint: exactly one of the two is set (always the result until scheduling)."""
+
+    job_result: JobResultRead | None
+    scheduled_job: dict[str, Any] | None = None
+
+
+class JobLogEntryRead(BaseModel):
+    id: int
+    object_type: Literal["extras.joblogentry"] = "extras.joblogentry"
+    display: str
+    url: str
+    created: datetime
+    grouping: str
+    log_level: str
+    log_object: str | None
+    message: str
+    absolute_url: str | None
+    job_result: NestedObject
+
+
+class FileProxyRead(BaseModel):
+    id: uuid.UUID
+    object_type: Literal["extras.fileproxy"] = "extras.fileproxy"
+    display: str
+    url: str
+    name: str
+    size: int
+    uploaded_at: datetime
+    file: str
+    job_result: NestedObject | None
+
+
+class JobQueueRead(BaseModel):
+    id: uuid.UUID
+    object_type: Literal["extras.jobqueue"] = "extras.jobqueue"
+    display: str
+    url: str
+    name: str
+    queue_type: ChoiceValue
+    description: str
+    namespace: str
+    concurrency_limit: int | None
+    running: int | None
+    queued: int | None
+    tenant: None = None
+    tags: list[Any] = Field(default_factory=list)
+    created: datetime | None
+    last_updated: datetime | None

@@ -1,0 +1,1 @@
+"""Services: the API's logic between routes and stores (Postgres, Kubernetes); they raise domain errors."""

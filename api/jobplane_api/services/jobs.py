@@ -1,0 +1,322 @@
+"""Jobs as Nautobot shows them, read from the JobDefinitions; patching and deleting them."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from jobplane_api.errors import BadRequest, Conflict, NotFound, PermissionDenied, Unavailable
+from jobplane_api.schemas import JobRead, JobUpdate, JobVariableRead, NestedObject
+from jobplane_operator.reconcile.jobdefinition import effective_metadata
+
+if TYPE_CHECKING:
+    from jobplane_api.identity import Principal
+    from jobplane_api.kube import KubeGateway
+
+__all__ = [
+    "DEFAULT_QUEUE",
+    "JOB",
+    "delete_job",
+    "filter_jobs",
+    "job_record",
+    "job_variables",
+    "list_jobs",
+    "lookup_job",
+    "patch_job",
+]
+
+JOB = "extras.job"
+DEFAULT_QUEUE = "default"
+# Nautobot's overridable fields, in the API's snake_case and the CRD's camelCase.
+OVERRIDABLE = {
+    "grouping": "grouping",
+    "name": "name",
+    "description": "description",
+    "approval_required": "approvalRequired",
+    "dryrun_default": "dryrunDefault",
+    "has_sensitive_variables": "hasSensitiveVariables",
+    "hidden": "hidden",
+    "is_singleton": "isSingleton",
+    "soft_time_limit": "softTimeLimit",
+    "time_limit": "timeLimit",
+    "task_queues": "taskQueues",
+}
+# Fields of a job record clients may send back unchanged (a PUT of a read object): they are ignored.
+READ_ONLY = frozenset(JobRead.model_fields) - frozenset(JobUpdate.model_fields)
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
+
+
+def _datetime(value: Any) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def effective_of(definition: Mapping[str, Any]) -> dict[str, Any]:
+    status = definition.get("status") or {}
+    return effective_metadata(status.get("code") or {}, (definition.get("spec") or {}).get("overrides"))
+
+
+def class_path_of(definition: Mapping[str, Any]) -> str:
+    status = definition.get("status") or {}
+    return str(status.get("classPath") or (definition.get("spec") or {}).get("classPath") or "")
+
+
+def job_queue_names(definition: Mapping[str, Any]) -> list[str]:
+    return list(effective_of(definition).get("taskQueues") or [DEFAULT_QUEUE])
+
+
+def job_record(
+    definition: Mapping[str, Any], base_url: str, queue_ids: Mapping[str, str] | None = None
+) -> JobRead:
+    """The Nautobot job record of a JobDefinition."""
+    meta = definition["metadata"]
+    spec = definition.get("spec") or {}
+    status = definition.get("status") or {}
+    overrides = {key: value for key, value in (spec.get("overrides") or {}).items() if value is not None}
+    effective = effective_of(definition)
+    class_path = class_path_of(definition)
+    module_name, _, class_name = class_path.rpartition(".")
+    name = str(effective.get("name") or class_name or meta["name"])
+    uid = meta["uid"]
+    queues = job_queue_names(definition)
+    queue_ids = queue_ids or {}
+
+    def queue_ref(queue: str) -> NestedObject:
+        queue_id = queue_ids.get(queue)
+        return NestedObject(
+            id=uuid.UUID(queue_id) if queue_id else None,
+            object_type="extras.jobqueue",
+            url=f"{base_url}/api/extras/job-queues/{queue_id}/" if queue_id else None,
+            name=queue,
+        )
+
+    def flag(field: str) -> bool:
+        return OVERRIDABLE[field] in overrides
+
+    created = _datetime(meta.get("creationTimestamp"))
+    return JobRead(
+        id=uuid.UUID(uid),
+        display=name,
+        url=f"{base_url}/api/extras/jobs/{uid}/",
+        natural_slug=meta["name"],
+        module_name=module_name,
+        job_class_name=class_name,
+        class_path=class_path,
+        grouping=str(effective.get("grouping") or module_name),
+        name=name,
+        description=str(effective.get("description") or ""),
+        installed=bool(status.get("installed", False)),
+        enabled=bool(spec.get("enabled", False)),
+        has_sensitive_variables=effective.get("hasSensitiveVariables") is not False,
+        approval_required=bool(effective.get("approvalRequired")),
+        hidden=bool(effective.get("hidden")),
+        dryrun_default=bool(effective.get("dryrunDefault")),
+        soft_time_limit=float(effective.get("softTimeLimit") or 0),
+        time_limit=float(effective.get("timeLimit") or 0),
+        supports_dryrun=bool(status.get("supportsDryrun")),
+        is_singleton=bool(effective.get("isSingleton")),
+        grouping_override=flag("grouping"),
+        name_override=flag("name"),
+        description_override=flag("description"),
+        approval_required_override=flag("approval_required"),
+        dryrun_default_override=flag("dryrun_default"),
+        hidden_override=flag("hidden"),
+        soft_time_limit_override=flag("soft_time_limit"),
+        time_limit_override=flag("time_limit"),
+        has_sensitive_variables_override=flag("has_sensitive_variables"),
+        is_singleton_override=flag("is_singleton"),
+        task_queues=queues,
+        task_queues_override=flag("task_queues"),
+        job_queues=[queue_ref(queue) for queue in queues],
+        job_queues_override=flag("task_queues"),
+        default_job_queue=queue_ref(queues[0]) if queues else None,
+        default_job_queue_override=flag("task_queues"),
+        created=created,
+        last_updated=created,
+        notes_url=None,
+    )
+
+
+def _queue_ids(kube: KubeGateway) -> dict[str, str]:
+    return {queue["metadata"]["name"]: queue["metadata"]["uid"] for queue in kube.queues()}
+
+
+# --- filters --------------------------------------------------------------------------------------------
+
+TRUE_WORDS = {"true", "1", "yes", "on"}
+FALSE_WORDS = {"false", "0", "no", "off"}
+
+
+def _boolean(name: str, value: str) -> bool:
+    word = value.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise BadRequest(body={name: [f"{value!r} is not a valid boolean: use true or false."]})
+
+
+TEXT_FIELDS = ("grouping", "name", "module_name", "job_class_name", "class_path")
+FLAG_FIELDS = ("installed", "enabled", "hidden", "has_sensitive_variables", "is_singleton")
+TEXT_LOOKUPS: dict[str, Callable[[str, str], bool]] = {
+    "isw": str.startswith,
+    "iew": str.endswith,
+    "ic": lambda text, part: part in text,
+    "ie": str.__eq__,
+}
+
+
+def _matcher(key: str, values: list[str]) -> Callable[[JobRead], bool] | None:
+    """One filter of the job list as a predicate; None for parameters that are not job filters."""
+    if key in FLAG_FIELDS:
+        flags = {_boolean(key, value) for value in values}
+        return lambda record: getattr(record, key) in flags
+    if key in TEXT_FIELDS or key == "id":
+        exact = set(values)
+        return lambda record: str(getattr(record, key)) in exact
+    field, _, lookup = key.rpartition("__")
+    if lookup in TEXT_LOOKUPS:
+        if field not in TEXT_FIELDS:
+            raise BadRequest(body={key: [f"Unknown filter field {field!r}."]})
+        test, lowered = TEXT_LOOKUPS[lookup], [value.lower() for value in values]
+        return lambda record: any(test(str(getattr(record, field)).lower(), value) for value in lowered)
+    if key == "q":
+        words = [value.lower() for value in values if value]
+
+        def search(record: JobRead) -> bool:
+            text = f"{record.name} {record.grouping} {record.description} {record.class_path}".lower()
+            return all(word in text for word in words)
+
+        return search
+    return None
+
+
+def filter_jobs(records: Iterable[JobRead], filters: Mapping[str, list[str]]) -> list[JobRead]:
+    """Nautobot's job filters: installed, enabled, hidden, grouping, name, module_name(__isw), q."""
+    matchers = [m for key, values in filters.items() if (m := _matcher(key, values)) is not None]
+    return [record for record in records if all(match(record) for match in matchers)]
+
+
+def _visible(principal: Principal, record: JobRead, action: str = "view") -> bool:
+    return principal.allows(action, JOB, record.model_dump(mode="json"))
+
+
+def list_jobs(
+    *, kube: KubeGateway, principal: Principal, base_url: str, filters: Mapping[str, list[str]]
+) -> list[JobRead]:
+    if not principal.has("view", JOB):
+        raise PermissionDenied()
+    queue_ids = _queue_ids(kube)
+    records = [job_record(definition, base_url, queue_ids) for definition in kube.definitions()]
+    visible = [record for record in records if _visible(principal, record)]
+    return sorted(filter_jobs(visible, filters), key=lambda record: (record.grouping, record.name))
+
+
+def lookup_job(
+    *, kube: KubeGateway, principal: Principal, key: str, base_url: str, action: str = "view"
+) -> tuple[dict[str, Any], JobRead]:
+    """The job named by a UUID, its name or class path; 404 when unknown or not visible to the caller."""
+    if not principal.has("view", JOB) and not principal.has(action, JOB):
+        raise PermissionDenied()
+    definition = kube.find_definition(key)
+    if definition is None:
+        raise NotFound(f"No job with id or name {key!r}." if not _UUID.match(key) else None)
+    record = job_record(definition, base_url, _queue_ids(kube))
+    if not (_visible(principal, record) or _visible(principal, record, action)):
+        raise NotFound()
+    if action != "view" and not _visible(principal, record, action):
+        raise PermissionDenied(f"You do not have permission to {action} this job.")
+    return definition, record
+
+
+def spec_patch(update: JobUpdate) -> dict[str, Any]:
+    """The JSON merge patch of a JobDefinition's spec for a PATCH of its job record."""
+    given = update.model_dump(exclude_unset=True)
+    unknown = sorted(set(update.model_extra or {}) - READ_ONLY)
+    if unknown:
+        raise BadRequest(body={field: ["Unknown field: it is not part of a job."] for field in unknown})
+    patch: dict[str, Any] = {}
+    if given.get("enabled") is not None:
+        patch["enabled"] = given["enabled"]
+    elif "enabled" in given:
+        raise BadRequest(body={"enabled": ["This field may not be null."]})
+    overrides: dict[str, Any] = {}
+    for field, crd_field in OVERRIDABLE.items():
+        flag = given.get(f"{field}_override")
+        if field == "task_queues" and flag is None:
+            flag = given.get("job_queues_override")
+        if flag is False:
+            overrides[crd_field] = None  # merge-patch null: the code's value applies again
+        elif field in given and given[field] is not None:
+            overrides[crd_field] = given[field]
+        elif flag is True and field not in given:
+            raise BadRequest(body={field: [f"{field}_override is true: give the value of {field} too."]})
+    if overrides:
+        patch["overrides"] = overrides
+    return patch
+
+
+def patch_job(
+    *, kube: KubeGateway, principal: Principal, key: str, update: JobUpdate, base_url: str
+) -> JobRead:
+    from jobplane_api.kube import KubeConflict, KubeError, KubeNotFound
+
+    definition, _ = lookup_job(kube=kube, principal=principal, key=key, base_url=base_url, action="change")
+    patch = spec_patch(update)
+    if not patch:
+        return job_record(definition, base_url, _queue_ids(kube))
+    try:
+        updated = kube.patch_definition_spec(definition["metadata"]["name"], patch)
+    except KubeNotFound:
+        raise NotFound() from None
+    except KubeConflict as exc:
+        raise Conflict(str(exc)) from None
+    except KubeError as exc:
+        raise BadRequest(body={"detail": [str(exc)]}) from None
+    return job_record(updated, base_url, _queue_ids(kube))
+
+
+def delete_job(*, kube: KubeGateway, principal: Principal, key: str, base_url: str) -> None:
+    from jobplane_api.kube import KubeError, KubeNotFound
+
+    definition, _ = lookup_job(kube=kube, principal=principal, key=key, base_url=base_url, action="delete")
+    try:
+        kube.delete_definition(definition["metadata"]["name"])
+    except KubeNotFound:
+        raise NotFound() from None
+    except KubeError as exc:
+        raise Unavailable(str(exc)) from None
+
+
+def job_variables(definition: Mapping[str, Any]) -> list[JobVariableRead]:
+    """Nautobot's per-variable metadata, read back from the job's JSON Schema."""
+    schema = (definition.get("status") or {}).get("variablesSchema") or {}
+    properties: dict[str, Any] = schema.get("properties") or {}
+    order = schema.get("x-jobplane-order") or list(properties)
+    required = set(schema.get("required") or [])
+    variables = []
+    for name in order:
+        prop = properties.get(name) or {}
+        items = prop.get("items") if isinstance(prop.get("items"), dict) else {}
+        choices = prop.get("x-jobplane-choices")
+        variables.append(
+            JobVariableRead(
+                name=name,
+                type=str(prop.get("x-jobplane-type", "")),
+                label=prop.get("title"),
+                help_text=prop.get("description"),
+                required=name in required,
+                min_length=prop.get("minLength"),
+                max_length=prop.get("maxLength"),
+                min_value=prop.get("minimum"),
+                max_value=prop.get("maximum"),
+                choices=[list(choice) for choice in choices] if choices else None,
+                default=prop.get("default"),
+                model=prop.get("x-jobplane-model") or (items or {}).get("x-jobplane-model"),
+            )
+        )
+    return variables

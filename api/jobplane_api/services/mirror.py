@@ -1,0 +1,407 @@
+"""Mirror every JobRun of the watched namespaces into its JobResult, so kubectl-created runs show in the API.
+
+:func:`plan_result` decides, from a JobRun and the row as it stands, which columns to write; it is pure and
+idempotent (replaying an event writes nothing). :class:`RunMirror` feeds it from watch threads and applies
+each decision in a short transaction, safely alongside other API replicas doing the same.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+
+from jobplane.store.models import JobResult, JobStatus
+from jobplane.store.results import count_logs_by_level
+from jobplane_api.kube import display_name
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from jobplane_api.kube import Informer, KubeGateway
+    from jobplane_api.settings import ApiSettings
+
+__all__ = ["PHASE_STATUS", "ExistingResult", "ResultChange", "RunMirror", "plan_result"]
+
+log = logging.getLogger(__name__)
+
+PHASE_STATUS: dict[str, JobStatus] = {
+    "Pending": JobStatus.PENDING,
+    "Queued": JobStatus.PENDING,
+    "Scheduled": JobStatus.PENDING,
+    "AwaitingApproval": JobStatus.PENDING,
+    "Running": JobStatus.STARTED,
+    "Succeeded": JobStatus.SUCCESS,
+    "Failed": JobStatus.FAILURE,
+    "Cancelled": JobStatus.REVOKED,
+}
+DELETED_REASON = "JobRunDeleted"
+DELETED_MESSAGE = "The JobRun was deleted before it finished"
+# Column sizes of job_result, so a long value from a JobRun never makes the write fail.
+_LIMITS = {
+    "name": 255,
+    "job_class_path": 255,
+    "user": 150,
+    "queue": 100,
+    "run_name": 253,
+    "run_namespace": 63,
+    "reason": 100,
+    "commit": 64,
+}
+
+
+def _rank(status: str) -> int:
+    if status == JobStatus.PENDING:
+        return 0
+    if status == JobStatus.STARTED:
+        return 1
+    return 2
+
+
+def _is_terminal(status: str) -> bool:
+    return _rank(status) == 2
+
+
+@dataclass(frozen=True)
+class ExistingResult:
+    """The columns of a JobResult row that the mirror reads."""
+
+    status: str
+    name: str
+    job_class_path: str
+    user: str | None = None
+    queue: str | None = None
+    date_started: datetime | None = None
+    date_done: datetime | None = None
+    result: Any = None
+    traceback: str | None = None
+    task_kwargs: dict[str, Any] | None = None
+    job_model_id: uuid.UUID | None = None
+    run_name: str | None = None
+    run_namespace: str | None = None
+    reason: str | None = None
+    message: str | None = None
+    commit: str | None = None
+    dry_run: bool = False
+
+    @classmethod
+    def of(cls, row: JobResult) -> ExistingResult:
+        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class ResultChange:
+    """What to write: a new row (``create``) or these columns of the existing one."""
+
+    create: bool
+    values: dict[str, Any]
+
+    @property
+    def ends(self) -> bool:
+        """The change moves the result to a terminal status."""
+        status = self.values.get("status")
+        return status is not None and _is_terminal(status)
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _clip(column: str, value: Any) -> Any:
+    limit = _LIMITS.get(column)
+    if limit is not None and isinstance(value, str):
+        return value[:limit]
+    return value
+
+
+def _parsed_result(text: Any) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        # The summary holds only the start of a long result: keep it as text rather than lose it.
+        return text
+
+
+def _outcome(
+    status: str, run_status: Mapping[str, Any], reason: str | None, message: str | None
+) -> dict[str, Any]:
+    """The result and traceback of a run that ended without the pod reporting them."""
+    summary = run_status.get("result") or {}
+    if status == JobStatus.FAILURE:
+        return {
+            "result": {"exc_type": reason or "Failed", "exc_message": message or ""},
+            "traceback": summary.get("error"),
+        }
+    if status == JobStatus.SUCCESS:
+        return {"result": _parsed_result(summary.get("result")), "traceback": None}
+    return {"result": None, "traceback": None}
+
+
+def plan_result(
+    run: Mapping[str, Any],
+    existing: ExistingResult | None,
+    *,
+    job_name: str | None,
+    job_model_id: uuid.UUID | None = None,
+    deleted: bool = False,
+) -> ResultChange | None:
+    """The write that brings a JobResult in line with its JobRun, or None when it already is.
+
+    A status only moves forward (PENDING < STARTED < terminal) and a terminal one is never overwritten;
+    what the pod reported (result, traceback, times) wins over what the JobRun says. ``deleted`` tells
+    that the JobRun is gone: one that had not ended is REVOKED.
+    """
+    meta = run.get("metadata") or {}
+    spec = run.get("spec") or {}
+    run_status = run.get("status") or {}
+    target: str = PHASE_STATUS.get(str(run_status.get("phase") or ""), JobStatus.PENDING)
+    reason, message = run_status.get("reason"), run_status.get("message")
+    if deleted and not _is_terminal(target):
+        target, reason, message = JobStatus.REVOKED, DELETED_REASON, DELETED_MESSAGE
+    class_path = run_status.get("classPath")
+    sensitive = bool(spec.get("inputsSecretRef"))
+    identity: dict[str, Any] = {
+        "user": spec.get("requestedBy"),
+        "queue": run_status.get("queue") or spec.get("queue"),
+        "run_name": meta.get("name"),
+        "run_namespace": meta.get("namespace"),
+        "commit": run_status.get("commit"),
+        "job_model_id": job_model_id,
+        "task_kwargs": None if sensitive else dict(spec.get("data") or {}),
+    }
+    started = _timestamp(run_status.get("startTime"))
+    done = _timestamp(run_status.get("completionTime")) if _is_terminal(target) else None
+
+    if existing is None:
+        values: dict[str, Any] = {
+            "id": uuid.UUID(str(meta["uid"])),
+            "date_created": _timestamp(meta.get("creationTimestamp")),
+            "status": target,
+            "name": job_name or class_path or spec.get("job") or meta.get("name") or "",
+            "job_class_path": class_path or spec.get("job") or "",
+            "dry_run": bool(spec.get("dryRun", False)),
+            **identity,
+            "date_started": started,
+            "date_done": done,
+            "reason": reason,
+            "message": message,
+        }
+        if _is_terminal(target):
+            values.update(_outcome(target, run_status, reason, message))
+        values = {key: _clip(key, value) for key, value in values.items() if value is not None}
+        return ResultChange(create=True, values=values)
+
+    changes: dict[str, Any] = {}
+    # The JobRun speaks for the result only while it is ahead of (or level with) what the row says.
+    leads = not _is_terminal(existing.status) and _rank(target) >= _rank(existing.status)
+    if leads and target != existing.status:
+        changes["status"] = target
+    for column, value in identity.items():
+        if value is not None and getattr(existing, column) is None:
+            changes[column] = value
+    if bool(spec.get("dryRun", False)) != existing.dry_run:
+        changes["dry_run"] = bool(spec.get("dryRun", False))
+    if class_path and class_path != existing.job_class_path:
+        # The row was made before the operator resolved spec.job; the class path is the real one.
+        changes["job_class_path"] = class_path
+    fallbacks = {existing.job_class_path, spec.get("job"), class_path, meta.get("name")}
+    if job_name and job_name != existing.name and existing.name in fallbacks:
+        changes["name"] = job_name
+    if started is not None and existing.date_started is None:
+        changes["date_started"] = started
+    if done is not None and existing.date_done is None:
+        changes["date_done"] = done
+    # When the run ends as the row already says (the pod's report came first), its reason is the last word.
+    agrees = _is_terminal(target) and target == existing.status
+    for column, value in (("reason", reason), ("message", message)):
+        current = getattr(existing, column)
+        if value is not None and value != current and (leads or agrees or current is None):
+            changes[column] = value
+    if "status" in changes and _is_terminal(target):
+        outcome = _outcome(target, run_status, reason, message)
+        if existing.result is None and outcome["result"] is not None:
+            changes["result"] = outcome["result"]
+        if existing.traceback is None and outcome["traceback"] is not None:
+            changes["traceback"] = outcome["traceback"]
+    changes = {key: _clip(key, value) for key, value in changes.items()}
+    # A clipped value equal to what the row holds is no change either.
+    changes = {key: value for key, value in changes.items() if getattr(existing, key, object()) != value}
+    return ResultChange(create=False, values=changes) if changes else None
+
+
+def _insert_ignoring_conflict(session: Session, values: dict[str, Any]) -> bool:
+    """Insert the row unless another writer (an API replica, the run's creator) just did; True if inserted."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = session.get_bind().dialect.name
+    statement: postgresql.Insert | sqlite.Insert
+    if dialect == "postgresql":
+        statement = (
+            postgresql.insert(JobResult).values(**values).on_conflict_do_nothing(index_elements=["id"])
+        )
+    elif dialect == "sqlite":
+        statement = sqlite.insert(JobResult).values(**values).on_conflict_do_nothing(index_elements=["id"])
+    else:  # pragma: no cover - the store runs on Postgres or SQLite only
+        raise RuntimeError(f"unsupported database {dialect}")
+    # RETURNING tells an insert from a conflict; rowcount does not under psycopg (always -1 here).
+    return session.execute(statement.returning(JobResult.id)).first() is not None
+
+
+class RunMirror:
+    """Watches the JobRuns of ``settings.mirrored_namespaces`` and keeps their JobResults in line."""
+
+    def __init__(
+        self,
+        settings: ApiSettings,
+        sessionmaker: sessionmaker[Session],
+        gateway: KubeGateway,
+        *,
+        relist_interval: float = 600.0,
+        orphan_grace: timedelta = timedelta(minutes=2),
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._namespaces = list(dict.fromkeys(settings.mirrored_namespaces))
+        self._sessionmaker = sessionmaker
+        self._gateway = gateway
+        self._relist_interval = relist_interval
+        self._orphan_grace = orphan_grace
+        self._now = now
+        self._informers: list[Informer] = []
+
+    # --- lifecycle ---
+    def start(self) -> None:
+        """A daemon watch thread per namespace; each lists first, catching up on runs missed while down."""
+        if self._informers:
+            return
+        for namespace in self._namespaces:
+            informer = self._gateway.run_informer(
+                namespace,
+                self._on_event,
+                on_list=lambda items, ns=namespace: self._on_list(ns, items),
+                relist_interval=self._relist_interval,
+            )
+            informer.start()
+            self._informers.append(informer)
+        log.info("mirroring runs namespaces=%s", ",".join(self._namespaces))
+
+    def stop(self) -> None:
+        for informer in self._informers:
+            informer.stop()
+        self._informers = []
+
+    def wait_synced(self, timeout: float | None = None) -> bool:
+        return all(informer.wait_synced(timeout) for informer in self._informers)
+
+    # --- one pass, for tests and start-up ---
+    def sync_once(self) -> int:
+        """List the runs of every mirrored namespace and apply them; returns how many results changed."""
+        changed = 0
+        for namespace in self._namespaces:
+            runs = self._gateway.list_runs(namespace)
+            changed += sum(self.apply(run) for run in runs)
+            changed += self.revoke_missing(namespace, {run["metadata"]["uid"] for run in runs})
+        return changed
+
+    # --- events ---
+    def _on_event(self, kind: str, run: dict[str, Any]) -> None:
+        # Names come from the definitions cache: wait (once, briefly) for its first list.
+        self._gateway.wait_synced(10)
+        self.apply(run, deleted=kind == "DELETED")
+
+    def _on_list(self, namespace: str, runs: list[dict[str, Any]]) -> None:
+        self.revoke_missing(namespace, {run["metadata"]["uid"] for run in runs})
+
+    def _job_of(self, run: Mapping[str, Any]) -> dict[str, Any] | None:
+        status = run.get("status") or {}
+        namespace = run["metadata"].get("namespace") or ""
+        for key in (status.get("classPath"), (run.get("spec") or {}).get("job")):
+            if key:
+                definition = self._gateway.resolve_job(str(key), namespace)
+                if definition is not None:
+                    return definition
+        return None
+
+    def apply(self, run: dict[str, Any], *, deleted: bool = False) -> bool:
+        """Bring the run's JobResult in line with it, in one transaction; True if anything was written."""
+        meta = run["metadata"]
+        uid = uuid.UUID(str(meta["uid"]))
+        definition = self._job_of(run)
+        job_name = display_name(definition) if definition is not None else None
+        job_model_id = uuid.UUID(definition["metadata"]["uid"]) if definition is not None else None
+        with self._sessionmaker() as session, session.begin():
+            # Twice at most: when another replica inserts the row between our read and our insert, the
+            # second pass updates the row it made.
+            for _ in range(2):
+                row = session.execute(
+                    select(JobResult).where(JobResult.id == uid).with_for_update()
+                ).scalar_one_or_none()
+                existing = ExistingResult.of(row) if row is not None else None
+                change = plan_result(
+                    run, existing, job_name=job_name, job_model_id=job_model_id, deleted=deleted
+                )
+                if change is None:
+                    return False
+                values = dict(change.values)
+                if change.ends:
+                    counts = count_logs_by_level(session=session, job_result_id=uid)
+                    values.update({f"{level}_log_count": count for level, count in counts.items()})
+                if change.create:
+                    if not _insert_ignoring_conflict(session, values):
+                        continue
+                else:
+                    session.execute(update(JobResult).where(JobResult.id == uid).values(**values))
+                log.info(
+                    "mirrored run run=%s/%s uid=%s created=%s columns=%s status=%s",
+                    meta.get("namespace"),
+                    meta.get("name"),
+                    uid,
+                    change.create,
+                    ",".join(sorted(change.values)),
+                    change.values.get("status", existing.status if existing else None),
+                )
+                return True
+        return False
+
+    def revoke_missing(self, namespace: str, present: set[str]) -> int:
+        """End the unfinished results of runs of ``namespace`` that are gone (deleted while we were away).
+
+        Only rows older than the grace period: a run created after the list was taken is not in it.
+        """
+        cutoff = self._now() - self._orphan_grace
+        with self._sessionmaker() as session, session.begin():
+            candidates = session.scalars(
+                select(JobResult.id).where(
+                    JobResult.run_namespace == namespace,
+                    JobResult.status.in_([JobStatus.PENDING, JobStatus.STARTED]),
+                    JobResult.date_created < cutoff,
+                )
+            ).all()
+            missing = [uid for uid in candidates if str(uid) not in present]
+            if not missing:
+                return 0
+            session.execute(
+                update(JobResult)
+                .where(
+                    JobResult.id.in_(missing),
+                    JobResult.status.in_([JobStatus.PENDING, JobStatus.STARTED]),
+                )
+                .values(
+                    status=JobStatus.REVOKED,
+                    reason=DELETED_REASON,
+                    message=DELETED_MESSAGE,
+                    date_done=self._now(),
+                )
+            )
+        log.info("revoked results of deleted runs namespace=%s count=%d", namespace, len(missing))
+        return len(missing)

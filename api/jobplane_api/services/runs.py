@@ -1,0 +1,207 @@
+"""The run path: check the job and the caller, validate the inputs, create the JobRun and its JobResult."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from jobplane.schema import JobDataError, validate_data
+from jobplane.store.models import FileProxy, JobResult, JobStatus
+from jobplane_api.errors import BadRequest, NotInstalled, PayloadTooLarge, PermissionDenied, Unavailable
+from jobplane_api.schemas import JobRunResponse
+from jobplane_api.services.jobs import JOB, class_path_of, effective_of, job_queue_names, lookup_job
+from jobplane_api.services.results import result_record
+
+if TYPE_CHECKING:
+    from jobplane_api.identity import Principal
+    from jobplane_api.kube import KubeGateway
+
+__all__ = ["RunRequest", "UploadedFile", "run_job"]
+
+IMMEDIATELY = "immediately"
+SCHEDULE_INTERVALS = ("immediately", "future", "hourly", "daily", "weekly", "custom")
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    """A FileVar upload, read into memory (bounded by the upload size limit)."""
+
+    name: str
+    content: bytes
+
+
+@dataclass
+class RunRequest:
+    """A run request, from the JSON body or the multipart form, before it is checked."""
+
+    data: Any = field(default_factory=dict)
+    task_queue: str | None = None
+    job_queue: str | None = None
+    schedule_interval: str | None = None
+    dryrun: bool | None = None
+    files: dict[str, UploadedFile] = field(default_factory=dict)
+
+
+def _queue(request: RunRequest, allowed: list[str]) -> str:
+    if request.task_queue and request.job_queue and request.task_queue != request.job_queue:
+        raise BadRequest(body={"task_queue": ["Give task_queue or job_queue, not both."]})
+    chosen = request.task_queue or request.job_queue
+    if not chosen:
+        return allowed[0]
+    if chosen not in allowed:
+        key = "task_queue" if request.task_queue else "job_queue"
+        raise BadRequest(body={key: [f'"{chosen}" is not a valid choice.']})
+    return chosen
+
+
+def _check_schedule(interval: str | None, sensitive: bool) -> None:
+    if interval is None or interval == IMMEDIATELY:
+        return
+    if interval not in SCHEDULE_INTERVALS:
+        raise BadRequest(
+            body={
+                "schedule": {
+                    "interval": [f'"{interval}" is not a valid choice: {", ".join(SCHEDULE_INTERVALS)}.']
+                }
+            }
+        )
+    if sensitive:
+        raise BadRequest(
+            body={
+                "schedule": {"interval": ["Unable to schedule job: Job may have sensitive input variables."]}
+            }
+        )
+    raise BadRequest(
+        body={
+            "schedule": {
+                "interval": [
+                    f'Scheduling ("{interval}") is not available yet: use the interval "immediately".'
+                ]
+            }
+        }
+    )
+
+
+def _validated(
+    definition: Mapping[str, Any], request: RunRequest, file_ids: dict[str, str]
+) -> dict[str, Any]:
+    data = request.data
+    if not isinstance(data, dict):
+        raise BadRequest(body={"errors": ["Job data needs to be a dict"]})
+    data = {**data, **file_ids}
+    schema = (definition.get("status") or {}).get("variablesSchema") or {"type": "object"}
+    properties = schema.get("properties") or {}
+    if request.dryrun is not None and "dryrun" in properties:
+        data.setdefault("dryrun", request.dryrun)
+    try:
+        return validate_data(schema, data)
+    except JobDataError as exc:
+        raise BadRequest(body=exc.as_response()) from None
+
+
+def run_job(
+    *,
+    session: Session,
+    kube: KubeGateway,
+    principal: Principal,
+    key: str,
+    request: RunRequest,
+    namespace: str,
+    upload_max_size: int,
+    base_url: str,
+    now: datetime | None = None,
+) -> JobRunResponse:
+    """Nautobot's run endpoint: 404 unknown, 405 not installed, 403 disabled or not allowed, 400 bad input."""
+    from jobplane_api.kube import KubeError
+
+    if not principal.has("run", JOB):
+        raise PermissionDenied("You do not have permission to run jobs.")
+    definition, record = lookup_job(kube=kube, principal=principal, key=key, base_url=base_url, action="run")
+    if not record.installed:
+        raise NotInstalled()
+    if not record.enabled:
+        raise PermissionDenied("This job is not enabled to be run.")
+    effective = effective_of(definition)
+    sensitive = effective.get("hasSensitiveVariables") is not False
+    _check_schedule(request.schedule_interval, sensitive)
+    queue = _queue(request, job_queue_names(definition))
+
+    file_ids: dict[str, str] = {}
+    for name, upload in request.files.items():
+        if len(upload.content) > upload_max_size:
+            raise PayloadTooLarge(f"File {name!r} is above the limit of {upload_max_size} bytes.")
+        file_ids[name] = str(uuid.uuid4())
+    data = _validated(definition, request, file_ids)
+    dry_run = bool(data.get("dryrun")) if record.supports_dryrun else False
+
+    class_path = class_path_of(definition)
+    spec: dict[str, Any] = {"job": definition["metadata"]["name"], "queue": queue}
+    if principal.username:
+        spec["requestedBy"] = principal.username
+    secret = None
+    try:
+        if sensitive and data:
+            # The inputs of a sensitive job go to a Secret the operator hands to the pod; never the spec.
+            secret = kube.create_inputs_secret(
+                namespace=namespace, generate_name="jobplane-inputs-", data_json=json.dumps(data)
+            )
+            spec["inputsSecretRef"] = secret
+        else:
+            spec["data"] = data if not sensitive else {}
+        run = kube.create_run(
+            namespace=namespace,
+            generate_name=f"{definition['metadata']['name'][:40].rstrip('-.')}-",
+            spec=spec,
+            labels={"jobplane.io/requested-via": "api"},
+        )
+    except KubeError as exc:
+        if secret is not None:
+            kube.delete_secret(namespace, secret)
+        raise Unavailable(f"Could not create the run: {exc}") from None
+
+    now = now or datetime.now(UTC)
+    run_uid = uuid.UUID(run["metadata"]["uid"])
+    values: dict[str, Any] = {
+        "name": record.name,
+        "job_class_path": class_path,
+        "job_model_id": record.id,
+        "user": principal.username,
+        "task_kwargs": None if sensitive else data,
+        "queue": queue,
+        "soft_time_limit": record.soft_time_limit,
+        "time_limit": record.time_limit,
+        "run_name": run["metadata"]["name"],
+        "run_namespace": namespace,
+        "dry_run": dry_run,
+    }
+    # The mirror may have recorded the run already (it watches JobRuns): insert or complete that row.
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    session.execute(
+        insert(JobResult)
+        .values(id=run_uid, status=JobStatus.PENDING, date_created=now, **values)
+        .on_conflict_do_nothing(index_elements=[JobResult.id])
+    )
+    session.execute(update(JobResult).where(JobResult.id == run_uid).values(**values))
+    for name, upload in request.files.items():
+        session.add(
+            FileProxy(
+                id=uuid.UUID(file_ids[name]),
+                name=upload.name,
+                content=upload.content,
+                size=len(upload.content),
+                uploaded_at=now,
+                input_for_result_id=run_uid,
+            )
+        )
+    session.flush()
+    result = session.get(JobResult, run_uid, populate_existing=True)
+    assert result is not None
+    return JobRunResponse(job_result=result_record(result, base_url), scheduled_job=None)

@@ -1,0 +1,81 @@
+"""Settings of the API, read from ``JOBPLANE_API_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ApiSettings", "get_api_settings"]
+
+
+class ApiSettings(BaseSettings):
+    """How the API runs; build it with :func:`get_api_settings` (tests build their own)."""
+
+    model_config = SettingsConfigDict(env_prefix="JOBPLANE_API_", extra="ignore", frozen=True)
+
+    # --- the results store -----------------------------------------------------------------------
+    database_url: SecretStr = Field(
+        default=SecretStr(""),
+        description="SQLAlchemy URL of the Postgres results store (postgresql://user:pass@host/db).",
+    )
+
+    # --- Kubernetes --------------------------------------------------------------------------------
+    namespace: str = Field(
+        default="default",
+        description="Namespace of the JobDefinitions and JobQueues, and where API runs are created.",
+    )
+    watch_namespaces: list[str] = Field(
+        default_factory=list,
+        description="Namespaces whose JobRuns are mirrored into job results (JSON list); empty: `namespace`.",
+    )
+    kubernetes: bool = Field(
+        default=True, description="Talk to Kubernetes; off only for tests of the store alone."
+    )
+
+    # --- run tokens (shared with the operator) -----------------------------------------------------
+    run_token_key: SecretStr | None = Field(
+        default=None, description="Key of the run-scoped tokens pods report with (at least 32 bytes)."
+    )
+    run_token_key_file: Path | None = Field(
+        default=None, description="File holding that key instead (a mounted Secret)."
+    )
+
+    # --- access ----------------------------------------------------------------------------------
+    allow_anonymous_read: bool = Field(
+        default=False, description="Let requests without a token read (never write); off by default."
+    )
+
+    # --- limits ------------------------------------------------------------------------------------
+    default_page_size: int = Field(default=50, ge=1, description="Page size when a request gives no limit.")
+    max_page_size: int = Field(default=1000, ge=1, description="The largest limit a request may ask for.")
+    upload_max_size: int = Field(
+        default=10 * 1024 * 1024, ge=1, description="Largest file a run may upload or a FileVar may carry."
+    )
+
+    # --- serving -----------------------------------------------------------------------------------
+    host: str = Field(default="127.0.0.1", description="Address to listen on (0.0.0.0 in a pod).")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port to listen on.")
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> ApiSettings:
+        if self.run_token_key is not None and self.run_token_key_file is not None:
+            raise ValueError("set only one of JOBPLANE_API_RUN_TOKEN_KEY and JOBPLANE_API_RUN_TOKEN_KEY_FILE")
+        return self
+
+    @property
+    def mirrored_namespaces(self) -> list[str]:
+        return self.watch_namespaces or [self.namespace]
+
+    def token_key(self) -> bytes | None:
+        """The run-token key, or None when none is configured (pods then cannot report)."""
+        if self.run_token_key_file is not None:
+            return self.run_token_key_file.read_bytes().strip()
+        if self.run_token_key is not None:
+            return self.run_token_key.get_secret_value().encode()
+        return None
+
+
+def get_api_settings() -> ApiSettings:
+    return ApiSettings()

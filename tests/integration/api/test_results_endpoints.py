@@ -1,0 +1,188 @@
+"""The history endpoints against a real Postgres: pages, filters, permissions, logs, files, deletes."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from jobplane.store.database import create_store_engine, ensure_schema, make_sessionmaker
+from jobplane.store.models import FileProxy, JobLogEntry, JobResult, JobStatus, utcnow
+from jobplane_api.app import create_app
+from jobplane_api.identity import service
+from jobplane_api.settings import ApiSettings
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def engine(postgres_url: str) -> Iterator[Engine]:
+    engine = create_store_engine(postgres_url)
+    ensure_schema(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    return make_sessionmaker(engine)
+
+
+@pytest.fixture
+def client(engine: Engine) -> Iterator[TestClient]:
+    app = create_app(ApiSettings(kubernetes=False, default_page_size=3), engine=engine, mirror=False)
+    with TestClient(app) as client:
+        yield client
+
+
+def token(sessions: sessionmaker[Session], username: str, **permission: Any) -> dict[str, str]:
+    """A user with one permission (or a superuser when none is given), and a header with their token."""
+    with sessions.begin() as session:
+        service.create_user(session=session, username=username, is_superuser=not permission)
+        if permission:
+            service.create_permission(session=session, name=f"p-{username}", users=[username], **permission)
+        _, key = service.create_user_token(session=session, username=username)
+    return {"Authorization": f"Token {key}"}
+
+
+@pytest.fixture
+def results(sessions: sessionmaker[Session]) -> list[JobResult]:
+    """Seven results, newest last: ada's and bob's, some failed, one with logs and a file."""
+    now = utcnow()
+    rows = [
+        JobResult(
+            id=uuid.uuid4(),
+            name="Hello",
+            job_class_path="hello_world.HelloWorld",
+            user="ada" if index % 2 else "bob",
+            status=JobStatus.FAILURE if index % 3 == 0 else JobStatus.SUCCESS,
+            date_created=now - timedelta(minutes=10 - index),
+            date_done=now - timedelta(minutes=9 - index),
+            result={"index": index},
+        )
+        for index in range(7)
+    ]
+    with sessions.begin() as session:
+        session.add_all(rows)
+        session.flush()
+        for number in range(4):
+            session.add(
+                JobLogEntry(
+                    job_result_id=rows[-1].id,
+                    log_level="warning" if number == 2 else "info",
+                    grouping="run",
+                    message=f"line {number}",
+                    created=now + timedelta(seconds=number),
+                )
+            )
+        session.add(FileProxy(name="report.txt", content=b"a,b\n", size=4, job_result_id=rows[-1].id))
+    return rows
+
+
+def test_results_are_paged_newest_first_with_nautobot_links(
+    client: TestClient, sessions: sessionmaker[Session], results: list[JobResult]
+) -> None:
+    headers = token(sessions, "root")
+    first = client.get("/api/extras/job-results/", headers=headers).json()
+    assert first["count"] == 7
+    assert [r["id"] for r in first["results"]] == [str(r.id) for r in reversed(results[-3:])]
+    assert first["previous"] is None
+    assert first["next"].endswith("/api/extras/job-results/?limit=3&offset=3")
+    last = client.get("/api/extras/job-results/", params={"offset": 6}, headers=headers).json()
+    assert [r["id"] for r in last["results"]] == [str(results[0].id)]
+    assert last["next"] is None
+    # A list shows summaries; the detail has the result, the files and the status as Nautobot's choice.
+    assert first["results"][0]["result"] is None
+    detail = client.get(f"/api/extras/job-results/{results[-1].id}/", headers=headers).json()
+    assert detail["result"] == {"index": 6}
+    assert detail["status"] == {"value": "FAILURE", "label": "Failure"}
+    assert [f["name"] for f in detail["files"]] == ["report.txt"]
+
+
+def test_filters_and_bad_filter_values(
+    client: TestClient, sessions: sessionmaker[Session], results: list[JobResult]
+) -> None:
+    headers = token(sessions, "root")
+    failed = client.get("/api/extras/job-results/", params={"status": "failure", "limit": 0}, headers=headers)
+    assert {r["id"] for r in failed.json()["results"]} == {str(results[i].id) for i in (0, 3, 6)}
+    assert client.get("/api/extras/job-results/", params={"limit": -1}, headers=headers).status_code == 400
+    bad_id = client.get("/api/extras/job-results/", params={"job_model": "nope"}, headers=headers)
+    assert bad_id.status_code == 400
+    assert bad_id.json() == {"job_model": ["Enter a valid UUID."]}
+    assert client.get("/api/extras/job-results/not-a-uuid/", headers=headers).status_code == 404
+
+
+def test_a_constrained_permission_shows_only_its_objects(
+    client: TestClient, sessions: sessionmaker[Session], results: list[JobResult]
+) -> None:
+    ada = token(
+        sessions, "ada", object_types=["extras.jobresult"], actions=["view"], constraints={"user": "$user"}
+    )
+    listed = client.get("/api/extras/job-results/", params={"limit": 0}, headers=ada).json()
+    assert listed["count"] == 3
+    assert {r["user"]["name"] for r in listed["results"]} == {"ada"}
+    bobs = next(r for r in results if r.user == "bob")
+    assert client.get(f"/api/extras/job-results/{bobs.id}/", headers=ada).status_code == 404
+    # No view on logs or files: those lists are refused outright.
+    assert client.get("/api/extras/job-logs/", headers=ada).status_code == 403
+    assert client.delete(f"/api/extras/job-results/{results[1].id}/", headers=ada).status_code == 403
+
+
+def test_logs_and_files(
+    client: TestClient, sessions: sessionmaker[Session], results: list[JobResult]
+) -> None:
+    headers = token(sessions, "root")
+    run = results[-1]
+    logs = client.get(f"/api/extras/job-results/{run.id}/logs/", headers=headers).json()
+    assert [entry["message"] for entry in logs] == ["line 0", "line 1", "line 2", "line 3"]
+    warnings = client.get("/api/extras/job-logs/", params={"log_level": "warning"}, headers=headers).json()
+    assert [entry["message"] for entry in warnings["results"]] == ["line 2"]
+    assert (
+        client.get("/api/extras/job-logs/", params={"log_level": "loud"}, headers=headers).status_code == 400
+    )
+    searched = client.get("/api/extras/job-logs/", params={"q": "LINE 3"}, headers=headers).json()
+    assert searched["count"] == 1
+    (proxy,) = client.get("/api/extras/file-proxies/", headers=headers).json()["results"]
+    download = client.get(proxy["file"], headers=headers)
+    assert download.content == b"a,b\n"
+    assert download.headers["content-disposition"] == "attachment; filename*=UTF-8''report.txt"
+
+
+def test_deleting_a_result_removes_its_logs_and_files(
+    client: TestClient, sessions: sessionmaker[Session], results: list[JobResult]
+) -> None:
+    headers = token(sessions, "root")
+    run = results[-1]
+    assert client.delete(f"/api/extras/job-results/{run.id}/", headers=headers).status_code == 204
+    assert client.get(f"/api/extras/job-results/{run.id}/", headers=headers).status_code == 404
+    assert client.get("/api/extras/job-logs/", headers=headers).json()["count"] == 0
+    assert client.get("/api/extras/file-proxies/", headers=headers).json()["count"] == 0
+
+
+def test_a_running_result_cannot_be_deleted(client: TestClient, sessions: sessionmaker[Session]) -> None:
+    headers = token(sessions, "root")
+    running = JobResult(id=uuid.uuid4(), name="Slow", job_class_path="a.Slow", status=JobStatus.STARTED)
+    with sessions.begin() as session:
+        session.add(running)
+    refused = client.delete(f"/api/extras/job-results/{running.id}/", headers=headers)
+    assert refused.status_code == 409
+    assert "cancel it first" in refused.json()["detail"]
+
+
+def test_callers_without_a_valid_token_are_refused(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    assert client.get("/api/extras/job-results/").json() == {
+        "detail": "Authentication credentials were not provided."
+    }
+    bad = client.get("/api/extras/job-results/", headers={"Authorization": "Token nope"})
+    assert bad.status_code == 403
+    # Jobs live in Kubernetes; without it the API says so instead of failing.
+    jobs = client.get("/api/extras/jobs/", headers=token(sessions, "root"))
+    assert jobs.status_code == 503

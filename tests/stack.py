@@ -1,0 +1,256 @@
+"""The whole Jobplane stack on one machine: the local cluster, Postgres, the operator and the API.
+
+    python -m tests.stack up      # start everything; prints the API URL and an admin token; Ctrl-C stops
+    python -m tests.stack down    # stop a stack started by `up` (from another terminal)
+
+For demos, for trying Jobplane without a cluster of one's own, and for acceptance checks written outside the
+project. The e2e tests use the same :class:`Stack` on their session cluster. Needs root (the kubelet node)
+and the cluster binaries (scripts/setup-host.sh, tests/cluster/build-bins.sh), like the e2e tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import IO
+
+from tests.cluster.cluster import Cluster, wait_for
+from tests.conftest import REPO_ROOT, PostgresServer, _postgres_bindir, free_port
+
+log = logging.getLogger("jobplane.stack")
+
+CRDS_DIR = REPO_ROOT / "crds"
+EXAMPLES = REPO_ROOT / "jobs" / "examples"
+CRD_NAMES = ("jobdefinitions.jobplane.io", "jobruns.jobplane.io", "jobqueues.jobplane.io")
+STATE_DIR = Path(os.environ.get("JOBPLANE_STACK_DIR", "/tmp/jobplane-stack"))
+ADMIN = "admin"
+
+
+def apply_crds(cluster: Cluster) -> None:
+    """The generated jobplane.io CRDs, applied and served (idempotent)."""
+    cluster.kubectl("apply", "--server-side", "-f", str(CRDS_DIR))
+    for name in CRD_NAMES:
+        cluster.kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
+    # Discovery can lag establishment by a moment; kubectl needs it for short names.
+    wait_for(
+        "jobplane.io in discovery", lambda: "jobruns" in cluster.kubectl("api-resources").stdout, timeout=30
+    )
+
+
+class Stack:
+    """The operator and the API as processes on the host, on a cluster and a database given to it.
+
+    Job pods run on the cluster's real node with the host's network, so they reach the API on 127.0.0.1.
+    """
+
+    def __init__(
+        self, cluster: Cluster, database_url: str, image: str, workdir: Path, namespace: str = "jobplane"
+    ) -> None:
+        self.cluster = cluster
+        self.database_url = database_url
+        self.image = image
+        self.workdir = workdir
+        self.namespace = namespace
+        self.port = free_port()
+        self.api_url = f"http://127.0.0.1:{self.port}"
+        self.run_token_key = secrets.token_hex(32)
+        self.admin_token = ""
+        self._processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._logs: list[IO[bytes]] = []
+
+    # --- environment of the commands --------------------------------------------------------------------
+    def env(self, **extra: str) -> dict[str, str]:
+        return {
+            **os.environ,
+            "KUBECONFIG": str(self.cluster.kubeconfig),
+            "JOBPLANE_JOBS_ROOT": str(EXAMPLES),
+            "JOBPLANE_API_DATABASE_URL": self.database_url,
+            **extra,
+        }
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run a `jobplane` command against this stack's cluster and database."""
+        return subprocess.run(
+            [sys.executable, "-m", "jobplane.cli", *args],
+            env=self.env(),
+            check=check,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    def log_path(self, name: str) -> Path:
+        return self.workdir / f"{name}.log"
+
+    def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        out = self.log_path(name).open("ab")
+        self._logs.append(out)
+        self._processes[name] = subprocess.Popen(
+            [sys.executable, "-m", "jobplane.cli", *args], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+
+    # --- start and stop ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        apply_crds(self.cluster)
+        if self.cluster.kubectl("get", "namespace", self.namespace, check=False).returncode != 0:
+            self.cluster.kubectl("create", "namespace", self.namespace)
+        self.cli("sync-jobs", "--namespace", self.namespace)
+        queue = {
+            "apiVersion": "jobplane.io/v1alpha1",
+            "kind": "JobQueue",
+            "metadata": {"name": "default", "namespace": self.namespace},
+            # The real node, and the host's network: pods reach the API on 127.0.0.1 like everything here.
+            "spec": {"nodeSelector": {"pool": "default"}, "podTemplate": {"spec": {"hostNetwork": True}}},
+        }
+        self.cluster.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(queue))
+        self.cli("db", "upgrade")
+        self._spawn(
+            "api",
+            ["api"],
+            self.env(
+                JOBPLANE_API_NAMESPACE=self.namespace,
+                JOBPLANE_API_PORT=str(self.port),
+                JOBPLANE_API_RUN_TOKEN_KEY=self.run_token_key,
+            ),
+        )
+        self._spawn(
+            "operator",
+            ["operator"],
+            self.env(
+                JOBPLANE_OPERATOR_NAMESPACES=json.dumps([self.namespace]),
+                JOBPLANE_OPERATOR_IMAGE=self.image,
+                JOBPLANE_OPERATOR_API_URL=self.api_url,
+                JOBPLANE_OPERATOR_RUN_TOKEN_KEY=self.run_token_key,
+                JOBPLANE_OPERATOR_LEASE_NAME=f"stack-{secrets.token_hex(4)}",
+                JOBPLANE_OPERATOR_LEASE_NAMESPACE=self.namespace,
+                JOBPLANE_OPERATOR_LEASE_DURATION="4",
+                JOBPLANE_OPERATOR_METRICS_PORT="0",
+                JOBPLANE_OPERATOR_RESYNC_INTERVAL="1",
+            ),
+        )
+        wait_for("the API", self._api_ready, timeout=60)
+        if self.cli("users", "create", ADMIN, "--superuser", check=False).returncode not in (0, 2):
+            raise RuntimeError(f"could not create the {ADMIN} user: see {self.log_path('api')}")
+        self.admin_token = self.cli("tokens", "create", ADMIN, "--description", "stack admin").stdout.strip()
+
+    def _api_ready(self) -> bool:
+        for name, process in self._processes.items():
+            if process.poll() is not None:
+                tail = self.log_path(name).read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"{name} exited with {process.returncode}:\n{tail}")
+        try:
+            with urllib.request.urlopen(f"{self.api_url}/api/status/", timeout=2) as response:
+                return json.load(response).get("kubernetes") == "synced"
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        for process in self._processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self._processes.values():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self._processes.clear()
+        for out in self._logs:
+            out.close()
+        self._logs.clear()
+
+    def enable_all(self) -> None:
+        """Enable every bundled example job (new jobs start disabled)."""
+        for item in self.cluster.get_json("jobdefinitions", "-n", self.namespace)["items"]:
+            self.cluster.kubectl(
+                "patch", "jobdefinition", item["metadata"]["name"], "-n", self.namespace,
+                "--type=merge", "-p", '{"spec": {"enabled": true}}',
+            )  # fmt: skip
+
+
+# --- the command line -------------------------------------------------------------------------------------
+
+
+def _up(enable: bool) -> int:
+    from tests.cluster import images
+
+    bindir = _postgres_bindir()
+    if bindir is None:
+        print("Postgres is not installed: run scripts/setup-host.sh", file=sys.stderr)
+        return 2
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    state = STATE_DIR / "stack.json"
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    postgres = PostgresServer(bindir)
+    with contextlib.ExitStack() as cleanup:
+        log.info("starting Postgres")
+        postgres.start()
+        cleanup.callback(postgres.stop)
+        log.info("starting the cluster (control plane, the real node, kwok pools)")
+        cluster = Cluster()
+        cluster.start()
+        cleanup.callback(cluster.stop)
+        log.info("building and importing the project image")
+        image = cluster.import_image(images.project_image())
+        stack = Stack(cluster, postgres.create_database(), image, STATE_DIR / "logs")
+        cleanup.callback(stack.stop)
+        stack.start()
+        if enable:
+            stack.enable_all()
+        state.write_text(json.dumps({"pid": os.getpid(), "api_url": stack.api_url}))
+        cleanup.callback(state.unlink, missing_ok=True)
+        print(
+            f"\nJobplane is up.\n  API:        {stack.api_url}/api/  (docs: {stack.api_url}/api/docs/)\n"
+            f"  token:      {stack.admin_token}   (user {ADMIN}, superuser)\n"
+            f"  kubeconfig: {cluster.kubeconfig}\n  namespace:  {stack.namespace}\n"
+            f"  logs:       {stack.workdir}\n"
+            f"Try: curl -H 'Authorization: Token {stack.admin_token}' {stack.api_url}/api/extras/jobs/\n"
+            "Stop with Ctrl-C, or `python -m tests.stack down`.",
+            flush=True,
+        )
+        while not stop.wait(1):
+            pass
+        log.info("stopping")
+    return 0
+
+
+def _down() -> int:
+    state = STATE_DIR / "stack.json"
+    if not state.exists():
+        print("no stack is running (no state file)", file=sys.stderr)
+        return 1
+    pid = int(json.loads(state.read_text())["pid"])
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 90
+    while state.exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return 0 if not state.exists() else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.stack", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("up", help="start the stack and wait for Ctrl-C")
+    up.add_argument("--no-enable", action="store_true", help="leave the example jobs disabled")
+    commands.add_parser("down", help="stop the stack started by `up`")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    return _up(not args.no_enable) if args.command == "up" else _down()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,123 @@
+"""Jobs as the API shows them: records from JobDefinitions, filters, PATCH → spec patches, variables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from jobplane import FileVar, IntegerVar, Job, MultiChoiceVar, StringVar
+from jobplane_api.errors import BadRequest
+from jobplane_api.schemas import JobUpdate
+from jobplane_api.services.jobs import filter_jobs, job_record, job_variables, spec_patch
+
+BASE = "http://api.test"
+
+
+class Upload(Job):
+    interval = StringVar(max_length=5, description="Seconds")
+    count = IntegerVar(min_value=0, max_value=9, default=1)
+    colours = MultiChoiceVar(choices=(("r", "Red"), ("g", "Green")), required=False)
+    myfile = FileVar()
+
+
+def definition(
+    class_path: str = "tools.Upload",
+    *,
+    code: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None,
+    enabled: bool = False,
+    installed: bool = True,
+    uid: str = "0b5a2c4e-7d1f-4a39-9a57-2f3f3c1d0e11",
+) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "tools-upload-abc123", "uid": uid, "creationTimestamp": "2026-11-25T10:00:00Z"},
+        "spec": {"enabled": enabled, "overrides": overrides or {}},
+        "status": {
+            "classPath": class_path,
+            "installed": installed,
+            "supportsDryrun": False,
+            "code": {"name": "Upload", "grouping": "Tools", "description": "Uploads.", **(code or {})},
+            "variablesSchema": Upload.json_schema(),
+        },
+    }
+
+
+def test_a_record_shows_code_values_until_an_override_replaces_them() -> None:
+    plain = job_record(definition(), BASE)
+    assert (plain.name, plain.grouping, plain.name_override) == ("Upload", "Tools", False)
+    assert (plain.module_name, plain.job_class_name) == ("tools", "Upload")
+    assert plain.url == f"{BASE}/api/extras/jobs/{plain.id}/"
+    assert plain.task_queues == ["default"]
+    assert plain.default_job_queue is not None
+    assert plain.has_sensitive_variables is True  # Nautobot's default when the code says nothing
+
+    renamed = job_record(definition(overrides={"name": "Uploader", "taskQueues": ["gpu", "default"]}), BASE)
+    assert (renamed.name, renamed.name_override) == ("Uploader", True)
+    assert renamed.task_queues == ["gpu", "default"]
+    assert renamed.task_queues_override is True
+    assert renamed.default_job_queue is not None
+    assert renamed.default_job_queue.name == "gpu"
+
+
+def test_a_definition_applied_before_discovery_is_not_installed() -> None:
+    applied = definition()
+    applied["status"] = None
+    applied["spec"]["classPath"] = "later.Job"
+    record = job_record(applied, BASE)
+    assert (record.installed, record.class_path, record.name) == (False, "later.Job", "Job")
+
+
+def test_filters_match_nautobot_names() -> None:
+    records = [
+        job_record(definition("tools.Upload", enabled=True), BASE),
+        job_record(
+            definition(
+                "net.Check", code={"name": "Check", "grouping": "Compliance", "description": "Checks."}
+            ),
+            BASE,
+        ),
+    ]
+    assert [r.name for r in filter_jobs(records, {"enabled": ["true"]})] == ["Upload"]
+    assert [r.name for r in filter_jobs(records, {"grouping": ["Compliance"]})] == ["Check"]
+    assert [r.name for r in filter_jobs(records, {"module_name__isw": ["NE"]})] == ["Check"]
+    assert [r.name for r in filter_jobs(records, {"q": ["uploads"]})] == ["Upload"]
+    with pytest.raises(BadRequest) as refused:
+        filter_jobs(records, {"enabled": ["maybe"]})
+    assert refused.value.body() == {"enabled": ["'maybe' is not a valid boolean: use true or false."]}
+
+
+def test_a_patch_sets_and_clears_overrides_as_a_merge_patch() -> None:
+    assert spec_patch(JobUpdate(enabled=True)) == {"enabled": True}
+    assert spec_patch(JobUpdate(name="Uploader", name_override=True)) == {"overrides": {"name": "Uploader"}}
+    # A value without its flag overrides too; a flag set to false goes back to the code's value.
+    assert spec_patch(JobUpdate(time_limit=30)) == {"overrides": {"timeLimit": 30}}
+    assert spec_patch(JobUpdate(grouping_override=False)) == {"overrides": {"grouping": None}}
+    assert spec_patch(JobUpdate(task_queues=["gpu"], job_queues_override=True)) == {
+        "overrides": {"taskQueues": ["gpu"]}
+    }
+
+
+def test_a_patch_refuses_what_it_cannot_apply() -> None:
+    with pytest.raises(BadRequest) as unknown:
+        spec_patch(JobUpdate.model_validate({"enabeld": True}))
+    assert unknown.value.body() == {"enabeld": ["Unknown field: it is not part of a job."]}
+    with pytest.raises(BadRequest) as flag_only:
+        spec_patch(JobUpdate(name_override=True))
+    assert "name" in flag_only.value.body()
+    # Read-only fields sent back from a GET are ignored, as Nautobot's serializer does.
+    assert spec_patch(JobUpdate.model_validate({"installed": False, "enabled": False})) == {"enabled": False}
+
+
+def test_variables_are_read_back_from_the_schema_in_form_order() -> None:
+    variables = job_variables(definition())
+    assert [(v.name, v.type, v.required) for v in variables] == [
+        ("interval", "StringVar", True),
+        ("count", "IntegerVar", False),
+        ("colours", "MultiChoiceVar", False),
+        ("myfile", "FileVar", True),
+    ]
+    interval, count, colours, _ = variables
+    assert (interval.max_length, interval.help_text) == (5, "Seconds")
+    assert (count.min_value, count.max_value, count.default) == (0, 9, 1)
+    assert colours.choices == [["r", "Red"], ["g", "Green"]]
