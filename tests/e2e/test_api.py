@@ -190,6 +190,11 @@ def test_bad_requests_get_nautobot_errors(admin: Api) -> None:
     assert scheduled.status_code == 400
     assert "schedule" in scheduled.json()
     assert admin.run("no.Such").status_code == 404
+    not_utf8 = admin.client.post(
+        f"/api/extras/jobs/{VARIABLES}/run/", content=b"\xff", headers={"Content-Type": "application/json"}
+    )
+    assert not_utf8.status_code == 400
+    assert not_utf8.json() == {"detail": "JSON parse error - the body is not UTF-8 text."}
 
     disabled = admin.job("noop.Noop")
     assert disabled["enabled"] is False

@@ -187,7 +187,9 @@ async def _json(request: Request) -> RunRequest:
     if not raw.strip():
         return RunRequest()
     try:
-        body = json.loads(raw)
+        body = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise BadRequest("JSON parse error - the body is not UTF-8 text.") from None
     except json.JSONDecodeError as exc:
         raise BadRequest(f"JSON parse error - {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
     if not isinstance(body, dict):
