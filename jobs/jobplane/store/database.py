@@ -24,6 +24,8 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # The newest migration. Checked against Alembic's own view by a test, so that a start-up can tell an
 # up-to-date database without importing Alembic (which costs a tenth of a second per CLI call).
 HEAD_REVISION = "0003_list_indexes"
+# Postgres advisory lock key held while migrating: "jobplane" in ASCII, as a 64-bit integer.
+MIGRATION_LOCK_ID = int.from_bytes(b"jobplane", "big") >> 1
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -69,6 +71,10 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             # pysqlite runs DDL outside any transaction: without one of our own, another process could
             # see a half-migrated schema. IMMEDIATE also makes a second migrating process wait its turn.
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+        elif connection.dialect.name == "postgresql":
+            # The chart's migrations hook and a starting API replica may migrate at once: one waits for the
+            # other (the lock ends with this transaction), then finds nothing left to do.
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})")
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 

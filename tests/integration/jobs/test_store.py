@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from alembic.config import Config
@@ -21,6 +23,7 @@ from jobplane.store.database import (
     current_revision,
     ensure_schema,
     make_sessionmaker,
+    upgrade,
 )
 from jobplane.store.models import Base, FileProxy, JobLogEntry, JobResult, JobStatus
 
@@ -163,3 +166,27 @@ def test_naive_timestamps_are_refused(store_url: str) -> None:
         session.add(JobResult(name="X", job_class_path="x.X", date_created=naive))
         with pytest.raises(StatementError, match="naive datetime"):
             session.flush()
+
+
+def test_two_processes_migrating_at_once_both_succeed(store_url: str) -> None:
+    # The chart's migrations hook and a starting API replica may upgrade the same database together.
+    engines = [create_store_engine(store_url) for _ in range(2)]
+    errors: list[BaseException] = []
+
+    def migrate(engine: Any) -> None:
+        try:
+            upgrade(engine)
+        except BaseException as exc:  # pragma: no cover - what the test looks for
+            errors.append(exc)
+
+    threads = [threading.Thread(target=migrate, args=(engine,)) for engine in engines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    try:
+        assert errors == []
+        assert current_revision(engines[0]) == HEAD_REVISION
+    finally:
+        for engine in engines:
+            engine.dispose()
