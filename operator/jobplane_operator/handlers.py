@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 from typing import Any
@@ -10,9 +11,15 @@ import kopf
 
 from jobplane.settings import Settings, get_settings
 from jobplane_crds import GROUP
-from jobplane_crds.v1alpha1 import VERSION, JobRunPhase
+from jobplane_crds.v1alpha1 import VERSION
 from jobplane_operator.kube import Clients
-from jobplane_operator.reconcile.jobrun import LABEL_MANAGED_BY, LABEL_RUN
+from jobplane_operator.reconcile.jobrun import (
+    LABEL_MANAGED_BY,
+    LABEL_RUN,
+    job_event_matters,
+    poll_interval,
+    run_event_matters,
+)
 from jobplane_operator.runs import reconcile_run, refresh_definition
 from jobplane_operator.settings import OperatorSettings
 
@@ -21,29 +28,13 @@ __all__ = ["build_registry"]
 log = logging.getLogger(__name__)
 
 MANAGED = {LABEL_MANAGED_BY: "jobplane"}
+# Handlers are sync and mostly wait on the API: threads for kopf's executor, and as many connections.
+HANDLER_THREADS = 20
 
 
 def _plain(body: Any) -> dict[str, Any]:
     # kopf's Body is a live view; the reconcile functions take a plain copy.
     return copy.deepcopy(dict(body))
-
-
-def _unfinished(body: Any, **_: Any) -> bool:
-    phase = (body.get("status") or {}).get("phase")
-    return phase is None or not JobRunPhase(phase).is_terminal
-
-
-def _running(body: Any, **_: Any) -> bool:
-    return (body.get("status") or {}).get("phase") == JobRunPhase.RUNNING.value
-
-
-def _queued(body: Any, **_: Any) -> bool:
-    return (body.get("status") or {}).get("phase") == JobRunPhase.QUEUED.value
-
-
-def _pending(body: Any, **_: Any) -> bool:
-    # Not yet Running, Queued or ended: includes a run the create handler could not finish.
-    return _unfinished(body) and not _running(body) and not _queued(body)
 
 
 def build_registry(settings: OperatorSettings, defaults: Settings | None = None) -> kopf.OperatorRegistry:
@@ -53,9 +44,7 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
     clients: list[Clients] = []
 
     def api() -> Clients:
-        if not clients:
-            clients.append(Clients.load())
-        return clients[0]
+        return clients[0]  # made at start-up, before any resource handler runs
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> Any:
@@ -70,7 +59,9 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
         )
         settings.posting.level = logging.WARNING
         settings.watching.server_timeout = 300
-        settings.execution.max_workers = 20  # handlers are sync and mostly wait on the API
+        settings.execution.max_workers = HANDLER_THREADS
+        # Before the first event: made lazily, a burst of first handlers would each make (and import) it.
+        clients.append(Clients.load(connections=HANDLER_THREADS))
 
     # In-memory copies of the definitions and queues, kept current by kopf's watches: a run's
     # admission then costs no API call for them.
@@ -81,6 +72,12 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
 
     @kopf.index(GROUP, VERSION, "jobqueues", id="queues_by_name", registry=registry)
     def queues_by_name(namespace: str | None, name: str, body: Any, **_: Any) -> dict[Any, Any]:
+        return {(namespace, name): _plain(body)}
+
+    # The runs as last seen, so that a Job event costs no read of its run. It may lag a write of ours
+    # by a moment: the resourceVersion then refuses the status write and the run is read again.
+    @kopf.index(GROUP, VERSION, "jobruns", id="runs_by_name", registry=registry)
+    async def runs_by_name(namespace: str | None, name: str, body: Any, **_: Any) -> dict[Any, Any]:
         return {(namespace, name): _plain(body)}
 
     class IndexCatalog:
@@ -100,36 +97,61 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
     def reconcile(body: Any, kwargs: dict[str, Any]) -> None:
         reconcile_run(api(), _plain(body), settings, defaults, catalog(kwargs))
 
-    @kopf.on.resume(GROUP, VERSION, "jobruns", registry=registry, when=_unfinished)
-    @kopf.on.create(GROUP, VERSION, "jobruns", registry=registry)
-    @kopf.on.field(
-        GROUP, VERSION, "jobruns", field="spec.cancel", new=True, registry=registry, when=_unfinished
-    )
-    def run_changed(body: Any, **kwargs: Any) -> None:
-        reconcile(body, kwargs)
+    # An event handler rather than on.create/on.resume/on.field: those make kopf store its progress
+    # and a diff base in the run's annotations, two more writes per run. Nothing is lost: a run whose
+    # handling failed is still unstarted, which the pending poll retries, and at start-up the initial
+    # listing (event type None) hands over every unfinished run, as on.resume did.
+    @kopf.on.event(GROUP, VERSION, "jobruns", registry=registry)
+    def run_event(body: Any, type: str | None, **kwargs: Any) -> None:
+        if type != "DELETED" and run_event_matters(body, listing=type is None):
+            reconcile(body, kwargs)
 
     # Job events carry a run from its Job's creation to its end; polling is for what no event
-    # announces: a free slot for a Queued run (often), a pod that stays unschedulable or cannot pull
-    # its image (a few times per pending timeout), and a slow safety net for Running runs.
-    def resync(body: Any, **kwargs: Any) -> None:
-        reconcile(body, kwargs)
+    # announces (see poll_interval). One loop over the runs index rather than kopf timers: a timer
+    # makes kopf put a finalizer on every run, two more writes per run and a run that cannot be
+    # deleted while the operator is down.
+    intervals = {
+        "queued": settings.resync_interval,
+        "pending": max(settings.resync_interval, settings.pending_timeout / 3),
+        "running": settings.running_resync_interval,
+    }
+    polling: list[asyncio.Task[None]] = []
 
-    polls = (
-        ("queued_resync", settings.resync_interval, _queued),
-        ("pending_resync", max(settings.resync_interval, settings.pending_timeout / 3), _pending),
-        ("running_resync", settings.running_resync_interval, _running),
-    )
-    for handler_id, interval, when in polls:
-        kopf.timer(
-            GROUP,
-            VERSION,
-            "jobruns",
-            id=handler_id,
-            registry=registry,
-            interval=interval,
-            initial_delay=interval,
-            when=when,
-        )(resync)
+    async def poll_forever(indices: dict[str, Any], execution: Any) -> None:
+        loop = asyncio.get_running_loop()
+        last_polled: dict[str, float] = {}  # by run uid; a run's first sighting counts as a poll
+        while True:
+            await asyncio.sleep(min(intervals.values()))
+            now, due, seen = loop.time(), [], set()
+            for store in list(indices["runs_by_name"].values()):
+                for obj in list(store):
+                    uid = obj["metadata"]["uid"]
+                    seen.add(uid)
+                    interval = poll_interval(obj.get("status") or {}, **intervals)
+                    if interval is not None and now - last_polled.setdefault(uid, now) >= interval:
+                        last_polled[uid] = now
+                        due.append(obj)
+            for uid in set(last_polled) - seen:
+                del last_polled[uid]
+            outcomes = await asyncio.gather(
+                *(loop.run_in_executor(execution.executor, reconcile, obj, indices) for obj in due),
+                return_exceptions=True,
+            )
+            for obj, outcome in zip(due, outcomes, strict=True):
+                if isinstance(outcome, Exception):
+                    meta = obj["metadata"]
+                    log.warning("poll failed run=%s/%s error=%r", meta["namespace"], meta["name"], outcome)
+
+    @kopf.on.startup(registry=registry)
+    async def start_polling(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
+        # kopf hands the (live) indexes to start-up handlers too; they fill once the watches start.
+        indices = {key: kwargs[key] for key in ("definitions_by_namespace", "queues_by_name", "runs_by_name")}
+        polling.append(asyncio.create_task(poll_forever(indices, settings.execution)))
+
+    @kopf.on.cleanup(registry=registry)
+    async def stop_polling(**_: Any) -> None:
+        for task in polling:
+            task.cancel()
 
     @kopf.on.resume(GROUP, VERSION, "jobdefinitions", registry=registry)
     @kopf.on.create(GROUP, VERSION, "jobdefinitions", registry=registry)
@@ -143,13 +165,18 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
         name = (meta.get("labels") or {}).get(LABEL_RUN)
         if not name or not namespace:
             return
-        run = api().get_run(namespace, name)
-        if run is not None:
-            # The event carries the Job as it is now: no need to read it again.
-            reconcile_run(api(), run, settings, defaults, catalog(kwargs), job=job)
+        known = next(iter(kwargs["runs_by_name"].get((namespace, name), [])), None)
+        run = known or api().get_run(namespace, name)
+        if run is None or not job_event_matters(job, run.get("status") or {}):
+            return
+        # The event carries the Job as it is now: no need to read it again.
+        if not reconcile_run(api(), run, settings, defaults, catalog(kwargs), job=job) and known:
+            run = api().get_run(namespace, name)  # the index lagged behind a write: decide again
+            if run is not None:
+                reconcile_run(api(), run, settings, defaults, catalog(kwargs), job=job)
 
     # Job events are enough to follow the pods: the Job's active/ready/failed counts and conditions
-    # change with them. Pod events would multiply the work, and the resync timer covers the rest
+    # change with them. Pod events would multiply the work, and the polls cover the rest
     # (a pod that stays unschedulable changes nothing on its Job).
     @kopf.on.event("batch", "v1", "jobs", labels=MANAGED, registry=registry)
     def job_event(body: Any, meta: Any, namespace: str | None, type: str | None, **kwargs: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,24 +82,29 @@ class Clients:
     custom: Any
     batch: Any
     core: Any
-    serializer: Any
 
     @classmethod
-    def load(cls) -> Clients:
+    def load(cls, connections: int | None = None) -> Clients:
+        """``connections``: how many threads may call at once (the client's default pool holds
+        five per core; a thread finding it empty opens, and then drops, a connection of its own)."""
         from kubernetes import client
 
         load_config()
-        api_client = client.ApiClient()
+        configuration = client.Configuration.get_default_copy()
+        if connections:
+            configuration.connection_pool_maxsize = connections
+        api_client = client.ApiClient(configuration)
         return cls(
             custom=client.CustomObjectsApi(api_client),
             batch=client.BatchV1Api(api_client),
             core=client.CoreV1Api(api_client),
-            serializer=api_client,
         )
 
-    def _plain(self, obj: Any) -> dict[str, Any]:
-        # Typed client models → the camelCase dicts the reconcile functions read.
-        return dict(self.serializer.sanitize_for_serialization(obj))
+    @staticmethod
+    def _plain(response: Any) -> dict[str, Any]:
+        # Calls made with _preload_content=False: the JSON as the API sent it (the camelCase dicts the
+        # reconcile functions read), without building the client's typed models only to undo them.
+        return dict(json.loads(response.data))
 
     # --- JobRuns and their companions ---------------------------------------------------------------
     def get_run(self, namespace: str, name: str) -> dict[str, Any] | None:
@@ -160,7 +166,7 @@ class Clients:
         from kubernetes.client.exceptions import ApiException
 
         try:
-            return self._plain(self.batch.read_namespaced_job(name, namespace))
+            return self._plain(self.batch.read_namespaced_job(name, namespace, _preload_content=False))
         except ApiException as exc:
             if _not_found(exc):
                 return None
@@ -171,7 +177,8 @@ class Clients:
         from kubernetes.client.exceptions import ApiException
 
         try:
-            self.batch.create_namespaced_job(namespace, body)
+            # The reply is not needed: read without parsing, which returns the connection to the pool.
+            self.batch.create_namespaced_job(namespace, body, _preload_content=False).read()
         except ApiException as exc:
             if exc.status != 409:
                 raise
@@ -191,25 +198,31 @@ class Clients:
 
     def count_unfinished_jobs(self, namespace: str, selector: str) -> int:
         """Jobs matching the selector that have neither completed nor failed."""
-        jobs = self.batch.list_namespaced_job(namespace, label_selector=selector).items
+        listed = self.batch.list_namespaced_job(namespace, label_selector=selector, _preload_content=False)
         finished = {"Complete", "Failed", "SuccessCriteriaMet", "FailureTarget"}
         return sum(
             1
-            for job in jobs
-            if not any(c.type in finished and c.status == "True" for c in (job.status.conditions or []))
+            for job in self._plain(listed).get("items") or []
+            if not any(
+                c.get("type") in finished and c.get("status") == "True"
+                for c in (job.get("status") or {}).get("conditions") or []
+            )
         )
 
-    def list_all_runs(self) -> list[dict[str, Any]]:
-        listed = self.custom.list_cluster_custom_object(GROUP, VERSION, JOB_RUNS)
-        return list(listed.get("items", []))
+    def list_all_runs(self, namespaces: list[str] | None = None) -> list[dict[str, Any]]:
+        """Every JobRun the operator watches: the whole cluster, or only ``namespaces`` (namespaced RBAC)."""
+        if not namespaces:
+            listed = self.custom.list_cluster_custom_object(GROUP, VERSION, JOB_RUNS)
+            return list(listed.get("items", []))
+        return [run for namespace in namespaces for run in self.list_runs(namespace)]
 
     def list_runs(self, namespace: str) -> list[dict[str, Any]]:
         listed = self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, JOB_RUNS)
         return list(listed.get("items", []))
 
     def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
-        pods = self.core.list_namespaced_pod(namespace, label_selector=selector)
-        return [self._plain(pod) for pod in pods.items]
+        listed = self.core.list_namespaced_pod(namespace, label_selector=selector, _preload_content=False)
+        return list(self._plain(listed).get("items") or [])
 
     # --- the Secrets of a run: its sensitive inputs, its token ----------------------------------------
     def own_secret(self, namespace: str, name: str, owner: dict[str, Any]) -> bool:

@@ -37,7 +37,9 @@ def _serve_metrics(settings: OperatorSettings) -> None:
     from jobplane_operator.metrics import serve
 
     clients = Clients.load()
-    serve(settings.metrics_address, settings.metrics_port, clients.list_all_runs)
+    # With a namespace list the operator may have no cluster-wide rights (the chart's RBAC): list each.
+    namespaces = list(settings.namespaces)
+    serve(settings.metrics_address, settings.metrics_port, lambda: clients.list_all_runs(namespaces))
     log.info("metrics address=%s port=%d", settings.metrics_address, settings.metrics_port)
 
 

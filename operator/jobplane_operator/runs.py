@@ -66,6 +66,7 @@ class _StatusWriter:
         self.old: dict[str, Any] = dict(obj.get("status") or {})
         self.now = now
         self.generation = int(obj["metadata"].get("generation", 1))
+        self.conflicted = False
 
     def write(self, phase: JobRunPhase, reason: str, message: str = "", **fields: Any) -> bool:
         """Write the status; True if it is now what was asked (written, or already so)."""
@@ -100,6 +101,7 @@ class _StatusWriter:
             where = (meta["namespace"], meta["name"])
             if not self.clients.patch_run_status(*where, status, meta.get("resourceVersion")):
                 log.debug("run changed meanwhile; the next event decides run=%s/%s", *where)
+                self.conflicted = True
                 return False
             log.info("run status run=%s/%s phase=%s reason=%s", *where, phase, reason)
         return True
@@ -207,23 +209,25 @@ def _start(
     assert definition is not None  # check_runnable refuses a missing definition
     queue = JobQueue.model_validate(queue_obj) if queue_obj else None
     limit = queue.spec.concurrency_limit if queue else None
+    if limit is None:
+        # Nothing to count: runs of an unlimited queue start side by side.
+        _create(clients, run, obj, writer, settings, defaults, definition, effective, queue, queue_name)
+        return
     with _queue_lock(namespace, queue_name):
-        if limit is not None:
-            active = clients.count_unfinished_jobs(namespace, f"{LABEL_QUEUE}={label_value(queue_name)}")
-            waiting = _waiting_on(clients, namespace, queue_name, definitions)
-            admission = admit(_order_key(obj), waiting, active, limit)
-            METRICS.queue_waiting.labels(namespace, queue_name).set(
-                max(0, len(waiting) - max(0, limit - active))
+        active = clients.count_unfinished_jobs(namespace, f"{LABEL_QUEUE}={label_value(queue_name)}")
+        waiting = _waiting_on(clients, namespace, queue_name, definitions)
+        admission = admit(_order_key(obj), waiting, active, limit)
+        METRICS.queue_waiting.labels(namespace, queue_name).set(max(0, len(waiting) - max(0, limit - active)))
+        if not admission.start:
+            writer.write(
+                JobRunPhase.QUEUED,
+                "ConcurrencyLimit",
+                admission.message,
+                queue=queue_name,
+                queuePosition=admission.position,
             )
-            if not admission.start:
-                writer.write(
-                    JobRunPhase.QUEUED,
-                    "ConcurrencyLimit",
-                    admission.message,
-                    queue=queue_name,
-                    queuePosition=admission.position,
-                )
-                return
+            return
+        # Under the lock until its status names the Job: the next count then sees it started.
         _create(clients, run, obj, writer, settings, defaults, definition, effective, queue, queue_name)
 
 
@@ -289,18 +293,22 @@ def reconcile_run(
     defaults: Settings,
     catalog: Catalog | None = None,
     job: dict[str, Any] | None = None,
-) -> None:
+) -> bool:
     """Bring one run one step closer to done; safe to call any number of times, from any event.
 
-    ``job`` is the run's Job as an event just delivered it, which spares reading it.
+    ``job`` is the run's Job as an event just delivered it, which spares reading it. False when the
+    run changed since ``obj`` was read, so nothing was written: read it again to decide on fresh data.
     """
     with METRICS.reconcile_seconds.time():
-        _reconcile(clients, obj, settings, defaults, catalog, job)
+        writer = _StatusWriter(clients, obj, datetime.now(UTC))
+        _reconcile(clients, obj, writer, settings, defaults, catalog, job)
+        return not writer.conflicted
 
 
 def _reconcile(
     clients: Clients,
     obj: dict[str, Any],
+    writer: _StatusWriter,
     settings: OperatorSettings,
     defaults: Settings,
     catalog: Catalog | None,
@@ -309,8 +317,7 @@ def _reconcile(
     run = JobRun.model_validate(obj)
     phase = run.status.phase if run.status else None
     namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
-    now = datetime.now(UTC)
-    writer = _StatusWriter(clients, obj, now)
+    now = writer.now
     if phase is not None and phase.is_terminal:
         return
     job_name = job_name_for(name, obj["metadata"]["uid"])

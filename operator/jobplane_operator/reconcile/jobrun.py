@@ -54,10 +54,13 @@ __all__ = [
     "check_runnable",
     "effective_of",
     "find_definition",
+    "job_event_matters",
     "job_name_for",
     "merge_pod_template",
     "observe",
     "plan_job",
+    "poll_interval",
+    "run_event_matters",
     "token_secret_name",
 ]
 
@@ -557,3 +560,59 @@ def observe(
         # The pod ended but the Job controller has not written its condition yet: wait for it.
         return Observation(JobRunPhase.RUNNING, "Finishing", "", pod_name, start_time=status.get("startTime"))
     return Observation(JobRunPhase.PENDING, "PodPending", "", pod_name)
+
+
+# --- which events call for a reconcile ----------------------------------------------------------------
+
+_JOB_ENDED = ("Complete", "SuccessCriteriaMet", "Failed", "FailureTarget")
+
+
+def run_event_matters(obj: dict[str, Any], *, listing: bool) -> bool:
+    """Whether an event of a JobRun calls for a reconcile.
+
+    A run to start or to cancel does; so does every unfinished run when the operator lists them at
+    start-up (``listing``: it adopts what a previous process left). The rest, mostly the echoes of our
+    own status writes, do not: Job events and polls follow a started run.
+    """
+    status = obj.get("status") or {}
+    phase = status.get("phase")
+    if phase and JobRunPhase(phase).is_terminal:
+        return False
+    if listing or (obj.get("spec") or {}).get("cancel"):
+        return True
+    return not status.get("jobName") and phase != JobRunPhase.QUEUED.value
+
+
+def job_event_matters(job: dict[str, Any] | None, run_status: dict[str, Any]) -> bool:
+    """Whether an event of a run's Job (None: the Job is gone) can change the run's status.
+
+    The Job's own counts tell when its pod starts, runs and ends; only then are the pods worth reading.
+    A pod that waits (unschedulable, pulling its image) changes nothing on its Job: the pending poll
+    reads it.
+    """
+    if job is None or job.get("metadata", {}).get("deletionTimestamp"):
+        return True
+    status = job.get("status") or {}
+    if status.get("failed") or status.get("succeeded") or any(_condition(job, kind) for kind in _JOB_ENDED):
+        return True
+    phase = run_status.get("phase")
+    if status.get("ready"):
+        return not (phase == JobRunPhase.RUNNING.value and run_status.get("podName"))
+    # Created, or its pod exists but is not ready yet: news only for a run that was already running
+    # (no phase: the status that records the Job's creation is on its way).
+    return phase not in (None, JobRunPhase.PENDING.value)
+
+
+def poll_interval(status: dict[str, Any], *, queued: float, pending: float, running: float) -> float | None:
+    """How often to re-check a run, for what no event announces (None: never, it has ended).
+
+    A Queued run waits for a free slot (often); a Pending one may have a pod that stays unschedulable
+    or cannot pull its image, or may have failed to start (a few times per pending timeout); a Running
+    one gets a slow safety net, its Job's events do the work.
+    """
+    phase = status.get("phase")
+    if phase and JobRunPhase(phase).is_terminal:
+        return None
+    if phase == JobRunPhase.QUEUED.value:
+        return queued
+    return running if phase == JobRunPhase.RUNNING.value else pending

@@ -16,11 +16,14 @@ from jobplane_operator.reconcile.jobrun import (
     admit,
     check_runnable,
     find_definition,
+    job_event_matters,
     job_name_for,
     label_value,
     merge_pod_template,
     observe,
     plan_job,
+    poll_interval,
+    run_event_matters,
 )
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -419,3 +422,57 @@ def test_a_runnable_run_is_not_refused_and_overrides_decide_the_queues() -> None
     refused = check_runnable(make_run(), overridden, "default", False)
     assert refused is not None
     assert refused.reason == "QueueNotAllowed"
+
+
+# --- which events call for a reconcile ---
+
+
+def run_obj(cancel: bool = False, **status: Any) -> dict[str, Any]:
+    return {"metadata": {"name": "r"}, "spec": {"job": "noop.Noop", "cancel": cancel}, "status": status}
+
+
+def test_run_events_reconcile_runs_to_start_or_cancel_and_every_unfinished_run_at_start_up() -> None:
+    assert run_event_matters({"metadata": {"name": "r"}, "spec": {}}, listing=False)  # just created
+    assert run_event_matters(run_obj(phase="Pending"), listing=False)  # its start failed half-way
+    assert not run_event_matters(run_obj(phase="Pending", jobName="j"), listing=False)  # our own write
+    assert not run_event_matters(run_obj(phase="Queued"), listing=False)  # the poll starts it
+    assert run_event_matters(run_obj(cancel=True, phase="Running", jobName="j"), listing=False)
+    assert run_event_matters(run_obj(phase="Running", jobName="j"), listing=True)
+    assert run_event_matters(run_obj(phase="Queued"), listing=True)
+    for phase in ("Succeeded", "Failed", "Cancelled"):
+        assert not run_event_matters(run_obj(cancel=True, phase=phase), listing=True)
+
+
+def job_counts(**counts: int) -> dict[str, Any]:
+    return {"metadata": {"name": "j"}, "status": counts}
+
+
+def test_job_events_matter_when_the_pod_starts_running_or_the_job_ends() -> None:
+    pending = {"phase": "Pending", "jobName": "j"}
+    running = {"phase": "Running", "jobName": "j", "podName": "j-abcde"}
+    assert not job_event_matters(job_counts(), pending)  # just created
+    assert not job_event_matters(job_counts(), {})  # the status naming the Job is on its way
+    assert not job_event_matters(job_counts(active=1), pending)  # its pod waits: the pending poll
+    assert job_event_matters(job_counts(active=1, ready=1), pending)
+    assert not job_event_matters(job_counts(active=1, ready=1), running)
+    assert job_event_matters(job_counts(active=1), running)  # its pod is finishing
+    assert job_event_matters(job_counts(), running)
+    assert job_event_matters(job_counts(succeeded=1), running)
+    assert job_event_matters(job_counts(failed=1), pending)
+    assert job_event_matters(job_with("Failed", "DeadlineExceeded"), pending)
+    assert job_event_matters(job_with("Complete"), running)
+    assert job_event_matters(None, running)  # the Job is gone
+    deleting = job_counts(active=1, ready=1)
+    deleting["metadata"]["deletionTimestamp"] = ts()
+    assert job_event_matters(deleting, running)
+
+
+def test_runs_are_polled_by_phase_and_ended_runs_never() -> None:
+    def interval(**status: Any) -> float | None:
+        return poll_interval(status, queued=1, pending=2, running=3)
+
+    assert interval(phase="Queued") == 1
+    assert interval() == interval(phase="Pending") == 2
+    assert interval(phase="Running") == 3
+    assert interval(phase="Succeeded") is None
+    assert interval(phase="Cancelled") is None
