@@ -335,17 +335,7 @@ class StdoutReporter:
     def log(self, entry: LogEntry) -> None:
         if entry.level in FAILURE_LEVELS:
             self.last_failure = entry.message
-        self.emit(
-            {
-                "type": "log",
-                "level": entry.level,
-                "grouping": entry.grouping,
-                "message": entry.message,
-                "object": entry.log_object,
-                "url": entry.absolute_url,
-                "time": entry.created.isoformat(),
-            }
-        )
+        self.emit({"type": "log", **entry.as_report()})
 
     def create_file(self, name: str, content: bytes) -> str:
         if len(content) > self._max_file_size:

@@ -149,14 +149,7 @@ class ApiReporter:
         self.stdout.log(entry)
 
     def _queue(self, entry: LogEntry) -> None:
-        item = {
-            "level": entry.level,
-            "grouping": entry.grouping,
-            "message": entry.message,
-            "object": entry.log_object,
-            "url": entry.absolute_url,
-            "time": entry.created.isoformat(),
-        }
+        item = entry.as_report()
         with self._pending_lock:
             self._pending.append(item)
             if len(self._pending) >= self._batch_size:

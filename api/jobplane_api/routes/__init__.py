@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from fastapi import Request
+from urllib.parse import quote
 
-__all__ = ["base_url", "query_filters"]
+from fastapi import Request, Response
+
+__all__ = ["attachment", "base_url", "query_filters"]
 
 PAGINATION_KEYS = frozenset({"limit", "offset", "format", "depth", "brief", "exclude_m2m", "ordering"})
+
+
+def attachment(name: str, content: bytes) -> Response:
+    """A file download, its name kept whatever characters it has (RFC 6266 ``filename*``)."""
+    return Response(
+        content,
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"},
+    )
 
 
 def base_url(request: Request) -> str:

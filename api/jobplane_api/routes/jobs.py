@@ -222,9 +222,7 @@ async def run(
 ) -> JobRunResponse:
     """Run a job now: a JSON body `{"data", "task_queue", "schedule"}`, or a multipart form for files."""
     content_type = request.headers.get("content-type", "")
-    if content_type.startswith("multipart/form-data") or content_type.startswith(
-        "application/x-www-form-urlencoded"
-    ):
+    if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
         run_request = await _multipart(request, kube, key, settings.upload_max_size)
     else:
         run_request = await _json(request)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Request, Response
 
 from jobplane_api.deps import KubeDep, PrincipalDep, SessionDep
 from jobplane_api.pagination import Page, PageDep
-from jobplane_api.routes import base_url, query_filters
+from jobplane_api.routes import attachment, base_url, query_filters
 from jobplane_api.schemas import FileProxyRead, JobLogEntryRead, JobResultRead
 from jobplane_api.services import results as service
 
@@ -125,7 +124,4 @@ def get_file(file_id: str, request: Request, session: SessionDep, principal: Pri
 )
 def download_file(file_id: str, session: SessionDep, principal: PrincipalDep) -> Response:
     proxy = service.get_file(session=session, principal=principal, file_id=file_id, content=True)
-    disposition = f"attachment; filename*=UTF-8''{quote(proxy.name)}"
-    return Response(
-        proxy.content, media_type="application/octet-stream", headers={"Content-Disposition": disposition}
-    )
+    return attachment(proxy.name, proxy.content)

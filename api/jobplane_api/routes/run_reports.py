@@ -8,14 +8,15 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Path, Request, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from jobplane.joblog import LogEntry
 from jobplane.store.models import LOG_LEVELS, JobStatus
 from jobplane_api.deps import SessionDep, SettingsDep
 from jobplane_api.errors import PayloadTooLarge
+from jobplane_api.routes import attachment
 from jobplane_api.services import run_reports as service
 
 __all__ = ["FileCreated", "LogBatch", "LogEntryIn", "ResultIn", "StartedIn", "router"]
@@ -115,7 +116,7 @@ def started(body: StartedIn, run_uid: RunDep, session: SessionDep) -> Response:
 @router.post("/logs/", status_code=204, response_class=Response)
 def logs(body: LogBatch, run_uid: RunDep, session: SessionDep) -> Response:
     entries = [
-        service.ReportedLog(
+        LogEntry(
             level=entry.level,
             message=entry.message,
             grouping=entry.grouping,
@@ -149,11 +150,7 @@ def files(
 @router.get("/input-files/{file_id}/", response_class=Response)
 def input_file(file_id: str, run_uid: RunDep, session: SessionDep) -> Response:
     found = service.read_input_file(session=session, run_uid=run_uid, file_id=file_id)
-    return Response(
-        content=found.content,
-        media_type="application/octet-stream",
-        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(found.name)}"},
-    )
+    return attachment(found.name, found.content)
 
 
 @router.delete("/input-files/", status_code=204, response_class=Response)

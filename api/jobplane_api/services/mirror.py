@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 
 from jobplane.store.models import JobResult, JobStatus
-from jobplane.store.results import count_logs_by_level
+from jobplane.store.results import log_count_columns
 from jobplane_api.kube import display_name
 
 if TYPE_CHECKING:
@@ -354,8 +354,7 @@ class RunMirror:
                     return False
                 values = dict(change.values)
                 if change.ends:
-                    counts = count_logs_by_level(session=session, job_result_id=uid)
-                    values.update({f"{level}_log_count": count for level, count in counts.items()})
+                    values.update(log_count_columns(session=session, job_result_id=uid))
                 if change.create:
                     if not _insert_ignoring_conflict(session, values):
                         continue

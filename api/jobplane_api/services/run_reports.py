@@ -17,16 +17,16 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from jobplane.joblog import LogEntry
 from jobplane.runtoken import verify_run_token
 from jobplane.store.models import FileProxy, JobLogEntry, JobResult, JobStatus
-from jobplane.store.results import count_logs_by_level
+from jobplane.store.results import log_count_columns
 from jobplane_api.errors import ApiError, NotFound, PayloadTooLarge, Unavailable
 
 __all__ = [
     "FINAL_STATUSES",
     "MAX_LOG_BATCH",
     "InputFile",
-    "ReportedLog",
     "RunTokenInvalid",
     "add_logs",
     "authenticate_run",
@@ -52,18 +52,6 @@ class RunTokenInvalid(ApiError):
     status_code = 401
     code = "RunTokenInvalid"
     default_detail = "A valid run token is required: Authorization: Bearer <token>."
-
-
-@dataclass(frozen=True)
-class ReportedLog:
-    """One log entry as the pod sends it (already validated by the route's schema)."""
-
-    level: str
-    message: str
-    grouping: str
-    log_object: str | None
-    absolute_url: str | None
-    created: datetime
 
 
 @dataclass(frozen=True)
@@ -155,15 +143,11 @@ def record_started(
 
 
 def _refresh_counts(session: Session, run_uid: uuid.UUID) -> None:
-    counts = count_logs_by_level(session=session, job_result_id=run_uid)
-    session.execute(
-        update(JobResult)
-        .where(JobResult.id == run_uid)
-        .values(**{f"{level}_log_count": count for level, count in counts.items()})
-    )
+    counts = log_count_columns(session=session, job_result_id=run_uid)
+    session.execute(update(JobResult).where(JobResult.id == run_uid).values(**counts))
 
 
-def add_logs(*, session: Session, run_uid: uuid.UUID, entries: Sequence[ReportedLog]) -> int:
+def add_logs(*, session: Session, run_uid: uuid.UUID, entries: Sequence[LogEntry]) -> int:
     """Store a batch of log entries; accepted after the result too (a late flush). Returns how many."""
     if len(entries) > MAX_LOG_BATCH:
         raise PayloadTooLarge(f"At most {MAX_LOG_BATCH} log entries per request; got {len(entries)}.")
@@ -244,8 +228,7 @@ def record_result(
     if status not in FINAL_STATUSES:
         raise ValueError(f"not a final status: {status}")
     current = _status_of(session, run_uid)
-    counts = count_logs_by_level(session=session, job_result_id=run_uid)
-    count_values = {f"{level}_log_count": count for level, count in counts.items()}
+    count_values = log_count_columns(session=session, job_result_id=run_uid)
     if not JobStatus(current).is_terminal:
         ended = session.execute(
             update(JobResult)

@@ -22,6 +22,7 @@ __all__ = [
     "finish_job_result",
     "get_job_result",
     "list_log_entries",
+    "log_count_columns",
     "mark_started",
 ]
 
@@ -105,6 +106,12 @@ def count_logs_by_level(*, session: Session, job_result_id: uuid.UUID) -> dict[s
     return counts
 
 
+def log_count_columns(*, session: Session, job_result_id: uuid.UUID) -> dict[str, int]:
+    """The per-level counts as the JobResult columns that hold them (``info_log_count``, ...)."""
+    counts = count_logs_by_level(session=session, job_result_id=job_result_id)
+    return {f"{level}_log_count": count for level, count in counts.items()}
+
+
 def finish_job_result(
     *,
     session: Session,
@@ -115,7 +122,7 @@ def finish_job_result(
     traceback: str | None = None,
 ) -> bool:
     """Move a run to a terminal status with its per-level log counts; False if it already ended."""
-    counts = count_logs_by_level(session=session, job_result_id=job_result_id)
+    counts = log_count_columns(session=session, job_result_id=job_result_id)
     changed = session.execute(
         update(JobResult)
         .where(
@@ -127,7 +134,7 @@ def finish_job_result(
             date_done=now,
             result=result,
             traceback=traceback,
-            **{f"{level}_log_count": count for level, count in counts.items()},
+            **counts,
         )
     )
     return bool(changed.rowcount)  # type: ignore[attr-defined]

@@ -12,26 +12,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from jobplane.store.database import create_store_engine, ensure_schema, make_sessionmaker
 from jobplane.store.models import FileProxy, JobLogEntry, JobResult, JobStatus, utcnow
 from jobplane_api.app import create_app
 from jobplane_api.identity import service
 from jobplane_api.settings import ApiSettings
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def engine(postgres_url: str) -> Iterator[Engine]:
-    engine = create_store_engine(postgres_url)
-    ensure_schema(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def sessions(engine: Engine) -> sessionmaker[Session]:
-    return make_sessionmaker(engine)
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobplane.runtoken import run_token
-from jobplane.store.database import create_store_engine, ensure_schema, make_sessionmaker
 from jobplane.store.models import FileProxy, JobLogEntry, JobResult, JobStatus, utcnow
 from jobplane_api.app import create_app
 from jobplane_api.settings import ApiSettings
@@ -28,19 +27,6 @@ pytestmark = pytest.mark.postgres
 
 KEY = "k" * 40
 UPLOAD_MAX = 64
-
-
-@pytest.fixture
-def engine(postgres_url: str) -> Iterator[Engine]:
-    engine = create_store_engine(postgres_url)
-    ensure_schema(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def sessions(engine: Engine) -> sessionmaker[Session]:
-    return make_sessionmaker(engine)
 
 
 def make_client(engine: Engine, **settings: Any) -> TestClient:
