@@ -36,6 +36,14 @@ ENV PATH=/opt/jobplane/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     JOBPLANE_JOBS_ROOT=/opt/jobplane/jobs \
     JOBPLANE_DATABASE_URL=sqlite:////tmp/jobplane.sqlite3
+# git and ssh fetch jobs from Git repositories (sync-repo, run-pod); pgrep (procps) lets a timed-out git
+# be killed with its children. Installed only when the base lacks them: the test base image has them,
+# and its builds run without network access.
+# hadolint ignore=DL3008
+RUN (command -v git && command -v ssh && command -v pgrep) >/dev/null \
+ || (apt-get update \
+     && apt-get install -y --no-install-recommends git openssh-client procps \
+     && rm -rf /var/lib/apt/lists/*)
 COPY --from=builder /opt/jobplane/venv /opt/jobplane/venv
 COPY ${JOBS_DIR}/ /opt/jobplane/jobs/
 # Compiled as root at build time: at run time the non-root user cannot write next to the sources.

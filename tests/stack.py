@@ -23,8 +23,9 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+from jobplane_crds.v1alpha1 import KINDS
 from tests.cluster.cluster import Cluster, wait_for
 from tests.conftest import REPO_ROOT, PostgresServer, _postgres_bindir, free_port
 
@@ -32,7 +33,7 @@ log = logging.getLogger("jobplane.stack")
 
 CRDS_DIR = REPO_ROOT / "crds"
 EXAMPLES = REPO_ROOT / "jobs" / "examples"
-CRD_NAMES = ("jobdefinitions.jobplane.io", "jobruns.jobplane.io", "jobqueues.jobplane.io")
+CRD_NAMES = tuple(f"{kind.plural}.jobplane.io" for kind in KINDS)
 STATE_DIR = Path(os.environ.get("JOBPLANE_STACK_DIR", "/tmp/jobplane-stack"))
 ADMIN = "admin"
 
@@ -55,9 +56,25 @@ class Stack:
     """
 
     def __init__(
-        self, cluster: Cluster, database_url: str, image: str, workdir: Path, namespace: str = "jobplane"
+        self,
+        cluster: Cluster,
+        database_url: str,
+        image: str,
+        workdir: Path,
+        namespace: str = "jobplane",
+        *,
+        operator_env: dict[str, str] | None = None,
+        api_env: dict[str, str] | None = None,
+        extra_namespaces: tuple[str, ...] = (),
+        queue_pod_template: dict[str, Any] | None = None,
     ) -> None:
+        """``operator_env``/``api_env`` add settings; ``extra_namespaces`` are watched by the operator too;
+        ``queue_pod_template`` is merged into the default queue's pod template (volumes, mounts)."""
         self.cluster = cluster
+        self.operator_env = dict(operator_env or {})
+        self.api_env = dict(api_env or {})
+        self.extra_namespaces = extra_namespaces
+        self.queue_pod_template = queue_pod_template or {}
         self.database_url = database_url
         self.image = image
         self.workdir = workdir
@@ -104,17 +121,13 @@ class Stack:
     # --- start and stop ---------------------------------------------------------------------------------
     def start(self) -> None:
         apply_crds(self.cluster)
-        if self.cluster.kubectl("get", "namespace", self.namespace, check=False).returncode != 0:
-            self.cluster.kubectl("create", "namespace", self.namespace)
+        for namespace in (self.namespace, *self.extra_namespaces):
+            if self.cluster.kubectl("get", "namespace", namespace, check=False).returncode != 0:
+                self.cluster.kubectl("create", "namespace", namespace)
         self.cli("sync-jobs", "--namespace", self.namespace)
-        queue = {
-            "apiVersion": "jobplane.io/v1alpha1",
-            "kind": "JobQueue",
-            "metadata": {"name": "default", "namespace": self.namespace},
-            # The real node, and the host's network: pods reach the API on 127.0.0.1 like everything here.
-            "spec": {"nodeSelector": {"pool": "default"}, "podTemplate": {"spec": {"hostNetwork": True}}},
-        }
-        self.cluster.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(queue))
+        self.cluster.kubectl(
+            "apply", "--server-side", "-f", "-", input=json.dumps(self.default_queue(self.namespace))
+        )
         self.cli("db", "upgrade")
         self._spawn(
             "api",
@@ -123,13 +136,14 @@ class Stack:
                 JOBPLANE_API_NAMESPACE=self.namespace,
                 JOBPLANE_API_PORT=str(self.port),
                 JOBPLANE_API_RUN_TOKEN_KEY=self.run_token_key,
+                **self.api_env,
             ),
         )
         self._spawn(
             "operator",
             ["operator"],
             self.env(
-                JOBPLANE_OPERATOR_NAMESPACES=json.dumps([self.namespace]),
+                JOBPLANE_OPERATOR_NAMESPACES=json.dumps([self.namespace, *self.extra_namespaces]),
                 JOBPLANE_OPERATOR_IMAGE=self.image,
                 JOBPLANE_OPERATOR_API_URL=self.api_url,
                 JOBPLANE_OPERATOR_RUN_TOKEN_KEY=self.run_token_key,
@@ -138,12 +152,24 @@ class Stack:
                 JOBPLANE_OPERATOR_LEASE_DURATION="4",
                 JOBPLANE_OPERATOR_METRICS_PORT="0",
                 JOBPLANE_OPERATOR_RESYNC_INTERVAL="1",
+                **self.operator_env,
             ),
         )
         wait_for("the API", self._api_ready, timeout=60)
         if self.cli("users", "create", ADMIN, "--superuser", check=False).returncode not in (0, 2):
             raise RuntimeError(f"could not create the {ADMIN} user: see {self.log_path('api')}")
         self.admin_token = self.cli("tokens", "create", ADMIN, "--description", "stack admin").stdout.strip()
+
+    def default_queue(self, namespace: str) -> dict[str, Any]:
+        """The default JobQueue: the real node, and the host's network, so pods reach the API on
+        127.0.0.1 like everything here."""
+        template = {"spec": {"hostNetwork": True, **self.queue_pod_template.get("spec", {})}}
+        return {
+            "apiVersion": "jobplane.io/v1alpha1",
+            "kind": "JobQueue",
+            "metadata": {"name": "default", "namespace": namespace},
+            "spec": {"nodeSelector": {"pool": "default"}, "podTemplate": template},
+        }
 
     def _api_ready(self) -> bool:
         for name, process in self._processes.items():

@@ -1,8 +1,9 @@
-"""The one module of the API that talks to Kubernetes: a cached view of jobs and queues, and run writes.
+"""The one module of the API that talks to Kubernetes: a cached view of jobs, queues and repositories, and
+the writes.
 
-JobDefinitions and JobQueues of ``settings.namespace`` are listed once and then kept current by watch
-threads (:class:`Informer`), so listing jobs never calls Kubernetes per request. Writes go straight to
-the API server; every Kubernetes error leaves this module as a :class:`KubeError`.
+JobDefinitions, JobQueues and JobRepositories of ``settings.namespace`` are listed once and then kept
+current by watch threads (:class:`Informer`), so listing them never calls Kubernetes per request. Writes go
+straight to the API server; every Kubernetes error leaves this module as a :class:`KubeError`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ __all__ = [
     "INPUTS_KEY",
     "LISTED",
     "MANAGED_BY",
+    "SYNC_REQUESTED_AT",
     "EventHandler",
     "Informer",
     "KubeConflict",
@@ -35,6 +37,7 @@ __all__ = [
     "KubeUnavailable",
     "display_name",
     "find_definition",
+    "find_repository",
     "resolve_job",
 ]
 
@@ -43,6 +46,9 @@ log = logging.getLogger(__name__)
 JOB_DEFINITIONS = "jobdefinitions"
 JOB_RUNS = "jobruns"
 JOB_QUEUES = "jobqueues"
+JOB_REPOSITORIES = "jobrepositories"
+# Set by the API (a manual or webhook sync); the operator syncs when it differs from status.syncRequest.
+SYNC_REQUESTED_AT = "jobplane.io/sync-requested-at"
 API_VERSION = f"{GROUP}/{VERSION}"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "jobplane"}
 INPUTS_KEY = "data.json"
@@ -160,6 +166,15 @@ def resolve_job(definitions: list[dict[str, Any]], job: str) -> dict[str, Any] |
     for definition in definitions:
         if _class_path(definition) == job:
             return definition
+    return None
+
+
+def find_repository(repositories: list[dict[str, Any]], key: str) -> dict[str, Any] | None:
+    """The JobRepository a client names: by uid, else by object name."""
+    for field in ("uid", "name"):
+        for repository in repositories:
+            if repository["metadata"].get(field) == key:
+                return repository
     return None
 
 
@@ -383,15 +398,19 @@ class KubeGateway:
         self._core: Any = client.CoreV1Api(self._api_client)
         self._definitions = Informer(self._custom, JOB_DEFINITIONS, self.namespace)
         self._queues = Informer(self._custom, JOB_QUEUES, self.namespace)
+        # Not part of `synced`: an installation without the JobRepository CRD still serves jobs.
+        self._repositories = Informer(self._custom, JOB_REPOSITORIES, self.namespace)
 
     # --- lifecycle ---
     def start(self) -> None:
         self._definitions.start()
         self._queues.start()
+        self._repositories.start()
 
     def stop(self) -> None:
         self._definitions.stop()
         self._queues.stop()
+        self._repositories.stop()
 
     def wait_synced(self, timeout: float | None = None) -> bool:
         """True once both caches hold a first list; False if the timeout came first."""
@@ -454,6 +473,66 @@ class KubeGateway:
 
     def queue(self, name: str) -> dict[str, Any] | None:
         return self._queues.get(name)
+
+    # --- JobRepositories (cached once listed) ---
+    def repositories(self) -> list[dict[str, Any]]:
+        """All JobRepositories of the namespace: from the cache, or listed now while it has no first list."""
+        if self._repositories.synced:
+            return self._repositories.items()
+        with _translated(f"JobRepositories in {self.namespace}"):
+            listed = self._custom.list_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, JOB_REPOSITORIES
+            )
+        items = [dict(item) for item in listed.get("items", [])]
+        return sorted(items, key=lambda item: str(item["metadata"]["name"]))
+
+    def find_repository(self, key: str) -> dict[str, Any] | None:
+        """By metadata.uid, else metadata.name."""
+        return find_repository(self.repositories(), key)
+
+    def create_repository(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        body = {
+            "apiVersion": API_VERSION,
+            "kind": "JobRepository",
+            "metadata": {"name": name, "namespace": self.namespace},
+            "spec": spec,
+        }
+        with _translated(f"JobRepository {name}"):
+            created = dict(
+                self._custom.create_namespaced_custom_object(
+                    GROUP, VERSION, self.namespace, JOB_REPOSITORIES, body
+                )
+            )
+        self._repositories.put(created)
+        log.info("created repository repository=%s/%s url=%s", self.namespace, name, spec.get("url"))
+        return created
+
+    def patch_repository(self, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        """A JSON merge patch of the repository (its spec, or its metadata); the cache holds the result."""
+        with _translated(f"JobRepository {name}"):
+            updated = dict(
+                self._custom.patch_namespaced_custom_object(
+                    GROUP, VERSION, self.namespace, JOB_REPOSITORIES, name, patch
+                )
+            )
+        self._repositories.put(updated)
+        return updated
+
+    def request_sync(self, name: str, requested_at: str) -> dict[str, Any]:
+        """Ask the operator to sync now: the annotation changes, never the spec (no new generation)."""
+        updated = self.patch_repository(
+            name, {"metadata": {"annotations": {SYNC_REQUESTED_AT: requested_at}}}
+        )
+        log.info("sync requested repository=%s/%s at=%s", self.namespace, name, requested_at)
+        return updated
+
+    def delete_repository(self, name: str) -> None:
+        with _translated(f"JobRepository {name}"):
+            self._custom.delete_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, JOB_REPOSITORIES, name
+            )
+        self._repositories.discard(name)
+        log.info("deleted repository repository=%s/%s", self.namespace, name)
 
     # --- JobRuns ---
     def create_run(

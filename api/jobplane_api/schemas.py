@@ -11,6 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = [
     "ChoiceValue",
     "FileProxyRead",
+    "GitRepositoryRead",
+    "GitRepositoryStatusRead",
+    "GitRepositorySyncResponse",
+    "GitRepositoryWrite",
+    "GitWebhookResponse",
     "JobLogEntryRead",
     "JobQueueRead",
     "JobRead",
@@ -252,3 +257,71 @@ class JobQueueRead(BaseModel):
     tags: list[Any] = Field(default_factory=list)
     created: datetime | None
     last_updated: datetime | None
+
+
+class GitRepositoryStatusRead(BaseModel):
+    """Jobplane's view of the last sync: the JobRepository's status, in snake_case."""
+
+    synced: bool
+    degraded: bool
+    message: str | None
+    class_paths: list[str]
+    import_errors: dict[str, str]
+    last_sync_time: datetime | None
+
+
+class GitRepositoryRead(BaseModel):
+    """A Git repository of jobs (a JobRepository), with Nautobot's fields and jobplane's extras."""
+
+    id: uuid.UUID
+    object_type: Literal["extras.gitrepository"] = "extras.gitrepository"
+    display: str
+    url: str
+    name: str
+    slug: str
+    remote_url: str
+    branch: str
+    secrets_group: str | None = Field(description="The Secret holding the credentials, or null.")
+    provided_contents: list[str] = Field(default_factory=lambda: ["extras.job"])
+    current_head: str = Field(description="The commit of the last successful sync; empty before one.")
+    created: datetime | None
+    last_updated: datetime | None
+    interval: str = Field(description="How often the ref is checked for new commits, e.g. 5m.")
+    suspend: bool = Field(description="Not followed: no polling, and sync requests are ignored.")
+    status: GitRepositoryStatusRead
+    tags: list[Any] = Field(default_factory=list)
+    custom_fields: dict[str, Any] = Field(default_factory=dict)
+
+
+class GitRepositoryWrite(BaseModel):
+    """The body of a create (name and remote_url required) or a PATCH/PUT (what is sent changes).
+
+    ``secrets_group`` names a Secret of the namespace with keys ``username`` and ``password`` (HTTP;
+    a token goes in ``password``) or ``identity`` and ``known_hosts`` (SSH).
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str | None = Field(default=None, description="The JobRepository's name (a Kubernetes name).")
+    remote_url: str | None = Field(default=None, description="http(s), ssh or git URL; no password in it.")
+    branch: str | None = Field(default=None, description="Branch, tag or commit; default main.")
+    slug: str | None = Field(default=None, description="Python package name of its jobs; default from name.")
+    secrets_group: str | None = Field(default=None, description="Name of the credentials Secret.")
+    provided_contents: list[str] | None = Field(default=None, description="Only extras.job is provided.")
+    interval: str | None = Field(
+        default=None, description="Polling interval such as 30s, 5m, 1h; default 5m."
+    )
+    suspend: bool | None = Field(default=None, description="Stop following it (polls, syncs on request).")
+
+
+class GitRepositorySyncResponse(BaseModel):
+    """200 of ``git-repositories/{id}/sync/``: the sync runs as a Kubernetes Job, not a job result."""
+
+    message: str
+    job_result: None = None
+
+
+class GitWebhookResponse(BaseModel):
+    """202 of the push webhook: the repositories whose sync was requested."""
+
+    synced: list[str]

@@ -47,6 +47,15 @@ class ApiSettings(BaseSettings):
         default=False, description="Let requests without a token read (never write); off by default."
     )
 
+    # --- Git repositories ----------------------------------------------------------------------------
+    git_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Shared secret of the push webhook (git-repositories/webhook/): requests must carry its "
+            "HMAC-SHA256 in X-Hub-Signature-256. Unset, the webhook refuses every request."
+        ),
+    )
+
     # --- limits ------------------------------------------------------------------------------------
     default_page_size: int = Field(default=50, ge=1, description="Page size when a request gives no limit.")
     max_page_size: int = Field(default=1000, ge=1, description="The largest limit a request may ask for.")

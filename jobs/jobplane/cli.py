@@ -52,6 +52,30 @@ def _parser() -> argparse.ArgumentParser:
         "-n", "--namespace", help="namespace of the JobDefinitions (default: JOBPLANE_NAMESPACE)"
     )
 
+    sync_repo = commands.add_parser(
+        "sync-repo",
+        help="fetch one commit of a Git repository, import its jobs, and print a JOBPLANE-SYNC-REPORT line",
+    )
+    sync_repo.add_argument("--url", required=True, help="the repository's URL (https, http, ssh, file)")
+    sync_repo.add_argument("--commit", required=True, help="the full 40-character commit id to fetch")
+    sync_repo.add_argument("--slug", required=True, help="the package name its jobs import under")
+    sync_repo.add_argument(
+        "--credentials-dir",
+        type=Path,
+        default=os.environ.get("JOBPLANE_REPO_CREDENTIALS_DIR") or None,
+        help="a folder with the files username and password, or identity and known_hosts "
+        "(default: JOBPLANE_REPO_CREDENTIALS_DIR)",
+    )
+    sync_repo.add_argument(
+        "--workdir", type=Path, help="where to check it out (default: a temporary folder, removed after)"
+    )
+    sync_repo.add_argument(
+        "--timeout", type=float, help="seconds the fetch may take (default: JOBPLANE_GIT_TIMEOUT)"
+    )
+    sync_repo.add_argument(
+        "--max-bytes", type=int, help="largest checkout in bytes (default: JOBPLANE_GIT_MAX_BYTES)"
+    )
+
     run_pod = commands.add_parser(
         "run-pod",
         help="run one job as a Kubernetes pod's main process (inputs from JOBPLANE_RUN_* variables)",
@@ -66,6 +90,9 @@ def _parser() -> argparse.ArgumentParser:
     db_commands.add_parser("revision", help="print the schema revision of the database")
 
     _add_identity_commands(commands)
+    from jobplane.repocli import add_repo_commands
+
+    add_repo_commands(commands)
     return parser
 
 
@@ -286,6 +313,21 @@ def _sync_jobs(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _sync_repo(args: argparse.Namespace, settings: Settings) -> int:
+    from jobplane.gitsource import sync_repo
+
+    return sync_repo(
+        args.url,
+        args.commit,
+        args.slug,
+        credentials_dir=args.credentials_dir,
+        workdir=args.workdir,
+        out=sys.stdout,
+        timeout=args.timeout or settings.git_timeout,
+        max_bytes=args.max_bytes or settings.git_max_bytes,
+    )
+
+
 def _run_pod(args: argparse.Namespace, settings: Settings) -> int:
     from jobplane.pod import run_pod
 
@@ -303,6 +345,12 @@ def _db(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         engine.dispose()
     return EXIT_OK
+
+
+def _repo(args: argparse.Namespace, settings: Settings) -> int:
+    from jobplane.repocli import run_repo_command
+
+    return run_repo_command(args, settings)
 
 
 def _identity(args: argparse.Namespace, settings: Settings) -> int:
@@ -328,12 +376,14 @@ def main(argv: list[str] | None = None) -> int:
         "sync-jobs": _sync_jobs,
         "operator": _operator,
         "api": _api,
+        "sync-repo": _sync_repo,
         "run-pod": _run_pod,
         "db": _db,
         "users": _identity,
         "groups": _identity,
         "tokens": _identity,
         "permissions": _identity,
+        "repo": _repo,
     }
     return handlers[args.command](args, settings)
 

@@ -27,13 +27,32 @@ class Discovery:
     errors: dict[str, str] = field(default_factory=dict)
 
 
-def _describe_error(exc: BaseException) -> str:
-    # The last frames say where it broke; a SyntaxError carries its own file and line.
+def _describe_error(exc: BaseException, root: Path | None = None) -> str:
+    """One line: the exception and where it broke (a SyntaxError carries its own file and line).
+
+    With ``root`` (a checked-out repository), the deepest frame under it is named, and paths under it
+    are shown relative to it: ``jobs/broken.py``, never the temporary folder it was fetched into.
+    """
     if isinstance(exc, SyntaxError):
-        return f"SyntaxError: {exc.msg} ({exc.filename}, line {exc.lineno})"
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f" ({frames[-1].filename}, line {frames[-1].lineno})" if frames else ""
-    return f"{type(exc).__name__}: {exc}{where}"
+        return f"SyntaxError: {exc.msg} ({_shown_path(exc.filename, root)}, line {exc.lineno})"
+    frames: list[traceback.FrameSummary] = list(traceback.extract_tb(exc.__traceback__))
+    if root is not None:
+        frames = [frame for frame in frames if _shown_path(frame.filename, root) != frame.filename] or frames
+    where = f" ({_shown_path(frames[-1].filename, root)}, line {frames[-1].lineno})" if frames else ""
+    message = str(exc)
+    if root is not None:
+        for prefix in {str(root), str(root.resolve())}:
+            message = message.replace(prefix + "/", "").replace(prefix, ".")
+    return f"{type(exc).__name__}: {message}{where}"
+
+
+def _shown_path(filename: str | None, root: Path | None) -> str | None:
+    if root is None or not filename:
+        return filename
+    for prefix in {str(root), str(root.resolve())}:
+        if filename.startswith(prefix + "/"):
+            return filename[len(prefix) + 1 :]
+    return filename
 
 
 def jobs_root_modules(root: Path) -> list[str]:

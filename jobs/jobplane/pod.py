@@ -442,6 +442,16 @@ def _refuse(exc: PodInputError | JobDataError, path: Path | None, err: TextIO, d
     return EXIT_BAD_INPUT
 
 
+def _repository_errors(checkout: Path) -> dict[str, str]:
+    """Why a repository's job could not be found: its modules' import errors, named by repository file."""
+    from jobplane.gitsource import GitSourceError, discover_repository
+
+    try:
+        return discover_repository(checkout, checkout.name).errors
+    except GitSourceError as exc:
+        return {checkout.name: f"{exc.reason}: {exc.message}"}
+
+
 def _prepare(job_class: type[Job], run: PodRun, data_sessions: Callable[[], Any] | None) -> dict[str, Any]:
     """The validated data: dry-run applied, sensitive data only from a file, the schema checked."""
     properties = job_class.properties()
@@ -517,15 +527,27 @@ def run_pod(
         return _refuse(exc, termination_message_path(env), err, None)
 
     from jobplane.discovery import find_job
+    from jobplane.gitsource import ENV_REPO_URL, GitSourceError, prepare_repository_job
     from jobplane.job import TimeLimits
     from jobplane.runner import execute_job
 
+    checkout = None
+    if env.get(ENV_REPO_URL):
+        # A job from a Git repository: its commit is checked out before the class can be imported.
+        try:
+            checkout = prepare_repository_job(
+                env, settings.git_workdir, timeout=settings.git_timeout, max_bytes=settings.git_max_bytes
+            )
+        except GitSourceError as exc:
+            failed = PodInputError("RepositoryFetchFailed", exc.message)
+            return _refuse(failed, run.termination_message_path, err, None)
+
     job_class, discovery = find_job(run.class_path, settings)
     if job_class is None:
-        problems = "".join(
-            f"; module {module} failed to import: {error}"
-            for module, error in (discovery.errors if discovery else {}).items()
-        )
+        errors = dict(discovery.errors) if discovery else {}
+        if checkout is not None:
+            errors.update(_repository_errors(checkout))
+        problems = "".join(f"; module {module} failed to import: {error}" for module, error in errors.items())
         missing = PodInputError("JobNotFound", f"no job with class path {run.class_path!r}{problems}")
         return _refuse(missing, run.termination_message_path, err, None)
     sensitive_data = run.data if job_class.properties().has_sensitive_variables else None

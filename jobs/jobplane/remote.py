@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 from urllib.parse import quote
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_FAILURE", "EXIT_OK", "RemoteError", "run_remote"]
+__all__ = ["EXIT_BAD_INPUT", "EXIT_FAILURE", "EXIT_OK", "RemoteError", "describe_error", "run_remote"]
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -22,14 +22,23 @@ class RemoteError(RuntimeError):
     """The API could not be reached or answered something unexpected."""
 
 
-def _describe(response: Any) -> str:
+def describe_error(response: Any) -> str:
+    """An error answer in a form a person reads: the detail, or one line per field and message."""
     try:
         body = response.json()
     except ValueError:
         return f"HTTP {response.status_code}: {response.text[:500]}"
     if isinstance(body, dict) and set(body) == {"detail"}:
         return f"HTTP {response.status_code}: {body['detail']}"
-    return f"HTTP {response.status_code}:\n{json.dumps(body, indent=2)}"
+    if isinstance(body, dict):
+        lines = [f"HTTP {response.status_code}:"]
+        for field, messages in body.items():
+            texts = messages if isinstance(messages, list) else [messages]
+            for message in texts:
+                shown = message if isinstance(message, str) else json.dumps(message)
+                lines.append(f"  {field}: {shown}")
+        return "\n".join(lines)
+    return f"HTTP {response.status_code}: {json.dumps(body)}"
 
 
 def _form_value(value: Any) -> str | list[str]:
@@ -92,7 +101,7 @@ def run_remote(
         except httpx.HTTPError as exc:
             raise RemoteError(f"cannot reach the API at {url}: {exc}") from exc
         if response.status_code != 201:
-            print(f"jobplane: the API refused the run: {_describe(response)}", file=err)
+            print(f"jobplane: the API refused the run: {describe_error(response)}", file=err)
             return EXIT_BAD_INPUT if response.status_code < 500 else EXIT_FAILURE
         result = response.json()["job_result"]
         result_path = f"/api/extras/job-results/{result['id']}/"

@@ -28,6 +28,25 @@ class Settings(BaseSettings):
         description="Entry-point group naming installed modules that register jobs.",
     )
 
+    # --- jobs from Git repositories (sync-repo, and run-pod of a repository's job) ---------------
+    git_timeout: float = Field(
+        default=120.0,
+        gt=0,
+        description="Seconds a fetch of one commit may take, or a listing of a repository's refs.",
+    )
+    git_max_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        gt=0,
+        description="Largest a checkout may be, in bytes: the fetched history plus the checked-out files.",
+    )
+    git_workdir: Path = Field(
+        default=Path("/tmp/jobplane-repos"),
+        description=(
+            "Where run-pod checks out a repository job's commit (a folder per slug); it goes on sys.path. "
+            "Under /tmp, the one writable place of a pod with a read-only root filesystem."
+        ),
+    )
+
     # --- where the cluster is ---
     namespace: str = Field(
         default="default",

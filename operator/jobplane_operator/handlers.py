@@ -1,10 +1,13 @@
-"""The kopf handlers: thin; each one finds the JobRun concerned and calls runs.reconcile_run."""
+"""The kopf handlers: thin; each one finds the JobRun (or JobRepository) concerned and calls
+runs.reconcile_run (or repositories.reconcile_repository)."""
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -13,12 +16,25 @@ from jobplane.settings import Settings, get_settings
 from jobplane_crds import GROUP
 from jobplane_crds.v1alpha1 import VERSION
 from jobplane_operator.kube import Clients
+from jobplane_operator.reconcile.jobrepository import (
+    LABEL_REPOSITORY,
+    repository_event_matters,
+    sync_due,
+    sync_job_finished,
+)
 from jobplane_operator.reconcile.jobrun import (
     LABEL_MANAGED_BY,
     LABEL_RUN,
     job_event_matters,
     poll_interval,
     run_event_matters,
+)
+from jobplane_operator.repositories import (
+    adopt_definitions,
+    forget_missing_repositories,
+    forget_repository,
+    reconcile_repository,
+    repository_lock,
 )
 from jobplane_operator.runs import reconcile_run, refresh_definition
 from jobplane_operator.settings import OperatorSettings
@@ -80,10 +96,16 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
     async def runs_by_name(namespace: str | None, name: str, body: Any, **_: Any) -> dict[Any, Any]:
         return {(namespace, name): _plain(body)}
 
+    # The repositories, so that a run of a repository job finds its URL and slug without an API call.
+    @kopf.index(GROUP, VERSION, "jobrepositories", id="repositories_by_name", registry=registry)
+    def repositories_by_name(namespace: str | None, name: str, body: Any, **_: Any) -> dict[Any, Any]:
+        return {(namespace, name): _plain(body)}
+
     class IndexCatalog:
-        def __init__(self, definitions: Any, queues: Any) -> None:
+        def __init__(self, definitions: Any, queues: Any, repositories: Any) -> None:
             self._definitions = definitions
             self._queues = queues
+            self._repositories = repositories
 
         def definitions(self, namespace: str) -> list[dict[str, Any]]:
             return list(self._definitions.get(namespace, []))
@@ -91,8 +113,18 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
         def queue(self, namespace: str, name: str) -> dict[str, Any] | None:
             return next(iter(self._queues.get((namespace, name), [])), None)
 
+        def repository(self, namespace: str, name: str) -> dict[str, Any] | None:
+            return next(iter(self._repositories.get((namespace, name), [])), None)
+
+        def repositories(self, namespace: str) -> list[dict[str, Any]]:
+            return [
+                obj for key, store in list(self._repositories.items()) if key[0] == namespace for obj in store
+            ]
+
     def catalog(kwargs: dict[str, Any]) -> IndexCatalog:
-        return IndexCatalog(kwargs["definitions_by_namespace"], kwargs["queues_by_name"])
+        return IndexCatalog(
+            kwargs["definitions_by_namespace"], kwargs["queues_by_name"], kwargs["repositories_by_name"]
+        )
 
     def reconcile(body: Any, kwargs: dict[str, Any]) -> None:
         reconcile_run(api(), _plain(body), settings, defaults, catalog(kwargs))
@@ -145,8 +177,10 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
     @kopf.on.startup(registry=registry)
     async def start_polling(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
         # kopf hands the (live) indexes to start-up handlers too; they fill once the watches start.
-        indices = {key: kwargs[key] for key in ("definitions_by_namespace", "queues_by_name", "runs_by_name")}
+        names = ("definitions_by_namespace", "queues_by_name", "runs_by_name", "repositories_by_name")
+        indices = {key: kwargs[key] for key in names}
         polling.append(asyncio.create_task(poll_forever(indices, settings.execution)))
+        polling.append(asyncio.create_task(poll_repositories(indices, settings.execution)))
 
     @kopf.on.cleanup(registry=registry)
     async def stop_polling(**_: Any) -> None:
@@ -156,8 +190,103 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
     @kopf.on.resume(GROUP, VERSION, "jobdefinitions", registry=registry)
     @kopf.on.create(GROUP, VERSION, "jobdefinitions", registry=registry)
     @kopf.on.update(GROUP, VERSION, "jobdefinitions", field="spec", registry=registry)
-    def definition_changed(body: Any, **_: Any) -> None:
-        refresh_definition(api(), dict(body))
+    def definition_changed(body: Any, namespace: str | None, **_: Any) -> None:
+        obj = dict(body)
+        if (
+            namespace
+            and (obj.get("spec") or {}).get("classPath")
+            and not (obj.get("status") or {}).get("code")
+        ):
+            # Applied before discovery: a sync may have made a definition of its class meanwhile.
+            adopt_definitions(api(), namespace)
+        refresh_definition(api(), obj)
+
+    # --- JobRepositories ----------------------------------------------------------------------------
+    def reconcile_repository_now(obj: dict[str, Any], kwargs: dict[str, Any]) -> None:
+        namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        lock = repository_lock(namespace, name)
+        waited = not lock.acquire(blocking=False)
+        if waited:
+            lock.acquire()
+        try:
+            fresh: dict[str, Any] | None = obj
+            if waited:
+                # Another pass just ran (and probably wrote): decide on what it left.
+                fresh = api().get_job_repository(namespace, name)
+            for _ in range(2):
+                if fresh is None or reconcile_repository(api(), fresh, settings, catalog(kwargs)):
+                    return
+                fresh = api().get_job_repository(namespace, name)  # it changed meanwhile: decide again
+        finally:
+            lock.release()
+
+    # An event handler, as for runs: no kopf annotations or finalizers on repositories (a GitOps tool's
+    # re-apply then changes nothing). Deleted: its definitions are kept, marked not installed.
+    @kopf.on.event(GROUP, VERSION, "jobrepositories", registry=registry)
+    def repository_event(body: Any, type: str | None, namespace: str | None, **kwargs: Any) -> None:
+        obj = _plain(body)
+        if not namespace:
+            return
+        if type == "DELETED":
+            forget_repository(api(), namespace, obj["metadata"]["name"])
+        elif repository_event_matters(obj, datetime.now(UTC), listing=type is None):
+            reconcile_repository_now(obj, kwargs)
+
+    def sync_job_changed(
+        meta: Any, namespace: str, job: dict[str, Any] | None, kwargs: dict[str, Any]
+    ) -> None:
+        # The owner reference names the repository in full (the label may be cut to 63 characters).
+        owner = next((o for o in meta.get("ownerReferences") or [] if o.get("kind") == "JobRepository"), None)
+        if owner is None or not sync_job_finished(job):
+            return
+        known = next(iter(kwargs["repositories_by_name"].get((namespace, owner["name"]), [])), None)
+        if known is None or (known.get("status") or {}).get("syncJob") != meta["name"]:
+            known = api().get_job_repository(namespace, owner["name"])  # the index may lag our write
+        if known is not None and (known.get("status") or {}).get("syncJob") == meta["name"]:
+            reconcile_repository_now(known, kwargs)
+
+    async def poll_repositories(indices: dict[str, Any], execution: Any) -> None:
+        """Look every repository_poll_check seconds for repositories whose interval elapsed, and now and
+        then at a running sync Job (its events do the work). One pass per repository at a time."""
+        loop = asyncio.get_running_loop()
+        try:
+            namespaces = list(settings.namespaces)
+            await loop.run_in_executor(execution.executor, forget_missing_repositories, api(), namespaces)
+        except Exception as exc:
+            log.warning("checking for deleted repositories failed error=%r", exc)
+        in_flight: set[tuple[str, str]] = set()
+        followed: dict[str, float] = {}  # by repository uid: the last look at its running sync Job
+
+        def done(key: tuple[str, str], future: asyncio.Future[None]) -> None:
+            in_flight.discard(key)
+            if not future.cancelled() and future.exception() is not None:
+                log.warning("repository poll failed repository=%s/%s error=%r", *key, future.exception())
+
+        while True:
+            await asyncio.sleep(settings.repository_poll_check)
+            now, moment = datetime.now(UTC), loop.time()
+            seen = set()
+            for store in list(indices["repositories_by_name"].values()):
+                for obj in list(store):
+                    meta = obj["metadata"]
+                    seen.add(meta["uid"])
+                    key = (meta["namespace"], meta["name"])
+                    if key in in_flight:
+                        continue
+                    if (obj.get("status") or {}).get("syncJob"):
+                        if (
+                            moment - followed.setdefault(meta["uid"], moment)
+                            < settings.running_resync_interval
+                        ):
+                            continue
+                        followed[meta["uid"]] = moment
+                    elif sync_due(obj, now) is None:
+                        continue
+                    in_flight.add(key)
+                    future = loop.run_in_executor(execution.executor, reconcile_repository_now, obj, indices)
+                    future.add_done_callback(functools.partial(done, key))
+            for uid in set(followed) - seen:
+                del followed[uid]
 
     def owner_changed(
         meta: Any, namespace: str | None, job: dict[str, Any] | None, kwargs: dict[str, Any]
@@ -180,6 +309,12 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
     # (a pod that stays unschedulable changes nothing on its Job).
     @kopf.on.event("batch", "v1", "jobs", labels=MANAGED, registry=registry)
     def job_event(body: Any, meta: Any, namespace: str | None, type: str | None, **kwargs: Any) -> None:
+        if LABEL_REPOSITORY in (meta.get("labels") or {}):
+            # A repository's sync Job: its end is applied at once (a webhook's push shows in seconds).
+            # At start-up the repositories' own listing follows their running syncs.
+            if namespace and type is not None:
+                sync_job_changed(meta, namespace, None if type == "DELETED" else _plain(body), kwargs)
+            return
         # A deleted Job is looked up again (and found gone): the run then says why it ended.
         owner_changed(meta, namespace, None if type == "DELETED" else _plain(body), kwargs)
 

@@ -21,7 +21,9 @@ __all__ = [
 JOB_DEFINITIONS = "jobdefinitions"
 JOB_RUNS = "jobruns"
 JOB_QUEUES = "jobqueues"
+JOB_REPOSITORIES = "jobrepositories"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "jobplane"}
+FIELD_MANAGER = "jobplane-operator"
 
 
 def load_config() -> None:
@@ -52,20 +54,31 @@ def list_job_definitions(api: Any, namespace: str) -> list[dict[str, Any]]:
 
 
 def create_job_definition(api: Any, namespace: str, name: str, spec: dict[str, Any]) -> None:
-    """Create a definition unless one appeared meanwhile (another sync, a GitOps apply): that one wins."""
-    from kubernetes.client.exceptions import ApiException
+    """Make a definition exist, owning none of its spec: a server-side apply of its name and label only.
 
+    A create would make the operator the manager of the spec's schema defaults (``enabled: false``), and a
+    GitOps tool's server-side apply of the same definition, enabled, would then conflict with it. ``spec``
+    holds only those defaults (new jobs start disabled), which the schema applies. One that appeared
+    meanwhile (another sync, a GitOps apply) keeps everything it has.
+    """
+    if any(value not in (None, False, {}) for value in spec.values()):
+        raise ValueError(f"a new JobDefinition's spec comes from people, not from a sync: {spec!r}")
     body = {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "JobDefinition",
         "metadata": {"name": name, "namespace": namespace, "labels": dict(MANAGED_BY)},
-        "spec": spec,
     }
-    try:
-        api.create_namespaced_custom_object(GROUP, VERSION, namespace, JOB_DEFINITIONS, body)
-    except ApiException as exc:
-        if exc.status != 409:
-            raise
+    api.patch_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        namespace,
+        JOB_DEFINITIONS,
+        name,
+        body,
+        field_manager=FIELD_MANAGER,
+        force=True,
+        _content_type="application/apply-patch+yaml",
+    )
 
 
 def patch_job_definition_status(api: Any, namespace: str, name: str, status: dict[str, Any]) -> None:
@@ -150,6 +163,98 @@ class Clients:
 
     def list_job_definitions(self, namespace: str) -> list[dict[str, Any]]:
         return list_job_definitions(self.custom, namespace)
+
+    def list_all_job_definitions(self, namespaces: list[str] | None = None) -> list[dict[str, Any]]:
+        """Every JobDefinition of the cluster, or of ``namespaces`` only (namespaced RBAC)."""
+        return self._list_everywhere(JOB_DEFINITIONS, namespaces)
+
+    def create_job_definition(self, namespace: str, name: str, spec: dict[str, Any]) -> None:
+        create_job_definition(self.custom, namespace, name, spec)
+
+    def delete_job_definition(self, namespace: str, name: str, resource_version: str | None) -> bool:
+        """Delete a definition if it is still as it was read; False when it changed or is gone."""
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+
+        preconditions = (
+            client.V1Preconditions(resource_version=resource_version) if resource_version else None
+        )
+        try:
+            self.custom.delete_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                namespace,
+                JOB_DEFINITIONS,
+                name,
+                body=client.V1DeleteOptions(preconditions=preconditions),
+            )
+        except ApiException as exc:
+            if exc.status in (404, 409):
+                return False
+            raise
+        return True
+
+    # --- JobRepositories ---------------------------------------------------------------------------
+    def get_job_repository(self, namespace: str, name: str) -> dict[str, Any] | None:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            return dict(
+                self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, JOB_REPOSITORIES, name)
+            )
+        except ApiException as exc:
+            if _not_found(exc):
+                return None
+            raise
+
+    def list_all_job_repositories(self, namespaces: list[str] | None = None) -> list[dict[str, Any]]:
+        """Every JobRepository of the cluster, or of ``namespaces`` only (namespaced RBAC)."""
+        return self._list_everywhere(JOB_REPOSITORIES, namespaces)
+
+    def patch_repository_status(
+        self, namespace: str, name: str, status: dict[str, Any], resource_version: str | None
+    ) -> bool:
+        """Write a repository's status if it is still as it was read (see patch_run_status)."""
+        return self._patch_status(namespace, JOB_REPOSITORIES, name, status, resource_version)
+
+    def get_secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        """A Secret's data (base64 values, as the API holds them), or None when it does not exist.
+
+        Only for a JobRepository's Git credentials: the operator reads no other Secret.
+        """
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            secret = self._plain(self.core.read_namespaced_secret(name, namespace, _preload_content=False))
+        except ApiException as exc:
+            if _not_found(exc):
+                return None
+            raise
+        return {str(key): str(value) for key, value in (secret.get("data") or {}).items()}
+
+    def read_pod_log(self, namespace: str, name: str, container: str, tail_lines: int) -> str | None:
+        """The end of a container's log, or None when the pod (or its log) is gone."""
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            response = self.core.read_namespaced_pod_log(
+                name, namespace, container=container, tail_lines=tail_lines, _preload_content=False
+            )
+        except ApiException as exc:
+            if exc.status in (400, 404):  # 400: the container never started, so it has no log
+                return None
+            raise
+        return bytes(response.data).decode("utf-8", errors="replace")
+
+    def _list_everywhere(self, plural: str, namespaces: list[str] | None) -> list[dict[str, Any]]:
+        if not namespaces:
+            listed = self.custom.list_cluster_custom_object(GROUP, VERSION, plural)
+            return list(listed.get("items", []))
+        items: list[dict[str, Any]] = []
+        for namespace in namespaces:
+            listed = self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, plural)
+            items.extend(listed.get("items", []))
+        return items
 
     def get_job_queue(self, namespace: str, name: str) -> dict[str, Any] | None:
         from kubernetes.client.exceptions import ApiException

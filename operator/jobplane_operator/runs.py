@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -17,14 +18,20 @@ from jobplane_operator.reconcile.jobrun import (
     LABEL_QUEUE,
     LABEL_RUN_UID,
     Observation,
+    Refusal,
+    RepositorySource,
     admit,
     check_runnable,
+    controller_owner,
     effective_of,
     find_definition,
     job_name_for,
     label_value,
     observe,
     plan_job,
+    repository_of,
+    repository_source,
+    run_commit,
     token_secret_name,
 )
 from jobplane_operator.settings import OperatorSettings
@@ -37,11 +44,16 @@ SUMMARY_MAX = 2048
 
 
 class Catalog(Protocol):
-    """Where a reconcile looks up JobDefinitions and JobQueues: kopf's in-memory indexes in the operator."""
+    """Where a reconcile looks up JobDefinitions, JobQueues and JobRepositories: kopf's in-memory indexes
+    in the operator."""
 
     def definitions(self, namespace: str) -> list[dict[str, Any]]: ...
 
     def queue(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+    def repository(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+    def repositories(self, namespace: str) -> list[dict[str, Any]]: ...
 
 
 class ApiCatalog:
@@ -55,6 +67,12 @@ class ApiCatalog:
 
     def queue(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self.clients.get_job_queue(namespace, name)
+
+    def repository(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.clients.get_job_repository(namespace, name)
+
+    def repositories(self, namespace: str) -> list[dict[str, Any]]:
+        return self.clients.list_all_job_repositories([namespace])
 
 
 class _StatusWriter:
@@ -109,14 +127,8 @@ class _StatusWriter:
 
 def _owner(obj: dict[str, Any]) -> dict[str, Any]:
     meta = obj["metadata"]
-    return {
-        "apiVersion": obj.get("apiVersion", "jobplane.io/v1alpha1"),
-        "kind": "JobRun",
-        "name": meta["name"],
-        "uid": meta["uid"],
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
+    api_version = obj.get("apiVersion", "jobplane.io/v1alpha1")
+    return controller_owner(api_version, "JobRun", meta["name"], meta["uid"])
 
 
 def _result_fields(observation: Observation) -> dict[str, Any] | None:
@@ -177,14 +189,45 @@ def _waiting_on(
     return sorted(waiting)
 
 
-def _admission(run: JobRun, namespace: str, catalog: Catalog) -> tuple[Any, ...]:
+@dataclass(frozen=True)
+class _Admission:
+    """What starting a run needs: its definition, queue and code, or why it may not start."""
+
+    definitions: list[dict[str, Any]]
+    definition: dict[str, Any] | None
+    effective: dict[str, Any]
+    queue_name: str
+    queue_obj: dict[str, Any] | None
+    refusal: Refusal | None
+    repository: RepositorySource | None
+    commit: str | None  # the commit the run is pinned to, for a repository job
+
+
+def _admission(run: JobRun, namespace: str, catalog: Catalog, settings: OperatorSettings) -> _Admission:
     definitions = catalog.definitions(namespace)
     definition = find_definition(run.spec.job, definitions)
     effective = effective_of(definition)
     queue_name = run.spec.queue or (effective.get("taskQueues") or [DEFAULT_QUEUE])[0]
     queue_obj = catalog.queue(namespace, queue_name)
     refusal = check_runnable(run, definition, queue_name, queue_obj is not None)
-    return definitions, definition, effective, queue_name, queue_obj, refusal
+    # A run pins its commit at its first status write; a run started later keeps it (a push meanwhile
+    # changes the definition, not what was asked for).
+    pinned = run.status.commit if run.status else None
+    repository, commit = None, run_commit(definition, pinned)
+    name = repository_of(definition)
+    if definition is not None and name is not None and refusal is None:
+        # From the index: no API call per run.
+        source = repository_source(
+            definition,
+            catalog.repository(namespace, name),
+            pinned_commit=pinned,
+            max_bytes=settings.repository_max_bytes,
+        )
+        if isinstance(source, Refusal):
+            refusal = source
+        else:
+            repository = source
+    return _Admission(definitions, definition, effective, queue_name, queue_obj, refusal, repository, commit)
 
 
 def _start(
@@ -197,21 +240,24 @@ def _start(
     defaults: Settings,
 ) -> None:
     namespace = obj["metadata"]["namespace"]
-    definitions, definition, effective, queue_name, queue_obj, refusal = _admission(run, namespace, catalog)
-    if refusal is not None:
+    found = _admission(run, namespace, catalog, settings)
+    if found.refusal is not None:
         # A refusal ends the run for good, and the indexes may lag a moment behind the API (a job
         # enabled or synced just before the run was created): decide it on fresh data only.
-        fresh = ApiCatalog(clients)
-        definitions, definition, effective, queue_name, queue_obj, refusal = _admission(run, namespace, fresh)
-    if refusal is not None:
-        writer.write(JobRunPhase.FAILED, refusal.reason, refusal.message, queue=queue_name)
+        found = _admission(run, namespace, ApiCatalog(clients), settings)
+    queue_name, definitions = found.queue_name, found.definitions
+    if found.refusal is not None:
+        refusal = found.refusal
+        writer.write(
+            JobRunPhase.FAILED, refusal.reason, refusal.message, queue=queue_name, commit=found.commit
+        )
         return
-    assert definition is not None  # check_runnable refuses a missing definition
-    queue = JobQueue.model_validate(queue_obj) if queue_obj else None
+    assert found.definition is not None  # check_runnable refuses a missing definition
+    queue = JobQueue.model_validate(found.queue_obj) if found.queue_obj else None
     limit = queue.spec.concurrency_limit if queue else None
     if limit is None:
         # Nothing to count: runs of an unlimited queue start side by side.
-        _create(clients, run, obj, writer, settings, defaults, definition, effective, queue, queue_name)
+        _create(clients, run, obj, writer, settings, defaults, found, queue)
         return
     with _queue_lock(namespace, queue_name):
         active = clients.count_unfinished_jobs(namespace, f"{LABEL_QUEUE}={label_value(queue_name)}")
@@ -225,10 +271,11 @@ def _start(
                 admission.message,
                 queue=queue_name,
                 queuePosition=admission.position,
+                commit=found.commit,
             )
             return
         # Under the lock until its status names the Job: the next count then sees it started.
-        _create(clients, run, obj, writer, settings, defaults, definition, effective, queue, queue_name)
+        _create(clients, run, obj, writer, settings, defaults, found, queue)
 
 
 def _create(
@@ -238,13 +285,13 @@ def _create(
     writer: _StatusWriter,
     settings: OperatorSettings,
     defaults: Settings,
-    definition: dict[str, Any],
-    effective: dict[str, Any],
+    found: _Admission,
     queue: JobQueue | None,
-    queue_name: str,
 ) -> None:
     namespace = obj["metadata"]["namespace"]
-    class_path = definition["status"]["classPath"]
+    assert found.definition is not None
+    effective, queue_name = found.effective, found.queue_name
+    class_path = found.definition["status"]["classPath"]
     sensitive = effective.get("hasSensitiveVariables", True) is not False
     if (
         sensitive
@@ -256,6 +303,7 @@ def _create(
             "InputsSecretNotFound",
             f"Secret {run.spec.inputs_secret_ref!r} (spec.inputsSecretRef) does not exist",
             queue=queue_name,
+            commit=found.commit,
         )
         return
     plan = plan_job(
@@ -270,6 +318,7 @@ def _create(
         ttl_seconds_after_finished=settings.job_ttl_seconds or None,
         api_url=settings.api_url,
         run_token_key=settings.token_key() if settings.api_url else None,
+        repository=found.repository,
     )
     if plan.token_secret is not None:
         # Before the Job, so its pod never waits on a missing volume; adopted if a restart left it.
@@ -283,6 +332,7 @@ def _create(
         classPath=class_path,
         queue=queue_name,
         attempt=1,
+        commit=found.commit,
     )
 
 

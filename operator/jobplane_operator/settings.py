@@ -88,6 +88,43 @@ class OperatorSettings(BaseSettings):
         description="Seconds between safety re-checks of a Running run (its Job's events do the work).",
     )
 
+    # --- jobs from Git repositories (JobRepository) -------------------------------------------
+    allow_file_urls: bool = Field(
+        default=False,
+        description=(
+            "Accept file:// repository URLs. Off by default: such a URL reads the operator's and the pods' "
+            "own file systems; for tests and repositories mounted into the pods by a queue."
+        ),
+    )
+    repository_queue: str = Field(
+        default="default",
+        description=(
+            "JobQueue (in the repository's namespace) whose placement, image and pod template the sync "
+            "Jobs use; without such a queue they run with the operator's defaults, like runs."
+        ),
+    )
+    repository_sync_timeout: int = Field(
+        default=300,
+        ge=10,
+        description=(
+            "Seconds a sync may take: resolving the ref (git ls-remote) in the operator, and the whole "
+            "sync Job (fetch, imports, report) as its activeDeadlineSeconds."
+        ),
+    )
+    repository_max_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        gt=0,
+        description="Largest fetch of a repository commit, in bytes, for sync Jobs and job pods alike.",
+    )
+    repository_poll_check: float = Field(
+        default=5.0,
+        gt=0,
+        description=(
+            "Seconds between looks at which repositories are due (their interval elapsed): the finest "
+            "interval a JobRepository gets. Webhooks and sync requests do not wait for it."
+        ),
+    )
+
     @model_validator(mode="after")
     def _token_key_with_api_url(self) -> OperatorSettings:
         if self.run_token_key is not None and self.run_token_key_file is not None:

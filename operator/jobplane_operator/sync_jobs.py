@@ -43,8 +43,8 @@ def sync_jobs(settings: Settings, namespace: str, api: Any | None = None) -> Syn
         now=datetime.now(UTC),
     )
     report = SyncReport(import_errors=dict(discovery.errors))
-    for name, spec in plan.create.items():
-        kube.create_job_definition(api, namespace, name, spec)
+    for name, body in plan.create.items():
+        kube.create_job_definition(api, namespace, name, body["spec"])
         report.created.append(name)
     for name, status in plan.status.items():
         kube.patch_job_definition_status(api, namespace, name, status)

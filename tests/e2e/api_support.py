@@ -18,8 +18,12 @@ TERMINAL = ("SUCCESS", "FAILURE", "REVOKED")
 
 
 @contextlib.contextmanager
-def running_stack(cluster: Cluster, database_url: str, image: str, workdir: Path) -> Iterator[Stack]:
-    stack = Stack(cluster, database_url, image, workdir, namespace=f"api-{secrets.token_hex(3)}")
+def running_stack(
+    cluster: Cluster, database_url: str, image: str, workdir: Path, **options: Any
+) -> Iterator[Stack]:
+    """A started Stack in a namespace of its own; ``options`` go to Stack (settings, extra namespaces)."""
+    namespace = options.pop("namespace", f"api-{secrets.token_hex(3)}")
+    stack = Stack(cluster, database_url, image, workdir, namespace=namespace, **options)
     try:
         stack.start()
         yield stack

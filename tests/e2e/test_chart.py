@@ -25,6 +25,7 @@ import httpx
 import psycopg
 import pytest
 
+from jobplane_crds.v1alpha1 import KINDS
 from tests.cluster.binaries import Binaries
 from tests.cluster.cluster import Cluster, wait_for
 from tests.conftest import REPO_ROOT, PostgresServer, free_port, missing_component
@@ -37,6 +38,7 @@ RELEASE = "jp"
 FULLNAME = f"{RELEASE}-jobplane"
 HELLO = "hello_world.HelloWorld"
 SLOW = "api_examples.SlowCounter"
+CRD_PLURALS = tuple(kind.plural for kind in KINDS)
 
 
 def helm(cluster: Cluster | None, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -212,7 +214,7 @@ def port_forward(release: Release) -> Iterator[str]:
 
 def _adopt_existing_crds(cluster: Cluster, namespace: str) -> None:
     """CRDs applied earlier in the session (by other tests) are handed to the release, as Helm adopts them."""
-    for plural in ("jobruns", "jobdefinitions", "jobqueues"):
+    for plural in CRD_PLURALS:
         crd = f"crd/{plural}.jobplane.io"
         if cluster.kubectl("get", crd, check=False).returncode != 0:
             continue
@@ -371,7 +373,8 @@ def test_a_kubectl_jobrun_and_an_api_run_through_the_service_both_succeed_with_r
         ("api", "list", "secrets", "release"),
         ("operator", "get", "secrets", "default"),
         ("operator", "create", "secrets", "default"),
-        ("operator", "get", "secrets", "release"),
+        # It reads a repository's credentials Secret by name, never lists them.
+        ("operator", "list", "secrets", "release"),
         ("operator", "create", "jobs.batch", "default"),
         ("sync-jobs", "delete", "jobdefinitions.jobplane.io", "release"),
     ],
@@ -396,14 +399,20 @@ def test_service_accounts_are_refused_what_they_do_not_need(
         ("operator", "create", "jobs.batch"),
         ("operator", "create", "secrets"),
         ("operator", "patch", "jobruns.jobplane.io/status"),
+        ("operator", "patch", "jobrepositories.jobplane.io/status"),
+        ("operator", "get", "pods/log"),
+        ("api", "create", "jobrepositories.jobplane.io"),
     ],
 )
 def test_service_accounts_have_what_they_need_in_the_release_namespace(
     release: Release, component: str, verb: str, resource: str
 ) -> None:
     account = f"system:serviceaccount:{release.namespace}:{FULLNAME}-{component}"
+    # `can-i VERB RESOURCE/NAME` reads what follows a slash as an object name: subresources go apart.
+    resource, _, subresource = resource.partition("/")
+    extra = [f"--subresource={subresource}"] if subresource else []
     proc = release.cluster.kubectl(
-        "auth", "can-i", verb, resource, "-n", release.namespace, f"--as={account}", check=False
+        "auth", "can-i", verb, resource, *extra, "-n", release.namespace, f"--as={account}", check=False
     )
     assert proc.stdout.strip() == "yes", proc.stdout + proc.stderr
 
@@ -476,7 +485,7 @@ def _pod_context_with_label() -> dict[str, Any]:
 
 def test_uninstall_keeps_the_crds_the_run_token_and_the_history_in_postgres(release: Release) -> None:
     helm(release.cluster, "uninstall", RELEASE, "-n", release.namespace, "--wait")
-    for plural in ("jobruns", "jobdefinitions", "jobqueues"):
+    for plural in CRD_PLURALS:
         release.cluster.kubectl("get", "crd", f"{plural}.jobplane.io")
     assert release.run_token_key()
     assert release.get("jobrun", "from-kubectl")["status"]["phase"] == "Succeeded"

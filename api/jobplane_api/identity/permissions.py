@@ -120,6 +120,7 @@ CONSTRAINT_FIELDS: dict[str, dict[str, ConstraintField]] = {
         name=(_S, FileProxy.name),
         job_result_id=(_U, FileProxy.job_result_id),
     ),
+    "extras.gitrepository": _python(id=_U, name=_S, slug=_S, remote_url=_S, branch=_S),
 }
 
 # Spelling in a constraint -> the lookup it means.

@@ -20,7 +20,14 @@ def api_root(request: Request) -> dict[str, Any]:
     return {
         "extras": {
             name: f"{base}/api/extras/{name}/"
-            for name in ("jobs", "job-results", "job-logs", "file-proxies", "job-queues")
+            for name in (
+                "jobs",
+                "job-results",
+                "job-logs",
+                "file-proxies",
+                "job-queues",
+                "git-repositories",
+            )
         },
         "status": f"{base}/api/status/",
         "docs": f"{base}/api/docs/",

@@ -5,9 +5,10 @@ from __future__ import annotations
 from jobplane_crds.v1alpha1.common import VERSION, Condition, Resource
 from jobplane_crds.v1alpha1.jobdefinition import JobDefinition, JobDefinitionSpec, JobDefinitionStatus
 from jobplane_crds.v1alpha1.jobqueue import JobQueue, JobQueueSpec, JobQueueStatus
+from jobplane_crds.v1alpha1.jobrepository import JobRepository, JobRepositorySpec, JobRepositoryStatus
 from jobplane_crds.v1alpha1.jobrun import JobRun, JobRunPhase, JobRunSpec, JobRunStatus
 
-KINDS: tuple[type[Resource], ...] = (JobDefinition, JobRun, JobQueue)
+KINDS: tuple[type[Resource], ...] = (JobDefinition, JobRun, JobQueue, JobRepository)
 
 __all__ = [
     "KINDS",
@@ -19,6 +20,9 @@ __all__ = [
     "JobQueue",
     "JobQueueSpec",
     "JobQueueStatus",
+    "JobRepository",
+    "JobRepositorySpec",
+    "JobRepositoryStatus",
     "JobRun",
     "JobRunPhase",
     "JobRunSpec",

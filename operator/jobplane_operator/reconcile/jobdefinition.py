@@ -3,6 +3,8 @@
 New jobs start disabled; code-derived fields live in status and are refreshed; what admins wrote in spec is
 never touched; a class that disappeared is marked not installed, never deleted; a module that failed to
 import keeps its jobs as they were. Running the same sync twice plans nothing.
+
+Each source (the image, each JobRepository) only ever installs and uninstalls its own definitions.
 """
 
 from __future__ import annotations
@@ -16,7 +18,17 @@ from typing import Any
 
 from jobplane_operator.reconcile.conditions import condition
 
-__all__ = ["OVERRIDABLE", "SyncPlan", "definition_name", "effective_metadata", "plan_sync"]
+__all__ = [
+    "OVERRIDABLE",
+    "Adoption",
+    "SyncPlan",
+    "definition_name",
+    "effective_metadata",
+    "plan_adoptions",
+    "plan_forget",
+    "plan_sync",
+    "same_source",
+]
 
 # The overridable fields of a JobDefinition (Nautobot's JOB_OVERRIDABLE_FIELDS, plus queues).
 OVERRIDABLE = (
@@ -33,6 +45,7 @@ OVERRIDABLE = (
     "taskQueues",
 )
 INSTALLED = "Installed"
+MANAGED_BY = ("app.kubernetes.io/managed-by", "jobplane")
 _NAME_CHARS = re.compile(r"[^a-z0-9.-]+")
 
 
@@ -56,6 +69,8 @@ class SyncPlan:
 
     create: dict[str, dict[str, Any]] = field(default_factory=dict)
     status: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Class paths found in the code that another installed source already provides: left to it.
+    conflicts: dict[str, str] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -63,8 +78,39 @@ class SyncPlan:
 
 
 def _class_path_of(obj: Mapping[str, Any]) -> str | None:
-    found = obj.get("status", {}).get("classPath") or obj.get("spec", {}).get("classPath")
+    found = (obj.get("status") or {}).get("classPath") or (obj.get("spec") or {}).get("classPath")
     return str(found) if found else None
+
+
+def _source_key(source: Mapping[str, Any] | None) -> tuple[str, str] | None:
+    if not source or not source.get("type"):
+        return None
+    kind = str(source["type"])
+    return kind, str(source.get("repository") or "") if kind == "repository" else ""
+
+
+def same_source(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool:
+    """Whether two JobDefinition sources are the same provider: the image, or one named JobRepository
+    (the commit does not matter)."""
+    return _source_key(a) is not None and _source_key(a) == _source_key(b)
+
+
+def _describe_source(source: Mapping[str, Any]) -> str:
+    if source.get("type") == "repository":
+        return f"JobRepository {source.get('repository')!r}"
+    return f"the {source.get('type')}"
+
+
+def _uninstalled(obj: Mapping[str, Any], reason: str, message: str, now: datetime) -> dict[str, Any]:
+    generation = int(obj["metadata"].get("generation", 1))
+    return {
+        **dict(obj.get("status") or {}),
+        "installed": False,
+        "observedGeneration": generation,
+        "conditions": [
+            condition(obj.get("status"), INSTALLED, "False", reason, message, generation=generation, now=now)
+        ],
+    }
 
 
 def plan_sync(
@@ -77,9 +123,10 @@ def plan_sync(
 ) -> SyncPlan:
     """Plan the writes that bring JobDefinitions in line with one discovery.
 
-    ``discovered`` holds ``jobplane.discovery.describe_job`` dicts; ``existing`` the JobDefinition objects
-    of this source (and any applied by hand or GitOps before their class was found, matched by
-    ``spec.classPath`` or by name).
+    ``discovered`` holds ``jobplane.discovery.describe_job`` dicts; ``existing`` the namespace's JobDefinition
+    objects: those of this ``source`` (the image, or one JobRepository: type and repository name), any applied
+    by hand or GitOps before their class was found (matched by ``spec.classPath`` or by name), and those of
+    other sources, which are left alone: a class path another installed source provides is a conflict.
     """
     plan = SyncPlan()
     by_path: dict[str, Mapping[str, Any]] = {}
@@ -94,6 +141,11 @@ def plan_sync(
     for description in discovered:
         class_path = description["classPath"]
         current = by_path.get(class_path) or by_name.get(definition_name(class_path))
+        current_status = (current or {}).get("status") or {}
+        theirs = current_status.get("source")
+        if theirs and not same_source(theirs, source) and current_status.get("installed"):
+            plan.conflicts[class_path] = f"{class_path} is already provided by {_describe_source(theirs)}"
+            continue
         name = current["metadata"]["name"] if current else definition_name(class_path)
         seen.add(name)
         generation = int(current["metadata"].get("generation", 1)) if current else 1
@@ -121,29 +173,106 @@ def plan_sync(
         if current is None or current.get("status") != status:
             plan.status[name] = status
     for name, obj in by_name.items():
-        if name in seen or obj.get("status", {}).get("source", {}).get("type") != source.get("type"):
+        if name in seen or not same_source((obj.get("status") or {}).get("source"), source):
             continue
-        module = str(obj.get("status", {}).get("moduleName") or "")
+        module = str((obj.get("status") or {}).get("moduleName") or "")
         if any(module == m or module.startswith(m + ".") for m in failed):
             continue  # Its module failed to import this time: keep what the last good import said.
-        old = dict(obj.get("status", {}))
-        generation = int(obj["metadata"].get("generation", 1))
-        status = {
-            **old,
-            "installed": False,
+        status = _uninstalled(obj, "ClassNotFound", "The class is no longer in the job code", now)
+        if obj.get("status") != status:
+            plan.status[name] = status
+    return plan
+
+
+def plan_forget(
+    existing: Iterable[Mapping[str, Any]], repository: str, *, now: datetime
+) -> dict[str, dict[str, Any]]:
+    """Statuses (name → status) that mark the definitions of a deleted JobRepository not installed.
+
+    They are kept, with their admin settings and what the code last said, so that a repository created
+    again under the same name takes them back.
+    """
+    source = {"type": "repository", "repository": repository}
+    message = f"JobRepository {repository!r} was deleted"
+    planned = {}
+    for obj in existing:
+        status = obj.get("status") or {}
+        if not same_source(status.get("source"), source) or status.get("installed") is False:
+            continue
+        planned[obj["metadata"]["name"]] = _uninstalled(obj, "RepositoryDeleted", message, now)
+    return planned
+
+
+@dataclass(frozen=True)
+class Adoption:
+    """A definition applied before discovery (``claimant``, named by people or GitOps) takes the status of
+    the one a sync created meanwhile for the same class (``duplicate``), which is then deleted."""
+
+    claimant: str
+    status: dict[str, Any]
+    duplicate: str
+    duplicate_resource_version: str | None = None
+
+
+def _pristine(obj: Mapping[str, Any]) -> bool:
+    # Made by a sync and never touched by an admin: disabled, no overrides, spec never edited.
+    meta, spec = obj["metadata"], obj.get("spec") or {}
+    labels = meta.get("labels") or {}
+    return (
+        labels.get(MANAGED_BY[0]) == MANAGED_BY[1]
+        and int(meta.get("generation", 1)) == 1
+        and not spec.get("enabled")
+        and not spec.get("classPath")
+        and not any(value is not None for value in (spec.get("overrides") or {}).values())
+    )
+
+
+def plan_adoptions(existing: Iterable[Mapping[str, Any]], *, now: datetime) -> list[Adoption]:
+    """Merge each definition applied before discovery with the one a sync made for its class meanwhile.
+
+    Manifests may arrive in any order: when a sync ran before the definition naming its class was applied,
+    there would be two definitions of one class. The one people wrote wins; the sync's own goes, but only
+    while nobody has touched it (otherwise both stay, and the sync keeps updating the first one it finds).
+    """
+    items = list(existing)
+    waiting: dict[str, Mapping[str, Any]] = {}
+    for obj in items:
+        spec_path = (obj.get("spec") or {}).get("classPath")
+        if spec_path and not (obj.get("status") or {}).get("classPath"):
+            waiting.setdefault(str(spec_path), obj)
+    adoptions = []
+    for obj in items:
+        status = obj.get("status") or {}
+        claimant = waiting.get(str(status.get("classPath") or ""))
+        if claimant is None or claimant is obj or not _pristine(obj):
+            continue
+        generation = int(claimant["metadata"].get("generation", 1))
+        old_installed = next((c for c in status.get("conditions") or [] if c.get("type") == INSTALLED), None)
+        adopted = {
+            **status,
+            "effective": effective_metadata(
+                status.get("code") or {}, (claimant.get("spec") or {}).get("overrides")
+            ),
             "observedGeneration": generation,
             "conditions": [
                 condition(
-                    obj.get("status"),
+                    claimant.get("status"),
                     INSTALLED,
-                    "False",
-                    "ClassNotFound",
-                    "The class is no longer in the job code",
+                    str(old_installed["status"]) if old_installed else "True",
+                    str(old_installed["reason"]) if old_installed else "Discovered",
+                    str(old_installed.get("message") or "") if old_installed else "",
                     generation=generation,
                     now=now,
                 )
             ],
         }
-        if old != status:
-            plan.status[name] = status
-    return plan
+        adoptions.append(
+            Adoption(
+                claimant=claimant["metadata"]["name"],
+                status=adopted,
+                duplicate=obj["metadata"]["name"],
+                duplicate_resource_version=obj["metadata"].get("resourceVersion"),
+            )
+        )
+        del waiting[str(status["classPath"])]
+    return adoptions

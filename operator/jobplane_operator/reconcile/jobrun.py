@@ -15,6 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from jobplane.gitsource import (
+    CREDENTIALS_MOUNT,
+    ENV_REPO_COMMIT,
+    ENV_REPO_CREDENTIALS_DIR,
+    ENV_REPO_SLUG,
+    ENV_REPO_URL,
+)
 from jobplane.pod import (
     ENV_API_URL,
     ENV_CLASS_PATH,
@@ -28,7 +35,7 @@ from jobplane.pod import (
     ENV_SOFT_TIME_LIMIT,
 )
 from jobplane.runtoken import run_token
-from jobplane_crds.v1alpha1 import JobQueue, JobRun, JobRunPhase
+from jobplane_crds.v1alpha1 import JobQueue, JobQueueSpec, JobRun, JobRunPhase
 
 # The environment contract with `jobplane run-pod` is defined once, on its side (imported above).
 __all__ = [
@@ -38,6 +45,12 @@ __all__ = [
     "ENV_DATA",
     "ENV_DATA_FILE",
     "ENV_DRYRUN",
+    "ENV_GIT_MAX_BYTES",
+    "ENV_GIT_TIMEOUT",
+    "ENV_REPO_COMMIT",
+    "ENV_REPO_CREDENTIALS_DIR",
+    "ENV_REPO_SLUG",
+    "ENV_REPO_URL",
     "ENV_RUN_NAME",
     "ENV_RUN_NAMESPACE",
     "ENV_RUN_TOKEN_FILE",
@@ -50,8 +63,10 @@ __all__ = [
     "JobPlan",
     "Observation",
     "Refusal",
+    "RepositorySource",
     "admit",
     "check_runnable",
+    "controller_owner",
     "effective_of",
     "find_definition",
     "job_event_matters",
@@ -60,11 +75,18 @@ __all__ = [
     "observe",
     "plan_job",
     "poll_interval",
+    "queue_pod_template",
+    "repository_of",
+    "repository_source",
+    "run_commit",
     "run_event_matters",
     "token_secret_name",
 ]
 
 
+# The SDK settings that bound a fetch of job code (jobplane.settings: git_timeout, git_max_bytes).
+ENV_GIT_TIMEOUT = "JOBPLANE_GIT_TIMEOUT"
+ENV_GIT_MAX_BYTES = "JOBPLANE_GIT_MAX_BYTES"
 INPUTS_MOUNT = "/var/run/jobplane/inputs"
 INPUTS_KEY = "data.json"
 RUN_TOKEN_MOUNT = "/var/run/jobplane/run-token"
@@ -103,6 +125,17 @@ def job_name_for(run_name: str, run_uid: str) -> str:
 def token_secret_name(job_name: str) -> str:
     """The Secret holding a run's token: named after its Job (a DNS label, so the name stays valid)."""
     return f"{job_name}-token"
+
+
+@dataclass(frozen=True)
+class RepositorySource:
+    """Where a repository job's code is: the pod fetches exactly ``commit`` of ``url`` as package ``slug``."""
+
+    url: str
+    commit: str
+    slug: str
+    credentials_secret_ref: str | None = None
+    max_bytes: int | None = None  # the fetch's size limit; None: the image's default
 
 
 @dataclass(frozen=True)
@@ -149,6 +182,75 @@ def merge_pod_template(base: dict[str, Any], overlay: dict[str, Any]) -> dict[st
     return merged
 
 
+def controller_owner(api_version: str, kind: str, name: str, uid: str) -> dict[str, Any]:
+    """An owner reference that makes the owner the controller: deleting it deletes what it owns."""
+    return {
+        "apiVersion": api_version,
+        "kind": kind,
+        "name": name,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def queue_pod_template(
+    queue: JobQueueSpec | None,
+    *,
+    default_image: str,
+    command: list[str],
+    env: list[dict[str, Any]],
+    volumes: list[dict[str, Any]],
+    mounts: list[dict[str, Any]],
+    labels: dict[str, str],
+    secret_volumes: bool,
+) -> dict[str, Any]:
+    """The pod template of a pod on ``queue``: one non-root container with a read-only root filesystem
+    running ``command``, the queue's image, resources and placement, then its pod-template overlay.
+
+    ``secret_volumes``: Secrets are mounted (0400), so the pod's group must be able to read them.
+    """
+    container: dict[str, Any] = {
+        "name": CONTAINER,
+        "image": (queue.image if queue and queue.image else default_image),
+        "imagePullPolicy": "IfNotPresent",
+        "command": command,
+        "env": env,
+        "volumeMounts": mounts,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    }
+    if queue and queue.resources:
+        container["resources"] = queue.resources.model_dump(by_alias=True, exclude_none=True)
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "containers": [container],
+        "volumes": volumes,
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "automountServiceAccountToken": False,
+    }
+    if secret_volumes:
+        pod_spec["securityContext"]["fsGroup"] = SECRET_FS_GROUP
+    if queue:
+        optional = {
+            "nodeSelector": queue.node_selector,
+            "tolerations": [t.model_dump(by_alias=True, exclude_none=True) for t in queue.tolerations or []]
+            or None,
+            "affinity": queue.affinity,
+            "serviceAccountName": queue.service_account_name,
+            "priorityClassName": queue.priority_class_name,
+        }
+        pod_spec.update({key: value for key, value in optional.items() if value})
+    template: dict[str, Any] = {"metadata": {"labels": labels}, "spec": pod_spec}
+    if queue and queue.pod_template:
+        template = merge_pod_template(template, queue.pod_template)
+    return template
+
+
 def plan_job(
     run: JobRun,
     *,
@@ -162,11 +264,13 @@ def plan_job(
     ttl_seconds_after_finished: int | None = None,
     api_url: str | None = None,
     run_token_key: bytes | None = None,
+    repository: RepositorySource | None = None,
 ) -> JobPlan:
     """The Job that runs ``run``: owned by it, on its queue's pool, under its limits, inputs kept safe.
 
     With ``api_url`` the pod reports to the API, proving its run with a token (keyed by
-    ``run_token_key``) that only ever travels in a Secret mounted as a file.
+    ``run_token_key``) that only ever travels in a Secret mounted as a file. With ``repository`` the pod
+    fetches the job's code at the pinned commit first; Git credentials too are only a mounted Secret.
     """
     meta = run.metadata
     if not (meta.name and meta.namespace and meta.uid):
@@ -204,42 +308,22 @@ def plan_job(
         mounts.append({"name": "run-token", "mountPath": RUN_TOKEN_MOUNT, "readOnly": True})
         env.append({"name": ENV_API_URL, "value": api_url})
         env.append({"name": ENV_RUN_TOKEN_FILE, "value": f"{RUN_TOKEN_MOUNT}/{RUN_TOKEN_KEY}"})
+    credentials = repository.credentials_secret_ref if repository else None
+    if repository is not None:
+        env += [
+            {"name": ENV_REPO_URL, "value": repository.url},
+            {"name": ENV_REPO_COMMIT, "value": repository.commit},
+            {"name": ENV_REPO_SLUG, "value": repository.slug},
+        ]
+        if repository.max_bytes is not None:
+            env.append({"name": ENV_GIT_MAX_BYTES, "value": str(repository.max_bytes)})
+    if credentials:
+        volumes.append(
+            {"name": "git-credentials", "secret": {"secretName": credentials, "defaultMode": 0o400}}
+        )
+        mounts.append({"name": "git-credentials", "mountPath": CREDENTIALS_MOUNT, "readOnly": True})
+        env.append({"name": ENV_REPO_CREDENTIALS_DIR, "value": CREDENTIALS_MOUNT})
 
-    container: dict[str, Any] = {
-        "name": CONTAINER,
-        "image": (spec.image if spec and spec.image else default_image),
-        "imagePullPolicy": "IfNotPresent",
-        "command": ["jobplane", "run-pod"],
-        "env": env,
-        "volumeMounts": mounts,
-        "terminationMessagePolicy": "FallbackToLogsOnError",
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
-    }
-    if spec and spec.resources:
-        container["resources"] = spec.resources.model_dump(by_alias=True, exclude_none=True)
-    pod_spec: dict[str, Any] = {
-        "restartPolicy": "Never",
-        "containers": [container],
-        "volumes": volumes,
-        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-        "automountServiceAccountToken": False,
-    }
-    if secret or token_secret_ref:
-        pod_spec["securityContext"]["fsGroup"] = SECRET_FS_GROUP
-    if spec:
-        optional = {
-            "nodeSelector": spec.node_selector,
-            "tolerations": [t.model_dump(by_alias=True, exclude_none=True) for t in spec.tolerations or []]
-            or None,
-            "affinity": spec.affinity,
-            "serviceAccountName": spec.service_account_name,
-            "priorityClassName": spec.priority_class_name,
-        }
-        pod_spec.update({key: value for key, value in optional.items() if value})
     labels = {
         LABEL_MANAGED_BY: "jobplane",
         LABEL_RUN: meta.name[:63],
@@ -247,17 +331,17 @@ def plan_job(
         LABEL_QUEUE: label_value(queue_name),
         LABEL_JOB: label_value(class_path),
     }
-    template: dict[str, Any] = {"metadata": {"labels": dict(labels)}, "spec": pod_spec}
-    if spec and spec.pod_template:
-        template = merge_pod_template(template, spec.pod_template)
-    owner = {
-        "apiVersion": run.api_version,
-        "kind": "JobRun",
-        "name": meta.name,
-        "uid": uid,
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
+    template = queue_pod_template(
+        spec,
+        default_image=default_image,
+        command=["jobplane", "run-pod"],
+        env=env,
+        volumes=volumes,
+        mounts=mounts,
+        labels=dict(labels),
+        secret_volumes=bool(secret or token_secret_ref or credentials),
+    )
+    owner = controller_owner(run.api_version, "JobRun", meta.name, uid)
     job: dict[str, Any] = {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -369,6 +453,56 @@ def check_runnable(
     except JobDataError as exc:
         return Refusal("InvalidInputs", json.dumps(exc.as_response(), sort_keys=True))
     return None
+
+
+def repository_of(definition: dict[str, Any] | None) -> str | None:
+    """The JobRepository a definition's code comes from; None for the image's jobs."""
+    source = ((definition or {}).get("status") or {}).get("source") or {}
+    if source.get("type") != "repository":
+        return None
+    return str(source.get("repository") or "") or None
+
+
+def run_commit(definition: dict[str, Any] | None, pinned_commit: str | None) -> str | None:
+    """The commit a run of a repository job uses: the one it was pinned to when first seen, else the one
+    its definition was last synced from. None for an image job."""
+    if repository_of(definition) is None:
+        return None
+    source = ((definition or {}).get("status") or {}).get("source") or {}
+    return pinned_commit or (str(source["commit"]) if source.get("commit") else None)
+
+
+def repository_source(
+    definition: dict[str, Any],
+    repository: dict[str, Any] | None,
+    *,
+    pinned_commit: str | None,
+    max_bytes: int | None = None,
+) -> RepositorySource | Refusal | None:
+    """Where a run of ``definition`` gets its code: None for an image job, else its JobRepository at the
+    run's commit — ``pinned_commit`` (recorded when the run was first seen) or the definition's.
+
+    A repository job whose JobRepository is gone is refused: there is nowhere to fetch its code from.
+    """
+    name = repository_of(definition)
+    if name is None:
+        return None
+    class_path = (definition.get("status") or {}).get("classPath")
+    if repository is None:
+        return Refusal(
+            "RepositoryNotFound", f"Job {class_path} comes from JobRepository {name!r}, which does not exist"
+        )
+    commit = run_commit(definition, pinned_commit)
+    if not commit:
+        return Refusal("RepositoryNotSynced", f"JobRepository {name!r} has no synced commit for {class_path}")
+    spec = repository.get("spec") or {}
+    return RepositorySource(
+        url=str(spec["url"]),
+        commit=str(commit),
+        slug=str(spec["slug"]),
+        credentials_secret_ref=spec.get("credentialsSecretRef") or None,
+        max_bytes=max_bytes,
+    )
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,9 @@ CACHE = Path(os.environ.get("JOBPLANE_IMAGE_CACHE", Path.home() / ".cache" / "jo
 
 BASE_SUITE = "bookworm"
 BASE_MIRROR = os.environ.get("JOBPLANE_DEBIAN_MIRROR", "http://deb.debian.org/debian")
-# Debian's python3 (3.11) plus venv so Dockerfiles can install a wheelhouse into an isolated environment.
-BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates", "procps")
+# Debian's python3 (3.11) plus venv so Dockerfiles can install a wheelhouse into an isolated environment;
+# git and ssh for jobs from Git repositories (the Dockerfile installs them only when missing).
+BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates", "procps", "git", "openssh-client")
 # Wheels the base's glibc (bookworm: 2.36) can load; pip does not widen a single --platform by itself.
 BASE_PLATFORMS = ("manylinux2014_x86_64", *(f"manylinux_2_{minor}_x86_64" for minor in range(17, 37)))
 BASE_NAME = "localhost/jobplane-base"

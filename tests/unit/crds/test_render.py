@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from jobplane_crds.render import CRDS_DIR, crd_manifest, render_all
-from jobplane_crds.v1alpha1 import KINDS, JobRun, JobRunPhase
+from jobplane_crds.v1alpha1 import KINDS, JobRepository, JobRun, JobRunPhase
 from jobplane_crds.v1alpha1.common import Resource
 
 
@@ -92,3 +94,88 @@ def test_models_read_camel_case_manifests() -> None:
     assert run.spec.dry_run is True
     assert run.spec.data == {"who": "Ada"}
     assert run.model_dump(by_alias=True, exclude_none=True)["spec"]["dryRun"] is True
+
+
+def _repository_schema() -> dict[str, Any]:
+    return _open_api(JobRepository)["properties"]["spec"]  # type: ignore[no-any-return]
+
+
+def test_jobrepository_crd_names_columns_and_an_immutable_slug() -> None:
+    manifest = crd_manifest(JobRepository)
+    assert manifest["metadata"]["name"] == "jobrepositories.jobplane.io"
+    assert manifest["spec"]["names"]["shortNames"] == ["jrepo"]
+    version = manifest["spec"]["versions"][0]
+    assert version["subresources"] == {"status": {}}
+    columns = {c["name"]: c["jsonPath"] for c in version["additionalPrinterColumns"]}
+    assert list(columns)[:5] == ["URL", "Ref", "Commit", "Synced", "Age"]
+    assert columns["Synced"] == '.status.conditions[?(@.type=="Synced")].status'
+    spec = _repository_schema()
+    assert spec["required"] == ["url", "slug"]
+    assert spec["properties"]["slug"]["x-kubernetes-validations"][0]["rule"] == "self == oldSelf"
+    conditions = _open_api(JobRepository)["properties"]["status"]["properties"]["conditions"]
+    assert conditions["x-kubernetes-list-map-keys"] == ["type"]
+
+
+def test_jobrepository_defaults_are_in_the_schema_so_a_reapply_changes_nothing() -> None:
+    properties = _repository_schema()["properties"]
+    assert properties["ref"]["default"] == "main"
+    assert properties["interval"]["default"] == "5m"
+    assert properties["suspend"]["default"] is False
+    assert "default" not in properties["credentialsSecretRef"]
+    # What the apiserver stores equals what the model makes of the same manifest.
+    spec = JobRepository.model_validate(
+        {"metadata": {"name": "ops"}, "spec": {"url": "https://git.example.com/ops.git", "slug": "ops"}}
+    ).spec
+    assert spec.model_dump(by_alias=True, exclude_none=True) == {
+        "url": "https://git.example.com/ops.git",
+        "ref": "main",
+        "slug": "ops",
+        "interval": "5m",
+        "suspend": False,
+    }
+
+
+@pytest.mark.parametrize(
+    ("url", "refused"),
+    [
+        ("https://git.example.com/ops.git", False),
+        ("https://bot@git.example.com/ops.git", False),
+        ("https://git.example.com:8443/ops.git", False),
+        ("ssh://git@git.example.com:22/ops.git", False),
+        ("git@github.com:org/ops.git", False),
+        ("file:///srv/git/ops.git", False),
+        ("https://bot:s3cret@git.example.com/ops.git", True),
+        ("https://:token@git.example.com/ops.git", True),
+        ("HTTP://bot:pw@git.example.com/ops.git", True),
+    ],
+)
+def test_a_url_holding_a_password_is_refused_at_admission(url: str, refused: bool) -> None:
+    (rule,) = _repository_schema()["properties"]["url"]["x-kubernetes-validations"]
+    pattern = re.search(r"matches\('(.*)'\)", rule["rule"])
+    assert pattern is not None
+    # CEL's matches() is RE2, a subset of Python's re for a pattern like this one.
+    assert bool(re.search(pattern.group(1), url)) is refused
+    assert "credentialsSecretRef" in rule["message"]
+
+
+@pytest.mark.parametrize("slug", ["9ops", "ops-jobs", "ops.jobs", ""])
+def test_a_slug_must_be_a_python_identifier(slug: str) -> None:
+    with pytest.raises(ValidationError):
+        JobRepository.model_validate(
+            {"metadata": {"name": "x"}, "spec": {"url": "https://h/r.git", "slug": slug}}
+        )
+
+
+@pytest.mark.parametrize(
+    ("interval", "valid"), [("5m", True), ("1h30m", True), ("45s", True), ("5", False), ("1d", False)]
+)
+def test_the_interval_is_a_go_duration(interval: str, valid: bool) -> None:
+    manifest = {
+        "metadata": {"name": "x"},
+        "spec": {"url": "https://h/r.git", "slug": "x", "interval": interval},
+    }
+    if valid:
+        assert JobRepository.model_validate(manifest).spec.interval == interval
+    else:
+        with pytest.raises(ValidationError):
+            JobRepository.model_validate(manifest)

@@ -1,4 +1,5 @@
-"""Sync planning for JobDefinitions: created disabled, refreshed in status only, never deleted, idempotent."""
+"""Sync planning for JobDefinitions: created disabled, refreshed in status only, never deleted, idempotent;
+each source (the image, each repository) touching only its own."""
 
 from __future__ import annotations
 
@@ -6,7 +7,14 @@ import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from jobplane_operator.reconcile.jobdefinition import definition_name, effective_metadata, plan_sync
+from jobplane_operator.reconcile.jobdefinition import (
+    definition_name,
+    effective_metadata,
+    plan_adoptions,
+    plan_forget,
+    plan_sync,
+    same_source,
+)
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 IMAGE = {"type": "image"}
@@ -132,3 +140,132 @@ def test_effective_metadata_ignores_unset_overrides() -> None:
         "name": "A",
         "hidden": True,
     }
+
+
+# --- sources: the image and each repository install and uninstall only their own jobs ---
+
+C1, C2 = "1" * 40, "2" * 40
+
+
+def repo_source(name: str, commit: str) -> dict[str, Any]:
+    return {"type": "repository", "repository": name, "commit": commit}
+
+
+def sync_from(
+    existing: list[dict[str, Any]],
+    discovered: list[dict[str, Any]],
+    source: dict[str, Any],
+    failed: tuple[str, ...] = (),
+    now: datetime = NOW,
+) -> tuple[Any, list[dict[str, Any]]]:
+    plan = plan_sync(existing, discovered, failed_modules=failed, source=source, now=now)
+    objects = {o["metadata"]["name"]: copy.deepcopy(o) for o in existing}
+    for name, body in plan.create.items():
+        objects[name] = stored(name, body["spec"])
+    for name, status in plan.status.items():
+        objects[name]["status"] = copy.deepcopy(status)
+    return plan, list(objects.values())
+
+
+def by_path(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {o["status"]["classPath"]: o for o in objects if o.get("status")}
+
+
+def test_repository_jobs_record_their_repository_and_commit() -> None:
+    _, objects = sync_from([], [describe("net.jobs.a.A")], repo_source("net", C1))
+    assert objects[0]["status"]["source"] == repo_source("net", C1)
+    assert objects[0]["spec"] == {"enabled": False}
+    _, after = sync_from(objects, [describe("net.jobs.a.A")], repo_source("net", C2))
+    assert after[0]["status"]["source"]["commit"] == C2
+
+
+def test_a_repository_sync_leaves_image_jobs_and_other_repositories_jobs_alone() -> None:
+    _, objects = apply_plan([], [describe("hello.Hello")])
+    _, objects = sync_from(objects, [describe("a.jobs.x.X")], repo_source("repo-a", C1))
+    _, objects = sync_from(objects, [describe("b.jobs.y.Y")], repo_source("repo-b", C1))
+    # Repository A's next commit has no jobs at all: only A's are uninstalled.
+    plan, after = sync_from(objects, [], repo_source("repo-a", C2))
+    assert list(plan.status) == [by_path(objects)["a.jobs.x.X"]["metadata"]["name"]]
+    installed = {path: o["status"]["installed"] for path, o in by_path(after).items()}
+    assert installed == {"hello.Hello": True, "a.jobs.x.X": False, "b.jobs.y.Y": True}
+    # And the image's sync does not uninstall the repositories' jobs.
+    plan, after = apply_plan(after, [describe("hello.Hello")])
+    assert plan.empty
+
+
+def test_jobs_kept_because_their_module_failed_keep_their_old_commit() -> None:
+    _, objects = sync_from([], [describe("net.jobs.a.A"), describe("net.jobs.b.B")], repo_source("net", C1))
+    plan, after = sync_from(
+        objects, [describe("net.jobs.a.A")], repo_source("net", C2), failed=("net.jobs.b",)
+    )
+    kept = by_path(after)["net.jobs.b.B"]["status"]
+    assert kept["installed"] is True
+    assert kept["source"]["commit"] == C1
+    assert by_path(after)["net.jobs.a.A"]["status"]["source"]["commit"] == C2
+    # A package that fails as a whole keeps all of its jobs.
+    plan, _ = sync_from(after, [], repo_source("net", C2), failed=("net.jobs",))
+    assert plan.empty
+
+
+def test_a_class_another_installed_source_provides_is_a_conflict_left_to_it() -> None:
+    _, objects = sync_from([], [describe("shared.jobs.x.X")], repo_source("first", C1))
+    plan, after = sync_from(objects, [describe("shared.jobs.x.X")], repo_source("second", C2))
+    assert plan.empty
+    assert "JobRepository 'first'" in plan.conflicts["shared.jobs.x.X"]
+    assert after[0]["status"]["source"] == repo_source("first", C1)
+    # Once the first one's jobs are uninstalled (its repository deleted), the second may take the class.
+    after[0]["status"]["installed"] = False
+    plan, taken = sync_from(after, [describe("shared.jobs.x.X")], repo_source("second", C2))
+    assert not plan.conflicts
+    assert taken[0]["status"]["source"] == repo_source("second", C2)
+    assert taken[0]["status"]["installed"] is True
+
+
+def test_the_definitions_of_a_deleted_repository_are_marked_not_installed_and_kept() -> None:
+    _, objects = sync_from([], [describe("net.jobs.a.A")], repo_source("net", C1))
+    _, objects = sync_from(objects, [describe("ops.jobs.b.B")], repo_source("ops", C1))
+    _, objects = apply_plan(objects, [describe("hello.Hello")])
+    planned = plan_forget(objects, "net", now=NOW)
+    (name,) = planned
+    status = planned[name]
+    assert status["installed"] is False
+    assert status["source"] == repo_source("net", C1)
+    assert status["code"]["name"] == "A"
+    (installed,) = status["conditions"]
+    assert (installed["status"], installed["reason"]) == ("False", "RepositoryDeleted")
+    for obj in objects:
+        if obj["metadata"]["name"] == name:
+            obj["status"] = status
+    assert plan_forget(objects, "net", now=NOW) == {}
+
+
+def test_a_definition_applied_after_the_sync_takes_over_the_syncs_untouched_one() -> None:
+    _, objects = sync_from([], [describe("ops.jobs.hello.Hello")], repo_source("ops", C1))
+    objects[0]["metadata"]["labels"] = {"app.kubernetes.io/managed-by": "jobplane"}
+    objects[0]["metadata"]["resourceVersion"] = "7"
+    gitops = stored(
+        "ops-hello",
+        {"enabled": True, "classPath": "ops.jobs.hello.Hello", "overrides": {"description": "from gitops"}},
+    )
+    (adoption,) = plan_adoptions([*objects, gitops], now=NOW)
+    assert adoption.claimant == "ops-hello"
+    assert adoption.duplicate == objects[0]["metadata"]["name"]
+    assert adoption.duplicate_resource_version == "7"
+    assert adoption.status["classPath"] == "ops.jobs.hello.Hello"
+    assert adoption.status["source"] == repo_source("ops", C1)
+    assert adoption.status["effective"]["description"] == "from gitops"
+    assert adoption.status["conditions"][0]["reason"] == "Discovered"
+    # Nothing to do once adopted, and nothing when the sync's definition was touched by an admin.
+    gitops["status"] = adoption.status
+    assert plan_adoptions([*objects, gitops], now=NOW) == []
+    del gitops["status"]
+    objects[0]["spec"]["enabled"] = True
+    assert plan_adoptions([*objects, gitops], now=NOW) == []
+
+
+def test_sources_compare_by_kind_and_repository_not_commit() -> None:
+    assert same_source(repo_source("a", C1), repo_source("a", C2))
+    assert not same_source(repo_source("a", C1), repo_source("b", C1))
+    assert same_source(IMAGE, {"type": "image"})
+    assert not same_source(IMAGE, repo_source("a", C1))
+    assert not same_source(None, None)

@@ -1,4 +1,5 @@
-"""The JobRun reconcile logic: the Job it plans, and the phase and reason its Job and pod give."""
+"""The JobRun reconcile logic: the Job it plans, the phase and reason its Job and pod give, and the commit a
+run of a repository job is pinned to."""
 
 from __future__ import annotations
 
@@ -8,11 +9,19 @@ from typing import Any
 
 import pytest
 
+from jobplane.gitsource import CREDENTIALS_MOUNT
+from jobplane.settings import Settings
 from jobplane_crds.v1alpha1 import JobQueue, JobRun, JobRunPhase
 from jobplane_operator.reconcile.jobrun import (
     ENV_DATA,
     ENV_DATA_FILE,
+    ENV_REPO_COMMIT,
+    ENV_REPO_CREDENTIALS_DIR,
+    ENV_REPO_SLUG,
+    ENV_REPO_URL,
     INPUTS_MOUNT,
+    Refusal,
+    RepositorySource,
     admit,
     check_runnable,
     find_definition,
@@ -23,8 +32,13 @@ from jobplane_operator.reconcile.jobrun import (
     observe,
     plan_job,
     poll_interval,
+    repository_of,
+    repository_source,
+    run_commit,
     run_event_matters,
 )
+from jobplane_operator.runs import reconcile_run
+from jobplane_operator.settings import OperatorSettings
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 UID = "6f1f6c2e-3f0a-4d3e-9d7e-1b2c3d4e5f60"
@@ -476,3 +490,222 @@ def test_runs_are_polled_by_phase_and_ended_runs_never() -> None:
     assert interval(phase="Running") == 3
     assert interval(phase="Succeeded") is None
     assert interval(phase="Cancelled") is None
+
+
+# --- jobs from a repository: the pod fetches the pinned commit ---
+
+COMMIT = "c" * 40
+NEWER = "d" * 40
+
+
+def repository_job(commit: str = COMMIT, repository: str = "netops") -> dict[str, Any]:
+    found = definition()
+    found["status"]["classPath"] = "netops.jobs.audit.Audit"
+    found["status"]["source"] = {"type": "repository", "repository": repository, "commit": commit}
+    return found
+
+
+def repository_obj(secret: str | None = "git-creds") -> dict[str, Any]:
+    spec: dict[str, Any] = {"url": "https://git.example.com/netops.git", "slug": "netops"}
+    if secret:
+        spec["credentialsSecretRef"] = secret
+    return {"metadata": {"name": "netops", "namespace": "ops"}, "spec": spec}
+
+
+def test_image_jobs_have_no_repository_and_no_commit() -> None:
+    assert repository_of(definition()) is None
+    assert run_commit(definition(), None) is None
+    assert repository_source(definition(), None, pinned_commit=None) is None
+
+
+def test_a_run_uses_its_pinned_commit_else_the_definitions() -> None:
+    found = repository_job(commit=NEWER)
+    assert repository_of(found) == "netops"
+    assert run_commit(found, None) == NEWER
+    assert run_commit(found, COMMIT) == COMMIT
+    source = repository_source(found, repository_obj(), pinned_commit=COMMIT, max_bytes=1024)
+    assert source == RepositorySource(
+        url="https://git.example.com/netops.git",
+        commit=COMMIT,
+        slug="netops",
+        credentials_secret_ref="git-creds",
+        max_bytes=1024,
+    )
+
+
+def test_a_repository_job_whose_repository_is_gone_is_refused() -> None:
+    refusal = repository_source(repository_job(), None, pinned_commit=None)
+    assert isinstance(refusal, Refusal)
+    assert refusal.reason == "RepositoryNotFound"
+    assert "netops" in refusal.message
+
+
+def plan_repository_job(source: RepositorySource) -> dict[str, Any]:
+    return plan_job(
+        make_run(),
+        class_path="netops.jobs.audit.Audit",
+        hard_time_limit=60,
+        soft_time_limit=30,
+        has_sensitive_variables=False,
+        queue=None,
+        default_image="img",
+        repository=source,
+    ).job
+
+
+def test_the_pod_of_a_repository_job_gets_the_commit_to_fetch() -> None:
+    job = plan_repository_job(
+        RepositorySource(url="https://git.example.com/netops.git", commit=COMMIT, slug="netops")
+    )
+    env = env_of(job)
+    assert env[ENV_REPO_URL] == "https://git.example.com/netops.git"
+    assert env[ENV_REPO_COMMIT] == COMMIT
+    assert env[ENV_REPO_SLUG] == "netops"
+    assert ENV_REPO_CREDENTIALS_DIR not in env
+    pod = job["spec"]["template"]["spec"]
+    assert [v["name"] for v in pod["volumes"]] == ["tmp"]
+    assert "fsGroup" not in pod["securityContext"]
+    assert "jobplane.io/repository" not in job["metadata"]["labels"]  # its events are a run's, not a sync's
+
+
+def test_git_credentials_reach_a_run_pod_only_as_a_mounted_secret() -> None:
+    source = RepositorySource(
+        url="https://git.example.com/netops.git",
+        commit=COMMIT,
+        slug="netops",
+        credentials_secret_ref="git-creds",
+        max_bytes=2048,
+    )
+    job = plan_repository_job(source)
+    pod = job["spec"]["template"]["spec"]
+    env = env_of(job)
+    assert env[ENV_REPO_CREDENTIALS_DIR] == CREDENTIALS_MOUNT
+    assert env["JOBPLANE_GIT_MAX_BYTES"] == "2048"
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["git-credentials"]["secret"] == {"secretName": "git-creds", "defaultMode": 0o400}
+    mounts = {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
+    assert mounts["git-credentials"] == {
+        "name": "git-credentials",
+        "mountPath": CREDENTIALS_MOUNT,
+        "readOnly": True,
+    }
+    assert pod["securityContext"]["fsGroup"] == 10001
+
+
+# --- runs.py: the commit is recorded at the first status write and kept ---
+
+
+class FakeCatalog:
+    """Indexes as the operator holds them: one repository job, its repository, optional queues."""
+
+    def __init__(
+        self, found: dict[str, Any], repository: dict[str, Any] | None, queues: dict[str, Any]
+    ) -> None:
+        self.found, self.repo, self.queues = found, repository, queues
+        self.repository_lookups = 0
+
+    def definitions(self, namespace: str) -> list[dict[str, Any]]:
+        return [self.found]
+
+    def queue(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.queues.get(name)
+
+    def repository(self, namespace: str, name: str) -> dict[str, Any] | None:
+        self.repository_lookups += 1
+        return self.repo if self.repo and name == self.repo["metadata"]["name"] else None
+
+    def repositories(self, namespace: str) -> list[dict[str, Any]]:
+        return [self.repo] if self.repo else []
+
+
+class FakeClients:
+    """The calls reconcile_run makes to start a run; a fresh catalog reads the same objects."""
+
+    def __init__(self, catalog: FakeCatalog, active: int = 0) -> None:
+        self.catalog = catalog
+        self.active = active
+        self.jobs: list[dict[str, Any]] = []
+        self.statuses: list[dict[str, Any]] = []
+
+    def list_job_definitions(self, namespace: str) -> list[dict[str, Any]]:
+        return self.catalog.definitions(namespace)
+
+    def get_job_queue(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.catalog.queue(namespace, name)
+
+    def get_job_repository(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.catalog.repository(namespace, name)
+
+    def count_unfinished_jobs(self, namespace: str, selector: str) -> int:
+        return self.active
+
+    def list_runs(self, namespace: str) -> list[dict[str, Any]]:
+        return []
+
+    def create_job(self, namespace: str, body: dict[str, Any]) -> None:
+        self.jobs.append(body)
+
+    def patch_run_status(self, namespace: str, name: str, status: dict[str, Any], rv: str | None) -> bool:
+        self.statuses.append(status)
+        return True
+
+
+def run_obj_of(job: str, **status: Any) -> dict[str, Any]:
+    obj = {
+        "apiVersion": "jobplane.io/v1alpha1",
+        "kind": "JobRun",
+        "metadata": {"name": "r1", "namespace": "ops", "uid": UID, "generation": 1, "resourceVersion": "1"},
+        "spec": {"job": job, "data": {}},
+    }
+    if status:
+        obj["status"] = status
+    return obj
+
+
+def start(catalog: FakeCatalog, obj: dict[str, Any], active: int = 0) -> FakeClients:
+    clients = FakeClients(catalog, active)
+    reconcile_run(clients, obj, OperatorSettings(), Settings(), catalog)  # type: ignore[arg-type]
+    return clients
+
+
+def test_a_started_run_records_the_definitions_commit_and_its_pod_fetches_it() -> None:
+    catalog = FakeCatalog(repository_job(), repository_obj(), {})
+    clients = start(catalog, run_obj_of("netops.jobs.audit.Audit"))
+    (status,) = clients.statuses
+    assert (status["phase"], status["commit"]) == ("Pending", COMMIT)
+    assert env_of(clients.jobs[0])[ENV_REPO_COMMIT] == COMMIT
+    assert catalog.repository_lookups == 1  # from the index: no API call
+
+
+def test_a_queued_run_records_its_commit_and_starts_on_it_after_a_push() -> None:
+    full = {"metadata": {"name": "default"}, "spec": {"concurrencyLimit": 1}}
+    catalog = FakeCatalog(repository_job(), repository_obj(), {"default": full})
+    clients = start(catalog, run_obj_of("netops.jobs.audit.Audit"), active=1)
+    (queued,) = clients.statuses
+    assert (queued["phase"], queued["commit"]) == ("Queued", COMMIT)
+    # A push moves the definition on; the slot frees up; the run still runs what was asked for.
+    catalog.found = repository_job(commit=NEWER)
+    clients = start(catalog, run_obj_of("netops.jobs.audit.Audit", **queued), active=0)
+    (started,) = clients.statuses
+    assert (started["phase"], started["commit"]) == ("Pending", COMMIT)
+    assert env_of(clients.jobs[0])[ENV_REPO_COMMIT] == COMMIT
+
+
+def test_a_refused_repository_run_records_the_commit_and_why() -> None:
+    catalog = FakeCatalog(repository_job(), None, {})
+    clients = start(catalog, run_obj_of("netops.jobs.audit.Audit"))
+    (status,) = clients.statuses
+    assert (status["phase"], status["reason"], status["commit"]) == ("Failed", "RepositoryNotFound", COMMIT)
+    assert clients.jobs == []
+    disabled = repository_job()
+    disabled["spec"]["enabled"] = False
+    clients = start(FakeCatalog(disabled, repository_obj(), {}), run_obj_of("netops.jobs.audit.Audit"))
+    (status,) = clients.statuses
+    assert (status["reason"], status["commit"]) == ("JobDisabled", COMMIT)
+
+
+def test_an_image_run_records_no_commit() -> None:
+    clients = start(FakeCatalog(definition(), None, {}), run_obj_of("audit.Audit"))
+    (status,) = clients.statuses
+    assert status["phase"] == "Pending"
+    assert "commit" not in status

@@ -1,0 +1,657 @@
+"""Git repositories of jobs as Nautobot shows them, kept as JobRepositories; manual syncs, the push webhook.
+
+The API only writes what a repository should be (its spec) and when a sync was asked for (an annotation);
+the operator resolves the ref, runs the sync and writes the status shown here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import importlib.util
+import json
+import keyword
+import logging
+import re
+import sys
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+from jobplane_api.errors import ApiError, BadRequest, Conflict, NotFound, PermissionDenied, Unavailable
+from jobplane_api.schemas import (
+    GitRepositoryRead,
+    GitRepositoryStatusRead,
+    GitRepositorySyncResponse,
+    GitRepositoryWrite,
+    GitWebhookResponse,
+)
+
+if TYPE_CHECKING:
+    from pydantic import SecretStr
+
+    from jobplane_api.identity import Principal
+    from jobplane_api.kube import KubeGateway
+
+__all__ = [
+    "GIT_REPOSITORY",
+    "SIGNATURE_HEADER",
+    "WebhookUnauthenticated",
+    "create_repository",
+    "delete_repository",
+    "filter_repositories",
+    "handle_webhook",
+    "list_repositories",
+    "lookup_repository",
+    "matching_repositories",
+    "normalise_url",
+    "repository_record",
+    "slug_from_name",
+    "sync_repository",
+    "sync_timestamp",
+    "update_repository",
+    "url_problem",
+    "verify_signature",
+    "webhook_urls",
+]
+
+log = logging.getLogger(__name__)
+
+GIT_REPOSITORY = "extras.gitrepository"
+PROVIDED_CONTENTS = ("extras.job",)
+DEFAULT_REF = "main"
+DEFAULT_INTERVAL = "5m"
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+WEBHOOK_SECRET_SETTING = "JOBPLANE_API_GIT_WEBHOOK_SECRET"
+
+# A repository's name is its object name, and the operator puts it in label values: both rules at once.
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+_NAME_MAX = 63
+_SECRET_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+_SLUG = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SLUG_MAX = 63
+_INTERVAL = re.compile(r"^([0-9]+(s|m|h))+$")
+_URL_MAX = 2048
+_REF_MAX = 255
+# git's rules for ref names (git check-ref-format), plus no leading "-" so a ref is never read as an option.
+_REF_FORBIDDEN = re.compile(r"(\.\.|@\{|//|[\x00-\x20\x7f~^:?*\[\\])")
+# user@host:path, git's scp-like syntax for SSH (no "://", no port).
+_SCP_LIKE = re.compile(
+    r"^(?:(?P<user>[^@/\s:]+)@)?(?P<host>[^@/\s:\[\]]+|\[[0-9A-Fa-f:.]+\]):(?P<path>(?!//)\S*)$"
+)
+_URL_SCHEMES = ("http", "https", "ssh", "git", "file")
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ssh": 22, "git": 9418}
+
+CREDENTIALS_IN_URL = (
+    "The URL holds credentials: put them in a Secret of the namespace (keys username and password, "
+    "a token going in password; or identity and known_hosts for SSH) and give its name as secrets_group."
+)
+NO_CRD = (
+    "The JobRepository resource is not installed in this cluster: apply the CRDs (crds/ or the Helm chart)."
+)
+# Fields of a record that clients may send back unchanged (a PUT of a read object): they are ignored.
+READ_ONLY = (frozenset(GitRepositoryRead.model_fields) - frozenset(GitRepositoryWrite.model_fields)) | {
+    "natural_slug",
+    "notes_url",
+}
+# Where push payloads name the repository: GitHub and Gitea (repository.*), GitLab (project.*).
+REPOSITORY_URL_KEYS = ("clone_url", "git_http_url", "http_url", "url", "html_url", "ssh_url", "git_ssh_url")
+PROJECT_URL_KEYS = ("git_http_url", "git_ssh_url", "web_url")
+
+
+class WebhookUnauthenticated(ApiError):
+    """A webhook request without a signature: 401, as it gave no credentials at all."""
+
+    status_code = 401
+    code = "WebhookUnauthenticated"
+    default_detail = f"The request is not signed: {SIGNATURE_HEADER} is missing."
+
+
+# --- values (pure) ----------------------------------------------------------------------------------------
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def sync_timestamp(now: datetime) -> str:
+    """The sync-request annotation's value: RFC 3339 in UTC with microseconds, so each request differs."""
+    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def normalise_url(url: str) -> str:
+    """A Git URL reduced to what names the repository, to match a push payload's URLs with a spec's.
+
+    Scheme and host lowercased, userinfo, default port, query, trailing ``/`` and ``.git`` dropped;
+    ``user@host:path`` is read as ``ssh://host/path``.
+    """
+    text = url.strip()
+    scp = _SCP_LIKE.fullmatch(text) if "://" not in text else None
+    port: int | None = None
+    if scp is not None:
+        scheme, host, path = "ssh", scp["host"].strip("[]").lower(), "/" + scp["path"].lstrip("/")
+    else:
+        try:
+            parts = urlsplit(text)
+        except ValueError:  # a broken IPv6 literal: nothing to reduce, it can only match itself
+            return text
+        scheme, host, path = parts.scheme.lower(), parts.hostname or "", parts.path
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+    if port is not None and port == _DEFAULT_PORTS.get(scheme):
+        port = None
+    if ":" in host:
+        host = f"[{host}]"
+    path = path.rstrip("/").removesuffix(".git").rstrip("/")
+    return f"{scheme}://{host}{f':{port}' if port is not None else ''}{path}"
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a repository's remote_url, or None. Credentials in it are always refused."""
+    if not url.strip():
+        return "This field may not be blank."
+    if len(url) > _URL_MAX:
+        return f"Ensure this field has no more than {_URL_MAX} characters."
+    if any(char.isspace() or ord(char) < 32 or ord(char) == 127 for char in url):
+        return "The URL may not contain spaces or control characters."
+    if url.startswith("-"):
+        return "The URL may not start with '-'."
+    if "://" not in url:
+        head = url.split("@", 1)[0] if "@" in url else ""
+        if ":" in head:
+            return CREDENTIALS_IN_URL
+        if _SCP_LIKE.fullmatch(url):
+            return None
+        return "Enter a Git URL: http(s)://, ssh://, git:// or file://, or user@host:path for SSH."
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "The URL's host is not valid (a broken [IPv6] address)."
+    scheme = parts.scheme.lower()
+    if scheme not in _URL_SCHEMES:
+        return f"Unsupported URL scheme {parts.scheme!r}: use http, https, ssh, git or file."
+    if parts.password is not None or ("@" in parts.netloc and scheme in ("http", "https")):
+        # Over HTTP even a user name alone is usually a token (https://<token>@host/...).
+        return CREDENTIALS_IN_URL
+    if scheme == "file":
+        return None if parts.path else "A file URL needs a path."
+    if not parts.hostname:
+        return "The URL has no host."
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        return "The URL's port is not a number between 0 and 65535."
+    return None
+
+
+def slug_from_name(name: str) -> str:
+    """Nautobot's default slug: the name with everything but letters and digits as ``_``."""
+    slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+    if not slug:
+        return "repository"
+    return f"repo_{slug}" if slug[0].isdigit() else slug
+
+
+def _shadows_installed_module(slug: str) -> bool:
+    if slug in sys.stdlib_module_names or slug in sys.builtin_module_names:
+        return True
+    try:
+        spec = importlib.util.find_spec(slug)
+    except (ImportError, ValueError):
+        return False
+    # A namespace package (origin None) is only a directory on sys.path; it shadows nothing in a pod.
+    return spec is not None and spec.origin is not None
+
+
+def slug_problem(slug: str) -> str | None:
+    if not _SLUG.fullmatch(slug) or keyword.iskeyword(slug):
+        return (
+            "Enter a Python identifier (letters, digits and _, not starting with a digit): "
+            "the repository's jobs import as <slug>.jobs.<module>."
+        )
+    if len(slug) > _SLUG_MAX:
+        return f"Ensure this field has no more than {_SLUG_MAX} characters."
+    if _shadows_installed_module(slug):
+        return f"{slug!r} is the name of an installed Python module: choose another slug."
+    return None
+
+
+def name_problem(name: str) -> str | None:
+    if len(name) > _NAME_MAX or not _NAME.fullmatch(name):
+        return (
+            f"Enter a Kubernetes name: lowercase letters, digits, '-' and '.', starting and ending with a "
+            f"letter or digit, at most {_NAME_MAX} characters."
+        )
+    return None
+
+
+def ref_problem(ref: str) -> str | None:
+    if not ref:
+        return "This field may not be blank."
+    if len(ref) > _REF_MAX:
+        return f"Ensure this field has no more than {_REF_MAX} characters."
+    if ref.startswith(("-", "/", ".")) or ref.endswith(("/", ".", ".lock")) or _REF_FORBIDDEN.search(ref):
+        return "Enter a branch, tag or commit name as git allows it (git check-ref-format)."
+    return None
+
+
+def _secret_problem(name: str) -> str | None:
+    if len(name) > 253 or not _SECRET_NAME.fullmatch(name):
+        return "Enter the name of a Secret of the namespace (a Kubernetes name)."
+    return None
+
+
+def _interval_problem(interval: str) -> str | None:
+    if len(interval) > 32 or not _INTERVAL.fullmatch(interval):
+        return "Enter a duration such as 30s, 5m, 1h or 1h30m."
+    return None
+
+
+def _contents_problem(contents: list[str]) -> str | None:
+    unsupported = sorted(set(contents) - set(PROVIDED_CONTENTS))
+    if unsupported:
+        return f"Only extras.job is provided here, not {', '.join(unsupported)}."
+    if contents and "extras.job" not in contents:
+        return "Git repositories here provide jobs: include extras.job."
+    return None
+
+
+# --- records ----------------------------------------------------------------------------------------------
+
+
+def _conditions(status: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    found = status.get("conditions") or []
+    return {str(c.get("type")): c for c in found if isinstance(c, Mapping)}
+
+
+def repository_record(repository: Mapping[str, Any], base_url: str) -> GitRepositoryRead:
+    """The Nautobot GitRepository record of a JobRepository."""
+    meta = repository["metadata"]
+    spec = repository.get("spec") or {}
+    status = repository.get("status") or {}
+    conditions = _conditions(status)
+    synced = (conditions.get("Synced") or {}).get("status") == "True"
+    degraded = (conditions.get("Degraded") or {}).get("status") == "True"
+    telling = conditions.get("Degraded") if degraded else conditions.get("Synced")
+    created = _timestamp(meta.get("creationTimestamp"))
+    last_sync = _timestamp(status.get("lastSyncTime"))
+    uid = meta["uid"]
+    return GitRepositoryRead(
+        id=uuid.UUID(str(uid)),
+        display=meta["name"],
+        url=f"{base_url}/api/extras/git-repositories/{uid}/",
+        name=meta["name"],
+        slug=str(spec.get("slug") or ""),
+        remote_url=str(spec.get("url") or ""),
+        branch=str(spec.get("ref") or DEFAULT_REF),
+        secrets_group=spec.get("credentialsSecretRef") or None,
+        provided_contents=list(PROVIDED_CONTENTS),
+        current_head=str(status.get("commit") or ""),
+        created=created,
+        last_updated=max(created, last_sync) if created and last_sync else (last_sync or created),
+        interval=str(spec.get("interval") or DEFAULT_INTERVAL),
+        suspend=bool(spec.get("suspend", False)),
+        status=GitRepositoryStatusRead(
+            synced=synced,
+            degraded=degraded,
+            message=str((telling or {}).get("message") or "") or None,
+            class_paths=[str(path) for path in status.get("classPaths") or []],
+            import_errors={str(k): str(v) for k, v in (status.get("importErrors") or {}).items()},
+            last_sync_time=last_sync,
+        ),
+    )
+
+
+FILTER_FIELDS = ("id", "name", "slug", "remote_url", "branch", "secrets_group")
+
+
+def filter_repositories(
+    records: Iterable[GitRepositoryRead], filters: Mapping[str, list[str]]
+) -> list[GitRepositoryRead]:
+    """Exact filters on id, name, slug, remote_url (compared normalised), branch and secrets_group."""
+    selected = list(records)
+    for key, values in filters.items():
+        if key not in FILTER_FIELDS:
+            continue  # as the jobs list: parameters that are not filters of this list are ignored
+        if key == "remote_url":
+            wanted = {normalise_url(value) for value in values}
+            selected = [record for record in selected if normalise_url(record.remote_url) in wanted]
+        else:
+            exact = set(values)
+            selected = [record for record in selected if str(getattr(record, key)) in exact]
+    return selected
+
+
+# --- Kubernetes access ------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _kube_errors(what: str) -> Iterator[None]:
+    """Kubernetes failures as API errors: gone → 404, changed meanwhile → 409, refused → 400, else 503."""
+    from jobplane_api.kube import KubeConflict, KubeError, KubeInvalid, KubeNotFound
+
+    try:
+        yield
+    except KubeNotFound:
+        raise NotFound(f"{what} is gone.") from None
+    except KubeConflict as exc:
+        raise Conflict(exc.message) from None
+    except KubeInvalid as exc:
+        raise BadRequest(body={"non_field_errors": [exc.message]}) from None
+    except KubeError as exc:
+        raise Unavailable(exc.message) from None
+
+
+def _all_repositories(kube: KubeGateway) -> list[dict[str, Any]]:
+    from jobplane_api.kube import KubeError, KubeNotFound
+
+    try:
+        return kube.repositories()
+    except KubeNotFound:
+        raise Unavailable(NO_CRD) from None
+    except KubeError as exc:
+        raise Unavailable(exc.message) from None
+
+
+def _allowed(principal: Principal, action: str, record: GitRepositoryRead) -> bool:
+    return principal.allows(action, GIT_REPOSITORY, record.model_dump(mode="json"))
+
+
+def list_repositories(
+    *, kube: KubeGateway, principal: Principal, base_url: str, filters: Mapping[str, list[str]]
+) -> list[GitRepositoryRead]:
+    if not principal.has("view", GIT_REPOSITORY):
+        raise PermissionDenied()
+    records = [repository_record(repository, base_url) for repository in _all_repositories(kube)]
+    visible = [record for record in records if _allowed(principal, "view", record)]
+    return sorted(filter_repositories(visible, filters), key=lambda record: record.name)
+
+
+def lookup_repository(
+    *, kube: KubeGateway, principal: Principal, key: str, base_url: str, action: str = "view"
+) -> tuple[dict[str, Any], GitRepositoryRead]:
+    """The repository named by its id (uid) or name; 404 when unknown or not visible to the caller."""
+    from jobplane_api.kube import find_repository
+
+    if not principal.has("view", GIT_REPOSITORY) and not principal.has(action, GIT_REPOSITORY):
+        raise PermissionDenied()
+    repository = find_repository(_all_repositories(kube), key)
+    if repository is None:
+        raise NotFound(f"No Git repository with id or name {key!r}.")
+    record = repository_record(repository, base_url)
+    if not (_allowed(principal, "view", record) or _allowed(principal, action, record)):
+        raise NotFound()
+    if action != "view" and not _allowed(principal, action, record):
+        raise PermissionDenied(f"You do not have permission to {action} this Git repository.")
+    return repository, record
+
+
+def _unknown_fields(write: GitRepositoryWrite) -> dict[str, list[str]]:
+    unknown = sorted(set(write.model_extra or {}) - READ_ONLY)
+    return {field: ["Unknown field: it is not part of a Git repository."] for field in unknown}
+
+
+def _spec_values(given: Mapping[str, Any], errors: dict[str, list[str]]) -> dict[str, Any]:
+    """The spec fields (camelCase) of the fields given, each checked; problems go into ``errors``."""
+    spec: dict[str, Any] = {}
+    checks = (
+        ("remote_url", "url", url_problem),
+        ("branch", "ref", ref_problem),
+        ("interval", "interval", _interval_problem),
+    )
+    for field, crd_field, problem_of in checks:
+        if field not in given:
+            continue
+        value = given[field]
+        problem = "This field may not be null." if value is None else problem_of(value)
+        if problem:
+            errors.setdefault(field, []).append(problem)
+        else:
+            spec[crd_field] = value
+    if "secrets_group" in given:
+        secret = given["secrets_group"] or None  # "" clears it as null does
+        problem = _secret_problem(secret) if secret is not None else None
+        if problem:
+            errors.setdefault("secrets_group", []).append(problem)
+        else:
+            spec["credentialsSecretRef"] = secret
+    if "suspend" in given:
+        if given["suspend"] is None:
+            errors.setdefault("suspend", []).append("This field may not be null.")
+        else:
+            spec["suspend"] = bool(given["suspend"])
+    if given.get("provided_contents") is not None:
+        problem = _contents_problem(given["provided_contents"])
+        if problem:
+            errors.setdefault("provided_contents", []).append(problem)
+    return spec
+
+
+def _slug_in_use(
+    kube: KubeGateway, repositories: list[dict[str, Any]], slug: str, errors: dict[str, list[str]]
+) -> None:
+    for repository in repositories:
+        if (repository.get("spec") or {}).get("slug") == slug:
+            name = repository["metadata"]["name"]
+            errors.setdefault("slug", []).append(f"Git repository {name!r} already uses the slug {slug!r}.")
+            return
+    for definition in kube.definitions():
+        status = definition.get("status") or {}
+        if (status.get("source") or {}).get("type") == "repository" or not status.get("installed"):
+            continue
+        class_path = str(status.get("classPath") or "")
+        if class_path.split(".", 1)[0] == slug:
+            errors.setdefault("slug", []).append(
+                f"{slug!r} is already the module of the installed job {class_path}: choose another slug."
+            )
+            return
+
+
+def create_repository(
+    *, kube: KubeGateway, principal: Principal, write: GitRepositoryWrite, base_url: str
+) -> GitRepositoryRead:
+    """A new JobRepository; the operator syncs it at once and its jobs appear as JobDefinitions."""
+    if not principal.has("add", GIT_REPOSITORY):
+        raise PermissionDenied()
+    given = write.model_dump(exclude_unset=True)
+    errors = _unknown_fields(write)
+    for field in ("name", "remote_url"):
+        if field not in given:
+            errors.setdefault(field, []).append("This field is required.")
+    name = given.get("name")
+    if "name" in given and name is None:
+        errors.setdefault("name", []).append("This field may not be null.")
+    elif name is not None and (problem := name_problem(name)):
+        errors.setdefault("name", []).append(problem)
+    slug = given.get("slug") or (slug_from_name(name) if name else None)
+    if slug is not None and (problem := slug_problem(slug)):
+        errors.setdefault("slug", []).append(problem)
+    values = _spec_values({key: value for key, value in given.items() if key != "name"}, errors)
+    if errors:
+        raise BadRequest(body=errors)
+    assert name is not None
+    assert slug is not None
+    repositories = _all_repositories(kube)
+    if any(repository["metadata"]["name"] == name for repository in repositories):
+        errors["name"] = [f"A Git repository named {name!r} already exists."]
+    _slug_in_use(kube, repositories, slug, errors)
+    if errors:
+        raise BadRequest(body=errors)
+    spec = {
+        "url": values["url"],
+        "ref": values.get("ref", DEFAULT_REF),
+        "slug": slug,
+        "interval": values.get("interval", DEFAULT_INTERVAL),
+        "suspend": values.get("suspend", False),
+    }
+    if values.get("credentialsSecretRef"):
+        spec["credentialsSecretRef"] = values["credentialsSecretRef"]
+    try:
+        with _kube_errors(f"Git repository {name}"):
+            created = kube.create_repository(name, spec)
+    except Conflict:  # created meanwhile by another request
+        raise BadRequest(body={"name": [f"A Git repository named {name!r} already exists."]}) from None
+    except NotFound:  # the resource type itself is unknown
+        raise Unavailable(NO_CRD) from None
+    return repository_record(created, base_url)
+
+
+def update_repository(
+    *, kube: KubeGateway, principal: Principal, key: str, write: GitRepositoryWrite, base_url: str
+) -> GitRepositoryRead:
+    """A PATCH (or a PUT, taken as one) of the fields sent; name and slug cannot change."""
+    repository, record = lookup_repository(
+        kube=kube, principal=principal, key=key, base_url=base_url, action="change"
+    )
+    given = write.model_dump(exclude_unset=True)
+    errors = _unknown_fields(write)
+    if "name" in given and given["name"] != record.name:
+        errors["name"] = ["The name cannot change (it is the JobRepository's name): create a new one."]
+    if "slug" in given and given["slug"] != record.slug:
+        errors["slug"] = ["The slug cannot change (its jobs' class paths depend on it): create a new one."]
+    values = _spec_values(given, errors)
+    if errors:
+        raise BadRequest(body=errors)
+    current = repository.get("spec") or {}
+    patch = {field: value for field, value in values.items() if current.get(field) != value}
+    if not patch:
+        return record
+    name = repository["metadata"]["name"]
+    with _kube_errors(f"Git repository {name}"):
+        updated = kube.patch_repository(name, {"spec": patch})
+    log.info("changed repository repository=%s fields=%s", name, ",".join(sorted(patch)))
+    return repository_record(updated, base_url)
+
+
+def delete_repository(*, kube: KubeGateway, principal: Principal, key: str, base_url: str) -> None:
+    """Delete the JobRepository; the operator marks its jobs not installed (they are kept)."""
+    repository, _ = lookup_repository(
+        kube=kube, principal=principal, key=key, base_url=base_url, action="delete"
+    )
+    name = repository["metadata"]["name"]
+    with _kube_errors(f"Git repository {name}"):
+        kube.delete_repository(name)
+
+
+def sync_repository(
+    *, kube: KubeGateway, principal: Principal, key: str, base_url: str, now: datetime
+) -> GitRepositorySyncResponse:
+    """Ask the operator to sync now (Nautobot's sync needs change on the repository)."""
+    repository, _ = lookup_repository(
+        kube=kube, principal=principal, key=key, base_url=base_url, action="change"
+    )
+    name = repository["metadata"]["name"]
+    if (repository.get("spec") or {}).get("suspend"):
+        raise Conflict(f"Repository {name} is suspended: set suspend to false to sync it.")
+    with _kube_errors(f"Git repository {name}"):
+        kube.request_sync(name, sync_timestamp(now))
+    return GitRepositorySyncResponse(message=f"Repository {name} sync job added to queue.", job_result=None)
+
+
+# --- the push webhook -------------------------------------------------------------------------------------
+
+
+def verify_signature(secret: SecretStr | None, body: bytes, signature: str | None) -> None:
+    """Check ``X-Hub-Signature-256: sha256=<hex>`` against the HMAC-SHA256 of the raw body, in constant time.
+
+    No secret configured → 403 (the webhook is off); no signature → 401; a wrong one → 403.
+    """
+    key = secret.get_secret_value() if secret is not None else ""
+    if not key:
+        raise PermissionDenied(
+            f"The Git webhook is off: set {WEBHOOK_SECRET_SETTING} on the API, and the same secret on "
+            "the Git server's webhook."
+        )
+    if not signature:
+        raise WebhookUnauthenticated(
+            f"{SIGNATURE_HEADER} is missing: the Git server must sign its requests with the webhook secret."
+        )
+    expected = "sha256=" + hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+    algorithm, _, digest = signature.strip().partition("=")
+    given = f"{algorithm.lower()}={digest.lower()}".encode("utf-8", "replace")
+    if not hmac.compare_digest(expected.encode(), given):
+        raise PermissionDenied(
+            f"The signature does not match: the Git server and {WEBHOOK_SECRET_SETTING} must hold the "
+            "same secret."
+        )
+
+
+def parse_payload(body: bytes, content_type: str) -> dict[str, Any]:
+    """The push event: a JSON body, or GitHub's form encoding (``payload=<json>``)."""
+    text = body.decode("utf-8", "replace")
+    if content_type.split(";", 1)[0].strip().lower() == "application/x-www-form-urlencoded":
+        text = (parse_qs(text).get("payload") or [""])[0]
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadRequest(f"JSON parse error - {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+    if not isinstance(payload, dict):
+        raise BadRequest(body={"non_field_errors": ["Invalid data. Expected a dictionary."]})
+    return payload
+
+
+def webhook_urls(payload: Mapping[str, Any]) -> set[str]:
+    """The normalised URLs a push payload gives for its repository."""
+    found: set[str] = set()
+    for section, keys in (("repository", REPOSITORY_URL_KEYS), ("project", PROJECT_URL_KEYS)):
+        part = payload.get(section)
+        if not isinstance(part, Mapping):
+            continue
+        for key in keys:
+            value = part.get(key)
+            if isinstance(value, str) and value.strip() and len(value) <= _URL_MAX:
+                found.add(normalise_url(value))
+    return found
+
+
+def matching_repositories(repositories: Iterable[Mapping[str, Any]], urls: set[str]) -> list[str]:
+    """Names of the repositories whose spec.url is one of ``urls`` (normalised), sorted; suspended ones are
+    left out (the operator ignores their sync requests)."""
+    names = []
+    for repository in repositories:
+        spec = repository.get("spec") or {}
+        if not spec.get("suspend") and normalise_url(str(spec.get("url") or "")) in urls:
+            names.append(str(repository["metadata"]["name"]))
+    return sorted(names)
+
+
+def handle_webhook(
+    *,
+    kube: KubeGateway,
+    secret: SecretStr | None,
+    body: bytes,
+    content_type: str,
+    signature: str | None,
+    now: datetime,
+) -> GitWebhookResponse:
+    """A push notification: request a sync of every repository with the pushed URL.
+
+    Never logs the body or the signature; only the names synced (or the URLs matched when none was).
+    """
+    from jobplane_api.kube import KubeError, KubeNotFound
+
+    verify_signature(secret, body, signature)
+    urls = webhook_urls(parse_payload(body, content_type))
+    names = matching_repositories(_all_repositories(kube), urls)
+    requested_at = sync_timestamp(now)
+    synced: list[str] = []
+    for name in names:
+        try:
+            kube.request_sync(name, requested_at)
+        except KubeNotFound:
+            continue  # deleted meanwhile
+        except KubeError as exc:
+            raise Unavailable(exc.message) from None
+        synced.append(name)
+    if synced:
+        log.info("webhook requested syncs repositories=%s", ",".join(synced))
+    else:
+        log.info("webhook matched no repository urls=%s", ",".join(sorted(urls)) or "-")
+    return GitWebhookResponse(synced=synced)

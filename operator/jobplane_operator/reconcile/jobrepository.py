@@ -1,0 +1,422 @@
+"""What a JobRepository calls for: when to sync it, the sync Job to run, and what that Job's report says.
+
+Pure functions, no Kubernetes or Git calls: repositories.py reads the objects, resolves the ref, calls
+these, and applies the result.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from jobplane.gitsource import CREDENTIALS_MOUNT, SYNC_REPORT_PREFIX, GitCredentials
+from jobplane_crds.v1alpha1 import JobQueue, JobRepository
+from jobplane_operator.reconcile.conditions import condition
+from jobplane_operator.reconcile.jobrun import (
+    CONTAINER,
+    ENV_GIT_MAX_BYTES,
+    ENV_GIT_TIMEOUT,
+    LABEL_MANAGED_BY,
+    controller_owner,
+    label_value,
+    queue_pod_template,
+)
+
+__all__ = [
+    "ANNOTATION_SYNC_REQUEST",
+    "DEGRADED",
+    "LABEL_REPOSITORY",
+    "LABEL_SYNC_JOB",
+    "SYNCED",
+    "SyncReport",
+    "parse_duration",
+    "parse_sync_report",
+    "plan_sync_job",
+    "repository_conditions",
+    "repository_event_matters",
+    "scope_report",
+    "scrub",
+    "secret_values",
+    "sync_due",
+    "sync_failure",
+    "sync_job_finished",
+    "sync_job_name",
+    "sync_job_state",
+    "synced_message",
+]
+
+ANNOTATION_SYNC_REQUEST = "jobplane.io/sync-requested-at"
+LABEL_REPOSITORY = "jobplane.io/repository"
+LABEL_SYNC_JOB = "jobplane.io/sync-job"
+SYNCED = "Synced"
+DEGRADED = "Degraded"
+# A repository whose sync fails is tried again sooner than its interval: after as long as it has been
+# failing (10 s, 20 s, 40 s...), up to the interval. A manifest applied before its queue or Secret heals.
+FAILURE_RETRY_MIN = timedelta(seconds=10)
+DEFAULT_INTERVAL = timedelta(minutes=5)
+MESSAGE_MAX = 4096
+# The fetch gets this share of the sync's deadline; importing the modules and reporting get the rest,
+# so that a slow remote ends with a FetchTimeout report rather than a killed pod.
+FETCH_SHARE = 2 / 3
+MIB = 1024 * 1024
+
+_DURATION = re.compile(r"^([0-9]+(s|m|h))+$")
+_DURATION_PART = re.compile(r"([0-9]+)(s|m|h)")
+_UNITS = {"s": 1, "m": 60, "h": 3600}
+_DNS_LABEL = re.compile(r"[^a-z0-9-]+")
+
+
+def parse_duration(text: str) -> timedelta:
+    """A Go-style duration of hours, minutes and seconds (1h30m, 5m, 45s) as a timedelta."""
+    if not _DURATION.match(text):
+        raise ValueError(f"not a duration: {text!r} (use for example 30s, 5m or 1h30m)")
+    return timedelta(seconds=sum(int(n) * _UNITS[unit] for n, unit in _DURATION_PART.findall(text)))
+
+
+def _time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def _condition_of(status: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
+    return next((c for c in status.get("conditions") or [] if c.get("type") == kind), None)
+
+
+def sync_due(obj: Mapping[str, Any], now: datetime) -> str | None:
+    """Why the repository should be checked now (Requested, SpecChanged, FirstCheck, Interval), or None.
+
+    A suspended repository is never checked, requests included; one whose sync Job runs waits for it.
+    """
+    meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
+    status = obj.get("status") or {}
+    if spec.get("suspend") or status.get("syncJob"):
+        return None
+    request = (meta.get("annotations") or {}).get(ANNOTATION_SYNC_REQUEST)
+    if request and request != status.get("syncRequest"):
+        return "Requested"
+    if int(meta.get("generation") or 1) != status.get("observedGeneration"):
+        return "SpecChanged"
+    last = _time(status.get("lastCheckTime"))
+    if last is None:
+        return "FirstCheck"
+    try:
+        wait = parse_duration(str(spec.get("interval") or "5m"))
+    except ValueError:
+        wait = DEFAULT_INTERVAL
+    synced = _condition_of(status, SYNCED)
+    if synced is not None and synced.get("status") == "False":
+        failing_since = _time(synced.get("lastTransitionTime")) or last
+        wait = min(wait, max(FAILURE_RETRY_MIN, last - failing_since))
+    return "Interval" if now - last >= wait else None
+
+
+def repository_event_matters(obj: Mapping[str, Any], now: datetime, *, listing: bool) -> bool:
+    """Whether an event of a JobRepository calls for a reconcile: one that is due, and every repository at
+    start-up (``listing``: a sync Job a previous process started is followed). The echoes of our own status
+    writes are not due, and a running sync Job is followed through its own events.
+    """
+    if listing:
+        return True
+    return sync_due(obj, now) is not None
+
+
+def sync_job_name(
+    repo_name: str, repo_uid: str, commit: str, request: str | None, previous_check: str
+) -> str:
+    """The sync Job of one attempt: the same name for the same attempt (an operator restarted between
+    creating the Job and recording it adopts it), a new one for the next attempt (``previous_check``, the
+    lastCheckTime before this attempt, moves with every attempt)."""
+    digest = hashlib.sha256("\0".join([repo_uid, commit, request or "", previous_check]).encode())
+    suffix = digest.hexdigest()[:10]
+    stem = _DNS_LABEL.sub("-", repo_name.lower())[: 63 - len(suffix) - len("-sync-")].strip("-") or "repo"
+    return f"{stem}-sync-{suffix}"
+
+
+def plan_sync_job(
+    repository: JobRepository,
+    *,
+    job_name: str,
+    commit: str,
+    queue: JobQueue | None,
+    default_image: str,
+    timeout: int,
+    max_bytes: int,
+    ttl_seconds_after_finished: int | None = None,
+) -> dict[str, Any]:
+    """The batch/v1 Job that fetches ``commit``, imports its job modules and prints its report.
+
+    It runs like a job pod of the queue ``queue`` (placement, image, overlay), owned by the repository, never
+    retried, within ``timeout`` seconds; credentials reach it only as a mounted Secret.
+    """
+    meta, spec = repository.metadata, repository.spec
+    if not (meta.name and meta.namespace and meta.uid):
+        raise ValueError("plan_sync_job needs a stored JobRepository (name, namespace and uid)")
+    queue_spec = queue.spec if queue is not None else None
+    command = ["jobplane", "sync-repo", "--url", spec.url, "--commit", commit, "--slug", spec.slug]
+    env = [
+        {"name": ENV_GIT_TIMEOUT, "value": str(max(1, math.floor(timeout * FETCH_SHARE)))},
+        {"name": ENV_GIT_MAX_BYTES, "value": str(max_bytes)},
+    ]
+    # The checkout and its objects: twice the fetch limit, so the limit, not the volume, is what stops it.
+    tmp_size = f"{max(1, math.ceil(2 * max_bytes / MIB))}Mi"
+    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": tmp_size}}]
+    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
+    if spec.credentials_secret_ref:
+        command += ["--credentials-dir", CREDENTIALS_MOUNT]
+        volumes.append(
+            {
+                "name": "git-credentials",
+                "secret": {"secretName": spec.credentials_secret_ref, "defaultMode": 0o400},
+            }
+        )
+        mounts.append({"name": "git-credentials", "mountPath": CREDENTIALS_MOUNT, "readOnly": True})
+    labels = {LABEL_MANAGED_BY: "jobplane", LABEL_REPOSITORY: label_value(meta.name)}
+    template = queue_pod_template(
+        queue_spec,
+        default_image=default_image,
+        command=command,
+        env=env,
+        volumes=volumes,
+        mounts=mounts,
+        labels={**labels, LABEL_SYNC_JOB: job_name},
+        secret_volumes=bool(spec.credentials_secret_ref),
+    )
+    owner = controller_owner(repository.api_version, "JobRepository", meta.name, meta.uid)
+    job: dict[str, Any] = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": job_name,
+            "namespace": meta.namespace,
+            "labels": labels,
+            "annotations": {"jobplane.io/commit": commit},
+            "ownerReferences": [owner],
+        },
+        "spec": {"backoffLimit": 0, "activeDeadlineSeconds": max(1, timeout), "template": template},
+    }
+    if ttl_seconds_after_finished is not None:
+        job["spec"]["ttlSecondsAfterFinished"] = ttl_seconds_after_finished
+    return job
+
+
+# --- the sync Job's outcome ---------------------------------------------------------------------------
+
+
+def _job_condition(job: Mapping[str, Any], *kinds: str) -> Mapping[str, Any] | None:
+    for item in (job.get("status") or {}).get("conditions") or []:
+        if item.get("type") in kinds and item.get("status") == "True":
+            return dict(item)
+    return None
+
+
+def sync_job_state(job: Mapping[str, Any]) -> Literal["running", "succeeded", "failed"]:
+    """Whether the sync Job still runs, or how it ended (from the conditions the Job controller writes)."""
+    if _job_condition(job, "Complete", "SuccessCriteriaMet"):
+        return "succeeded"
+    if _job_condition(job, "Failed", "FailureTarget"):
+        return "failed"
+    return "running"
+
+
+def sync_job_finished(job: Mapping[str, Any] | None) -> bool:
+    """Whether an event of a sync Job (None: it is gone) calls for a reconcile of its repository."""
+    if job is None or (job.get("metadata") or {}).get("deletionTimestamp"):
+        return True
+    return sync_job_state(job) != "running"
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """What `jobplane sync-repo` found at one commit: the job classes (describe_job dicts) and the modules
+    that failed to import, or why nothing could be read at all (``failure``: reason, message)."""
+
+    commit: str
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+    failure: tuple[str, str] | None = None
+
+
+def parse_sync_report(log: str, prefix: str = SYNC_REPORT_PREFIX) -> SyncReport | None:
+    """The report in a sync pod's log: the last line that starts with the prefix (what the job modules
+    printed while being imported comes before it). None when there is none, or it is not a report."""
+    for line in reversed(log.splitlines()):
+        if not line.startswith(prefix):
+            continue
+        try:
+            raw = json.loads(line[len(prefix) :])
+        except ValueError:
+            return None
+        return _report_of(raw)
+    return None
+
+
+def _report_of(raw: Any) -> SyncReport | None:
+    if not isinstance(raw, dict) or not isinstance(raw.get("commit"), str):
+        return None
+    failure = raw.get("failure")
+    if failure is not None:
+        if not isinstance(failure, dict):
+            return None
+        reason = str(failure.get("reason") or "SyncFailed")
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", reason):
+            reason = "SyncFailed"
+        return SyncReport(commit=raw["commit"], failure=(reason, str(failure.get("message") or "")))
+    jobs, errors = raw.get("jobs", []), raw.get("errors", {})
+    if not isinstance(jobs, list) or not isinstance(errors, dict):
+        return None
+    if not all(isinstance(job, dict) and isinstance(job.get("classPath"), str) for job in jobs):
+        return None
+    return SyncReport(
+        commit=raw["commit"], jobs=jobs, errors={str(key): str(value) for key, value in errors.items()}
+    )
+
+
+def scope_report(report: SyncReport, slug: str) -> SyncReport:
+    """The report without jobs outside the repository's package: a repository may only define jobs under
+    <slug>.jobs, never replace another source's (an image job, another repository's)."""
+    package = f"{slug}.jobs"
+    kept, errors = [], dict(report.errors)
+    for job in report.jobs:
+        module = str(job.get("moduleName") or job["classPath"].rpartition(".")[0])
+        if module == package or module.startswith(package + "."):
+            kept.append(job)
+        else:
+            errors[module] = (
+                f"registers {job['classPath']}, which is outside the repository's package {package}"
+            )
+    return SyncReport(commit=report.commit, jobs=kept, errors=errors, failure=report.failure)
+
+
+def _pod_terminated(pod: Mapping[str, Any]) -> Mapping[str, Any]:
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        if status.get("name") == CONTAINER:
+            state = status.get("state") or {}
+            return dict(state.get("terminated") or {})
+    return {}
+
+
+def _tail(text: str, limit: int = 1024) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else "..." + text[-limit:]
+
+
+def sync_failure(
+    job: Mapping[str, Any] | None,
+    pod: Mapping[str, Any] | None,
+    report: SyncReport | None,
+    *,
+    commit: str,
+    timeout: int,
+) -> tuple[str, str] | None:
+    """Why a finished sync Job gives nothing to apply, as (reason, message); None when its report is good.
+
+    The report's own failure is the most precise (FetchFailed, NoJobsPackage...); else what the Job and pod
+    say (deadline, memory, exit code), under the reason SyncFailed.
+    """
+    if report is not None and report.failure is not None:
+        return report.failure
+    if job is None:
+        return "SyncFailed", "The sync Job was deleted before the operator read its outcome"
+    deadline = _job_condition(job, "Failed", "FailureTarget")
+    if deadline is not None and deadline.get("reason") == "DeadlineExceeded":
+        return "SyncFailed", f"The sync took longer than {timeout} s (the operator's repository_sync_timeout)"
+    if deadline is not None:
+        terminated = _pod_terminated(pod) if pod else {}
+        if pod is None:
+            return "SyncFailed", "The sync pod was deleted before it finished"
+        if terminated.get("reason") == "OOMKilled":
+            return "SyncFailed", "The sync pod went over its memory limit (the queue's resources)"
+        code = terminated.get("exitCode")
+        said = _tail(str(terminated.get("message") or ""))
+        return "SyncFailed", f"The sync pod exited with code {code}" + (f": {said}" if said else "")
+    if report is None:
+        if pod is None:
+            return "SyncFailed", "The sync pod is gone: its report cannot be read"
+        return "SyncFailed", "The sync pod printed no report"
+    if report.commit != commit:
+        return "SyncFailed", f"The sync pod reported commit {report.commit}, not {commit}"
+    return None
+
+
+# --- credentials never leave the Secret -----------------------------------------------------------------
+
+
+def secret_values(credentials: GitCredentials | None) -> list[str]:
+    """Every form of the credentials that could appear in a message: the values and the basic-auth token."""
+    if credentials is None:
+        return []
+    values = [value for value in credentials.secrets() if value]
+    if credentials.username and credentials.password:
+        pair = f"{credentials.username}:{credentials.password}".encode()
+        values.append(base64.b64encode(pair).decode())
+    if credentials.password:
+        values.append(base64.b64encode(credentials.password.encode()).decode())
+    return values
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret value replaced (longest first, so no part of one survives)."""
+    for value in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(value, "***")
+    return text
+
+
+# --- status ------------------------------------------------------------------------------------------
+
+
+def _errors_message(errors: Mapping[str, str]) -> str:
+    listed = "; ".join(f"{module}: {error}" for module, error in sorted(errors.items()))
+    noun = "module" if len(errors) == 1 else "modules"
+    return f"{len(errors)} {noun} failed to import (their jobs are kept as last synced): {listed}"
+
+
+def repository_conditions(
+    old_status: Mapping[str, Any] | None,
+    *,
+    synced: tuple[str, str, str] | None,
+    import_errors: Mapping[str, str] | None,
+    generation: int,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """The repository's conditions: Synced (``synced`` = status, reason, message; None keeps the old one)
+    and Degraded (True with reason ImportErrors naming each failed module; ``import_errors`` None keeps it).
+
+    A repository never looked at yet is Synced Unknown (Syncing) rather than without the condition.
+    """
+    old = old_status or {}
+    conditions = []
+    if synced is None:
+        previous = _condition_of(old, SYNCED)
+        synced = (
+            (str(previous["status"]), str(previous["reason"]), str(previous.get("message") or ""))
+            if previous
+            else ("Unknown", "Syncing", "The first sync is on its way")
+        )
+    conditions.append(condition(old, SYNCED, *synced, generation=generation, now=now))
+    if import_errors is None:
+        previous = _condition_of(old, DEGRADED)
+        if previous is not None:
+            conditions.append(dict(previous))
+        return conditions
+    if import_errors:
+        degraded = ("True", "ImportErrors", _errors_message(import_errors)[:MESSAGE_MAX])
+    else:
+        degraded = ("False", "AllModulesImported", "Every job module imported")
+    conditions.append(condition(old, DEGRADED, *degraded, generation=generation, now=now))
+    return conditions
+
+
+def synced_message(commit: str, jobs: int) -> str:
+    """The Synced condition's message once ``commit`` is installed."""
+    noun = "job" if jobs == 1 else "jobs"
+    return f"Commit {commit[:12]} is installed: {jobs} {noun}"

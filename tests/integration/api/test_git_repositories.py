@@ -1,0 +1,354 @@
+"""The git-repositories endpoints and `jobplane repo` against the real app, its Postgres and tokens.
+
+Kubernetes is the gateway on an in-memory apiserver (tests/unit/api/test_git_repositories.py); the real
+cluster path is covered by tests/e2e/test_git_repositories.py.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from jobplane.store.models import JobResult, JobStatus, utcnow
+from jobplane_api.app import create_app
+from jobplane_api.identity import service
+from jobplane_api.kube import SYNC_REQUESTED_AT, KubeGateway
+from jobplane_api.settings import ApiSettings
+from tests.unit.api.test_git_repositories import FakeCustomObjects, fake_gateway, signed
+
+pytestmark = pytest.mark.postgres
+
+PATH = "/api/extras/git-repositories/"
+HOOK = f"{PATH}webhook/"
+PASSWORD = "hunter2-secret"
+SECRET = "s3cret"
+
+
+@pytest.fixture
+def fake() -> FakeCustomObjects:
+    return FakeCustomObjects()
+
+
+@pytest.fixture
+def gateway(fake: FakeCustomObjects) -> KubeGateway:
+    return fake_gateway(fake)
+
+
+def _app(engine: Engine, gateway: KubeGateway, secret: str | None = SECRET) -> Any:
+    settings = ApiSettings(
+        kubernetes=False,
+        default_page_size=2,
+        git_webhook_secret=SecretStr(secret) if secret is not None else None,
+    )
+    return create_app(settings, engine=engine, kube=gateway, mirror=False)
+
+
+@pytest.fixture
+def client(engine: Engine, gateway: KubeGateway) -> Iterator[TestClient]:
+    with TestClient(_app(engine, gateway)) as client:
+        yield client
+
+
+def token(
+    sessions: sessionmaker[Session], username: str, *actions: str, write: bool = True
+) -> dict[str, str]:
+    """A user with these actions on git repositories (a superuser when none), and their token's header."""
+    with sessions.begin() as session:
+        service.create_user(session=session, username=username, is_superuser=not actions)
+        if actions:
+            service.create_permission(
+                session=session,
+                name=f"p-{username}",
+                users=[username],
+                object_types=["extras.gitrepository"],
+                actions=list(actions),
+            )
+        _, key = service.create_user_token(session=session, username=username, write_enabled=write)
+    return {"Authorization": f"Token {key}"}
+
+
+def create(client: TestClient, headers: dict[str, str], name: str, **fields: Any) -> dict[str, Any]:
+    body = {"name": name, "remote_url": f"https://git.example.com/{name}.git", **fields}
+    created = client.post(PATH, json=body, headers=headers)
+    assert created.status_code == 201, created.text
+    answer: dict[str, Any] = created.json()
+    return answer
+
+
+def test_create_read_list_change_delete(
+    client: TestClient, sessions: sessionmaker[Session], fake: FakeCustomObjects
+) -> None:
+    root = token(sessions, "root")
+    netops = create(client, root, "netops", branch="dev", secrets_group="git-creds", interval="1h")
+    assert netops["object_type"] == "extras.gitrepository"
+    assert (netops["slug"], netops["branch"], netops["secrets_group"], netops["interval"]) == (
+        "netops",
+        "dev",
+        "git-creds",
+        "1h",
+    )
+    assert netops["url"] == f"http://testserver{PATH}{netops['id']}/"
+    assert fake.objects[("jobrepositories", "netops")]["spec"]["credentialsSecretRef"] == "git-creds"
+    for name in ("alpha", "zeta"):
+        create(client, root, name)
+
+    assert client.get(f"{PATH}{netops['id']}/", headers=root).json() == netops
+    assert client.get(f"{PATH}netops/", headers=root).json() == netops
+    first = client.get(PATH, headers=root).json()
+    assert (first["count"], [r["name"] for r in first["results"]]) == (3, ["alpha", "netops"])
+    assert first["next"] == f"http://testserver{PATH}?limit=2&offset=2"
+    assert [r["name"] for r in client.get(first["next"], headers=root).json()["results"]] == ["zeta"]
+    filtered = client.get(PATH, params={"remote_url": "https://GIT.example.com/zeta/"}, headers=root).json()
+    assert [r["name"] for r in filtered["results"]] == ["zeta"]
+    assert client.get(PATH, params={"slug": "alpha"}, headers=root).json()["count"] == 1
+
+    changed = client.patch(f"{PATH}netops/", json={"branch": "main", "secrets_group": None}, headers=root)
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["branch"], changed.json()["secrets_group"]) == ("main", None)
+    assert "credentialsSecretRef" not in fake.objects[("jobrepositories", "netops")]["spec"]
+    # A PUT of the record as read (Nautobot clients do that) changes nothing.
+    again = client.put(f"{PATH}netops/", json=changed.json(), headers=root)
+    assert again.status_code == 200, again.text
+    assert again.json() == changed.json()
+
+    assert client.delete(f"{PATH}{netops['id']}/", headers=root).status_code == 204
+    assert client.get(f"{PATH}netops/", headers=root).status_code == 404
+    assert client.delete(f"{PATH}netops/", headers=root).status_code == 404
+
+
+def test_bad_input_gets_field_errors_and_no_credential_is_echoed(
+    client: TestClient, sessions: sessionmaker[Session], fake: FakeCustomObjects
+) -> None:
+    root = token(sessions, "root")
+    leaky = client.post(
+        PATH,
+        json={"name": "leaky", "remote_url": f"https://ada:{PASSWORD}@git.example.com/x.git"},
+        headers=root,
+    )
+    assert leaky.status_code == 400
+    assert list(leaky.json()) == ["remote_url"]
+    assert "secrets_group" in leaky.json()["remote_url"][0]
+    assert PASSWORD not in leaky.text
+    assert fake.objects == {}
+
+    typed = client.post(
+        PATH, json={"name": "x", "remote_url": "https://h/x", "suspend": "maybe"}, headers=root
+    )
+    assert typed.status_code == 400
+    assert list(typed.json()) == ["suspend"]
+    assert client.post(PATH, content=b"not json", headers=root).status_code == 400
+    missing = client.post(PATH, json={}, headers=root)
+    assert missing.json() == {"name": ["This field is required."], "remote_url": ["This field is required."]}
+
+    create(client, root, "netops")
+    taken = client.post(PATH, json={"name": "netops", "remote_url": "https://h/y"}, headers=root)
+    assert taken.status_code == 400
+    assert "already exists" in taken.json()["name"][0]
+    renamed = client.patch(f"{PATH}netops/", json={"name": "other"}, headers=root)
+    assert renamed.status_code == 400
+    assert list(renamed.json()) == ["name"]
+
+
+def test_sync_sets_the_request_annotation_only(
+    client: TestClient, sessions: sessionmaker[Session], fake: FakeCustomObjects
+) -> None:
+    root = token(sessions, "root")
+    created = create(client, root, "netops")
+    before = json.loads(json.dumps(fake.objects[("jobrepositories", "netops")]))
+    synced = client.post(f"{PATH}{created['id']}/sync/", headers=root)
+    assert synced.status_code == 200, synced.text
+    assert synced.json() == {"message": "Repository netops sync job added to queue.", "job_result": None}
+    after = fake.objects[("jobrepositories", "netops")]
+    assert after["spec"] == before["spec"]
+    assert after["metadata"]["generation"] == before["metadata"]["generation"]
+    requested = after["metadata"]["annotations"][SYNC_REQUESTED_AT]
+    assert time.strptime(requested, "%Y-%m-%dT%H:%M:%S.%fZ")
+    assert client.post(f"{PATH}netops/sync/", headers=root).json()["message"].startswith("Repository netops")
+    assert (
+        fake.objects[("jobrepositories", "netops")]["metadata"]["annotations"][SYNC_REQUESTED_AT] > requested
+    )
+    assert client.post(f"{PATH}nope/sync/", headers=root).status_code == 404
+    client.patch(f"{PATH}netops/", json={"suspend": True}, headers=root)
+    assert client.post(f"{PATH}netops/sync/", headers=root).status_code == 409
+
+
+def test_permissions(client: TestClient, sessions: sessionmaker[Session]) -> None:
+    create(client, token(sessions, "root"), "netops")
+    viewer = token(sessions, "viewer", "view")
+    changer = token(sessions, "changer", "view", "change")
+    reader = token(sessions, "reader", write=False)  # a superuser's read-only token
+
+    assert client.get(PATH, headers=viewer).json()["count"] == 1
+    assert (
+        client.post(PATH, json={"name": "x", "remote_url": "https://h/x"}, headers=viewer).status_code == 403
+    )
+    assert client.post(f"{PATH}netops/sync/", headers=viewer).status_code == 403
+    assert client.patch(f"{PATH}netops/", json={"branch": "dev"}, headers=viewer).status_code == 403
+    assert client.delete(f"{PATH}netops/", headers=changer).status_code == 403
+    assert client.post(f"{PATH}netops/sync/", headers=changer).status_code == 200
+    assert client.get(PATH, headers=reader).status_code == 200
+    assert client.post(f"{PATH}netops/sync/", headers=reader).status_code == 403
+    assert client.get(PATH).status_code == 403
+    assert client.post(f"{PATH}netops/sync/").status_code == 403
+
+
+def test_the_webhook_checks_the_signature_and_syncs_the_pushed_repository(
+    client: TestClient,
+    sessions: sessionmaker[Session],
+    fake: FakeCustomObjects,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    root = token(sessions, "root")
+    create(client, root, "netops", remote_url="http://127.0.0.1:8080/netops.git")
+    create(client, root, "other")
+    body = json.dumps(
+        {
+            "ref": "refs/heads/main",
+            "repository": {"clone_url": "http://127.0.0.1:8080/netops.git", "note": PASSWORD},
+        }
+    ).encode()
+    plain = {"Content-Type": "application/json", "X-GitHub-Event": "push"}
+    caplog.set_level(logging.DEBUG)
+
+    missing = client.post(HOOK, content=body, headers=plain)
+    assert missing.status_code == 401, missing.text
+    forged = client.post(HOOK, content=body, headers={**plain, "X-Hub-Signature-256": signed(body, "nope")})
+    assert forged.status_code == 403
+    assert "does not match" in forged.json()["detail"]
+    assert all("annotations" not in obj["metadata"] for obj in fake.objects.values())
+
+    # No token: the signature is the authentication.
+    accepted = client.post(HOOK, content=body, headers={**plain, "X-Hub-Signature-256": signed(body, SECRET)})
+    assert accepted.status_code == 202, accepted.text
+    assert accepted.json() == {"synced": ["netops"]}
+    assert SYNC_REQUESTED_AT in fake.objects[("jobrepositories", "netops")]["metadata"]["annotations"]
+    assert "annotations" not in fake.objects[("jobrepositories", "other")]["metadata"]
+
+    unknown = json.dumps({"repository": {"clone_url": "https://elsewhere/x.git"}}).encode()
+    answer = client.post(
+        HOOK, content=unknown, headers={**plain, "X-Hub-Signature-256": signed(unknown, SECRET)}
+    )
+    assert (answer.status_code, answer.json()) == (202, {"synced": []})
+
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert PASSWORD not in logged
+    assert signed(body, SECRET).removeprefix("sha256=") not in logged
+    assert "repositories=netops" in logged
+
+
+def test_an_unconfigured_webhook_says_which_setting_to_set(
+    engine: Engine, gateway: KubeGateway, sessions: sessionmaker[Session]
+) -> None:
+    with TestClient(_app(engine, gateway, secret=None)) as client:
+        refused = client.post(HOOK, content=b"{}", headers={"X-Hub-Signature-256": signed(b"{}", SECRET)})
+    assert refused.status_code == 403
+    assert "JOBPLANE_API_GIT_WEBHOOK_SECRET" in refused.json()["detail"]
+
+
+def test_job_results_show_the_commit_of_repository_runs(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    root = token(sessions, "root")
+    commit = "c" * 40
+    rows = [
+        JobResult(
+            id=uuid.uuid4(),
+            name=name,
+            job_class_path=path,
+            status=JobStatus.SUCCESS,
+            date_created=utcnow(),
+            commit=sha,
+        )
+        for name, path, sha in (
+            ("Hello", "netops.jobs.hello.Hello", commit),
+            ("Image", "hello_world.HelloWorld", None),
+        )
+    ]
+    with sessions.begin() as session:
+        session.add_all(rows)
+    shown = {row.name: client.get(f"/api/extras/job-results/{row.id}/", headers=root).json() for row in rows}
+    assert shown["Hello"]["commit"] == commit
+    assert shown["Image"]["commit"] is None
+
+
+# --- `jobplane repo` against the served API ---------------------------------------------------------------
+
+
+@pytest.fixture
+def served(engine: Engine, gateway: KubeGateway) -> Iterator[str]:
+    import uvicorn
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(_app(engine, gateway), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def jobplane(*args: str, url: str | None, key: str | None) -> subprocess.CompletedProcess[str]:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("JOBPLANE_")}
+    if url is not None and key is not None:
+        env.update(JOBPLANE_URL=url, JOBPLANE_TOKEN=key)
+    return subprocess.run(
+        [sys.executable, "-m", "jobplane.cli", "repo", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_the_repo_commands_through_the_api(
+    served: str, sessions: sessionmaker[Session], fake: FakeCustomObjects
+) -> None:
+    key = token(sessions, "root")["Authorization"].removeprefix("Token ")
+    added = jobplane(
+        "add", "netops", "--url", "https://git.example.com/netops.git", "--ref", "dev", url=served, key=key
+    )
+    assert added.returncode == 0, added.stderr
+    assert "Repository netops added" in added.stdout
+    assert fake.objects[("jobrepositories", "netops")]["spec"]["ref"] == "dev"
+
+    leaky = jobplane("add", "leaky", "--url", f"https://ada:{PASSWORD}@h/x.git", url=served, key=key)
+    assert leaky.returncode == 2
+    assert "remote_url: The URL holds credentials" in leaky.stderr
+    assert PASSWORD not in leaky.stderr
+
+    synced = jobplane("sync", "netops", url=served, key=key)
+    assert (synced.returncode, synced.stdout) == (0, "Repository netops sync job added to queue.\n")
+    assert SYNC_REQUESTED_AT in fake.objects[("jobrepositories", "netops")]["metadata"]["annotations"]
+    assert jobplane("sync", "missing", url=served, key=key).returncode == 2
+
+    listed = jobplane("list", url=served, key=key)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines()[1].split()[:5] == ["netops", "netops", "dev", "-", "pending"]
+
+    unconfigured = jobplane("list", url=None, key=None)
+    assert unconfigured.returncode == 3
+    assert "JOBPLANE_URL and JOBPLANE_TOKEN" in unconfigured.stderr

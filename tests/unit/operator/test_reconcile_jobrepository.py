@@ -1,0 +1,485 @@
+"""The JobRepository reconcile logic: when a sync is due, the sync Job it plans, and what its report says."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from jobplane.gitsource import CREDENTIALS_MOUNT, SYNC_REPORT_PREFIX, GitCredentials
+from jobplane_crds.v1alpha1 import JobQueue, JobRepository
+from jobplane_operator.reconcile.jobrepository import (
+    ANNOTATION_SYNC_REQUEST,
+    SyncReport,
+    parse_duration,
+    parse_sync_report,
+    plan_sync_job,
+    repository_conditions,
+    repository_event_matters,
+    scope_report,
+    scrub,
+    secret_values,
+    sync_due,
+    sync_failure,
+    sync_job_finished,
+    sync_job_name,
+    sync_job_state,
+)
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+UID = "0b7e2f5c-8d4a-4c1e-9f3b-2a1d0c9e8f70"
+C1 = "1" * 40
+C2 = "2" * 40
+
+
+def ts(delta: timedelta = timedelta(0)) -> str:
+    return (NOW + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def repo_obj(
+    *,
+    generation: int = 1,
+    annotations: dict[str, str] | None = None,
+    status: dict[str, Any] | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "apiVersion": "jobplane.io/v1alpha1",
+        "kind": "JobRepository",
+        "metadata": {
+            "name": "netops",
+            "namespace": "ops",
+            "uid": UID,
+            "generation": generation,
+            "annotations": annotations or {},
+        },
+        "spec": {"url": "https://git.example.com/netops.git", "slug": "netops", "interval": "5m", **spec},
+    }
+    if status is not None:
+        obj["status"] = status
+    return obj
+
+
+def synced_status(**extra: Any) -> dict[str, Any]:
+    return {"commit": C1, "observedGeneration": 1, "lastCheckTime": ts(timedelta(minutes=-1)), **extra}
+
+
+# --- durations and when a sync is due ---
+
+
+def test_durations_are_go_style() -> None:
+    assert parse_duration("45s") == timedelta(seconds=45)
+    assert parse_duration("5m") == timedelta(minutes=5)
+    assert parse_duration("1h30m") == timedelta(minutes=90)
+    assert parse_duration("1m1m") == timedelta(minutes=2)
+    for bad in ("", "5", "1d", "m", "-5m", "5 m"):
+        with pytest.raises(ValueError, match="duration"):
+            parse_duration(bad)
+
+
+def test_a_repository_never_checked_is_due() -> None:
+    assert sync_due(repo_obj(), NOW) == "SpecChanged"  # no status at all: nothing observed yet
+    assert sync_due(repo_obj(status={"observedGeneration": 1}), NOW) == "FirstCheck"
+
+
+def test_a_checked_repository_is_due_when_its_interval_elapsed() -> None:
+    assert sync_due(repo_obj(status=synced_status()), NOW) is None
+    assert sync_due(repo_obj(status=synced_status()), NOW + timedelta(minutes=4)) == "Interval"
+    assert sync_due(repo_obj(interval="1h", status=synced_status()), NOW + timedelta(minutes=4)) is None
+
+
+def test_a_spec_change_or_a_new_request_makes_it_due_at_once() -> None:
+    assert sync_due(repo_obj(generation=2, status=synced_status()), NOW) == "SpecChanged"
+    requested = {ANNOTATION_SYNC_REQUEST: "2026-11-25T11:59:59.123456Z"}
+    assert sync_due(repo_obj(annotations=requested, status=synced_status()), NOW) == "Requested"
+    acted = synced_status(syncRequest="2026-11-25T11:59:59.123456Z")
+    assert sync_due(repo_obj(annotations=requested, status=acted), NOW) is None
+
+
+def test_a_suspended_repository_is_never_due_not_even_on_request() -> None:
+    requested = {ANNOTATION_SYNC_REQUEST: "2026-11-25T11:59:59.123456Z"}
+    assert (
+        sync_due(repo_obj(suspend=True, annotations=requested, generation=3), NOW + timedelta(days=1)) is None
+    )
+
+
+def test_nothing_is_due_while_a_sync_job_runs() -> None:
+    running = synced_status(syncJob="netops-sync-abc", lastCheckTime=ts(timedelta(hours=-2)))
+    requested = {ANNOTATION_SYNC_REQUEST: "later"}
+    assert sync_due(repo_obj(annotations=requested, generation=2, status=running), NOW) is None
+
+
+def test_a_failing_repository_is_tried_again_sooner_and_less_often_as_it_keeps_failing() -> None:
+    def failing(since: timedelta, last: timedelta) -> dict[str, Any]:
+        synced = {
+            "type": "Synced",
+            "status": "False",
+            "reason": "FetchFailed",
+            "lastTransitionTime": ts(since),
+        }
+        return repo_obj(interval="1h", status=synced_status(lastCheckTime=ts(last), conditions=[synced]))
+
+    just_failed = failing(timedelta(0), timedelta(0))
+    assert sync_due(just_failed, NOW + timedelta(seconds=9)) is None
+    assert sync_due(just_failed, NOW + timedelta(seconds=10)) == "Interval"
+    long_failing = failing(timedelta(minutes=-8), timedelta(0))  # failing for 8 minutes: wait 8 more
+    assert sync_due(long_failing, NOW + timedelta(minutes=7)) is None
+    assert sync_due(long_failing, NOW + timedelta(minutes=8)) == "Interval"
+    ancient = failing(timedelta(days=-3), timedelta(0))  # never longer than the interval
+    assert sync_due(ancient, NOW + timedelta(hours=1)) == "Interval"
+
+
+def test_repository_events_matter_when_due_and_all_at_start_up() -> None:
+    quiet = repo_obj(status=synced_status())
+    assert not repository_event_matters(quiet, NOW, listing=False)  # the echo of our own status write
+    assert repository_event_matters(quiet, NOW, listing=True)
+    assert repository_event_matters(repo_obj(generation=2, status=synced_status()), NOW, listing=False)
+
+
+# --- the sync Job ---
+
+
+def test_sync_job_names_are_dns_labels_stable_for_one_attempt_and_new_for_the_next() -> None:
+    name = sync_job_name("NetOps", UID, C1, None, "")
+    assert name == sync_job_name("NetOps", UID, C1, None, "")
+    assert name.startswith("netops-sync-")
+    others = {
+        sync_job_name("NetOps", UID, C2, None, ""),
+        sync_job_name("NetOps", UID, C1, "request", ""),
+        sync_job_name("NetOps", UID, C1, None, ts()),
+        sync_job_name("NetOps", "another-uid", C1, None, ""),
+    }
+    assert name not in others
+    assert len(others) == 4
+    long = sync_job_name("r" * 253, UID, C1, None, "")
+    assert len(long) <= 63
+    assert long[0].isalnum()
+    assert long[-1].isalnum()
+
+
+def make_repository(**spec: Any) -> JobRepository:
+    return JobRepository.model_validate(repo_obj(**spec))
+
+
+def plan(
+    repository: JobRepository | None = None, queue: JobQueue | None = None, **options: Any
+) -> dict[str, Any]:
+    return plan_sync_job(
+        repository or make_repository(),
+        job_name="netops-sync-0123456789",
+        commit=C1,
+        queue=queue,
+        default_image="localhost/jobplane:dev",
+        timeout=300,
+        max_bytes=512 * 1024 * 1024,
+        **options,
+    )
+
+
+def pod_of(job: dict[str, Any]) -> dict[str, Any]:
+    return job["spec"]["template"]["spec"]  # type: ignore[no-any-return]
+
+
+def env_of(job: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in pod_of(job)["containers"][0]["env"]}
+
+
+def test_the_sync_job_is_owned_by_the_repository_labelled_and_never_retried() -> None:
+    job = plan(ttl_seconds_after_finished=3600)
+    (owner,) = job["metadata"]["ownerReferences"]
+    assert owner == {
+        "apiVersion": "jobplane.io/v1alpha1",
+        "kind": "JobRepository",
+        "name": "netops",
+        "uid": UID,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+    assert job["metadata"]["namespace"] == "ops"
+    assert job["metadata"]["labels"] == {
+        "app.kubernetes.io/managed-by": "jobplane",
+        "jobplane.io/repository": "netops",
+    }
+    assert job["spec"]["template"]["metadata"]["labels"]["jobplane.io/sync-job"] == "netops-sync-0123456789"
+    assert "jobplane.io/run" not in job["spec"]["template"]["metadata"]["labels"]  # not mistaken for a run
+    assert "jobplane.io/queue" not in job["metadata"]["labels"]  # never counted against a queue's limit
+    assert job["spec"]["backoffLimit"] == 0
+    assert job["spec"]["activeDeadlineSeconds"] == 300
+    assert job["spec"]["ttlSecondsAfterFinished"] == 3600
+    assert pod_of(job)["restartPolicy"] == "Never"
+
+
+def test_the_sync_pod_runs_sync_repo_non_root_in_a_bounded_tmp() -> None:
+    job = plan()
+    pod = pod_of(job)
+    (container,) = pod["containers"]
+    assert container["name"] == "job"  # so the queue's pod template overlays apply
+    assert container["image"] == "localhost/jobplane:dev"
+    url = "https://git.example.com/netops.git"
+    assert container["command"] == [
+        "jobplane", "sync-repo", "--url", url, "--commit", C1, "--slug", "netops",
+    ]  # fmt: skip
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    assert pod["securityContext"] == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["volumes"] == [{"name": "tmp", "emptyDir": {"sizeLimit": "1024Mi"}}]
+    env = env_of(job)
+    assert env["JOBPLANE_GIT_TIMEOUT"] == "200"  # the fetch ends (and reports) before the deadline
+    assert env["JOBPLANE_GIT_MAX_BYTES"] == str(512 * 1024 * 1024)
+    assert "ttlSecondsAfterFinished" not in job["spec"]
+
+
+def test_credentials_reach_the_sync_pod_only_as_a_mounted_secret() -> None:
+    job = plan(make_repository(credentialsSecretRef="git-creds"))
+    pod = pod_of(job)
+    container = pod["containers"][0]
+    assert container["command"][-2:] == ["--credentials-dir", CREDENTIALS_MOUNT]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["git-credentials"]["secret"] == {"secretName": "git-creds", "defaultMode": 0o400}
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    assert mounts["git-credentials"] == {
+        "name": "git-credentials",
+        "mountPath": CREDENTIALS_MOUNT,
+        "readOnly": True,
+    }
+    assert pod["securityContext"]["fsGroup"] == 10001  # the image's user reads the root-owned files
+
+
+def test_the_sync_pod_takes_the_queues_placement_image_and_overlay() -> None:
+    queue = JobQueue.model_validate(
+        {
+            "metadata": {"name": "default", "namespace": "ops"},
+            "spec": {
+                "nodeSelector": {"pool": "jobs"},
+                "tolerations": [{"key": "pool", "operator": "Exists"}],
+                "image": "registry.example.com/jobplane:1",
+                "serviceAccountName": "jobs",
+                "resources": {"limits": {"memory": "1Gi"}},
+                "podTemplate": {
+                    "spec": {
+                        "volumes": [{"name": "repos", "hostPath": {"path": "/srv/git"}}],
+                        "containers": [
+                            {"name": "job", "volumeMounts": [{"name": "repos", "mountPath": "/srv/git"}]}
+                        ],
+                    }
+                },
+            },
+        }
+    )
+    pod = pod_of(plan(queue=queue))
+    assert pod["nodeSelector"] == {"pool": "jobs"}
+    assert pod["tolerations"] == [{"key": "pool", "operator": "Exists"}]
+    assert pod["serviceAccountName"] == "jobs"
+    container = pod["containers"][0]
+    assert container["image"] == "registry.example.com/jobplane:1"
+    assert container["resources"] == {"limits": {"memory": "1Gi"}}
+    assert [m["name"] for m in container["volumeMounts"]] == ["tmp", "repos"]
+    assert [v["name"] for v in pod["volumes"]] == ["tmp", "repos"]
+
+
+def test_a_repository_never_stored_cannot_be_planned() -> None:
+    unsaved = JobRepository.model_validate(
+        {"metadata": {"name": "x"}, "spec": {"url": "https://h/r.git", "slug": "x"}}
+    )
+    with pytest.raises(ValueError, match="stored JobRepository"):
+        plan(unsaved)
+
+
+# --- the sync Job's outcome ---
+
+
+def job_with(condition: str | None = None, reason: str = "") -> dict[str, Any]:
+    conditions = [{"type": condition, "status": "True", "reason": reason}] if condition else []
+    return {"metadata": {"name": "netops-sync-0123456789"}, "status": {"conditions": conditions}}
+
+
+def test_the_sync_jobs_state_comes_from_its_conditions() -> None:
+    assert sync_job_state(job_with()) == "running"
+    assert sync_job_state(job_with("Complete")) == "succeeded"
+    assert sync_job_state(job_with("SuccessCriteriaMet")) == "succeeded"
+    assert sync_job_state(job_with("Failed", "BackoffLimitExceeded")) == "failed"
+    assert sync_job_state(job_with("FailureTarget", "DeadlineExceeded")) == "failed"
+    assert not sync_job_finished(job_with())
+    assert sync_job_finished(job_with("Complete"))
+    assert sync_job_finished(None)  # gone
+    deleting = job_with()
+    deleting["metadata"]["deletionTimestamp"] = ts()
+    assert sync_job_finished(deleting)
+
+
+def report_line(payload: dict[str, Any]) -> str:
+    return SYNC_REPORT_PREFIX + json.dumps(payload)
+
+
+def described(class_path: str) -> dict[str, Any]:
+    module, _, cls = class_path.rpartition(".")
+    return {"classPath": class_path, "moduleName": module, "jobClassName": cls, "code": {"name": cls}}
+
+
+def test_the_report_is_the_last_report_line_whatever_was_printed_before() -> None:
+    forged = report_line({"commit": C2, "jobs": [described("evil.jobs.x.X")], "errors": {}})
+    real = {
+        "commit": C1,
+        "jobs": [described("netops.jobs.hello.Hello")],
+        "errors": {"netops.jobs.bad": "boom"},
+    }
+    log = "\n".join(["Fetched commit", f"user print: {SYNC_REPORT_PREFIX}", forged, report_line(real), ""])
+    report = parse_sync_report(log)
+    assert report == SyncReport(commit=C1, jobs=real["jobs"], errors={"netops.jobs.bad": "boom"})
+    # Lines after the report (a module printing at exit) do not hide it.
+    assert parse_sync_report(log + "atexit says bye\n") == report
+
+
+def test_a_failure_report_carries_its_reason_and_message() -> None:
+    report = parse_sync_report(
+        report_line({"commit": C1, "failure": {"reason": "NoJobsPackage", "message": "no jobs"}})
+    )
+    assert report is not None
+    assert report.failure == ("NoJobsPackage", "no jobs")
+    odd = parse_sync_report(report_line({"commit": C1, "failure": {"reason": "not pascal!", "message": "x"}}))
+    assert odd is not None
+    assert odd.failure == ("SyncFailed", "x")
+
+
+@pytest.mark.parametrize(
+    "log",
+    [
+        "",
+        "nothing to see\n",
+        SYNC_REPORT_PREFIX + "{not json",
+        report_line({"jobs": []}),  # no commit
+        report_line({"commit": C1, "jobs": {"a": 1}}),
+        report_line({"commit": C1, "jobs": [{"noClassPath": True}]}),
+        report_line({"commit": C1, "failure": "boom"}),
+        SYNC_REPORT_PREFIX + "[]",
+    ],
+)
+def test_no_report_or_a_malformed_one_gives_none(log: str) -> None:
+    assert parse_sync_report(log) is None
+
+
+def test_jobs_outside_the_repositorys_package_are_refused_as_errors() -> None:
+    report = SyncReport(
+        commit=C1,
+        jobs=[
+            described("netops.jobs.hello.Hello"),
+            described("netops.jobs.Top"),
+            described("hello_world.HelloWorld"),
+        ],
+    )
+    scoped = scope_report(report, "netops")
+    assert [job["classPath"] for job in scoped.jobs] == ["netops.jobs.hello.Hello", "netops.jobs.Top"]
+    assert "outside the repository's package netops.jobs" in scoped.errors["hello_world"]
+
+
+def pod_with(terminated: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "netops-sync-0123456789-x"},
+        "status": {"containerStatuses": [{"name": "job", "state": {"terminated": terminated}}]},
+    }
+
+
+def test_why_a_sync_gives_nothing_to_apply() -> None:
+    def why(job: Any, pod: Any, report: SyncReport | None) -> tuple[str, str] | None:
+        return sync_failure(job, pod, report, commit=C1, timeout=300)
+
+    good = SyncReport(commit=C1, jobs=[described("netops.jobs.a.A")])
+    assert why(job_with("Complete"), pod_with({"exitCode": 0}), good) is None
+    failed = job_with("Failed", "BackoffLimitExceeded")
+    fetch = SyncReport(commit=C1, failure=("FetchFailed", "could not read from remote"))
+    assert why(failed, pod_with({"exitCode": 1}), fetch) == ("FetchFailed", "could not read from remote")
+    reason, message = why(job_with("Failed", "DeadlineExceeded"), None, None) or ("", "")
+    assert (reason, "300 s" in message) == ("SyncFailed", True)
+    oom = why(failed, pod_with({"exitCode": 137, "reason": "OOMKilled"}), None)
+    assert oom is not None
+    assert "memory" in oom[1]
+    crashed = why(failed, pod_with({"exitCode": 2, "message": "Traceback ... ImportError"}), None)
+    assert crashed == ("SyncFailed", "The sync pod exited with code 2: Traceback ... ImportError")
+    # A pod that failed after printing a good report is a failure all the same: nothing is applied.
+    assert why(failed, pod_with({"exitCode": 1}), good) is not None
+    assert why(job_with("Complete"), pod_with({"exitCode": 0}), None) == (
+        "SyncFailed",
+        "The sync pod printed no report",
+    )
+    other = why(job_with("Complete"), pod_with({"exitCode": 0}), SyncReport(commit=C2))
+    assert other is not None
+    assert C2 in other[1]
+    deleted = why(None, None, None)
+    assert deleted is not None
+    assert "deleted" in deleted[1]
+
+
+# --- credentials never leave the Secret ---
+
+
+def test_messages_are_scrubbed_of_every_form_of_the_credentials() -> None:
+    credentials = GitCredentials(username="bot", password="hunter2-token")
+    secrets = secret_values(credentials)
+    message = "auth failed for hunter2-token (header Basic Ym90Omh1bnRlcjItdG9rZW4=)"
+    cleaned = scrub(message, secrets)
+    assert "hunter2" not in cleaned
+    assert "Ym90Omh1bnRlcjItdG9rZW4=" not in cleaned
+    assert cleaned.startswith("auth failed for ***")
+    assert secret_values(None) == []
+    assert scrub("nothing secret", []) == "nothing secret"
+
+
+# --- conditions ---
+
+
+def test_a_sync_that_worked_is_synced_and_import_errors_degrade_it_naming_each_module() -> None:
+    errors = {"netops.jobs.third": "SyntaxError: '(' was never closed (jobs/third.py, line 3)"}
+    conditions = repository_conditions(
+        None,
+        synced=("True", "Synced", "Commit 111 is installed"),
+        import_errors=errors,
+        generation=4,
+        now=NOW,
+    )
+    synced, degraded = conditions
+    assert (synced["type"], synced["status"], synced["reason"]) == ("Synced", "True", "Synced")
+    assert (degraded["type"], degraded["status"], degraded["reason"]) == ("Degraded", "True", "ImportErrors")
+    assert "netops.jobs.third" in degraded["message"]
+    assert "jobs/third.py, line 3" in degraded["message"]
+    assert {c["observedGeneration"] for c in conditions} == {4}
+    assert {c["lastTransitionTime"] for c in conditions} == {ts()}
+    clean = repository_conditions(
+        {"conditions": conditions}, synced=("True", "Synced", "x"), import_errors={}, generation=4, now=NOW
+    )
+    assert (clean[1]["status"], clean[1]["reason"]) == ("False", "AllModulesImported")
+
+
+def test_conditions_keep_their_transition_time_and_what_is_not_decided_now() -> None:
+    first = repository_conditions(
+        None, synced=("True", "Synced", "a"), import_errors={}, generation=1, now=NOW
+    )
+    later = NOW + timedelta(hours=1)
+    same = repository_conditions(
+        {"conditions": first}, synced=("True", "Synced", "b"), import_errors={}, generation=1, now=later
+    )
+    assert same[0]["lastTransitionTime"] == ts()
+    assert same[0]["message"] == "b"
+    failed = repository_conditions(
+        {"conditions": first},
+        synced=("False", "RefNotFound", "no such ref"),
+        import_errors=None,
+        generation=2,
+        now=later,
+    )
+    assert failed[0]["lastTransitionTime"] == ts(timedelta(hours=1))
+    assert failed[1] == first[1]  # Degraded is about the installed commit: unchanged by a failed sync
+    kept = repository_conditions(
+        {"conditions": failed}, synced=None, import_errors=None, generation=2, now=later
+    )
+    assert kept[0]["reason"] == "RefNotFound"
+
+
+def test_a_repository_not_looked_at_yet_says_its_first_sync_is_on_its_way() -> None:
+    (synced,) = repository_conditions(None, synced=None, import_errors=None, generation=1, now=NOW)
+    assert (synced["status"], synced["reason"]) == ("Unknown", "Syncing")
