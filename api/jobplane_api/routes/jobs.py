@@ -39,7 +39,9 @@ def get_job(key: JobKey, request: Request, kube: KubeDep, principal: PrincipalDe
     return record
 
 
-@router.api_route("/{key}/", methods=["PATCH", "PUT"], response_model=JobRead)
+# Two routes rather than one with two methods: each gets an OpenAPI operation id of its own.
+@router.patch("/{key}/", response_model=JobRead)
+@router.put("/{key}/", response_model=JobRead)
 def change_job(
     key: JobKey, update: JobUpdate, request: Request, kube: KubeDep, principal: PrincipalDep
 ) -> JobRead:
