@@ -198,6 +198,12 @@ def main() -> int:
             stack.start()
             try:
                 return _measure(args, expected, cluster, stack, root, Path(tmp) / "work")
+            except Exception:
+                # What the operator saw, before the stack and its logs go away.
+                repository = cluster.kubectl("get", "jobrepositories", "-n", stack.namespace, "-o", "yaml")
+                print(repository.stdout[-4000:], file=sys.stderr)
+                print(stack.log_path("operator").read_text(errors="replace")[-6000:], file=sys.stderr)
+                raise
             finally:
                 stack.stop()
     finally:

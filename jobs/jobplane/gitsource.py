@@ -324,13 +324,15 @@ def _shadowing_module(slug: str, own: Path | None) -> str | None:
     return None
 
 
-def _check_slug(slug: str, own: Path | None) -> None:
+def _check_slug(slug: str, own: Path | None, *, shadowing: bool = True) -> None:
     if not _SLUG.match(slug) or keyword.iskeyword(slug):
         raise GitSourceError(
             "InvalidSlug",
             f"slug {slug!r} is not a Python identifier (letters, digits and _, not starting with a digit, "
             "not a keyword): the repository's jobs import as <slug>.jobs",
         )
+    if not shadowing:
+        return
     shadow = _shadowing_module(slug, own)
     if shadow is not None:
         raise GitSourceError(
@@ -340,9 +342,13 @@ def _check_slug(slug: str, own: Path | None) -> None:
         )
 
 
-def validate_slug(slug: str) -> None:
-    """A Python identifier that no importable module already answers to (InvalidSlug, SlugConflict)."""
-    _check_slug(slug, None)
+def validate_slug(slug: str, *, shadowing: bool = True) -> None:
+    """A Python identifier (InvalidSlug) that no importable module already answers to (SlugConflict).
+
+    ``shadowing=False`` checks the form only: for a process (the operator) whose modules are not those of
+    the pods that import the repository; the sync pod checks the rest.
+    """
+    _check_slug(slug, None, shadowing=shadowing)
 
 
 # --- running git ---------------------------------------------------------------------------------

@@ -164,7 +164,9 @@ def _invalid(
     """Why the spec cannot be synced, as (reason, message); checked before any network or pod."""
     try:
         validate_url(repo.spec.url, allow_file=settings.allow_file_urls)
-        validate_slug(repo.spec.slug)
+        # The form only: what a slug may shadow is a matter of the image the sync pod runs, not of
+        # this process (whose working directory may hold any folder).
+        validate_slug(repo.spec.slug, shadowing=False)
     except GitSourceError as exc:
         return exc.reason, exc.message
     namespace, name = repo.metadata.namespace or "", repo.metadata.name or ""

@@ -138,6 +138,13 @@ def test_a_free_slug_is_accepted() -> None:
     validate_slug("acme_network_jobs_x")
 
 
+def test_a_slug_checked_for_its_form_only_may_name_an_importable_module() -> None:
+    validate_slug("json", shadowing=False)
+    with pytest.raises(GitSourceError) as caught:
+        validate_slug("class", shadowing=False)
+    assert caught.value.reason == "InvalidSlug"
+
+
 # --- refs -----------------------------------------------------------------------------------------
 
 

@@ -324,7 +324,8 @@ def test_nothing_happens_when_nothing_is_due() -> None:
     [
         ({"url": "ftp://127.0.0.1/x.git"}, "InvalidURL"),
         ({"url": "file:///srv/git/x.git"}, "InvalidURL"),  # file:// is off by default
-        ({"slug": "json"}, "SlugConflict"),  # would shadow a module the pods import
+        ({"slug": "class"}, "InvalidSlug"),  # a keyword: <slug>.jobs could never be imported
+        # What a slug may shadow ("json") is for the sync pod to say: its modules are the image's.
     ],
 )
 def test_an_invalid_spec_is_a_condition_with_no_pod_and_no_network(spec: dict[str, Any], reason: str) -> None:
