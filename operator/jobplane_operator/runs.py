@@ -247,6 +247,12 @@ def _start(
         found = _admission(run, namespace, ApiCatalog(clients), settings)
     queue_name, definitions = found.queue_name, found.definitions
     if found.refusal is not None:
+        job_name = job_name_for(obj["metadata"]["name"], obj["metadata"]["uid"])
+        if clients.get_job(namespace, job_name) is not None:
+            # Started already, its status never written (the operator stopped right after creating the
+            # Job), and refused now (the job disabled since): the Job runs, so the run follows it.
+            writer.write(JobRunPhase.PENDING, "JobCreated", "", jobName=job_name, queue=queue_name, attempt=1)
+            return
         refusal = found.refusal
         writer.write(
             JobRunPhase.FAILED, refusal.reason, refusal.message, queue=queue_name, commit=found.commit

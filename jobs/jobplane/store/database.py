@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +32,25 @@ MIGRATION_LOCK_ID = int.from_bytes(b"jobplane", "big") >> 1
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=30000")
     # Cascades need foreign keys on; WAL lets the CLI read a run's logs while its job process writes them.
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _set_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _set_wal(cursor: Any) -> None:
+    # Two processes opening a new database at once both switch it to WAL; SQLite answers the loser
+    # "database is locked" at once, without waiting on the busy timeout. The switch is short: try again.
+    for attempt in range(50):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 49:
+                raise
+            time.sleep(0.02 * (attempt + 1))
 
 
 def create_store_engine(url: str, **kwargs: Any) -> Engine:

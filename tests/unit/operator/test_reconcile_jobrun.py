@@ -626,6 +626,10 @@ class FakeClients:
         self.active = active
         self.jobs: list[dict[str, Any]] = []
         self.statuses: list[dict[str, Any]] = []
+        self.existing_jobs: dict[str, dict[str, Any]] = {}
+
+    def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.existing_jobs.get(name)
 
     def list_job_definitions(self, namespace: str) -> list[dict[str, Any]]:
         return self.catalog.definitions(namespace)
@@ -662,8 +666,12 @@ def run_obj_of(job: str, **status: Any) -> dict[str, Any]:
     return obj
 
 
-def start(catalog: FakeCatalog, obj: dict[str, Any], active: int = 0) -> FakeClients:
+def start(
+    catalog: FakeCatalog, obj: dict[str, Any], active: int = 0, existing_job: str | None = None
+) -> FakeClients:
     clients = FakeClients(catalog, active)
+    if existing_job:
+        clients.existing_jobs[existing_job] = {"metadata": {"name": existing_job}}
     reconcile_run(clients, obj, OperatorSettings(), Settings(), catalog)  # type: ignore[arg-type]
     return clients
 
@@ -702,6 +710,20 @@ def test_a_refused_repository_run_records_the_commit_and_why() -> None:
     clients = start(FakeCatalog(disabled, repository_obj(), {}), run_obj_of("netops.jobs.audit.Audit"))
     (status,) = clients.statuses
     assert (status["reason"], status["commit"]) == ("JobDisabled", COMMIT)
+
+
+def test_a_run_refused_after_its_job_was_created_follows_the_job_instead_of_failing() -> None:
+    # The operator stopped between creating the Job and writing the status; the job was disabled since.
+    disabled = definition(enabled=False)
+    job_name = job_name_for("r1", UID)
+    clients = start(FakeCatalog(disabled, None, {}), run_obj_of("audit.Audit"), existing_job=job_name)
+    (status,) = clients.statuses
+    assert (status["phase"], status["reason"], status["jobName"]) == ("Pending", "JobCreated", job_name)
+    assert clients.jobs == []  # never a second Job
+    # With no Job, the same refusal fails the run.
+    clients = start(FakeCatalog(disabled, None, {}), run_obj_of("audit.Audit"))
+    (status,) = clients.statuses
+    assert (status["phase"], status["reason"]) == ("Failed", "JobDisabled")
 
 
 def test_an_image_run_records_no_commit() -> None:
