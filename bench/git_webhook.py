@@ -21,6 +21,7 @@ import json
 import os
 import secrets
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,18 +36,12 @@ sys.path.insert(0, str(ROOT))
 from tests.cluster import images  # noqa: E402
 from tests.cluster.cluster import Cluster, wait_for  # noqa: E402
 from tests.conftest import PostgresServer, _postgres_bindir  # noqa: E402
-from tests.gitserver import GitHttpServer  # noqa: E402
+from tests.gitserver import GitHttpServer, GitRepo  # noqa: E402
 from tests.stack import Stack  # noqa: E402
 
 USERNAME = "bench"
 PASSWORD = secrets.token_hex(12)
 WEBHOOK_SECRET = secrets.token_hex(16)
-
-
-def _git(*args: str, cwd: Path | None = None) -> str:
-    import subprocess
-
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
 
 
 def _module(index: int, classes: int, version: str) -> str:
@@ -73,25 +68,21 @@ def _module(index: int, classes: int, version: str) -> str:
 
 
 class Repo:
+    """The benchmark's repository: a bare one that is served, and the work tree that pushes to it."""
+
     def __init__(self, root: Path, work: Path, modules: int, classes: int) -> None:
         self.bare = root / "bench.git"
-        _git("init", "--quiet", "--bare", "--initial-branch=main", str(self.bare))
-        self.work = work
-        _git("init", "--quiet", "--initial-branch=main", str(work))
-        _git("config", "user.email", "bench@example.com", cwd=work)
-        _git("config", "user.name", "bench", cwd=work)
+        subprocess.run(
+            ["git", "init", "--quiet", "--bare", "--initial-branch=main", str(self.bare)], check=True
+        )
+        self.work = GitRepo(work)
         self.modules, self.classes = modules, classes
 
     def push(self, version: str) -> str:
-        jobs = self.work / "jobs"
-        jobs.mkdir(exist_ok=True)
-        (jobs / "__init__.py").write_text("")
+        files: dict[str, str | bytes | None] = {"jobs/__init__.py": ""}
         for index in range(self.modules):
-            (jobs / f"module{index:02d}.py").write_text(_module(index, self.classes, version))
-        _git("add", "--all", cwd=self.work)
-        _git("commit", "--quiet", "-m", f"version {version}", cwd=self.work)
-        _git("push", "--quiet", str(self.bare), "HEAD:main", cwd=self.work)
-        return _git("rev-parse", "HEAD", cwd=self.work)
+            files[f"jobs/module{index:02d}.py"] = _module(index, self.classes, version)
+        return self.work.commit(files, f"version {version}", push_to=self.bare)
 
 
 def _definitions_at(custom: Any, namespace: str, commit: str, expected: int) -> bool:

@@ -14,13 +14,14 @@ import binascii
 import hmac
 import os
 import subprocess
+import textwrap
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import urlsplit
 
-__all__ = ["GitHttpServer"]
+__all__ = ["GitHttpServer", "GitRepo"]
 
 REALM = "jobplane-test-git"
 # Headers git sends that http-backend reads as CGI variables.
@@ -192,3 +193,58 @@ def _handler_for(server: GitHttpServer) -> type[BaseHTTPRequestHandler]:
             self._reply(*_split_cgi_output(done.stdout))
 
     return Handler
+
+
+class GitRepo:
+    """A Git repository on disk that a test writes and commits to; fetched over file:// or served.
+
+    Its git runs with no user or system configuration (the author is fixed), so the host's settings
+    cannot change what a test sees.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("GIT_")},
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_AUTHOR_NAME": "Test",
+            "GIT_AUTHOR_EMAIL": "test@example.com",
+            "GIT_COMMITTER_NAME": "Test",
+            "GIT_COMMITTER_EMAIL": "test@example.com",
+        }
+        path.mkdir(parents=True)
+        self.git("init", "--quiet", "--initial-branch=main")
+
+    @property
+    def url(self) -> str:
+        return self.path.as_uri()
+
+    def git(self, *args: str) -> str:
+        done = subprocess.run(
+            ["git", *args], cwd=self.path, env=self.env, capture_output=True, text=True, check=True
+        )
+        return done.stdout.strip()
+
+    def commit(
+        self, files: dict[str, str | bytes | None], message: str = "change", *, push_to: Path | None = None
+    ) -> str:
+        """Write (str/bytes), or delete (None), files and commit them; returns the commit id.
+
+        ``push_to``: a bare repository that then gets the commit as its main branch.
+        """
+        for name, content in files.items():
+            target = self.path / name
+            if content is None:
+                target.unlink()
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                target.write_bytes(content)
+            else:
+                target.write_text(textwrap.dedent(content), encoding="utf-8")
+        self.git("add", "--all")
+        self.git("commit", "--quiet", "--allow-empty", "-m", message)
+        if push_to is not None:
+            self.git("push", "--quiet", str(push_to), "HEAD:main")
+        return self.git("rev-parse", "HEAD")

@@ -24,7 +24,7 @@ from jobplane_operator.reconcile.jobdefinition import definition_name
 from tests.cluster.cluster import Cluster, wait_for
 from tests.conftest import PostgresServer
 from tests.e2e.api_support import Api, running_stack
-from tests.gitserver import GitHttpServer
+from tests.gitserver import GitHttpServer, GitRepo
 from tests.stack import Stack
 
 pytestmark = pytest.mark.cluster
@@ -35,21 +35,15 @@ WEBHOOK_SECRET = f"whsec-{secrets.token_hex(12)}"
 GITOPS = ("gitops-a", "gitops-b")
 
 
-def git(*args: str, cwd: Path | None = None) -> str:
-    done = subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True)
-    return done.stdout.strip()
-
-
-class GitRepo:
+class ServedRepo:
     """A bare repository under the served root, and a work tree that commits and pushes to it."""
 
     def __init__(self, root: Path, workdir: Path, name: str) -> None:
         self.bare = root / f"{name}.git"
-        git("init", "--quiet", "--bare", "--initial-branch=main", str(self.bare))
-        self.work = workdir / name
-        git("init", "--quiet", "--initial-branch=main", str(self.work))
-        git("config", "user.email", "author@example.com", cwd=self.work)
-        git("config", "user.name", "Job Author", cwd=self.work)
+        subprocess.run(
+            ["git", "init", "--quiet", "--bare", "--initial-branch=main", str(self.bare)], check=True
+        )
+        self.work = GitRepo(workdir / name)
 
     @property
     def file_url(self) -> str:
@@ -57,17 +51,7 @@ class GitRepo:
 
     def commit(self, files: dict[str, str | None], message: str) -> str:
         """Write (or, for None, delete) files, commit and push; the new commit's sha."""
-        for name, text in files.items():
-            path = self.work / name
-            if text is None:
-                path.unlink()
-                continue
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-        git("add", "--all", cwd=self.work)
-        git("commit", "--quiet", "-m", message, cwd=self.work)
-        git("push", "--quiet", str(self.bare), "HEAD:main", cwd=self.work)
-        return git("rev-parse", "HEAD", cwd=self.work)
+        return self.work.commit(dict(files), message, push_to=self.bare)
 
 
 def job_module(cls: str, *, description: str, version: str, grouping: str = "git jobs") -> str:
@@ -229,7 +213,7 @@ def test_repository_over_http_lifecycle(
 ) -> None:
     stack, cluster, namespace = git_stack, git_stack.cluster, git_stack.namespace
     api = Api(stack, stack.admin_token)
-    repo = GitRepo(git_root, workdir, "netops")
+    repo = ServedRepo(git_root, workdir, "netops")
     c1 = repo.commit(
         {
             "jobs/__init__.py": "",
@@ -456,7 +440,7 @@ def jrepo(name: str, url: str, slug: str, **spec: Any) -> dict[str, Any]:
 
 def test_repository_over_file_url_polling(git_stack: Stack, git_root: Path, workdir: Path) -> None:
     stack, cluster, namespace = git_stack, git_stack.cluster, git_stack.namespace
-    repo = GitRepo(git_root, workdir, "localjobs")
+    repo = ServedRepo(git_root, workdir, "localjobs")
     c1 = repo.commit(
         {"jobs.py": job_module("Local", description="v1", version="v1", grouping="local")}, "one"
     )
@@ -496,7 +480,7 @@ def test_repository_over_file_url_polling(git_stack: Stack, git_root: Path, work
     assert status_of(found["localjobs.jobs.Local"])["effective"]["description"] == "v2"
 
     # Clear conditions, and no pod, for an unknown ref, a bad URL and a repository without jobs.
-    empty = GitRepo(git_root, workdir, "nojobs")
+    empty = ServedRepo(git_root, workdir, "nojobs")
     empty.commit({"README.md": "no jobs here\n"}, "docs only")
     apply(
         cluster,
@@ -522,7 +506,7 @@ def test_repository_over_file_url_polling(git_stack: Stack, git_root: Path, work
 # --- GitOps: the same manifests, in two orders, converge; a second apply changes nothing -------------------
 
 
-def gitops_manifests(stack: Stack, namespace: str, repo: GitRepo) -> dict[str, list[dict[str, Any]]]:
+def gitops_manifests(stack: Stack, namespace: str, repo: ServedRepo) -> dict[str, list[dict[str, Any]]]:
     queue = stack.default_queue(namespace)
     del queue["metadata"]["namespace"]
     batch = json.loads(json.dumps(queue))
@@ -571,7 +555,7 @@ def test_gitops_manifests_converge_in_any_order(
     git_stack: Stack, git_root: Path, workdir: Path, tmp_path: Path
 ) -> None:
     stack, cluster = git_stack, git_stack.cluster
-    repo = GitRepo(git_root, workdir, "opsjobs")
+    repo = ServedRepo(git_root, workdir, "opsjobs")
     c1 = repo.commit(
         {
             "jobs/__init__.py": "",

@@ -33,7 +33,7 @@ from jobplane.gitsource import (
 )
 from jobplane.job import clear_registry
 from tests.conftest import missing_component
-from tests.gitserver import GitHttpServer
+from tests.gitserver import GitHttpServer, GitRepo
 
 SLUG = "acme_git_jobs"
 PASSWORD = "s3cret-T0ken-for-git"
@@ -88,63 +88,19 @@ def _isolated_imports() -> Iterator[None]:
     gitsource._ROOTS.update(roots)
 
 
-class Repo:
-    """A Git repository on disk, written by the test, fetched over file://."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("GIT_")},
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_CONFIG_GLOBAL": os.devnull,
-            "GIT_AUTHOR_NAME": "Test",
-            "GIT_AUTHOR_EMAIL": "test@example.com",
-            "GIT_COMMITTER_NAME": "Test",
-            "GIT_COMMITTER_EMAIL": "test@example.com",
-        }
-        path.mkdir(parents=True)
-        self.git("init", "--quiet", "--initial-branch=main")
-
-    @property
-    def url(self) -> str:
-        return self.path.as_uri()
-
-    def git(self, *args: str) -> str:
-        done = subprocess.run(
-            ["git", *args], cwd=self.path, env=self.env, capture_output=True, text=True, check=True
-        )
-        return done.stdout.strip()
-
-    def commit(self, files: dict[str, str | bytes | None], message: str = "change") -> str:
-        """Write (str/bytes), or delete (None), files and commit them; returns the commit id."""
-        for name, content in files.items():
-            target = self.path / name
-            if content is None:
-                target.unlink()
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(content, bytes):
-                target.write_bytes(content)
-            else:
-                target.write_text(textwrap.dedent(content), encoding="utf-8")
-        self.git("add", "--all")
-        self.git("commit", "--quiet", "--allow-empty", "-m", message)
-        return self.git("rev-parse", "HEAD")
-
-
 @pytest.fixture
-def repo(tmp_path: Path) -> Repo:
-    return Repo(tmp_path / "origin")
+def repo(tmp_path: Path) -> GitRepo:
+    return GitRepo(tmp_path / "origin")
 
 
-def job_repo(repo: Repo) -> str:
+def job_repo(repo: GitRepo) -> str:
     return repo.commit({"jobs/__init__.py": "", "jobs/hello.py": HELLO, "README.md": "jobs\n"})
 
 
 # --- resolving refs ------------------------------------------------------------------------------
 
 
-def test_resolve_branch_tag_annotated_tag_sha_and_unknown(repo: Repo) -> None:
+def test_resolve_branch_tag_annotated_tag_sha_and_unknown(repo: GitRepo) -> None:
     first = job_repo(repo)
     repo.git("tag", "light")
     repo.git("tag", "--annotate", "-m", "release", "v1.0")
@@ -196,7 +152,7 @@ def test_a_server_that_never_answers_times_out() -> None:
 # --- fetching one commit -------------------------------------------------------------------------
 
 
-def test_fetch_checks_out_exactly_a_non_tip_commit_shallow(repo: Repo, tmp_path: Path) -> None:
+def test_fetch_checks_out_exactly_a_non_tip_commit_shallow(repo: GitRepo, tmp_path: Path) -> None:
     first = repo.commit({"jobs/hello.py": "VERSION = 1\n"})
     repo.commit({"jobs/hello.py": "VERSION = 2\n", "jobs/new.py": ""})
     dest = tmp_path / "work" / SLUG
@@ -208,7 +164,7 @@ def test_fetch_checks_out_exactly_a_non_tip_commit_shallow(repo: Repo, tmp_path:
     assert (dest / ".git" / "shallow").read_text().strip() == first  # one commit, no history
 
 
-def test_fetch_needs_an_empty_destination_and_a_full_commit_id(repo: Repo, tmp_path: Path) -> None:
+def test_fetch_needs_an_empty_destination_and_a_full_commit_id(repo: GitRepo, tmp_path: Path) -> None:
     commit = job_repo(repo)
     dest = tmp_path / "busy"
     dest.mkdir()
@@ -221,7 +177,7 @@ def test_fetch_needs_an_empty_destination_and_a_full_commit_id(repo: Repo, tmp_p
     assert caught.value.reason == "InvalidCommit"
 
 
-def test_an_unknown_commit_is_not_found_and_leaves_nothing(repo: Repo, tmp_path: Path) -> None:
+def test_an_unknown_commit_is_not_found_and_leaves_nothing(repo: GitRepo, tmp_path: Path) -> None:
     job_repo(repo)
     dest = tmp_path / "work" / SLUG
     with pytest.raises(GitSourceError) as caught:
@@ -233,7 +189,7 @@ def test_an_unknown_commit_is_not_found_and_leaves_nothing(repo: Repo, tmp_path:
     assert not dest.exists()
 
 
-def test_a_repository_above_the_size_limit_is_refused(repo: Repo, tmp_path: Path) -> None:
+def test_a_repository_above_the_size_limit_is_refused(repo: GitRepo, tmp_path: Path) -> None:
     commit = repo.commit({"jobs/__init__.py": "", "data.bin": os.urandom(2 * MIB)})
     dest = tmp_path / "work" / SLUG
     with pytest.raises(GitSourceError) as caught:
@@ -245,7 +201,7 @@ def test_a_repository_above_the_size_limit_is_refused(repo: Repo, tmp_path: Path
     assert (dest / "data.bin").stat().st_size == 2 * MIB
 
 
-def test_files_that_expand_past_the_limit_are_refused_before_checkout(repo: Repo, tmp_path: Path) -> None:
+def test_files_that_expand_past_the_limit_are_refused_before_checkout(repo: GitRepo, tmp_path: Path) -> None:
     # 3 MiB of zeros compress to a few KiB: the history is small, the checkout would not be.
     commit = repo.commit({"jobs/__init__.py": "", "zeros.bin": bytes(3 * MIB)})
     dest = tmp_path / "work" / SLUG
@@ -258,7 +214,7 @@ def test_files_that_expand_past_the_limit_are_refused_before_checkout(repo: Repo
 # --- over HTTP, with basic auth ---------------------------------------------------------------------
 
 
-def test_http_basic_auth_resolves_and_fetches(repo: Repo, tmp_path: Path) -> None:
+def test_http_basic_auth_resolves_and_fetches(repo: GitRepo, tmp_path: Path) -> None:
     commit = job_repo(repo)
     root = tmp_path / "served"
     root.mkdir()
@@ -284,7 +240,7 @@ def test_http_basic_auth_resolves_and_fetches(repo: Repo, tmp_path: Path) -> Non
         assert {status for _, _, status in server.requests} == {200, 401}
 
 
-def test_a_server_that_refuses_commits_by_id_gets_a_full_fetch(repo: Repo, tmp_path: Path) -> None:
+def test_a_server_that_refuses_commits_by_id_gets_a_full_fetch(repo: GitRepo, tmp_path: Path) -> None:
     first = job_repo(repo)
     repo.commit({"README.md": "later\n"})
     root = tmp_path / "served"
@@ -305,13 +261,15 @@ def test_a_server_that_refuses_commits_by_id_gets_a_full_fetch(repo: Repo, tmp_p
 # --- importing a repository's jobs ---------------------------------------------------------------------
 
 
-def checkout_of(repo: Repo, commit: str, workdir: Path) -> Path:
+def checkout_of(repo: GitRepo, commit: str, workdir: Path) -> Path:
     dest = workdir / SLUG
     fetch_commit(repo.url, commit, dest, None, timeout=30, max_bytes=10 * MIB)
     return dest
 
 
-def test_a_broken_module_fails_alone_and_is_named_by_its_repository_file(repo: Repo, tmp_path: Path) -> None:
+def test_a_broken_module_fails_alone_and_is_named_by_its_repository_file(
+    repo: GitRepo, tmp_path: Path
+) -> None:
     commit = repo.commit({"jobs/__init__.py": "", "jobs/hello.py": HELLO, "jobs/broken.py": BROKEN})
     checkout = checkout_of(repo, commit, tmp_path / "work")
     discovery = discover_repository(checkout, SLUG)
@@ -320,7 +278,7 @@ def test_a_broken_module_fails_alone_and_is_named_by_its_repository_file(repo: R
     assert str(tmp_path) not in json.dumps(discovery.errors)
 
 
-def test_runtime_errors_name_the_repository_line(repo: Repo, tmp_path: Path) -> None:
+def test_runtime_errors_name_the_repository_line(repo: GitRepo, tmp_path: Path) -> None:
     failing = """
         import json
 
@@ -348,7 +306,7 @@ def test_runtime_errors_name_the_repository_line(repo: Repo, tmp_path: Path) -> 
     )
 
 
-def test_a_failing_jobs_package_is_keyed_by_the_package(repo: Repo, tmp_path: Path) -> None:
+def test_a_failing_jobs_package_is_keyed_by_the_package(repo: GitRepo, tmp_path: Path) -> None:
     commit = repo.commit({"jobs/__init__.py": "import not_installed_anywhere\n", "jobs/hello.py": HELLO})
     discovery = discover_repository(checkout_of(repo, commit, tmp_path / "work"), SLUG)
     assert discovery.jobs == {}
@@ -359,14 +317,14 @@ def test_a_failing_jobs_package_is_keyed_by_the_package(repo: Repo, tmp_path: Pa
     }
 
 
-def test_a_jobs_module_and_a_root_package_work(repo: Repo, tmp_path: Path) -> None:
+def test_a_jobs_module_and_a_root_package_work(repo: GitRepo, tmp_path: Path) -> None:
     commit = repo.commit({"__init__.py": "", "jobs.py": HELLO, "helpers/__init__.py": ""})
     discovery = discover_repository(checkout_of(repo, commit, tmp_path / "work"), SLUG)
     assert sorted(discovery.jobs) == [f"{SLUG}.jobs.Hello"]
     assert discovery.errors == {}
 
 
-def test_a_module_that_exits_or_fails_registering_counts_nothing(repo: Repo, tmp_path: Path) -> None:
+def test_a_module_that_exits_or_fails_registering_counts_nothing(repo: GitRepo, tmp_path: Path) -> None:
     half = textwrap.dedent(HELLO) + "\nraise RuntimeError('after registering')\n"
     commit = repo.commit(
         {"jobs/__init__.py": "", "jobs/half.py": half, "jobs/quits.py": "import sys\nsys.exit(3)\n"}
@@ -378,14 +336,14 @@ def test_a_module_that_exits_or_fails_registering_counts_nothing(repo: Repo, tmp
     assert discovery.errors[f"{SLUG}.jobs.quits"] == "SystemExit: 3 (jobs/quits.py, line 2)"
 
 
-def test_no_jobs_package_is_a_failure(repo: Repo, tmp_path: Path) -> None:
+def test_no_jobs_package_is_a_failure(repo: GitRepo, tmp_path: Path) -> None:
     commit = repo.commit({"README.md": "nothing here\n", "lib/jobs.py": HELLO})
     with pytest.raises(GitSourceError) as caught:
         discover_repository(checkout_of(repo, commit, tmp_path / "work"), SLUG)
     assert caught.value.reason == "NoJobsPackage"
 
 
-def test_a_slug_shadowing_an_installed_module_is_a_conflict(repo: Repo, tmp_path: Path) -> None:
+def test_a_slug_shadowing_an_installed_module_is_a_conflict(repo: GitRepo, tmp_path: Path) -> None:
     commit = job_repo(repo)
     dest = tmp_path / "work" / "json"
     fetch_commit(repo.url, commit, dest, None, timeout=30, max_bytes=MIB)
@@ -396,7 +354,7 @@ def test_a_slug_shadowing_an_installed_module_is_a_conflict(repo: Repo, tmp_path
     assert str(tmp_path / "work") not in sys.path
 
 
-def test_a_new_commit_is_imported_afresh_in_the_same_process(repo: Repo, tmp_path: Path) -> None:
+def test_a_new_commit_is_imported_afresh_in_the_same_process(repo: GitRepo, tmp_path: Path) -> None:
     first = job_repo(repo)
     second = repo.commit({"jobs/hello.py": HELLO.replace('"Hello"', '"Howdy"'), "jobs/extra.py": HELLO})
     old = discover_repository(checkout_of(repo, first, tmp_path / "one"), SLUG)
@@ -418,7 +376,7 @@ def parse_report(stdout: str) -> dict[str, Any]:
     return report
 
 
-def test_sync_repo_prints_the_report_last(repo: Repo, tmp_path: Path) -> None:
+def test_sync_repo_prints_the_report_last(repo: GitRepo, tmp_path: Path) -> None:
     chatty = textwrap.dedent(HELLO) + "\nprint('imported!')\n"
     commit = repo.commit(
         {"jobs/__init__.py": "", "jobs/b.py": HELLO, "jobs/a.py": chatty, "jobs/x.py": BROKEN}
@@ -451,7 +409,7 @@ def test_sync_repo_prints_the_report_last(repo: Repo, tmp_path: Path) -> None:
     assert (tmp_path / "work" / SLUG / "jobs" / "a.py").exists()  # a given workdir is kept
 
 
-def test_sync_repo_failures_are_reported_too(repo: Repo, tmp_path: Path) -> None:
+def test_sync_repo_failures_are_reported_too(repo: GitRepo, tmp_path: Path) -> None:
     job_repo(repo)
     out, err = io.StringIO(), io.StringIO()
     message = tmp_path / "termination-log"
@@ -503,7 +461,7 @@ def cli_env(**extra: str) -> dict[str, str]:
     return {**base, "JOBPLANE_JOBS_ROOT": "/nonexistent", "PYTHONUNBUFFERED": "1", **extra}
 
 
-def test_sync_repo_command_with_credentials_over_http_and_200_jobs(repo: Repo, tmp_path: Path) -> None:
+def test_sync_repo_command_with_credentials_over_http_and_200_jobs(repo: GitRepo, tmp_path: Path) -> None:
     modules = {"jobs/__init__.py": ""}
     for number in range(20):
         classes = "".join(
@@ -580,7 +538,7 @@ def run_pod(
     return done, json.loads(message.read_text())
 
 
-def test_run_pod_fetches_the_commit_and_runs_its_job(repo: Repo, tmp_path: Path) -> None:
+def test_run_pod_fetches_the_commit_and_runs_its_job(repo: GitRepo, tmp_path: Path) -> None:
     first = job_repo(repo)
     repo.commit({"jobs/hello.py": HELLO.replace('"Hello"', '"Later"')})
     env = {
@@ -597,7 +555,7 @@ def test_run_pod_fetches_the_commit_and_runs_its_job(repo: Repo, tmp_path: Path)
     assert (tmp_path / "repos" / SLUG / "jobs" / "hello.py").exists()
 
 
-def test_run_pod_names_a_broken_repository_module(repo: Repo, tmp_path: Path) -> None:
+def test_run_pod_names_a_broken_repository_module(repo: GitRepo, tmp_path: Path) -> None:
     commit = repo.commit({"jobs/__init__.py": "", "jobs/broken.py": BROKEN})
     env = {"JOBPLANE_REPO_URL": repo.url, "JOBPLANE_REPO_COMMIT": commit, "JOBPLANE_REPO_SLUG": SLUG}
     done, message = run_pod(tmp_path, f"{SLUG}.jobs.broken.Broken", **env)
@@ -608,7 +566,7 @@ def test_run_pod_names_a_broken_repository_module(repo: Repo, tmp_path: Path) ->
     )
 
 
-def test_run_pod_with_a_commit_that_cannot_be_fetched_is_refused(repo: Repo, tmp_path: Path) -> None:
+def test_run_pod_with_a_commit_that_cannot_be_fetched_is_refused(repo: GitRepo, tmp_path: Path) -> None:
     job_repo(repo)
     env = {"JOBPLANE_REPO_URL": repo.url, "JOBPLANE_REPO_COMMIT": "e" * 40, "JOBPLANE_REPO_SLUG": SLUG}
     done, message = run_pod(tmp_path, f"{SLUG}.jobs.hello.Hello", **env)
