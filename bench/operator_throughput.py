@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -31,6 +32,40 @@ sys.path.insert(0, str(ROOT))
 
 from tests.cluster.cluster import Cluster, wait_for  # noqa: E402
 from tests.e2e.support import KWOK_IMAGE, Workspace, running_operator  # noqa: E402
+
+
+def _cpu_by_component() -> dict[str, float]:
+    """CPU seconds used so far by each part of the test cluster, the operator and this script."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used: dict[str, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        name = next((part for part in COMPONENTS if part in command), None)
+        if int(stat.parent.name) == os.getpid():
+            name = "bench"
+        if name is not None:
+            used[name] = used.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+    return used
+
+
+COMPONENTS = ("kube-apiserver", "etcd", "kube-controller-manager", "kube-scheduler", "kwok", "operator")
+
+
+class CpuWindow:
+    """CPU seconds each component used between start() and stop()."""
+
+    used: dict[str, float] = {}
+
+    def start(self) -> None:
+        self._before = _cpu_by_component()
+
+    def stop(self) -> None:
+        after = _cpu_by_component()
+        self.used = {key: round(after[key] - self._before.get(key, 0.0), 2) for key in sorted(after)}
 
 
 def _job(name: str) -> dict[str, Any]:
@@ -86,7 +121,7 @@ class JobWatch:
         self._watch.stop()
 
 
-def baseline(namespace: str, count: int, cold: bool) -> float:
+def baseline(namespace: str, count: int, cold: bool, cpu: CpuWindow) -> float:
     from kubernetes import client
 
     api = client.BatchV1Api()
@@ -95,10 +130,12 @@ def baseline(namespace: str, count: int, cold: bool) -> float:
     if warm_up:
         api.create_namespaced_job(namespace, _job("warm-up"))
         wait_for("the warm-up Job", lambda: "warm-up" in watcher.seen or None, timeout=60)
+    cpu.start()
     start = time.monotonic()
     for index in range(count):
         api.create_namespaced_job(namespace, _job(f"direct-{index:04d}"))
     wait_for("the baseline Jobs", lambda: len(watcher.seen) >= count + warm_up or None, timeout=600)
+    cpu.stop()
     elapsed = max(watcher.seen.values()) - start
     watcher.stop()
     return count / elapsed
@@ -114,8 +151,8 @@ def _run(name: str) -> dict[str, Any]:
 
 
 def through_operator(
-    cluster: Cluster, namespace: str, count: int, log: Path, cold: bool
-) -> tuple[float, list[float]]:
+    cluster: Cluster, namespace: str, count: int, log: Path, cold: bool, cpu: CpuWindow
+) -> tuple[float, list[float], float]:
     from kubernetes import client
 
     ws = Workspace.prepare(cluster, namespace, pool="batch")
@@ -131,12 +168,14 @@ def through_operator(
             )
             wait_for("the warm-up run's Job", lambda: len(watcher.seen) >= 1 or None, timeout=120)
         created: dict[str, float] = {}
+        cpu.start()
         start = time.monotonic()
         for index in range(count):
             name = f"bench-{index:04d}"
             api.create_namespaced_custom_object("jobplane.io", "v1alpha1", namespace, "jobruns", _run(name))
             created[name] = time.monotonic()
         wait_for("the operator's Jobs", lambda: len(watcher.seen) >= count + warm_up or None, timeout=900)
+        cpu.stop()
         watcher.stop()
     latencies = []
     for job_name, seen in watcher.seen.items():
@@ -144,10 +183,10 @@ def through_operator(
         if run_name in created:
             latencies.append(seen - created[run_name])
     elapsed = max(watcher.seen.values()) - start
-    return count / elapsed, latencies
+    return count / elapsed, latencies, max(created.values()) - start
 
 
-def backlog_drain(cluster: Cluster, namespace: str, count: int, log: Path) -> float:
+def backlog_drain(cluster: Cluster, namespace: str, count: int, log: Path, cpu: CpuWindow) -> float:
     """Jobs/s while the operator works through a backlog: every JobRun exists before it starts.
 
     The clock runs from the first Job to the last, so neither the operator's start-up nor the speed at
@@ -164,7 +203,10 @@ def backlog_drain(cluster: Cluster, namespace: str, count: int, log: Path) -> fl
         )
     watcher = JobWatch(namespace)
     with running_operator(cluster, KWOK_IMAGE, log, pending_timeout="300", resync_interval="5"):
+        wait_for("the backlog's first Job", lambda: watcher.seen or None, timeout=120)
+        cpu.start()
         wait_for("the backlog's Jobs", lambda: len(watcher.seen) >= count or None, timeout=900)
+        cpu.stop()
         watcher.stop()
     times = sorted(watcher.seen.values())
     return (count - 1) / (times[-1] - times[0])
@@ -198,22 +240,27 @@ def main() -> int:
             ),
             timeout=60,
         )
-        direct_rate = baseline("bench-direct", args.runs, args.cold)
+        windows = {"baseline": CpuWindow(), "operator": CpuWindow(), "backlog": CpuWindow()}
+        direct_rate = baseline("bench-direct", args.runs, args.cold, windows["baseline"])
         with tempfile.TemporaryDirectory() as tmp:
-            operator_rate, latencies = through_operator(
-                cluster, "bench-operator", args.runs, Path(tmp) / "op.log", args.cold
+            operator_rate, latencies, creating = through_operator(
+                cluster, "bench-operator", args.runs, Path(tmp) / "op.log", args.cold, windows["operator"]
             )
-            drain_rate = backlog_drain(cluster, "bench-backlog", args.runs, Path(tmp) / "backlog.log")
+            drain_rate = backlog_drain(
+                cluster, "bench-backlog", args.runs, Path(tmp) / "backlog.log", windows["backlog"]
+            )
     report = {
         "runs": args.runs,
         "clock": "from the operator's Lease (cold)" if args.cold else "after one warm-up run",
         "baseline_jobs_per_s": round(direct_rate, 1),
         "operator_jobs_per_s": round(operator_rate, 1),
         "operator_vs_baseline": round(operator_rate / direct_rate, 2),
+        "jobruns_created_in_s": round(creating, 2),
         "operator_backlog_drain_jobs_per_s": round(drain_rate, 1),
         "backlog_drain_vs_baseline": round(drain_rate / direct_rate, 2),
         "latency_p50_s": round(statistics.median(latencies), 3),
         "latency_p99_s": round(_percentile(latencies, 0.99), 3),
+        "cpu_seconds": {phase: window.used for phase, window in windows.items()},
         "aim": "operator_vs_baseline >= 0.5",
     }
     print(json.dumps(report, indent=2))
