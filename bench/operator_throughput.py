@@ -4,8 +4,9 @@ Starts a local cluster (control plane + kwok pools, no real node), then in the s
   baseline: the Kubernetes client creates N batch/v1 Jobs directly;
   operator: N JobRuns are created and `jobplane operator` creates their Jobs;
   backlog: N JobRuns exist before the operator starts; it works through them (first Job to last Job).
-Reports both rates (Jobs/s), their ratio, and the p50/p99 latency from a JobRun's creation to its Job's
-appearance in a watch. Run as root (the cluster needs it):
+The baseline runs first and again last; the faster of the two counts. Reports the rates (Jobs/s), their
+ratios, the p50/p99 latency from a JobRun's creation to its Job's appearance in a watch, and the CPU
+seconds each component used in each phase. Run as root (the cluster needs it):
 
     .venv/bin/python bench/operator_throughput.py [--runs 500] [--cold]
 
@@ -230,7 +231,7 @@ def main() -> int:
 
         os.environ["KUBECONFIG"] = str(cluster.kubeconfig)
         cluster.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
-        for ns in ("bench-direct", "bench-operator", "bench-backlog"):
+        for ns in ("bench-direct", "bench-operator", "bench-backlog", "bench-direct-again"):
             cluster.kubectl("create", "namespace", ns)
         wait_for(
             "service accounts",
@@ -241,7 +242,8 @@ def main() -> int:
             timeout=60,
         )
         windows = {"baseline": CpuWindow(), "operator": CpuWindow(), "backlog": CpuWindow()}
-        direct_rate = baseline("bench-direct", args.runs, args.cold, windows["baseline"])
+        first_rate = baseline("bench-direct", args.runs, args.cold, windows["baseline"])
+        direct_rate = first_rate
         with tempfile.TemporaryDirectory() as tmp:
             operator_rate, latencies, creating = through_operator(
                 cluster, "bench-operator", args.runs, Path(tmp) / "op.log", args.cold, windows["operator"]
@@ -249,10 +251,15 @@ def main() -> int:
             drain_rate = backlog_drain(
                 cluster, "bench-backlog", args.runs, Path(tmp) / "backlog.log", windows["backlog"]
             )
+        # The baseline again, on the cluster as the operator left it: the faster of the two is the one
+        # the operator is held to (a single 2 s burst varies from run to run).
+        again_rate = baseline("bench-direct-again", args.runs, args.cold, CpuWindow())
+        direct_rate = max(direct_rate, again_rate)
     report = {
         "runs": args.runs,
         "clock": "from the operator's Lease (cold)" if args.cold else "after one warm-up run",
         "baseline_jobs_per_s": round(direct_rate, 1),
+        "baseline_runs_jobs_per_s": [round(first_rate, 1), round(again_rate, 1)],
         "operator_jobs_per_s": round(operator_rate, 1),
         "operator_vs_baseline": round(operator_rate / direct_rate, 2),
         "jobruns_created_in_s": round(creating, 2),

@@ -25,6 +25,7 @@ from jobplane_operator.reconcile.jobrepository import (
 from jobplane_operator.reconcile.jobrun import (
     LABEL_MANAGED_BY,
     LABEL_RUN,
+    first_poll_age,
     job_event_matters,
     poll_interval,
     run_event_matters,
@@ -177,16 +178,20 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
 
     async def poll_forever(indices: dict[str, Any], execution: Any) -> None:
         loop = asyncio.get_running_loop()
-        last_polled: dict[str, float] = {}  # by run uid; a run's first sighting counts as a poll
+        began = datetime.now(UTC)
+        last_polled: dict[str, float] = {}  # by run uid (loop time); see first_poll_age for a new one
         while True:
             await asyncio.sleep(min(intervals.values()))
             now, due, seen = loop.time(), [], set()
+            wall = datetime.now(UTC)
             for store in list(indices["runs_by_name"].values()):
                 for obj in list(store):
                     uid = obj["metadata"]["uid"]
                     seen.add(uid)
                     interval = poll_interval(obj.get("status") or {}, **intervals)
-                    if interval is not None and now - last_polled.setdefault(uid, now) >= interval:
+                    if uid not in last_polled:
+                        last_polled[uid] = now - first_poll_age(obj, now=wall, began=began)
+                    if interval is not None and now - last_polled[uid] >= interval:
                         last_polled[uid] = now
                         due.append(obj)
             for uid in set(last_polled) - seen:
@@ -314,16 +319,26 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
             for uid in set(followed) - seen:
                 del followed[uid]
 
-    def owner_changed(namespace: str, name: str, job: dict[str, Any] | None, kwargs: dict[str, Any]) -> None:
+    def owner_changed(
+        namespace: str, name: str, job_name: str, job: dict[str, Any] | None, kwargs: dict[str, Any]
+    ) -> None:
         known = next(iter(kwargs["runs_by_name"].get((namespace, name), [])), None)
         run = known or api().get_run(namespace, name)
         if run is None or not job_event_matters(job, run.get("status") or {}):
             return
-        # The event carries the Job as it is now: no need to read it again.
-        if not reconcile_run(api(), run, settings, defaults, catalog(kwargs), job=job) and known:
+        # The event carries the Job as it is now (or its deletion): no need to read it again. It also
+        # tells that the run started, though its status may not say so yet.
+        deleted = None if job is not None else job_name
+
+        def decide(run: dict[str, Any]) -> bool:
+            return reconcile_run(
+                api(), run, settings, defaults, catalog(kwargs), job=job, deleted_job=deleted
+            )
+
+        if not decide(run) and known:
             run = api().get_run(namespace, name)  # the index lagged behind a write: decide again
             if run is not None:
-                reconcile_run(api(), run, settings, defaults, catalog(kwargs), job=job)
+                decide(run)
 
     # Job events are enough to follow the pods: the Job's active/ready/failed counts and conditions
     # change with them. Pod events would multiply the work, and the polls cover the rest
@@ -348,6 +363,6 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
         known = next(iter(kwargs["runs_by_name"].get((namespace, name), [])), None)
         if known is not None and not job_event_matters(job, known.get("status") or {}):
             return  # decided from the index, with no thread and no API call
-        await in_thread(owner_changed, namespace, name, job, kwargs)
+        await in_thread(owner_changed, namespace, name, str(meta.get("name")), job, kwargs)
 
     return registry

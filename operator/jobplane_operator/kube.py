@@ -322,8 +322,9 @@ class Clients:
                 return None
             raise
 
-    def create_job(self, namespace: str, body: dict[str, Any]) -> None:
-        """Create the run's Job; one that already exists (a restart mid-way) is adopted, never duplicated."""
+    def create_job(self, namespace: str, body: dict[str, Any]) -> bool:
+        """Create the run's Job: True when created, False when it already existed (a restart mid-way, or a
+        run started before its status was written), which is adopted, never duplicated."""
         from kubernetes.client.exceptions import ApiException
 
         try:
@@ -331,6 +332,8 @@ class Clients:
         except ApiException as exc:
             if exc.status != 409:
                 raise
+            return False
+        return True
 
     def delete_job(self, namespace: str, name: str) -> None:
         from kubernetes import client

@@ -32,6 +32,8 @@ from jobplane_operator.reconcile.jobrun import (
     repository_of,
     repository_source,
     run_commit,
+    start_expired,
+    start_record,
     token_secret_name,
 )
 from jobplane_operator.settings import OperatorSettings
@@ -230,6 +232,17 @@ def _admission(run: JobRun, namespace: str, catalog: Catalog, settings: Operator
     return _Admission(definitions, definition, effective, queue_name, queue_obj, refusal, repository, commit)
 
 
+@dataclass(frozen=True)
+class _StartedBefore:
+    """A run whose status says it has not started, though its Job exists: it is observed, not started.
+
+    A run of a queue without a concurrency limit gets no status write when its Job is created (its Job
+    carries what that write would record); and a crash can come between the two for any run.
+    """
+
+    job: dict[str, Any] | None  # None: it was there a moment ago and is gone now
+
+
 def _start(
     clients: Clients,
     catalog: Catalog,
@@ -238,7 +251,7 @@ def _start(
     writer: _StatusWriter,
     settings: OperatorSettings,
     defaults: Settings,
-) -> None:
+) -> _StartedBefore | None:
     namespace = obj["metadata"]["namespace"]
     found = _admission(run, namespace, catalog, settings)
     if found.refusal is not None:
@@ -247,24 +260,23 @@ def _start(
         found = _admission(run, namespace, ApiCatalog(clients), settings)
     queue_name, definitions = found.queue_name, found.definitions
     if found.refusal is not None:
-        job_name = job_name_for(obj["metadata"]["name"], obj["metadata"]["uid"])
-        if clients.get_job(namespace, job_name) is not None:
-            # Started already, its status never written (the operator stopped right after creating the
-            # Job), and refused now (the job disabled since): the Job runs, so the run follows it.
-            writer.write(JobRunPhase.PENDING, "JobCreated", "", jobName=job_name, queue=queue_name, attempt=1)
-            return
+        started = _started_before(clients, obj)
+        if started is not None:
+            return started  # e.g. its job was disabled after its Job was created: the pod runs on
         refusal = found.refusal
         writer.write(
             JobRunPhase.FAILED, refusal.reason, refusal.message, queue=queue_name, commit=found.commit
         )
-        return
+        return None
     assert found.definition is not None  # check_runnable refuses a missing definition
     queue = JobQueue.model_validate(found.queue_obj) if found.queue_obj else None
     limit = queue.spec.concurrency_limit if queue else None
     if limit is None:
-        # Nothing to count: runs of an unlimited queue start side by side.
-        _create(clients, run, obj, writer, settings, defaults, found, queue)
-        return
+        # Nothing to count: runs of an unlimited queue start side by side, and the status that names the
+        # Job waits for the Job's events (its pod ready, or its end) or a pending poll: one write fewer per
+        # run. The Job carries what that status records. With pods reporting to the API, a result may end
+        # before it: the API's mirror fills the class path, queue and commit in when the status comes.
+        return _create(clients, run, obj, writer, settings, defaults, found, queue, record=False)
     with _queue_lock(namespace, queue_name):
         active = clients.count_unfinished_jobs(namespace, f"{LABEL_QUEUE}={label_value(queue_name)}")
         waiting = _waiting_on(clients, namespace, queue_name, definitions)
@@ -279,9 +291,16 @@ def _start(
                 queuePosition=admission.position,
                 commit=found.commit,
             )
-            return
+            return None
         # Under the lock until its status names the Job: the next count then sees it started.
-        _create(clients, run, obj, writer, settings, defaults, found, queue)
+        return _create(clients, run, obj, writer, settings, defaults, found, queue, record=True)
+
+
+def _started_before(clients: Clients, obj: dict[str, Any]) -> _StartedBefore | None:
+    """Before a run that has no status naming its Job fails: whether its Job exists after all."""
+    meta = obj["metadata"]
+    job = clients.get_job(meta["namespace"], job_name_for(meta["name"], meta["uid"]))
+    return None if job is None else _StartedBefore(job)
 
 
 def _create(
@@ -293,7 +312,11 @@ def _create(
     defaults: Settings,
     found: _Admission,
     queue: JobQueue | None,
-) -> None:
+    *,
+    record: bool,
+) -> _StartedBefore | None:
+    """Create the run's Job; with ``record``, write the status that names it (a limited queue's count
+    needs it). Without, the Job's annotations carry that status until its events or a poll write it."""
     namespace = obj["metadata"]["namespace"]
     assert found.definition is not None
     effective, queue_name = found.effective, found.queue_name
@@ -304,6 +327,9 @@ def _create(
         and run.spec.inputs_secret_ref
         and not clients.own_secret(namespace, run.spec.inputs_secret_ref, _owner(obj))
     ):
+        started = _started_before(clients, obj)
+        if started is not None:
+            return started  # its Secret went after its pod read it
         writer.write(
             JobRunPhase.FAILED,
             "InputsSecretNotFound",
@@ -311,7 +337,7 @@ def _create(
             queue=queue_name,
             commit=found.commit,
         )
-        return
+        return None
     plan = plan_job(
         run,
         class_path=class_path,
@@ -329,17 +355,20 @@ def _create(
     if plan.token_secret is not None:
         # Before the Job, so its pod never waits on a missing volume; adopted if a restart left it.
         clients.create_secret(namespace, plan.token_secret)
-    clients.create_job(namespace, plan.job)
-    writer.write(
-        JobRunPhase.PENDING,
-        "JobCreated",
-        "",
-        jobName=plan.job["metadata"]["name"],
-        classPath=class_path,
-        queue=queue_name,
-        attempt=1,
-        commit=found.commit,
-    )
+    job_name = plan.job["metadata"]["name"]
+    if not clients.create_job(namespace, plan.job):
+        # Started before, its status never written: a crash, or a run of an unlimited queue whose pod
+        # is not ready yet (a poll). Observing it writes that status, so no poll comes back to start it.
+        return _StartedBefore(clients.get_job(namespace, job_name))
+    if record:
+        writer.write(
+            JobRunPhase.PENDING,
+            "JobCreated",
+            "",
+            jobName=job_name,
+            **start_record(plan.job),
+        )
+    return None
 
 
 def reconcile_run(
@@ -349,15 +378,17 @@ def reconcile_run(
     defaults: Settings,
     catalog: Catalog | None = None,
     job: dict[str, Any] | None = None,
+    deleted_job: str | None = None,
 ) -> bool:
     """Bring one run one step closer to done; safe to call any number of times, from any event.
 
-    ``job`` is the run's Job as an event just delivered it, which spares reading it. False when the
-    run changed since ``obj`` was read, so nothing was written: read it again to decide on fresh data.
+    ``job`` is the run's Job as an event just delivered it, which spares reading it; ``deleted_job`` the
+    name of a Job an event just reported deleted. False when the run changed since ``obj`` was read, so
+    nothing was written: read it again to decide on fresh data.
     """
     with METRICS.reconcile_seconds.time():
         writer = _StatusWriter(clients, obj, datetime.now(UTC))
-        _reconcile(clients, obj, writer, settings, defaults, catalog, job)
+        _reconcile(clients, obj, writer, settings, defaults, catalog, job, deleted_job)
         return not writer.conflicted
 
 
@@ -369,6 +400,7 @@ def _reconcile(
     defaults: Settings,
     catalog: Catalog | None,
     known_job: dict[str, Any] | None,
+    deleted_job: str | None,
 ) -> None:
     run = JobRun.model_validate(obj)
     phase = run.status.phase if run.status else None
@@ -377,22 +409,50 @@ def _reconcile(
     if phase is not None and phase.is_terminal:
         return
     job_name = job_name_for(name, obj["metadata"]["uid"])
-    if not run.spec.cancel and not (run.status and run.status.job_name):
-        # Not started as far as its status knows: creating its Job is idempotent (a Job left by a crash
-        # before the status was written is adopted), so there is nothing to read first.
-        _start(clients, catalog or ApiCatalog(clients), run, obj, writer, settings, defaults)
-        return
     fresh = known_job is not None and known_job.get("metadata", {}).get("name") == job_name
-    job = known_job if fresh else clients.get_job(namespace, job_name)
+    # An event of its Job (or of the Job's deletion) shows the run started, whatever its status says.
+    evented = fresh or deleted_job == job_name
+    job: dict[str, Any] | None
+    if not run.spec.cancel and not (run.status and run.status.job_name) and not evented:
+        # Not started as far as its status knows: creating its Job is idempotent (one that exists is
+        # observed instead), so there is nothing to read first. Unless the run is too old to tell
+        # whether a Job of it ran and was deleted since: then only an existing Job is followed.
+        expired = start_expired(obj, now=now, job_ttl_seconds=settings.job_ttl_seconds)
+        started = _started_before(clients, obj) if expired else None
+        if expired and started is None:
+            writer.write(JobRunPhase.FAILED, expired.reason, expired.message)
+            return
+        if started is None:
+            started = _start(clients, catalog or ApiCatalog(clients), run, obj, writer, settings, defaults)
+        if started is None:
+            return
+        job = started.job
+    elif evented:
+        job = known_job if fresh else None
+    else:
+        job = clients.get_job(namespace, job_name)
+    # What the run's Job carries from its start, for a run whose status does not record it yet.
+    recorded = start_record(job) if job is not None else {}
     if run.spec.cancel:
         if job is not None:
             clients.delete_job(namespace, job_name)
-        writer.write(JobRunPhase.CANCELLED, "Cancelled", "Cancelled on request (spec.cancel)")
+        writer.write(
+            JobRunPhase.CANCELLED,
+            "Cancelled",
+            "Cancelled on request (spec.cancel)",
+            jobName=job_name if job is not None else None,
+            **recorded,
+        )
         _forget_secrets(clients, run, namespace, job_name, settings)
         return
     if job is None:
         # We created it and it is gone: someone deleted the Job. The run ends rather than waits.
-        writer.write(JobRunPhase.FAILED, "JobDeleted", f"Job {job_name} was deleted before it finished")
+        writer.write(
+            JobRunPhase.FAILED,
+            "JobDeleted",
+            f"Job {job_name} was deleted before it finished",
+            jobName=job_name,
+        )
         return
     pods = clients.list_pods(namespace, f"{LABEL_RUN_UID}={obj['metadata']['uid']}")
     observation = observe(job, pods, now=now, pending_timeout=timedelta(seconds=settings.pending_timeout))
@@ -404,6 +464,7 @@ def _reconcile(
         podName=observation.pod_name,
         startTime=observation.start_time,
         result=_result_fields(observation),
+        **recorded,
     )
     if not written:
         return

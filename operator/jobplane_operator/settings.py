@@ -66,7 +66,8 @@ class OperatorSettings(BaseSettings):
         ge=0,
         description=(
             "ttlSecondsAfterFinished of job pods' Jobs: how long a finished Job and its pod (and logs) "
-            "stay; 0 keeps them until their JobRun is deleted."
+            "stay; 0 keeps them until their JobRun is deleted. A run not started within this time of its "
+            "creation ends NotStartedInTime (a Job it had would be gone: it might have run)."
         ),
     )
 

@@ -59,6 +59,7 @@ __all__ = [
     "INPUTS_MOUNT",
     "RUN_TOKEN_KEY",
     "RUN_TOKEN_MOUNT",
+    "START_ANNOTATIONS",
     "Admission",
     "JobPlan",
     "Observation",
@@ -69,6 +70,7 @@ __all__ = [
     "controller_owner",
     "effective_of",
     "find_definition",
+    "first_poll_age",
     "job_event_matters",
     "job_name_for",
     "merge_pod_template",
@@ -80,6 +82,8 @@ __all__ = [
     "repository_source",
     "run_commit",
     "run_event_matters",
+    "start_expired",
+    "start_record",
     "token_secret_name",
 ]
 
@@ -101,6 +105,16 @@ LABEL_RUN = "jobplane.io/run"
 LABEL_RUN_UID = "jobplane.io/run-uid"
 LABEL_QUEUE = "jobplane.io/queue"
 LABEL_JOB = "jobplane.io/job"
+# What a run's first status records about its start (status field -> annotation of its Job). A run of a
+# queue without a concurrency limit may get no status write when its Job is created: its Job carries
+# these until the first status written from the Job's events (or a poll) copies them.
+START_ANNOTATIONS = {
+    "classPath": "jobplane.io/class-path",
+    "queue": "jobplane.io/queue",
+    "commit": "jobplane.io/commit",
+    "attempt": "jobplane.io/attempt",
+}
+ATTEMPT = 1  # one pod per run: backoffLimit 0, no retry
 _LABEL_VALUE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -271,6 +285,7 @@ def plan_job(
     With ``api_url`` the pod reports to the API, proving its run with a token (keyed by
     ``run_token_key``) that only ever travels in a Secret mounted as a file. With ``repository`` the pod
     fetches the job's code at the pinned commit first; Git credentials too are only a mounted Secret.
+    The Job's annotations carry what the run's first status records (START_ANNOTATIONS).
     """
     meta = run.metadata
     if not (meta.name and meta.namespace and meta.uid):
@@ -342,6 +357,9 @@ def plan_job(
         secret_volumes=bool(secret or token_secret_ref or credentials),
     )
     owner = controller_owner(run.api_version, "JobRun", meta.name, uid)
+    started = {"classPath": class_path, "queue": queue_name, "attempt": str(ATTEMPT)}
+    if repository is not None:
+        started["commit"] = repository.commit
     job: dict[str, Any] = {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -349,6 +367,7 @@ def plan_job(
             "name": name,
             "namespace": meta.namespace,
             "labels": labels,
+            "annotations": {START_ANNOTATIONS[key]: value for key, value in started.items()},
             "ownerReferences": [owner],
         },
         "spec": {
@@ -377,6 +396,16 @@ def plan_job(
             "data": {RUN_TOKEN_KEY: base64.b64encode(token.encode()).decode()},
         }
     return JobPlan(job=job, inputs_secret=secret, token_secret=token_secret)
+
+
+def start_record(job: dict[str, Any]) -> dict[str, Any]:
+    """The status fields a run's Job carries from its start (see START_ANNOTATIONS); a field the Job
+    does not carry is None (a Job made before they were recorded, or an image job's commit)."""
+    annotations = (job.get("metadata") or {}).get("annotations") or {}
+    record: dict[str, Any] = {key: annotations.get(name) or None for key, name in START_ANNOTATIONS.items()}
+    attempt = str(record["attempt"] or "")
+    record["attempt"] = int(attempt) if attempt.isdigit() else None
+    return record
 
 
 # --- admission ---------------------------------------------------------------------------------------
@@ -732,8 +761,9 @@ def job_event_matters(job: dict[str, Any] | None, run_status: dict[str, Any]) ->
     phase = run_status.get("phase")
     if status.get("ready"):
         return not (phase == JobRunPhase.RUNNING.value and run_status.get("podName"))
-    # Created, or its pod exists but is not ready yet: news only for a run that was already running
-    # (no phase: the status that records the Job's creation is on its way).
+    # Created, or its pod exists but is not ready yet: news only for a run that was already running.
+    # A run with no phase (its Job created, no status written yet) gets its first status when its pod
+    # is ready or its Job ends; a pod that never gets ready is the pending poll's (see poll_interval).
     return phase not in (None, JobRunPhase.PENDING.value)
 
 
@@ -742,7 +772,9 @@ def poll_interval(status: dict[str, Any], *, queued: float, pending: float, runn
 
     A Queued run waits for a free slot (often); a Pending one may have a pod that stays unschedulable
     or cannot pull its image, or may have failed to start (a few times per pending timeout); a Running
-    one gets a slow safety net, its Job's events do the work.
+    one gets a slow safety net, its Job's events do the work. A run with no phase is polled as a Pending
+    one, counted from its creation: it may be started already (its Job exists, no status written yet)
+    with a pod that never gets ready, which no Job event announces.
     """
     phase = status.get("phase")
     if phase and JobRunPhase(phase).is_terminal:
@@ -750,3 +782,35 @@ def poll_interval(status: dict[str, Any], *, queued: float, pending: float, runn
     if phase == JobRunPhase.QUEUED.value:
         return queued
     return running if phase == JobRunPhase.RUNNING.value else pending
+
+
+def start_expired(obj: dict[str, Any], *, now: datetime, job_ttl_seconds: int) -> Refusal | None:
+    """Why a run with no status at all may no longer be started, or None.
+
+    A run of a queue without a concurrency limit gets its first status from its Job's events, so a run
+    with none may have a Job already. Once a run is older than a finished Job is kept
+    (``job_ttl_seconds``), a missing Job no longer proves that none ran: starting it could run it twice.
+    It ends instead, and says so. With no TTL (0), Jobs stay as long as their runs: no run expires.
+    """
+    if job_ttl_seconds <= 0 or (obj.get("status") or {}).get("phase"):
+        return None
+    age = _since((obj.get("metadata") or {}).get("creationTimestamp"), now)
+    if age.total_seconds() <= job_ttl_seconds:
+        return None
+    return Refusal(
+        "NotStartedInTime",
+        f"Not started within {job_ttl_seconds}s of its creation (the operator was not running, or could "
+        "not create its Job). A Job that ran in that time would be deleted by now, so starting it could "
+        "run it twice: create a new JobRun to run it.",
+    )
+
+
+def first_poll_age(obj: dict[str, Any], *, now: datetime, began: datetime) -> float:
+    """How many seconds ago a run the poll loop sees for the first time counts as polled.
+
+    Since its creation: a run started without a status (see poll_interval) gets one within the pending
+    interval. But not since before ``began``, when this process started: its start-up listing hands over
+    every run then, and polling a backlog as well would do the same work twice.
+    """
+    created = (obj.get("metadata") or {}).get("creationTimestamp")
+    return max(0.0, min(_since(created, now), now - began).total_seconds())

@@ -294,6 +294,19 @@ def test_a_terminal_row_still_gets_missing_details() -> None:
     assert "status" not in change.values
 
 
+def test_a_result_the_pod_ended_before_the_runs_first_status_gets_its_queue_and_commit_from_it() -> None:
+    # A run's first status may come after its pod has reported its end (the operator writes it from the
+    # Job's events): the row the pod's report made then learns the queue and commit from that status.
+    row = ExistingResult(status="SUCCESS", name=CLASS_PATH, job_class_path=CLASS_PATH, result={"ok": 1})
+    run = _run("Succeeded", reason="Completed", classPath=CLASS_PATH, queue="network", commit="c" * 40)
+    change = plan_result(run, row, job_name="Hello")
+    assert change is not None
+    assert (change.values["queue"], change.values["commit"]) == ("network", "c" * 40)
+    assert change.values["name"] == "Hello"
+    assert "status" not in change.values
+    assert "result" not in change.values
+
+
 def test_a_run_ending_as_the_pod_reported_replaces_a_stale_waiting_reason() -> None:
     # The row took PodPending while it waited; the pod reported SUCCESS before the operator saw the end.
     row = ExistingResult(status="SUCCESS", name="Hello", job_class_path=CLASS_PATH, reason="PodPending")

@@ -25,6 +25,7 @@ from jobplane_operator.reconcile.jobrun import (
     admit,
     check_runnable,
     find_definition,
+    first_poll_age,
     job_event_matters,
     job_name_for,
     label_value,
@@ -36,6 +37,8 @@ from jobplane_operator.reconcile.jobrun import (
     repository_source,
     run_commit,
     run_event_matters,
+    start_expired,
+    start_record,
 )
 from jobplane_operator.runs import reconcile_run
 from jobplane_operator.settings import OperatorSettings
@@ -57,15 +60,20 @@ def make_queue(**spec: Any) -> JobQueue:
     return JobQueue.model_validate({"metadata": {"name": "gpu", "namespace": "ops"}, "spec": spec})
 
 
-def plan(run: JobRun | None = None, queue: JobQueue | None = None, sensitive: bool = False) -> dict[str, Any]:
+def plan(
+    run: JobRun | None = None, queue: JobQueue | None = None, sensitive: bool = False, **planned: Any
+) -> dict[str, Any]:
     return plan_job(
         run or make_run(data={"site": "ams1"}),
-        class_path="audit.Audit",
-        hard_time_limit=90.5,
-        soft_time_limit=60,
-        has_sensitive_variables=sensitive,
-        queue=queue,
-        default_image="localhost/jobplane:dev",
+        **{
+            "class_path": "audit.Audit",
+            "hard_time_limit": 90.5,
+            "soft_time_limit": 60,
+            "has_sensitive_variables": sensitive,
+            "queue": queue,
+            "default_image": "localhost/jobplane:dev",
+            **planned,
+        },
     ).job
 
 
@@ -218,6 +226,33 @@ def test_merge_pod_template_merges_maps_and_named_lists_and_replaces_the_rest() 
     assert merged["spec"]["args"] == ["b"]
     assert merged["spec"]["x"] == {"y": 1, "z": 2}
     assert base["spec"]["args"] == ["a"]  # inputs are not modified
+
+
+def test_the_job_carries_what_the_runs_first_status_records() -> None:
+    source = RepositorySource(url="https://git.example.com/netops.git", commit="c" * 40, slug="netops")
+    job = plan(make_run(), class_path="netops.jobs.audit.Audit", queue_name="batch", repository=source)
+    assert job["metadata"]["annotations"] == {
+        "jobplane.io/class-path": "netops.jobs.audit.Audit",
+        "jobplane.io/queue": "batch",
+        "jobplane.io/commit": "c" * 40,
+        "jobplane.io/attempt": "1",
+    }
+    assert "annotations" not in job["spec"]["template"]["metadata"]  # the Job's, not its pod's
+    assert start_record(job) == {
+        "classPath": "netops.jobs.audit.Audit",
+        "queue": "batch",
+        "commit": "c" * 40,
+        "attempt": 1,
+    }
+    image_job = plan()
+    assert start_record(image_job) == {
+        "classPath": "audit.Audit",
+        "queue": "default",
+        "commit": None,
+        "attempt": 1,
+    }
+    # A Job made before these were recorded: nothing, and the status keeps what it has.
+    assert set(start_record({"metadata": {"name": "j"}}).values()) == {None}
 
 
 def test_a_run_that_was_never_stored_cannot_be_planned() -> None:
@@ -481,6 +516,45 @@ def test_job_events_matter_when_the_pod_starts_running_or_the_job_ends() -> None
     assert job_event_matters(deleting, running)
 
 
+def test_a_new_run_starts_and_the_start_up_listing_adopts_one_started_without_a_status() -> None:
+    new = {"metadata": {"name": "r"}, "spec": {"job": "noop.Noop"}}
+    assert run_event_matters(new, listing=False)
+    # Its Job may exist (a run of an unlimited queue gets its first status from its Job): the listing of a
+    # new process hands it over all the same, and starting it finds the Job (no second one).
+    assert run_event_matters(new, listing=True)
+
+
+def test_job_events_of_a_run_with_no_status_yet_matter_once_its_pod_is_ready_or_its_job_ends() -> None:
+    no_status: dict[str, Any] = {}
+    assert not job_event_matters({"metadata": {"name": "j"}}, no_status)  # ADDED: no Job status yet
+    assert not job_event_matters(job_counts(), no_status)
+    assert not job_event_matters(job_counts(active=1), no_status)  # its pod waits: the pending poll's
+    assert job_event_matters(job_counts(active=1, ready=1), no_status)
+    assert job_event_matters(job_counts(succeeded=1), no_status)  # ended before an event showed it ready
+    assert job_event_matters(job_counts(failed=1), no_status)
+    for ended in ("Complete", "SuccessCriteriaMet", "Failed", "FailureTarget"):
+        assert job_event_matters(job_with(ended), no_status), ended
+    assert job_event_matters(None, no_status)  # deleted
+    deleting = job_counts(active=1)
+    deleting["metadata"]["deletionTimestamp"] = ts()
+    assert job_event_matters(deleting, no_status)
+
+
+def test_a_run_with_no_phase_is_polled_as_pending_counted_from_its_creation() -> None:
+    assert poll_interval({}, queued=1, pending=2, running=3) == 2
+
+    def age(created: str | None, began: timedelta) -> float:
+        obj = {"metadata": {"creationTimestamp": created} if created else {}}
+        return first_poll_age(obj, now=NOW, began=NOW - began)
+
+    # Seen a few seconds after its creation: counted from the creation, so due within the pending interval.
+    assert age(ts(timedelta(seconds=-4)), began=timedelta(hours=1)) == 4
+    # Created before this process started: its listing handed the run over, the clock starts then.
+    assert age(ts(timedelta(hours=-2)), began=timedelta(seconds=30)) == 30
+    assert age(None, began=timedelta(hours=1)) == 0
+    assert age(ts(timedelta(seconds=5)), began=timedelta(hours=1)) == 0  # a clock behind the API's
+
+
 def test_runs_are_polled_by_phase_and_ended_runs_never() -> None:
     def interval(**status: Any) -> float | None:
         return poll_interval(status, queued=1, pending=2, running=3)
@@ -619,37 +693,63 @@ class FakeCatalog:
 
 
 class FakeClients:
-    """The calls reconcile_run makes to start a run; a fresh catalog reads the same objects."""
+    """The calls reconcile_run makes to start and observe a run; a fresh catalog reads the same objects.
+
+    Jobs are kept by name, as the API would: creating one that exists answers False (a 409).
+    """
 
     def __init__(self, catalog: FakeCatalog, active: int = 0) -> None:
         self.catalog = catalog
         self.active = active
-        self.jobs: list[dict[str, Any]] = []
+        self.jobs: list[dict[str, Any]] = []  # every Job created, in order
+        self.existing: dict[str, dict[str, Any]] = {}
+        self.pods: list[dict[str, Any]] = []
         self.statuses: list[dict[str, Any]] = []
-        self.existing_jobs: dict[str, dict[str, Any]] = {}
-
-    def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return self.existing_jobs.get(name)
+        self.calls: list[str] = []
 
     def list_job_definitions(self, namespace: str) -> list[dict[str, Any]]:
+        self.calls.append("list_job_definitions")
         return self.catalog.definitions(namespace)
 
     def get_job_queue(self, namespace: str, name: str) -> dict[str, Any] | None:
+        self.calls.append("get_job_queue")
         return self.catalog.queue(namespace, name)
 
     def get_job_repository(self, namespace: str, name: str) -> dict[str, Any] | None:
+        self.calls.append("get_job_repository")
         return self.catalog.repository(namespace, name)
 
     def count_unfinished_jobs(self, namespace: str, selector: str) -> int:
+        self.calls.append("count_unfinished_jobs")
         return self.active
 
     def list_runs(self, namespace: str) -> list[dict[str, Any]]:
+        self.calls.append("list_runs")
         return []
 
-    def create_job(self, namespace: str, body: dict[str, Any]) -> None:
+    def create_job(self, namespace: str, body: dict[str, Any]) -> bool:
+        self.calls.append("create_job")
+        name = body["metadata"]["name"]
+        if name in self.existing:
+            return False
         self.jobs.append(body)
+        self.existing[name] = body
+        return True
+
+    def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        self.calls.append("get_job")
+        return self.existing.get(name)
+
+    def delete_job(self, namespace: str, name: str) -> None:
+        self.calls.append("delete_job")
+        self.existing.pop(name, None)
+
+    def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        self.calls.append("list_pods")
+        return self.pods
 
     def patch_run_status(self, namespace: str, name: str, status: dict[str, Any], rv: str | None) -> bool:
+        self.calls.append("patch_run_status")
         self.statuses.append(status)
         return True
 
@@ -671,18 +771,108 @@ def start(
 ) -> FakeClients:
     clients = FakeClients(catalog, active)
     if existing_job:
-        clients.existing_jobs[existing_job] = {"metadata": {"name": existing_job}}
+        clients.existing[existing_job] = {"metadata": {"name": existing_job}}
     reconcile_run(clients, obj, OperatorSettings(), Settings(), catalog)  # type: ignore[arg-type]
     return clients
 
 
+def again(
+    clients: FakeClients,
+    obj: dict[str, Any],
+    job: dict[str, Any] | None = None,
+    deleted_job: str | None = None,
+) -> None:
+    """Another pass over the same run: a poll, or (``job``, ``deleted_job``) an event of its Job."""
+    reconcile_run(
+        clients,  # type: ignore[arg-type]
+        obj,
+        OperatorSettings(),
+        Settings(),
+        clients.catalog,  # type: ignore[arg-type]
+        job=job,
+        deleted_job=deleted_job,
+    )
+
+
+def ready(job: dict[str, Any]) -> dict[str, Any]:
+    """The Job as its event shows it once its pod is ready."""
+    return {**job, "status": {"active": 1, "ready": 1}}
+
+
+RUNNING_POD = pod_with(phase="Running", startTime=ts())
+RUNNING_POD["metadata"]["labels"] = {"jobplane.io/run-uid": UID}
+
+
 def test_a_started_run_records_the_definitions_commit_and_its_pod_fetches_it() -> None:
     catalog = FakeCatalog(repository_job(), repository_obj(), {})
-    clients = start(catalog, run_obj_of("netops.jobs.audit.Audit"))
-    (status,) = clients.statuses
-    assert (status["phase"], status["commit"]) == ("Pending", COMMIT)
-    assert env_of(clients.jobs[0])[ENV_REPO_COMMIT] == COMMIT
+    obj = run_obj_of("netops.jobs.audit.Audit")
+    clients = start(catalog, obj)
+    (job,) = clients.jobs
+    assert env_of(job)[ENV_REPO_COMMIT] == COMMIT
     assert catalog.repository_lookups == 1  # from the index: no API call
+    # An unlimited queue: one write to start the run, the Job; what the status would have said rides on it.
+    assert clients.calls == ["create_job"]
+    assert clients.statuses == []
+    assert start_record(job) == {
+        "classPath": "netops.jobs.audit.Audit",
+        "queue": "default",
+        "commit": COMMIT,
+        "attempt": 1,
+    }
+    # The first status write, from the Job's event once its pod is ready, records it all.
+    clients.pods = [RUNNING_POD]
+    again(clients, obj, job=ready(job))
+    (status,) = clients.statuses
+    assert (status["phase"], status["jobName"]) == ("Running", job["metadata"]["name"])
+    assert (status["classPath"], status["queue"], status["commit"], status["attempt"]) == (
+        "netops.jobs.audit.Audit",
+        "default",
+        COMMIT,
+        1,
+    )
+
+
+class ReportingClients(FakeClients):
+    """Also creates the run-token Secret of pods that report to the API."""
+
+    def create_secret(self, namespace: str, body: dict[str, Any]) -> None:
+        self.calls.append("create_secret")
+
+
+@pytest.mark.parametrize("job", ["audit.Audit", "netops.jobs.audit.Audit"])
+def test_when_pods_report_to_the_api_the_run_starts_with_its_token_and_job_and_no_status_write(
+    job: str,
+) -> None:
+    # The pod's own report may reach the API before the run's first status: the API's mirror fills the
+    # class path, queue and commit in from that status later (tests/unit/api), so nothing waits on it.
+    found = repository_job() if job.startswith("netops") else definition()
+    catalog = FakeCatalog(found, repository_obj(), {})
+    clients = ReportingClients(catalog)
+    settings = OperatorSettings(api_url="http://api.jobplane:8080", run_token_key="k" * 32)
+    reconcile_run(clients, run_obj_of(job), settings, Settings(), catalog)  # type: ignore[arg-type]
+    (created,) = clients.jobs
+    assert clients.calls == ["create_secret", "create_job"]
+    assert clients.statuses == []
+    commit = COMMIT if job.startswith("netops") else None
+    assert start_record(created) == {"classPath": job, "queue": "default", "commit": commit, "attempt": 1}
+
+
+def test_a_repository_run_started_without_a_status_gets_its_commit_from_its_job() -> None:
+    catalog = FakeCatalog(repository_job(), repository_obj(), {})
+    obj = run_obj_of("netops.jobs.audit.Audit")
+    clients = start(catalog, obj)
+    assert clients.statuses == []
+    # A push meanwhile: the definition moves on, the Job (and its pod) keep the commit the run was started on.
+    catalog.found = repository_job(commit=NEWER)
+    clients.pods = [RUNNING_POD]
+    again(clients, obj)  # the new process's listing
+    assert len(clients.jobs) == 1
+    (status,) = clients.statuses
+    assert (status["phase"], status["commit"], status["classPath"]) == (
+        "Running",
+        COMMIT,
+        "netops.jobs.audit.Audit",
+    )
 
 
 def test_a_queued_run_records_its_commit_and_starts_on_it_after_a_push() -> None:
@@ -694,9 +884,17 @@ def test_a_queued_run_records_its_commit_and_starts_on_it_after_a_push() -> None
     # A push moves the definition on; the slot frees up; the run still runs what was asked for.
     catalog.found = repository_job(commit=NEWER)
     clients = start(catalog, run_obj_of("netops.jobs.audit.Audit", **queued), active=0)
+    # A limited queue writes the status naming the Job under its lock: the next count sees it started.
     (started,) = clients.statuses
-    assert (started["phase"], started["commit"]) == ("Pending", COMMIT)
-    assert env_of(clients.jobs[0])[ENV_REPO_COMMIT] == COMMIT
+    (job,) = clients.jobs
+    assert (started["phase"], started["reason"], started["commit"]) == ("Pending", "JobCreated", COMMIT)
+    assert (started["jobName"], started["classPath"], started["attempt"]) == (
+        job["metadata"]["name"],
+        "netops.jobs.audit.Audit",
+        1,
+    )
+    assert env_of(job)[ENV_REPO_COMMIT] == COMMIT
+    assert start_record(job)["commit"] == COMMIT
 
 
 def test_a_refused_repository_run_records_the_commit_and_why() -> None:
@@ -726,8 +924,164 @@ def test_a_run_refused_after_its_job_was_created_follows_the_job_instead_of_fail
     assert (status["phase"], status["reason"]) == ("Failed", "JobDisabled")
 
 
-def test_an_image_run_records_no_commit() -> None:
-    clients = start(FakeCatalog(definition(), None, {}), run_obj_of("audit.Audit"))
+def test_an_image_run_of_an_unlimited_queue_is_started_with_one_write_and_records_no_commit() -> None:
+    obj = run_obj_of("audit.Audit")
+    clients = start(FakeCatalog(definition(), None, {}), obj)
+    (job,) = clients.jobs
+    # One write to start the run, its Job; what the status would have said rides on the Job.
+    assert clients.calls == ["create_job"]
+    assert clients.statuses == []
+    assert start_record(job) == {"classPath": "audit.Audit", "queue": "default", "commit": None, "attempt": 1}
+    # The first status write, from the Job's event once its pod is ready, records it all.
+    clients.pods = [RUNNING_POD]
+    again(clients, obj, job=ready(job))
+    assert clients.calls == ["create_job", "list_pods", "patch_run_status"]  # the event spared the read
     (status,) = clients.statuses
-    assert status["phase"] == "Pending"
+    assert (status["phase"], status["jobName"]) == ("Running", job["metadata"]["name"])
+    assert (status["classPath"], status["queue"], status["attempt"]) == ("audit.Audit", "default", 1)
     assert "commit" not in status
+    assert {c["type"]: c["reason"] for c in status["conditions"]}["Accepted"] == "JobCreated"
+    assert len(clients.jobs) == 1
+
+
+# --- runs.py: a run whose Job exists but whose status does not say so yet ---
+
+
+def started_image_run() -> tuple[FakeClients, dict[str, Any], dict[str, Any]]:
+    """A run of an unlimited queue just after its start: its Job exists, its status is not written."""
+    obj = run_obj_of("audit.Audit")
+    clients = start(FakeCatalog(definition(), None, {}), obj)
+    (job,) = clients.jobs
+    clients.calls.clear()
+    return clients, obj, job
+
+
+def test_a_poll_of_a_run_whose_job_exists_observes_it_rather_than_starting_it_again() -> None:
+    clients, obj, job = started_image_run()
+    again(clients, obj)  # the pending poll: its pod never got ready
+    assert len(clients.jobs) == 1  # create_job found it there (a 409)
+    assert clients.calls == ["create_job", "get_job", "list_pods", "patch_run_status"]
+    (status,) = clients.statuses
+    assert (status["phase"], status["reason"], status["jobName"]) == (
+        "Pending",
+        "JobCreated",
+        job["metadata"]["name"],
+    )
+    assert (status["classPath"], status["queue"], status["attempt"]) == ("audit.Audit", "default", 1)
+    # Now it names its Job: the next poll observes it without going near admission.
+    clients.calls.clear()
+    again(clients, run_obj_of("audit.Audit", **status))
+    assert clients.calls == ["get_job", "list_pods"]  # nothing changed, nothing written
+
+
+def test_after_a_restart_a_run_whose_job_exists_gets_no_second_job_and_is_followed() -> None:
+    clients, obj, job = started_image_run()
+    # The new process's listing hands the run over (its status still empty), its pod now runs.
+    clients.pods = [RUNNING_POD]
+    again(clients, obj)
+    assert len(clients.jobs) == 1
+    (status,) = clients.statuses
+    assert (status["phase"], status["jobName"], status["classPath"]) == (
+        "Running",
+        job["metadata"]["name"],
+        "audit.Audit",
+    )
+
+
+def test_a_run_whose_job_an_event_delivered_is_observed_never_admitted_again() -> None:
+    clients, obj, job = started_image_run()
+    clients.catalog.found["spec"]["enabled"] = False  # admission would refuse it now
+    clients.pods = [RUNNING_POD]
+    again(clients, obj, job=ready(job))
+    assert clients.calls == ["list_pods", "patch_run_status"]  # no admission, no create, no read of the Job
+    (status,) = clients.statuses
+    assert (status["phase"], status["jobName"]) == ("Running", job["metadata"]["name"])
+
+
+def test_a_refused_run_whose_job_exists_is_observed_not_failed() -> None:
+    clients, obj, job = started_image_run()
+    # Disabled between its Job's creation and its first status write: the pod runs on.
+    clients.catalog.found["spec"]["enabled"] = False
+    clients.pods = [RUNNING_POD]
+    again(clients, obj)
+    # The refusal is checked on fresh data, then the Job is read once, found, and observed.
+    assert clients.calls == [
+        "list_job_definitions",
+        "get_job_queue",
+        "get_job",
+        "list_pods",
+        "patch_run_status",
+    ]
+    (status,) = clients.statuses
+    assert (status["phase"], status["reason"], status["jobName"]) == (
+        "Running",
+        "PodRunning",
+        job["metadata"]["name"],
+    )
+    assert {c["type"]: c["status"] for c in status["conditions"]}["Accepted"] == "True"
+    # Without a Job, the same refusal fails the run.
+    fresh = FakeClients(clients.catalog)
+    again(fresh, obj)
+    (refused,) = fresh.statuses
+    assert (refused["phase"], refused["reason"]) == ("Failed", "JobDisabled")
+    assert fresh.jobs == []
+
+
+def test_a_job_deleted_before_the_runs_first_status_ends_the_run_without_a_new_job() -> None:
+    clients, obj, job = started_image_run()
+    name = job["metadata"]["name"]
+    clients.existing.clear()  # someone deleted it; the event says so
+    again(clients, obj, deleted_job=name)
+    assert len(clients.jobs) == 1
+    assert "create_job" not in clients.calls
+    (status,) = clients.statuses
+    assert (status["phase"], status["reason"], status["jobName"]) == ("Failed", "JobDeleted", name)
+    # It had started: accepted, then ended (a refusal is the only Failed run that was not accepted).
+    assert {c["type"]: c["status"] for c in status["conditions"]} == {"Accepted": "True", "Finished": "True"}
+
+
+def test_cancelling_a_run_whose_status_is_not_written_yet_deletes_its_job() -> None:
+    clients, obj, job = started_image_run()
+    obj["spec"]["cancel"] = True
+    again(clients, obj)
+    assert clients.calls == ["get_job", "delete_job", "patch_run_status"]
+    (status,) = clients.statuses
+    assert (status["phase"], status["classPath"], status["queue"]) == ("Cancelled", "audit.Audit", "default")
+    assert status["jobName"] == job["metadata"]["name"]
+    assert clients.existing == {}
+
+
+def _created_ago(obj: dict[str, Any], seconds: float) -> dict[str, Any]:
+    created = datetime.now(UTC) - timedelta(seconds=seconds)
+    obj["metadata"]["creationTimestamp"] = created.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return obj
+
+
+def test_a_run_with_no_status_expires_only_after_a_finished_job_would_be_deleted() -> None:
+    now = datetime.now(UTC)
+    fresh = _created_ago(run_obj_of("audit.Audit"), 3500)
+    assert start_expired(fresh, now=now, job_ttl_seconds=3600) is None
+    old = _created_ago(run_obj_of("audit.Audit"), 3700)
+    expired = start_expired(old, now=now, job_ttl_seconds=3600)
+    assert expired is not None
+    assert expired.reason == "NotStartedInTime"
+    assert "3600s" in expired.message
+    assert "new JobRun" in expired.message
+    # Jobs kept as long as their runs (no TTL), or a run with a status (Queued waits for a slot): never.
+    assert start_expired(old, now=now, job_ttl_seconds=0) is None
+    queued = _created_ago(run_obj_of("audit.Audit", phase="Queued"), 7200)
+    assert start_expired(queued, now=now, job_ttl_seconds=3600) is None
+
+
+def test_an_expired_run_is_failed_not_started_unless_its_job_exists() -> None:
+    old = _created_ago(run_obj_of("audit.Audit"), 7200)
+    clients = start(FakeCatalog(definition(), None, {}), old)
+    (status,) = clients.statuses
+    assert (status["phase"], status["reason"]) == ("Failed", "NotStartedInTime")
+    assert clients.jobs == []  # it could have run already: never a Job now
+    # Its Job still there (the operator stopped before writing the run's first status): it is followed.
+    job_name = job_name_for("r1", UID)
+    clients = start(FakeCatalog(definition(), None, {}), old, existing_job=job_name)
+    (status,) = clients.statuses
+    assert (status["phase"], status["jobName"]) == ("Pending", job_name)
+    assert clients.jobs == []

@@ -173,9 +173,11 @@ class FakeClients:
     def create_secret(self, namespace: str, body: dict[str, Any]) -> None:
         self.calls.append(("create_secret", body["metadata"]["name"]))
 
-    def create_job(self, namespace: str, body: dict[str, Any]) -> None:
+    def create_job(self, namespace: str, body: dict[str, Any]) -> bool:
         self.calls.append(("create_job", body["metadata"]["name"]))
-        self.jobs[body["metadata"]["name"]] = body
+        created = body["metadata"]["name"] not in self.jobs
+        self.jobs.setdefault(body["metadata"]["name"], body)
+        return created
 
     def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
         self.calls.append(("get_job", name))
@@ -216,7 +218,9 @@ def kinds(clients: FakeClients) -> list[str]:
 def test_without_an_api_url_a_run_makes_the_same_calls_as_before() -> None:
     clients = FakeClients()
     reconcile(clients, stored_run(), OperatorSettings())
-    assert kinds(clients) == ["list_job_definitions", "get_job_queue", "create_job", "patch_run_status"]
+    # The default queue has no concurrency limit and pods do not report to the API: the Job is the one
+    # write (its events write the status).
+    assert kinds(clients) == ["list_job_definitions", "get_job_queue", "create_job"]
     job_name = job_name_for("nightly-audit", UID)
     cancelled = stored_run(phase="Pending", jobName=job_name)
     cancelled["spec"]["cancel"] = True
@@ -230,11 +234,8 @@ def test_with_an_api_url_the_secret_is_created_before_the_job_and_deleted_at_the
     clients = FakeClients()
     reconcile(clients, stored_run(), settings)
     job_name = job_name_for("nightly-audit", UID)
-    assert clients.calls[2:] == [
-        ("create_secret", f"{job_name}-token"),
-        ("create_job", job_name),
-        ("patch_run_status", "Pending"),
-    ]
+    # The token before the Job, so its pod never waits on a missing volume; the status follows the Job.
+    assert clients.calls[2:] == [("create_secret", f"{job_name}-token"), ("create_job", job_name)]
     env = env_of(clients.jobs[job_name])
     assert env[ENV_API_URL] == API_URL
     cancelled = stored_run(phase="Pending", jobName=job_name)
