@@ -55,6 +55,7 @@ ENV_CLASS_PATH = "JOBPLANE_RUN_CLASS_PATH"
 ENV_RUN_NAME = "JOBPLANE_RUN_NAME"
 ENV_RUN_UID = "JOBPLANE_RUN_UID"
 ENV_RUN_NAMESPACE = "JOBPLANE_RUN_NAMESPACE"
+ENV_QUEUE = "JOBPLANE_RUN_QUEUE"
 ENV_USER = "JOBPLANE_RUN_USER"
 ENV_DATA = "JOBPLANE_RUN_DATA"
 ENV_DATA_FILE = "JOBPLANE_RUN_DATA_FILE"
@@ -393,6 +394,7 @@ def make_reporter(
             file=err,
         )
         return StdoutReporter(out, max_file_size=max_file_size, run=identity)
+    from jobplane.gitsource import ENV_REPO_COMMIT
     from jobplane.reporting import ApiReporter  # brings httpx; only for pods that report to the API
 
     return ApiReporter(
@@ -402,12 +404,15 @@ def make_reporter(
         run_uid=run.run_uid,
         max_file_size=max_file_size,
         run=identity,
-        # Who and what ran, never the inputs (they may be sensitive).
+        # Who and what ran, never the inputs (they may be sensitive). The queue and the commit too: the
+        # report may come before the run's first status, which also records them.
         started_body={
             "class_path": run.class_path,
             "run_name": run.run_name,
             "namespace": env.get(ENV_RUN_NAMESPACE) or None,
             "user": run.user,
+            "queue": env.get(ENV_QUEUE) or None,
+            "commit": env.get(ENV_REPO_COMMIT) or None,
         },
         err=err,
     )

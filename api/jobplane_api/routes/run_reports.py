@@ -46,6 +46,8 @@ class StartedIn(BaseModel):
     run_name: str | None = Field(default=None, max_length=253)
     namespace: str | None = Field(default=None, max_length=63)
     user: str | None = Field(default=None, max_length=150)
+    queue: str | None = Field(default=None, max_length=100)
+    commit: str | None = Field(default=None, pattern=r"^[0-9a-f]{40,64}$")
 
 
 class LogEntryIn(BaseModel):
@@ -108,6 +110,8 @@ def started(body: StartedIn, run_uid: RunDep, session: SessionDep) -> Response:
         run_name=body.run_name,
         namespace=body.namespace,
         user=body.user,
+        queue=body.queue,
+        commit=body.commit,
         now=datetime.now(UTC),
     )
     return Response(status_code=204)

@@ -43,7 +43,15 @@ log = logging.getLogger(__name__)
 MAX_LOG_BATCH = 1000
 FINAL_STATUSES = frozenset({JobStatus.SUCCESS, JobStatus.FAILURE, JobStatus.REVOKED})
 _UNFINISHED = (JobStatus.PENDING, JobStatus.STARTED)
-_COLUMN_MAX = {"name": 255, "job_class_path": 255, "user": 150, "run_name": 253, "run_namespace": 63}
+_COLUMN_MAX = {
+    "name": 255,
+    "job_class_path": 255,
+    "user": 150,
+    "run_name": 253,
+    "run_namespace": 63,
+    "queue": 100,
+    "commit": 64,
+}
 
 
 class RunTokenInvalid(ApiError):
@@ -98,11 +106,15 @@ def record_started(
     namespace: str | None,
     user: str | None,
     now: datetime,
+    queue: str | None = None,
+    commit: str | None = None,
 ) -> None:
     """Create the run's JobResult if neither the API nor the mirror has yet, and move it to STARTED.
 
-    A row that already exists keeps its name and user (its creator knew them better); a terminal one
-    is left as it is.
+    A row that already exists keeps its name and user (its creator knew them better) but takes the class
+    path the pod runs (the mirror may have made it from the run's spec.job, a definition's name) and the
+    queue and commit it lacks: the pod may report before the run's first status, which also has them.
+    A terminal row is left as it is.
     """
     from sqlalchemy.dialects import postgresql, sqlite
 
@@ -116,6 +128,8 @@ def record_started(
         "date_started": now,
         "run_name": _clip("run_name", run_name),
         "run_namespace": _clip("run_namespace", namespace),
+        "queue": _clip("queue", queue),
+        "commit": _clip("commit", commit),
     }
     dialect = session.get_bind().dialect.name
     statement: postgresql.Insert | sqlite.Insert
@@ -135,8 +149,11 @@ def record_started(
         .values(
             status=JobStatus.STARTED,
             date_started=func.coalesce(JobResult.date_started, now),
+            job_class_path=values["job_class_path"],
             run_name=func.coalesce(JobResult.run_name, values["run_name"]),
             run_namespace=func.coalesce(JobResult.run_namespace, values["run_namespace"]),
+            queue=func.coalesce(JobResult.queue, values["queue"]),
+            commit=func.coalesce(JobResult.commit, values["commit"]),
         )
     )
     log.info("run started run_uid=%s class_path=%s", run_uid, class_path)

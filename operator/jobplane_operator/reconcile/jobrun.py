@@ -28,6 +28,7 @@ from jobplane.pod import (
     ENV_DATA,
     ENV_DATA_FILE,
     ENV_DRYRUN,
+    ENV_QUEUE,
     ENV_RUN_NAME,
     ENV_RUN_NAMESPACE,
     ENV_RUN_TOKEN_FILE,
@@ -300,6 +301,7 @@ def plan_job(
         {"name": ENV_RUN_UID, "value": uid},
         {"name": ENV_RUN_NAMESPACE, "value": meta.namespace},
         {"name": ENV_CLASS_PATH, "value": class_path},
+        {"name": ENV_QUEUE, "value": queue_name},
         {"name": ENV_SOFT_TIME_LIMIT, "value": f"{soft_time_limit:g}"},
         {"name": ENV_DRYRUN, "value": "true" if run.spec.dry_run else "false"},
     ]

@@ -135,6 +135,37 @@ def test_started_moves_an_existing_result_on_and_keeps_what_its_creator_wrote(
     assert result_of(sessions, uid).date_started == first_start
 
 
+def test_started_gives_a_result_the_mirror_made_the_class_path_queue_and_commit_the_pod_runs(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    # The mirror made the row from a kubectl-applied run before its first status: spec.job names a
+    # definition, and the queue and commit are not known yet. The pod's report may come first.
+    uid = str(uuid.uuid4())
+    with sessions.begin() as session:
+        session.add(
+            JobResult(id=uuid.UUID(uid), name="Audit", job_class_path="audit-definition", status="PENDING")
+        )
+    commit = "c" * 40
+    start(client, uid, queue="network", commit=commit)
+    row = result_of(sessions, uid)
+    assert (row.status, row.name, row.job_class_path) == ("STARTED", "Audit", "audit.Audit")
+    assert (row.queue, row.commit) == ("network", commit)
+    # What a row already has is kept.
+    other = str(uuid.uuid4())
+    with sessions.begin() as session:
+        session.add(JobResult(id=uuid.UUID(other), name="A", job_class_path="audit.Audit", queue="default"))
+    start(client, other, queue="network")
+    assert result_of(sessions, other).queue == "default"
+    # A commit that is not a Git object name is refused, and names the field.
+    refused = client.post(
+        f"/api/runs/{uid}/started/",
+        json={"class_path": "audit.Audit", "commit": "main"},
+        headers=bearer(uid),
+    )
+    assert refused.status_code == 400
+    assert "commit" in refused.text
+
+
 def test_started_never_reopens_an_ended_result(client: TestClient, sessions: sessionmaker[Session]) -> None:
     uid = str(uuid.uuid4())
     with sessions.begin() as session:
@@ -406,6 +437,7 @@ def start_pod(tmp_path: Path, api_url: str, uid: str, class_path: str, data: Any
             "JOBPLANE_RUN_NAMESPACE": "ops",
             "JOBPLANE_RUN_UID": uid,
             "JOBPLANE_RUN_USER": "ada",
+            "JOBPLANE_RUN_QUEUE": "network",
             "JOBPLANE_RUN_DATA": json.dumps(data),
             "JOBPLANE_API_URL": api_url,
             "JOBPLANE_RUN_TOKEN_FILE": str(token_file),
@@ -446,6 +478,7 @@ def test_a_pod_reports_its_whole_run_to_the_api(
     row = result_of(sessions, uid)
     assert (row.status, row.result) == ("SUCCESS", {"hosts": 3, "file": "hosts.txt"})
     assert (row.run_name, row.run_namespace, row.date_started is not None) == ("pod-run", "ops", True)
+    assert (row.queue, row.commit) == ("network", None)  # an image job has no commit
     assert (row.info_log_count, row.warning_log_count) == (6, 1)
     logged = messages(sessions, uid)
     assert logged[0] == "Running job"

@@ -355,7 +355,13 @@ def test_run_pod_reports_to_the_api_only_with_a_url_and_a_token_file(api: FakeAp
     assert isinstance(make_reporter(pod_run(), {}, out=out, err=err, max_file_size=10), StdoutReporter)
     only_url = {"JOBPLANE_API_URL": api.url}
     assert isinstance(make_reporter(pod_run(), only_url, out=out, err=err, max_file_size=10), StdoutReporter)
-    env = {**only_url, "JOBPLANE_RUN_TOKEN_FILE": str(token_file), "JOBPLANE_RUN_NAMESPACE": "ops"}
+    env = {
+        **only_url,
+        "JOBPLANE_RUN_TOKEN_FILE": str(token_file),
+        "JOBPLANE_RUN_NAMESPACE": "ops",
+        "JOBPLANE_RUN_QUEUE": "network",
+        "JOBPLANE_REPO_COMMIT": "c" * 40,
+    }
     chosen = make_reporter(pod_run(), env, out=out, err=err, max_file_size=10)
     assert isinstance(chosen, ApiReporter)
     chosen.started()
@@ -367,6 +373,8 @@ def test_run_pod_reports_to_the_api_only_with_a_url_and_a_token_file(api: FakeAp
         "run_name": "run-1",
         "namespace": "ops",
         "user": "ada",
+        "queue": "network",
+        "commit": "c" * 40,
     }
     assert b"hunter2" not in started.body  # the inputs never travel in started/
 
