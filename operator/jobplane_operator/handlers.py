@@ -359,10 +359,12 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
         if not name:
             return
         # A deleted Job is looked up again (and found gone): the run then says why it ended.
-        job = None if type == "DELETED" else _plain(body)
         known = next(iter(kwargs["runs_by_name"].get((namespace, name), [])), None)
-        if known is not None and not job_event_matters(job, known.get("status") or {}):
-            return  # decided from the index, with no thread and no API call
+        if known is not None and not job_event_matters(
+            None if type == "DELETED" else body, known.get("status") or {}
+        ):
+            return  # decided from the index on kopf's view of the Job: no copy, no thread, no API call
+        job = None if type == "DELETED" else _plain(body)
         await in_thread(owner_changed, namespace, name, str(meta.get("name")), job, kwargs)
 
     return registry
