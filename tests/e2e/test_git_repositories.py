@@ -295,6 +295,13 @@ def test_repository_over_http_lifecycle(
         hook, content=body, headers={**plain, "X-Hub-Signature-256": signed(body, "nope")}
     )
     assert forged.status_code == 403, forged.text
+    # A signed push to another branch moves nothing this repository follows: no sync pod.
+    feature = json.dumps({"ref": "refs/heads/feature", "repository": {"clone_url": url}}).encode()
+    elsewhere = api.client.post(
+        hook, content=feature, headers={**plain, "X-Hub-Signature-256": signed(feature)}
+    )
+    assert elsewhere.status_code == 202, elsewhere.text
+    assert elsewhere.json()["synced"] == []
     time.sleep(1)
     assert installed_at(definitions(stack), "netops.jobs.hello.Hello", c1), "a refused webhook synced"
     started = time.monotonic()

@@ -38,7 +38,9 @@ WEBHOOK_DOC: dict[str, Any] = {
             "application/json": {
                 "schema": {
                     "type": "object",
-                    "description": "A push event (GitHub, Gitea or GitLab); its repository URLs are used.",
+                    "description": (
+                        "A push event (GitHub, Gitea or GitLab); its repository URLs and its `ref` are used."
+                    ),
                     "additionalProperties": True,
                 }
             }

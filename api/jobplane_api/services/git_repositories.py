@@ -48,6 +48,7 @@ __all__ = [
     "lookup_repository",
     "matching_repositories",
     "normalise_url",
+    "pushed_ref",
     "repository_record",
     "slug_from_name",
     "sync_repository",
@@ -611,13 +612,37 @@ def webhook_urls(payload: Mapping[str, Any]) -> set[str]:
     return found
 
 
-def matching_repositories(repositories: Iterable[Mapping[str, Any]], urls: set[str]) -> list[str]:
-    """Names of the repositories whose spec.url is one of ``urls`` (normalised), sorted; suspended ones are
-    left out (the operator ignores their sync requests)."""
+_OBJECT_NAME = re.compile(r"^[0-9a-f]{40}(?:[0-9a-f]{24})?$")
+
+
+def pushed_ref(payload: Mapping[str, Any]) -> str | None:
+    """The full ref a push payload says it moved (GitHub, GitLab, Gitea: ``ref``), or None."""
+    ref = payload.get("ref")
+    return ref if isinstance(ref, str) and ref.startswith("refs/") and len(ref) <= 255 else None
+
+
+def follows(ref: str, pushed: str | None) -> bool:
+    """Whether a push of the ref ``pushed`` can move a repository that follows ``ref``.
+
+    A commit never moves. A branch or tag moves with a push of itself only; a push that names no ref (a
+    ping, a host whose payload differs) may have moved any of them.
+    """
+    if _OBJECT_NAME.match(ref):
+        return False
+    return pushed is None or pushed in (ref, f"refs/heads/{ref}", f"refs/tags/{ref}")
+
+
+def matching_repositories(
+    repositories: Iterable[Mapping[str, Any]], urls: set[str], pushed: str | None = None
+) -> list[str]:
+    """Names of the repositories whose spec.url is one of ``urls`` (normalised) and whose ref the push of
+    ``pushed`` can move, sorted; suspended ones are left out (the operator ignores their sync requests)."""
     names = []
     for repository in repositories:
         spec = repository.get("spec") or {}
-        if not spec.get("suspend") and normalise_url(str(spec.get("url") or "")) in urls:
+        if spec.get("suspend") or normalise_url(str(spec.get("url") or "")) not in urls:
+            continue
+        if follows(str(spec.get("ref") or "main"), pushed):
             names.append(str(repository["metadata"]["name"]))
     return sorted(names)
 
@@ -631,15 +656,17 @@ def handle_webhook(
     signature: str | None,
     now: datetime,
 ) -> GitWebhookResponse:
-    """A push notification: request a sync of every repository with the pushed URL.
+    """A push notification: request a sync of every repository with the pushed URL that follows the
+    pushed branch or tag (a push to a feature branch costs no sync pod).
 
     Never logs the body or the signature; only the names synced (or the URLs matched when none was).
     """
     from jobplane_api.kube import KubeError, KubeNotFound
 
     verify_signature(secret, body, signature)
-    urls = webhook_urls(parse_payload(body, content_type))
-    names = matching_repositories(_all_repositories(kube), urls)
+    payload = parse_payload(body, content_type)
+    urls = webhook_urls(payload)
+    names = matching_repositories(_all_repositories(kube), urls, pushed_ref(payload))
     requested_at = sync_timestamp(now)
     synced: list[str] = []
     for name in names:

@@ -22,8 +22,10 @@ from jobplane_api.services import git_repositories as service
 from jobplane_api.services.git_repositories import (
     WebhookUnauthenticated,
     filter_repositories,
+    follows,
     matching_repositories,
     normalise_url,
+    pushed_ref,
     repository_record,
     slug_from_name,
     slug_problem,
@@ -356,6 +358,27 @@ def test_repositories_match_by_normalised_url_and_suspended_ones_are_left_out() 
         repository("case", url="https://github.com/org/repo.git"),  # paths keep their case
     ]
     assert matching_repositories(repositories, webhook_urls(GITHUB_PUSH)) == ["by-https", "by-ssh"]
+
+
+def test_a_push_syncs_only_the_repositories_that_follow_the_pushed_branch_or_tag() -> None:
+    url = "https://github.com/Org/Repo.git"
+    repositories = [
+        repository("main", url=url),
+        repository("release", url=url, ref="release"),
+        repository("tagged", url=url, ref="v1.2"),
+        repository("pinned", url=url, ref="a" * 40),
+        repository("full", url=url, ref="refs/heads/main"),
+    ]
+    urls = webhook_urls(GITHUB_PUSH)
+    assert matching_repositories(repositories, urls, pushed_ref(GITHUB_PUSH)) == ["full", "main"]
+    assert matching_repositories(repositories, urls, "refs/tags/v1.2") == ["tagged"]
+    assert matching_repositories(repositories, urls, "refs/heads/feature") == []
+    # A payload that names no ref (a ping) may have moved any branch or tag, never a commit.
+    assert pushed_ref(GITLAB_PUSH) is None
+    assert pushed_ref({"ref": "main"}) is None  # not a full ref: not trusted as one
+    assert matching_repositories(repositories, urls, None) == ["full", "main", "release", "tagged"]
+    assert follows("v1.2", "refs/tags/v1.2")
+    assert not follows("main", "refs/heads/mainline")
 
 
 # --- records ------------------------------------------------------------------------------------------------
