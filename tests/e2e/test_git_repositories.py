@@ -276,7 +276,14 @@ def test_repository_over_http_lifecycle(
     assert result["status"]["value"] == "SUCCESS", result
     assert result["commit"] == c1
     assert any("Hello greets git from v1" in entry["message"] for entry in api.logs(result["id"]))
-    assert status_of(jobrun_of(stack, result["id"]))["commit"] == c1
+
+    # The pod's report can end the result before the run's first status is written (from its Job's
+    # events): the run records the commit it was pinned to once it has ended.
+    def ended() -> dict[str, Any] | None:
+        run = jobrun_of(stack, result["id"])
+        return run if status_of(run).get("phase") == "Succeeded" else None
+
+    assert status_of(wait_for("the run's status to record its end", ended, timeout=30))["commit"] == c1
 
     # A push picked up by the webhook: a bad or missing signature is refused.
     c2 = repo.commit(
