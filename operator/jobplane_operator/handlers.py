@@ -40,7 +40,7 @@ from jobplane_operator.repositories import (
 from jobplane_operator.runs import reconcile_run, refresh_definition
 from jobplane_operator.settings import OperatorSettings
 
-__all__ = ["build_registry"]
+__all__ = ["build_registry", "configure_kopf"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,21 @@ class _DiffBase(kopf.AnnotationsDiffBaseStorage):
         }
         kept["metadata"] = {key: meta[key] for key in ("labels", "annotations") if key in meta}
         return super().build(body=kopf.Body(cast(kopf.RawBody, kept)))
+
+
+def configure_kopf(settings: kopf.OperatorSettings) -> None:
+    """kopf's settings for the operator (its start-up handler applies them)."""
+    # kopf's own bookkeeping goes to annotations, so the status schema stays ours.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = _DiffBase(prefix=GROUP, key="last-handled-configuration")
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 300
+    # Only our Jobs travel: the handlers' label filter is kopf's, in this process, after it has parsed and
+    # processed every event of every Job in the cluster (CronJobs', CI systems', ...).
+    settings.watching.label_selectors["batch", "v1", "jobs"] = ",".join(
+        f"{key}={value}" for key, value in MANAGED.items()
+    )
+    settings.execution.max_workers = HANDLER_THREADS
 
 
 def _plain(body: Any) -> dict[str, Any]:
@@ -96,12 +111,7 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
 
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-        # kopf's own bookkeeping goes to annotations, so the status schema stays ours.
-        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-        settings.persistence.diffbase_storage = _DiffBase(prefix=GROUP, key="last-handled-configuration")
-        settings.posting.level = logging.WARNING
-        settings.watching.server_timeout = 300
-        settings.execution.max_workers = HANDLER_THREADS
+        configure_kopf(settings)
         executions.append(settings.execution)
         # Before the first event: made lazily, a burst of first handlers would each make (and import) it.
         clients.append(Clients.load(connections=HANDLER_THREADS))

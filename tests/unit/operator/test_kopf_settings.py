@@ -1,0 +1,68 @@
+"""The operator's kopf settings: server-side filtering of Jobs, and a diff base as kopf would build it."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import kopf
+from kopf._cogs.structs.references import Resource
+
+from jobplane_operator.handlers import configure_kopf
+
+
+def _settings() -> kopf.OperatorSettings:
+    settings = kopf.OperatorSettings()
+    configure_kopf(settings)
+    return settings
+
+
+def test_only_jobplanes_jobs_are_watched_and_the_rest_unfiltered() -> None:
+    selectors = _settings().watching.label_selectors
+    jobs = Resource("batch", "v1", "jobs", kind="Job", namespaced=True)
+    runs = Resource("jobplane.io", "v1alpha1", "jobruns", kind="JobRun", namespaced=True)
+    assert list(selectors.collect(jobs)) == ["app.kubernetes.io/managed-by=jobplane"]
+    assert list(selectors.collect(runs)) == []
+
+
+def _run() -> dict[str, Any]:
+    return {
+        "apiVersion": "jobplane.io/v1alpha1",
+        "kind": "JobRun",
+        "metadata": {
+            "name": "r1",
+            "namespace": "ops",
+            "uid": "u1",
+            "resourceVersion": "7",
+            "labels": {"team": "net"},
+            "annotations": {
+                "note": "kept",
+                "kubectl.kubernetes.io/last-applied-configuration": "{}",
+                "jobplane.io/last-handled-configuration": "{}",
+            },
+            "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}],
+        },
+        "spec": {"job": "audit.Audit", "data": {"site": "ams1"}},
+        "status": {"phase": "Running", "conditions": [{"type": "Accepted", "status": "True"}]},
+    }
+
+
+def test_the_diff_base_is_the_essence_kopf_builds_without_copying_status() -> None:
+    ours = _settings().persistence.diffbase_storage
+    kopfs = kopf.AnnotationsDiffBaseStorage(prefix="jobplane.io", key="last-handled-configuration")
+    raw = _run()
+    untouched = copy.deepcopy(raw)
+    body = kopf.Body(raw)  # type: ignore[arg-type]
+    essence = ours.build(body=body)
+    assert essence == kopfs.build(body=body)
+    assert essence == {
+        "spec": {"job": "audit.Audit", "data": {"site": "ams1"}},
+        "metadata": {"labels": {"team": "net"}, "annotations": {"note": "kept"}},
+    }
+    # A copy: changing the essence leaves the object alone, and the object is left as it was.
+    essence["spec"]["data"]["site"] = "lon1"  # type: ignore[index]
+    assert raw == untouched
+    # Handlers on status fields need them: those go the way kopf builds them.
+    assert ours.build(body=body, extra_fields=["status.phase"]) == kopfs.build(
+        body=body, extra_fields=["status.phase"]
+    )
