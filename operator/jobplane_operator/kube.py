@@ -127,8 +127,8 @@ class Clients:
         TLS and connection pool), returning the reply's JSON as sent.
 
         The generated methods validate every argument with pydantic and build the typed models of the body
-        before they send it: a third of the operator's CPU for each run it starts. Errors are the client's
-        ApiException, as from those methods.
+        before they send it: a seventh of the operator's CPU for each run it started (py-spy). Errors are
+        the client's ApiException, as from those methods.
         """
         from kubernetes.client.exceptions import ApiException
 
