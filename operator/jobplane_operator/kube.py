@@ -151,12 +151,6 @@ class Clients:
     def _path(*parts: str) -> str:
         return "/" + "/".join(quote(part, safe="") for part in parts)
 
-    @staticmethod
-    def _plain(response: Any) -> dict[str, Any]:
-        # Calls made with _preload_content=False: the JSON as the API sent it (the camelCase dicts the
-        # reconcile functions read), without building the client's typed models only to undo them.
-        return dict(json.loads(response.data))
-
     # --- JobRuns and their companions ---------------------------------------------------------------
     def get_run(self, namespace: str, name: str) -> dict[str, Any] | None:
         from kubernetes.client.exceptions import ApiException
@@ -264,7 +258,9 @@ class Clients:
         from kubernetes.client.exceptions import ApiException
 
         try:
-            secret = self._plain(self.core.read_namespaced_secret(name, namespace, _preload_content=False))
+            secret = json.loads(
+                self._call("GET", self._path("api", "v1", "namespaces", namespace, "secrets", name))
+            )
         except ApiException as exc:
             if _not_found(exc):
                 return None
@@ -350,11 +346,12 @@ class Clients:
 
     def count_unfinished_jobs(self, namespace: str, selector: str) -> int:
         """Jobs matching the selector that have neither completed nor failed."""
-        listed = self.batch.list_namespaced_job(namespace, label_selector=selector, _preload_content=False)
+        path = self._path("apis", "batch", "v1", "namespaces", namespace, "jobs")
+        listed = json.loads(self._call("GET", path, query={"labelSelector": selector}))
         finished = {"Complete", "Failed", "SuccessCriteriaMet", "FailureTarget"}
         return sum(
             1
-            for job in self._plain(listed).get("items") or []
+            for job in listed.get("items") or []
             if not any(
                 c.get("type") in finished and c.get("status") == "True"
                 for c in (job.get("status") or {}).get("conditions") or []

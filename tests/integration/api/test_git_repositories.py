@@ -11,7 +11,6 @@ import logging
 import os
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from jobplane_api.app import create_app
 from jobplane_api.identity import service
 from jobplane_api.kube import SYNC_REQUESTED_AT, KubeGateway
 from jobplane_api.settings import ApiSettings
+from tests.integration.api.conftest import serve_app
 from tests.unit.api.test_git_repositories import FakeCustomObjects, fake_gateway, signed
 
 pytestmark = pytest.mark.postgres
@@ -290,25 +290,8 @@ def test_job_results_show_the_commit_of_repository_runs(
 
 @pytest.fixture
 def served(engine: Engine, gateway: KubeGateway) -> Iterator[str]:
-    import uvicorn
-
-    from tests.conftest import free_port
-
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(_app(engine, gateway), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_app(_app(engine, gateway)) as url:
+        yield url
 
 
 def jobplane(*args: str, url: str | None, key: str | None) -> subprocess.CompletedProcess[str]:

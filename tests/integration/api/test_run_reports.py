@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from jobplane.runtoken import run_token
 from jobplane.store.models import FileProxy, JobLogEntry, JobResult, JobStatus, utcnow
 from jobplane_api.app import create_app
 from jobplane_api.settings import ApiSettings
+from tests.integration.api.conftest import serve_app
 
 pytestmark = pytest.mark.postgres
 
@@ -398,28 +398,11 @@ POD_JOBS = """
 @pytest.fixture
 def served(engine: Engine) -> Iterator[str]:
     """The API served by uvicorn on a free port, as a pod reaches it."""
-    import threading
-
-    import uvicorn
-
-    from tests.conftest import free_port
-
-    port = free_port()
     app = create_app(
         ApiSettings(kubernetes=False, run_token_key=KEY, upload_max_size=1024), engine=engine, mirror=False
     )
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_app(app) as url:
+        yield url
 
 
 def start_pod(tmp_path: Path, api_url: str, uid: str, class_path: str, data: Any) -> subprocess.Popen[str]:

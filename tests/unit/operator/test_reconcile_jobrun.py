@@ -910,20 +910,6 @@ def test_a_refused_repository_run_records_the_commit_and_why() -> None:
     assert (status["reason"], status["commit"]) == ("JobDisabled", COMMIT)
 
 
-def test_a_run_refused_after_its_job_was_created_follows_the_job_instead_of_failing() -> None:
-    # The operator stopped between creating the Job and writing the status; the job was disabled since.
-    disabled = definition(enabled=False)
-    job_name = job_name_for("r1", UID)
-    clients = start(FakeCatalog(disabled, None, {}), run_obj_of("audit.Audit"), existing_job=job_name)
-    (status,) = clients.statuses
-    assert (status["phase"], status["reason"], status["jobName"]) == ("Pending", "JobCreated", job_name)
-    assert clients.jobs == []  # never a second Job
-    # With no Job, the same refusal fails the run.
-    clients = start(FakeCatalog(disabled, None, {}), run_obj_of("audit.Audit"))
-    (status,) = clients.statuses
-    assert (status["phase"], status["reason"]) == ("Failed", "JobDisabled")
-
-
 def test_an_image_run_of_an_unlimited_queue_is_started_with_one_write_and_records_no_commit() -> None:
     obj = run_obj_of("audit.Audit")
     clients = start(FakeCatalog(definition(), None, {}), obj)

@@ -21,6 +21,7 @@ from jobplane_operator.repositories import (
     reconcile_repository,
 )
 from jobplane_operator.settings import OperatorSettings
+from tests.unit.operator.test_reconcile_jobdefinition import describe
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 UID = "0b7e2f5c-8d4a-4c1e-9f3b-2a1d0c9e8f70"
@@ -247,18 +248,6 @@ def reconcile(
 
 def condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
     return next(c for c in obj["status"]["conditions"] if c["type"] == kind)
-
-
-def describe(class_path: str, **code: Any) -> dict[str, Any]:
-    module, _, cls = class_path.rpartition(".")
-    return {
-        "classPath": class_path,
-        "moduleName": module,
-        "jobClassName": cls,
-        "supportsDryrun": False,
-        "code": {"name": cls, "grouping": "netops", **code},
-        "variablesSchema": {"type": "object", "properties": {}},
-    }
 
 
 def report(commit: str, jobs: list[dict[str, Any]], errors: dict[str, str] | None = None) -> str:
