@@ -211,15 +211,21 @@ def _measure(
     os.environ["KUBECONFIG"] = str(cluster.kubeconfig)
     repo = Repo(root, work, args.modules, args.classes_per_module)
     commit = repo.push("0")
-    cluster.kubectl(
-        "create", "secret", "generic", "bench-creds", "-n", stack.namespace,
-        f"--from-literal=username={USERNAME}", f"--from-literal=password={PASSWORD}",
-    )  # fmt: skip
     api = httpx.Client(
         base_url=stack.api_url, headers={"Authorization": f"Token {stack.admin_token}"}, timeout=30
     )
     with GitHttpServer(root, USERNAME, PASSWORD) as server:
         url = server.url_for("bench.git")
+        # Git credentials are used only from a Secret labelled so and scoped to the repository's URL.
+        cluster.kubectl(
+            "create", "secret", "generic", "bench-creds", "-n", stack.namespace,
+            f"--from-literal=username={USERNAME}", f"--from-literal=password={PASSWORD}",
+            f"--from-literal=url={url}",
+        )  # fmt: skip
+        cluster.kubectl(
+            "label", "secret", "bench-creds", "-n", stack.namespace,
+            "jobplane.io/secret-type=repository-credentials",
+        )  # fmt: skip
         started = time.monotonic()
         created = api.post(
             "/api/extras/git-repositories/",

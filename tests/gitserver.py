@@ -5,6 +5,8 @@
 
 Every repository under ``root`` is served (clone, fetch, ls-remote, and push for authenticated users).
 Requests without the right ``Authorization: Basic`` header get 401 with a ``WWW-Authenticate`` challenge.
+Every Authorization header received, right or wrong, is kept (``server.authorizations``), so a test can
+tell which credentials reached the server and which never did.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class GitHttpServer:
         self.password = password
         self.protocol_v2 = protocol_v2
         self.requests: list[tuple[str, str, int]] = []  # (method, path, status), in arrival order
+        self.authorizations: list[tuple[str, str]] = []  # (path, Authorization header), in arrival order
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -83,6 +86,28 @@ class GitHttpServer:
     def record(self, method: str, path: str, status: int) -> None:
         with self._lock:
             self.requests.append((method, path, status))
+
+    def record_authorization(self, path: str, header: str) -> None:
+        with self._lock:
+            self.authorizations.append((path, header))
+
+    def basic_credentials(self, repo_name: str | None = None) -> list[str]:
+        """The ``user:password`` pairs received in Basic Authorization headers (of requests for
+        ``repo_name`` only, when given), in arrival order; a header that is not Basic is kept as it came."""
+        with self._lock:
+            received = list(self.authorizations)
+        wanted = f"/{repo_name.strip('/')}/" if repo_name else "/"
+        pairs = []
+        for path, header in received:
+            if not (urlsplit(path).path.rstrip("/") + "/").startswith(wanted):
+                continue
+            scheme, _, value = header.partition(" ")
+            try:
+                decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                decoded = header
+            pairs.append(decoded if scheme.lower() == "basic" else header)
+        return pairs
 
     def __enter__(self) -> GitHttpServer:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -160,7 +185,10 @@ def _handler_for(server: GitHttpServer) -> type[BaseHTTPRequestHandler]:
 
         def _serve(self) -> None:
             body = _read_body(self)
-            if not server.authorized(self.headers.get("Authorization")):
+            authorization = self.headers.get("Authorization")
+            if authorization is not None:
+                server.record_authorization(self.path, authorization)
+            if not server.authorized(authorization):
                 challenge = [("WWW-Authenticate", f'Basic realm="{REALM}"'), ("Content-Type", "text/plain")]
                 self._reply(401, challenge, b"authentication required\n")
                 return

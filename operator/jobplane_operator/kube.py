@@ -12,6 +12,7 @@ from jobplane_crds.v1alpha1 import VERSION
 
 __all__ = [
     "Clients",
+    "SecretData",
     "create_job_definition",
     "custom_objects_api",
     "list_job_definitions",
@@ -25,6 +26,14 @@ JOB_QUEUES = "jobqueues"
 JOB_REPOSITORIES = "jobrepositories"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "jobplane"}
 FIELD_MANAGER = "jobplane-operator"
+
+
+@dataclass(frozen=True)
+class SecretData:
+    """What the operator reads of a Secret: its labels and its data (base64 values, as the API holds them)."""
+
+    labels: dict[str, str]
+    data: dict[str, str]
 
 
 def load_config() -> None:
@@ -250,10 +259,11 @@ class Clients:
         """Write a repository's status if it is still as it was read (see patch_run_status)."""
         return self._patch_status(namespace, JOB_REPOSITORIES, name, status, resource_version)
 
-    def get_secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
-        """A Secret's data (base64 values, as the API holds them), or None when it does not exist.
+    def get_secret_data(self, namespace: str, name: str) -> SecretData | None:
+        """A Secret's labels and data (base64 values, as the API holds them), or None when it does not exist.
 
-        Only for a JobRepository's Git credentials: the operator reads no other Secret.
+        Only for a JobRepository's Git credentials, read to check they are scoped to the repository (the
+        labels and the url key) before any value is used: the operator reads no other Secret.
         """
         from kubernetes.client.exceptions import ApiException
 
@@ -265,7 +275,11 @@ class Clients:
             if _not_found(exc):
                 return None
             raise
-        return {str(key): str(value) for key, value in (secret.get("data") or {}).items()}
+        labels = (secret.get("metadata") or {}).get("labels") or {}
+        return SecretData(
+            labels={str(key): str(value) for key, value in labels.items()},
+            data={str(key): str(value) for key, value in (secret.get("data") or {}).items()},
+        )
 
     def read_pod_log(self, namespace: str, name: str, container: str, tail_lines: int) -> str | None:
         """The end of a container's log, or None when the pod (or its log) is gone."""

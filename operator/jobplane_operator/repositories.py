@@ -33,8 +33,10 @@ from jobplane_operator.reconcile.jobdefinition import (
 )
 from jobplane_operator.reconcile.jobrepository import (
     ANNOTATION_SYNC_REQUEST,
+    CREDENTIALS_NOT_SCOPED,
     LABEL_SYNC_JOB,
     SyncReport,
+    credentials_scope_problem,
     parse_sync_report,
     plan_sync_job,
     repository_conditions,
@@ -190,15 +192,22 @@ def _invalid(
 def _credentials(
     clients: Clients, repo: JobRepository
 ) -> tuple[GitCredentials | None, list[str], tuple[str, str] | None]:
-    """The repository's Git credentials, the values to scrub from messages, and why they are unusable."""
+    """The repository's Git credentials, the values to scrub from messages, and why they are unusable.
+
+    A Secret not scoped to the repository's URL (credentials_scope_problem) is unusable: none of its values
+    is decoded, and nothing reaches Git or a pod.
+    """
     ref = repo.spec.credentials_secret_ref
     if not ref:
         return None, [], None
-    data = clients.get_secret_data(repo.metadata.namespace or "", ref)
-    if data is None:
+    secret = clients.get_secret_data(repo.metadata.namespace or "", ref)
+    if secret is None:
         return None, [], ("SecretNotFound", f"Secret {ref!r} (spec.credentialsSecretRef) does not exist")
+    problem = credentials_scope_problem(repo.spec.url, ref, secret.labels, secret.data)
+    if problem is not None:
+        return None, [], (CREDENTIALS_NOT_SCOPED, problem)
     try:
-        credentials = credentials_from_secret(data)
+        credentials = credentials_from_secret(secret.data)
     except GitSourceError as exc:
         # Its message names keys, never values; scrub it all the same.
         return None, [], (exc.reason, f"Secret {ref!r}: {exc.message}")
@@ -231,6 +240,7 @@ def _check(
     checked: dict[str, Any] = {**acted, "lastCheckTime": rfc3339(writer.now)}
     credentials, secrets, unusable = _credentials(clients, repo)
     if unusable is not None:
+        log.info("credentials unusable repository=%s/%s reason=%s", namespace, name, unusable[0])
         writer.write(synced=("False", unusable[0], scrub(unusable[1], secrets)), **checked)
         return
     try:

@@ -13,6 +13,7 @@ from jobplane_crds.v1alpha1 import JobQueue, JobRun, JobRunPhase
 from jobplane_operator.kube import Clients
 from jobplane_operator.metrics import METRICS
 from jobplane_operator.reconcile.conditions import condition, rfc3339
+from jobplane_operator.reconcile.jobrepository import CREDENTIALS_NOT_SCOPED, credentials_scope_problem
 from jobplane_operator.reconcile.jobrun import (
     DEFAULT_QUEUE,
     LABEL_QUEUE,
@@ -205,7 +206,9 @@ class _Admission:
     commit: str | None  # the commit the run is pinned to, for a repository job
 
 
-def _admission(run: JobRun, namespace: str, catalog: Catalog, settings: OperatorSettings) -> _Admission:
+def _admission(
+    run: JobRun, namespace: str, catalog: Catalog, settings: OperatorSettings, clients: Clients
+) -> _Admission:
     definitions = catalog.definitions(namespace)
     definition = find_definition(run.spec.job, definitions)
     effective = effective_of(definition)
@@ -229,7 +232,32 @@ def _admission(run: JobRun, namespace: str, catalog: Catalog, settings: Operator
             refusal = source
         else:
             repository = source
+            if source is not None:
+                refusal = _unscoped_credentials(clients, namespace, name, source)
     return _Admission(definitions, definition, effective, queue_name, queue_obj, refusal, repository, commit)
+
+
+def _unscoped_credentials(
+    clients: Clients, namespace: str, repository: str, source: RepositorySource
+) -> Refusal | None:
+    """Why the repository's Git credentials may not be mounted into the run's pod, or None.
+
+    Read at each start (one GET, for repository jobs with credentials only): a Secret that loses its scope
+    (its label, its url key) is no longer mounted, whatever the repository's last sync found.
+    """
+    ref = source.credentials_secret_ref
+    if not ref:
+        return None
+    secret = clients.get_secret_data(namespace, ref)
+    if secret is None:
+        return Refusal(
+            "SecretNotFound",
+            f"JobRepository {repository!r}: Secret {ref!r} (spec.credentialsSecretRef) does not exist",
+        )
+    problem = credentials_scope_problem(source.url, ref, secret.labels, secret.data)
+    if problem is not None:
+        return Refusal(CREDENTIALS_NOT_SCOPED, f"JobRepository {repository!r}: {problem}")
+    return None
 
 
 @dataclass(frozen=True)
@@ -253,11 +281,11 @@ def _start(
     defaults: Settings,
 ) -> _StartedBefore | None:
     namespace = obj["metadata"]["namespace"]
-    found = _admission(run, namespace, catalog, settings)
+    found = _admission(run, namespace, catalog, settings, clients)
     if found.refusal is not None:
         # A refusal ends the run for good, and the indexes may lag a moment behind the API (a job
         # enabled or synced just before the run was created): decide it on fresh data only.
-        found = _admission(run, namespace, ApiCatalog(clients), settings)
+        found = _admission(run, namespace, ApiCatalog(clients), settings, clients)
     queue_name, definitions = found.queue_name, found.definitions
     if found.refusal is not None:
         started = _started_before(clients, obj)

@@ -33,6 +33,7 @@ USERNAME = "jobbot"
 PASSWORD = f"pw-{secrets.token_hex(12)}"
 WEBHOOK_SECRET = f"whsec-{secrets.token_hex(12)}"
 GITOPS = ("gitops-a", "gitops-b")
+SECRET_TYPE_LABEL = "jobplane.io/secret-type"
 
 
 class ServedRepo:
@@ -188,6 +189,29 @@ def repository(stack: Stack, name: str, namespace: str | None = None) -> dict[st
     return dict(stack.cluster.get_json("jobrepository", name, "-n", namespace or stack.namespace))
 
 
+def git_secret(
+    cluster: Cluster,
+    namespace: str,
+    name: str,
+    *,
+    url: str | None,
+    labelled: bool = True,
+    username: str = USERNAME,
+    password: str = PASSWORD,
+) -> None:
+    """A Secret of Git credentials: labelled as repository credentials and scoped to the URL prefix ``url``
+    (its url key; None: none), as the operator requires before it uses them. Created, never applied, so no
+    last-applied annotation holds the password."""
+    literals = [f"--from-literal=username={username}", f"--from-literal=password={password}"]
+    if url is not None:
+        literals.append(f"--from-literal=url={url}")
+    cluster.kubectl("create", "secret", "generic", name, "-n", namespace, *literals)
+    if labelled:
+        cluster.kubectl(
+            "label", "secret", name, "-n", namespace, f"{SECRET_TYPE_LABEL}=repository-credentials"
+        )
+
+
 def signed(body: bytes, secret: str = WEBHOOK_SECRET) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
@@ -222,11 +246,9 @@ def test_repository_over_http_lifecycle(
         },
         "two jobs",
     )
-    cluster.kubectl(
-        "create", "secret", "generic", "git-creds", "-n", namespace,
-        f"--from-literal=username={USERNAME}", f"--from-literal=password={PASSWORD}",
-    )  # fmt: skip
     url = git_server.url_for("netops.git")
+    # Scoped to the server's repositories (a prefix of the URL), as credentials must be to be used.
+    git_secret(cluster, namespace, "git-creds", url=git_server.base_url + "/")
     leaky = api.client.post(
         "/api/extras/git-repositories/",
         json={
@@ -433,6 +455,111 @@ def assert_no_credentials(stack: Stack) -> None:
     for where, text in haystacks.items():
         for needle in needles:
             assert needle not in text, f"a credential appears in {where}"
+
+
+# --- credentials go only where their Secret says ----------------------------------------------------------
+
+
+def test_credentials_not_scoped_to_the_repository_are_never_sent(
+    git_stack: Stack, git_server: GitHttpServer, git_root: Path, workdir: Path
+) -> None:
+    stack, cluster, namespace = git_stack, git_stack.cluster, git_stack.namespace
+    for name in ("unlabelled", "elsewhere"):
+        ServedRepo(git_root, workdir, name).commit(
+            {"jobs.py": job_module("Scoped", description="v1", version="v1", grouping=name)}, "one"
+        )
+    # (a) Valid credentials for the server, and the repository's own URL, but no label: a Secret nobody
+    # said was Git credentials (the API's database Secret, say) is not used.
+    unlabelled_url = git_server.url_for("unlabelled.git")
+    git_secret(cluster, namespace, "unlabelled-creds", url=unlabelled_url, labelled=False)
+    # (b) Labelled, but for other repositories: "/else" is a prefix of "/elsewhere.git" as a string only.
+    other = f"other-{secrets.token_hex(4)}"
+    git_secret(cluster, namespace, "elsewhere-creds", url=f"{git_server.base_url}/else", username=other)
+    apply(
+        cluster,
+        namespace,
+        jrepo(
+            "unlabelled", unlabelled_url, "unlabelled", credentialsSecretRef="unlabelled-creds", interval="2s"
+        ),
+        jrepo(
+            "elsewhere",
+            git_server.url_for("elsewhere.git"),
+            "elsewhere",
+            credentialsSecretRef="elsewhere-creds",
+            interval="2s",
+        ),
+    )
+    says = {
+        "unlabelled": f"add the label {SECRET_TYPE_LABEL}: repository-credentials",
+        "elsewhere": "its key url names other repositories",
+    }
+    for name, words in says.items():
+        synced = wait_for(
+            f"{name} to say CredentialsNotScoped",
+            lambda name=name: (
+                (c := condition(repository(stack, name), "Synced")).get("reason") == "CredentialsNotScoped"
+                and c
+            ),
+            timeout=60,
+        )
+        assert synced["status"] == "False", synced
+        assert words in synced["message"], synced
+        assert f"{name}-creds" in synced["message"], synced
+    time.sleep(3)  # a look or two more at the 2 s interval: still nothing may go out
+    assert git_server.basic_credentials("unlabelled.git") == []
+    assert git_server.basic_credentials("elsewhere.git") == []
+    assert not any(f"{other}:" in pair for pair in git_server.basic_credentials())
+    served = [path for _, path, _ in git_server.requests]
+    assert not [path for path in served if path.startswith(("/unlabelled.git", "/elsewhere.git"))]
+    sync_jobs = cluster.get_json(
+        "jobs", "-n", namespace, "-l", "jobplane.io/repository in (unlabelled,elsewhere)"
+    )
+    assert sync_jobs["items"] == []  # no sync pod: the Secret was mounted nowhere
+    assert not [p for p in definitions(stack) if p.startswith(("unlabelled.", "elsewhere."))]
+
+    # Labelled, (a) is used: its next look syncs it, and the server sees its credentials.
+    cluster.kubectl(
+        "label", "secret", "unlabelled-creds", "-n", namespace, f"{SECRET_TYPE_LABEL}=repository-credentials"
+    )
+    found = wait_definitions(
+        stack,
+        "the repository whose Secret is now scoped",
+        lambda f: bool(status_of(f.get("unlabelled.jobs.Scoped", {})).get("installed")),
+        timeout=90,
+    )
+    assert f"{USERNAME}:{PASSWORD}" in git_server.basic_credentials("unlabelled.git")
+
+    # A run checks again when it starts: the label gone, its pod never gets the Secret.
+    name = found["unlabelled.jobs.Scoped"]["metadata"]["name"]
+    cluster.kubectl(
+        "patch", "jobdefinition", name, "-n", namespace, "--type=merge", "-p", '{"spec": {"enabled": true}}'
+    )
+    cluster.kubectl("label", "secret", "unlabelled-creds", "-n", namespace, f"{SECRET_TYPE_LABEL}-")
+    run = {
+        "apiVersion": "jobplane.io/v1alpha1",
+        "kind": "JobRun",
+        "metadata": {"name": "unscoped-run"},
+        "spec": {"job": "unlabelled.jobs.Scoped", "data": {"who": "nobody"}},
+    }
+    apply(cluster, namespace, run)
+    ended = wait_for(
+        "the run of a repository whose Secret lost its scope to fail",
+        lambda: (
+            (r := cluster.get_json("jobrun", "unscoped-run", "-n", namespace)).get("status", {}).get("phase")
+            in ("Succeeded", "Failed")
+            and r
+        ),
+        timeout=60,
+    )
+    assert (ended["status"]["phase"], ended["status"]["reason"]) == ("Failed", "CredentialsNotScoped")
+    assert not ended["status"].get("jobName")
+    assert (
+        cluster.get_json("jobs", "-n", namespace, "-l", f"jobplane.io/run-uid={ended['metadata']['uid']}")[
+            "items"
+        ]
+        == []
+    )
+    assert not any(f"{other}:" in pair for pair in git_server.basic_credentials())
 
 
 # --- over file://, by polling ----------------------------------------------------------------------------

@@ -88,7 +88,9 @@ _DEFAULT_PORTS = {"http": 80, "https": 443, "ssh": 22, "git": 9418}
 
 CREDENTIALS_IN_URL = (
     "The URL holds credentials: put them in a Secret of the namespace (keys username and password, "
-    "a token going in password; or identity and known_hosts for SSH) and give its name as secrets_group."
+    "a token going in password; or identity and known_hosts for SSH), labelled "
+    "jobplane.io/secret-type: repository-credentials and with a key url holding the repository's URL or a "
+    "prefix of it (the operator uses no other Secret), and give its name as secrets_group."
 )
 NO_CRD = (
     "The JobRepository resource is not installed in this cluster: apply the CRDs (crds/ or the Helm chart)."

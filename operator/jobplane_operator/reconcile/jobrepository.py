@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
 
 from jobplane.gitsource import CREDENTIALS_MOUNT, SYNC_REPORT_PREFIX, GitCredentials
 from jobplane_crds.v1alpha1 import JobQueue, JobRepository
@@ -31,11 +32,16 @@ from jobplane_operator.reconcile.jobrun import (
 
 __all__ = [
     "ANNOTATION_SYNC_REQUEST",
+    "CREDENTIALS_NOT_SCOPED",
+    "CREDENTIALS_URL_KEY",
     "DEGRADED",
     "LABEL_REPOSITORY",
+    "LABEL_SECRET_TYPE",
     "LABEL_SYNC_JOB",
+    "SECRET_TYPE_REPOSITORY_CREDENTIALS",
     "SYNCED",
     "SyncReport",
+    "credentials_scope_problem",
     "parse_duration",
     "parse_sync_report",
     "plan_sync_job",
@@ -50,6 +56,7 @@ __all__ = [
     "sync_job_name",
     "sync_job_state",
     "synced_message",
+    "url_in_scope",
 ]
 
 ANNOTATION_SYNC_REQUEST = "jobplane.io/sync-requested-at"
@@ -369,6 +376,138 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
     for value in sorted({s for s in secrets if s}, key=len, reverse=True):
         text = text.replace(value, "***")
     return text
+
+
+# --- which Secret may serve as a repository's credentials (Argo CD's repo-creds) ------------------------
+#
+# Whoever may create a JobRepository names its credentialsSecretRef; without a scope they could have the
+# operator send any Secret of the namespace (the API's database password...) to a URL of their choosing.
+# A Secret is used only when whoever wrote it said so: the label, and the URLs (a prefix) it is for.
+
+LABEL_SECRET_TYPE = "jobplane.io/secret-type"
+SECRET_TYPE_REPOSITORY_CREDENTIALS = "repository-credentials"
+CREDENTIALS_URL_KEY = "url"
+CREDENTIALS_NOT_SCOPED = "CredentialsNotScoped"
+
+_DEFAULT_PORTS = {"https": 443, "http": 80, "ssh": 22}
+# git's scp-like form: [user@]host:path, with no slash before the colon (then it is a local path).
+_SCP_LIKE = re.compile(r"^(?:[^@/:]+@)?(?P<host>[^@/:\[\]]+|\[[0-9A-Fa-f:.]+\]):(?P<path>.*)$")
+
+
+@dataclass(frozen=True)
+class _Location:
+    """A Git URL as scoping compares it: scheme, host[:port] (lower case, default port dropped, no user)
+    and the path's segments (percent-decoded, empty ones dropped)."""
+
+    scheme: str
+    host: str
+    path: tuple[str, ...]
+
+
+def _location(url: str) -> _Location | None:
+    """``url`` as compared for scoping; None when it is not a Git remote URL one can safely compare (a
+    query, a fragment, a dot segment, an encoded slash...): such a URL is in no scope."""
+    url = url.strip()
+    if not url or any(char.isspace() or not char.isprintable() for char in url) or "?" in url or "#" in url:
+        return None
+    port: int | None
+    if "://" in url:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        try:
+            host, port = (parts.hostname or ""), parts.port
+        except ValueError:
+            return None
+        if scheme == "file":
+            if parts.netloc not in ("", "localhost"):
+                return None
+            host = ""
+        elif not host:
+            return None
+        path = parts.path
+    else:
+        match = _SCP_LIKE.match(url)
+        if match is None:
+            return None
+        scheme, host, port, path = "ssh", match["host"].strip("[]").lower(), None, match["path"]
+    netloc = host if port is None or port == _DEFAULT_PORTS.get(scheme) else f"{host}:{port}"
+    segments = tuple(unquote(segment) for segment in path.split("/") if segment)
+    # What a server resolves differently from a string comparison (../, %2F, a backslash) is in no scope.
+    if any(segment in (".", "..") or "/" in segment or "\\" in segment for segment in segments):
+        return None
+    return _Location(scheme, netloc, segments)
+
+
+def _without_git_suffix(segment: str) -> str:
+    return segment[: -len(".git")] if segment.endswith(".git") and segment != ".git" else segment
+
+
+def url_in_scope(url: str, prefix: str) -> bool:
+    """Whether the repository URL ``url`` lies within ``prefix``: the same scheme and host (compared case
+    blind, with the default port dropped; scp-like ``git@host:path`` is ``ssh://host/path``; the user is
+    ignored, since the credentials go to the host) and a path that is the prefix's, or lies under it at a
+    ``/`` boundary. A trailing slash and, for the whole URL, a ``.git`` suffix make no difference; paths
+    compare case-sensitively (a server may treat them so).
+
+    ``https://git.example.com/team`` covers ``https://git.example.com/team/jobs.git`` but not
+    ``https://git.example.com/team-evil/jobs.git``, nor ``http://git.example.com/team/jobs.git``.
+    """
+    repository, scope = _location(url), _location(prefix)
+    if repository is None or scope is None:
+        return False
+    if (repository.scheme, repository.host) != (scope.scheme, scope.host):
+        return False
+    depth = len(scope.path)
+    if depth > len(repository.path):
+        return False
+    if depth and depth == len(repository.path):
+        last = _without_git_suffix(repository.path[-1]) == _without_git_suffix(scope.path[-1])
+        return last and repository.path[:-1] == scope.path[:-1]
+    return repository.path[:depth] == scope.path
+
+
+def _decoded(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return base64.b64decode(value, validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def credentials_scope_problem(
+    url: str, secret: str, labels: Mapping[str, str] | None, data: Mapping[str, str] | None
+) -> str | None:
+    """Why the Secret ``secret`` (its ``labels``, and ``data`` as the API holds it: base64 values) may not
+    serve as Git credentials for the repository URL ``url``; None when it may.
+
+    It may when it is labelled ``jobplane.io/secret-type: repository-credentials`` and its key ``url``
+    holds ``url`` or a prefix of it (see url_in_scope), as Argo CD's repo-creds do. The message says what
+    to add, and never shows a value of the Secret (whatever Secret was named, its url key included).
+    """
+    labels, data = labels or {}, data or {}
+    labelled = labels.get(LABEL_SECRET_TYPE) == SECRET_TYPE_REPOSITORY_CREDENTIALS
+    encoded = data.get(CREDENTIALS_URL_KEY)
+    prefix = _decoded(encoded)
+    covered = prefix is not None and url_in_scope(url, prefix)
+    if labelled and covered:
+        return None
+    fixes = [] if labelled else [f"add the label {LABEL_SECRET_TYPE}: {SECRET_TYPE_REPOSITORY_CREDENTIALS}"]
+    wanted = f"the repository's URL or a prefix of it that ends at a '/' (for example {url})"
+    if not encoded:
+        fixes.append(f"add a key {CREDENTIALS_URL_KEY} holding {wanted}")
+    elif prefix is None or _location(prefix) is None:
+        fixes.append(f"its key {CREDENTIALS_URL_KEY} holds no Git URL: set it to {wanted}")
+    elif not covered:
+        # Whatever Secret was named, its value is not echoed: it could be another system's URL and password.
+        fixes.append(
+            f"its key {CREDENTIALS_URL_KEY} names other repositories (its value is not shown here): "
+            f"set it to {wanted}"
+        )
+    return (
+        f"Secret {secret!r} (spec.credentialsSecretRef) is not scoped to this repository, so it is not "
+        f"used (Git credentials go only to the repositories their Secret names): {'; '.join(fixes)}"
+    )
 
 
 # --- status ------------------------------------------------------------------------------------------

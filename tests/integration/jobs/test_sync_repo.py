@@ -238,6 +238,10 @@ def test_http_basic_auth_resolves_and_fetches(repo: GitRepo, tmp_path: Path) -> 
             assert hint in caught.value.message
             assert PASSWORD not in caught.value.message
         assert {status for _, _, status in server.requests} == {200, 401}
+        received = server.basic_credentials("jobs.git")
+        assert f"ann:{PASSWORD}" in received
+        assert f"ann:wrong-{PASSWORD}" in received
+        assert server.basic_credentials("other.git") == []
 
 
 def test_a_server_that_refuses_commits_by_id_gets_a_full_fetch(repo: GitRepo, tmp_path: Path) -> None:
@@ -492,6 +496,8 @@ class Job{number}x{index}(Job):
     (credentials / "username").write_text("ann")
     (credentials / "password").write_text(PASSWORD)
     with GitHttpServer(root, "ann", PASSWORD) as server:
+        # As the operator mounts a Secret scoped to the repository: its url key is a file too, ignored.
+        (credentials / "url").write_text(server.base_url + "/")
         command = [sys.executable, "-m", "jobplane.cli", "sync-repo", "--url", server.url_for("jobs.git")]
         command += ["--commit", commit, "--slug", SLUG]
         started = time.monotonic()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,9 +11,13 @@ import pytest
 
 from jobplane.gitsource import CREDENTIALS_MOUNT, SYNC_REPORT_PREFIX, GitCredentials
 from jobplane_crds.v1alpha1 import JobQueue, JobRepository
+from jobplane_operator.kube import SecretData
 from jobplane_operator.reconcile.jobrepository import (
     ANNOTATION_SYNC_REQUEST,
+    LABEL_SECRET_TYPE,
+    SECRET_TYPE_REPOSITORY_CREDENTIALS,
     SyncReport,
+    credentials_scope_problem,
     parse_duration,
     parse_sync_report,
     plan_sync_job,
@@ -26,6 +31,7 @@ from jobplane_operator.reconcile.jobrepository import (
     sync_job_finished,
     sync_job_name,
     sync_job_state,
+    url_in_scope,
 )
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -428,6 +434,173 @@ def test_messages_are_scrubbed_of_every_form_of_the_credentials() -> None:
     assert cleaned.startswith("auth failed for ***")
     assert secret_values(None) == []
     assert scrub("nothing secret", []) == "nothing secret"
+
+
+# --- which Secret may serve as a repository's credentials ---
+
+REPO_URL = "https://git.example.com/netops.git"
+SCOPED = {LABEL_SECRET_TYPE: SECRET_TYPE_REPOSITORY_CREDENTIALS}
+
+
+def encoded(**values: str) -> dict[str, str]:
+    """A Secret's data as the API holds it: base64 values."""
+    return {key: base64.b64encode(value.encode()).decode() for key, value in values.items()}
+
+
+def repository_secret(
+    url: str | None = REPO_URL, *, labels: dict[str, str] | None = None, **values: str
+) -> SecretData:
+    """A Git credentials Secret as the operator reads it: scoped to ``url`` (None: no url key) and
+    labelled as repository credentials unless ``labels`` says otherwise. The one builder for the tests."""
+    given = dict(values) or {"username": "bot", "password": "hunter2-token"}
+    if url is not None:
+        given["url"] = url
+    return SecretData(labels=dict(SCOPED if labels is None else labels), data=encoded(**given))
+
+
+@pytest.mark.parametrize(
+    ("url", "prefix"),
+    [
+        (REPO_URL, REPO_URL),  # the full URL
+        (REPO_URL, "https://git.example.com/netops"),  # without .git
+        ("https://git.example.com/netops", REPO_URL),  # .git on the prefix only
+        (REPO_URL, "https://git.example.com"),  # the whole host
+        (REPO_URL, "https://git.example.com/"),
+        ("https://git.example.com/team/netops.git", "https://git.example.com/team"),
+        ("https://git.example.com/team/netops.git", "https://git.example.com/team/"),  # trailing slash
+        ("https://git.example.com/team/netops.git/", "https://git.example.com/team/netops"),
+        ("https://git.example.com/team/sub/netops.git", "https://git.example.com/team"),
+        ("https://GIT.Example.COM/team/x.git", "HTTPS://git.example.com/team"),  # scheme, host: any case
+        ("https://git.example.com:443/team/x.git", "https://git.example.com/team"),  # the default port
+        ("https://git.example.com:8443/team/x.git", "https://git.example.com:8443/team"),
+        ("https://bot@git.example.com/team/x.git", "https://git.example.com/team"),  # the user is ignored
+        (" https://git.example.com/team/x.git", "https://git.example.com/team\n"),  # echo's newline
+        ("https://git.example.com/te%61m/x.git", "https://git.example.com/team"),  # percent-decoded
+        # ssh: scp-like and ssh:// are the same place
+        ("git@github.com:acme/jobs.git", "git@github.com:acme"),
+        ("git@github.com:acme/jobs.git", "ssh://git@github.com/acme"),
+        ("ssh://git@github.com/acme/jobs.git", "git@github.com:acme/"),
+        ("ssh://git@github.com:22/acme/jobs.git", "github.com:acme/jobs"),
+        ("git@GitHub.com:acme/jobs.git", "ssh://github.com"),
+        ("git@[::1]:acme/jobs.git", "ssh://[::1]/acme"),
+        ("file:///srv/git/netops.git", "file:///srv/git"),
+    ],
+)
+def test_a_url_within_the_prefix_is_in_scope(url: str, prefix: str) -> None:
+    assert url_in_scope(url, prefix)
+
+
+@pytest.mark.parametrize(
+    ("url", "prefix"),
+    [
+        ("https://git.example.com/team-evil/x.git", "https://git.example.com/team"),  # not at a boundary
+        ("https://git.example.com/teamx", "https://git.example.com/team"),
+        ("https://git.example.com/netops.git", "https://git.example.com/netops/sub"),  # longer prefix
+        ("https://git.example.com/other/netops.git", "https://git.example.com/team"),
+        ("https://git.example.com.evil.net/team/x.git", "https://git.example.com/team"),  # another host
+        ("https://evil.net/git.example.com/team/x.git", "https://git.example.com/team"),
+        ("https://git.example.com@evil.net/team/x.git", "https://git.example.com/team"),  # a user, not a host
+        ("http://git.example.com/team/x.git", "https://git.example.com/team"),  # in the clear: another scheme
+        ("https://git.example.com:8443/team/x.git", "https://git.example.com/team"),  # another port
+        ("https://git.example.com/Team/x.git", "https://git.example.com/team"),  # paths: case-sensitive
+        ("ssh://git.example.com/team/x.git", "https://git.example.com/team"),
+        ("git@git.example.com:team/x.git", "https://git.example.com/team"),
+        ("git@github.com:acme-evil/jobs.git", "git@github.com:acme"),
+        ("git@evil.net:acme/jobs.git", "git@github.com:acme"),
+        # what a server resolves otherwise than a string comparison is in no scope
+        ("https://git.example.com/team/../evil/x.git", "https://git.example.com/team"),
+        ("https://git.example.com/team/%2e%2e/evil/x.git", "https://git.example.com/team"),
+        ("https://git.example.com/team%2F..%2Fevil/x.git", "https://git.example.com/team"),
+        ("https://git.example.com/team/x.git?u=/evil", "https://git.example.com/team"),
+        ("https://git.example.com/team/x.git#frag", "https://git.example.com/team"),
+        # not URLs
+        (REPO_URL, ""),
+        (REPO_URL, "git.example.com/netops"),
+        (REPO_URL, "https://"),
+        (REPO_URL, "https:///netops.git"),
+        (REPO_URL, "https://git.example.com:99999/netops.git"),
+        ("", "https://git.example.com"),
+        ("file:///srv/git/netops.git", "file://evil.net/srv/git"),
+    ],
+)
+def test_a_url_outside_the_prefix_is_not_in_scope(url: str, prefix: str) -> None:
+    assert not url_in_scope(url, prefix)
+
+
+def scope_problem(url: str = REPO_URL, secret: SecretData | None = None) -> str | None:
+    found = secret or repository_secret()
+    return credentials_scope_problem(url, "git-creds", found.labels, found.data)
+
+
+def test_a_labelled_secret_whose_url_covers_the_repository_may_be_used() -> None:
+    assert scope_problem() is None
+    assert scope_problem(secret=repository_secret("https://git.example.com/")) is None
+    assert scope_problem("git@git.example.com:netops.git", repository_secret("ssh://git.example.com")) is None
+    assert scope_problem(secret=repository_secret(identity="KEY", known_hosts="host")) is None
+
+
+@pytest.mark.parametrize(
+    ("secret", "says"),
+    [
+        (repository_secret(labels={}), ["the label jobplane.io/secret-type: repository-credentials"]),
+        (
+            repository_secret(labels={LABEL_SECRET_TYPE: "other"}),
+            ["the label jobplane.io/secret-type: repository-credentials"],
+        ),
+        (
+            repository_secret(labels={"jobplane.io/secret-typo": SECRET_TYPE_REPOSITORY_CREDENTIALS}),
+            ["the label jobplane.io/secret-type"],
+        ),
+        (repository_secret(None), ["add a key url holding", REPO_URL]),
+        (repository_secret(""), ["add a key url holding"]),
+        (
+            repository_secret(None, labels={}),
+            ["add the label jobplane.io/secret-type: repository-credentials", "add a key url"],
+        ),
+        (repository_secret("https://git.example.com/team"), ["key url names other repositories", REPO_URL]),
+        (repository_secret("https://git.example.com/netops.git/x"), ["names other repositories"]),
+        (repository_secret("https://git.example.com/net"), ["names other repositories"]),
+        (repository_secret("http://git.example.com/netops.git"), ["names other repositories"]),
+        (repository_secret("not a url"), ["key url holds no Git URL"]),
+        (SecretData(labels=SCOPED, data={"url": "%%% not base64"}), ["key url holds no Git URL"]),
+        (
+            repository_secret("https://git.example.com/team", labels={}),
+            ["add the label", "names other repositories"],
+        ),
+    ],
+)
+def test_a_secret_not_scoped_to_the_repository_is_refused_saying_what_to_add(
+    secret: SecretData, says: list[str]
+) -> None:
+    problem = scope_problem(secret=secret)
+    assert problem is not None
+    assert "'git-creds'" in problem
+    assert "spec.credentialsSecretRef" in problem
+    for words in says:
+        assert words in problem
+
+
+def test_a_refusal_never_shows_a_value_of_the_secret() -> None:
+    # Whoever names a Secret may read the repository's status: a database Secret's URL stays hidden.
+    named = SecretData(
+        labels=SCOPED,
+        data=encoded(url="postgresql://api:db-password-1@db:5432/jobplane", password="db-password-1"),
+    )
+    problem = scope_problem(secret=named)
+    assert problem is not None
+    assert "db-password-1" not in problem
+    assert "postgresql" not in problem
+    assert "no Git URL" in problem or "names other repositories" in problem
+    unlabelled = SecretData(labels={}, data=encoded(username="admin", password="db-password-1"))
+    problem = scope_problem(secret=unlabelled)
+    assert problem is not None
+    assert "db-password-1" not in problem
+    assert "admin" not in problem
+
+
+def test_a_secret_with_no_labels_or_data_at_all_is_not_scoped() -> None:
+    assert credentials_scope_problem(REPO_URL, "git-creds", None, None) is not None
+    assert credentials_scope_problem(REPO_URL, "git-creds", SCOPED, {}) is not None
 
 
 # --- conditions ---

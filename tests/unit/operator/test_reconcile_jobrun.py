@@ -12,6 +12,7 @@ import pytest
 from jobplane.gitsource import CREDENTIALS_MOUNT
 from jobplane.settings import Settings
 from jobplane_crds.v1alpha1 import JobQueue, JobRun, JobRunPhase
+from jobplane_operator.kube import SecretData
 from jobplane_operator.reconcile.jobrun import (
     ENV_DATA,
     ENV_DATA_FILE,
@@ -42,6 +43,7 @@ from jobplane_operator.reconcile.jobrun import (
 )
 from jobplane_operator.runs import reconcile_run
 from jobplane_operator.settings import OperatorSettings
+from tests.unit.operator.test_reconcile_jobrepository import repository_secret
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 UID = "6f1f6c2e-3f0a-4d3e-9d7e-1b2c3d4e5f60"
@@ -706,6 +708,12 @@ class FakeClients:
         self.pods: list[dict[str, Any]] = []
         self.statuses: list[dict[str, Any]] = []
         self.calls: list[str] = []
+        # The repository's credentials, scoped to it (repository_obj's URL).
+        self.secrets: dict[str, SecretData] = {"git-creds": repository_secret("https://git.example.com/")}
+
+    def get_secret_data(self, namespace: str, name: str) -> SecretData | None:
+        self.calls.append("get_secret_data")
+        return self.secrets.get(name)
 
     def list_job_definitions(self, namespace: str) -> list[dict[str, Any]]:
         self.calls.append("list_job_definitions")
@@ -811,7 +819,8 @@ def test_a_started_run_records_the_definitions_commit_and_its_pod_fetches_it() -
     assert env_of(job)[ENV_REPO_COMMIT] == COMMIT
     assert catalog.repository_lookups == 1  # from the index: no API call
     # An unlimited queue: one write to start the run, the Job; what the status would have said rides on it.
-    assert clients.calls == ["create_job"]
+    # One read: the repository's credentials Secret, checked to be scoped to it before it is mounted.
+    assert clients.calls == ["get_secret_data", "create_job"]
     assert clients.statuses == []
     assert start_record(job) == {
         "classPath": "netops.jobs.audit.Audit",
@@ -851,7 +860,8 @@ def test_when_pods_report_to_the_api_the_run_starts_with_its_token_and_job_and_n
     settings = OperatorSettings(api_url="http://api.jobplane:8080", run_token_key="k" * 32)
     reconcile_run(clients, run_obj_of(job), settings, Settings(), catalog)  # type: ignore[arg-type]
     (created,) = clients.jobs
-    assert clients.calls == ["create_secret", "create_job"]
+    credentials = ["get_secret_data"] if job.startswith("netops") else []  # checked to be scoped
+    assert clients.calls == [*credentials, "create_secret", "create_job"]
     assert clients.statuses == []
     commit = COMMIT if job.startswith("netops") else None
     assert start_record(created) == {"classPath": job, "queue": "default", "commit": commit, "attempt": 1}
@@ -908,6 +918,40 @@ def test_a_refused_repository_run_records_the_commit_and_why() -> None:
     clients = start(FakeCatalog(disabled, repository_obj(), {}), run_obj_of("netops.jobs.audit.Audit"))
     (status,) = clients.statuses
     assert (status["reason"], status["commit"]) == ("JobDisabled", COMMIT)
+
+
+@pytest.mark.parametrize(
+    ("secret", "reason"),
+    [
+        (repository_secret("https://git.example.com/", labels={}), "CredentialsNotScoped"),  # no label
+        (repository_secret(None), "CredentialsNotScoped"),  # no url key
+        (repository_secret("https://git.example.com/netops-evil"), "CredentialsNotScoped"),
+        (repository_secret("https://evil.example.net/"), "CredentialsNotScoped"),
+        (None, "SecretNotFound"),
+    ],
+)
+def test_a_repository_run_whose_credentials_are_not_scoped_fails_without_mounting_them(
+    secret: SecretData | None, reason: str
+) -> None:
+    catalog = FakeCatalog(repository_job(), repository_obj(), {})
+    clients = FakeClients(catalog)
+    clients.secrets = {"git-creds": secret} if secret is not None else {}
+    reconcile_run(clients, run_obj_of("netops.jobs.audit.Audit"), OperatorSettings(), Settings(), catalog)  # type: ignore[arg-type]
+    assert clients.jobs == []
+    (status,) = clients.statuses
+    assert (status["phase"], status["reason"], status["commit"]) == ("Failed", reason, COMMIT)
+    message = {c["type"]: c for c in status["conditions"]}["Accepted"]["message"]
+    assert "JobRepository 'netops'" in message
+    assert "'git-creds'" in message
+    assert "hunter2" not in json.dumps(status)
+
+
+def test_a_repository_run_without_credentials_reads_no_secret() -> None:
+    catalog = FakeCatalog(repository_job(), repository_obj(secret=None), {})
+    clients = start(catalog, run_obj_of("netops.jobs.audit.Audit"))
+    (job,) = clients.jobs
+    assert clients.calls == ["create_job"]
+    assert "git-credentials" not in {v["name"] for v in job["spec"]["template"]["spec"]["volumes"]}
 
 
 def test_an_image_run_of_an_unlimited_queue_is_started_with_one_write_and_records_no_commit() -> None:

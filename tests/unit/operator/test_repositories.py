@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import copy
 import json
 from datetime import UTC, datetime, timedelta
@@ -12,6 +11,7 @@ import pytest
 
 from jobplane.gitsource import SYNC_REPORT_PREFIX, GitCredentials, GitSourceError
 from jobplane_operator import repositories
+from jobplane_operator.kube import SecretData
 from jobplane_operator.reconcile.jobdefinition import definition_name
 from jobplane_operator.reconcile.jobrepository import ANNOTATION_SYNC_REQUEST, sync_job_name
 from jobplane_operator.repositories import (
@@ -22,6 +22,7 @@ from jobplane_operator.repositories import (
 )
 from jobplane_operator.settings import OperatorSettings
 from tests.unit.operator.test_reconcile_jobdefinition import describe
+from tests.unit.operator.test_reconcile_jobrepository import repository_secret
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 UID = "0b7e2f5c-8d4a-4c1e-9f3b-2a1d0c9e8f70"
@@ -56,7 +57,7 @@ class FakeClients:
         self.jobs: dict[str, dict[str, Any]] = {}
         self.pods: dict[str, list[dict[str, Any]]] = {}
         self.logs: dict[str, str] = {}
-        self.secrets: dict[str, dict[str, str]] = {}
+        self.secrets: dict[str, SecretData] = {}
         self.repository_statuses: list[dict[str, Any]] = []
         self.calls: list[str] = []
         self.failures: dict[str, int] = {}  # method → how many more calls fail
@@ -122,7 +123,7 @@ class FakeClients:
     def list_all_job_repositories(self, namespaces: list[str] | None = None) -> list[dict[str, Any]]:
         return []
 
-    def get_secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
+    def get_secret_data(self, namespace: str, name: str) -> SecretData | None:
         self.calls.append("get_secret_data")
         return self.secrets.get(name)
 
@@ -345,13 +346,9 @@ def test_a_missing_credentials_secret_is_a_condition() -> None:
     assert after["status"]["lastCheckTime"] == ts()  # tried again later, sooner while it fails
 
 
-def secret_of(**values: str) -> dict[str, str]:
-    return {key: base64.b64encode(value.encode()).decode() for key, value in values.items()}
-
-
 def test_credentials_go_to_git_and_never_into_the_status() -> None:
     clients = FakeClients()
-    clients.secrets["git-creds"] = secret_of(username="bot", password=PASSWORD)
+    clients.secrets["git-creds"] = repository_secret(username="bot", password=PASSWORD)
     leaky = GitSourceError("FetchFailed", f"fatal: Authentication failed for bot:{PASSWORD}")
     resolver = Resolver(error=leaky)
     after = reconcile(clients, repo_obj(credentialsSecretRef="git-creds"), resolver)
@@ -362,6 +359,33 @@ def test_credentials_go_to_git_and_never_into_the_status() -> None:
     assert (synced["status"], synced["reason"]) == ("False", "FetchFailed")
     assert PASSWORD not in json.dumps(clients.repository_statuses)
     assert "Authentication failed" in synced["message"]
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        repository_secret(labels={}, username="bot", password=PASSWORD),  # not labelled
+        repository_secret(None, username="bot", password=PASSWORD),  # no url key
+        repository_secret("https://git.example.com/other", username="bot", password=PASSWORD),
+        repository_secret("https://git.example.com/net", username="bot", password=PASSWORD),
+    ],
+)
+def test_credentials_not_scoped_to_the_repository_go_nowhere(secret: SecretData) -> None:
+    clients, resolver = FakeClients(), Resolver()
+    clients.secrets["git-creds"] = secret
+    after = reconcile(clients, repo_obj(credentialsSecretRef="git-creds"), resolver)
+    synced = condition(after, "Synced")
+    assert (synced["status"], synced["reason"]) == ("False", "CredentialsNotScoped")
+    assert "jobplane.io/secret-type" in synced["message"] or "key url" in synced["message"]
+    assert resolver.calls == []  # no ls-remote: nothing reached the URL
+    assert clients.jobs == {}  # no sync pod: nothing mounted
+    assert PASSWORD not in json.dumps(clients.repository_statuses)
+    assert after["status"]["lastCheckTime"] == ts()  # looked at again, so a fixed Secret is picked up
+    # Once the Secret is scoped, the next look uses it.
+    clients.secrets["git-creds"] = repository_secret(username="bot", password=PASSWORD)
+    after = reconcile(clients, after, resolver, now=NOW + timedelta(minutes=1))
+    assert resolver.calls[0][2] == GitCredentials(username="bot", password=PASSWORD)
+    assert after["status"]["syncJob"] in clients.jobs
 
 
 def test_an_unknown_ref_is_a_condition_and_the_installed_commit_stays() -> None:
@@ -447,7 +471,7 @@ def test_a_new_commit_updates_its_jobs_and_uninstalls_the_vanished_ones() -> Non
 
 def test_a_failed_sync_changes_no_definition_and_keeps_the_installed_commit() -> None:
     clients = FakeClients()
-    clients.secrets["git-creds"] = secret_of(username="bot", password=PASSWORD)
+    clients.secrets["git-creds"] = repository_secret(username="bot", password=PASSWORD)
     repo = started(clients, credentialsSecretRef="git-creds")
     failure = {
         "commit": C1,
