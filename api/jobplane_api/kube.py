@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from jobplane_crds import GROUP
-from jobplane_crds.v1alpha1 import VERSION
+from jobplane_crds.v1alpha1 import INPUTS_SECRET_KEY, INPUTS_SECRET_TYPE, VERSION
 from jobplane_operator.reconcile.jobdefinition import effective_metadata
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ JOB_REPOSITORIES = "jobrepositories"
 SYNC_REQUESTED_AT = "jobplane.io/sync-requested-at"
 API_VERSION = f"{GROUP}/{VERSION}"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "jobplane"}
-INPUTS_KEY = "data.json"
+INPUTS_KEY = INPUTS_SECRET_KEY
 
 # An event handler gets the event type (LISTED for each object of a fresh list, then ADDED, MODIFIED or
 # DELETED) and the object.
@@ -579,21 +579,32 @@ class KubeGateway:
         return updated
 
     # --- the inputs Secret of a sensitive run ---
-    def create_inputs_secret(self, *, namespace: str, generate_name: str, data_json: str) -> str:
-        """A Secret holding a sensitive run's inputs under ``data.json``; returns its name.
-
-        The operator makes the run own it when the run starts, and deletes it when the run ends.
-        """
+    def create_inputs_secret(self, *, run: Mapping[str, Any], name: str, data_json: str) -> None:
+        """The Secret holding a sensitive run's inputs under ``data.json``: of Jobplane's inputs type and
+        owned by the run from its creation, the only kind of Secret the operator mounts for a run (and
+        deletes when the run ends; deleting the run deletes it too)."""
         from kubernetes import client
 
+        meta = run["metadata"]
+        owner = client.V1OwnerReference(
+            api_version=API_VERSION,
+            kind="JobRun",
+            name=meta["name"],
+            uid=meta["uid"],
+            controller=True,
+            block_owner_deletion=True,
+        )
         body = client.V1Secret(
-            metadata=client.V1ObjectMeta(generate_name=generate_name, labels=dict(MANAGED_BY)),
-            type="Opaque",
+            metadata=client.V1ObjectMeta(name=name, labels=dict(MANAGED_BY), owner_references=[owner]),
+            type=INPUTS_SECRET_TYPE,
             string_data={INPUTS_KEY: data_json},
         )
-        with _translated(f"Secret {generate_name}*"):
-            created = self._core.create_namespaced_secret(namespace, body)
-        return str(created.metadata.name)
+        with _translated(f"Secret {name}"):
+            self._core.create_namespaced_secret(meta["namespace"], body)
+
+    def delete_run(self, namespace: str, name: str) -> None:
+        with contextlib.suppress(KubeNotFound), _translated(f"JobRun {namespace}/{name}"):
+            self._custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, JOB_RUNS, name)
 
     def delete_secret(self, namespace: str, name: str) -> None:
         with contextlib.suppress(KubeNotFound), _translated(f"Secret {namespace}/{name}"):

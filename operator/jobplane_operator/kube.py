@@ -389,18 +389,76 @@ class Clients:
         return list(listed.get("items") or [])
 
     # --- the Secrets of a run: its sensitive inputs, its token ----------------------------------------
-    def own_secret(self, namespace: str, name: str, owner: dict[str, Any]) -> bool:
-        """Make the run own its inputs Secret, so deleting the run deletes it; False if it is missing."""
+    def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """A Secret as stored, or None. Only for what a run or a repository names, checked by type and
+        owner (or label and URL) before anything of it is used."""
         from kubernetes.client.exceptions import ApiException
 
-        patch = {"metadata": {"ownerReferences": [owner]}}
         try:
-            self.core.patch_namespaced_secret(name, namespace, patch)
+            return dict(
+                json.loads(
+                    self._call("GET", self._path("api", "v1", "namespaces", namespace, "secrets", name))
+                )
+            )
         except ApiException as exc:
             if _not_found(exc):
+                return None
+            raise
+
+    # --- the Lease of a singleton job ---------------------------------------------------------------
+    def _lease_path(self, namespace: str, name: str = "") -> str:
+        parts = ["apis", "coordination.k8s.io", "v1", "namespaces", namespace, "leases"]
+        return self._path(*parts, *([name] if name else []))
+
+    def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            return dict(json.loads(self._call("GET", self._lease_path(namespace, name))))
+        except ApiException as exc:
+            if _not_found(exc):
+                return None
+            raise
+
+    def take_lease(self, namespace: str, body: dict[str, Any], replacing: dict[str, Any] | None) -> bool:
+        """Create the Lease, or replace ``replacing`` (as read); False when someone else wrote it first."""
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            if replacing is None:
+                self._call("POST", self._lease_path(namespace), body)
+            else:
+                meta = replacing["metadata"]
+                body = {**body, "metadata": {**body["metadata"], "resourceVersion": meta["resourceVersion"]}}
+                self._call("PUT", self._lease_path(namespace, meta["name"]), body)
+        except ApiException as exc:
+            if exc.status == 409:
                 return False
             raise
         return True
+
+    def may(self, user: dict[str, Any], verb: str, resource: str, namespace: str, group: str = "") -> bool:
+        """Whether ``user`` (an admission request's userInfo) may ``verb`` ``resource`` in ``namespace``
+        by their own RBAC: a SubjectAccessReview, so Jobplane never does for them what they could not."""
+        review = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SubjectAccessReview",
+            "spec": {
+                "user": user.get("username", ""),
+                "uid": user.get("uid", ""),
+                "groups": list(user.get("groups") or []),
+                "extra": dict(user.get("extra") or {}),
+                "resourceAttributes": {
+                    "namespace": namespace,
+                    "verb": verb,
+                    "group": group,
+                    "resource": resource,
+                },
+            },
+        }
+        path = self._path("apis", "authorization.k8s.io", "v1", "subjectaccessreviews")
+        answer = json.loads(self._call("POST", path, review))
+        return bool((answer.get("status") or {}).get("allowed"))
 
     def create_secret(self, namespace: str, body: dict[str, Any]) -> None:
         """Create a Secret the operator owns; one already there (a restart mid-way) is kept as it is."""
@@ -412,11 +470,14 @@ class Clients:
             if exc.status != 409:
                 raise
 
-    def delete_secret(self, namespace: str, name: str) -> None:
+    def delete_secret(self, namespace: str, name: str, uid: str | None = None) -> None:
+        """Delete a Secret; with ``uid``, only that very object (not one made again under its name)."""
+        from kubernetes import client
         from kubernetes.client.exceptions import ApiException
 
+        options = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid)) if uid else None
         try:
-            self.core.delete_namespaced_secret(name, namespace)
+            self.core.delete_namespaced_secret(name, namespace, body=options)
         except ApiException as exc:
             if not _not_found(exc):
                 raise

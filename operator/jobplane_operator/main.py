@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
 from typing import Any
 
@@ -43,10 +44,41 @@ def _serve_metrics(settings: OperatorSettings) -> None:
     log.info("metrics address=%s port=%d", settings.metrics_address, settings.metrics_port)
 
 
+def _serve_admission(settings: OperatorSettings) -> threading.Thread | None:
+    """The admission webhook on every replica, leader or not (the apiserver calls any of them): a kopf
+    operator of its own, with only the admission handlers and their indexes, in a thread."""
+    if not settings.webhook_port:
+        return None
+    import kopf
+
+    from jobplane_operator.admission import build_admission_registry
+
+    def serve() -> None:
+        asyncio.run(
+            kopf.operator(
+                registry=build_admission_registry(settings),
+                standalone=True,
+                clusterwide=not settings.namespaces,
+                namespaces=settings.namespaces,
+            )
+        )
+
+    thread = threading.Thread(target=serve, name="admission", daemon=True)
+    thread.start()
+    log.info("admission webhook address=%s port=%d", settings.webhook_address, settings.webhook_port)
+    return thread
+
+
 def run_operator(defaults: Settings) -> int:
     settings = get_operator_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log.info("operator starting namespaces=%s image=%s", settings.namespaces or "all", settings.image)
+    admission = _serve_admission(settings)
+    if not settings.controllers:
+        assert admission is not None  # the settings refuse controllers=false without a webhook port
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+        admission.join()
+        return 1  # the webhook server stopped by itself
     _serve_metrics(settings)
     import kopf
 

@@ -23,9 +23,10 @@ from jobplane_operator.reconcile.jobrun import (
     RepositorySource,
     admit,
     check_runnable,
-    controller_owner,
     effective_of,
     find_definition,
+    holder_is_active,
+    inputs_secret_refusal,
     job_name_for,
     label_value,
     observe,
@@ -33,6 +34,9 @@ from jobplane_operator.reconcile.jobrun import (
     repository_of,
     repository_source,
     run_commit,
+    singleton_holder,
+    singleton_lease,
+    singleton_lease_name,
     start_expired,
     start_record,
     token_secret_name,
@@ -44,6 +48,7 @@ __all__ = ["ApiCatalog", "Catalog", "reconcile_run", "refresh_definition"]
 log = logging.getLogger(__name__)
 
 SUMMARY_MAX = 2048
+WAITING_FOR_INPUTS = "WaitingForInputs"
 
 
 class Catalog(Protocol):
@@ -126,12 +131,6 @@ class _StatusWriter:
                 return False
             log.info("run status run=%s/%s phase=%s reason=%s", *where, phase, reason)
         return True
-
-
-def _owner(obj: dict[str, Any]) -> dict[str, Any]:
-    meta = obj["metadata"]
-    api_version = obj.get("apiVersion", "jobplane.io/v1alpha1")
-    return controller_owner(api_version, "JobRun", meta["name"], meta["uid"])
 
 
 def _result_fields(observation: Observation) -> dict[str, Any] | None:
@@ -297,6 +296,18 @@ def _start(
         )
         return None
     assert found.definition is not None  # check_runnable refuses a missing definition
+    if found.effective.get("isSingleton"):
+        holder = _take_singleton(clients, obj, found.definition, writer.now)
+        if holder is not None:
+            writer.write(
+                JobRunPhase.QUEUED,
+                "SingletonActive",
+                f"Job {found.definition['status']['classPath']} is a singleton and {holder} is active: "
+                "this run starts when it ends",
+                queue=queue_name,
+                commit=found.commit,
+            )
+            return None
     queue = JobQueue.model_validate(found.queue_obj) if found.queue_obj else None
     limit = queue.spec.concurrency_limit if queue else None
     if limit is None:
@@ -322,6 +333,28 @@ def _start(
             return None
         # Under the lock until its status names the Job: the next count then sees it started.
         return _create(clients, run, obj, writer, settings, defaults, found, queue, record=True)
+
+
+def _take_singleton(
+    clients: Clients, obj: dict[str, Any], definition: dict[str, Any], now: datetime
+) -> str | None:
+    """Take the job's singleton Lease for this run; None when it holds it now, else who holds it.
+
+    One attempt per pass, each write conditional (create, or replace at the resourceVersion read): of two
+    runs deciding at once only one gets it, and the other waits for its next poll.
+    """
+    meta = obj["metadata"]
+    namespace, class_path = meta["namespace"], definition["status"]["classPath"]
+    name = singleton_lease_name(class_path)
+    lease = clients.get_lease(namespace, name)
+    if lease is not None:
+        holder, holder_uid = singleton_holder(lease)
+        if holder_uid == meta["uid"]:
+            return None
+        if holder_is_active(holder_uid, clients.get_run(namespace, holder)):
+            return f"run {holder}"
+    body = singleton_lease(name, meta["name"], meta["uid"], now, class_path)
+    return None if clients.take_lease(namespace, body, lease) else "another run"
 
 
 def _started_before(clients: Clients, obj: dict[str, Any]) -> _StartedBefore | None:
@@ -350,20 +383,28 @@ def _create(
     effective, queue_name = found.effective, found.queue_name
     class_path = found.definition["status"]["classPath"]
     sensitive = effective.get("hasSensitiveVariables", True) is not False
-    if (
-        sensitive
-        and run.spec.inputs_secret_ref
-        and not clients.own_secret(namespace, run.spec.inputs_secret_ref, _owner(obj))
-    ):
+    ref = run.spec.inputs_secret_ref
+    refusal = (
+        inputs_secret_refusal(clients.get_secret(namespace, ref), ref=ref, run_uid=obj["metadata"]["uid"])
+        if sensitive and ref
+        else None
+    )
+    if refusal is not None:
         started = _started_before(clients, obj)
         if started is not None:
             return started  # its Secret went after its pod read it
+        if refusal.reason == "InputsSecretNotFound" and not _waited_too_long(obj, writer.now, settings):
+            # Its creator makes the Secret right after the run (it must name the run's uid to own it).
+            writer.write(
+                JobRunPhase.PENDING,
+                WAITING_FOR_INPUTS,
+                f"Waiting for Secret {ref!r} (spec.inputsSecretRef) to be created",
+                queue=queue_name,
+                commit=found.commit,
+            )
+            return None
         writer.write(
-            JobRunPhase.FAILED,
-            "InputsSecretNotFound",
-            f"Secret {run.spec.inputs_secret_ref!r} (spec.inputsSecretRef) does not exist",
-            queue=queue_name,
-            commit=found.commit,
+            JobRunPhase.FAILED, refusal.reason, refusal.message, queue=queue_name, commit=found.commit
         )
         return None
     plan = plan_job(
@@ -407,6 +448,7 @@ def reconcile_run(
     catalog: Catalog | None = None,
     job: dict[str, Any] | None = None,
     deleted_job: str | None = None,
+    now: datetime | None = None,
 ) -> bool:
     """Bring one run one step closer to done; safe to call any number of times, from any event.
 
@@ -415,7 +457,7 @@ def reconcile_run(
     nothing was written: read it again to decide on fresh data.
     """
     with METRICS.reconcile_seconds.time():
-        writer = _StatusWriter(clients, obj, datetime.now(UTC))
+        writer = _StatusWriter(clients, obj, now or datetime.now(UTC))
         _reconcile(clients, obj, writer, settings, defaults, catalog, job, deleted_job)
         return not writer.conflicted
 
@@ -503,13 +545,25 @@ def _reconcile(
         _forget_secrets(clients, run, namespace, job_name, settings)
 
 
+def _waited_too_long(obj: dict[str, Any], now: datetime, settings: OperatorSettings) -> bool:
+    created = obj["metadata"].get("creationTimestamp")
+    if not created:
+        return False
+    since = now - datetime.fromisoformat(str(created).replace("Z", "+00:00"))
+    return since.total_seconds() > settings.pending_timeout
+
+
 def _forget_secrets(
     clients: Clients, run: JobRun, namespace: str, job_name: str, settings: OperatorSettings
 ) -> None:
     # Sensitive inputs and the run token live exactly as long as their run needs them (the JobRun's
-    # owner reference collects them too, if this delete is missed).
-    if run.spec.inputs_secret_ref:
-        clients.delete_secret(namespace, run.spec.inputs_secret_ref)
+    # owner reference collects them too, if this delete is missed). The inputs Secret is deleted only
+    # if it is the run's own (its type, its owner), and only that very object (its uid).
+    ref = run.spec.inputs_secret_ref
+    if ref and run.metadata.uid:
+        secret = clients.get_secret(namespace, ref)
+        if secret is not None and inputs_secret_refusal(secret, ref=ref, run_uid=run.metadata.uid) is None:
+            clients.delete_secret(namespace, ref, uid=secret["metadata"]["uid"])
     if settings.api_url:
         clients.delete_secret(namespace, token_secret_name(job_name))
 

@@ -57,6 +57,37 @@ class OperatorSettings(BaseSettings):
         default=15, ge=4, description="Seconds a leader's Lease lasts without renewal (takeover time)."
     )
 
+    # --- admission: what a resource may claim (every replica serves it) -------------------------
+    controllers: bool = Field(
+        default=True,
+        description=(
+            "Run the controllers (runs, repositories, definitions) behind the Lease; false serves "
+            "admission only (a replica of its own, or the tests' shared admission server)."
+        ),
+    )
+    webhook_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description=(
+            "Port of the HTTPS admission webhook (the chart: 9443); 0 serves none. Without it nothing "
+            "stamps requestedBy or checks a kubectl JobRun before it is stored: unsafe beyond a test."
+        ),
+    )
+    webhook_address: str = Field(default="0.0.0.0", description="Address the admission webhook listens on.")
+    webhook_cert_file: Path | None = Field(
+        default=None, description="The webhook's serving certificate (PEM); re-read when it changes."
+    )
+    webhook_key_file: Path | None = Field(default=None, description="Its private key (PEM).")
+    trusted_requesters: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Kubernetes usernames (JSON list) that may create a JobRun on behalf of someone else, keeping "
+            "its spec.requestedBy: the API's service account (system:serviceaccount:NS:NAME). Everyone "
+            "else's runs are stamped with their own username."
+        ),
+    )
+
     # --- observability -----------------------------------------------------------------------
     metrics_address: str = Field(default="0.0.0.0", description="Address of the Prometheus endpoint.")
     metrics_port: int = Field(default=8080, ge=0, le=65535, description="Port of /metrics; 0 turns it off.")
@@ -125,6 +156,19 @@ class OperatorSettings(BaseSettings):
             "interval a JobRepository gets. Webhooks and sync requests do not wait for it."
         ),
     )
+
+    @model_validator(mode="after")
+    def _webhook_has_a_certificate(self) -> OperatorSettings:
+        if self.webhook_port and not (self.webhook_cert_file and self.webhook_key_file):
+            raise ValueError(
+                "JOBPLANE_OPERATOR_WEBHOOK_PORT needs JOBPLANE_OPERATOR_WEBHOOK_CERT_FILE and "
+                "JOBPLANE_OPERATOR_WEBHOOK_KEY_FILE: the apiserver only calls webhooks over HTTPS"
+            )
+        if not self.controllers and not self.webhook_port:
+            raise ValueError(
+                "JOBPLANE_OPERATOR_CONTROLLERS=false leaves nothing to do without a webhook port"
+            )
+        return self
 
     @model_validator(mode="after")
     def _token_key_with_api_url(self) -> OperatorSettings:

@@ -130,6 +130,16 @@ def run_job(
     if not record.enabled:
         raise PermissionDenied("This job is not enabled to be run.")
     effective = effective_of(definition)
+    if effective.get("approvalRequired"):
+        # Never run without the approval it needs; the admission webhook refuses such a JobRun too.
+        raise BadRequest(
+            body={
+                "errors": [
+                    "This job requires approval, and approvals are not available yet: an admin may turn "
+                    "approval_required off for it."
+                ]
+            }
+        )
     sensitive = effective.get("hasSensitiveVariables") is not False
     _check_schedule(request.schedule_interval, sensitive)
     queue = _queue(request, job_queue_names(definition))
@@ -145,17 +155,15 @@ def run_job(
     class_path = class_path_of(definition)
     spec: dict[str, Any] = {"job": definition["metadata"]["name"], "queue": queue}
     if principal.username:
-        spec["requestedBy"] = principal.username
-    secret = None
+        spec["requestedBy"] = principal.username  # kept by admission for the API's own identity only
+    secret = f"jobplane-inputs-{uuid.uuid4().hex}" if sensitive and data else None
+    if secret is not None:
+        # The inputs of a sensitive job go to a Secret the operator hands to the pod; never the spec.
+        # It is made after the run, owned by it: admission refuses a run naming a Secret that exists.
+        spec["inputsSecretRef"] = secret
+    else:
+        spec["data"] = data if not sensitive else {}
     try:
-        if sensitive and data:
-            # The inputs of a sensitive job go to a Secret the operator hands to the pod; never the spec.
-            secret = kube.create_inputs_secret(
-                namespace=namespace, generate_name="jobplane-inputs-", data_json=json.dumps(data)
-            )
-            spec["inputsSecretRef"] = secret
-        else:
-            spec["data"] = data if not sensitive else {}
         run = kube.create_run(
             namespace=namespace,
             generate_name=f"{definition['metadata']['name'][:40].rstrip('-.')}-",
@@ -163,9 +171,13 @@ def run_job(
             labels={"jobplane.io/requested-via": "api"},
         )
     except KubeError as exc:
-        if secret is not None:
-            kube.delete_secret(namespace, secret)
         raise Unavailable(f"Could not create the run: {exc}") from None
+    if secret is not None:
+        try:
+            kube.create_inputs_secret(run=run, name=secret, data_json=json.dumps(data))
+        except KubeError as exc:
+            kube.delete_run(namespace, run["metadata"]["name"])
+            raise Unavailable(f"Could not store the run's inputs: {exc}") from None
 
     now = now or datetime.now(UTC)
     run_uid = uuid.UUID(run["metadata"]["uid"])

@@ -6,11 +6,20 @@ from jobplane_crds.v1alpha1.common import VERSION, Condition, Resource
 from jobplane_crds.v1alpha1.jobdefinition import JobDefinition, JobDefinitionSpec, JobDefinitionStatus
 from jobplane_crds.v1alpha1.jobqueue import JobQueue, JobQueueSpec, JobQueueStatus
 from jobplane_crds.v1alpha1.jobrepository import JobRepository, JobRepositorySpec, JobRepositoryStatus
-from jobplane_crds.v1alpha1.jobrun import JobRun, JobRunPhase, JobRunSpec, JobRunStatus
+from jobplane_crds.v1alpha1.jobrun import (
+    INPUTS_SECRET_KEY,
+    INPUTS_SECRET_TYPE,
+    JobRun,
+    JobRunPhase,
+    JobRunSpec,
+    JobRunStatus,
+)
 
 KINDS: tuple[type[Resource], ...] = (JobDefinition, JobRun, JobQueue, JobRepository)
 
 __all__ = [
+    "INPUTS_SECRET_KEY",
+    "INPUTS_SECRET_TYPE",
     "KINDS",
     "VERSION",
     "Condition",

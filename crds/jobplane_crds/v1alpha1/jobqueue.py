@@ -49,8 +49,6 @@ class JobQueueSpec(CrdModel):
     """Image of the job pods; defaults to the operator's configured image."""
     service_account_name: str | None = None
     """ServiceAccount of the job pods."""
-    namespace: str | None = None
-    """Namespace the pods run in; defaults to the JobRun's."""
     priority_class_name: str | None = None
     """PriorityClass of the pods."""
     concurrency_limit: int | None = Field(default=None, ge=0)
@@ -59,8 +57,19 @@ class JobQueueSpec(CrdModel):
         default=None, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True}
     )
     """A partial core/v1 PodTemplateSpec merged into every pod (env, volumes, securityContext...)."""
-    kueue_local_queue: str | None = None
-    """Hand the queue's Jobs to Kueue's LocalQueue of this name instead of the concurrency limit."""
+    kueue_local_queue: str | None = Field(
+        default=None,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "false",
+                    "message": "kueueLocalQueue is not supported yet: leave it unset (the queue's "
+                    "concurrencyLimit bounds its runs)",
+                }
+            ]
+        },
+    )
+    """Reserved for handing the queue's Jobs to a Kueue LocalQueue; not supported yet, so refused."""
 
 
 class JobQueueStatus(CrdModel):

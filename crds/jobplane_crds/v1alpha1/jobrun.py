@@ -10,9 +10,21 @@ from pydantic import Field
 
 from jobplane_crds.v1alpha1.common import Condition, CrdModel, PrinterColumn, Resource
 
-__all__ = ["JobRun", "JobRunPhase", "JobRunSpec", "JobRunStatus", "ResultSummary"]
+__all__ = [
+    "INPUTS_SECRET_KEY",
+    "INPUTS_SECRET_TYPE",
+    "JobRun",
+    "JobRunPhase",
+    "JobRunSpec",
+    "JobRunStatus",
+    "ResultSummary",
+]
 
 IMMUTABLE = "is immutable: create a new JobRun instead"
+# The only Secrets a run takes sensitive inputs from: of this type, and owned by the run (its controller
+# owner reference names the run's uid), so a Secret created for another purpose is never mounted.
+INPUTS_SECRET_TYPE = "jobplane.io/run-inputs"
+INPUTS_SECRET_KEY = "data.json"
 
 
 class JobRunPhase(StrEnum):
@@ -70,8 +82,10 @@ class JobRunSpec(CrdModel):
     """The job's inputs, checked against the job's variables schema. Jobs with sensitive variables take
     their inputs from a Secret instead (inputsSecretRef), never from here."""
     inputs_secret_ref: str | None = Field(default=None, max_length=253)
-    """Name of a Secret in this namespace whose key `data.json` holds the inputs of a job with sensitive
-    variables; the operator hands it to the pod and deletes it when the run ends."""
+    """Name of the Secret holding the inputs of a job with sensitive variables (key `data.json`). It must
+    not exist when the run is created: create it afterwards, of type `jobplane.io/run-inputs` and owned
+    by the run (an ownerReference with controller: true and the run's uid). The operator mounts no other
+    Secret, and deletes it when the run ends."""
     queue: str | None = Field(default=None, max_length=63)
     """The JobQueue to run on; empty means the job's default queue."""
     dry_run: bool = False
@@ -79,7 +93,8 @@ class JobRunSpec(CrdModel):
     cancel: bool = False
     """Set to true to stop the run: its Job and pod are deleted and the run ends Cancelled."""
     requested_by: str | None = Field(default=None, max_length=253)
-    """Who asked for the run; stamped from the real Kubernetes user by the admission webhook."""
+    """Who asked for the run: stamped by the admission webhook from the Kubernetes user who created it
+    (a value given is replaced), except for the API's own identity, which creates runs for its users."""
 
 
 class ResultSummary(CrdModel):

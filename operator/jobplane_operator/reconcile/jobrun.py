@@ -36,7 +36,14 @@ from jobplane.pod import (
     ENV_SOFT_TIME_LIMIT,
 )
 from jobplane.runtoken import run_token
-from jobplane_crds.v1alpha1 import JobQueue, JobQueueSpec, JobRun, JobRunPhase
+from jobplane_crds.v1alpha1 import (
+    INPUTS_SECRET_KEY,
+    INPUTS_SECRET_TYPE,
+    JobQueue,
+    JobQueueSpec,
+    JobRun,
+    JobRunPhase,
+)
 
 # The environment contract with `jobplane run-pod` is defined once, on its side (imported above).
 __all__ = [
@@ -72,6 +79,8 @@ __all__ = [
     "effective_of",
     "find_definition",
     "first_poll_age",
+    "holder_is_active",
+    "inputs_secret_refusal",
     "job_event_matters",
     "job_name_for",
     "merge_pod_template",
@@ -83,6 +92,9 @@ __all__ = [
     "repository_source",
     "run_commit",
     "run_event_matters",
+    "singleton_holder",
+    "singleton_lease",
+    "singleton_lease_name",
     "start_expired",
     "start_record",
     "token_secret_name",
@@ -93,7 +105,7 @@ __all__ = [
 ENV_GIT_TIMEOUT = "JOBPLANE_GIT_TIMEOUT"
 ENV_GIT_MAX_BYTES = "JOBPLANE_GIT_MAX_BYTES"
 INPUTS_MOUNT = "/var/run/jobplane/inputs"
-INPUTS_KEY = "data.json"
+INPUTS_KEY = INPUTS_SECRET_KEY
 RUN_TOKEN_MOUNT = "/var/run/jobplane/run-token"
 RUN_TOKEN_KEY = "token"
 # The group of the image's user (Dockerfile: USER 10001:10001). Secret files belong to root; with this
@@ -464,11 +476,24 @@ def check_runnable(
     if not status.get("installed", False):
         return Refusal("JobNotInstalled", f"Job {status['classPath']} is no longer installed")
     effective = effective_of(definition)
+    if effective.get("approvalRequired"):
+        # Until approvals exist a run must not start without one: refused rather than run unapproved.
+        return Refusal(
+            "ApprovalRequired",
+            f"Job {status['classPath']} requires approval, and approvals are not available yet: "
+            "an admin may turn approval_required off for it (spec.overrides.approvalRequired: false)",
+        )
     allowed = effective.get("taskQueues") or [DEFAULT_QUEUE]
     if queue_name not in allowed:
         return Refusal("QueueNotAllowed", f"Queue {queue_name!r} is not one of the job's queues: {allowed}")
     if not queue_exists and queue_name != DEFAULT_QUEUE:
         return Refusal("QueueNotFound", f"No JobQueue named {queue_name!r} in this namespace")
+    if effective.get("hasSensitiveVariables", True) is False and run.spec.inputs_secret_ref:
+        return Refusal(
+            "InputsSecretNotAllowed",
+            "This job has no sensitive variables: give its inputs in spec.data, not in a Secret "
+            "(spec.inputsSecretRef)",
+        )
     if effective.get("hasSensitiveVariables", True) is not False:
         if run.spec.data:
             return Refusal(
@@ -484,6 +509,76 @@ def check_runnable(
     except JobDataError as exc:
         return Refusal("InvalidInputs", json.dumps(exc.as_response(), sort_keys=True))
     return None
+
+
+def inputs_secret_refusal(secret: dict[str, Any] | None, *, ref: str, run_uid: str) -> Refusal | None:
+    """Why a run may not take its sensitive inputs from ``secret`` (the Secret ``ref`` as read), or None.
+
+    Only a Secret of Jobplane's inputs type that the run owns as its controller qualifies: one made for
+    another purpose (a database password, another run's inputs) is never mounted, adopted or deleted.
+    """
+    if secret is None:
+        return Refusal("InputsSecretNotFound", f"Secret {ref!r} (spec.inputsSecretRef) does not exist")
+    if secret.get("type") != INPUTS_SECRET_TYPE:
+        return Refusal(
+            "InputsSecretNotOwned",
+            f"Secret {ref!r} (spec.inputsSecretRef) is not of type {INPUTS_SECRET_TYPE}: a run takes its "
+            "inputs only from a Secret of that type created for it",
+        )
+    owners = (secret.get("metadata") or {}).get("ownerReferences") or []
+    if not any(
+        owner.get("kind") == "JobRun" and owner.get("uid") == run_uid and owner.get("controller")
+        for owner in owners
+    ):
+        return Refusal(
+            "InputsSecretNotOwned",
+            f"Secret {ref!r} (spec.inputsSecretRef) is not owned by this run: its ownerReferences must "
+            "name the JobRun (with its uid) as controller",
+        )
+    return None
+
+
+# --- singleton jobs: one run at a time, held by a coordination.k8s.io Lease --------------------------------
+
+ANNOTATION_HOLDER_UID = "jobplane.io/holder-uid"
+
+
+def singleton_lease_name(class_path: str) -> str:
+    """The Lease a singleton job's runs take in turn: one per job class and namespace."""
+    digest = hashlib.sha256(class_path.encode()).hexdigest()[:16]
+    return f"jobplane-singleton-{digest}"
+
+
+def singleton_lease(name: str, run_name: str, run_uid: str, now: datetime, class_path: str) -> dict[str, Any]:
+    """A Lease held by one run (by name, and its uid in an annotation: a run made again under the same name
+    does not inherit it). It does not expire by time and is never released by a write: a holder that has
+    ended (or is gone) no longer holds it, and the next run replaces it (a write conditional on the Lease's
+    resourceVersion, so two runs can never both take it)."""
+    return {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {
+            "name": name,
+            "labels": {LABEL_MANAGED_BY: "jobplane", LABEL_JOB: label_value(class_path)},
+            "annotations": {ANNOTATION_HOLDER_UID: run_uid},
+        },
+        "spec": {"holderIdentity": run_name, "acquireTime": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")},
+    }
+
+
+def singleton_holder(lease: dict[str, Any]) -> tuple[str, str]:
+    """The run (name, uid) a singleton Lease names as its holder."""
+    holder = str((lease.get("spec") or {}).get("holderIdentity") or "")
+    uid = str(((lease.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_HOLDER_UID) or "")
+    return holder, uid
+
+
+def holder_is_active(holder_uid: str, holder_run: dict[str, Any] | None) -> bool:
+    """Whether the run a Lease names still holds it: it exists (the same object) and has not ended."""
+    if holder_run is None or (holder_run.get("metadata") or {}).get("uid") != holder_uid:
+        return False
+    phase = (holder_run.get("status") or {}).get("phase")
+    return not (phase and JobRunPhase(phase).is_terminal)
 
 
 def repository_of(definition: dict[str, Any] | None) -> str | None:

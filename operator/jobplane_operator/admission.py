@@ -1,0 +1,167 @@
+"""The admission webhook: kopf's validating and mutating handlers for every Jobplane kind.
+
+Served by every operator replica (the controllers run on the Lease's leader only), through kopf's
+WebhookServer with the certificate the chart (or the test harness) provides. The webhook configurations
+are installed by the chart, not by kopf: the operator needs no rights on them. Each handler has an id,
+which is the URL path its configuration names (``/jobrun-requester``, ``/jobrun``, ...).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any
+
+import kopf
+
+from jobplane_crds import GROUP
+from jobplane_crds.v1alpha1 import VERSION, JobRun
+from jobplane_operator.kube import Clients
+from jobplane_operator.reconcile.admission import (
+    Denial,
+    pods_denial,
+    requester_of,
+    review_run,
+    status_code,
+)
+from jobplane_operator.settings import OperatorSettings
+
+__all__ = ["WEBHOOK_PATHS", "build_admission_registry"]
+
+log = logging.getLogger(__name__)
+
+# The handler ids: the paths the webhook configurations call (charts/jobplane, tests/stack.py).
+WEBHOOK_PATHS = {
+    "mutating": {"jobruns": "jobrun-requester"},
+    "validating": {
+        "jobruns": "jobrun",
+        "jobqueues": "jobqueue",
+        "jobrepositories": "jobrepository",
+        "jobdefinitions": "jobdefinition",
+    },
+}
+
+
+def _refuse(denial: Denial | None) -> None:
+    if denial is not None:
+        raise kopf.AdmissionError(str(denial), code=status_code(denial))
+
+
+def build_admission_registry(options: OperatorSettings) -> kopf.OperatorRegistry:
+    """The admission handlers, and the indexes of definitions and queues they decide on."""
+    registry = kopf.OperatorRegistry()
+    clients: list[Clients] = []
+    trusted = frozenset(options.trusted_requesters)
+
+    def api() -> Clients:
+        return clients[0]
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> Any:
+        return kopf.login_via_client(**kwargs)
+
+    @kopf.on.startup(registry=registry)
+    def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+        settings.posting.level = logging.WARNING
+        settings.admission.server = kopf.WebhookServer(
+            addr=options.webhook_address,
+            port=options.webhook_port,
+            certfile=str(options.webhook_cert_file),
+            pkeyfile=str(options.webhook_key_file),
+        )
+        settings.admission.managed = None  # the chart installs the configurations
+        clients.append(Clients.load())
+
+    # In-memory copies kept by kopf's watches: a run's admission costs no API call for them.
+    @kopf.index(GROUP, VERSION, "jobdefinitions", id="admission_definitions", registry=registry)
+    def admission_definitions(namespace: str | None, body: Any, **_: Any) -> dict[Any, Any]:
+        return {namespace: copy.deepcopy(dict(body))}
+
+    @kopf.index(GROUP, VERSION, "jobqueues", id="admission_queues", registry=registry)
+    def admission_queues(namespace: str | None, name: str, **_: Any) -> dict[Any, Any]:
+        return {(namespace, name): True}
+
+    @kopf.on.mutate(
+        GROUP, VERSION, "jobruns", id=WEBHOOK_PATHS["mutating"]["jobruns"], operations=["CREATE"],
+        registry=registry,
+    )  # fmt: skip
+    def stamp_requester(spec: Any, patch: kopf.Patch, userinfo: Any, **_: Any) -> None:
+        given = (spec or {}).get("requestedBy")
+        stamped = requester_of(given, str(userinfo.get("username", "")), trusted)
+        if stamped != given:
+            patch.spec["requestedBy"] = stamped
+
+    @kopf.on.validate(
+        GROUP, VERSION, "jobruns", id=WEBHOOK_PATHS["validating"]["jobruns"], operations=["CREATE"],
+        registry=registry,
+    )  # fmt: skip
+    def validate_run(body: Any, namespace: str | None, userinfo: Any, **kwargs: Any) -> None:
+        run = JobRun.model_validate(copy.deepcopy(dict(body)))
+        namespace = namespace or run.metadata.namespace or ""
+        definitions = list(kwargs["admission_definitions"].get(namespace, []))
+        queues = kwargs["admission_queues"]
+
+        def decide(definitions: list[dict[str, Any]], queue_exists: Any) -> Denial | None:
+            return review_run(
+                run,
+                username=str(userinfo.get("username", "")),
+                trusted=trusted,
+                definitions=definitions,
+                queue_exists=queue_exists,
+                secret_exists=lambda name: api().get_secret(namespace, name) is not None,
+            )
+
+        denial = decide(definitions, lambda queue: (namespace, queue) in queues)
+        if denial is not None and denial.reason != "RequesterSpoofed":
+            # The indexes may lag a moment behind a job enabled or a queue made just before: refuse only
+            # on fresh data.
+            denial = decide(
+                api().list_job_definitions(namespace),
+                lambda queue: api().get_job_queue(namespace, queue) is not None,
+            )
+        if denial is not None:
+            log.info(
+                "run refused namespace=%s reason=%s user=%s",
+                namespace,
+                denial.reason,
+                userinfo.get("username"),
+            )
+        _refuse(denial)
+
+    def may_create_pods(kind: str, namespace: str | None, userinfo: Any, old: Any, new: Any) -> None:
+        username = str(userinfo.get("username", ""))
+        if username in trusted:
+            return  # the API, which checks its own users' permissions (extras.gitrepository)
+        if old is not None and new is not None and old.get("spec") == new.get("spec"):
+            return  # labels, annotations (a sync request): nothing about the pods changes
+        namespace = namespace or ""
+        allowed = api().may(userinfo, "create", "pods", namespace)
+        _refuse(pods_denial(kind, allowed, namespace, str(userinfo.get("username", ""))))
+
+    # A queue's pod template shapes the pods the operator starts; a repository's code is imported in a
+    # sync pod (and runs in job pods once enabled): starting pods, either way.
+    @kopf.on.validate(
+        GROUP, VERSION, "jobqueues", id=WEBHOOK_PATHS["validating"]["jobqueues"],
+        operations=["CREATE", "UPDATE"], registry=registry,
+    )  # fmt: skip
+    @kopf.on.validate(
+        GROUP, VERSION, "jobrepositories", id=WEBHOOK_PATHS["validating"]["jobrepositories"],
+        operations=["CREATE", "UPDATE"], registry=registry,
+    )  # fmt: skip
+    def validate_pod_source(
+        namespace: str | None, userinfo: Any, resource: kopf.Resource, **kwargs: Any
+    ) -> None:
+        may_create_pods(resource.kind or "", namespace, userinfo, kwargs.get("old"), kwargs.get("new"))
+
+    @kopf.on.validate(
+        GROUP, VERSION, "jobdefinitions", id=WEBHOOK_PATHS["validating"]["jobdefinitions"],
+        operations=["CREATE", "UPDATE"], registry=registry,
+    )  # fmt: skip
+    def validate_definition(spec: Any, namespace: str | None, warnings: list[str], **kwargs: Any) -> None:
+        # A queue named before it exists is fine (GitOps applies in any order), but said.
+        queues = kwargs["admission_queues"]
+        for queue in ((spec or {}).get("overrides") or {}).get("taskQueues") or []:
+            if (namespace, queue) not in queues and queue != "default":
+                warnings.append(f"JobQueue {queue!r} does not exist (yet) in namespace {namespace!r}")
+
+    return registry

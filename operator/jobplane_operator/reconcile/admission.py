@@ -1,0 +1,119 @@
+"""What a custom resource may claim when it is created or changed: pure decisions of the admission webhook.
+
+Kubernetes RBAC decides who may create a JobRun, a JobQueue or a JobRepository; these functions decide what
+that object may claim on its author's behalf (who asked for it, which job and inputs, which Secret). The
+kopf handlers in ``jobplane_operator.admission`` read what they need and call these; no I/O here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from typing import Any
+
+from jobplane_crds.v1alpha1 import JobRun
+from jobplane_operator.reconcile.jobrun import (
+    DEFAULT_QUEUE,
+    Refusal,
+    check_runnable,
+    effective_of,
+    find_definition,
+)
+
+__all__ = [
+    "Denial",
+    "pods_denial",
+    "requester_of",
+    "review_run",
+    "status_code",
+]
+
+# How a refusal reads at `kubectl apply`: the HTTP status the apiserver reports for it.
+_CODES = {
+    "JobNotFound": 404,
+    "JobNotDiscovered": 404,
+    "QueueNotFound": 404,
+    "JobDisabled": 403,
+    "RequesterSpoofed": 403,
+    "NotAllowedToCreatePods": 403,
+    "JobNotInstalled": 405,
+}
+
+
+@dataclass(frozen=True)
+class Denial:
+    """Why an object is refused at admission: a PascalCase reason and a message a person can act on."""
+
+    reason: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.message}"
+
+
+def status_code(denial: Denial) -> int:
+    """The HTTP status of a refusal (400 for what the object says, 403/404/405 as the API answers)."""
+    return _CODES.get(denial.reason, 400)
+
+
+def requester_of(given: str | None, username: str, trusted: Collection[str]) -> str:
+    """Who a new JobRun is requested by: the Kubernetes user who creates it, whatever the manifest says.
+
+    A trusted identity (the API's service account) creates runs for its own users, so its value is kept;
+    it is never taken from a field anyone could set.
+    """
+    if username in trusted and given:
+        return given
+    return username
+
+
+def review_run(
+    run: JobRun,
+    *,
+    username: str,
+    trusted: Collection[str],
+    definitions: list[dict[str, Any]],
+    queue_exists: Callable[[str], bool],
+    secret_exists: Callable[[str], bool],
+) -> Denial | None:
+    """Why a new JobRun may not be stored, or None: the same rules, and messages, as a run's start.
+
+    The job must exist, be installed and enabled, may use the queue, and the inputs must fit its
+    variables schema (one validator: the API's and the operator's); approval-required jobs are refused
+    until approvals exist. ``requestedBy`` must be the creator's own name unless they are trusted. A
+    sensitive job's inputs Secret must not exist yet: the run's creator makes it afterwards, owned by the
+    run, so no Secret made for something else can be claimed.
+    """
+    if run.spec.requested_by != requester_of(run.spec.requested_by, username, trusted):
+        return Denial(
+            "RequesterSpoofed",
+            f"spec.requestedBy is {run.spec.requested_by!r} but the run is created by {username!r}: only "
+            "the Jobplane API creates runs for someone else",
+        )
+    definition = find_definition(run.spec.job, definitions)
+    effective = effective_of(definition)
+    queue = run.spec.queue or (effective.get("taskQueues") or [DEFAULT_QUEUE])[0]
+    refusal: Refusal | None = check_runnable(run, definition, queue, queue_exists(queue))
+    if refusal is not None:
+        return Denial(refusal.reason, refusal.message)
+    ref = run.spec.inputs_secret_ref
+    if ref and secret_exists(ref):
+        return Denial(
+            "InputsSecretExists",
+            f"Secret {ref!r} (spec.inputsSecretRef) exists already, so it was not made for this run: name "
+            "a Secret that does not exist yet, then create it of type jobplane.io/run-inputs with an "
+            "ownerReference to this JobRun",
+        )
+    return None
+
+
+def pods_denial(kind: str, may_create_pods: bool, namespace: str, username: str) -> Denial | None:
+    """A JobQueue's pod template (or a JobRepository's code) makes the operator start pods as it says:
+    only someone who may create pods in the namespace themselves may write one."""
+    if may_create_pods:
+        return None
+    return Denial(
+        "NotAllowedToCreatePods",
+        f"{username!r} may not create pods in namespace {namespace!r}, and a {kind} makes the operator "
+        "create pods as it describes: ask for that right, or for someone who has it to apply this",
+    )

@@ -1,0 +1,175 @@
+"""A run's start at the trust boundary: its inputs Secret checked, never adopted; singletons in turn."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from jobplane.settings import Settings
+from jobplane_crds.v1alpha1 import INPUTS_SECRET_TYPE
+from jobplane_operator.reconcile.jobrun import singleton_lease, singleton_lease_name
+from jobplane_operator.runs import reconcile_run
+from jobplane_operator.settings import OperatorSettings
+from tests.unit.operator.test_reconcile_jobrun import UID, FakeCatalog, FakeClients, definition, run_obj_of
+
+NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+OTHER_UID = "0b9a8c7d-0000-4000-8000-000000000001"
+
+
+class BoundaryClients(FakeClients):
+    """FakeClients with Secrets (as read, and deleted) and Leases (conditional writes)."""
+
+    def __init__(self, catalog: FakeCatalog) -> None:
+        super().__init__(catalog)
+        self.stored: dict[str, dict[str, Any]] = {}
+        self.deleted: list[tuple[str, str | None]] = []
+        self.leases: dict[str, dict[str, Any]] = {}
+        self.runs: dict[str, dict[str, Any]] = {}
+        self.version = 0
+
+    def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        self.calls.append("get_secret")
+        return self.stored.get(name)
+
+    def delete_secret(self, namespace: str, name: str, uid: str | None = None) -> None:
+        self.calls.append("delete_secret")
+        self.deleted.append((name, uid))
+
+    def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.leases.get(name)
+
+    def take_lease(self, namespace: str, body: dict[str, Any], replacing: dict[str, Any] | None) -> bool:
+        name = body["metadata"]["name"]
+        current = self.leases.get(name)
+        if (replacing is None) != (current is None) or (
+            current is not None
+            and replacing is not None
+            and current["metadata"]["resourceVersion"] != replacing["metadata"]["resourceVersion"]
+        ):
+            return False  # what the API answers with 409
+        self.version += 1
+        self.leases[name] = {**body, "metadata": {**body["metadata"], "resourceVersion": str(self.version)}}
+        return True
+
+    def get_run(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.runs.get(name)
+
+
+def sensitive_run(ref: str = "r1-inputs", age: float = 1) -> dict[str, Any]:
+    obj = run_obj_of("audit.Audit")
+    obj["spec"] = {"job": "audit.Audit", "inputsSecretRef": ref, "data": {}}
+    obj["metadata"]["creationTimestamp"] = (NOW - timedelta(seconds=age)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return obj
+
+
+def inputs_secret(owner_uid: str = UID, type_: str = INPUTS_SECRET_TYPE) -> dict[str, Any]:
+    owner = {"apiVersion": "jobplane.io/v1alpha1", "kind": "JobRun", "name": "r1", "uid": owner_uid}
+    return {
+        "type": type_,
+        "metadata": {
+            "name": "r1-inputs",
+            "uid": "secret-uid",
+            "ownerReferences": [{**owner, "controller": True}],
+        },
+    }
+
+
+def reconcile(clients: BoundaryClients, obj: dict[str, Any], now: datetime = NOW) -> None:
+    settings, defaults = OperatorSettings(), Settings()
+    reconcile_run(clients, obj, settings, defaults, clients.catalog, now=now)  # type: ignore[arg-type]
+
+
+def catalog(**code: Any) -> FakeCatalog:
+    return FakeCatalog(definition(**code), None, {})
+
+
+# --- the inputs Secret ------------------------------------------------------------------------------------
+
+
+def test_a_typed_secret_the_run_owns_is_mounted_and_deleted_as_that_very_object_at_the_end() -> None:
+    clients = BoundaryClients(catalog(hasSensitiveVariables=True))
+    clients.stored["r1-inputs"] = inputs_secret()
+    reconcile(clients, sensitive_run())
+    (job,) = clients.jobs
+    volumes = {v["name"]: v for v in job["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["inputs"]["secret"]["secretName"] == "r1-inputs"
+    assert "patch_secret" not in clients.calls
+    assert clients.deleted == []
+
+    done = sensitive_run()
+    done["status"] = {"phase": "Running", "jobName": job["metadata"]["name"]}
+    finished = {**job, "status": {"conditions": [{"type": "Complete", "status": "True"}], "succeeded": 1}}
+    clients.existing[job["metadata"]["name"]] = finished
+    reconcile(clients, done)
+    assert clients.statuses[-1]["phase"] == "Succeeded"
+    assert clients.deleted == [("r1-inputs", "secret-uid")]
+
+
+def test_a_foreign_secret_is_never_mounted_nor_deleted_and_the_run_fails_saying_why() -> None:
+    for foreign in (inputs_secret(type_="Opaque"), inputs_secret(owner_uid=OTHER_UID)):
+        clients = BoundaryClients(catalog(hasSensitiveVariables=True))
+        clients.stored["r1-inputs"] = foreign
+        reconcile(clients, sensitive_run())
+        assert clients.jobs == []
+        assert clients.statuses[-1]["phase"] == "Failed"
+        assert clients.statuses[-1]["reason"] == "InputsSecretNotOwned"
+        assert clients.deleted == []
+
+
+def test_a_secret_not_made_yet_is_waited_for_then_the_run_fails() -> None:
+    clients = BoundaryClients(catalog(hasSensitiveVariables=True))
+    reconcile(clients, sensitive_run(age=1))
+    assert (clients.statuses[-1]["phase"], clients.statuses[-1]["reason"]) == ("Pending", "WaitingForInputs")
+    assert clients.jobs == []
+    reconcile(clients, sensitive_run(age=OperatorSettings().pending_timeout + 1))
+    failed = clients.statuses[-1]
+    assert (failed["phase"], failed["reason"]) == ("Failed", "InputsSecretNotFound")
+    assert clients.jobs == []
+
+
+# --- singleton jobs ---------------------------------------------------------------------------------------
+
+LEASE = singleton_lease_name("audit.Audit")
+
+
+def held_by(clients: BoundaryClients, name: str, uid: str, phase: str | None) -> None:
+    assert clients.take_lease("ops", singleton_lease(LEASE, name, uid, NOW, "audit.Audit"), None)
+    clients.runs[name] = {"metadata": {"name": name, "uid": uid}, "status": {"phase": phase} if phase else {}}
+
+
+def test_a_singleton_run_waits_while_another_run_of_its_job_is_active() -> None:
+    clients = BoundaryClients(catalog(isSingleton=True))
+    held_by(clients, "earlier", OTHER_UID, None)  # started, no status yet: active
+    reconcile(clients, run_obj_of("audit.Audit"))
+    assert clients.jobs == []
+    assert (clients.statuses[-1]["phase"], clients.statuses[-1]["reason"]) == ("Queued", "SingletonActive")
+    assert "run earlier is active" in clients.statuses[-1]["message"]
+
+
+def test_a_singleton_run_takes_the_lease_once_its_holder_ended_or_is_gone() -> None:
+    for phase in ("Succeeded", "Failed", "Cancelled", "gone"):
+        clients = BoundaryClients(catalog(isSingleton=True))
+        held_by(clients, "earlier", OTHER_UID, None if phase == "gone" else phase)
+        if phase == "gone":
+            del clients.runs["earlier"]
+        reconcile(clients, run_obj_of("audit.Audit"))
+        assert len(clients.jobs) == 1, phase
+        holder = clients.leases[LEASE]
+        assert holder["spec"]["holderIdentity"] == "r1"
+        assert holder["metadata"]["annotations"]["jobplane.io/holder-uid"] == UID
+
+
+def test_a_run_made_again_under_its_holder_s_name_does_not_inherit_the_lease() -> None:
+    clients = BoundaryClients(catalog(isSingleton=True))
+    held_by(clients, "r1", OTHER_UID, None)
+    clients.runs["r1"]["metadata"]["uid"] = UID  # the old r1 was deleted; this r1 is another run
+    reconcile(clients, run_obj_of("audit.Audit"))
+    assert len(clients.jobs) == 1  # the old holder is gone, so the new r1 took it over
+    assert clients.leases[LEASE]["metadata"]["annotations"]["jobplane.io/holder-uid"] == UID
+
+
+def test_a_job_that_is_not_a_singleton_takes_no_lease() -> None:
+    clients = BoundaryClients(catalog())
+    reconcile(clients, run_obj_of("audit.Audit"))
+    assert len(clients.jobs) == 1
+    assert clients.leases == {}
