@@ -604,7 +604,7 @@ def measure_runs(url: str, admin_key: str, workdir: Path, args: argparse.Namespa
     from kubernetes import client, config
 
     from tests.cluster.cluster import Cluster, wait_for
-    from tests.stack import EXAMPLES, apply_crds
+    from tests.stack import ADMISSION_OPT_OUT, EXAMPLES, apply_crds
 
     t0 = time.monotonic()
     with Cluster(node=False, kwok=False) as cluster:
@@ -612,6 +612,8 @@ def measure_runs(url: str, admin_key: str, workdir: Path, args: argparse.Namespa
         apply_crds(cluster)
         for namespace in (NAMESPACE, DIRECT_NAMESPACE):
             cluster.kubectl("create", "namespace", namespace)
+        # The baseline creates JobRuns with the client alone: no definitions there, so no admission either.
+        cluster.kubectl("label", "namespace", DIRECT_NAMESPACE, f"{ADMISSION_OPT_OUT}=disabled")
         env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "JOBPLANE_JOBS_ROOT": str(EXAMPLES)}
         subprocess.run(
             [sys.executable, "-m", "jobplane.cli", "sync-jobs", "--namespace", NAMESPACE],

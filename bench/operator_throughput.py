@@ -7,7 +7,9 @@ Starts a local cluster (control plane + kwok pools, no real node), then in the s
 Baseline and operator bursts are taken in turn, --rounds times, each once the control plane is quiet
 again: a 2 s burst's speed drifts with the machine, so the ratio is of the medians. Reports the rates
 (Jobs/s), the ratios, the p50/p99 latency from a JobRun's creation to its Job's appearance in a watch,
-and the CPU seconds each component used in each phase. Run as root (the cluster needs it):
+and the CPU seconds each component used in each phase. Last, in the same run, the time to create one
+JobRun through the admission webhook and without it (p50/p99, and what the webhook adds to the p99).
+Run as root (the cluster needs it):
 
     .venv/bin/python bench/operator_throughput.py [--runs 500] [--rounds 3]
 
@@ -35,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.cluster.cluster import Cluster, wait_for  # noqa: E402
 from tests.e2e.support import KWOK_IMAGE, Workspace, running_operator  # noqa: E402
+from tests.stack import ADMISSION_OPT_OUT, start_admission  # noqa: E402
 
 
 def _cpu_by_component() -> dict[str, float]:
@@ -234,6 +237,30 @@ def backlog_drain(namespace: str, count: int, log: Path, cluster: Cluster, cpu: 
     return (count - 1) / (times[-1] - times[0])
 
 
+def admission_latency(cluster: Cluster, count: int, block: int = 50) -> dict[str, list[float]]:
+    """Seconds to create one JobRun, through the admission webhook and without it (a namespace opted out),
+    in alternating blocks so that both see the same machine. The webhook is the tests' (tests/stack.py):
+    `jobplane operator` serving admission only, behind the chart's webhook configurations."""
+    from kubernetes import client
+
+    start_admission(cluster)
+    api = client.CustomObjectsApi()
+    namespaces = {"with_webhook": "bench-admission", "without_webhook": "bench-no-admission"}
+    for namespace in namespaces.values():
+        cluster.kubectl("create", "namespace", namespace)
+        Workspace.prepare(cluster, namespace, pool="batch").enable("noop.Noop")
+    cluster.kubectl("label", "namespace", namespaces["without_webhook"], f"{ADMISSION_OPT_OUT}=disabled")
+    seconds: dict[str, list[float]] = {key: [] for key in namespaces}
+    for first in range(0, count, block):
+        for key, namespace in namespaces.items():
+            for i in range(first, min(count, first + block)):
+                body = {**_run(f"latency-{i}"), "metadata": {"name": f"latency-{i}"}}
+                began = time.perf_counter()
+                api.create_namespaced_custom_object("jobplane.io", "v1alpha1", namespace, "jobruns", body)
+                seconds[key].append(time.perf_counter() - began)
+    return seconds
+
+
 def _percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
@@ -281,6 +308,8 @@ def main() -> int:
         drain_rate = backlog_drain(
             "bench-backlog", args.runs, Path(tmp) / "backlog.log", cluster, windows["backlog"]
         )
+        settle()
+        created = admission_latency(cluster, args.runs)
     direct = statistics.median(direct_rates)
     streaming = statistics.median(burst.rate for burst in bursts)
     latencies = [latency for burst in bursts for latency in burst.latencies]
@@ -299,7 +328,19 @@ def main() -> int:
         "latency_p50_s": round(statistics.median(latencies), 3),
         "latency_p99_s": round(_percentile(latencies, 0.99), 3),
         "cpu_seconds": {phase: window.used for phase, window in windows.items()},
-        "aim": "operator_vs_baseline >= 0.5 (medians of the rounds)",
+        "jobrun_create_ms": {
+            key: {
+                "p50": round(1000 * statistics.median(values), 1),
+                "p99": round(1000 * _percentile(values, 0.99), 1),
+            }
+            for key, values in created.items()
+        },
+        "admission_adds_p99_ms": round(
+            1000
+            * (_percentile(created["with_webhook"], 0.99) - _percentile(created["without_webhook"], 0.99)),
+            1,
+        ),
+        "aim": "operator_vs_baseline >= 0.5 (medians of the rounds); admission_adds_p99_ms <= 20",
     }
     print(json.dumps(report, indent=2))
     return 0

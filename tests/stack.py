@@ -11,12 +11,14 @@ and the cluster binaries (scripts/setup-host.sh, tests/cluster/build-bins.sh), l
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import json
 import logging
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -25,7 +27,10 @@ import urllib.request
 from pathlib import Path
 from typing import IO, Any
 
+import yaml
+
 from jobplane_crds.v1alpha1 import KINDS
+from tests.cluster.binaries import Binaries
 from tests.cluster.cluster import Cluster, wait_for
 from tests.conftest import REPO_ROOT, PostgresServer, _postgres_bindir, free_port
 
@@ -39,7 +44,7 @@ ADMIN = "admin"
 
 
 def apply_crds(cluster: Cluster) -> None:
-    """The generated jobplane.io CRDs, applied and served (idempotent)."""
+    """The generated jobplane.io CRDs, applied and served, with their admission webhook (idempotent)."""
     cluster.kubectl("apply", "--server-side", "-f", str(CRDS_DIR))
     for name in CRD_NAMES:
         cluster.kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
@@ -47,6 +52,73 @@ def apply_crds(cluster: Cluster) -> None:
     wait_for(
         "jobplane.io in discovery", lambda: "jobruns" in cluster.kubectl("api-resources").stdout, timeout=30
     )
+    start_admission(cluster)
+
+
+ADMISSION_PROCESS = "jobplane-admission"
+# The label of a test namespace out of admission's reach (the chart's configurations have no such label).
+ADMISSION_OPT_OUT = "jobplane.io/tests-admission"
+# The identity of the API in the stack: the one requester whose runs keep their requestedBy.
+API_IDENTITY = "jobplane-api"
+
+
+def webhook_configurations(base_url: str, ca_bundle: str) -> list[dict[str, Any]]:
+    """The chart's webhook configurations (helm template), calling ``base_url`` with ``ca_bundle``, for
+    every namespace: the tests' admission runs the very hooks, paths and rules a release installs."""
+    rendered = subprocess.run(
+        [
+            str(Binaries.locate().helm), "template", "jp", str(REPO_ROOT / "charts" / "jobplane"),
+            "--show-only", "templates/operator-webhook.yaml",
+            "--set", "database.existingSecret=unused", "--set", f"operator.webhook.url={base_url}",
+        ],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    configurations = [
+        doc for doc in yaml.safe_load_all(rendered) if doc and doc["kind"].endswith("WebhookConfiguration")
+    ]
+    for configuration in configurations:
+        configuration["metadata"]["name"] = "jobplane-tests"
+        for hook in configuration["webhooks"]:
+            hook["clientConfig"]["caBundle"] = ca_bundle
+            # Tests make namespaces as they go: every one, but those of lower-layer tests that opt out.
+            hook["namespaceSelector"] = {
+                "matchExpressions": [{"key": ADMISSION_OPT_OUT, "operator": "NotIn", "values": ["disabled"]}]
+            }
+    return configurations
+
+
+def start_admission(cluster: Cluster) -> None:
+    """The admission webhook for the whole cluster, once: `jobplane operator` serving admission only
+    (the tests' operators then serve none), stopped with the cluster."""
+    if any(record.name == ADMISSION_PROCESS for record in cluster.state.processes):
+        return
+    port = free_port()
+    cert = cluster.serving_cert("jobplane-webhook")
+    cluster._spawn(
+        ADMISSION_PROCESS,
+        Path(sys.executable),
+        ["-m", "jobplane.cli", "operator"],
+        env={
+            "KUBECONFIG": str(cluster.kubeconfig),
+            "JOBPLANE_OPERATOR_CONTROLLERS": "false",
+            "JOBPLANE_OPERATOR_WEBHOOK_PORT": str(port),
+            "JOBPLANE_OPERATOR_WEBHOOK_ADDRESS": "127.0.0.1",
+            "JOBPLANE_OPERATOR_WEBHOOK_CERT_FILE": str(cert.cert),
+            "JOBPLANE_OPERATOR_WEBHOOK_KEY_FILE": str(cert.key),
+            "JOBPLANE_OPERATOR_TRUSTED_REQUESTERS": json.dumps([API_IDENTITY]),
+        },
+    )
+
+    def listening() -> bool:
+        cluster._check_alive()
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+        return False
+
+    wait_for("the admission webhook", listening, timeout=60)
+    ca_bundle = base64.b64encode(cluster.ca.cert.read_bytes()).decode()
+    for configuration in webhook_configurations(f"https://127.0.0.1:{port}", ca_bundle):
+        cluster.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(configuration))
 
 
 class Stack:
@@ -133,6 +205,9 @@ class Stack:
             "api",
             ["api"],
             self.env(
+                # An identity of its own, as in a release (its service account): admission keeps the
+                # requestedBy of its runs, and stamps everyone else's.
+                KUBECONFIG=str(self.cluster.user_kubeconfig(API_IDENTITY, groups=("system:masters",))),
                 JOBPLANE_API_NAMESPACE=self.namespace,
                 JOBPLANE_API_PORT=str(self.port),
                 JOBPLANE_API_RUN_TOKEN_KEY=self.run_token_key,

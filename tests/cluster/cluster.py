@@ -307,6 +307,7 @@ class Cluster:
 
     def _write_pki(self) -> None:
         ca = CertificateAuthority(self.pki)
+        self.authority = ca
         self.ca = ca.pair
         sans = [
             "IP:127.0.0.1",
@@ -333,6 +334,21 @@ class Cluster:
             (self.workdir / "node.kubeconfig").write_text(
                 self._kubeconfig(f"system:node:{REAL_NODE}", self.node_cert)
             )
+
+    def user_kubeconfig(self, user: str, groups: tuple[str, ...] = ()) -> Path:
+        """A kubeconfig for ``user`` (a client certificate of this cluster's CA, in ``groups``): an identity
+        with only the rights RBAC gives it, for tests that act as someone other than the admin."""
+        path = self.workdir / f"{user}.kubeconfig"
+        if not path.exists():
+            subject = "".join(f"/O={group}" for group in groups) + f"/CN={user}"
+            pair = self.authority.issue(f"user-{user}", subject, client=True)
+            path.write_text(self._kubeconfig(user, pair))
+        return path
+
+    def serving_cert(self, name: str) -> KeyPair:
+        """A serving certificate for 127.0.0.1 signed by the cluster's CA, which the apiserver trusts in a
+        webhook configuration's caBundle (see ``ca``)."""
+        return self.authority.issue(name, f"/CN={name}", server_sans=["IP:127.0.0.1", "DNS:localhost"])
 
     def _kubeconfig(self, user: str, pair: KeyPair) -> str:
         # JSON is valid YAML, and keeping the files as JSON spares a YAML dependency.

@@ -13,7 +13,7 @@ from tests.cluster.cluster import Cluster
 from tests.cluster.fixtures import cluster, namespace, pytest_runtest_makereport, testapp_image
 from tests.conftest import PostgresServer
 from tests.e2e.api_support import running_stack
-from tests.stack import Stack, apply_crds
+from tests.stack import ADMISSION_OPT_OUT, Stack, apply_crds
 
 __all__ = [
     "api_stack",
@@ -23,6 +23,7 @@ __all__ = [
     "project_image",
     "pytest_runtest_makereport",
     "testapp_image",
+    "without_admission",
 ]
 
 
@@ -37,6 +38,14 @@ def jobplane_crds(cluster: Cluster) -> Cluster:
     """The cluster with the generated jobplane.io CRDs applied and served."""
     apply_crds(cluster)
     return cluster
+
+
+@pytest.fixture
+def without_admission(jobplane_crds: Cluster, namespace: str) -> str:
+    """The test's namespace, out of the admission webhook's reach: for tests of a lower layer (the CRD
+    schema, the API's gateway) that store runs no admission would let through."""
+    jobplane_crds.kubectl("label", "namespace", namespace, f"{ADMISSION_OPT_OUT}=disabled")
+    return namespace
 
 
 @pytest.fixture(scope="module")

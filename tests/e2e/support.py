@@ -102,14 +102,36 @@ class Workspace:
             json.dumps(patch),
         )
 
-    def apply(self, kind: str, name: str, spec: dict[str, Any]) -> None:
+    def apply(
+        self, kind: str, name: str, spec: dict[str, Any], *, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         body = {"apiVersion": "jobplane.io/v1alpha1", "kind": kind, "metadata": {"name": name}, "spec": spec}
-        self.cluster.kubectl(
-            "apply", "--server-side", "-n", self.namespace, "-f", "-", input=json.dumps(body)
+        return self.cluster.kubectl(
+            "apply", "--server-side", "-n", self.namespace, "-f", "-", input=json.dumps(body), check=check
         )
 
     def run(self, name: str, job: str, **spec: Any) -> None:
         self.apply("JobRun", name, {"job": job, **spec})
+
+    def try_run(self, name: str, job: str, **spec: Any) -> subprocess.CompletedProcess[str]:
+        """Apply a JobRun that admission may refuse; the answer says whether it did."""
+        return self.apply("JobRun", name, {"job": job, **spec}, check=False)
+
+    def run_with_inputs(self, name: str, job: str, inputs: dict[str, Any], secret: str) -> None:
+        """A run of a job with sensitive variables, as a kubectl user makes one (README): the run names a
+        Secret that does not exist yet, then the Secret is created of type jobplane.io/run-inputs, owned by
+        the run."""
+        self.run(name, job, inputsSecretRef=secret)
+        uid = self.get("jobrun", name)["metadata"]["uid"]
+        owner = {"apiVersion": "jobplane.io/v1alpha1", "kind": "JobRun", "name": name, "uid": uid}
+        body = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": secret, "ownerReferences": [{**owner, "controller": True}]},
+            "type": "jobplane.io/run-inputs",
+            "stringData": {"data.json": json.dumps(inputs)},
+        }
+        self.cluster.kubectl("create", "-n", self.namespace, "-f", "-", input=json.dumps(body))
 
     def get(self, kind: str, name: str) -> dict[str, Any]:
         return dict(self.cluster.get_json(kind, name, "-n", self.namespace))

@@ -1,7 +1,8 @@
 """The API's Kubernetes side on a real kube-apiserver: the gateway's cache and writes, and the run mirror.
 
 No operator runs here: the tests write JobDefinition and JobRun statuses through the status subresource,
-as the operator would.
+as the operator would. Nor does admission (its namespaces opt out): the runs here name jobs that no
+operator could start, to test the gateway and the mirror alone.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from jobplane_api.services.mirror import RunMirror
 from jobplane_api.settings import ApiSettings
 from tests.cluster.cluster import Cluster, wait_for
 
-pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("jobplane_crds")]
+pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("jobplane_crds", "without_admission")]
 
 CLASS_PATH = "hello_world.HelloWorld"
 
@@ -172,13 +173,7 @@ def test_a_spec_patch_is_seen_at_once_and_refusals_are_domain_errors(
 def test_runs_and_inputs_secrets_are_created_cancelled_and_removed(
     cluster: Cluster, namespace: str, gateway: KubeGateway
 ) -> None:
-    secret = gateway.create_inputs_secret(
-        namespace=namespace, generate_name="hello-inputs-", data_json='{"pw": "s"}'
-    )
-    stored = cluster.get_json("secret", secret, "-n", namespace)
-    assert stored["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "jobplane"
-    assert set(stored["data"]) == {"data.json"}
-
+    secret = "hello-inputs-1"
     run = gateway.create_run(
         namespace=namespace,
         generate_name="hello-",
@@ -189,6 +184,14 @@ def test_runs_and_inputs_secrets_are_created_cancelled_and_removed(
     assert name.startswith("hello-")
     assert uuid.UUID(uid)
     assert run["spec"]["cancel"] is False
+    # Made after its run, already owned by it and of the one type the operator mounts.
+    gateway.create_inputs_secret(run=run, name=secret, data_json='{"pw": "s"}')
+    stored = cluster.get_json("secret", secret, "-n", namespace)
+    assert stored["type"] == "jobplane.io/run-inputs"
+    assert stored["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "jobplane"
+    (owner,) = stored["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == ("JobRun", name, uid, True)
+    assert set(stored["data"]) == {"data.json"}
 
     assert gateway.get_run(namespace, name)["metadata"]["uid"] == uid
     cancelled = gateway.cancel_run(namespace, name)
@@ -201,6 +204,9 @@ def test_runs_and_inputs_secrets_are_created_cancelled_and_removed(
     gateway.delete_secret(namespace, secret)
     gateway.delete_secret(namespace, secret)  # already gone: no error
     assert cluster.kubectl("get", "secret", secret, "-n", namespace, check=False).returncode != 0
+    gateway.delete_run(namespace, name)
+    gateway.delete_run(namespace, name)  # already gone: no error
+    assert cluster.kubectl("get", "jobrun", name, "-n", namespace, check=False).returncode != 0
 
 
 # --- the mirror -------------------------------------------------------------------------------------

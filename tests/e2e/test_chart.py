@@ -29,6 +29,7 @@ from jobplane_crds.v1alpha1 import KINDS
 from tests.cluster.binaries import Binaries
 from tests.cluster.cluster import Cluster, wait_for
 from tests.conftest import REPO_ROOT, PostgresServer, free_port, missing_component
+from tests.stack import ADMISSION_OPT_OUT
 
 pytestmark = pytest.mark.cluster
 
@@ -243,8 +244,10 @@ def release(
         namespace,
         f"--from-literal=DATABASE_URL={database_url}",
     )
+    # Only the release's own webhook (its operator pods) answers for its namespace, not the tests' one.
+    cluster.kubectl("label", "namespace", namespace, f"{ADMISSION_OPT_OUT}=disabled")
     repository, tag = project_image.rsplit(":", 1)
-    api_port = free_port()
+    api_port, webhook_port = free_port(), free_port()
     values = {
         "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
         "database": {"existingSecret": "jobplane-db", "existingSecretKey": "DATABASE_URL"},
@@ -258,6 +261,13 @@ def release(
             "apiURL": f"http://127.0.0.1:{api_port}",
             "leaseDuration": 6,
             "metrics": {"enabled": False},  # two replicas on one host network: one port each is not free
+            # No Service network here: the apiserver calls the webhook on the host's network, where both
+            # replicas listen on the one port (SO_REUSEPORT, as kopf's server binds).
+            "webhook": {
+                "port": webhook_port,
+                "url": f"https://127.0.0.1:{webhook_port}",
+                "certIPs": ["127.0.0.1"],
+            },
         },
         "api": {"port": api_port},
         "queues": [
@@ -329,7 +339,14 @@ def test_a_kubectl_jobrun_and_an_api_run_through_the_service_both_succeed_with_r
         "metadata": {"name": "from-kubectl"},
         "spec": {"job": definition, "data": {"who": "kubectl"}},
     }
+    # Through the chart's webhook: a spoofed requester is replaced, a run of an unknown job is refused.
+    run["spec"]["requestedBy"] = "someone-else"
     release.kubectl("apply", "-f", "-", input=json.dumps(run))
+    assert release.get("jobrun", "from-kubectl")["spec"]["requestedBy"] == "admin"
+    unknown = {**run, "metadata": {"name": "unknown"}, "spec": {"job": "no.Such"}}
+    refused = release.kubectl("apply", "-f", "-", input=json.dumps(unknown), check=False)
+    assert refused.returncode != 0
+    assert "JobNotFound: No JobDefinition named 'no.Such'" in refused.stderr
 
     # The admin's token, made the way NOTES.txt says: inside the API pod.
     deploy = f"deploy/{FULLNAME}-api"
@@ -376,6 +393,9 @@ def test_a_kubectl_jobrun_and_an_api_run_through_the_service_both_succeed_with_r
         # It reads a repository's credentials Secret by name, never lists them.
         ("operator", "list", "secrets", "release"),
         ("operator", "create", "jobs.batch", "default"),
+        # It never adopts or rewrites a Secret: read to check, created and deleted only.
+        ("operator", "patch", "secrets", "release"),
+        ("operator", "update", "secrets", "release"),
         ("sync-jobs", "delete", "jobdefinitions.jobplane.io", "release"),
     ],
 )
@@ -402,6 +422,9 @@ def test_service_accounts_are_refused_what_they_do_not_need(
         ("operator", "patch", "jobrepositories.jobplane.io/status"),
         ("operator", "get", "pods/log"),
         ("api", "create", "jobrepositories.jobplane.io"),
+        ("operator", "create", "subjectaccessreviews.authorization.k8s.io"),
+        ("operator", "update", "leases.coordination.k8s.io"),
+        ("api", "delete", "jobruns.jobplane.io"),
     ],
 )
 def test_service_accounts_have_what_they_need_in_the_release_namespace(
