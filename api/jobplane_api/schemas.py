@@ -297,7 +297,8 @@ class GitRepositoryWrite(BaseModel):
     """The body of a create (name and remote_url required) or a PATCH/PUT (what is sent changes).
 
     ``secrets_group`` names a Secret of the namespace with keys ``username`` and ``password`` (HTTP;
-    a token goes in ``password``) or ``identity`` and ``known_hosts`` (SSH).
+    a token goes in ``password``) or ``identity`` and ``known_hosts`` (SSH), labelled
+    ``jobplane.io/secret-type: repository-credentials`` with a ``url`` key holding the URL's prefix.
     """
 
     model_config = ConfigDict(extra="allow")

@@ -91,7 +91,9 @@ _UNADVERTISED = re.compile(
 _KEPT_GIT_VARIABLES = ("GIT_EXEC_PATH", "GIT_SSL_", "GIT_HTTP_USER_AGENT", "GIT_PYTHON_")
 _CREDENTIALS_IN_URL = (
     "it contains a password: put credentials in the Secret named by credentialsSecretRef "
-    "(keys username and password, or identity and known_hosts), never in the URL"
+    "(keys username and password, or identity and known_hosts, with the label "
+    "jobplane.io/secret-type: repository-credentials and a key url holding the repository's URL prefix), "
+    "never in the URL"
 )
 
 # The folders this process put on sys.path for repositories, by slug: a later checkout of the same slug
@@ -551,7 +553,7 @@ def _failure_message(what: str, stderr: str, credentials: GitCredentials | None)
     if re.search(r"terminal prompts disabled|Authentication failed|\b40[13]\b", stderr):
         if credentials is None or not credentials.has_basic:
             hint = " (the server asks for credentials: set credentialsSecretRef to a Secret with username "
-            hint += "and password)"
+            hint += "and password, scoped to the repository by its label and url key)"
         else:
             hint = " (the server refused the username and password of the credentials Secret)"
     elif "Host key verification failed" in stderr:

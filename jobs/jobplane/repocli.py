@@ -41,7 +41,8 @@ def add_repo_commands(commands: Any) -> None:
         "--secret",
         metavar="NAME",
         help="Secret with the credentials: username and password (a token goes in password), "
-        "or identity and known_hosts for SSH",
+        "or identity and known_hosts for SSH; labelled jobplane.io/secret-type=repository-credentials, "
+        "with a key url holding a prefix of the repository's URL",
     )
     add.add_argument("--interval", help="how often to look for new commits, e.g. 30s, 5m, 1h (default: 5m)")
 

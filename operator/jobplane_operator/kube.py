@@ -262,19 +262,12 @@ class Clients:
     def get_secret_data(self, namespace: str, name: str) -> SecretData | None:
         """A Secret's labels and data (base64 values, as the API holds them), or None when it does not exist.
 
-        Only for a JobRepository's Git credentials, read to check they are scoped to the repository (the
-        labels and the url key) before any value is used: the operator reads no other Secret.
+        For a JobRepository's Git credentials, read to check they are scoped to the repository (the
+        labels and the url key) before any value is used.
         """
-        from kubernetes.client.exceptions import ApiException
-
-        try:
-            secret = json.loads(
-                self._call("GET", self._path("api", "v1", "namespaces", namespace, "secrets", name))
-            )
-        except ApiException as exc:
-            if _not_found(exc):
-                return None
-            raise
+        secret = self.get_secret(namespace, name)
+        if secret is None:
+            return None
         labels = (secret.get("metadata") or {}).get("labels") or {}
         return SecretData(
             labels={str(key): str(value) for key, value in labels.items()},
@@ -390,8 +383,8 @@ class Clients:
 
     # --- the Secrets of a run: its sensitive inputs, its token ----------------------------------------
     def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
-        """A Secret as stored, or None. Only for what a run or a repository names, checked by type and
-        owner (or label and URL) before anything of it is used."""
+        """A Secret as stored, or None; read one by one, never listed. Only the Secrets a run or a
+        repository names, checked by type and owner (or label and URL) before anything of it is used."""
         from kubernetes.client.exceptions import ApiException
 
         try:

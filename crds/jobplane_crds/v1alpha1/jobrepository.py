@@ -39,7 +39,9 @@ class JobRepositorySpec(CrdModel):
     """The branch, tag or commit to follow."""
     credentials_secret_ref: str | None = Field(default=None, max_length=253)
     """Name of a Secret in this namespace with the Git credentials: keys `username` and `password`
-    (HTTP basic; a token goes in `password`), or `identity` (an SSH private key) and `known_hosts`."""
+    (HTTP basic; a token goes in `password`), or `identity` (an SSH private key) and `known_hosts`. It is
+    used only if labelled `jobplane.io/secret-type: repository-credentials` with a key `url` holding a
+    prefix of this repository's URL; otherwise the sync fails with reason CredentialsNotScoped."""
     slug: str = Field(
         pattern=SLUG_PATTERN,
         max_length=63,
