@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import kopf
@@ -42,6 +44,25 @@ WEBHOOK_PATHS = {
 }
 
 
+class _WebhookServer(kopf.WebhookServer):
+    """kopf's webhook server, with a file that exists while it listens: the readiness probe. A TCP probe
+    cannot tell replicas apart on the host's network, where they share the port (SO_REUSEPORT)."""
+
+    def __init__(self, *, ready_file: Path | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ready_file = ready_file
+
+    async def __call__(self, fn: Any) -> AsyncIterator[Any]:
+        try:
+            async for client_config in super().__call__(fn):
+                if self.ready_file is not None:
+                    self.ready_file.touch()
+                yield client_config
+        finally:
+            if self.ready_file is not None:
+                self.ready_file.unlink(missing_ok=True)
+
+
 def _refuse(denial: Denial | None) -> None:
     if denial is not None:
         raise kopf.AdmissionError(str(denial), code=status_code(denial))
@@ -63,7 +84,8 @@ def build_admission_registry(options: OperatorSettings) -> kopf.OperatorRegistry
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         settings.posting.level = logging.WARNING
-        settings.admission.server = kopf.WebhookServer(
+        settings.admission.server = _WebhookServer(
+            ready_file=options.webhook_ready_file,
             addr=options.webhook_address,
             port=options.webhook_port,
             certfile=str(options.webhook_cert_file),

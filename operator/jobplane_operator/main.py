@@ -44,48 +44,59 @@ def _serve_metrics(settings: OperatorSettings) -> None:
     log.info("metrics address=%s port=%d", settings.metrics_address, settings.metrics_port)
 
 
-def _serve_admission(settings: OperatorSettings) -> threading.Thread | None:
+class _Admission:
     """The admission webhook on every replica, leader or not (the apiserver calls any of them): a kopf
-    operator of its own, with only the admission handlers and their indexes, in a thread."""
-    if not settings.webhook_port:
-        return None
-    import kopf
+    operator of its own, with only the admission handlers and their indexes, in a thread.
 
-    from jobplane_operator.admission import build_admission_registry
+    Stopped before the process exits, through kopf's stop flag: the server stops listening and answers
+    the reviews it has accepted, so a replica going away mid-review fails no one's request.
+    """
 
-    def serve() -> None:
-        asyncio.run(
-            kopf.operator(
-                registry=build_admission_registry(settings),
-                standalone=True,
-                clusterwide=not settings.namespaces,
-                namespaces=settings.namespaces,
-            )
+    def __init__(self, settings: OperatorSettings) -> None:
+        import kopf
+
+        from jobplane_operator.admission import build_admission_registry
+
+        self._stop = threading.Event()
+        operator = kopf.operator(
+            registry=build_admission_registry(settings),
+            standalone=True,
+            clusterwide=not settings.namespaces,
+            namespaces=settings.namespaces,
+            stop_flag=self._stop,
         )
+        self._thread = threading.Thread(target=asyncio.run, args=(operator,), name="admission", daemon=True)
+        self._thread.start()
+        log.info("admission webhook address=%s port=%d", settings.webhook_address, settings.webhook_port)
 
-    thread = threading.Thread(target=serve, name="admission", daemon=True)
-    thread.start()
-    log.info("admission webhook address=%s port=%d", settings.webhook_address, settings.webhook_port)
-    return thread
+    def wait(self) -> None:
+        self._thread.join()
+
+    def stop(self, timeout: float = 20.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
 
 
 def run_operator(defaults: Settings) -> int:
     settings = get_operator_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log.info("operator starting namespaces=%s image=%s", settings.namespaces or "all", settings.image)
-    admission = _serve_admission(settings)
-    if not settings.controllers:
-        assert admission is not None  # the settings refuse controllers=false without a webhook port
-        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
-        admission.join()
-        return 1  # the webhook server stopped by itself
-    _serve_metrics(settings)
-    import kopf
+    admission = _Admission(settings) if settings.webhook_port else None
+    try:
+        if admission is not None and not settings.controllers:
+            signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+            admission.wait()
+            return 1  # the webhook server stopped by itself
+        _serve_metrics(settings)
+        import kopf
 
-    if not settings.leader_election:
-        kopf.run(**_kopf_kwargs(settings, defaults))
-        return 0
-    return _run_as_leader(settings, defaults)
+        if not settings.leader_election:
+            kopf.run(**_kopf_kwargs(settings, defaults))
+            return 0
+        return _run_as_leader(settings, defaults)
+    finally:
+        if admission is not None:
+            admission.stop()
 
 
 def _run_as_leader(settings: OperatorSettings, defaults: Settings) -> int:

@@ -79,6 +79,11 @@ class OperatorSettings(BaseSettings):
         default=None, description="The webhook's serving certificate (PEM); re-read when it changes."
     )
     webhook_key_file: Path | None = Field(default=None, description="Its private key (PEM).")
+    webhook_ready_file: Path | None = Field(
+        default=None,
+        description="A file that exists while the webhook listens (a readiness probe that tells replicas "
+        "apart even when they share a port on the host's network).",
+    )
     trusted_requesters: list[str] = Field(
         default_factory=list,
         description=(
