@@ -26,6 +26,10 @@ __all__ = [
     "JobVariableRead",
     "NestedObject",
     "ScheduleRequest",
+    "TokenProvision",
+    "TokenRead",
+    "TokenUserRead",
+    "TokenWrite",
 ]
 
 
@@ -326,3 +330,55 @@ class GitWebhookResponse(BaseModel):
     """202 of the push webhook: the repositories whose sync was requested."""
 
     synced: list[str]
+
+
+class TokenUserRead(BaseModel):
+    """The owner of a token (Nautobot's serializer leaves the user out; superusers here see every token)."""
+
+    id: int
+    object_type: Literal["users.user"] = "users.user"
+    display: str
+    username: str
+
+
+class TokenRead(BaseModel):
+    """An API token. ``key`` is only in the answer that creates the token: the store keeps its hash."""
+
+    id: int
+    object_type: Literal["users.token"] = "users.token"
+    display: str
+    url: str
+    user: TokenUserRead
+    created: datetime
+    expires: datetime | None
+    last_used: datetime | None
+    key: str | None = Field(
+        None, description="The key, in the creating answer only (null afterwards: it is stored hashed)."
+    )
+    key_prefix: str = Field(description="The key's first characters, to tell tokens apart.")
+    write_enabled: bool
+    description: str
+
+
+class TokenWrite(BaseModel):
+    """The writable fields of a token; on a change, only the fields sent are changed."""
+
+    expires: datetime | None = None
+    write_enabled: bool = True
+    description: str = Field("", max_length=200)
+    key: str | None = Field(
+        None,
+        min_length=40,
+        max_length=40,
+        description="At creation only: a key of 40 characters chosen by the client (default: generated).",
+    )
+
+
+class TokenProvision(BaseModel):
+    """A token asked for with a username and password in the body (NetBox's provision payload)."""
+
+    username: str | None = None
+    password: str | None = None
+    expires: datetime | None = None
+    write_enabled: bool = True
+    description: str = Field("", max_length=200)

@@ -113,6 +113,17 @@ def _add_identity_commands(commands: Any) -> None:
     user.add_argument("username")
     user.add_argument("--superuser", action="store_true", help="may do everything, without permissions")
     user.add_argument("--group", action="append", default=[], metavar="NAME", help="a group to join")
+    user.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read a password from the first line of stdin (for POST /api/users/tokens/ with basic auth)",
+    )
+
+    password = action(
+        "users", "set-password", "set a user's password, read from stdin (asked for at a terminal)"
+    )
+    password.add_argument("username")
+    password.add_argument("--remove", action="store_true", help="remove the password: no password login")
 
     group = action("groups", "create", "create a group of users")
     group.add_argument("name")

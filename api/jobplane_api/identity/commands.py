@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 from collections.abc import Callable
@@ -63,11 +64,33 @@ def _expiry(args: argparse.Namespace, now: datetime) -> datetime | None:
     return expires if expires.tzinfo is not None else expires.replace(tzinfo=UTC)
 
 
+def _read_password() -> str:
+    """A password from stdin: asked for twice at a terminal, else its first line (never an argument,
+    which other local users could read in the process list)."""
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Password (again): ") != password:
+            raise InvalidValue("the two passwords differ")
+        return password
+    return sys.stdin.readline().rstrip("\r\n")
+
+
 def _create_user(session: Session, args: argparse.Namespace) -> str:
     user = service.create_user(
-        session=session, username=args.username, is_superuser=args.superuser, groups=args.group
+        session=session,
+        username=args.username,
+        is_superuser=args.superuser,
+        groups=args.group,
+        password=args.password,
     )
     return f"created user {user.username}" + (" (superuser)" if user.is_superuser else "")
+
+
+def _set_password(session: Session, args: argparse.Namespace) -> str:
+    user = service.set_password(session=session, username=args.username, password=args.password)
+    if user.password_hash is None:
+        return f"removed the password of user {user.username}"
+    return f"set the password of user {user.username}"
 
 
 def _create_group(session: Session, args: argparse.Namespace) -> str:
@@ -108,6 +131,7 @@ def _create_permission(session: Session, args: argparse.Namespace) -> str:
 
 _COMMANDS: dict[tuple[str, str], Callable[[Session, argparse.Namespace], str]] = {
     ("users", "create"): _create_user,
+    ("users", "set-password"): _set_password,
     ("groups", "create"): _create_group,
     ("tokens", "create"): _create_token,
     ("permissions", "create"): _create_permission,
@@ -117,6 +141,17 @@ _COMMANDS: dict[tuple[str, str], Callable[[Session, argparse.Namespace], str]] =
 def run_identity_command(args: argparse.Namespace) -> int:
     """Run ``jobplane <users|groups|tokens|permissions> <action>``: all of it or, on an error, nothing."""
     command = _COMMANDS[(args.command, args.identity_action)]
+    # Read before the database is opened, so that a prompt does not hold a connection.
+    args.password = None
+    wants_password = getattr(args, "password_stdin", False) or (
+        args.identity_action == "set-password" and not args.remove
+    )
+    if wants_password:
+        try:
+            args.password = _read_password()
+        except InvalidValue as exc:
+            _error(exc.message)
+            return EXIT_BAD_INPUT
     try:
         url = _database_url(args)
     except InvalidValue as exc:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
+import secrets
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -13,13 +15,15 @@ from sqlalchemy.orm import Session, selectinload
 
 from jobplane.store.identity import Group, ObjectPermission, Token, User
 from jobplane.store.models import utcnow
-from jobplane_api.identity.errors import AlreadyExists, InvalidValue, NotFound
-from jobplane_api.identity.passwords import hash_password
+from jobplane_api.identity.errors import AlreadyExists, AuthenticationFailed, InvalidValue, NotFound
+from jobplane_api.identity.passwords import hash_password, verify_password
 from jobplane_api.identity.permissions import validate_permission
 from jobplane_api.identity.tokens import create_token
 
 __all__ = [
+    "INVALID_CREDENTIALS",
     "add_user_to_group",
+    "check_password",
     "create_group",
     "create_permission",
     "create_user",
@@ -30,6 +34,7 @@ __all__ = [
     "list_permissions",
     "list_tokens",
     "list_users",
+    "set_password",
 ]
 
 log = logging.getLogger(__name__)
@@ -37,6 +42,15 @@ log = logging.getLogger(__name__)
 # Django's username rule: letters, digits and @ . + - _
 USERNAME = re.compile(r"[\w.@+-]+")
 MAX_NAME = 150
+# Beyond this a password is a denial of service on PBKDF2 rather than a secret.
+MAX_PASSWORD = 4096
+INVALID_CREDENTIALS = "Invalid username/password."
+
+
+@functools.cache
+def _decoy_hash() -> str:
+    """Verified against when the user is unknown or has no password: a random password nobody knows."""
+    return hash_password(secrets.token_urlsafe(32))
 
 
 def _check_name(what: str, name: str) -> None:
@@ -69,6 +83,8 @@ def create_user(
     groups: Sequence[str] = (),
 ) -> User:
     _check_name("user", username)
+    if password is not None:
+        _check_password_value(password)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise AlreadyExists(f"user {username!r} already exists")
     members_of = [get_group(session=session, name=name) for name in dict.fromkeys(groups)]
@@ -83,6 +99,40 @@ def create_user(
     session.add(user)
     session.flush()
     log.info("created user username=%s superuser=%s groups=%s", username, is_superuser, list(groups))
+    return user
+
+
+def _check_password_value(password: str) -> None:
+    if not password:
+        raise InvalidValue("a password cannot be empty")
+    if len(password) > MAX_PASSWORD:
+        raise InvalidValue(f"a password may have at most {MAX_PASSWORD} characters")
+
+
+def set_password(*, session: Session, username: str, password: str | None) -> User:
+    """Give the user a password (stored as a salted PBKDF2 hash); None removes password login."""
+    user = get_user(session=session, username=username)
+    if password is not None:
+        _check_password_value(password)
+    user.password_hash = hash_password(password) if password is not None else None
+    session.flush()
+    log.info("set password username=%s removed=%s", username, password is None)
+    return user
+
+
+def check_password(*, session: Session, username: str, password: str) -> User:
+    """The active user with this username and password; AuthenticationFailed otherwise.
+
+    An unknown user costs as much time as a wrong password, so that the answer's delay does not tell
+    which usernames exist.
+    """
+    user = session.scalar(select(User).where(User.username == username))
+    known = user is not None and user.password_hash is not None
+    encoded = user.password_hash if user is not None and user.password_hash else _decoy_hash()
+    if not verify_password(password, encoded) or not known or user is None:
+        raise AuthenticationFailed(INVALID_CREDENTIALS)
+    if not user.is_active:
+        raise AuthenticationFailed("User inactive or deleted.")
     return user
 
 

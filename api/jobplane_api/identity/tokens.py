@@ -36,11 +36,16 @@ def create_token(
     expires: datetime | None = None,
     write_enabled: bool = True,
     description: str = "",
+    key: str | None = None,
 ) -> tuple[Token, str]:
-    """Create a token for ``user``; returns it with its key, which is not stored and cannot be shown again."""
+    """Create a token for ``user``; returns it with its key, which is not stored and cannot be shown again.
+
+    ``key`` is one the client chose (Nautobot lets it); by default a new random one is generated.
+    """
     if expires is not None and expires.tzinfo is None:
         raise ValueError("a token's expiry must be an aware datetime")
-    key = generate_key()
+    if key is None:
+        key = generate_key()
     token = Token(
         user=user,
         key_hash=hash_key(key),

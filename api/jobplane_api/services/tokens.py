@@ -1,0 +1,195 @@
+"""API tokens as Nautobot's ``/api/users/tokens/`` shows them: each user manages their own, superusers all.
+
+Keys are stored hashed (SHA-256), so a key is in the answer that creates its token and never again.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import ColumnElement, func, select, true
+from sqlalchemy.orm import Session
+
+from jobplane.store.identity import Token, User
+from jobplane_api.errors import BadRequest, NotAuthenticated, NotFound
+from jobplane_api.identity import service as identity
+from jobplane_api.identity.errors import AuthenticationFailed
+from jobplane_api.identity.tokens import create_token, hash_key
+from jobplane_api.pagination import Page, PageParams
+from jobplane_api.schemas import TokenProvision, TokenRead, TokenUserRead, TokenWrite
+
+if TYPE_CHECKING:
+    from jobplane_api.identity import Principal
+
+__all__ = [
+    "TOKEN",
+    "basic_credentials",
+    "create_token_for",
+    "delete_token",
+    "get_token",
+    "list_tokens",
+    "password_user",
+    "provision_token",
+    "token_record",
+    "update_token",
+]
+
+TOKEN = "users.token"
+
+
+def token_record(token: Token, user: User, *, base_url: str, key: str | None = None) -> TokenRead:
+    return TokenRead(
+        id=token.id,
+        display=f"{token.key_prefix}... ({user.username})",
+        url=f"{base_url}/api/users/tokens/{token.id}/",
+        user=TokenUserRead(id=user.id, display=user.username, username=user.username),
+        created=token.created,
+        expires=token.expires,
+        last_used=token.last_used,
+        key=key,
+        key_prefix=token.key_prefix,
+        write_enabled=token.write_enabled,
+        description=token.description,
+    )
+
+
+def _owned_by(principal: Principal) -> ColumnElement[bool]:
+    """The tokens a caller may see and change: their own; a superuser's: everyone's."""
+    if principal.is_anonymous or principal.user_id is None:
+        # An anonymous reader (allow_anonymous_read) sees jobs and results, never tokens.
+        raise NotAuthenticated()
+    if principal.is_superuser:
+        return true()
+    return Token.user_id == principal.user_id
+
+
+def list_tokens(
+    *, session: Session, principal: Principal, page: PageParams, base_url: str
+) -> Page[TokenRead]:
+    where = _owned_by(principal)
+    count = session.scalar(select(func.count()).select_from(Token).where(where)) or 0
+    rows = session.execute(
+        select(Token, User)
+        .join(User, Token.user_id == User.id)
+        .where(where)
+        .order_by(Token.created, Token.id)
+        .limit(page.limit)
+        .offset(page.offset)
+    ).all()
+    return page.page([token_record(token, user, base_url=base_url) for token, user in rows], count)
+
+
+def _lookup(session: Session, principal: Principal, token_id: int) -> tuple[Token, User]:
+    row = session.execute(
+        select(Token, User)
+        .join(User, Token.user_id == User.id)
+        .where(Token.id == token_id, _owned_by(principal))
+    ).one_or_none()
+    if row is None:
+        # Someone else's token is as absent as a token that does not exist, as in Nautobot.
+        raise NotFound()
+    token, user = row
+    return token, user
+
+
+def get_token(*, session: Session, principal: Principal, token_id: int, base_url: str) -> TokenRead:
+    token, user = _lookup(session, principal, token_id)
+    return token_record(token, user, base_url=base_url)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    # A time without a zone is read as UTC, as Nautobot (TIME_ZONE = "UTC") reads it.
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def create_token_for(
+    *, session: Session, user: User, write: TokenWrite | TokenProvision, base_url: str, now: datetime
+) -> TokenRead:
+    """A new token of ``user``: the answer holds its key, the only time it is shown."""
+    expires = _aware(write.expires)
+    if expires is not None and expires <= now:
+        raise BadRequest(body={"expires": ["The expiry is in the past: the token could never be used."]})
+    chosen = write.key if isinstance(write, TokenWrite) else None
+    if chosen is not None and session.scalar(select(Token.id).where(Token.key_hash == hash_key(chosen))):
+        raise BadRequest(body={"key": ["token with this key already exists."]})
+    token, key = create_token(
+        session=session,
+        user=user,
+        expires=expires,
+        write_enabled=write.write_enabled,
+        description=write.description,
+        key=chosen,
+    )
+    return token_record(token, user, base_url=base_url, key=key)
+
+
+def update_token(
+    *, session: Session, principal: Principal, token_id: int, write: TokenWrite, base_url: str
+) -> TokenRead:
+    """Change the fields sent (description, expires, write_enabled); the key and the owner stay."""
+    if write.key is not None:
+        raise BadRequest(
+            body={"key": ["A token's key cannot be changed: it is stored hashed. Create a new token."]}
+        )
+    token, user = _lookup(session, principal, token_id)
+    sent = write.model_fields_set
+    if "expires" in sent:
+        # A past expiry is accepted here: it is how a token is switched off without deleting it.
+        token.expires = _aware(write.expires)
+    if "write_enabled" in sent:
+        token.write_enabled = write.write_enabled
+    if "description" in sent:
+        token.description = write.description
+    session.flush()
+    return token_record(token, user, base_url=base_url)
+
+
+def delete_token(*, session: Session, principal: Principal, token_id: int) -> None:
+    token, _ = _lookup(session, principal, token_id)
+    session.delete(token)
+    session.flush()
+
+
+def basic_credentials(authorization: str) -> tuple[str, str]:
+    """The username and password of an ``Authorization: Basic`` header; NotAuthenticated if malformed."""
+    _, _, encoded = authorization.strip().partition(" ")
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise NotAuthenticated("Invalid basic header. Credentials not correctly base64 encoded.") from None
+    username, sep, password = decoded.partition(":")
+    if not sep:
+        raise NotAuthenticated("Invalid basic header. Credentials not correctly base64 encoded.")
+    return username, password
+
+
+def password_user(*, session: Session, username: str, password: str) -> User:
+    """The active user with this password; NotAuthenticated (403, as Nautobot) otherwise."""
+    try:
+        return identity.check_password(session=session, username=username, password=password)
+    except AuthenticationFailed as exc:
+        raise NotAuthenticated(exc.message) from None
+
+
+def provision_token(
+    *,
+    session: Session,
+    authorization: str | None,
+    body: TokenProvision,
+    base_url: str,
+    now: datetime,
+) -> TokenRead:
+    """A token for the user of a username and password: from a Basic header, or in the body (NetBox)."""
+    if authorization and authorization.strip().lower().startswith("basic "):
+        username, password = basic_credentials(authorization)
+    elif body.username is not None and body.password is not None:
+        username, password = body.username, body.password
+    else:
+        raise NotAuthenticated("Give a username and password: HTTP basic authentication, or in the body.")
+    user = password_user(session=session, username=username, password=password)
+    return create_token_for(session=session, user=user, write=body, base_url=base_url, now=now)
