@@ -20,6 +20,7 @@ __all__ = [
     "JobQueueRead",
     "JobRead",
     "JobResultRead",
+    "JobRunReference",
     "JobRunRequest",
     "JobRunResponse",
     "JobUpdate",
@@ -34,16 +35,26 @@ __all__ = [
 
 
 class NestedObject(BaseModel):
-    """A reference to a related object, as Nautobot's depth-0 nested serializers give it."""
+    """A related object as Nautobot renders it at depth 0: ``{"id", "object_type", "url"}``, all three set.
 
-    id: uuid.UUID | int | None
+    A relation whose object cannot be found is ``null`` instead, never an object with empty keys: clients
+    such as pynautobot follow ``url`` to load the object's other fields.
+    """
+
+    id: uuid.UUID | int
     object_type: str
-    url: str | None = None
-    name: str | None = None
+    url: str
+
+
+class JobRunReference(BaseModel):
+    """Jobplane's addition to a job result: the JobRun resource that carried it out (it has no API URL)."""
+
+    namespace: str
+    name: str
 
 
 class ChoiceValue(BaseModel):
-    """A choice field: ``{"value": "SUCCESS", "label": "Success"}``."""
+    """A choice field: ``{"value": "SUCCESS", "label": "SUCCESS"}`` (a result's status is its own label)."""
 
     value: str
     label: str
@@ -100,13 +111,14 @@ class JobRead(BaseModel):
 
 
 class JobUpdate(BaseModel):
-    """A PATCH of a job: ``enabled`` and each overridable field with its ``*_override`` flag.
+    """A PATCH or PUT of a job: ``enabled`` and each overridable field with its ``*_override`` flag.
 
     A value given without its flag sets the override too; a flag set to false drops the override, so
-    the value follows the code again.
+    the value follows the code again. Any other key (a read-only field of the record, or one no job has)
+    is ignored, as Nautobot's serializers ignore them.
     """
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="ignore")
 
     enabled: bool | None = None
     grouping: str | None = Field(default=None, max_length=255)
@@ -152,9 +164,9 @@ class JobVariableRead(BaseModel):
 
 
 class ScheduleRequest(BaseModel):
-    """Nautobot's schedule; only ``immediately`` is served until scheduling exists."""
+    """Nautobot's schedule; only ``immediately`` is served until scheduling exists. Other keys are ignored."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="ignore")
 
     name: str | None = None
     interval: str = "immediately"
@@ -163,9 +175,13 @@ class ScheduleRequest(BaseModel):
 
 
 class JobRunRequest(BaseModel):
-    """The JSON body of ``jobs/{id}/run/``."""
+    """The JSON body of ``jobs/{id}/run/``.
 
-    model_config = ConfigDict(extra="forbid")
+    Other top-level keys are ignored, as Nautobot ignores them (pynautobot sends ``job_id``); the job's
+    variables go in ``data``, where an unknown one is refused.
+    """
+
+    model_config = ConfigDict(extra="ignore")
 
     data: Any = Field(default_factory=dict)
     task_queue: str | None = None
@@ -206,7 +222,13 @@ class JobResultRead(BaseModel):
     critical_log_count: int
     reason: str | None
     message: str | None
-    run: NestedObject | None
+    run: JobRunReference | None
+    requested_by: str | None = Field(
+        description=(
+            "Who asked for the run: the API user, or the Kubernetes user who applied the JobRun. "
+            "``user`` is the API user of that name, null when there is none."
+        )
+    )
     commit: str | None
     dry_run: bool
     custom_fields: dict[str, Any] = Field(default_factory=dict)
@@ -303,9 +325,11 @@ class GitRepositoryWrite(BaseModel):
     ``secrets_group`` names a Secret of the namespace with keys ``username`` and ``password`` (HTTP;
     a token goes in ``password``) or ``identity`` and ``known_hosts`` (SSH), labelled
     ``jobplane.io/secret-type: repository-credentials`` with a ``url`` key holding the URL's prefix.
+    Any other key (a read-only field such as ``current_head``, or an unknown one) is ignored, as Nautobot
+    ignores it.
     """
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="ignore")
 
     name: str | None = Field(default=None, description="The JobRepository's name (a Kubernetes name).")
     remote_url: str | None = Field(default=None, description="http(s), ssh or git URL; no password in it.")

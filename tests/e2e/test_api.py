@@ -99,7 +99,7 @@ def test_the_three_documented_requests_run_jobs_in_pods(admin: Api, stack: Stack
     for result in results.values():
         assert result["run"] is not None
         assert result["date_started"] is not None
-        run_name = result["run"]["name"].split("/", 1)[1]
+        run_name = result["run"]["name"]
         # The pod's own report can reach the API before the operator sees the pod end.
         status = wait_for(
             f"jobrun {run_name} Succeeded",
@@ -124,7 +124,7 @@ def test_the_three_documented_requests_run_jobs_in_pods(admin: Api, stack: Stack
     assert download.status_code == 200
     assert download.content == b"1: alpha\n2: beta\n3: gamma\n"
     # The uploaded input never travelled in the JobRun: its spec names a file id only.
-    run_name = results["file"]["run"]["name"].split("/", 1)[1]
+    run_name = results["file"]["run"]["name"]
     spec = stack.cluster.get_json("jobrun", run_name, "-n", stack.namespace)["spec"]
     assert "alpha" not in json.dumps(spec)
 
@@ -275,7 +275,7 @@ def test_sensitive_inputs_are_nowhere_but_in_the_job(
         "api log": stack.log_path("api").read_text(errors="replace"),
         "operator log": stack.log_path("operator").read_text(errors="replace"),
     }
-    run_name = result["run"]["name"].split("/", 1)[1]
+    run_name = result["run"]["name"]
     run = wait_for(
         f"jobrun {run_name} Succeeded",
         lambda: (s if (s := stack.cluster.get_json("jobrun", run_name, "-n", stack.namespace)["status"])

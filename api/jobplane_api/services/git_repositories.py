@@ -95,11 +95,6 @@ CREDENTIALS_IN_URL = (
 NO_CRD = (
     "The JobRepository resource is not installed in this cluster: apply the CRDs (crds/ or the Helm chart)."
 )
-# Fields of a record that clients may send back unchanged (a PUT of a read object): they are ignored.
-READ_ONLY = (frozenset(GitRepositoryRead.model_fields) - frozenset(GitRepositoryWrite.model_fields)) | {
-    "natural_slug",
-    "notes_url",
-}
 # Where push payloads name the repository: GitHub and Gitea (repository.*), GitLab (project.*).
 REPOSITORY_URL_KEYS = ("clone_url", "git_http_url", "http_url", "url", "html_url", "ssh_url", "git_ssh_url")
 PROJECT_URL_KEYS = ("git_http_url", "git_ssh_url", "web_url")
@@ -396,11 +391,6 @@ def lookup_repository(
     return repository, record
 
 
-def _unknown_fields(write: GitRepositoryWrite) -> dict[str, list[str]]:
-    unknown = sorted(set(write.model_extra or {}) - READ_ONLY)
-    return {field: ["Unknown field: it is not part of a Git repository."] for field in unknown}
-
-
 def _spec_values(given: Mapping[str, Any], errors: dict[str, list[str]]) -> dict[str, Any]:
     """The spec fields (camelCase) of the fields given, each checked; problems go into ``errors``."""
     spec: dict[str, Any] = {}
@@ -463,8 +453,9 @@ def create_repository(
     """A new JobRepository; the operator syncs it at once and its jobs appear as JobDefinitions."""
     if not principal.has("add", GIT_REPOSITORY):
         raise PermissionDenied()
+    # Read-only and unknown keys were dropped by the schema, as Nautobot's serializer drops them.
     given = write.model_dump(exclude_unset=True)
-    errors = _unknown_fields(write)
+    errors: dict[str, list[str]] = {}
     for field in ("name", "remote_url"):
         if field not in given:
             errors.setdefault(field, []).append("This field is required.")
@@ -514,7 +505,7 @@ def update_repository(
         kube=kube, principal=principal, key=key, base_url=base_url, action="change"
     )
     given = write.model_dump(exclude_unset=True)
-    errors = _unknown_fields(write)
+    errors: dict[str, list[str]] = {}
     if "name" in given and given["name"] != record.name:
         errors["name"] = ["The name cannot change (it is the JobRepository's name): create a new one."]
     if "slug" in given and given["slug"] != record.slug:

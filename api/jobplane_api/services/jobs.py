@@ -44,8 +44,6 @@ OVERRIDABLE = {
     "time_limit": "timeLimit",
     "task_queues": "taskQueues",
 }
-# Fields of a job record clients may send back unchanged (a PUT of a read object): they are ignored.
-READ_ONLY = frozenset(JobRead.model_fields) - frozenset(JobUpdate.model_fields)
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
 
 
@@ -85,13 +83,15 @@ def job_record(
     queues = job_queue_names(definition)
     queue_ids = queue_ids or {}
 
-    def queue_ref(queue: str) -> NestedObject:
+    def queue_ref(queue: str) -> NestedObject | None:
+        """The JobQueue resource of that name, or None when there is none (a queue named in code only)."""
         queue_id = queue_ids.get(queue)
+        if not queue_id:
+            return None
         return NestedObject(
-            id=uuid.UUID(queue_id) if queue_id else None,
+            id=uuid.UUID(queue_id),
             object_type="extras.jobqueue",
-            url=f"{base_url}/api/extras/job-queues/{queue_id}/" if queue_id else None,
-            name=queue,
+            url=f"{base_url}/api/extras/job-queues/{queue_id}/",
         )
 
     def flag(field: str) -> bool:
@@ -131,7 +131,7 @@ def job_record(
         is_singleton_override=flag("is_singleton"),
         task_queues=queues,
         task_queues_override=flag("task_queues"),
-        job_queues=[queue_ref(queue) for queue in queues],
+        job_queues=[ref for ref in map(queue_ref, queues) if ref is not None],
         job_queues_override=flag("task_queues"),
         default_job_queue=queue_ref(queues[0]) if queues else None,
         default_job_queue_override=flag("task_queues"),
@@ -234,11 +234,11 @@ def lookup_job(
 
 
 def spec_patch(update: JobUpdate) -> dict[str, Any]:
-    """The JSON merge patch of a JobDefinition's spec for a PATCH of its job record."""
+    """The JSON merge patch of a JobDefinition's spec for a PATCH of its job record.
+
+    Read-only and unknown keys never get here: the schema drops them, as Nautobot's serializer does.
+    """
     given = update.model_dump(exclude_unset=True)
-    unknown = sorted(set(update.model_extra or {}) - READ_ONLY)
-    if unknown:
-        raise BadRequest(body={field: ["Unknown field: it is not part of a job."] for field in unknown})
     patch: dict[str, Any] = {}
     if given.get("enabled") is not None:
         patch["enabled"] = given["enabled"]

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import ColumnElement, Select, delete, func, literal_column, or_, select, text
 from sqlalchemy.orm import Session, load_only
 
+from jobplane.store.identity import User
 from jobplane.store.models import LOG_LEVELS, FileProxy, JobLogEntry, JobResult, JobStatus
 from jobplane_api.errors import BadRequest, Conflict, NotFound, PermissionDenied, Unavailable
 from jobplane_api.pagination import Page, PageParams
-from jobplane_api.schemas import ChoiceValue, FileProxyRead, JobLogEntryRead, JobResultRead, NestedObject
+from jobplane_api.schemas import (
+    ChoiceValue,
+    FileProxyRead,
+    JobLogEntryRead,
+    JobResultRead,
+    JobRunReference,
+    NestedObject,
+)
 
 if TYPE_CHECKING:
     from jobplane_api.identity import Principal
@@ -33,18 +41,12 @@ __all__ = [
     "log_record",
     "result_logs",
     "result_record",
+    "user_ids",
 ]
 
 RESULT = "extras.jobresult"
 LOG = "extras.joblogentry"
 FILE = "extras.fileproxy"
-STATUS_LABELS = {
-    "PENDING": "Pending",
-    "STARTED": "Started",
-    "SUCCESS": "Success",
-    "FAILURE": "Failure",
-    "REVOKED": "Revoked",
-}
 # What a list page selects: everything a record shows except the bulky JSON and text columns, which only
 # the detail page reads.
 SUMMARY_COLUMNS: tuple[Any, ...] = tuple(
@@ -54,33 +56,58 @@ SUMMARY_COLUMNS: tuple[Any, ...] = tuple(
 )
 
 
-def _ref(object_type: str, object_id: Any, url: str | None, name: str | None = None) -> NestedObject:
-    return NestedObject(id=object_id, object_type=object_type, url=url, name=name)
+# Where Nautobot's API serves each related object type; a nested object's url is built from it.
+API_PATHS = {
+    "extras.job": "extras/jobs",
+    "extras.jobresult": "extras/job-results",
+    "extras.fileproxy": "extras/file-proxies",
+    "users.user": "users/users",
+}
+
+
+def _ref(object_type: str, object_id: uuid.UUID | int, base_url: str) -> NestedObject:
+    """A related object as Nautobot renders it at depth 0."""
+    return NestedObject(
+        id=object_id, object_type=object_type, url=f"{base_url}/api/{API_PATHS[object_type]}/{object_id}/"
+    )
+
+
+def user_ids(session: Session, usernames: Iterable[str | None]) -> dict[str, int]:
+    """The ids of the users with these names; a user since deleted is missing (its results show null)."""
+    wanted = {name for name in usernames if name}
+    if not wanted:
+        return {}
+    rows = session.execute(select(User.username, User.id).where(User.username.in_(wanted))).all()
+    return {username: user_id for username, user_id in rows}
 
 
 def result_record(
-    result: JobResult, base_url: str, *, files: Sequence[FileProxy] = (), summary: bool = False
+    result: JobResult,
+    base_url: str,
+    *,
+    users: Mapping[str, int] | None = None,
+    files: Sequence[FileProxy] = (),
+    summary: bool = False,
 ) -> JobResultRead:
-    """The Nautobot record of a result; ``summary`` leaves out the columns a list page does not load."""
+    """The Nautobot record of a result; ``summary`` leaves out the columns a list page does not load.
+
+    ``users`` maps usernames to user ids (``user_ids``): the result stores the requester's name, and
+    Nautobot shows the user as a nested object, or null when the user no longer exists.
+    """
     url = f"{base_url}/api/extras/job-results/{result.id}/"
     job_model = None
     if result.job_model_id is not None:
-        job_model = _ref(
-            "extras.job",
-            result.job_model_id,
-            f"{base_url}/api/extras/jobs/{result.job_model_id}/",
-            result.name,
-        )
+        job_model = _ref("extras.job", result.job_model_id, base_url)
+    user_id = (users or {}).get(result.user) if result.user else None
     run = None
-    if result.run_name:
-        run = _ref("jobplane.io/v1alpha1.JobRun", None, None, f"{result.run_namespace}/{result.run_name}")
+    if result.run_name and result.run_namespace:
+        run = JobRunReference(namespace=result.run_namespace, name=result.run_name)
     return JobResultRead(
         id=result.id,
         display=f"{result.name} started at {result.date_created.isoformat()} ({result.status})",
         url=url,
-        status=ChoiceValue(
-            value=result.status, label=STATUS_LABELS.get(result.status, result.status.title())
-        ),
+        # Nautobot's choices are Celery's states, each its own label.
+        status=ChoiceValue(value=result.status, label=result.status),
         name=result.name,
         task_name=result.job_class_path,
         date_created=result.date_created,
@@ -96,11 +123,8 @@ def result_record(
             "time_limit": result.time_limit,
         },
         job_model=job_model,
-        user=_ref("users.user", None, None, result.user) if result.user else None,
-        files=[
-            _ref(FILE, proxy.id, f"{base_url}/api/extras/file-proxies/{proxy.id}/", proxy.name)
-            for proxy in files
-        ],
+        user=_ref("users.user", user_id, base_url) if user_id is not None else None,
+        files=[_ref(FILE, proxy.id, base_url) for proxy in files],
         debug_log_count=result.debug_log_count,
         info_log_count=result.info_log_count,
         success_log_count=result.success_log_count,
@@ -111,6 +135,7 @@ def result_record(
         reason=result.reason,
         message=None if summary else result.message,
         run=run,
+        requested_by=result.user,
         commit=result.commit,
         dry_run=result.dry_run,
     )
@@ -182,7 +207,10 @@ def list_results(
         .order_by(*newest_first)
     ).all()
     files = _files_of(session, [row.id for row in rows])
-    records = [result_record(row, base_url, files=files.get(row.id, ()), summary=True) for row in rows]
+    users = user_ids(session, (row.user for row in rows))
+    records = [
+        result_record(row, base_url, users=users, files=files.get(row.id, ()), summary=True) for row in rows
+    ]
     return page.page(records, count)
 
 
@@ -221,7 +249,12 @@ def _get(session: Session, principal: Principal, result_id: str, action: str) ->
 
 def get_result(*, session: Session, principal: Principal, result_id: str, base_url: str) -> JobResultRead:
     result = _get(session, principal, result_id, "view")
-    return result_record(result, base_url, files=_files_of(session, [result.id]).get(result.id, ()))
+    return _full_record(session, result, base_url)
+
+
+def _full_record(session: Session, result: JobResult, base_url: str) -> JobResultRead:
+    files = _files_of(session, [result.id]).get(result.id, ())
+    return result_record(result, base_url, users=user_ids(session, [result.user]), files=files)
 
 
 def delete_result(*, session: Session, principal: Principal, result_id: str) -> None:
@@ -252,7 +285,7 @@ def cancel_result(
         raise Conflict("The JobRun of this result no longer exists.") from None
     except KubeError as exc:
         raise Unavailable(str(exc)) from None
-    return result_record(result, base_url, files=_files_of(session, [result.id]).get(result.id, ()))
+    return _full_record(session, result, base_url)
 
 
 # --- logs ------------------------------------------------------------------------------------------------
@@ -269,9 +302,7 @@ def log_record(entry: JobLogEntry, base_url: str) -> JobLogEntryRead:
         log_object=entry.log_object,
         message=entry.message,
         absolute_url=entry.absolute_url,
-        job_result=_ref(
-            RESULT, entry.job_result_id, f"{base_url}/api/extras/job-results/{entry.job_result_id}/"
-        ),
+        job_result=_ref(RESULT, entry.job_result_id, base_url),
     )
 
 
@@ -381,11 +412,7 @@ def file_record(proxy: FileProxy, base_url: str) -> FileProxyRead:
         size=proxy.size,
         uploaded_at=proxy.uploaded_at,
         file=f"{url}download/",
-        job_result=(
-            _ref(RESULT, proxy.job_result_id, f"{base_url}/api/extras/job-results/{proxy.job_result_id}/")
-            if proxy.job_result_id
-            else None
-        ),
+        job_result=_ref(RESULT, proxy.job_result_id, base_url) if proxy.job_result_id else None,
     )
 
 

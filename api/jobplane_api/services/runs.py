@@ -18,7 +18,7 @@ from jobplane.store.models import FileProxy, JobResult, JobStatus
 from jobplane_api.errors import BadRequest, NotInstalled, PayloadTooLarge, PermissionDenied, Unavailable
 from jobplane_api.schemas import JobRunResponse
 from jobplane_api.services.jobs import JOB, class_path_of, effective_of, job_queue_names, lookup_job
-from jobplane_api.services.results import result_record
+from jobplane_api.services.results import result_record, user_ids
 
 if TYPE_CHECKING:
     from jobplane_api.identity import Principal
@@ -216,4 +216,5 @@ def run_job(
     session.flush()
     result = session.get(JobResult, run_uid, populate_existing=True)
     assert result is not None
-    return JobRunResponse(job_result=result_record(result, base_url), scheduled_job=None)
+    users = user_ids(session, [result.user])
+    return JobRunResponse(job_result=result_record(result, base_url, users=users), scheduled_job=None)

@@ -87,8 +87,65 @@ def test_results_are_paged_newest_first_with_nautobot_links(
     assert first["results"][0]["result"] is None
     detail = client.get(f"/api/extras/job-results/{results[-1].id}/", headers=headers).json()
     assert detail["result"] == {"index": 6}
-    assert detail["status"] == {"value": "FAILURE", "label": "Failure"}
-    assert [f["name"] for f in detail["files"]] == ["report.txt"]
+    assert detail["status"] == {"value": "FAILURE", "label": "FAILURE"}
+    (proxy,) = client.get("/api/extras/file-proxies/", headers=headers).json()["results"]
+    assert detail["files"] == [
+        {"id": proxy["id"], "object_type": "extras.fileproxy", "url": proxy["url"]},
+    ]
+
+
+def nested_objects(value: Any) -> Iterator[dict[str, Any]]:
+    """Every object of a body that pynautobot takes for a record of another endpoint (it has a url)."""
+    if isinstance(value, dict):
+        if "url" in value:
+            yield value
+        for item in value.values():
+            yield from nested_objects(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from nested_objects(item)
+
+
+def test_nested_objects_are_nautobots_depth_0_references_or_null(
+    client: TestClient, sessions: sessionmaker[Session], results: list[JobResult]
+) -> None:
+    headers = token(sessions, "root")
+    with sessions.begin() as session:
+        ada_id = service.create_user(session=session, username="ada").id
+        job_id = uuid.uuid4()
+        session.get_one(JobResult, results[-1].id).job_model_id = job_id
+    base = str(client.base_url)
+    listed = client.get("/api/extras/job-results/", params={"limit": 0}, headers=headers).json()["results"]
+    by_id = {record["id"]: record for record in listed}
+    newest, adas = by_id[str(results[-1].id)], by_id[str(results[1].id)]
+    assert newest["job_model"] == {
+        "id": str(job_id),
+        "object_type": "extras.job",
+        "url": f"{base}/api/extras/jobs/{job_id}/",
+    }
+    assert adas["user"] == {
+        "id": ada_id,
+        "object_type": "users.user",
+        "url": f"{base}/api/users/users/{ada_id}/",
+    }
+    # bob has no user (any more): Nautobot shows a user it cannot find as null, like the other relations;
+    # requested_by still names whoever asked.
+    assert (newest["user"], newest["requested_by"], adas["requested_by"]) == (None, "bob", "ada")
+    assert (adas["job_model"], adas["scheduled_job"], adas["run"]) == (None, None, None)
+    log = client.get(f"/api/extras/job-results/{results[-1].id}/logs/", headers=headers).json()[0]
+    (proxy,) = client.get("/api/extras/file-proxies/", headers=headers).json()["results"]
+    reference = {
+        "id": str(results[-1].id),
+        "object_type": "extras.jobresult",
+        "url": f"{base}/api/extras/job-results/{results[-1].id}/",
+    }
+    assert log["job_result"] == proxy["job_result"] == reference
+    # What pynautobot needs of each object with a url: an id, and a url to an /api/<app>/<endpoint>/ path.
+    for body in (listed, log, proxy, client.get(reference["url"], headers=headers).json()):
+        for nested in nested_objects(body):
+            assert nested["id"] is not None
+            assert nested["url"].startswith(f"{base}/api/")
+            assert len(nested["url"].removeprefix(f"{base}/api/").strip("/").split("/")) == 3
 
 
 def test_filters_and_bad_filter_values(
@@ -112,7 +169,9 @@ def test_a_constrained_permission_shows_only_its_objects(
     )
     listed = client.get("/api/extras/job-results/", params={"limit": 0}, headers=ada).json()
     assert listed["count"] == 3
-    assert {r["user"]["name"] for r in listed["results"]} == {"ada"}
+    with sessions() as session:
+        ada_id = service.get_user(session=session, username="ada").id
+    assert {r["user"]["id"] for r in listed["results"]} == {ada_id}
     bobs = next(r for r in results if r.user == "bob")
     assert client.get(f"/api/extras/job-results/{bobs.id}/", headers=ada).status_code == 404
     # No view on logs or files: those lists are refused outright.

@@ -537,7 +537,6 @@ def test_create_refuses_bad_fields_as_a_field_dict() -> None:
                 interval="5 minutes",
                 secrets_group="Bad_Name",
                 provided_contents=["extras.configcontext"],
-                colour="blue",
             ),
             base_url=BASE,
         )
@@ -550,7 +549,6 @@ def test_create_refuses_bad_fields_as_a_field_dict() -> None:
         "interval",
         "secrets_group",
         "provided_contents",
-        "colour",
     }
     assert all(isinstance(messages, list) and messages for messages in body.values())
     assert PASSWORD not in json.dumps(body)
@@ -560,6 +558,28 @@ def test_create_refuses_bad_fields_as_a_field_dict() -> None:
         "name": ["This field is required."],
         "remote_url": ["This field is required."],
     }
+
+
+def test_create_and_patch_ignore_read_only_and_unknown_keys_as_nautobot_does() -> None:
+    fake = FakeCustomObjects()
+    gateway = fake_gateway(fake)
+    ignored = {"id": "x", "current_head": "abc", "status": {"synced": True}, "colour": "blue"}
+    created = service.create_repository(
+        kube=gateway,
+        principal=ROOT,
+        write=write(name="net-ops", remote_url="https://h/net.git", **ignored),
+        base_url=BASE,
+    )
+    (_, _, body) = next(call for call in fake.calls if call[0] == "create")
+    assert set(body["spec"]) == {"url", "ref", "slug", "interval", "suspend"}
+    assert created.current_head == ""
+    fake.calls.clear()
+    service.update_repository(
+        kube=gateway, principal=ROOT, key="net-ops", write=write(branch="dev", **ignored), base_url=BASE
+    )
+    assert [call for call in fake.calls if call[0] == "patch"] == [
+        ("patch", "jobrepositories", {"spec": {"ref": "dev"}})
+    ]
 
 
 def test_create_refuses_a_taken_name_or_slug() -> None:

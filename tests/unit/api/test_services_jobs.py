@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -49,15 +50,29 @@ def test_a_record_shows_code_values_until_an_override_replaces_them() -> None:
     assert (plain.module_name, plain.job_class_name) == ("tools", "Upload")
     assert plain.url == f"{BASE}/api/extras/jobs/{plain.id}/"
     assert plain.task_queues == ["default"]
-    assert plain.default_job_queue is not None
     assert plain.has_sensitive_variables is True  # Nautobot's default when the code says nothing
 
     renamed = job_record(definition(overrides={"name": "Uploader", "taskQueues": ["gpu", "default"]}), BASE)
     assert (renamed.name, renamed.name_override) == ("Uploader", True)
     assert renamed.task_queues == ["gpu", "default"]
     assert renamed.task_queues_override is True
-    assert renamed.default_job_queue is not None
-    assert renamed.default_job_queue.name == "gpu"
+
+
+def test_job_queues_are_nested_as_nautobot_renders_them_or_left_out() -> None:
+    gpu_id = "5d2c3f4e-1a2b-4c3d-8e9f-0a1b2c3d4e5f"
+    record = job_record(definition(overrides={"taskQueues": ["gpu", "default"]}), BASE, {"gpu": gpu_id})
+    gpu = {
+        "id": uuid.UUID(gpu_id),
+        "object_type": "extras.jobqueue",
+        "url": f"{BASE}/api/extras/job-queues/{gpu_id}/",
+    }
+    # "default" has no JobQueue resource: no object to point at, so it is not listed (task_queues names it).
+    assert [queue.model_dump() for queue in record.job_queues] == [gpu]
+    assert record.default_job_queue is not None
+    assert record.default_job_queue.model_dump() == gpu
+    unknown = job_record(definition(), BASE, {})
+    assert (unknown.job_queues, unknown.default_job_queue) == ([], None)
+    assert unknown.model_dump(mode="json")["default_job_queue"] is None
 
 
 def test_a_definition_applied_before_discovery_is_not_installed() -> None:
@@ -99,14 +114,18 @@ def test_a_patch_sets_and_clears_overrides_as_a_merge_patch() -> None:
 
 
 def test_a_patch_refuses_what_it_cannot_apply() -> None:
-    with pytest.raises(BadRequest) as unknown:
-        spec_patch(JobUpdate.model_validate({"enabeld": True}))
-    assert unknown.value.body() == {"enabeld": ["Unknown field: it is not part of a job."]}
     with pytest.raises(BadRequest) as flag_only:
         spec_patch(JobUpdate(name_override=True))
     assert "name" in flag_only.value.body()
-    # Read-only fields sent back from a GET are ignored, as Nautobot's serializer does.
-    assert spec_patch(JobUpdate.model_validate({"installed": False, "enabled": False})) == {"enabled": False}
+
+
+def test_a_patch_ignores_read_only_and_unknown_keys_as_nautobot_does() -> None:
+    # DRF drops keys that are not writable fields of the serializer: a record sent back from a GET, or a
+    # misspelt key, changes nothing rather than failing.
+    sent_back = {"installed": False, "module_name": "x", "supports_dryrun": True, "enabled": False}
+    assert spec_patch(JobUpdate.model_validate(sent_back)) == {"enabled": False}
+    assert spec_patch(JobUpdate.model_validate({"enabeld": True})) == {}
+    assert JobUpdate.model_validate({"enabeld": True, "id": "x"}).model_dump(exclude_unset=True) == {}
 
 
 def test_variables_are_read_back_from_the_schema_in_form_order() -> None:
