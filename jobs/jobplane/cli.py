@@ -29,7 +29,12 @@ def _parser() -> argparse.ArgumentParser:
 
     runjob = commands.add_parser("runjob", help="run a job and wait for its result")
     runjob.add_argument("class_path", help="the job's class path, <module>.<ClassName>")
-    runjob.add_argument("-u", "--username", help="who the run is for (default: the current OS user)")
+    runjob.add_argument(
+        "-u",
+        "--username",
+        help="with --local: a user of the results store who may run the job; the run is theirs "
+        "(default: the current OS user, unchecked)",
+    )
     runjob.add_argument("-l", "--local", action="store_true", help="run here, without a cluster")
     runjob.add_argument("-d", "--data", default="{}", help="the job's inputs as a JSON object")
     runjob.add_argument(
@@ -214,6 +219,13 @@ def _runjob(args: argparse.Namespace, settings: Settings) -> int:
             return EXIT_BAD_INPUT
         data.update({var: "00000000-0000-0000-0000-000000000000" for var in file_inputs})
 
+    if args.username is not None:
+        refusal = _refuse_requester(args.username, job_class, settings)
+        if refusal is not None:
+            code, message = refusal
+            _error(message)
+            return code
+
     from jobplane.local import format_summary, run_local
 
     try:
@@ -230,6 +242,38 @@ def _runjob(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_BAD_INPUT
     print(format_summary(job_result))
     return EXIT_OK if job_result.status == "SUCCESS" else EXIT_FAILURE
+
+
+def _refuse_requester(username: str, job_class: Any, settings: Settings) -> tuple[int, str] | None:
+    """The exit code and why ``username`` may not run the job locally (None: they may), as the API decides.
+
+    The user and their object permissions are read from the results store (JOBPLANE_DATABASE_URL) and
+    judged by the API's own evaluator; constraints are matched against the job's fields from the code.
+    """
+    from sqlalchemy.exc import OperationalError
+
+    from jobplane.local import job_permission_fields
+    from jobplane.store.database import create_store_engine, ensure_schema, make_sessionmaker
+    from jobplane_api.identity import IdentityError, principal_of_user
+
+    engine = create_store_engine(settings.database_url)
+    try:
+        ensure_schema(engine)
+        with make_sessionmaker(engine)() as session:
+            principal = principal_of_user(session=session, username=username)
+    except IdentityError as exc:
+        return EXIT_BAD_INPUT, f"{exc.message} in the results store: the run was not created"
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        return EXIT_UNAVAILABLE, f"cannot read users from the results store: {reason}"
+    finally:
+        engine.dispose()
+    if not principal.allows("run", "extras.job", job_permission_fields(job_class)):
+        return EXIT_BAD_INPUT, (
+            f"user {username!r} may not run {job_class.class_path()}: no enabled permission of theirs "
+            "grants the run action on extras.job for this job"
+        )
+    return None
 
 
 def _runjob_remote(
@@ -278,6 +322,7 @@ def _jobs(args: argparse.Namespace, settings: Settings) -> int:
                 for path, cls in sorted(discovery.jobs.items())
             ],
             "errors": discovery.errors,
+            "conflicts": discovery.conflicts,
         }
         print(json.dumps(listing, indent=2, default=str))
     else:
@@ -289,7 +334,9 @@ def _jobs(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{props.grouping} / {props.name}\n    {path}\n    variables: {variables}")
         for module, error in sorted(discovery.errors.items()):
             print(f"IMPORT ERROR {module}: {error}")
-    return EXIT_FAILURE if discovery.errors else EXIT_OK
+        for class_path, error in sorted(discovery.conflicts.items()):
+            print(f"REGISTRATION ERROR {class_path}: {error}")
+    return EXIT_FAILURE if discovery.errors or discovery.conflicts else EXIT_OK
 
 
 def _operator(args: argparse.Namespace, settings: Settings) -> int:

@@ -7,6 +7,7 @@ import importlib.metadata
 import logging
 import sys
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,17 +15,43 @@ from typing import Any
 from jobplane.job import Job, clear_registry, registered_jobs
 from jobplane.settings import Settings
 
-__all__ = ["Discovery", "describe_job", "discover_jobs", "find_job", "jobs_root_modules"]
+__all__ = ["Discovery", "describe_job", "discover_jobs", "find_job", "jobs_root_modules", "name_conflicts"]
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Discovery:
-    """The registered jobs by class path, and the modules that failed to import with their errors."""
+    """The registered jobs by class path, the modules that failed to import with their errors, and the
+    jobs whose name another job also has (class path → message naming both classes)."""
 
     jobs: dict[str, type[Job]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    conflicts: dict[str, str] = field(default_factory=dict)
+
+
+def name_conflicts(jobs: Mapping[str, type[Job]]) -> dict[str, str]:
+    """Jobs that share a name with another job, each with a message naming the others.
+
+    As in Nautobot, a job's name is unique among all jobs, whatever their grouping: it is how the API
+    names a job (``/api/extras/jobs/<name>/``), so two jobs with one name would shadow each other.
+    """
+    by_name: dict[str, list[str]] = {}
+    for class_path, cls in jobs.items():
+        by_name.setdefault(cls.properties().name, []).append(class_path)
+    conflicts = {}
+    for name, paths in by_name.items():
+        if len(paths) < 2:
+            continue
+        for path in paths:
+            others = ", ".join(
+                f"{p} (grouping {jobs[p].properties().grouping!r})" for p in sorted(paths) if p != path
+            )
+            conflicts[path] = (
+                f"NameConflict: job name {name!r} of {path} (grouping {jobs[path].properties().grouping!r}) "
+                f"is also the name of {others}; give one of them another Meta.name"
+            )
+    return conflicts
 
 
 def _describe_error(exc: BaseException, root: Path | None = None) -> str:
@@ -121,7 +148,11 @@ def discover_jobs(settings: Settings, *, reload: bool = False) -> Discovery:
         if reload:
             _forget_modules([entry_point.module])
         _import(entry_point.module, None, errors)
-    return Discovery(jobs=registered_jobs(), errors=errors)
+    jobs = registered_jobs()
+    conflicts = name_conflicts(jobs)
+    for class_path, message in sorted(conflicts.items()):
+        log.warning("job name is not unique class_path=%s error=%s", class_path, message)
+    return Discovery(jobs=jobs, errors=errors, conflicts=conflicts)
 
 
 def find_job(class_path: str, settings: Settings) -> tuple[type[Job] | None, Discovery | None]:

@@ -27,7 +27,14 @@ from jobplane.store.database import create_store_engine, ensure_schema, make_ses
 from jobplane.store.models import LOG_LEVELS, FileProxy, JobResult, JobStatus, utcnow
 from jobplane.variables import ObjectVar, VariableError
 
-__all__ = ["LocalStoreReporter", "format_summary", "run_local", "store_input_file", "validate_for_run"]
+__all__ = [
+    "LocalStoreReporter",
+    "format_summary",
+    "job_permission_fields",
+    "run_local",
+    "store_input_file",
+    "validate_for_run",
+]
 
 # How long the child gets after SIGTERM when the user interrupts a run, before SIGKILL.
 INTERRUPT_GRACE_SECONDS = 5.0
@@ -125,6 +132,25 @@ def validate_for_run(
         if errors:
             raise JobDataError(errors)
     return cleaned
+
+
+def job_permission_fields(job_class: type[Job]) -> dict[str, Any]:
+    """The fields of a job that permission constraints on ``extras.job`` may name, for a local run.
+
+    The same fields the API matches (its job record), read from the code. A local run has no job record,
+    so ``id`` and ``enabled`` are absent: a constraint naming them matches nothing here.
+    """
+    properties = job_class.properties()
+    return {
+        "name": properties.name,
+        "grouping": properties.grouping,
+        "module_name": job_class.__module__,
+        "job_class_name": job_class.__name__,
+        "class_path": job_class.class_path(),
+        "installed": True,
+        "hidden": properties.hidden,
+        "description": properties.description,
+    }
 
 
 def _child(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobplane_api.identity.authentication import authenticate, load_grants
+from jobplane_api.identity.authentication import authenticate, load_grants, principal_of_user
 from jobplane_api.identity.errors import (
     AlreadyExists,
     AuthenticationFailed,
@@ -32,5 +32,6 @@ __all__ = [
     "generate_key",
     "hash_key",
     "load_grants",
+    "principal_of_user",
     "validate_permission",
 ]

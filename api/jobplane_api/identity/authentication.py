@@ -16,11 +16,11 @@ from jobplane.store.identity import (
     object_permission_users,
     user_groups,
 )
-from jobplane_api.identity.errors import AuthenticationFailed
+from jobplane_api.identity.errors import AuthenticationFailed, InvalidValue, NotFound
 from jobplane_api.identity.principal import Grant, Principal
 from jobplane_api.identity.tokens import hash_key
 
-__all__ = ["LAST_USED_RESOLUTION", "authenticate", "load_grants"]
+__all__ = ["LAST_USED_RESOLUTION", "authenticate", "load_grants", "principal_of_user"]
 
 log = logging.getLogger(__name__)
 
@@ -127,3 +127,22 @@ def load_grants(*, session: Session, user_id: int) -> tuple[Grant, ...]:
         if grant is not None:
             grants.append(grant)
     return tuple(grants)
+
+
+def principal_of_user(*, session: Session, username: str) -> Principal:
+    """The principal of a user named without a token (``runjob --local --username``), with every action.
+
+    Raises NotFound for an unknown user and InvalidValue for an inactive one, as a token of theirs would fail.
+    """
+    user = session.execute(
+        select(User.id, User.is_superuser, User.is_active).where(User.username == username)
+    ).one_or_none()
+    if user is None:
+        raise NotFound(f"no user {username!r}")
+    user_id, is_superuser, is_active = user
+    if not is_active:
+        raise InvalidValue(f"user {username!r} is inactive")
+    grants = () if is_superuser else load_grants(session=session, user_id=user_id)
+    return Principal(
+        username=username, is_superuser=is_superuser, write_enabled=True, grants=grants, user_id=user_id
+    )

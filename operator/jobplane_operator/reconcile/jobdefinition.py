@@ -26,6 +26,7 @@ __all__ = [
     "effective_metadata",
     "plan_adoptions",
     "plan_forget",
+    "plan_name_conflicts",
     "plan_sync",
     "same_source",
 ]
@@ -45,6 +46,8 @@ OVERRIDABLE = (
     "taskQueues",
 )
 INSTALLED = "Installed"
+NAME_UNIQUE = "NameUnique"
+NAME_CONFLICT = "NameConflict"
 MANAGED_BY = ("app.kubernetes.io/managed-by", "jobplane")
 _NAME_CHARS = re.compile(r"[^a-z0-9.-]+")
 
@@ -165,7 +168,9 @@ def plan_sync(
                     "The class was found in the job code",
                     generation=generation,
                     now=now,
-                )
+                ),
+                # Decided below, over every definition's name: kept as it was until then.
+                *(c for c in current_status.get("conditions") or [] if c.get("type") == NAME_UNIQUE),
             ],
         }
         if current is None:
@@ -181,7 +186,72 @@ def plan_sync(
         status = _uninstalled(obj, "ClassNotFound", "The class is no longer in the job code", now)
         if obj.get("status") != status:
             plan.status[name] = status
+    # Names are compared once this plan is written: over every source's definitions, not only this one's.
+    after = [{**obj, "status": plan.status.get(name, obj.get("status"))} for name, obj in by_name.items()] + [
+        {"metadata": {"name": name, "generation": 1}, "status": plan.status[name]} for name in plan.create
+    ]
+    plan.status.update(plan_name_conflicts(after, now=now))
     return plan
+
+
+def display_name(obj: Mapping[str, Any]) -> str:
+    """The job's name as the API shows it: the effective name, else the class name, else the object name."""
+    status = obj.get("status") or {}
+    effective = status.get("effective") or effective_metadata(
+        status.get("code") or {}, (obj.get("spec") or {}).get("overrides")
+    )
+    class_path = _class_path_of(obj) or ""
+    return str(effective.get("name") or class_path.rpartition(".")[2] or obj["metadata"]["name"])
+
+
+def plan_name_conflicts(
+    definitions: Iterable[Mapping[str, Any]], *, now: datetime
+) -> dict[str, dict[str, Any]]:
+    """Statuses (name → status) that mark installed definitions sharing a job name, and unmark the others.
+
+    As in Nautobot, a job's name is unique among all jobs, whatever their grouping or source: the API
+    finds a job by name, so two of one name would shadow each other. Each of them gets the condition
+    NameUnique=False, reason NameConflict, naming the others; an admin resolves it by overriding a name
+    (``spec.overrides.name``). The condition goes away once the name is unique again. Runs that name a
+    definition by object name or class path are not refused: a job added later (say, by a new repository)
+    must not stop a job that was already running, which Nautobot avoids by renaming the newcomer.
+    """
+    installed = [obj for obj in definitions if (obj.get("status") or {}).get("installed")]
+    by_display: dict[str, list[Mapping[str, Any]]] = {}
+    for obj in installed:
+        by_display.setdefault(display_name(obj), []).append(obj)
+    planned: dict[str, dict[str, Any]] = {}
+    for obj in definitions:
+        status = dict(obj.get("status") or {})
+        if not status:
+            continue
+        generation = int(obj["metadata"].get("generation", 1))
+        kept = [c for c in status.get("conditions") or [] if c.get("type") != NAME_UNIQUE]
+        clashing = (
+            [
+                other
+                for other in by_display.get(display_name(obj), [])
+                if other["metadata"]["name"] != obj["metadata"]["name"]
+            ]
+            if status.get("installed")
+            else []
+        )
+        if clashing:
+            others = ", ".join(
+                sorted(f"{_class_path_of(o)} (JobDefinition {o['metadata']['name']})" for o in clashing)
+            )
+            message = (
+                f"Job name {display_name(obj)!r} of {_class_path_of(obj)} is also the name of {others}; "
+                "job names must be unique: override the name (spec.overrides.name) of all but one"
+            )
+            kept.append(
+                condition(
+                    status, NAME_UNIQUE, "False", NAME_CONFLICT, message, generation=generation, now=now
+                )
+            )
+        if kept != (status.get("conditions") or []):
+            planned[obj["metadata"]["name"]] = {**status, "conditions": kept}
+    return planned
 
 
 def plan_forget(

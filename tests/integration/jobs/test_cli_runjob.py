@@ -441,3 +441,129 @@ def test_bad_settings_are_named_without_echoing_their_values(sqlite_cli: Cli) ->
     assert done.returncode == 2
     assert "JOBPLANE_TIME_LIMIT" in done.stderr
     assert "s3cret-pw" not in done.stderr + done.stdout
+
+
+def make_identity(cli: Cli, *args: str) -> None:
+    done = cli.run(*args, "--database-url", cli.database_url)
+    assert done.returncode == 0, done.stderr
+
+
+def test_username_of_nobody_in_the_store_exits_2_and_creates_nothing(cli: Cli) -> None:
+    done = cli.runjob("Greet", {"who": "Ada"}, "--username", "ghost")
+    assert done.returncode == 2
+    assert done.stderr.strip() == "jobplane: no user 'ghost' in the results store: the run was not created"
+    assert cli.results() == []
+
+
+def test_username_without_run_on_the_job_exits_2_with_constraints_matched_as_the_api_does(cli: Cli) -> None:
+    make_identity(cli, "users", "create", "ada")
+    refused = cli.runjob("Greet", {"who": "Ada"}, "--username", "ada")
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == (
+        "jobplane: user 'ada' may not run cli_jobs.Greet: no enabled permission of theirs grants the run "
+        "action on extras.job for this job"
+    )
+    # Viewing is not running; a run permission limited to another grouping does not match.
+    make_identity(
+        cli,
+        "permissions",
+        "create",
+        "view-jobs",
+        "--object-types",
+        "extras.job",
+        "--actions",
+        "view",
+        "--user",
+        "ada",
+    )
+    make_identity(
+        cli,
+        "permissions",
+        "create",
+        "run-other",
+        "--object-types",
+        "extras.job",
+        "--actions",
+        "run",
+        "--constraints",
+        '{"grouping": "Other"}',
+        "--user",
+        "ada",
+    )
+    # A local run has no job record: a constraint on enabled (or id) matches nothing here.
+    make_identity(
+        cli,
+        "permissions",
+        "create",
+        "run-enabled",
+        "--object-types",
+        "extras.job",
+        "--actions",
+        "run",
+        "--constraints",
+        '{"enabled": true}',
+        "--user",
+        "ada",
+    )
+    assert cli.runjob("Greet", {"who": "Ada"}, "--username", "ada").returncode == 2
+    assert cli.results() == []
+    # Given through a group, constrained to this job's grouping and name: it runs, as ada.
+    make_identity(cli, "groups", "create", "operators")
+    make_identity(cli, "users", "create", "bob", "--group", "operators")
+    make_identity(
+        cli,
+        "permissions",
+        "create",
+        "run-cli-greet",
+        "--object-types",
+        "extras.job",
+        "--actions",
+        "run",
+        "--constraints",
+        '[{"grouping": "CLI tests", "name__isw": "gre"}]',
+        "--group",
+        "operators",
+    )
+    allowed = cli.runjob("Greet", {"who": "Bob"}, "--username", "bob")
+    assert allowed.returncode == 0, allowed.stderr
+    assert cli.runjob("Broken", {}, "--username", "bob").returncode == 2
+    (result,) = cli.results()
+    assert result.user == "bob"
+
+
+def test_a_superuser_may_run_any_job(sqlite_cli: Cli) -> None:
+    make_identity(sqlite_cli, "users", "create", "root", "--superuser")
+    done = sqlite_cli.runjob("Greet", {"who": "root"}, "--username", "root")
+    assert done.returncode == 0, done.stderr
+    assert [r.user for r in sqlite_cli.results()] == ["root"]
+
+
+def test_jobs_of_one_name_are_a_registration_error(sqlite_cli: Cli) -> None:
+    write_module(
+        sqlite_cli.root,
+        "cli_clash",
+        """
+        from jobplane import Job, register_jobs
+
+        name = "Other grouping"
+
+        class Welcome(Job):
+            class Meta:
+                name = "Greet"
+
+            def run(self):
+                pass
+
+        register_jobs(Welcome)
+        """,
+    )
+    listed = sqlite_cli.run("jobs")
+    assert listed.returncode == 1
+    assert (
+        "REGISTRATION ERROR cli_clash.Welcome: NameConflict: job name 'Greet' of cli_clash.Welcome "
+        "(grouping 'Other grouping') is also the name of cli_jobs.Greet (grouping 'CLI tests')"
+    ) in listed.stdout
+    payload = json.loads(sqlite_cli.run("jobs", "--json").stdout)
+    assert sorted(payload["conflicts"]) == ["cli_clash.Welcome", "cli_jobs.Greet"]
+    # Running by class path is not ambiguous: it still runs.
+    assert sqlite_cli.runjob("Greet", {"who": "Ada"}).returncode == 0

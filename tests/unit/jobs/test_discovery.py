@@ -145,3 +145,35 @@ def test_installed_packages_register_jobs_through_the_entry_point_group(
     finally:
         sys.modules.pop("acme_jobs", None)
         clear_registry("acme_jobs")
+
+
+CLASHING = """
+    from jobplane import Job, register_jobs
+
+    name = "{grouping}"
+
+    class Sync(Job):
+        class Meta:
+            name = "Sync devices"
+
+        def run(self):
+            pass
+
+    register_jobs(Sync)
+"""
+
+
+def test_two_jobs_of_one_name_are_a_registration_error_naming_both(jobs_root: Path) -> None:
+    # As in Nautobot, a job name is unique among all jobs, whatever their grouping.
+    write_module(jobs_root, "disc_clash_a", CLASHING.format(grouping="Network"))
+    write_module(jobs_root, "disc_clash_b", CLASHING.format(grouping="Inventory"))
+    write_module(jobs_root, "disc_clash_c", GOOD)
+    discovery = discover_jobs(Settings(jobs_root=jobs_root))
+    assert {"disc_clash_a.Sync", "disc_clash_b.Sync", "disc_clash_c.Ping"} <= set(discovery.jobs)
+    assert sorted(discovery.conflicts) == ["disc_clash_a.Sync", "disc_clash_b.Sync"]
+    assert discovery.conflicts["disc_clash_a.Sync"] == (
+        "NameConflict: job name 'Sync devices' of disc_clash_a.Sync (grouping 'Network') is also the name "
+        "of disc_clash_b.Sync (grouping 'Inventory'); give one of them another Meta.name"
+    )
+    assert "of disc_clash_a.Sync (grouping 'Network')" in discovery.conflicts["disc_clash_b.Sync"]
+    assert discovery.errors == {}

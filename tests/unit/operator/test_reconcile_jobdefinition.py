@@ -12,6 +12,7 @@ from jobplane_operator.reconcile.jobdefinition import (
     effective_metadata,
     plan_adoptions,
     plan_forget,
+    plan_name_conflicts,
     plan_sync,
     same_source,
 )
@@ -269,3 +270,54 @@ def test_sources_compare_by_kind_and_repository_not_commit() -> None:
     assert same_source(IMAGE, {"type": "image"})
     assert not same_source(IMAGE, repo_source("a", C1))
     assert not same_source(None, None)
+
+
+def name_unique(obj: dict[str, Any]) -> dict[str, Any] | None:
+    return next((c for c in obj["status"].get("conditions", []) if c["type"] == "NameUnique"), None)
+
+
+def test_two_jobs_of_one_name_are_both_marked_as_a_name_conflict_naming_each_other() -> None:
+    # Different groupings do not help: as in Nautobot, a job name is unique among all jobs.
+    discovered = [describe("a.Sync", grouping="A"), describe("b.Sync", grouping="B")]
+    plan, objects = apply_plan([], discovered)
+    found = by_path(objects)
+    for mine, other in (("a.Sync", "b.Sync"), ("b.Sync", "a.Sync")):
+        cond = name_unique(found[mine])
+        assert cond is not None
+        assert (cond["status"], cond["reason"]) == ("False", "NameConflict")
+        assert f"Job name 'Sync' of {mine} is also the name of {other}" in cond["message"]
+        assert found[other]["metadata"]["name"] in cond["message"]
+        assert "spec.overrides.name" in cond["message"]
+        assert found[mine]["status"]["conditions"][0]["type"] == "Installed"
+    # Idempotent: the next sync plans nothing, and keeps the transition time.
+    plan, _ = apply_plan(objects, discovered, now=NOW + timedelta(hours=1))
+    assert plan.empty
+
+
+def test_an_override_or_a_removed_class_clears_the_name_conflict() -> None:
+    _, objects = apply_plan([], [describe("a.Sync"), describe("b.Sync")])
+    renamed = by_path(objects)["b.Sync"]
+    renamed["spec"]["overrides"] = {"name": "Sync B"}
+    renamed["metadata"]["generation"] = 2
+    _, after = apply_plan(objects, [describe("a.Sync"), describe("b.Sync")])
+    assert all(name_unique(obj) is None for obj in after)
+    assert by_path(after)["b.Sync"]["status"]["effective"]["name"] == "Sync B"
+    # A class that leaves the code is not installed: it clashes with nobody.
+    _, objects = apply_plan([], [describe("a.Sync"), describe("b.Sync")])
+    _, after = apply_plan(objects, [describe("a.Sync")])
+    assert all(name_unique(obj) is None for obj in after)
+
+
+def test_a_name_clash_across_sources_marks_the_other_sources_definition_too() -> None:
+    _, objects = apply_plan([], [describe("hello.Hello")])
+    plan, after = sync_from(objects, [describe("net.jobs.x.Hello")], repo_source("net", C1))
+    image_name = by_path(after)["hello.Hello"]["metadata"]["name"]
+    assert image_name in plan.status  # the image's definition is marked by the repository's sync
+    assert name_unique(by_path(after)["hello.Hello"])["reason"] == "NameConflict"  # type: ignore[index]
+    assert "net.jobs.x.Hello" in name_unique(by_path(after)["hello.Hello"])["message"]  # type: ignore[index]
+    assert by_path(after)["hello.Hello"]["status"]["source"] == IMAGE
+
+
+def test_plan_name_conflicts_leaves_unique_names_alone() -> None:
+    _, objects = apply_plan([], [describe("a.One"), describe("b.Two")])
+    assert plan_name_conflicts(objects, now=NOW) == {}
