@@ -13,6 +13,7 @@ from jobplane_crds.v1alpha1 import JobQueue, JobRun, JobRunPhase
 from jobplane_operator.kube import Clients
 from jobplane_operator.metrics import METRICS
 from jobplane_operator.reconcile.conditions import condition, rfc3339
+from jobplane_operator.reconcile.jobdefinition import plan_name_conflicts
 from jobplane_operator.reconcile.jobrepository import CREDENTIALS_NOT_SCOPED, credentials_scope_problem
 from jobplane_operator.reconcile.jobrun import (
     DEFAULT_QUEUE,
@@ -568,8 +569,9 @@ def _forget_secrets(
         clients.delete_secret(namespace, token_secret_name(job_name))
 
 
-def refresh_definition(clients: Clients, obj: dict[str, Any]) -> None:
-    """Keep a JobDefinition's status.effective in line with an admin's edit of spec.overrides."""
+def refresh_definition(clients: Clients, obj: dict[str, Any], now: datetime | None = None) -> None:
+    """Keep a JobDefinition's status.effective in line with an admin's edit of spec.overrides, and the
+    NameUnique conditions of the namespace's definitions in line with the names that edit gives."""
     status = dict(obj.get("status") or {})
     if not status.get("code"):
         return  # Not discovered yet: sync-jobs fills the status when the class appears.
@@ -578,5 +580,17 @@ def refresh_definition(clients: Clients, obj: dict[str, Any]) -> None:
         "effective": effective_of(obj),
         "observedGeneration": int(meta.get("generation", 1)),
     }
-    if any(status.get(key) != value for key, value in wanted.items()):
-        clients.patch_definition_status(meta["namespace"], meta["name"], wanted, meta.get("resourceVersion"))
+    changed = any(status.get(key) != value for key, value in wanted.items())
+    if changed and not clients.patch_definition_status(
+        meta["namespace"], meta["name"], wanted, meta.get("resourceVersion")
+    ):
+        return  # Changed meanwhile: its next event refreshes it again.
+    edited = {**obj, "status": {**status, **wanted}}
+    definitions = [
+        edited if item["metadata"]["name"] == meta["name"] else item
+        for item in clients.list_job_definitions(meta["namespace"])
+    ]
+    for name, conflicts in plan_name_conflicts(definitions, now=now or datetime.now(UTC)).items():
+        # Without a resource version: the conditions are recomputed from all names on every such edit.
+        conditions = {"conditions": conflicts["conditions"]}
+        clients.patch_definition_status(meta["namespace"], name, conditions, None)

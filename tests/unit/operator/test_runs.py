@@ -173,3 +173,50 @@ def test_a_job_that_is_not_a_singleton_takes_no_lease() -> None:
     reconcile(clients, run_obj_of("audit.Audit"))
     assert len(clients.jobs) == 1
     assert clients.leases == {}
+
+
+class DefinitionStore:
+    """JobDefinitions in memory, their status patched as a JSON merge patch of the top-level fields."""
+
+    def __init__(self, *definitions: dict[str, Any]) -> None:
+        self.items = {d["metadata"]["name"]: d for d in definitions}
+
+    def list_job_definitions(self, namespace: str) -> list[dict[str, Any]]:
+        return [dict(d) for d in self.items.values()]
+
+    def patch_definition_status(
+        self, namespace: str, name: str, status: dict[str, Any], rv: str | None
+    ) -> bool:
+        self.items[name]["status"] = {**self.items[name].get("status", {}), **status}
+        return True
+
+
+def test_an_override_of_a_name_clears_the_name_conflict_of_both_definitions() -> None:
+    from jobplane_operator.reconcile.jobdefinition import plan_sync
+    from jobplane_operator.runs import refresh_definition
+
+    now = datetime(2026, 11, 25, tzinfo=UTC)
+    found = [
+        {"classPath": f"{m}.Sync", "moduleName": m, "jobClassName": "Sync", "code": {"name": "Sync"}}
+        for m in ("a", "b")
+    ]
+    plan = plan_sync([], found, failed_modules=(), source={"type": "image"}, now=now)
+    store = DefinitionStore(
+        *(
+            {"metadata": {"name": n, "namespace": "ops", "generation": 1}, "spec": {}, "status": s}
+            for n, s in plan.status.items()
+        )
+    )
+    assert [[c["reason"] for c in d["status"]["conditions"]] for d in store.items.values()] == [
+        ["Discovered", "NameConflict"],
+        ["Discovered", "NameConflict"],
+    ]
+    first = next(iter(store.items.values()))
+    first["spec"] = {"overrides": {"name": "Sync A"}}
+    first["metadata"]["generation"] = 2
+    refresh_definition(store, first, now)  # type: ignore[arg-type]
+    assert [[c["type"] for c in d["status"]["conditions"]] for d in store.items.values()] == [
+        ["Installed"],
+        ["Installed"],
+    ]
+    assert first["status"]["effective"]["name"] == "Sync A"
