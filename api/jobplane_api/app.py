@@ -30,7 +30,16 @@ def create_app(
     mirror: bool = True,
 ) -> FastAPI:
     """The API with its store, its Kubernetes gateway and the JobRun mirror (started with the app)."""
-    from jobplane_api.routes import git_repositories, job_queues, jobs, results, run_reports, status, tokens
+    from jobplane_api.routes import (
+        git_repositories,
+        job_queues,
+        jobs,
+        results,
+        run_reports,
+        status,
+        tokens,
+        users,
+    )
 
     url = settings.database_url.get_secret_value()
     if engine is None:
@@ -77,6 +86,6 @@ def create_app(
     app.state.sessions = sessions
     app.state.kube = kube
     install_error_handlers(app)
-    for module in (status, jobs, results, job_queues, git_repositories, run_reports, tokens):
+    for module in (status, jobs, results, job_queues, git_repositories, run_reports, tokens, users):
         app.include_router(module.router)
     return app

@@ -31,6 +31,7 @@ __all__ = [
     "TokenRead",
     "TokenUserRead",
     "TokenWrite",
+    "UserRead",
 ]
 
 
@@ -406,3 +407,23 @@ class TokenProvision(BaseModel):
     expires: datetime | None = None
     write_enabled: bool = True
     description: str = Field("", max_length=200)
+
+
+class UserRead(BaseModel):
+    """A user as Nautobot's user serializer shows one, read-only; the names and e-mail are not kept here."""
+
+    id: int
+    object_type: Literal["users.user"] = "users.user"
+    display: str
+    url: str
+    username: str
+    first_name: str = ""
+    last_name: str = ""
+    email: str = ""
+    is_active: bool
+    is_staff: bool = False
+    is_superuser: bool
+    date_joined: datetime
+    last_login: datetime | None = None
+    config_data: dict[str, Any] = Field(default_factory=dict)
+    groups: list[NestedObject]
