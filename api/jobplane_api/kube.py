@@ -602,9 +602,22 @@ class KubeGateway:
         with _translated(f"Secret {name}"):
             self._core.create_namespaced_secret(meta["namespace"], body)
 
-    def delete_run(self, namespace: str, name: str) -> None:
-        with contextlib.suppress(KubeNotFound), _translated(f"JobRun {namespace}/{name}"):
-            self._custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, JOB_RUNS, name)
+    def delete_run(self, namespace: str, name: str, *, uid: str | None = None) -> None:
+        """Delete the run (gone already is fine); its Job, pod and Secrets follow by owner reference.
+
+        With ``uid``, only that run: a later run that took the same name is another run's record, and
+        the precondition's 409 means the one meant is gone.
+        """
+        from kubernetes import client
+
+        body = client.V1DeleteOptions(
+            propagation_policy="Background",
+            preconditions=client.V1Preconditions(uid=uid) if uid is not None else None,
+        )
+        gone: tuple[type[KubeError], ...] = (KubeNotFound,) if uid is None else (KubeNotFound, KubeConflict)
+        with contextlib.suppress(*gone), _translated(f"JobRun {namespace}/{name}"):
+            self._custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, JOB_RUNS, name, body=body)
+        log.info("deleted run run=%s/%s uid=%s", namespace, name, uid)
 
     def delete_secret(self, namespace: str, name: str) -> None:
         with contextlib.suppress(KubeNotFound), _translated(f"Secret {namespace}/{name}"):

@@ -175,6 +175,37 @@ def test_a_jobrun_applied_with_kubectl_appears_in_job_results(admin: Api, stack:
     assert detail["task_name"] == HELLO
 
 
+def test_a_deleted_result_takes_its_jobrun_and_job_along_and_stays_deleted(admin: Api, stack: Stack) -> None:
+    response = admin.run(HELLO, {"data": {"who": "Del"}})
+    assert response.status_code == 201, response.text
+    result_id = response.json()["job_result"]["id"]
+    admin.wait_result(result_id, "SUCCESS")
+    detail = admin.client.get(f"/api/extras/job-results/{result_id}/").json()
+    run_name = detail["run"]["name"]
+    job_name = wait_for(
+        "the run's Job named",
+        lambda: (stack.cluster.get_json("jobrun", run_name, "-n", stack.namespace).get("status") or {}).get(
+            "jobName"
+        ),
+        timeout=60,
+        interval=0.5,
+    )
+
+    assert admin.client.delete(f"/api/extras/job-results/{result_id}/").status_code == 204
+
+    def gone(kind: str, name: str) -> bool:
+        proc = stack.cluster.kubectl("get", kind, name, "-n", stack.namespace, check=False)
+        return proc.returncode != 0 and "NotFound" in proc.stderr
+
+    wait_for("the JobRun deleted", lambda: gone("jobrun", run_name), timeout=60, interval=0.5)
+    # Its batch/v1 Job (and so its pod) goes through the owner reference.
+    wait_for("the Job collected", lambda: gone("job", job_name), timeout=60, interval=0.5)
+    # The mirror saw the JobRun go (its DELETED event) and recorded nothing again.
+    assert admin.client.get(f"/api/extras/job-results/{result_id}/").status_code == 404
+    listed = admin.client.get("/api/extras/job-results/", params={"run_name": run_name}).json()
+    assert listed["count"] == 0
+
+
 def test_bad_requests_get_nautobot_errors(admin: Api) -> None:
     bad_data = admin.run(
         VARIABLES, {"data": {"string_variable": "x", "integer_variable": "many", "extra": 1}}

@@ -45,8 +45,16 @@ def get_result(
 
 
 @router.delete("/job-results/{result_id}/", status_code=204, response_class=Response, tags=["job results"])
-def delete_result(result_id: ResultId, session: SessionDep, principal: PrincipalDep) -> Response:
-    service.delete_result(session=session, principal=principal, result_id=result_id)
+def delete_result(
+    result_id: ResultId, request: Request, session: SessionDep, principal: PrincipalDep
+) -> Response:
+    """Delete the result, its logs and files, and the JobRun it mirrors; it never comes back.
+
+    409 while the run has not ended (cancel it first); 503 when the JobRun could not be deleted.
+    """
+    service.delete_result(
+        session=session, kube=request.app.state.kube, principal=principal, result_id=result_id
+    )
     return Response(status_code=204)
 
 

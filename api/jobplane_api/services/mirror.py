@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
-from jobplane.store.models import JobResult, JobStatus
+from jobplane.store.models import JobResult, JobResultTombstone, JobStatus
 from jobplane.store.results import log_count_columns
 from jobplane_api.kube import display_name
 
@@ -346,6 +346,10 @@ class RunMirror:
                 row = session.execute(
                     select(JobResult).where(JobResult.id == uid).with_for_update()
                 ).scalar_one_or_none()
+                if row is None and session.get(JobResultTombstone, uid) is not None:
+                    # A user deleted this result: an event queued before the JobRun went, or a relist
+                    # while its deletion is under way, must not bring it back.
+                    return False
                 existing = ExistingResult.of(row) if row is not None else None
                 change = plan_result(
                     run, existing, job_name=job_name, job_model_id=job_model_id, deleted=deleted

@@ -10,7 +10,14 @@ from sqlalchemy import ColumnElement, Select, delete, func, literal_column, or_,
 from sqlalchemy.orm import Session, load_only
 
 from jobplane.store.identity import User
-from jobplane.store.models import LOG_LEVELS, FileProxy, JobLogEntry, JobResult, JobStatus
+from jobplane.store.models import (
+    LOG_LEVELS,
+    FileProxy,
+    JobLogEntry,
+    JobResult,
+    JobResultTombstone,
+    JobStatus,
+)
 from jobplane_api.errors import BadRequest, Conflict, NotFound, PermissionDenied, Unavailable
 from jobplane_api.pagination import Page, PageParams
 from jobplane_api.schemas import (
@@ -236,11 +243,15 @@ def _parse_id(value: str) -> uuid.UUID:
         raise NotFound() from None
 
 
-def _get(session: Session, principal: Principal, result_id: str, action: str) -> JobResult:
+def _get(
+    session: Session, principal: Principal, result_id: str, action: str, *, lock: bool = False
+) -> JobResult:
     restriction = _restricted(principal, action, RESULT)
     query = select(JobResult).where(JobResult.id == _parse_id(result_id))
     if restriction is not None:
         query = query.where(restriction)
+    if lock:
+        query = query.with_for_update()
     result = session.scalars(query).first()
     if result is None:
         raise NotFound()
@@ -257,10 +268,35 @@ def _full_record(session: Session, result: JobResult, base_url: str) -> JobResul
     return result_record(result, base_url, users=user_ids(session, [result.user]), files=files)
 
 
-def delete_result(*, session: Session, principal: Principal, result_id: str) -> None:
-    result = _get(session, principal, result_id, "delete")
+def delete_result(
+    *, session: Session, kube: KubeGateway | None, principal: Principal, result_id: str
+) -> None:
+    """Delete the result for good: its logs and files, the JobRun it mirrors, and a tombstone in its place.
+
+    The JobRun goes first (its Job, pod and Secrets follow by owner reference), so nothing the result
+    stood for lingers in the cluster; the tombstone keeps the mirror from recording the run again from an
+    event it had queued or a relist. A run that has not ended is refused (cancel it first). An API without
+    Kubernetes (and so without a mirror) leaves JobRuns alone: there the row goes, its tombstone stays.
+    """
+    from jobplane_api.kube import KubeError
+
+    # Locked: a second delete of the same result waits, then finds nothing (404).
+    result = _get(session, principal, result_id, "delete", lock=True)
     if not JobStatus(result.status).is_terminal:
         raise Conflict("This job result is still running: cancel it first, then delete it.")
+    if kube is not None and result.run_name and result.run_namespace:
+        try:
+            kube.delete_run(result.run_namespace, result.run_name, uid=str(result.id))
+        except KubeError as exc:
+            raise Unavailable(f"The JobRun of this result could not be deleted: {exc}") from None
+    session.add(
+        JobResultTombstone(
+            id=result.id,
+            run_name=result.run_name,
+            run_namespace=result.run_namespace,
+            deleted_by=principal.username,
+        )
+    )
     session.execute(delete(JobResult).where(JobResult.id == result.id))
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "FileProxy",
     "JobLogEntry",
     "JobResult",
+    "JobResultTombstone",
     "JobStatus",
     "utcnow",
 ]
@@ -199,3 +200,15 @@ class FileProxy(Base):
     )
 
     job_result: Mapped[JobResult | None] = relationship(back_populates="files", foreign_keys=[job_result_id])
+
+
+class JobResultTombstone(Base):
+    """A job result a user deleted: the mirror never records its run again (a late watch event, a relist)."""
+
+    __tablename__ = "job_result_tombstone"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    run_name: Mapped[str | None] = mapped_column(String(253))
+    run_namespace: Mapped[str | None] = mapped_column(String(63))
+    deleted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deleted_by: Mapped[str | None] = mapped_column(String(150))

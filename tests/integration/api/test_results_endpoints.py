@@ -9,13 +9,23 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from kubernetes.client.exceptions import ApiException
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from jobplane.store.models import FileProxy, JobLogEntry, JobResult, JobStatus, utcnow
+from jobplane.store.models import (
+    FileProxy,
+    JobLogEntry,
+    JobResult,
+    JobResultTombstone,
+    JobStatus,
+    utcnow,
+)
 from jobplane_api.app import create_app
 from jobplane_api.identity import service
+from jobplane_api.services.mirror import RunMirror
 from jobplane_api.settings import ApiSettings
+from tests.unit.api.test_git_repositories import NAMESPACE, FakeCustomObjects, fake_gateway
 
 pytestmark = pytest.mark.postgres
 
@@ -231,3 +241,170 @@ def test_callers_without_a_valid_token_are_refused(
     # Jobs live in Kubernetes; without it the API says so instead of failing.
     jobs = client.get("/api/extras/jobs/", headers=token(sessions, "root"))
     assert jobs.status_code == 503
+
+
+# --- deletes are final: the JobRun goes, and the mirror never brings the result back -----------------------
+
+
+class RunsApiserver(FakeCustomObjects):
+    """The in-memory apiserver, deleting as the real one does: with a uid precondition, and refusals."""
+
+    def __init__(self) -> None:
+        super().__init__(served=("jobdefinitions", "jobqueues", "jobrepositories", "jobruns"))
+        self.refuse_deletes = False
+
+    def delete_namespaced_custom_object(  # type: ignore[override]
+        self, group: str, version: str, namespace: str, plural: str, name: str, body: Any = None
+    ) -> dict[str, Any]:
+        if self.refuse_deletes:
+            raise ApiException(status=403, reason="Forbidden")
+        wanted = getattr(getattr(body, "preconditions", None), "uid", None)
+        current = self.objects.get((plural, name))
+        if current is not None and wanted is not None and current["metadata"]["uid"] != wanted:
+            raise ApiException(status=409, reason="Conflict")
+        return super().delete_namespaced_custom_object(group, version, namespace, plural, name)
+
+    def add_run(self, name: str, phase: str = "Succeeded") -> dict[str, Any]:
+        created = self.create_namespaced_custom_object(
+            "jobplane.io",
+            "v1alpha1",
+            NAMESPACE,
+            "jobruns",
+            {
+                "metadata": {"name": name, "namespace": NAMESPACE},
+                "spec": {"job": "hello_world.HelloWorld", "data": {}, "requestedBy": "ada"},
+            },
+        )
+        self.objects[("jobruns", name)]["status"] = created["status"] = {"phase": phase}
+        return created
+
+
+@pytest.fixture
+def apiserver() -> RunsApiserver:
+    return RunsApiserver()
+
+
+@pytest.fixture
+def kube_client(engine: Engine, apiserver: RunsApiserver) -> Iterator[TestClient]:
+    settings = ApiSettings(kubernetes=False, namespace=NAMESPACE)
+    app = create_app(settings, engine=engine, kube=fake_gateway(apiserver), mirror=False)
+    with TestClient(app) as client:
+        yield client
+
+
+def _mirror(sessions: sessionmaker[Session], apiserver: RunsApiserver) -> RunMirror:
+    settings = ApiSettings(kubernetes=False, namespace=NAMESPACE)
+    return RunMirror(settings, sessions, fake_gateway(apiserver), orphan_grace=timedelta(0))
+
+
+def test_a_deleted_result_takes_its_jobrun_along_and_never_comes_back(
+    kube_client: TestClient, sessions: sessionmaker[Session], apiserver: RunsApiserver
+) -> None:
+    headers = token(sessions, "root")
+    run = apiserver.add_run("hello-x1")
+    mirror = _mirror(sessions, apiserver)
+    assert mirror.sync_once() == 1
+    result_id = run["metadata"]["uid"]
+    assert kube_client.get(f"/api/extras/job-results/{result_id}/", headers=headers).status_code == 200
+
+    assert kube_client.delete(f"/api/extras/job-results/{result_id}/", headers=headers).status_code == 204
+    # The JobRun is deleted (its Job, pod and Secrets follow through their owner references)...
+    assert ("jobruns", "hello-x1") not in apiserver.objects
+    # ...and a watch event queued before it went, its DELETED event or a relist record nothing again.
+    assert mirror.apply(run) is False
+    assert mirror.apply(run, deleted=True) is False
+    assert mirror.sync_once() == 0
+    assert kube_client.get(f"/api/extras/job-results/{result_id}/", headers=headers).status_code == 404
+    with sessions() as session:
+        tombstone = session.get_one(JobResultTombstone, uuid.UUID(result_id))
+        assert (tombstone.run_namespace, tombstone.run_name, tombstone.deleted_by) == (
+            NAMESPACE,
+            "hello-x1",
+            "root",
+        )
+    assert kube_client.delete(f"/api/extras/job-results/{result_id}/", headers=headers).status_code == 404
+
+
+def test_only_the_run_a_result_mirrors_is_deleted_never_a_later_one_of_the_same_name(
+    kube_client: TestClient, sessions: sessionmaker[Session], apiserver: RunsApiserver
+) -> None:
+    headers = token(sessions, "root")
+    first = apiserver.add_run("nightly")
+    mirror = _mirror(sessions, apiserver)
+    mirror.sync_once()
+    # The first run was deleted with kubectl and a new one took its name.
+    apiserver.objects.pop(("jobruns", "nightly"))
+    second = apiserver.add_run("nightly", phase="Running")
+    mirror.sync_once()
+    deleted = kube_client.delete(f"/api/extras/job-results/{first['metadata']['uid']}/", headers=headers)
+    assert deleted.status_code == 204
+    assert apiserver.objects[("jobruns", "nightly")]["metadata"]["uid"] == second["metadata"]["uid"]
+    listed = kube_client.get("/api/extras/job-results/", headers=headers).json()["results"]
+    assert [r["id"] for r in listed] == [second["metadata"]["uid"]]
+
+
+def test_a_result_whose_jobrun_cannot_be_deleted_stays(
+    kube_client: TestClient, sessions: sessionmaker[Session], apiserver: RunsApiserver
+) -> None:
+    headers = token(sessions, "root")
+    run = apiserver.add_run("hello-x2", phase="Failed")
+    _mirror(sessions, apiserver).sync_once()
+    apiserver.refuse_deletes = True
+    result_id = run["metadata"]["uid"]
+    refused = kube_client.delete(f"/api/extras/job-results/{result_id}/", headers=headers)
+    assert refused.status_code == 503
+    assert "could not be deleted" in refused.json()["detail"]
+    assert kube_client.get(f"/api/extras/job-results/{result_id}/", headers=headers).status_code == 200
+    with sessions() as session:
+        assert session.get(JobResultTombstone, uuid.UUID(result_id)) is None
+
+
+def test_a_running_result_and_its_jobrun_are_left_alone(
+    kube_client: TestClient, sessions: sessionmaker[Session], apiserver: RunsApiserver
+) -> None:
+    headers = token(sessions, "root")
+    run = apiserver.add_run("slow", phase="Running")
+    _mirror(sessions, apiserver).sync_once()
+    refused = kube_client.delete(f"/api/extras/job-results/{run['metadata']['uid']}/", headers=headers)
+    assert refused.status_code == 409
+    assert ("jobruns", "slow") in apiserver.objects
+
+
+def test_a_constrained_delete_permission_deletes_only_matching_results(
+    client: TestClient, sessions: sessionmaker[Session], results: list[JobResult]
+) -> None:
+    with sessions.begin() as session:
+        session.get_one(JobResult, results[0].id).name = "Backup"
+    headers = token(
+        sessions,
+        "netops",
+        object_types=["extras.jobresult"],
+        actions=["view", "delete"],
+        constraints={"name": "Backup"},
+    )
+    root = token(sessions, "root")
+    # Outside the constraint the result is not this user's to see: 404, and it stays.
+    assert client.delete(f"/api/extras/job-results/{results[1].id}/", headers=headers).status_code == 404
+    assert client.get(f"/api/extras/job-results/{results[1].id}/", headers=root).status_code == 200
+    assert client.delete(f"/api/extras/job-results/{results[0].id}/", headers=headers).status_code == 204
+    assert client.get(f"/api/extras/job-results/{results[0].id}/", headers=root).status_code == 404
+
+
+def test_a_constrained_delete_permission_with_a_wider_view_refuses_the_others(
+    client: TestClient, sessions: sessionmaker[Session], results: list[JobResult]
+) -> None:
+    headers = token(sessions, "ada", object_types=["extras.jobresult"], actions=["view"])
+    with sessions.begin() as session:
+        service.create_permission(
+            session=session,
+            name="p-ada-delete",
+            users=["ada"],
+            object_types=["extras.jobresult"],
+            actions=["delete"],
+            constraints={"user": "$user"},
+        )
+    bobs, adas = results[0], results[1]
+    assert (bobs.user, adas.user) == ("bob", "ada")
+    assert client.delete(f"/api/extras/job-results/{bobs.id}/", headers=headers).status_code == 404
+    assert client.get(f"/api/extras/job-results/{bobs.id}/", headers=headers).status_code == 200
+    assert client.delete(f"/api/extras/job-results/{adas.id}/", headers=headers).status_code == 204

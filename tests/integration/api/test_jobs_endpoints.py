@@ -1,0 +1,156 @@
+"""The jobs endpoints against the real app and its Postgres: run refusals, deletes, constrained writes.
+
+Kubernetes is the gateway on an in-memory apiserver (tests/unit/api/test_git_repositories.py); the real
+cluster path is covered by tests/e2e/test_api.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from jobplane.store.models import JobResult
+from jobplane_api.app import create_app
+from jobplane_api.identity import service
+from jobplane_api.kube import GROUP, JOB_DEFINITIONS, VERSION, KubeGateway
+from jobplane_api.settings import ApiSettings
+from tests.integration.api.test_results_endpoints import token
+from tests.unit.api.test_git_repositories import NAMESPACE, FakeCustomObjects, fake_gateway
+from tests.unit.api.test_services_jobs import definition
+
+pytestmark = pytest.mark.postgres
+
+NETWORK_UID = "1c1f0d4e-2b3a-4c5d-8e9f-0a1b2c3d4e51"
+TOOLS_UID = "2c1f0d4e-2b3a-4c5d-8e9f-0a1b2c3d4e52"
+GONE_UID = "3c1f0d4e-2b3a-4c5d-8e9f-0a1b2c3d4e53"
+
+
+@pytest.fixture
+def fake() -> FakeCustomObjects:
+    return FakeCustomObjects(served=("jobdefinitions", "jobruns", "jobqueues", "jobrepositories"))
+
+
+def _definition(fake: FakeCustomObjects, name: str, uid: str, grouping: str, **options: Any) -> None:
+    """A JobDefinition in the fake apiserver with this uid and grouping (its cache entry follows)."""
+    body = definition(f"{grouping.lower()}.{name}", code={"name": name, "grouping": grouping}, **options)
+    body["metadata"]["name"] = name.lower()
+    fake.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, JOB_DEFINITIONS, body)
+    stored = fake.objects[(JOB_DEFINITIONS, name.lower())]
+    stored["metadata"]["uid"] = uid
+    stored["status"] = body["status"]
+
+
+@pytest.fixture
+def gateway(fake: FakeCustomObjects) -> KubeGateway:
+    _definition(fake, "Backup", NETWORK_UID, "Network", enabled=True)
+    _definition(fake, "Cleanup", TOOLS_UID, "Tools", enabled=True)
+    _definition(fake, "Vanished", GONE_UID, "Tools", enabled=True, installed=False)
+    gateway = fake_gateway(fake)
+    for (plural, _name), obj in fake.objects.items():
+        if plural == JOB_DEFINITIONS:
+            gateway._definitions.put(obj)
+    fake.calls.clear()
+    return gateway
+
+
+@pytest.fixture
+def client(engine: Engine, gateway: KubeGateway) -> Iterator[TestClient]:
+    settings = ApiSettings(kubernetes=False, namespace=NAMESPACE)
+    with TestClient(create_app(settings, engine=engine, kube=gateway, mirror=False)) as client:
+        yield client
+
+
+def test_running_a_job_that_is_not_installed_is_405_and_starts_nothing(
+    client: TestClient, sessions: sessionmaker[Session], fake: FakeCustomObjects
+) -> None:
+    root = token(sessions, "root")
+    refused = client.post(f"/api/extras/jobs/{GONE_UID}/run/", json={"data": {}}, headers=root)
+    assert refused.status_code == 405
+    assert "not installed" in refused.json()["detail"]
+    # By name too, and the answer comes before the body is looked at.
+    by_name = client.post("/api/extras/jobs/Vanished/run/", json={"data": {"x": 1}}, headers=root)
+    assert by_name.status_code == 405
+    assert [call for call in fake.calls if call[0] == "create"] == []
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(JobResult)) == 0
+
+
+def test_deleting_a_job_deletes_its_definition(
+    client: TestClient, sessions: sessionmaker[Session], fake: FakeCustomObjects
+) -> None:
+    root = token(sessions, "root")
+    assert client.delete(f"/api/extras/jobs/{TOOLS_UID}/", headers=root).status_code == 204
+    assert (JOB_DEFINITIONS, "cleanup") not in fake.objects
+    assert client.get(f"/api/extras/jobs/{TOOLS_UID}/", headers=root).status_code == 404
+    assert client.delete(f"/api/extras/jobs/{TOOLS_UID}/", headers=root).status_code == 404
+    # By name, as Nautobot's API also finds a job.
+    assert client.delete("/api/extras/jobs/Backup/", headers=root).status_code == 204
+    assert client.get("/api/extras/jobs/", headers=root).json()["count"] == 1
+
+
+def test_deleting_a_job_needs_the_delete_permission(
+    client: TestClient, sessions: sessionmaker[Session], fake: FakeCustomObjects
+) -> None:
+    viewer = token(sessions, "viewer", object_types=["extras.job"], actions=["view"])
+    refused = client.delete(f"/api/extras/jobs/{TOOLS_UID}/", headers=viewer)
+    assert refused.status_code == 403
+    assert (JOB_DEFINITIONS, "cleanup") in fake.objects
+    assert client.delete(f"/api/extras/jobs/{TOOLS_UID}/").status_code == 403  # anonymous
+
+
+def test_a_constrained_change_permission_changes_only_matching_jobs(
+    client: TestClient, sessions: sessionmaker[Session], fake: FakeCustomObjects
+) -> None:
+    headers = token(
+        sessions,
+        "netops",
+        object_types=["extras.job"],
+        actions=["view", "change"],
+        constraints={"grouping": "Network"},
+    )
+    changed = client.patch(f"/api/extras/jobs/{NETWORK_UID}/", json={"enabled": False}, headers=headers)
+    assert changed.status_code == 200
+    assert changed.json()["enabled"] is False
+    assert fake.objects[(JOB_DEFINITIONS, "backup")]["spec"]["enabled"] is False
+    # A job outside the constraint is not even visible to this user: 404, and its spec is untouched.
+    other = client.patch(f"/api/extras/jobs/{TOOLS_UID}/", json={"enabled": False}, headers=headers)
+    assert other.status_code == 404
+    assert fake.objects[(JOB_DEFINITIONS, "cleanup")]["spec"]["enabled"] is True
+    listed = client.get("/api/extras/jobs/", headers=headers).json()
+    assert [job["name"] for job in listed["results"]] == ["Backup"]
+
+
+def test_a_constrained_permission_that_can_view_all_changes_and_deletes_only_matching_jobs(
+    client: TestClient, sessions: sessionmaker[Session], fake: FakeCustomObjects
+) -> None:
+    headers = token(sessions, "netops", object_types=["extras.job"], actions=["view"])
+    with sessions.begin() as session:
+        service.create_permission(
+            session=session,
+            name="p-netops-write",
+            users=["netops"],
+            object_types=["extras.job"],
+            actions=["change", "delete"],
+            constraints={"grouping": "Network"},
+        )
+    # Seen but not matching: 403 with a reason, nothing written.
+    refused = client.patch(f"/api/extras/jobs/{TOOLS_UID}/", json={"enabled": False}, headers=headers)
+    assert refused.status_code == 403
+    assert fake.objects[(JOB_DEFINITIONS, "cleanup")]["spec"]["enabled"] is True
+    assert client.delete(f"/api/extras/jobs/{TOOLS_UID}/", headers=headers).status_code == 403
+    assert (JOB_DEFINITIONS, "cleanup") in fake.objects
+    # Matching: allowed.
+    patched = client.patch(
+        f"/api/extras/jobs/{NETWORK_UID}/",
+        json={"description": "Nightly", "description_override": True},
+        headers=headers,
+    )
+    assert patched.status_code == 200
+    assert patched.json()["description"] == "Nightly"
+    assert client.delete(f"/api/extras/jobs/{NETWORK_UID}/", headers=headers).status_code == 204
+    assert (JOB_DEFINITIONS, "backup") not in fake.objects
