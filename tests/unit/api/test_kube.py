@@ -170,3 +170,45 @@ def test_put_keeps_the_newer_version() -> None:
     informer.put(newer)
     informer.put(older)
     assert informer.get("x") is newer
+
+
+class _Deletes:
+    """CustomObjectsApi.delete_namespaced_custom_object, answering with a status; records the options."""
+
+    def __init__(self, status: int | None = None) -> None:
+        self.status = status
+        self.bodies: list[Any] = []
+
+    def delete_namespaced_custom_object(self, *_args: Any, body: Any = None) -> dict[str, Any]:
+        self.bodies.append(body)
+        if self.status is not None:
+            raise ApiException(status=self.status, reason="refused")
+        return {}
+
+
+def _gateway(deletes: _Deletes) -> Any:
+    from jobplane_api.kube import KubeGateway
+    from jobplane_api.settings import ApiSettings
+
+    gateway = KubeGateway(ApiSettings(namespace="jobs", kubernetes=False), api_client=object())
+    gateway._custom = deletes
+    return gateway
+
+
+def test_delete_run_deletes_only_the_run_with_that_uid_in_the_background() -> None:
+    deletes = _Deletes()
+    _gateway(deletes).delete_run("jobs", "hello-x1", uid="uid-1")
+    (body,) = deletes.bodies
+    assert (body.propagation_policy, body.preconditions.uid) == ("Background", "uid-1")
+
+
+@pytest.mark.parametrize(("status", "uid"), [(404, None), (404, "uid-1"), (409, "uid-1")])
+def test_delete_run_takes_a_run_already_gone_as_done(status: int, uid: str | None) -> None:
+    # With a uid, 409 is the precondition failing: the name now belongs to another run.
+    _gateway(_Deletes(status)).delete_run("jobs", "hello-x1", uid=uid)
+
+
+@pytest.mark.parametrize(("status", "uid", "error"), [(409, None, KubeConflict), (403, "uid-1", KubeError)])
+def test_delete_run_reports_other_refusals(status: int, uid: str | None, error: type[KubeError]) -> None:
+    with pytest.raises(error):
+        _gateway(_Deletes(status)).delete_run("jobs", "hello-x1", uid=uid)
