@@ -29,7 +29,8 @@ def create_app(
     kube: KubeGateway | None = None,
     mirror: bool = True,
 ) -> FastAPI:
-    """The API with its store, its Kubernetes gateway and the JobRun mirror (started with the app)."""
+    """The API with its store, its Kubernetes gateway and the mirrors of JobRuns and repository syncs into
+    job results (started with the app)."""
     from jobplane_api.routes import (
         git_repositories,
         job_queues,
@@ -61,10 +62,14 @@ def create_app(
             background.append(kube)
             if mirror:
                 from jobplane_api.services.mirror import RunMirror
+                from jobplane_api.services.sync_results import SyncResultMirror
 
                 run_mirror = RunMirror(settings, sessions, kube)
                 run_mirror.start()
                 background.append(run_mirror)
+                sync_mirror = SyncResultMirror(sessions, kube)
+                sync_mirror.start()
+                background.append(sync_mirror)
         try:
             yield
         finally:

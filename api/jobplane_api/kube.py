@@ -26,6 +26,7 @@ __all__ = [
     "INPUTS_KEY",
     "LISTED",
     "MANAGED_BY",
+    "REPOSITORY_DISPLAY_NAME",
     "SYNC_REQUESTED_AT",
     "EventHandler",
     "Informer",
@@ -38,6 +39,7 @@ __all__ = [
     "display_name",
     "find_definition",
     "find_repository",
+    "repository_display_name",
     "resolve_job",
 ]
 
@@ -49,6 +51,8 @@ JOB_QUEUES = "jobqueues"
 JOB_REPOSITORIES = "jobrepositories"
 # Set by the API (a manual or webhook sync); the operator syncs when it differs from status.syncRequest.
 SYNC_REQUESTED_AT = "jobplane.io/sync-requested-at"
+# A Git repository's name as Nautobot's clients gave it (free text); its object name comes from the slug.
+REPOSITORY_DISPLAY_NAME = "jobplane.io/display-name"
 API_VERSION = f"{GROUP}/{VERSION}"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "jobplane"}
 INPUTS_KEY = INPUTS_SECRET_KEY
@@ -169,11 +173,22 @@ def resolve_job(definitions: list[dict[str, Any]], job: str) -> dict[str, Any] |
     return None
 
 
+def repository_display_name(repository: Mapping[str, Any]) -> str:
+    """The repository's name as the API shows it: the name it was created with, else its object name."""
+    meta = repository.get("metadata") or {}
+    return str((meta.get("annotations") or {}).get(REPOSITORY_DISPLAY_NAME) or meta.get("name") or "")
+
+
 def find_repository(repositories: list[dict[str, Any]], key: str) -> dict[str, Any] | None:
-    """The JobRepository a client names: by uid, else by object name."""
-    for field in ("uid", "name"):
+    """The JobRepository a client names: by uid, else display name, else object name."""
+    lookups: tuple[Callable[[Mapping[str, Any]], Any], ...] = (
+        lambda repository: repository["metadata"].get("uid"),
+        repository_display_name,
+        lambda repository: repository["metadata"].get("name"),
+    )
+    for field_of in lookups:
         for repository in repositories:
-            if repository["metadata"].get(field) == key:
+            if field_of(repository) == key:
                 return repository
     return None
 
@@ -487,16 +502,16 @@ class KubeGateway:
         return sorted(items, key=lambda item: str(item["metadata"]["name"]))
 
     def find_repository(self, key: str) -> dict[str, Any] | None:
-        """By metadata.uid, else metadata.name."""
+        """By metadata.uid, else display name, else metadata.name."""
         return find_repository(self.repositories(), key)
 
-    def create_repository(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
-        body = {
-            "apiVersion": API_VERSION,
-            "kind": "JobRepository",
-            "metadata": {"name": name, "namespace": self.namespace},
-            "spec": spec,
-        }
+    def create_repository(
+        self, name: str, spec: dict[str, Any], annotations: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        metadata: dict[str, Any] = {"name": name, "namespace": self.namespace}
+        if annotations:
+            metadata["annotations"] = dict(annotations)
+        body = {"apiVersion": API_VERSION, "kind": "JobRepository", "metadata": metadata, "spec": spec}
         with _translated(f"JobRepository {name}"):
             created = dict(
                 self._custom.create_namespaced_custom_object(

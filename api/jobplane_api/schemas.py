@@ -19,6 +19,7 @@ __all__ = [
     "JobLogEntryRead",
     "JobQueueRead",
     "JobRead",
+    "JobRepositoryReference",
     "JobResultRead",
     "JobRunReference",
     "JobRunRequest",
@@ -297,6 +298,13 @@ class GitRepositoryStatusRead(BaseModel):
     last_sync_time: datetime | None
 
 
+class JobRepositoryReference(BaseModel):
+    """Jobplane's addition to a Git repository: the JobRepository resource that holds it."""
+
+    namespace: str
+    name: str = Field(description="Its metadata.name: the slug with '_' as '-' (kubectl get jobrepository).")
+
+
 class GitRepositoryRead(BaseModel):
     """A Git repository of jobs (a JobRepository), with Nautobot's fields and jobplane's extras."""
 
@@ -304,7 +312,7 @@ class GitRepositoryRead(BaseModel):
     object_type: Literal["extras.gitrepository"] = "extras.gitrepository"
     display: str
     url: str
-    name: str
+    name: str = Field(description="The name it was given (any text, unique).")
     slug: str
     remote_url: str
     branch: str
@@ -316,12 +324,16 @@ class GitRepositoryRead(BaseModel):
     interval: str = Field(description="How often the ref is checked for new commits, e.g. 5m.")
     suspend: bool = Field(description="Not followed: no polling, and sync requests are ignored.")
     status: GitRepositoryStatusRead
+    job_repository: JobRepositoryReference
     tags: list[Any] = Field(default_factory=list)
     custom_fields: dict[str, Any] = Field(default_factory=dict)
 
 
 class GitRepositoryWrite(BaseModel):
     """The body of a create (name and remote_url required) or a PATCH/PUT (what is sent changes).
+
+    ``provided_contents`` must hold ``extras.job`` and nothing else: jobs are all a repository provides
+    here (Nautobot's other contents are refused, not ignored); left out, it is ``["extras.job"]``.
 
     ``secrets_group`` names a Secret of the namespace with keys ``username`` and ``password`` (HTTP;
     a token goes in ``password``) or ``identity`` and ``known_hosts`` (SSH), labelled
@@ -332,10 +344,14 @@ class GitRepositoryWrite(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    name: str | None = Field(default=None, description="The JobRepository's name (a Kubernetes name).")
+    name: str | None = Field(
+        default=None, description="Any text, unique; the JobRepository's name comes from the slug."
+    )
     remote_url: str | None = Field(default=None, description="http(s), ssh or git URL; no password in it.")
     branch: str | None = Field(default=None, description="Branch, tag or commit; default main.")
-    slug: str | None = Field(default=None, description="Python package name of its jobs; default from name.")
+    slug: str | None = Field(
+        default=None, description="Python package name of its jobs; default from the name (as Nautobot's)."
+    )
     secrets_group: str | None = Field(default=None, description="Name of the credentials Secret.")
     provided_contents: list[str] | None = Field(default=None, description="Only extras.job is provided.")
     interval: str | None = Field(
@@ -345,10 +361,10 @@ class GitRepositoryWrite(BaseModel):
 
 
 class GitRepositorySyncResponse(BaseModel):
-    """200 of ``git-repositories/{id}/sync/``: the sync runs as a Kubernetes Job, not a job result."""
+    """200 of ``git-repositories/{id}/sync/``: the job result that follows the sync until it ends."""
 
     message: str
-    job_result: None = None
+    job_result: JobResultRead
 
 
 class GitWebhookResponse(BaseModel):

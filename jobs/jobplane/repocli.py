@@ -33,7 +33,7 @@ def add_repo_commands(commands: Any) -> None:
     actions = repo.add_subparsers(dest="repo_command", required=True, metavar="ACTION")
 
     add = actions.add_parser("add", help="add a repository; the operator syncs its jobs")
-    add.add_argument("name", help="the repository's name (a Kubernetes name: lowercase, digits, -)")
+    add.add_argument("name", help="the repository's name (any text; the slug names its JobRepository)")
     add.add_argument("--url", required=True, help="the Git URL (no credentials in it: see --secret)")
     add.add_argument("--ref", help="branch, tag or commit to follow (default: main)")
     add.add_argument("--slug", help="Python package name of its jobs (default: from the name)")

@@ -263,16 +263,19 @@ def test_repository_over_http_lifecycle(
     created = api.client.post(
         "/api/extras/git-repositories/",
         json={
-            "name": "netops",
+            "name": "NetOps Jobs",
             "slug": "netops",
             "remote_url": url,
             "branch": "main",
+            "provided_contents": ["extras.job"],
             "secrets_group": "git-creds",
             "interval": "1h",
         },
     )
     assert created.status_code == 201, created.text
     repo_id = created.json()["id"]
+    # Nautobot's display name is kept; the JobRepository is named after the slug.
+    assert (created.json()["name"], created.json()["job_repository"]["name"]) == ("NetOps Jobs", "netops")
 
     # Adding the repository makes its jobs appear, disabled.
     found = wait_definitions(
@@ -372,6 +375,9 @@ def test_repository_over_http_lifecycle(
     c3 = repo.commit({"jobs/hello.py": job_module("Hello", description="v3", version="v3")}, "hello v3")
     synced = api.client.post(f"/api/extras/git-repositories/{repo_id}/sync/")
     assert synced.status_code == 200, synced.text
+    # The sync's job result, as Nautobot answers one, ends when the operator's sync does.
+    sync_result = api.wait_result(synced.json()["job_result"]["id"], timeout=180)
+    assert (sync_result["status"]["value"], sync_result["commit"]) == ("SUCCESS", c3), sync_result
     wait_definitions(stack, "the manual sync of v3", lambda f: installed_at(f, "netops.jobs.hello.Hello", c3))
     cluster.kubectl(
         "patch",
@@ -412,7 +418,15 @@ def test_repository_over_http_lifecycle(
         },
         "hello v5, third broken",
     )
-    assert api.client.post(f"/api/extras/git-repositories/{repo_id}/sync/").status_code == 200
+    synced = api.client.post(f"/api/extras/git-repositories/{repo_id}/sync/")
+    assert synced.status_code == 200, synced.text
+    # As in Nautobot, a module that does not import is an error line of a sync that succeeds.
+    sync_result = api.wait_result(synced.json()["job_result"]["id"], timeout=180)
+    assert sync_result["status"]["value"] == "SUCCESS", sync_result
+    assert any(
+        entry["log_level"] == "error" and "third" in entry["message"]
+        for entry in api.logs(sync_result["id"])
+    ), api.logs(sync_result["id"])
     found = wait_definitions(
         stack,
         "hello at v5 despite the broken module",

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from jobplane_api.deps import KubeDep, PrincipalDep, SettingsDep
+from jobplane_api.deps import KubeDep, PrincipalDep, SessionDep, SettingsDep
 from jobplane_api.errors import PayloadTooLarge
 from jobplane_api.pagination import Page, PageDep
 from jobplane_api.routes import base_url, query_filters
@@ -22,7 +22,9 @@ from jobplane_api.services import git_repositories as service
 
 router = APIRouter(prefix="/api/extras/git-repositories", tags=["git repositories"])
 
-RepositoryKey = Annotated[str, Path(description="The repository's UUID or its name.", min_length=1)]
+RepositoryKey = Annotated[
+    str, Path(description="The repository's UUID, its name or its JobRepository's name.", min_length=1)
+]
 Signature = Annotated[
     str | None,
     Header(
@@ -88,7 +90,8 @@ def list_repositories(
 def create_repository(
     write: GitRepositoryWrite, request: Request, kube: KubeDep, principal: PrincipalDep
 ) -> GitRepositoryRead:
-    """Add a repository (name and remote_url required); the operator syncs it and its jobs appear."""
+    """Add a repository (name and remote_url required; its JobRepository is named after the slug); the
+    operator syncs it and its jobs appear."""
     return service.create_repository(kube=kube, principal=principal, write=write, base_url=base_url(request))
 
 
@@ -106,7 +109,7 @@ def get_repository(
 def change_repository(
     key: RepositoryKey, write: GitRepositoryWrite, request: Request, kube: KubeDep, principal: PrincipalDep
 ) -> GitRepositoryRead:
-    """Change the fields sent; name and slug cannot change (PUT is taken as PATCH, as for jobs)."""
+    """Change the fields sent; the slug cannot change (PUT is taken as PATCH, as for jobs)."""
     return service.update_repository(
         kube=kube, principal=principal, key=key, write=write, base_url=base_url(request)
     )
@@ -123,9 +126,14 @@ def delete_repository(
 
 @router.post("/{key}/sync/", response_model=GitRepositorySyncResponse)
 def sync_repository(
-    key: RepositoryKey, request: Request, kube: KubeDep, principal: PrincipalDep
+    key: RepositoryKey, request: Request, kube: KubeDep, session: SessionDep, principal: PrincipalDep
 ) -> GitRepositorySyncResponse:
-    """Sync now; the sync runs as a Kubernetes Job (job_result is null), the repository's status tells."""
+    """Sync now; the answer's job_result (GET /api/extras/job-results/{id}/) ends when the sync does."""
     return service.sync_repository(
-        kube=kube, principal=principal, key=key, base_url=base_url(request), now=datetime.now(UTC)
+        kube=kube,
+        session=session,
+        principal=principal,
+        key=key,
+        base_url=base_url(request),
+        now=datetime.now(UTC),
     )

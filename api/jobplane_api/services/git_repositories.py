@@ -1,7 +1,9 @@
 """Git repositories of jobs as Nautobot shows them, kept as JobRepositories; manual syncs, the push webhook.
 
-The API only writes what a repository should be (its spec) and when a sync was asked for (an annotation);
-the operator resolves the ref, runs the sync and writes the status shown here.
+The API only writes what a repository should be (its spec), the name it was given (an annotation: the
+object's name comes from the slug) and when a sync was asked for (an annotation, and a job result that
+services/sync_results.py brings to an end); the operator resolves the ref, runs the sync and writes the
+status shown here.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import keyword
 import logging
 import re
 import sys
+import unicodedata
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -22,16 +25,19 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from jobplane_api.errors import ApiError, BadRequest, Conflict, NotFound, PermissionDenied, Unavailable
+from jobplane_api.kube import REPOSITORY_DISPLAY_NAME, repository_display_name
 from jobplane_api.schemas import (
     GitRepositoryRead,
     GitRepositoryStatusRead,
     GitRepositorySyncResponse,
     GitRepositoryWrite,
     GitWebhookResponse,
+    JobRepositoryReference,
 )
 
 if TYPE_CHECKING:
     from pydantic import SecretStr
+    from sqlalchemy.orm import Session
 
     from jobplane_api.identity import Principal
     from jobplane_api.kube import KubeGateway
@@ -47,7 +53,9 @@ __all__ = [
     "list_repositories",
     "lookup_repository",
     "matching_repositories",
+    "name_problem",
     "normalise_url",
+    "object_name_from_slug",
     "pushed_ref",
     "repository_record",
     "slug_from_name",
@@ -63,14 +71,25 @@ log = logging.getLogger(__name__)
 
 GIT_REPOSITORY = "extras.gitrepository"
 PROVIDED_CONTENTS = ("extras.job",)
+# What Nautobot's provided_contents accepts (its registered datasource contents); only jobs are provided here.
+NAUTOBOT_CONTENTS = (
+    "extras.configcontextschema",
+    "extras.configcontext",
+    "extras.job",
+    "extras.exporttemplate",
+    "extras.graphqlquery",
+    "data_validation.data_compliance_rule",
+)
+NAME_TAKEN = "Git repository with this name already exists."
+SLUG_TAKEN = "Git repository with this slug already exists."
 DEFAULT_REF = "main"
 DEFAULT_INTERVAL = "5m"
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 WEBHOOK_SECRET_SETTING = "JOBPLANE_API_GIT_WEBHOOK_SECRET"
 
-# A repository's name is its object name, and the operator puts it in label values: both rules at once.
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-_NAME_MAX = 63
+# A repository's name is free text, as Nautobot's (a CharField of 255); its object name comes from the slug.
+_NAME_MAX = 255
+_OBJECT_NAME_MAX = 63  # the operator puts the object name in label values
 _SECRET_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 _SLUG = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SLUG_MAX = 63
@@ -190,11 +209,20 @@ def url_problem(url: str) -> str | None:
 
 
 def slug_from_name(name: str) -> str:
-    """Nautobot's default slug: the name with everything but letters and digits as ``_``."""
-    slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
-    if not slug:
-        return "repository"
-    return f"repo_{slug}" if slug[0].isdigit() else slug
+    """Nautobot's default slug (``slugify_dashes_to_underscores``): "a" before a name that does not start with
+    a letter or ``_``, then Django's slugify (ASCII, lowercase, punctuation dropped, spaces and dashes as
+    one ``-``), then ``-`` as ``_``; cut to the slug's length limit."""
+    content = name if name and re.fullmatch(r"[_A-Za-z]", name[0]) else f"a{name}"
+    value = unicodedata.normalize("NFKD", content).encode("ascii", "ignore").decode("ascii")
+    value = re.sub(r"[^\w\s-]", "", value.lower())
+    value = re.sub(r"[-\s]+", "-", value).strip("-_")
+    return value.replace("-", "_")[:_SLUG_MAX].rstrip("_") or "a"
+
+
+def object_name_from_slug(slug: str) -> str:
+    """The JobRepository's metadata.name for a slug: lowercase, ``_`` as ``-`` (a Kubernetes name)."""
+    name = re.sub(r"[^a-z0-9]+", "-", slug.lower()).strip("-")[:_OBJECT_NAME_MAX].rstrip("-")
+    return name or "repository"
 
 
 def _shadows_installed_module(slug: str) -> bool:
@@ -222,11 +250,13 @@ def slug_problem(slug: str) -> str | None:
 
 
 def name_problem(name: str) -> str | None:
-    if len(name) > _NAME_MAX or not _NAME.fullmatch(name):
-        return (
-            f"Enter a Kubernetes name: lowercase letters, digits, '-' and '.', starting and ending with a "
-            f"letter or digit, at most {_NAME_MAX} characters."
-        )
+    """Why ``name`` (already stripped, as DRF's CharField strips it) cannot be a repository's name."""
+    if not name:
+        return "This field may not be blank."
+    if len(name) > _NAME_MAX:
+        return f"Ensure this field has no more than {_NAME_MAX} characters."
+    if "\x00" in name:
+        return "Null characters are not allowed."
     return None
 
 
@@ -252,13 +282,19 @@ def _interval_problem(interval: str) -> str | None:
     return None
 
 
-def _contents_problem(contents: list[str]) -> str | None:
-    unsupported = sorted(set(contents) - set(PROVIDED_CONTENTS))
+def contents_problems(contents: list[str]) -> list[str]:
+    """Why ``provided_contents`` cannot be accepted: a value Nautobot does not know (its own message), one
+    it knows but jobplane does not provide, or no extras.job (the operator would install jobs anyway)."""
+    problems = [f'"{value}" is not a valid choice.' for value in contents if value not in NAUTOBOT_CONTENTS]
+    unsupported = sorted({value for value in contents if value in NAUTOBOT_CONTENTS} - set(PROVIDED_CONTENTS))
     if unsupported:
-        return f"Only extras.job is provided here, not {', '.join(unsupported)}."
-    if contents and "extras.job" not in contents:
-        return "Git repositories here provide jobs: include extras.job."
-    return None
+        problems.append(
+            f"Only jobs (extras.job) are provided by Git repositories here, not {', '.join(unsupported)}: "
+            "remove it, or keep that content in Nautobot."
+        )
+    if not problems and "extras.job" not in contents:
+        problems.append("Git repositories here provide jobs: include extras.job.")
+    return problems
 
 
 # --- records ----------------------------------------------------------------------------------------------
@@ -281,11 +317,12 @@ def repository_record(repository: Mapping[str, Any], base_url: str) -> GitReposi
     created = _timestamp(meta.get("creationTimestamp"))
     last_sync = _timestamp(status.get("lastSyncTime"))
     uid = meta["uid"]
+    name = repository_display_name(repository)
     return GitRepositoryRead(
         id=uuid.UUID(str(uid)),
-        display=meta["name"],
+        display=name,
         url=f"{base_url}/api/extras/git-repositories/{uid}/",
-        name=meta["name"],
+        name=name,
         slug=str(spec.get("slug") or ""),
         remote_url=str(spec.get("url") or ""),
         branch=str(spec.get("ref") or DEFAULT_REF),
@@ -304,6 +341,7 @@ def repository_record(repository: Mapping[str, Any], base_url: str) -> GitReposi
             import_errors={str(k): str(v) for k, v in (status.get("importErrors") or {}).items()},
             last_sync_time=last_sync,
         ),
+        job_repository=JobRepositoryReference(namespace=str(meta.get("namespace") or ""), name=meta["name"]),
     )
 
 
@@ -375,7 +413,7 @@ def list_repositories(
 def lookup_repository(
     *, kube: KubeGateway, principal: Principal, key: str, base_url: str, action: str = "view"
 ) -> tuple[dict[str, Any], GitRepositoryRead]:
-    """The repository named by its id (uid) or name; 404 when unknown or not visible to the caller."""
+    """The repository named by its id (uid), name or object name; 404 when unknown or not visible."""
     from jobplane_api.kube import find_repository
 
     if not principal.has("view", GIT_REPOSITORY) and not principal.has(action, GIT_REPOSITORY):
@@ -420,20 +458,50 @@ def _spec_values(given: Mapping[str, Any], errors: dict[str, list[str]]) -> dict
             errors.setdefault("suspend", []).append("This field may not be null.")
         else:
             spec["suspend"] = bool(given["suspend"])
-    if given.get("provided_contents") is not None:
-        problem = _contents_problem(given["provided_contents"])
-        if problem:
-            errors.setdefault("provided_contents", []).append(problem)
+    if "provided_contents" in given:
+        if given["provided_contents"] is None:
+            errors.setdefault("provided_contents", []).append("This field may not be null.")
+        else:
+            errors.setdefault("provided_contents", []).extend(contents_problems(given["provided_contents"]))
+            if not errors["provided_contents"]:
+                del errors["provided_contents"]
     return spec
+
+
+def _name_value(given: Mapping[str, Any], errors: dict[str, list[str]]) -> str | None:
+    """The name sent, stripped as DRF strips a CharField; None when not sent or refused (into ``errors``)."""
+    if "name" not in given:
+        return None
+    if given["name"] is None:
+        errors.setdefault("name", []).append("This field may not be null.")
+        return None
+    name = str(given["name"]).strip()
+    if problem := name_problem(name):
+        errors.setdefault("name", []).append(problem)
+        return None
+    return name
+
+
+def _name_in_use(repositories: list[dict[str, Any]], name: str, exclude_uid: str | None = None) -> bool:
+    return any(
+        repository_display_name(repository) == name and repository["metadata"].get("uid") != exclude_uid
+        for repository in repositories
+    )
 
 
 def _slug_in_use(
     kube: KubeGateway, repositories: list[dict[str, Any]], slug: str, errors: dict[str, list[str]]
 ) -> None:
+    object_name = object_name_from_slug(slug)
     for repository in repositories:
         if (repository.get("spec") or {}).get("slug") == slug:
-            name = repository["metadata"]["name"]
-            errors.setdefault("slug", []).append(f"Git repository {name!r} already uses the slug {slug!r}.")
+            errors.setdefault("slug", []).append(SLUG_TAKEN)
+            return
+        if repository["metadata"]["name"] == object_name:
+            errors.setdefault("slug", []).append(
+                f"The JobRepository name {object_name!r} made from this slug is already Git repository "
+                f"{repository_display_name(repository)!r}'s: choose another slug."
+            )
             return
     for definition in kube.definitions():
         status = definition.get("status") or {}
@@ -459,11 +527,8 @@ def create_repository(
     for field in ("name", "remote_url"):
         if field not in given:
             errors.setdefault(field, []).append("This field is required.")
-    name = given.get("name")
-    if "name" in given and name is None:
-        errors.setdefault("name", []).append("This field may not be null.")
-    elif name is not None and (problem := name_problem(name)):
-        errors.setdefault("name", []).append(problem)
+    name = _name_value(given, errors)
+    # Blank or null: made from the name, as Nautobot's AutoSlugField makes it.
     slug = given.get("slug") or (slug_from_name(name) if name else None)
     if slug is not None and (problem := slug_problem(slug)):
         errors.setdefault("slug", []).append(problem)
@@ -473,11 +538,12 @@ def create_repository(
     assert name is not None
     assert slug is not None
     repositories = _all_repositories(kube)
-    if any(repository["metadata"]["name"] == name for repository in repositories):
-        errors["name"] = [f"A Git repository named {name!r} already exists."]
+    if _name_in_use(repositories, name):
+        errors["name"] = [NAME_TAKEN]
     _slug_in_use(kube, repositories, slug, errors)
     if errors:
         raise BadRequest(body=errors)
+    object_name = object_name_from_slug(slug)
     spec = {
         "url": values["url"],
         "ref": values.get("ref", DEFAULT_REF),
@@ -489,9 +555,9 @@ def create_repository(
         spec["credentialsSecretRef"] = values["credentialsSecretRef"]
     try:
         with _kube_errors(f"Git repository {name}"):
-            created = kube.create_repository(name, spec)
-    except Conflict:  # created meanwhile by another request
-        raise BadRequest(body={"name": [f"A Git repository named {name!r} already exists."]}) from None
+            created = kube.create_repository(object_name, spec, {REPOSITORY_DISPLAY_NAME: name})
+    except Conflict:  # created meanwhile by another request, with the same slug
+        raise BadRequest(body={"slug": [SLUG_TAKEN]}) from None
     except NotFound:  # the resource type itself is unknown
         raise Unavailable(NO_CRD) from None
     return repository_record(created, base_url)
@@ -500,27 +566,40 @@ def create_repository(
 def update_repository(
     *, kube: KubeGateway, principal: Principal, key: str, write: GitRepositoryWrite, base_url: str
 ) -> GitRepositoryRead:
-    """A PATCH (or a PUT, taken as one) of the fields sent; name and slug cannot change."""
+    """A PATCH (or a PUT, taken as one) of the fields sent; the name may change, the slug cannot."""
     repository, record = lookup_repository(
         kube=kube, principal=principal, key=key, base_url=base_url, action="change"
     )
     given = write.model_dump(exclude_unset=True)
     errors: dict[str, list[str]] = {}
-    if "name" in given and given["name"] != record.name:
-        errors["name"] = ["The name cannot change (it is the JobRepository's name): create a new one."]
-    if "slug" in given and given["slug"] != record.slug:
-        errors["slug"] = ["The slug cannot change (its jobs' class paths depend on it): create a new one."]
+    new_name = _name_value(given, errors)
+    if new_name == record.name:
+        new_name = None
+    elif new_name is not None and _name_in_use(_all_repositories(kube), new_name, str(record.id)):
+        errors["name"] = [NAME_TAKEN]
+    if given.get("slug") and given["slug"] != record.slug:
+        # Nautobot's words; here the object name and the jobs' class paths depend on it too.
+        errors["slug"] = [
+            f"Slug cannot be changed once set. Current slug is {record.slug}, "
+            f"requested slug is {given['slug']}"
+        ]
     values = _spec_values(given, errors)
     if errors:
         raise BadRequest(body=errors)
     current = repository.get("spec") or {}
-    patch = {field: value for field, value in values.items() if current.get(field) != value}
-    if not patch:
+    body: dict[str, Any] = {}
+    spec_patch = {field: value for field, value in values.items() if current.get(field) != value}
+    if spec_patch:
+        body["spec"] = spec_patch
+    if new_name is not None:
+        body["metadata"] = {"annotations": {REPOSITORY_DISPLAY_NAME: new_name}}
+    if not body:
         return record
     name = repository["metadata"]["name"]
     with _kube_errors(f"Git repository {name}"):
-        updated = kube.patch_repository(name, {"spec": patch})
-    log.info("changed repository repository=%s fields=%s", name, ",".join(sorted(patch)))
+        updated = kube.patch_repository(name, body)
+    changed = sorted(spec_patch) + (["name"] if new_name is not None else [])
+    log.info("changed repository repository=%s fields=%s", name, ",".join(changed))
     return repository_record(updated, base_url)
 
 
@@ -535,18 +614,37 @@ def delete_repository(*, kube: KubeGateway, principal: Principal, key: str, base
 
 
 def sync_repository(
-    *, kube: KubeGateway, principal: Principal, key: str, base_url: str, now: datetime
+    *,
+    kube: KubeGateway,
+    session: Session,
+    principal: Principal,
+    key: str,
+    base_url: str,
+    now: datetime,
 ) -> GitRepositorySyncResponse:
-    """Ask the operator to sync now (Nautobot's sync needs change on the repository)."""
-    repository, _ = lookup_repository(
+    """Ask the operator to sync now (Nautobot's sync needs change on the repository) and answer with the
+    sync's job result, PENDING until the operator acts (services/sync_results.py follows it)."""
+    from jobplane_api.services.results import result_record, user_ids
+    from jobplane_api.services.sync_results import new_sync_result
+
+    repository, record = lookup_repository(
         kube=kube, principal=principal, key=key, base_url=base_url, action="change"
     )
     name = repository["metadata"]["name"]
     if (repository.get("spec") or {}).get("suspend"):
-        raise Conflict(f"Repository {name} is suspended: set suspend to false to sync it.")
+        raise Conflict(f"Repository {record.name} is suspended: set suspend to false to sync it.")
+    requested_at = sync_timestamp(now)
     with _kube_errors(f"Git repository {name}"):
-        kube.request_sync(name, sync_timestamp(now))
-    return GitRepositorySyncResponse(message=f"Repository {name} sync job added to queue.", job_result=None)
+        kube.request_sync(name, requested_at)
+    result = new_sync_result(
+        repository=repository, requested_at=requested_at, user=principal.username, now=now
+    )
+    session.add(result)
+    session.flush()
+    return GitRepositorySyncResponse(
+        message=f"Repository {record.name} sync job added to queue.",
+        job_result=result_record(result, base_url, users=user_ids(session, [result.user])),
+    )
 
 
 # --- the push webhook -------------------------------------------------------------------------------------

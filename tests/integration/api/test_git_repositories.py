@@ -6,6 +6,7 @@ cluster path is covered by tests/e2e/test_git_repositories.py.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -26,6 +27,7 @@ from jobplane.store.models import JobResult, JobStatus, utcnow
 from jobplane_api.app import create_app
 from jobplane_api.identity import service
 from jobplane_api.kube import SYNC_REQUESTED_AT, KubeGateway
+from jobplane_api.services.sync_results import SyncResultMirror
 from jobplane_api.settings import ApiSettings
 from tests.integration.api.conftest import serve_app
 from tests.unit.api.test_git_repositories import FakeCustomObjects, fake_gateway, signed
@@ -156,11 +158,15 @@ def test_bad_input_gets_field_errors_and_no_credential_is_echoed(
 
     create(client, root, "netops")
     taken = client.post(PATH, json={"name": "netops", "remote_url": "https://h/y"}, headers=root)
-    assert taken.status_code == 400
-    assert "already exists" in taken.json()["name"][0]
-    renamed = client.patch(f"{PATH}netops/", json={"name": "other"}, headers=root)
-    assert renamed.status_code == 400
-    assert list(renamed.json()) == ["name"]
+    assert (taken.status_code, taken.json()) == (
+        400,
+        {
+            "name": ["Git repository with this name already exists."],
+            "slug": ["Git repository with this slug already exists."],
+        },
+    )
+    reslugged = client.patch(f"{PATH}netops/", json={"slug": "other"}, headers=root)
+    assert (reslugged.status_code, list(reslugged.json())) == (400, ["slug"])
 
 
 def test_sync_sets_the_request_annotation_only(
@@ -171,7 +177,8 @@ def test_sync_sets_the_request_annotation_only(
     before = json.loads(json.dumps(fake.objects[("jobrepositories", "netops")]))
     synced = client.post(f"{PATH}{created['id']}/sync/", headers=root)
     assert synced.status_code == 200, synced.text
-    assert synced.json() == {"message": "Repository netops sync job added to queue.", "job_result": None}
+    assert synced.json()["message"] == "Repository netops sync job added to queue."
+    assert synced.json()["job_result"]["status"]["value"] == "PENDING"
     after = fake.objects[("jobrepositories", "netops")]
     assert after["spec"] == before["spec"]
     assert after["metadata"]["generation"] == before["metadata"]["generation"]
@@ -229,14 +236,16 @@ def test_the_webhook_checks_the_signature_and_syncs_the_pushed_repository(
     forged = client.post(HOOK, content=body, headers={**plain, "X-Hub-Signature-256": signed(body, "nope")})
     assert forged.status_code == 403
     assert "does not match" in forged.json()["detail"]
-    assert all("annotations" not in obj["metadata"] for obj in fake.objects.values())
+    assert all(
+        SYNC_REQUESTED_AT not in obj["metadata"].get("annotations", {}) for obj in fake.objects.values()
+    )
 
     # No token: the signature is the authentication.
     accepted = client.post(HOOK, content=body, headers={**plain, "X-Hub-Signature-256": signed(body, SECRET)})
     assert accepted.status_code == 202, accepted.text
     assert accepted.json() == {"synced": ["netops"]}
     assert SYNC_REQUESTED_AT in fake.objects[("jobrepositories", "netops")]["metadata"]["annotations"]
-    assert "annotations" not in fake.objects[("jobrepositories", "other")]["metadata"]
+    assert SYNC_REQUESTED_AT not in fake.objects[("jobrepositories", "other")]["metadata"]["annotations"]
 
     unknown = json.dumps({"repository": {"clone_url": "https://elsewhere/x.git"}}).encode()
     answer = client.post(
@@ -335,3 +344,135 @@ def test_the_repo_commands_through_the_api(
     unconfigured = jobplane("list", url=None, key=None)
     assert unconfigured.returncode == 3
     assert "JOBPLANE_URL and JOBPLANE_TOKEN" in unconfigured.stderr
+
+
+# --- Nautobot's payload, and a sync's job result ------------------------------------------------------------
+
+NAUTOBOT_PAYLOAD = {
+    "name": "Acceptance Seed Jobs",
+    "slug": "acceptance_seed_jobs",
+    "remote_url": "https://git.example.com/acceptance/seed-jobs.git",
+    "branch": "main",
+    "provided_contents": ["extras.job"],
+}
+
+
+def test_nautobots_payload_is_registered_with_its_name_and_an_object_named_after_the_slug(
+    client: TestClient, sessions: sessionmaker[Session], fake: FakeCustomObjects
+) -> None:
+    root = token(sessions, "root")
+    created = client.post(PATH, json=NAUTOBOT_PAYLOAD, headers=root)
+    assert created.status_code == 201, created.text
+    record = created.json()
+    assert {key: record[key] for key in NAUTOBOT_PAYLOAD} == NAUTOBOT_PAYLOAD
+    assert (record["display"], record["job_repository"]) == (
+        "Acceptance Seed Jobs",
+        {"namespace": "jobs", "name": "acceptance-seed-jobs"},
+    )
+    assert set(record) >= {"id", "object_type", "url", "secrets_group", "current_head", "created"}
+    stored = fake.objects[("jobrepositories", "acceptance-seed-jobs")]
+    assert stored["metadata"]["annotations"]["jobplane.io/display-name"] == "Acceptance Seed Jobs"
+    for key in (record["id"], "Acceptance%20Seed%20Jobs", "acceptance-seed-jobs"):
+        assert client.get(f"{PATH}{key}/", headers=root).json() == record
+    listed = client.get(PATH, params={"name": "Acceptance Seed Jobs"}, headers=root).json()
+    assert [r["id"] for r in listed["results"]] == [record["id"]]
+
+    again = client.post(PATH, json=NAUTOBOT_PAYLOAD, headers=root)
+    assert (again.status_code, again.json()) == (
+        400,
+        {
+            "name": ["Git repository with this name already exists."],
+            "slug": ["Git repository with this slug already exists."],
+        },
+    )
+    contents = client.post(
+        PATH,
+        json={
+            **NAUTOBOT_PAYLOAD,
+            "name": "Contexts",
+            "slug": "contexts",
+            "provided_contents": ["extras.job", "extras.configcontext", "nope"],
+        },
+        headers=root,
+    )
+    assert (contents.status_code, contents.json()) == (
+        400,
+        {
+            "provided_contents": [
+                '"nope" is not a valid choice.',
+                "Only jobs (extras.job) are provided by Git repositories here, not extras.configcontext: "
+                "remove it, or keep that content in Nautobot.",
+            ]
+        },
+    )
+    renamed = client.patch(f"{PATH}{record['id']}/", json={"name": "Seed Jobs"}, headers=root)
+    assert renamed.status_code == 200, renamed.text
+    assert (renamed.json()["name"], renamed.json()["job_repository"]["name"]) == (
+        "Seed Jobs",
+        "acceptance-seed-jobs",
+    )
+    assert set(fake.objects) == {("jobrepositories", "acceptance-seed-jobs")}
+
+
+def test_a_sync_answers_a_job_result_that_ends_when_the_sync_does(
+    client: TestClient, sessions: sessionmaker[Session], gateway: KubeGateway, fake: FakeCustomObjects
+) -> None:
+    root = token(sessions, "root")
+    record = client.post(PATH, json=NAUTOBOT_PAYLOAD, headers=root).json()
+    mirror = SyncResultMirror(sessions, gateway)
+    stored = fake.objects[("jobrepositories", "acceptance-seed-jobs")]
+
+    synced = client.post(f"{PATH}{record['id']}/sync/", headers=root)
+    assert synced.status_code == 200, synced.text
+    answer = synced.json()
+    assert answer["message"] == "Repository Acceptance Seed Jobs sync job added to queue."
+    result_id = answer["job_result"]["id"]
+    poll = f"/api/extras/job-results/{result_id}/"
+    first = client.get(poll, headers=root).json()
+    assert first == answer["job_result"]
+    assert (first["name"], first["task_name"], first["status"]["value"], first["user"]["object_type"]) == (
+        "Git Repository: Sync",
+        "nautobot.core.jobs.GitRepositorySync",
+        "PENDING",
+        "users.user",
+    )
+    assert first["task_kwargs"]["repository"] == record["id"]
+
+    # The operator acts on the request: a sync Job runs, then the Synced condition tells how it went.
+    requested = stored["metadata"]["annotations"][SYNC_REQUESTED_AT]
+    stored["status"] = {"syncRequest": requested, "syncJob": "seed-sync-1", "syncingCommit": "c" * 40}
+    assert mirror.apply(copy.deepcopy(stored)) == 1
+    assert client.get(poll, headers=root).json()["status"]["value"] == "STARTED"
+    stored["status"] = {
+        "syncRequest": requested,
+        "commit": "c" * 40,
+        "classPaths": ["acceptance_seed_jobs.jobs.hello.Hello"],
+        "conditions": [{"type": "Synced", "status": "True", "reason": "Synced", "message": "1 job at ccc"}],
+    }
+    assert mirror.apply(copy.deepcopy(stored)) == 1
+    done = client.get(poll, headers=root).json()
+    assert (done["status"]["value"], done["commit"], done["info_log_count"]) == ("SUCCESS", "c" * 40, 1)
+    assert done["date_done"] is not None
+    assert done["date_started"] is not None
+    logs = client.get(f"{poll}logs/", headers=root).json()
+    assert [(entry["log_level"], entry["message"]) for entry in logs] == [("info", "1 job at ccc")]
+
+    # A sync that fails ends FAILURE, with the operator's reason.
+    failing = client.post(f"{PATH}acceptance-seed-jobs/sync/", headers=root).json()["job_result"]["id"]
+    stored["status"] = {
+        "syncRequest": stored["metadata"]["annotations"][SYNC_REQUESTED_AT],
+        "conditions": [{"type": "Synced", "status": "False", "reason": "RefNotFound", "message": "no main"}],
+    }
+    assert mirror.apply(copy.deepcopy(stored)) == 1
+    failed = client.get(f"/api/extras/job-results/{failing}/", headers=root).json()
+    assert (failed["status"]["value"], failed["reason"], failed["failure_log_count"]) == (
+        "FAILURE",
+        "RefNotFound",
+        1,
+    )
+    # One left waiting when the repository is deleted is revoked.
+    waiting = client.post(f"{PATH}acceptance-seed-jobs/sync/", headers=root).json()["job_result"]["id"]
+    assert client.delete(f"{PATH}acceptance-seed-jobs/", headers=root).status_code == 204
+    mirror._on_event("DELETED", copy.deepcopy(stored))
+    revoked = client.get(f"/api/extras/job-results/{waiting}/", headers=root).json()
+    assert (revoked["status"]["value"], revoked["reason"]) == ("REVOKED", "JobRepositoryDeleted")

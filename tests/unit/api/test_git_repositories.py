@@ -7,16 +7,21 @@ import hashlib
 import hmac
 import json
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes.client.exceptions import ApiException
 from pydantic import SecretStr
+from sqlalchemy.orm import Session
 
+from jobplane.store.database import create_store_engine, ensure_schema, make_sessionmaker
+from jobplane.store.models import JobResult, JobStatus
 from jobplane_api.errors import ApiError, BadRequest, Conflict, NotFound, PermissionDenied, Unavailable
 from jobplane_api.identity.principal import Grant, Principal
-from jobplane_api.kube import SYNC_REQUESTED_AT, KubeGateway, find_repository
+from jobplane_api.kube import REPOSITORY_DISPLAY_NAME, SYNC_REQUESTED_AT, KubeGateway, find_repository
 from jobplane_api.schemas import GitRepositoryWrite
 from jobplane_api.services import git_repositories as service
 from jobplane_api.services.git_repositories import (
@@ -25,6 +30,7 @@ from jobplane_api.services.git_repositories import (
     follows,
     matching_repositories,
     normalise_url,
+    object_name_from_slug,
     pushed_ref,
     repository_record,
     slug_from_name,
@@ -156,6 +162,16 @@ def fake_gateway(fake: FakeCustomObjects) -> KubeGateway:
 ROOT = Principal(username="root", is_superuser=True, write_enabled=True)
 
 
+@pytest.fixture
+def session(tmp_path: Path) -> Iterator[Session]:
+    """A session on an empty SQLite store (a sync writes its job result there)."""
+    engine = create_store_engine(f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    ensure_schema(engine)
+    with make_sessionmaker(engine)() as opened:
+        yield opened
+    engine.dispose()
+
+
 def principal(*actions: str) -> Principal:
     grant = Grant(frozenset({"extras.gitrepository"}), frozenset(actions))
     return Principal(username="ada", write_enabled=True, grants=(grant,))
@@ -179,6 +195,7 @@ def repository(
     return {
         "metadata": {
             "name": name,
+            "namespace": NAMESPACE,
             "uid": "5d0c2a57-8f0e-4b8e-9a36-2c3f2b1e0a11",
             "creationTimestamp": "2026-01-02T03:04:05Z",
         },
@@ -265,8 +282,15 @@ def test_bad_urls_are_refused_with_a_reason(url: str, words: str) -> None:
 
 
 def test_slugs() -> None:
-    assert slug_from_name("net-ops.v2") == "net_ops_v2"
-    assert slug_from_name("2fast") == "repo_2fast"
+    # Nautobot's slugify_dashes_to_underscores: Django's slugify drops punctuation, "a" before a digit.
+    assert slug_from_name("Acceptance Seed Jobs") == "acceptance_seed_jobs"
+    assert slug_from_name("net-ops.v2") == "net_opsv2"
+    assert slug_from_name("2fast") == "a2fast"
+    assert slug_from_name("  Café  Ops -- v2 ") == "a_cafe_ops_v2"
+    assert slug_from_name("_private") == "private"
+    assert len(slug_from_name("x" * 300)) == 63
+    assert object_name_from_slug("acceptance_seed_jobs") == "acceptance-seed-jobs"
+    assert object_name_from_slug("_Net__Ops_") == "net-ops"
     assert slug_problem("net_ops") is None
     assert "identifier" in (slug_problem("2fast") or "")
     assert "identifier" in (slug_problem("class") or "")
@@ -423,9 +447,23 @@ def test_a_record_has_nautobots_fields_and_the_sync_state() -> None:
             "import_errors": {"netops.jobs.broken": "jobs/broken.py, line 3: invalid syntax"},
             "last_sync_time": "2026-01-03T00:00:00Z",
         },
+        "job_repository": {"namespace": NAMESPACE, "name": "netops"},
         "tags": [],
         "custom_fields": {},
     }
+
+
+def test_a_record_shows_the_name_it_was_given_and_its_object_name() -> None:
+    named = repository("acceptance-seed-jobs")
+    named["metadata"]["annotations"] = {REPOSITORY_DISPLAY_NAME: "Acceptance Seed Jobs"}
+    record = repository_record(named, BASE)
+    assert (record.name, record.display, record.job_repository.name) == (
+        "Acceptance Seed Jobs",
+        "Acceptance Seed Jobs",
+        "acceptance-seed-jobs",
+    )
+    assert find_repository([repository("other"), named], "Acceptance Seed Jobs") is named
+    assert find_repository([named], "acceptance-seed-jobs") is named
 
 
 def test_a_record_before_its_first_sync() -> None:
@@ -505,7 +543,11 @@ def test_create_writes_the_spec_with_defaults_and_a_slug_from_the_name() -> None
     assert body == {
         "apiVersion": "jobplane.io/v1alpha1",
         "kind": "JobRepository",
-        "metadata": {"name": "net-ops", "namespace": NAMESPACE},
+        "metadata": {
+            "name": "net-ops",
+            "namespace": NAMESPACE,
+            "annotations": {REPOSITORY_DISPLAY_NAME: "net-ops"},
+        },
         "spec": {
             "url": "https://h/net.git",
             "ref": "main",
@@ -530,7 +572,7 @@ def test_create_refuses_bad_fields_as_a_field_dict() -> None:
             kube=gateway,
             principal=ROOT,
             write=write(
-                name="Net Ops",
+                name="   ",
                 remote_url=f"https://ada:{PASSWORD}@h/x.git",
                 branch="-x",
                 slug="2x",
@@ -551,6 +593,7 @@ def test_create_refuses_bad_fields_as_a_field_dict() -> None:
         "provided_contents",
     }
     assert all(isinstance(messages, list) and messages for messages in body.values())
+    assert body["name"] == ["This field may not be blank."]
     assert PASSWORD not in json.dumps(body)
     with pytest.raises(BadRequest) as missing:
         service.create_repository(kube=gateway, principal=ROOT, write=write(), base_url=BASE)
@@ -590,7 +633,10 @@ def test_create_refuses_a_taken_name_or_slug() -> None:
         service.create_repository(
             kube=gateway, principal=ROOT, write=write(name="netops", remote_url="https://h/y"), base_url=BASE
         )
-    assert "already exists" in caught.value.body()["name"][0]
+    assert caught.value.body() == {
+        "name": ["Git repository with this name already exists."],
+        "slug": ["Git repository with this slug already exists."],
+    }
     with pytest.raises(BadRequest) as caught:
         service.create_repository(
             kube=gateway,
@@ -598,7 +644,16 @@ def test_create_refuses_a_taken_name_or_slug() -> None:
             write=write(name="other", slug="netops", remote_url="https://h/y"),
             base_url=BASE,
         )
-    assert "already uses the slug" in caught.value.body()["slug"][0]
+    assert caught.value.body() == {"slug": ["Git repository with this slug already exists."]}
+    # Another slug that makes the same object name (netops -> netops) is refused, naming the holder.
+    with pytest.raises(BadRequest) as caught:
+        service.create_repository(
+            kube=gateway,
+            principal=ROOT,
+            write=write(name="Other", slug="NetOps", remote_url="https://h/y"),
+            base_url=BASE,
+        )
+    assert "'netops'" in caught.value.body()["slug"][0]
     # A slug that is the module of an installed image job would mix the two.
     gateway._definitions.put(
         {
@@ -655,7 +710,9 @@ def test_patch_sends_only_what_changed_and_keeps_name_and_slug() -> None:
         service.update_repository(
             kube=gateway, principal=ROOT, key="netops", write=write(name="new", slug="new"), base_url=BASE
         )
-    assert set(caught.value.body()) == {"name", "slug"}
+    assert caught.value.body() == {
+        "slug": ["Slug cannot be changed once set. Current slug is netops, requested slug is new"]
+    }
     with pytest.raises(BadRequest) as caught:
         service.update_repository(
             kube=gateway,
@@ -670,21 +727,41 @@ def test_patch_sends_only_what_changed_and_keeps_name_and_slug() -> None:
     }
 
 
-def test_sync_sets_the_annotation_and_answers_as_nautobot() -> None:
+def test_sync_sets_the_annotation_and_answers_with_a_pending_job_result(session: Session) -> None:
     fake = FakeCustomObjects()
-    fake.add("netops", {"url": "https://h/x", "slug": "netops"})
-    gateway = fake_gateway(fake)
-    answer = service.sync_repository(kube=gateway, principal=ROOT, key="netops", base_url=BASE, now=NOW)
-    assert answer.model_dump() == {
-        "message": "Repository netops sync job added to queue.",
-        "job_result": None,
+    created = fake.add("netops", {"url": "https://h/x", "slug": "netops"})
+    fake.objects[("jobrepositories", "netops")]["metadata"]["annotations"] = {
+        REPOSITORY_DISPLAY_NAME: "Net Ops"
     }
+    gateway = fake_gateway(fake)
+    answer = service.sync_repository(
+        kube=gateway, session=session, principal=ROOT, key="Net Ops", base_url=BASE, now=NOW
+    ).model_dump(mode="json")
+    assert answer["message"] == "Repository Net Ops sync job added to queue."
+    result = answer["job_result"]
+    assert (result["name"], result["task_name"], result["status"], result["date_done"]) == (
+        "Git Repository: Sync",
+        "nautobot.core.jobs.GitRepositorySync",
+        {"value": "PENDING", "label": "PENDING"},
+        None,
+    )
+    assert result["url"] == f"{BASE}/api/extras/job-results/{result['id']}/"
+    assert result["task_kwargs"] == {
+        "repository": created["metadata"]["uid"],
+        "sync_requested_at": "2026-03-04T05:06:07.890123Z",
+    }
+    assert result["requested_by"] == "root"
+    row = session.get(JobResult, uuid.UUID(result["id"]))
+    assert row is not None
+    assert row.status == JobStatus.PENDING
     stored = fake.objects[("jobrepositories", "netops")]
     assert stored["metadata"]["annotations"][SYNC_REQUESTED_AT] == "2026-03-04T05:06:07.890123Z"
     assert stored["metadata"]["generation"] == 1
     fake.add("paused", {"url": "https://h/y", "slug": "paused", "suspend": True})
     with pytest.raises(Conflict, match="suspended"):
-        service.sync_repository(kube=gateway, principal=ROOT, key="paused", base_url=BASE, now=NOW)
+        service.sync_repository(
+            kube=gateway, session=session, principal=ROOT, key="paused", base_url=BASE, now=NOW
+        )
 
 
 @pytest.mark.parametrize(
@@ -700,7 +777,9 @@ def test_sync_sets_the_annotation_and_answers_as_nautobot() -> None:
         (("delete",), "delete", None),
     ],
 )
-def test_permissions(actions: tuple[str, ...], call: str, expected: type[ApiError] | None) -> None:
+def test_permissions(
+    actions: tuple[str, ...], call: str, expected: type[ApiError] | None, session: Session
+) -> None:
     fake = FakeCustomObjects()
     fake.add("netops", {"url": "https://h/x", "slug": "netops"})
     gateway = fake_gateway(fake)
@@ -713,7 +792,7 @@ def test_permissions(actions: tuple[str, ...], call: str, expected: type[ApiErro
             kube=gateway, principal=who, write=write(name="x", remote_url="https://h/x"), base_url=BASE
         ),
         "sync": lambda: service.sync_repository(
-            kube=gateway, principal=who, key="netops", base_url=BASE, now=NOW
+            kube=gateway, session=session, principal=who, key="netops", base_url=BASE, now=NOW
         ),
         "delete": lambda: service.delete_repository(kube=gateway, principal=who, key="netops", base_url=BASE),
     }
@@ -773,3 +852,126 @@ def test_the_webhook_takes_githubs_form_encoding_and_refuses_bad_json() -> None:
                 signature=signed(bad),
                 now=NOW,
             )
+
+
+# --- Nautobot's payload -------------------------------------------------------------------------------------
+
+NAUTOBOT_PAYLOAD = {
+    "name": "Acceptance Seed Jobs",
+    "slug": "acceptance_seed_jobs",
+    "remote_url": "https://git.example.com/acceptance/seed-jobs.git",
+    "branch": "main",
+    "provided_contents": ["extras.job"],
+}
+
+
+def test_nautobots_payload_keeps_the_name_and_names_the_object_after_the_slug() -> None:
+    fake = FakeCustomObjects()
+    gateway = fake_gateway(fake)
+    record = service.create_repository(
+        kube=gateway, principal=ROOT, write=write(**NAUTOBOT_PAYLOAD), base_url=BASE
+    ).model_dump(mode="json")
+    stored = fake.objects[("jobrepositories", "acceptance-seed-jobs")]
+    assert stored["metadata"]["annotations"] == {REPOSITORY_DISPLAY_NAME: "Acceptance Seed Jobs"}
+    assert stored["spec"]["slug"] == "acceptance_seed_jobs"
+    assert {key: record[key] for key in (*NAUTOBOT_PAYLOAD, "display", "job_repository")} == {
+        **NAUTOBOT_PAYLOAD,
+        "display": "Acceptance Seed Jobs",
+        "job_repository": {"namespace": NAMESPACE, "name": "acceptance-seed-jobs"},
+    }
+    # Without a slug, Nautobot's is made from the name; and the name is stripped as DRF strips it.
+    other = service.create_repository(
+        kube=gateway,
+        principal=ROOT,
+        write=write(name="  Second Seed Jobs ", remote_url="https://h/second.git"),
+        base_url=BASE,
+    )
+    assert (other.name, other.slug, other.job_repository.name) == (
+        "Second Seed Jobs",
+        "second_seed_jobs",
+        "second-seed-jobs",
+    )
+    for key in ("Acceptance Seed Jobs", "acceptance-seed-jobs", record["id"]):
+        assert service.lookup_repository(kube=gateway, principal=ROOT, key=key, base_url=BASE)[1].slug == (
+            "acceptance_seed_jobs"
+        )
+    listed = service.list_repositories(
+        kube=gateway, principal=ROOT, base_url=BASE, filters={"name": ["Acceptance Seed Jobs"]}
+    )
+    assert [repo.slug for repo in listed] == ["acceptance_seed_jobs"]
+
+
+@pytest.mark.parametrize(
+    ("contents", "messages"),
+    [
+        (["extras.job"], None),
+        (
+            ["extras.job", "extras.configcontext"],
+            [
+                "Only jobs (extras.job) are provided by Git repositories here, not extras.configcontext: "
+                "remove it, or keep that content in Nautobot."
+            ],
+        ),
+        (["extras.jobs"], ['"extras.jobs" is not a valid choice.']),
+        ([], ["Git repositories here provide jobs: include extras.job."]),
+        (None, ["This field may not be null."]),
+    ],
+)
+def test_provided_contents_other_than_jobs_are_refused_not_ignored(
+    contents: list[str] | None, messages: list[str] | None
+) -> None:
+    gateway = fake_gateway(FakeCustomObjects())
+    payload = {**NAUTOBOT_PAYLOAD, "provided_contents": contents}
+    if messages is None:
+        service.create_repository(kube=gateway, principal=ROOT, write=write(**payload), base_url=BASE)
+        return
+    with pytest.raises(BadRequest) as caught:
+        service.create_repository(kube=gateway, principal=ROOT, write=write(**payload), base_url=BASE)
+    assert caught.value.body() == {"provided_contents": messages}
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("", "This field may not be blank."),
+        ("x" * 256, "Ensure this field has no more than 255 characters."),
+        ("a\x00b", "Null characters are not allowed."),
+        (None, "This field may not be null."),
+    ],
+)
+def test_bad_names_get_drfs_messages(name: str | None, message: str) -> None:
+    gateway = fake_gateway(FakeCustomObjects())
+    payload = {**NAUTOBOT_PAYLOAD, "name": name}
+    with pytest.raises(BadRequest) as caught:
+        service.create_repository(kube=gateway, principal=ROOT, write=write(**payload), base_url=BASE)
+    assert caught.value.body() == {"name": [message]}
+
+
+def test_a_rename_changes_the_annotation_only_and_must_stay_unique() -> None:
+    fake = FakeCustomObjects()
+    gateway = fake_gateway(fake)
+    service.create_repository(kube=gateway, principal=ROOT, write=write(**NAUTOBOT_PAYLOAD), base_url=BASE)
+    service.create_repository(
+        kube=gateway, principal=ROOT, write=write(name="Other", remote_url="https://h/o"), base_url=BASE
+    )
+    fake.calls.clear()
+    renamed = service.update_repository(
+        kube=gateway,
+        principal=ROOT,
+        key="Acceptance Seed Jobs",
+        write=write(name="Seed Jobs", slug="acceptance_seed_jobs"),
+        base_url=BASE,
+    )
+    assert [call for call in fake.calls if call[0] != "list"] == [
+        ("patch", "jobrepositories", {"metadata": {"annotations": {REPOSITORY_DISPLAY_NAME: "Seed Jobs"}}})
+    ]
+    assert (renamed.name, renamed.slug, renamed.job_repository.name) == (
+        "Seed Jobs",
+        "acceptance_seed_jobs",
+        "acceptance-seed-jobs",
+    )
+    with pytest.raises(BadRequest) as caught:
+        service.update_repository(
+            kube=gateway, principal=ROOT, key="Seed Jobs", write=write(name="Other"), base_url=BASE
+        )
+    assert caught.value.body() == {"name": ["Git repository with this name already exists."]}
