@@ -8,6 +8,7 @@ which is the URL path its configuration names (``/jobrun-requester``, ``/jobrun`
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 from collections.abc import AsyncIterator
@@ -84,6 +85,10 @@ def build_admission_registry(options: OperatorSettings) -> kopf.OperatorRegistry
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         settings.posting.level = logging.WARNING
+        # A line per review from kopf ("Webhook ... succeeded") and from aiohttp's access log cost a
+        # good part of a review's time; refusals are logged below.
+        for name in ("kopf.objects", "aiohttp.access"):
+            logging.getLogger(name).setLevel(logging.WARNING)
         settings.admission.server = _WebhookServer(
             ready_file=options.webhook_ready_file,
             addr=options.webhook_address,
@@ -107,7 +112,7 @@ def build_admission_registry(options: OperatorSettings) -> kopf.OperatorRegistry
         GROUP, VERSION, "jobruns", id=WEBHOOK_PATHS["mutating"]["jobruns"], operations=["CREATE"],
         registry=registry,
     )  # fmt: skip
-    def stamp_requester(spec: Any, patch: kopf.Patch, userinfo: Any, **_: Any) -> None:
+    async def stamp_requester(spec: Any, patch: kopf.Patch, userinfo: Any, **_: Any) -> None:
         given = (spec or {}).get("requestedBy")
         stamped = requester_of(given, str(userinfo.get("username", "")), trusted)
         if stamped != given:
@@ -117,37 +122,38 @@ def build_admission_registry(options: OperatorSettings) -> kopf.OperatorRegistry
         GROUP, VERSION, "jobruns", id=WEBHOOK_PATHS["validating"]["jobruns"], operations=["CREATE"],
         registry=registry,
     )  # fmt: skip
-    def validate_run(body: Any, namespace: str | None, userinfo: Any, **kwargs: Any) -> None:
+    async def validate_run(body: Any, namespace: str | None, userinfo: Any, **kwargs: Any) -> None:
+        # Async: a review is decided in the event loop from the indexes (a thread hop costs more than the
+        # decision); only API calls (a sensitive run's Secret, a refusal's second look) go to a thread.
         run = JobRun.model_validate(copy.deepcopy(dict(body)))
         namespace = namespace or run.metadata.namespace or ""
-        definitions = list(kwargs["admission_definitions"].get(namespace, []))
-        queues = kwargs["admission_queues"]
+        username = str(userinfo.get("username", ""))
+        ref = run.spec.inputs_secret_ref
+        secret = await asyncio.to_thread(api().get_secret, namespace, ref) if ref else None
 
         def decide(definitions: list[dict[str, Any]], queue_exists: Any) -> Denial | None:
             return review_run(
                 run,
-                username=str(userinfo.get("username", "")),
+                username=username,
                 trusted=trusted,
                 definitions=definitions,
                 queue_exists=queue_exists,
-                secret_exists=lambda name: api().get_secret(namespace, name) is not None,
+                secret_exists=lambda name: secret is not None,
             )
 
+        queues = kwargs["admission_queues"]
+        definitions = list(kwargs["admission_definitions"].get(namespace, []))
         denial = decide(definitions, lambda queue: (namespace, queue) in queues)
         if denial is not None and denial.reason != "RequesterSpoofed":
             # The indexes may lag a moment behind a job enabled or a queue made just before: refuse only
             # on fresh data.
-            denial = decide(
-                api().list_job_definitions(namespace),
-                lambda queue: api().get_job_queue(namespace, queue) is not None,
-            )
+            def decide_on_fresh_data() -> Denial | None:
+                fresh = api().list_job_definitions(namespace)
+                return decide(fresh, lambda queue: api().get_job_queue(namespace, queue) is not None)
+
+            denial = await asyncio.to_thread(decide_on_fresh_data)
         if denial is not None:
-            log.info(
-                "run refused namespace=%s reason=%s user=%s",
-                namespace,
-                denial.reason,
-                userinfo.get("username"),
-            )
+            log.info("run refused namespace=%s reason=%s user=%s", namespace, denial.reason, username)
         _refuse(denial)
 
     def may_create_pods(kind: str, namespace: str | None, userinfo: Any, old: Any, new: Any) -> None:
