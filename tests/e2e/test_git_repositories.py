@@ -424,8 +424,7 @@ def test_repository_over_http_lifecycle(
     sync_result = api.wait_result(synced.json()["job_result"]["id"], timeout=180)
     assert sync_result["status"]["value"] == "SUCCESS", sync_result
     assert any(
-        entry["log_level"] == "error" and "third" in entry["message"]
-        for entry in api.logs(sync_result["id"])
+        entry["log_level"] == "error" and "third" in entry["message"] for entry in api.logs(sync_result["id"])
     ), api.logs(sync_result["id"])
     found = wait_definitions(
         stack,
