@@ -633,7 +633,3 @@ class KubeGateway:
         with contextlib.suppress(*gone), _translated(f"JobRun {namespace}/{name}"):
             self._custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, JOB_RUNS, name, body=body)
         log.info("deleted run run=%s/%s uid=%s", namespace, name, uid)
-
-    def delete_secret(self, namespace: str, name: str) -> None:
-        with contextlib.suppress(KubeNotFound), _translated(f"Secret {namespace}/{name}"):
-            self._core.delete_namespaced_secret(name, namespace)

@@ -28,6 +28,7 @@ from jobplane_operator.reconcile.jobrun import (
     find_definition,
     holder_is_active,
     inputs_secret_refusal,
+    inputs_wait_over,
     job_name_for,
     label_value,
     observe,
@@ -394,7 +395,9 @@ def _create(
         started = _started_before(clients, obj)
         if started is not None:
             return started  # its Secret went after its pod read it
-        if refusal.reason == "InputsSecretNotFound" and not _waited_too_long(obj, writer.now, settings):
+        if refusal.reason == "InputsSecretNotFound" and not inputs_wait_over(
+            obj, now=writer.now, timeout=settings.pending_timeout
+        ):
             # Its creator makes the Secret right after the run (it must name the run's uid to own it).
             writer.write(
                 JobRunPhase.PENDING,
@@ -544,14 +547,6 @@ def _reconcile(
         clients.delete_job(namespace, job_name)
     if observation.phase.is_terminal:
         _forget_secrets(clients, run, namespace, job_name, settings)
-
-
-def _waited_too_long(obj: dict[str, Any], now: datetime, settings: OperatorSettings) -> bool:
-    created = obj["metadata"].get("creationTimestamp")
-    if not created:
-        return False
-    since = now - datetime.fromisoformat(str(created).replace("Z", "+00:00"))
-    return since.total_seconds() > settings.pending_timeout
 
 
 def _forget_secrets(

@@ -201,12 +201,15 @@ def test_runs_and_inputs_secrets_are_created_cancelled_and_removed(
     with pytest.raises(KubeNotFound):
         gateway.get_run(namespace, "missing")
 
-    gateway.delete_secret(namespace, secret)
-    gateway.delete_secret(namespace, secret)  # already gone: no error
-    assert cluster.kubectl("get", "secret", secret, "-n", namespace, check=False).returncode != 0
     gateway.delete_run(namespace, name)
     gateway.delete_run(namespace, name)  # already gone: no error
     assert cluster.kubectl("get", "jobrun", name, "-n", namespace, check=False).returncode != 0
+    # Its inputs Secret goes with it (owned by the run): the API never deletes a Secret itself.
+    wait_for(
+        "the inputs Secret collected",
+        lambda: cluster.kubectl("get", "secret", secret, "-n", namespace, check=False).returncode != 0,
+        timeout=60,
+    )
 
 
 # --- the mirror -------------------------------------------------------------------------------------

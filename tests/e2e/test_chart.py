@@ -391,6 +391,7 @@ def test_a_kubectl_jobrun_and_an_api_run_through_the_service_both_succeed_with_r
         # JobRuns are deleted only in the run namespaces the API mirrors.
         ("api", "delete", "jobruns.jobplane.io", "default"),
         ("api", "get", "secrets", "release"),
+        ("api", "delete", "secrets", "release"),
         ("api", "list", "secrets", "release"),
         ("operator", "get", "secrets", "default"),
         ("operator", "create", "secrets", "default"),

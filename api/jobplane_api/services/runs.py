@@ -176,7 +176,7 @@ def run_job(
         try:
             kube.create_inputs_secret(run=run, name=secret, data_json=json.dumps(data))
         except KubeError as exc:
-            kube.delete_run(namespace, run["metadata"]["name"])
+            kube.delete_run(namespace, run["metadata"]["name"], uid=run["metadata"]["uid"])
             raise Unavailable(f"Could not store the run's inputs: {exc}") from None
 
     now = now or datetime.now(UTC)

@@ -81,6 +81,7 @@ __all__ = [
     "first_poll_age",
     "holder_is_active",
     "inputs_secret_refusal",
+    "inputs_wait_over",
     "job_event_matters",
     "job_name_for",
     "merge_pod_template",
@@ -579,6 +580,12 @@ def holder_is_active(holder_uid: str, holder_run: dict[str, Any] | None) -> bool
         return False
     phase = (holder_run.get("status") or {}).get("phase")
     return not (phase and JobRunPhase(phase).is_terminal)
+
+
+def inputs_wait_over(obj: dict[str, Any], *, now: datetime, timeout: float) -> bool:
+    """Whether a run has waited for its inputs Secret longer than ``timeout`` seconds since its creation."""
+    age = _since((obj.get("metadata") or {}).get("creationTimestamp"), now)
+    return age.total_seconds() > timeout
 
 
 def repository_of(definition: dict[str, Any] | None) -> str | None:
