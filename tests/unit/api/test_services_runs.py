@@ -1,0 +1,151 @@
+"""The run path of the API (services/runs.py) against the smallest fake of the Kubernetes gateway it calls.
+
+The real gateway and cluster are driven by the e2e tests; here the gateway's answers are chosen, so the
+path where the inputs Secret cannot be stored is exercised on purpose.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from jobplane import Job, StringVar
+from jobplane.store.database import create_store_engine, ensure_schema, make_sessionmaker
+from jobplane.store.models import JobResult
+from jobplane_api.errors import Unavailable
+from jobplane_api.identity import Principal
+from jobplane_api.kube import KubeError, find_definition
+from jobplane_api.schemas import JobRunResponse
+from jobplane_api.services.runs import RunRequest, run_job
+
+NAMESPACE = "runs"
+JOB_UID = "7c0e9a52-1d3b-4f6e-8a2d-5b9c0f1e2d3a"
+
+
+class Login(Job):
+    password = StringVar()
+
+    class Meta:
+        has_sensitive_variables = True
+
+
+def definition() -> dict[str, Any]:
+    return {
+        "metadata": {"name": "tools-login", "uid": JOB_UID, "creationTimestamp": "2026-11-25T10:00:00Z"},
+        "spec": {"enabled": True, "overrides": {}},
+        "status": {
+            "classPath": "tools.Login",
+            "installed": True,
+            "code": {"name": "Login", "hasSensitiveVariables": True},
+            "variablesSchema": Login.json_schema(),
+        },
+    }
+
+
+class FakeGateway:
+    """The calls run_job makes on KubeGateway; the inputs Secret is refused as the apiserver would."""
+
+    def __init__(self) -> None:
+        self.runs: dict[str, dict[str, Any]] = {}
+        self.created: list[dict[str, Any]] = []
+        self.secrets: list[dict[str, Any]] = []
+        self.deleted: list[tuple[str, str, str | None]] = []
+
+    def find_definition(self, key: str) -> dict[str, Any] | None:
+        return find_definition([definition()], key)
+
+    def queues(self) -> list[dict[str, Any]]:
+        return []
+
+    def create_run(
+        self, *, namespace: str, generate_name: str, spec: dict[str, Any], labels: dict[str, str]
+    ) -> dict[str, Any]:
+        name = f"{generate_name}x7k2p"
+        run = {
+            "metadata": {"name": name, "namespace": namespace, "uid": str(uuid.uuid4()), "labels": labels},
+            "spec": spec,
+        }
+        self.runs[name] = run
+        self.created.append(run)
+        return run
+
+    def create_inputs_secret(self, *, run: dict[str, Any], name: str, data_json: str) -> None:
+        self.secrets.append({"run": run["metadata"]["name"], "name": name, "data": json.loads(data_json)})
+        raise KubeError('secrets "jobplane-inputs" is forbidden: exceeded quota', status=403)
+
+    def delete_run(self, namespace: str, name: str, *, uid: str | None = None) -> None:
+        self.deleted.append((namespace, name, uid))
+        self.runs.pop(name, None)
+
+
+def run_login(session: Session, kube: FakeGateway) -> JobRunResponse:
+    """Ada (a superuser) runs the sensitive job with a password, as the run endpoint does."""
+    return run_job(
+        session=session,
+        kube=kube,  # type: ignore[arg-type]
+        principal=Principal("ada", is_superuser=True, write_enabled=True, user_id=1),
+        key="Login",
+        request=RunRequest(data={"password": "hunter2"}),
+        namespace=NAMESPACE,
+        upload_max_size=1024,
+        base_url="http://api.test",
+    )
+
+
+@pytest.fixture
+def session(tmp_path: Path) -> Iterator[Session]:
+    engine = create_store_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    ensure_schema(engine)
+    with make_sessionmaker(engine)() as session:
+        yield session
+    engine.dispose()
+
+
+def test_a_run_whose_inputs_secret_cannot_be_stored_is_deleted_by_uid_and_leaves_no_result(
+    session: Session,
+) -> None:
+    kube = FakeGateway()
+
+    with pytest.raises(Unavailable) as refused:
+        run_login(session, kube)
+
+    assert refused.value.status_code == 503
+    assert "Could not store the run's inputs" in refused.value.detail
+    assert "exceeded quota" in refused.value.detail
+    # The run was made first (the Secret is owned by it), without the inputs in its spec...
+    assert len(kube.secrets) == 1
+    made = kube.secrets[0]
+    assert made["data"] == {"password": "hunter2"}
+    # ...then deleted, naming the uid of the run just made: never another run of the same name.
+    assert len(kube.deleted) == 1
+    (created,) = kube.created
+    assert kube.deleted[0] == (NAMESPACE, made["run"], created["metadata"]["uid"])
+    assert kube.runs == {}
+    # No job result is recorded for a run that never was.
+    assert session.scalar(select(func.count()).select_from(JobResult)) == 0
+
+
+def test_a_stored_secret_keeps_the_inputs_out_of_the_spec_and_the_result(session: Session) -> None:
+    """The same path when the Secret is stored: the contrast that shows the test above can fail."""
+
+    class Storing(FakeGateway):
+        def create_inputs_secret(self, *, run: dict[str, Any], name: str, data_json: str) -> None:
+            self.secrets.append({"run": run["metadata"]["name"], "name": name, "data": json.loads(data_json)})
+
+    kube = Storing()
+    answer = run_login(session, kube)
+
+    assert kube.deleted == []
+    (run,) = kube.runs.values()
+    assert run["spec"]["inputsSecretRef"] == kube.secrets[0]["name"]
+    assert "data" not in run["spec"]
+    assert answer.job_result is not None
+    assert str(answer.job_result.id) == run["metadata"]["uid"]
+    assert answer.job_result.task_kwargs is None
