@@ -5,11 +5,12 @@
 # postgresql gives the tests initdb/pg_ctl (they start their own server on a free port); curl runs the API examples
 # of the docs as users type them; containerd + runc run the
 # kubelet node's containers, podman builds images from Dockerfiles, debootstrap makes the base image's root
-# filesystem, gcc builds the static pause binary. `apt-get update` runs only when something is
+# filesystem, gcc builds the static pause binary; chromium is the browser Playwright drives in the web UI's
+# tests (tests/e2e/ui, through executable_path: Playwright's own browser download is not used). `apt-get update` runs only when something is
 # missing, so a warm call costs a dpkg query.
 set -euo pipefail
 
-PKGS=(postgresql curl containerd runc podman debootstrap containernetworking-plugins gcc libc6-dev openssl iptables conntrack ethtool socat util-linux procps)
+PKGS=(postgresql curl chromium containerd runc podman debootstrap containernetworking-plugins gcc libc6-dev openssl iptables conntrack ethtool socat util-linux procps)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -19,9 +20,10 @@ if (( ${#missing[@]} )); then
     echo "[setup-host] installing: ${missing[*]}" >&2
     SUDO=; (( EUID == 0 )) || SUDO=sudo
     export DEBIAN_FRONTEND=noninteractive
-    $SUDO apt-get update -qq
+    # Another apt (unattended upgrades, a parallel setup) may hold the lock for a while: wait, not fail.
+    $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
     # --no-install-recommends keeps podman from pulling in a system-wide containerd/CNI setup we do not use.
-    $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # Debian's containerd package enables a system service on /run/containerd; the tests run their own containerd with a
 # private socket, so the system one is not needed, but leaving it alone is harmless.

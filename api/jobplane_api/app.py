@@ -93,4 +93,8 @@ def create_app(
     install_error_handlers(app)
     for module in (status, jobs, results, job_queues, git_repositories, run_reports, tokens, users):
         app.include_router(module.router)
+    # The web UI under / (after the API's routers and error handlers: it keeps JSON errors for /api/).
+    from jobplane_api.ui import install_ui
+
+    install_ui(app)
     return app

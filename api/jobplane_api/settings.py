@@ -47,6 +47,16 @@ class ApiSettings(BaseSettings):
         default=False, description="Let requests without a token read (never write); off by default."
     )
 
+    # --- web UI ------------------------------------------------------------------------------------
+    ui_session_hours: float = Field(
+        default=12,
+        gt=0,
+        description=(
+            "How long a web UI sign-in lasts, in hours; signing out, or deleting the session's token, "
+            "ends it sooner."
+        ),
+    )
+
     # --- Git repositories ----------------------------------------------------------------------------
     git_webhook_secret: SecretStr | None = Field(
         default=None,
