@@ -489,6 +489,24 @@ def _name_in_use(repositories: list[dict[str, Any]], name: str, exclude_uid: str
     )
 
 
+def _url_problem_of_others(
+    repositories: list[dict[str, Any]], url: str, exclude_uid: str | None = None
+) -> str | None:
+    """Nautobot's check: no two repositories with the same remote_url may provide the same contents. Jobs
+    are all a repository provides here, so the same URL (compared as written, as Nautobot compares it) is
+    refused whatever its branch. The other repository is not named: the caller may not be allowed to see it.
+    """
+    for repository in repositories:
+        if (repository.get("spec") or {}).get("url") == url and repository["metadata"].get(
+            "uid"
+        ) != exclude_uid:
+            return (
+                f"The remote URL {url} is already a Git repository's, which provides jobs: two repositories "
+                "of one URL would provide the same jobs. Change the branch of that repository instead."
+            )
+    return None
+
+
 def _slug_in_use(
     kube: KubeGateway, repositories: list[dict[str, Any]], slug: str, errors: dict[str, list[str]]
 ) -> None:
@@ -543,6 +561,9 @@ def create_repository(
     _slug_in_use(kube, repositories, slug, errors)
     if errors:
         raise BadRequest(body=errors)
+    # After the fields, as Nautobot's model validation runs once the fields are valid.
+    if problem := _url_problem_of_others(repositories, values["url"]):
+        raise BadRequest(body={"non_field_errors": [problem]})
     object_name = object_name_from_slug(slug)
     spec = {
         "url": values["url"],
@@ -587,6 +608,9 @@ def update_repository(
     if errors:
         raise BadRequest(body=errors)
     current = repository.get("spec") or {}
+    url = values.get("url", current.get("url"))
+    if url and (problem := _url_problem_of_others(_all_repositories(kube), url, str(record.id))):
+        raise BadRequest(body={"non_field_errors": [problem]})
     body: dict[str, Any] = {}
     spec_patch = {field: value for field, value in values.items() if current.get(field) != value}
     if spec_patch:

@@ -671,6 +671,48 @@ def test_create_refuses_a_taken_name_or_slug() -> None:
     assert "hello_world.HelloWorld" in caught.value.body()["slug"][0]
 
 
+def test_a_remote_url_provides_jobs_once_as_nautobot_refuses_overlapping_contents() -> None:
+    fake = FakeCustomObjects()
+    fake.add("netops", {"url": "https://h/x.git", "slug": "netops"})
+    other = fake.add("other", {"url": "https://h/y.git", "slug": "other"})
+    gateway = fake_gateway(fake)
+
+    def refused(call: Any, **kwargs: Any) -> dict[str, Any]:
+        with pytest.raises(BadRequest) as caught:
+            call(kube=gateway, principal=ROOT, base_url=BASE, **kwargs)
+        body: dict[str, Any] = caught.value.body()
+        return body
+
+    # Another ref of the same URL would provide the same jobs: refused as a whole, not per field.
+    body = refused(
+        service.create_repository, write=write(name="x-dev", remote_url="https://h/x.git", branch="dev")
+    )
+    assert list(body) == ["non_field_errors"]
+    assert "https://h/x.git" in body["non_field_errors"][0]
+    assert "netops" not in body["non_field_errors"][0]  # the holder may be hidden from the caller
+    # Field errors come first, as Nautobot validates the model only once its fields are valid.
+    assert list(
+        refused(service.create_repository, write=write(name="netops", remote_url="https://h/x.git"))
+    ) == [
+        "name",
+        "slug",
+    ]
+    # Compared as written, as Nautobot compares it.
+    service.create_repository(
+        kube=gateway,
+        principal=ROOT,
+        write=write(name="x-slash", remote_url="https://h/x.git/"),
+        base_url=BASE,
+    )
+    # A change to a URL in use is refused; a change that keeps the repository's own URL is not.
+    body = refused(service.update_repository, key="other", write=write(remote_url="https://h/x.git"))
+    assert list(body) == ["non_field_errors"]
+    changed = service.update_repository(
+        kube=gateway, principal=ROOT, key=other["metadata"]["uid"], write=write(branch="dev"), base_url=BASE
+    )
+    assert (changed.remote_url, changed.branch) == ("https://h/y.git", "dev")
+
+
 def test_create_without_the_crd_is_unavailable() -> None:
     gateway = fake_gateway(FakeCustomObjects(served=()))
     with pytest.raises(Unavailable, match="CRD"):
