@@ -113,6 +113,8 @@ def crd_manifest(kind: type[Resource]) -> dict[str, Any]:
     open_api: dict[str, Any] = {"type": "object", "description": _doc(kind), "properties": properties}
     if required:
         open_api["required"] = required
+    if kind.root_validations:
+        open_api["x-kubernetes-validations"] = [dict(rule) for rule in kind.root_validations]
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",

@@ -14,15 +14,26 @@ from jobplane_crds.v1alpha1.jobrun import (
     JobRunSpec,
     JobRunStatus,
 )
+from jobplane_crds.v1alpha1.jobschedule import (
+    SCHEDULE_INPUTS_SECRET_TYPE,
+    ConcurrencyPolicy,
+    Interval,
+    JobSchedule,
+    JobScheduleSpec,
+    JobScheduleStatus,
+)
 
-KINDS: tuple[type[Resource], ...] = (JobDefinition, JobRun, JobQueue, JobRepository)
+KINDS: tuple[type[Resource], ...] = (JobDefinition, JobRun, JobQueue, JobRepository, JobSchedule)
 
 __all__ = [
     "INPUTS_SECRET_KEY",
     "INPUTS_SECRET_TYPE",
     "KINDS",
+    "SCHEDULE_INPUTS_SECRET_TYPE",
     "VERSION",
+    "ConcurrencyPolicy",
     "Condition",
+    "Interval",
     "JobDefinition",
     "JobDefinitionSpec",
     "JobDefinitionStatus",
@@ -36,4 +47,7 @@ __all__ = [
     "JobRunPhase",
     "JobRunSpec",
     "JobRunStatus",
+    "JobSchedule",
+    "JobScheduleSpec",
+    "JobScheduleStatus",
 ]

@@ -81,6 +81,8 @@ class Resource(CrdModel):
     plural: ClassVar[str]
     short_names: ClassVar[tuple[str, ...]] = ()
     printer_columns: ClassVar[tuple[PrinterColumn, ...]] = ()
+    # CEL rules on the whole object (the only place that sees metadata.name).
+    root_validations: ClassVar[tuple[dict[str, str], ...]] = ()
 
     api_version: str = f"jobplane.io/{VERSION}"
     kind: str = ""
