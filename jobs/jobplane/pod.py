@@ -20,7 +20,8 @@ from typing import IO, TYPE_CHECKING, Any, Protocol, TextIO
 from jobplane.joblog import LogEntry
 from jobplane.schema import JobDataError
 from jobplane.settings import Settings
-from jobplane.variables import VariableError
+from jobplane.variables import ObjectVar, VariableError
+from jobplane_crds.podcontract import DATA_DATABASE_UNAVAILABLE, PodContract, PodContractError
 
 if TYPE_CHECKING:
     from jobplane.job import Job
@@ -36,6 +37,7 @@ __all__ = [
     "PodRun",
     "StdoutReporter",
     "build_summary",
+    "data_database_url",
     "load_data",
     "make_reporter",
     "read_pod_run",
@@ -88,6 +90,10 @@ class PodInputError(ValueError):
     def __init__(self, kind: str, message: str) -> None:
         self.kind = kind
         super().__init__(message)
+
+
+# Where an operator that was given no data database is told to get one (its setting, the chart's values).
+DATA_DATABASE_HINT = "the operator's JOBPLANE_OPERATOR_DATA_DATABASE_SECRET (the chart's dataDatabase values)"
 
 
 @dataclass(frozen=True)
@@ -191,6 +197,46 @@ def read_pod_run(class_path: str | None, env: Mapping[str, str]) -> PodRun:
     )
 
 
+def data_database_url(env: Mapping[str, str], settings: Settings) -> str | None:
+    """The job-data database's URL: from the file the operator mounts (the pod contract), else
+    JOBPLANE_DATA_DATABASE_URL (a pod started by hand), else None. Never quoted in an error."""
+    try:
+        mounted = PodContract.read(env).data_database_url()
+    except PodContractError as exc:
+        raise PodInputError(exc.reason, str(exc)) from None
+    if mounted and settings.data_database_url:
+        variable = PodContract.env_name("data_database_url_file")
+        raise PodInputError("InvalidInput", f"set only one of {variable} and JOBPLANE_DATA_DATABASE_URL")
+    return mounted or settings.data_database_url
+
+
+def _data_engine(url: str) -> Any:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from jobplane.store.database import create_store_engine  # brings SQLAlchemy; only with a data database
+
+    try:
+        return create_store_engine(url)
+    except (SQLAlchemyError, ValueError) as exc:
+        # Their messages quote the URL, password and all: only the kind of problem is told.
+        raise PodInputError(
+            DATA_DATABASE_UNAVAILABLE,
+            f"the data database's URL is not one SQLAlchemy can use ({type(exc).__name__})",
+        ) from None
+
+
+def _password_of(url: str | None) -> str | None:
+    if not url:
+        return None
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).password
+    except (ArgumentError, ValueError):
+        return None
+
+
 # --- the termination message ---------------------------------------------------------------------
 
 
@@ -203,20 +249,28 @@ def _excerpt(text: str | None, limit: int) -> str | None:
 
 
 def build_summary(
-    status: str, result: Any, error: str | None, *, limit: int = TERMINATION_MESSAGE_LIMIT
+    status: str,
+    result: Any,
+    error: str | None,
+    *,
+    reason: str | None = None,
+    limit: int = TERMINATION_MESSAGE_LIMIT,
 ) -> str:
-    """The termination message: ``{"status", "result" (a JSON excerpt), "error"}`` in at most ``limit`` bytes.
+    """The termination message: ``{"status", "result" (a JSON excerpt), "error"}`` in at most ``limit`` bytes,
+    and ``"reason"`` (PascalCase) when the pod knows better why its run failed than its exit code says.
 
     Everything is ASCII (non-ASCII is escaped), so characters and bytes count the same.
     """
     result_text = None if result is None else json.dumps(result, default=str)
     result_budget, error_budget = RESULT_EXCERPT_MAX, ERROR_EXCERPT_MAX
+    extra = {"reason": reason} if reason else {}
     while True:
         text = json.dumps(
             {
                 "status": status,
                 "result": _excerpt(result_text, result_budget),
                 "error": _excerpt(error, error_budget),
+                **extra,
             }
         )
         excess = len(text) - limit
@@ -430,20 +484,28 @@ def _error_of(status: str, result: Any, traceback: str | None, reporter: PodRepo
     return f"JobFailed: {reporter.last_failure or 'the job failed'}"
 
 
-def _refuse(exc: PodInputError | JobDataError, path: Path | None, err: TextIO, data: Any) -> int:
-    """Nothing ran: say why on stderr and in the termination message; values of ``data`` are hidden."""
+def _refuse(
+    exc: PodInputError | JobDataError, path: Path | None, err: TextIO, data: Any, hidden: str | None = None
+) -> int:
+    """Nothing ran: say why on stderr and in the termination message; values of ``data`` are hidden, and
+    ``hidden`` (the data database's password) too."""
     sensitive = data is not None
+    reason = None
     if isinstance(exc, JobDataError):
         errors = exc.as_response()
         text = json.dumps(errors, indent=2)
         summary = f"JobDataError: {exc}"
         if sensitive:
             text, summary = scrub(text, data), scrub(summary, data)
-        print(text, file=err)
     else:
         summary = f"{exc.kind}: {exc}"
-        print(f"jobplane: {exc}", file=err)
-    write_termination_message(path, build_summary("FAILURE", None, summary), err)
+        text = f"jobplane: {exc}"
+        # A reason of the operator's own vocabulary, for what is not the run's inputs' fault.
+        reason = exc.kind if exc.kind == DATA_DATABASE_UNAVAILABLE else None
+    if hidden:
+        text, summary = text.replace(hidden, HIDDEN), summary.replace(hidden, HIDDEN)
+    print(text, file=err)
+    write_termination_message(path, build_summary("FAILURE", None, summary, reason=reason), err)
     return EXIT_BAD_INPUT
 
 
@@ -476,10 +538,20 @@ def _prepare(job_class: type[Job], run: PodRun, data_sessions: Callable[[], Any]
     if data_sessions is not None:
         from jobplane.local import validate_for_run  # brings SQLAlchemy; only with a data database
 
+        # The same validation as --local: the schema, then every ObjectVar looked up.
         return validate_for_run(job_class, data, data_sessions)
     from jobplane.schema import validate_data
 
-    return validate_data(job_class.json_schema(), data)
+    cleaned = validate_data(job_class.json_schema(), data)
+    lookups = [v.name for v in job_class.variables() if isinstance(v, ObjectVar) and cleaned.get(v.name)]
+    if lookups:
+        # Said before the run starts, rather than as an error in the middle of it.
+        raise PodInputError(
+            DATA_DATABASE_UNAVAILABLE,
+            f"{run.class_path} looks {', '.join(lookups)} up in the data database and this pod has none: "
+            f"see {DATA_DATABASE_HINT}",
+        )
+    return cleaned
 
 
 @contextlib.contextmanager
@@ -559,16 +631,22 @@ def run_pod(
 
     data_engine = None
     data_sessions = None
-    if settings.data_database_url:
-        from jobplane.store.database import create_store_engine, make_sessionmaker
+    password = None
+    try:
+        url = data_database_url(env, settings)
+        password = _password_of(url)
+        if url:
+            from jobplane.store.database import make_sessionmaker
 
-        data_engine = create_store_engine(settings.data_database_url)
-        data_sessions = make_sessionmaker(data_engine)
+            data_engine = _data_engine(url)
+            data_sessions = make_sessionmaker(data_engine)
+    except PodInputError as exc:
+        return _refuse(exc, run.termination_message_path, err, None, hidden=password)
     try:
         try:
             data = _prepare(job_class, run, data_sessions)
         except (PodInputError, JobDataError) as exc:
-            return _refuse(exc, run.termination_message_path, err, sensitive_data)
+            return _refuse(exc, run.termination_message_path, err, sensitive_data, hidden=password)
 
         soft = run.soft_time_limit or job_class.properties().time_limits(settings).soft
         # The hard limit is Kubernetes' activeDeadlineSeconds: nothing in here may kill the run for it.

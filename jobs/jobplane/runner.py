@@ -108,7 +108,11 @@ class _Context:
     def db(self) -> Session:
         if self._db is None:
             if self._data_session_factory is None:
-                raise RuntimeError("this run has no data database (JOBPLANE_DATA_DATABASE_URL)")
+                raise RuntimeError(
+                    "this run has no data database: a job pod gets one from the operator's "
+                    "JOBPLANE_OPERATOR_DATA_DATABASE_SECRET (the chart's dataDatabase values), a pod "
+                    "started by hand from JOBPLANE_DATA_DATABASE_URL"
+                )
             self._db = self._data_session_factory()
         return self._db
 

@@ -30,6 +30,7 @@ from jobplane_operator.reconcile.jobrun import (
     poll_interval,
     run_event_matters,
 )
+from jobplane_operator.reconcile.jobschedule import schedule_event_matters
 from jobplane_operator.repositories import (
     adopt_definitions,
     forget_missing_repositories,
@@ -38,6 +39,7 @@ from jobplane_operator.repositories import (
     repository_lock,
 )
 from jobplane_operator.runs import reconcile_run, refresh_definition
+from jobplane_operator.schedules import reconcile_schedule
 from jobplane_operator.settings import OperatorSettings
 
 __all__ = ["build_registry", "configure_kopf"]
@@ -222,6 +224,7 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
         indices = {key: kwargs[key] for key in names}
         polling.append(asyncio.create_task(poll_forever(indices, settings.execution)))
         polling.append(asyncio.create_task(poll_repositories(indices, settings.execution)))
+        polling.append(asyncio.create_task(poll_schedules(kwargs["schedules_by_name"], settings.execution)))
 
     @kopf.on.cleanup(registry=registry)
     async def stop_polling(**_: Any) -> None:
@@ -241,6 +244,59 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
             # Applied before discovery: a sync may have made a definition of its class meanwhile.
             adopt_definitions(api(), namespace)
         refresh_definition(api(), obj)
+
+    # --- JobSchedules ------------------------------------------------------------------------------
+    # The schedules as last seen: one loop wakes each second and fires those due. Not kopf timers or
+    # daemons: those put a finalizer on every schedule, which then cannot be deleted while the operator
+    # is down (a GitOps tool's prune hangs). A fire's run has a deterministic name, so two passes (an
+    # event and the loop, or a restart) never make two runs of one fire.
+    @kopf.index(GROUP, VERSION, "jobschedules", id="schedules_by_name", registry=registry)
+    async def schedules_by_name(namespace: str | None, name: str, body: Any, **_: Any) -> dict[Any, Any]:
+        return {(namespace, name): _plain(body)}
+
+    schedules_in_flight: set[tuple[str, str]] = set()
+
+    async def reconcile_schedule_now(obj: dict[str, Any]) -> None:
+        meta = obj["metadata"]
+        key = (meta["namespace"], meta["name"])
+        if key in schedules_in_flight:
+            return  # the pass under way (or the loop's next) sees this change
+        schedules_in_flight.add(key)
+        try:
+            await in_thread(reconcile_schedule, api(), obj, datetime.now(UTC))
+        except kopf.TemporaryError as exc:
+            log.info("schedule pass deferred schedule=%s/%s reason=%s", *key, exc)
+        except Exception as exc:
+            log.warning("schedule pass failed schedule=%s/%s error=%r", *key, exc)
+        finally:
+            schedules_in_flight.discard(key)
+
+    @kopf.on.event(GROUP, VERSION, "jobschedules", registry=registry)
+    async def schedule_event(body: Any, type: str | None, **_: Any) -> None:
+        if type != "DELETED" and schedule_event_matters(dict(body), datetime.now(UTC)):
+            await reconcile_schedule_now(_plain(body))
+
+    async def poll_schedules(schedules: Any, execution: Any) -> None:
+        """Fire the schedules that are due, and look at every one each resync_interval (its runs' phases
+        in status, its history limits)."""
+        loop = asyncio.get_running_loop()
+        looked: dict[str, float] = {}  # by schedule uid: the last pass (loop time)
+        passes: set[asyncio.Task[None]] = set()  # held until done (the loop keeps only weak references)
+        while True:
+            await asyncio.sleep(1)
+            now, moment, seen = datetime.now(UTC), loop.time(), set()
+            for store in list(schedules.values()):
+                for obj in list(store):
+                    uid = obj["metadata"]["uid"]
+                    seen.add(uid)
+                    stale = moment - looked.setdefault(uid, moment) >= settings.resync_interval
+                    if stale or schedule_event_matters(obj, now):
+                        looked[uid] = moment
+                        task = asyncio.create_task(reconcile_schedule_now(obj))
+                        passes.add(task)
+                        task.add_done_callback(passes.discard)
+            for uid in set(looked) - seen:
+                del looked[uid]
 
     # --- JobRepositories ----------------------------------------------------------------------------
     def reconcile_repository_now(obj: dict[str, Any], kwargs: dict[str, Any]) -> None:

@@ -424,6 +424,8 @@ def _create(
         api_url=settings.api_url,
         run_token_key=settings.token_key() if settings.api_url else None,
         repository=found.repository,
+        data_database_secret=settings.data_database_secret,
+        data_database_secret_key=settings.data_database_secret_key,
     )
     if plan.token_secret is not None:
         # Before the Job, so its pod never waits on a missing volume; adopted if a restart left it.

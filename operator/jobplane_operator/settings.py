@@ -29,6 +29,24 @@ class OperatorSettings(BaseSettings):
         description="Image of job pods whose queue names none: the image the jobs were discovered in.",
     )
 
+    # --- the job-data database (ObjectVar look-ups, Job.db) -------------------------------------
+    data_database_secret: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        max_length=253,
+        description=(
+            "Secret, in every run namespace, holding the SQLAlchemy URL of the database jobs read and change "
+            "(never the API's results store). Mounted into run pods only (not repository syncs), as a file; "
+            "the operator never reads it. Empty: pods have no data database."
+        ),
+    )
+    data_database_secret_key: str = Field(
+        default="url",
+        pattern=r"^[-._a-zA-Z0-9]+$",
+        max_length=253,
+        description="The key of the URL in that Secret.",
+    )
+
     # --- reporting to the API ----------------------------------------------------------------
     api_url: str | None = Field(
         default=None,

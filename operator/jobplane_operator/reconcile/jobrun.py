@@ -36,6 +36,12 @@ from jobplane.pod import (
     ENV_SOFT_TIME_LIMIT,
 )
 from jobplane.runtoken import run_token
+from jobplane_crds.podcontract import (
+    DATA_DATABASE_FILE,
+    DATA_DATABASE_MOUNT,
+    DATA_DATABASE_UNAVAILABLE,
+    PodContract,
+)
 from jobplane_crds.v1alpha1 import (
     INPUTS_SECRET_KEY,
     INPUTS_SECRET_TYPE,
@@ -47,6 +53,7 @@ from jobplane_crds.v1alpha1 import (
 
 # The environment contract with `jobplane run-pod` is defined once, on its side (imported above).
 __all__ = [
+    "DATA_DATABASE_VOLUME",
     "DEFAULT_QUEUE",
     "ENV_API_URL",
     "ENV_CLASS_PATH",
@@ -109,6 +116,7 @@ INPUTS_MOUNT = "/var/run/jobplane/inputs"
 INPUTS_KEY = INPUTS_SECRET_KEY
 RUN_TOKEN_MOUNT = "/var/run/jobplane/run-token"
 RUN_TOKEN_KEY = "token"
+DATA_DATABASE_VOLUME = "data-database"
 # The group of the image's user (Dockerfile: USER 10001:10001). Secret files belong to root; with this
 # fsGroup the kubelet gives them to this group, readable (0440), so a non-root job can read its Secrets.
 SECRET_FS_GROUP = 10001
@@ -129,6 +137,8 @@ START_ANNOTATIONS = {
     "attempt": "jobplane.io/attempt",
 }
 ATTEMPT = 1  # one pod per run: backoffLimit 0, no retry
+# Reasons a refusing pod may put in its termination message for its run; any other reads InvalidInputs.
+POD_REASONS = frozenset({DATA_DATABASE_UNAVAILABLE})
 _LABEL_VALUE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -293,12 +303,16 @@ def plan_job(
     api_url: str | None = None,
     run_token_key: bytes | None = None,
     repository: RepositorySource | None = None,
+    data_database_secret: str | None = None,
+    data_database_secret_key: str = "url",
 ) -> JobPlan:
     """The Job that runs ``run``: owned by it, on its queue's pool, under its limits, inputs kept safe.
 
     With ``api_url`` the pod reports to the API, proving its run with a token (keyed by
     ``run_token_key``) that only ever travels in a Secret mounted as a file. With ``repository`` the pod
     fetches the job's code at the pinned commit first; Git credentials too are only a mounted Secret.
+    With ``data_database_secret`` (the operator's setting, never a run's) the pod gets the job-data
+    database's URL as a file of that Secret, told through the pod contract.
     The Job's annotations carry what the run's first status records (START_ANNOTATIONS).
     """
     meta = run.metadata
@@ -338,6 +352,24 @@ def plan_job(
         mounts.append({"name": "run-token", "mountPath": RUN_TOKEN_MOUNT, "readOnly": True})
         env.append({"name": ENV_API_URL, "value": api_url})
         env.append({"name": ENV_RUN_TOKEN_FILE, "value": f"{RUN_TOKEN_MOUNT}/{RUN_TOKEN_KEY}"})
+    if data_database_secret:
+        # Referenced, never read: the kubelet mounts the key as a file. Optional, so that a missing Secret
+        # or key starts the pod anyway and the runner ends the run saying which (DataDatabaseUnavailable)
+        # rather than the pod waiting on its volume until the hard time limit.
+        item = {"key": data_database_secret_key, "path": DATA_DATABASE_FILE}
+        volumes.append(
+            {
+                "name": DATA_DATABASE_VOLUME,
+                "secret": {
+                    "secretName": data_database_secret,
+                    "items": [item],
+                    "defaultMode": 0o400,
+                    "optional": True,
+                },
+            }
+        )
+        mounts.append({"name": DATA_DATABASE_VOLUME, "mountPath": DATA_DATABASE_MOUNT, "readOnly": True})
+        env += PodContract.for_data_database(data_database_secret, data_database_secret_key).env()
     credentials = repository.credentials_secret_ref if repository else None
     if repository is not None:
         env += [
@@ -369,7 +401,7 @@ def plan_job(
         volumes=volumes,
         mounts=mounts,
         labels=dict(labels),
-        secret_volumes=bool(secret or token_secret_ref or credentials),
+        secret_volumes=bool(secret or token_secret_ref or credentials or data_database_secret),
     )
     owner = controller_owner(run.api_version, "JobRun", meta.name, uid)
     started = {"classPath": class_path, "queue": queue_name, "attempt": str(ATTEMPT)}
@@ -765,7 +797,9 @@ def _ended(pod: dict[str, Any] | None, *, deadline: bool) -> Observation:
     if code == 1 and summary.get("status") == "FAILURE":
         return failed("JobFailed", str(summary.get("error") or ""))
     if code == 2:
-        return failed("InvalidInputs", str(summary.get("error") or ""))
+        # Nothing ran: the inputs, unless the pod named a reason of the ones it may give.
+        reason = summary.get("reason")
+        return failed(reason if reason in POD_REASONS else "InvalidInputs", str(summary.get("error") or ""))
     return failed("Error", f"The job container exited with code {code}")
 
 

@@ -17,10 +17,12 @@ from jobplane.pod import (
     PodInputError,
     StdoutReporter,
     build_summary,
+    data_database_url,
     load_data,
     read_pod_run,
     scrub,
 )
+from jobplane.settings import Settings
 
 SECRET = "s3cr3t-Pa55word"
 
@@ -139,6 +141,35 @@ def test_summary_of_a_small_result_is_complete() -> None:
 def test_summary_of_a_failure_keeps_the_error() -> None:
     message = json.loads(build_summary("FAILURE", None, "RuntimeError: boom"))
     assert message == {"status": "FAILURE", "result": None, "error": "RuntimeError: boom"}
+
+
+def test_summary_carries_a_reason_only_when_the_pod_gives_one() -> None:
+    message = json.loads(build_summary("FAILURE", None, "x", reason="DataDatabaseUnavailable"))
+    assert message == {"status": "FAILURE", "result": None, "error": "x", "reason": "DataDatabaseUnavailable"}
+    text = build_summary("FAILURE", "r" * 100_000, "e" * 100_000, reason="DataDatabaseUnavailable")
+    assert len(text) <= TERMINATION_MESSAGE_LIMIT
+    assert json.loads(text)["reason"] == "DataDatabaseUnavailable"
+
+
+# --- the data database ---------------------------------------------------------------------------
+
+
+def test_the_data_database_comes_from_the_contracts_file_else_the_settings(tmp_path: Path) -> None:
+    path = tmp_path / "url"
+    path.write_text("sqlite:///data.db\n", encoding="utf-8")
+    contract = {"JOBPLANE_DATA_DATABASE_URL_FILE": str(path)}
+    assert data_database_url(contract, Settings()) == "sqlite:///data.db"
+    assert data_database_url({}, Settings(data_database_url="sqlite:///by-hand.db")) == "sqlite:///by-hand.db"
+    assert data_database_url({}, Settings()) is None
+    with pytest.raises(PodInputError, match="set only one of") as both:
+        data_database_url(contract, Settings(data_database_url="sqlite:///by-hand.db"))
+    assert both.value.kind == "InvalidInput"
+
+
+def test_a_data_database_file_that_is_not_there_is_unavailable(tmp_path: Path) -> None:
+    with pytest.raises(PodInputError) as caught:
+        data_database_url({"JOBPLANE_DATA_DATABASE_URL_FILE": str(tmp_path / "url")}, Settings())
+    assert caught.value.kind == "DataDatabaseUnavailable"
 
 
 @pytest.mark.parametrize(

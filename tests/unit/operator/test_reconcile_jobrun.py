@@ -11,9 +11,16 @@ import pytest
 
 from jobplane.gitsource import CREDENTIALS_MOUNT
 from jobplane.settings import Settings
+from jobplane_crds.podcontract import (
+    DATA_DATABASE_FILE,
+    DATA_DATABASE_MOUNT,
+    DATA_DATABASE_UNAVAILABLE,
+    PodContract,
+)
 from jobplane_crds.v1alpha1 import JobQueue, JobRun, JobRunPhase
 from jobplane_operator.kube import SecretData
 from jobplane_operator.reconcile.jobrun import (
+    DATA_DATABASE_VOLUME,
     ENV_DATA,
     ENV_DATA_FILE,
     ENV_REPO_COMMIT,
@@ -43,6 +50,7 @@ from jobplane_operator.reconcile.jobrun import (
 )
 from jobplane_operator.runs import reconcile_run
 from jobplane_operator.settings import OperatorSettings
+from tests.unit.operator.test_reconcile_jobrepository import plan as plan_sync
 from tests.unit.operator.test_reconcile_jobrepository import repository_secret
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -1115,3 +1123,100 @@ def test_an_expired_run_is_failed_not_started_unless_its_job_exists() -> None:
     (status,) = clients.statuses
     assert (status["phase"], status["jobName"]) == ("Pending", job_name)
     assert clients.jobs == []
+
+
+# --- the job-data database: a Secret the admin named, referenced and never read ---
+
+DATA_URL = "postgresql+psycopg://jobs:pa55-w0rd@db.example:5432/inventory"
+
+
+def test_the_data_database_reaches_a_run_pod_only_as_an_optional_mounted_secret_told_by_the_contract() -> (
+    None
+):
+    job = plan(data_database_secret="jobplane-data-database", data_database_secret_key="DB_URL")
+    pod = job["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes[DATA_DATABASE_VOLUME]["secret"] == {
+        "secretName": "jobplane-data-database",
+        "items": [{"key": "DB_URL", "path": DATA_DATABASE_FILE}],
+        "defaultMode": 0o400,
+        # A missing Secret or key starts the pod, whose runner then ends the run saying which.
+        "optional": True,
+    }
+    mounts = {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
+    assert mounts[DATA_DATABASE_VOLUME] == {
+        "name": DATA_DATABASE_VOLUME,
+        "mountPath": DATA_DATABASE_MOUNT,
+        "readOnly": True,
+    }
+    assert pod["securityContext"]["fsGroup"] == 10001  # the non-root job can read the 0400 file
+    # What the runner reads (the pod contract) is what was written; the URL is nowhere in the spec.
+    assert PodContract.read(env_of(job)) == PodContract.for_data_database("jobplane-data-database", "DB_URL")
+    container = pod["containers"][0]
+    assert all("valueFrom" not in item for item in container["env"])
+    assert "://" not in json.dumps(job)
+
+
+def test_without_the_operators_setting_a_run_pod_has_no_data_database() -> None:
+    job = plan()
+    pod = job["spec"]["template"]["spec"]
+    assert DATA_DATABASE_VOLUME not in {v["name"] for v in pod["volumes"]}
+    assert PodContract.read(env_of(job)).data_database_url_file is None
+
+
+def test_a_repository_sync_never_gets_the_data_database() -> None:
+    # A sync imports code no admin has enabled yet: it must not see the jobs' data.
+    sync = plan_sync()
+    assert DATA_DATABASE_VOLUME not in {v["name"] for v in sync["spec"]["template"]["spec"]["volumes"]}
+    env = {e["name"] for e in sync["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert not env & {PodContract.env_name(field) for field in PodContract.model_fields}
+
+
+def test_the_operator_mounts_its_configured_secret_without_reading_any() -> None:
+    clients = FakeClients(FakeCatalog(definition(), None, {}))
+    settings = OperatorSettings(data_database_secret="data-db")
+    reconcile_run(clients, run_obj_of("audit.Audit"), settings, Settings(), clients.catalog)  # type: ignore[arg-type]
+    assert clients.calls == ["create_job"]  # no get_secret: referencing a Secret needs no right to read it
+    (job,) = clients.jobs
+    volumes = {v["name"]: v for v in job["spec"]["template"]["spec"]["volumes"]}
+    assert volumes[DATA_DATABASE_VOLUME]["secret"]["secretName"] == "data-db"
+    assert volumes[DATA_DATABASE_VOLUME]["secret"]["items"] == [{"key": "url", "path": DATA_DATABASE_FILE}]
+
+
+def test_a_run_cannot_name_the_data_database_secret() -> None:
+    # The Secret is the operator's setting: nothing of a JobRun's spec reaches it.
+    with pytest.raises(ValueError, match="Extra inputs"):
+        make_run(dataDatabaseSecret="other")
+
+
+@pytest.mark.parametrize(
+    "value", ["Data_DB", "-db", "db/url", DATA_URL], ids=["upper", "leading-dash", "slash", "url"]
+)
+def test_the_setting_must_name_a_secret(value: str) -> None:
+    with pytest.raises(ValueError, match="data_database_secret"):
+        OperatorSettings(data_database_secret=value)
+
+
+def test_a_pod_that_cannot_read_the_data_database_fails_its_run_with_that_reason() -> None:
+    said = {
+        "status": "FAILURE",
+        "error": "DataDatabaseUnavailable: cannot read",
+        "reason": DATA_DATABASE_UNAVAILABLE,
+    }
+    seen = look(
+        job_with("Failed", "BackoffLimitExceeded"),
+        pod_with(phase="Failed", terminated={"exitCode": 2, "message": json.dumps(said)}),
+    )
+    assert (seen.phase, seen.reason, seen.message) == (
+        JobRunPhase.FAILED,
+        DATA_DATABASE_UNAVAILABLE,
+        "DataDatabaseUnavailable: cannot read",
+    )
+    # A reason the pod may not give is not taken: its run failed on its inputs.
+    for reason in ("Completed", "OOMKilled", "Anything"):
+        said["reason"] = reason
+        seen = look(
+            job_with("Failed", "BackoffLimitExceeded"),
+            pod_with(phase="Failed", terminated={"exitCode": 2, "message": json.dumps(said)}),
+        )
+        assert seen.reason == "InvalidInputs"

@@ -1,0 +1,400 @@
+"""When a JobSchedule fires and what each fire does: pure functions over its spec, status, runs and a clock.
+
+Fire times come from cronsim (Debian cron's rules across daylight saving time) in the schedule's IANA time
+zone; no Kubernetes calls here. ``plan`` decides what to create, cancel, delete and write to status;
+``jobplane_operator.schedules`` applies it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cronsim import CronSim, CronSimError
+
+from jobplane_crds.v1alpha1 import (
+    INPUTS_SECRET_KEY,
+    INPUTS_SECRET_TYPE,
+    ConcurrencyPolicy,
+    Interval,
+    JobRunPhase,
+    JobSchedule,
+)
+from jobplane_crds.v1alpha1.jobschedule import Schedule
+from jobplane_operator.reconcile.conditions import condition, rfc3339
+from jobplane_operator.reconcile.jobrun import LABEL_MANAGED_BY, controller_owner
+
+__all__ = [
+    "ANNOTATION_SCHEDULED_AT",
+    "LABEL_SCHEDULE",
+    "MAX_MISSED_FIRES",
+    "SchedulePlan",
+    "fire_run",
+    "fire_times",
+    "latest_fire",
+    "plan",
+    "refused_status",
+    "run_inputs_secret",
+    "run_name",
+    "schedule_error",
+    "schedule_event_matters",
+]
+
+LABEL_SCHEDULE = "jobplane.io/schedule"
+ANNOTATION_SCHEDULED_AT = "jobplane.io/scheduled-at"
+# More missed fires than this (as a CronJob's 100) are not enumerated: only the latest is considered, and
+# the status says how the schedule got so far behind.
+MAX_MISSED_FIRES = 100
+# How many of its runs a schedule lists in its status (active ones beyond the history limits included).
+STATUS_RUNS_MAX = 20
+_MINUTE = timedelta(minutes=1)
+
+
+def _zone(schedule: Schedule) -> ZoneInfo:
+    return ZoneInfo(schedule.time_zone)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _expression(schedule: Schedule) -> str:
+    """The schedule as a five-field cron expression (Once has none): the intervals keep startTime's
+    minute, time of day and weekday in the schedule's zone, as Nautobot's interval schedules do."""
+    if schedule.interval == Interval.CRONTAB:
+        return schedule.crontab or ""
+    local = _aware(schedule.start_time or datetime.min).astimezone(_zone(schedule))
+    if schedule.interval == Interval.HOURLY:
+        return f"{local.minute} * * * *"
+    if schedule.interval == Interval.DAILY:
+        return f"{local.minute} {local.hour} * * *"
+    return f"{local.minute} {local.hour} * * {local.isoweekday() % 7}"  # cron's 0 is Sunday
+
+
+def schedule_error(schedule: Schedule) -> str | None:
+    """Why the schedule cannot fire (an unknown time zone, a crontab cronsim refuses), or None."""
+    try:
+        zone = _zone(schedule)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"timeZone {schedule.time_zone!r} is not an IANA time zone (Europe/Berlin, Etc/UTC, ...)"
+    if schedule.interval == Interval.CRONTAB:
+        try:
+            CronSim(schedule.crontab or "", datetime.now(zone))
+        except CronSimError as exc:
+            return f"crontab {schedule.crontab!r} is not a valid cron expression: {exc}"
+    elif schedule.start_time is None:
+        return f"startTime is required with interval {schedule.interval.value}"
+    return None
+
+
+def _first_allowed(schedule: Schedule) -> datetime | None:
+    # The intervals fire at whole minutes, from startTime's own minute on.
+    if schedule.start_time is None:
+        return None
+    start = _aware(schedule.start_time).astimezone(UTC)
+    if schedule.interval == Interval.ONCE:
+        return start
+    return start.replace(second=0, microsecond=0)
+
+
+def fire_times(schedule: Schedule, after: datetime) -> Iterator[datetime]:
+    """The schedule's fire times strictly after ``after``, in order, in UTC."""
+    after = _aware(after).astimezone(UTC)
+    first = _first_allowed(schedule)
+    if schedule.interval == Interval.ONCE:
+        if first is not None and first > after:
+            yield first
+        return
+    if first is not None and first - _MINUTE >= after:
+        after = first - _MINUTE  # cronsim yields times strictly after its start: startTime itself fires
+    for moment in CronSim(_expression(schedule), after.astimezone(_zone(schedule))):
+        yield moment.astimezone(UTC)
+
+
+def latest_fire(schedule: Schedule, now: datetime) -> datetime | None:
+    """The last fire time at or before ``now``, or None (none yet)."""
+    now = _aware(now).astimezone(UTC)
+    first = _first_allowed(schedule)
+    if schedule.interval == Interval.ONCE:
+        return first if first is not None and first <= now else None
+    # cronsim's reverse order yields times strictly before its start.
+    start = now.replace(microsecond=0) + timedelta(seconds=1)
+    moment = next(CronSim(_expression(schedule), start.astimezone(_zone(schedule)), reverse=True), None)
+    if moment is None:
+        return None
+    moment = moment.astimezone(UTC)
+    return moment if first is None or moment >= first else None
+
+
+def run_name(schedule_name: str, fire: datetime) -> str:
+    """The fire's JobRun name: the same for the same fire in every replica and after every restart, so
+    an AlreadyExists means this fire was already done."""
+    return f"{schedule_name}-{_aware(fire).astimezone(UTC):%Y%m%d%H%M}"
+
+
+def _parse(value: Any) -> datetime | None:
+    if not value:
+        return None
+    if isinstance(value, datetime):
+        return _aware(value).astimezone(UTC)
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _scheduled_at(run: dict[str, Any]) -> datetime | None:
+    return _parse(((run.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_SCHEDULED_AT))
+
+
+def _phase(run: dict[str, Any]) -> JobRunPhase | None:
+    phase = (run.get("status") or {}).get("phase")
+    try:
+        return JobRunPhase(phase) if phase else None
+    except ValueError:
+        return None
+
+
+def _active(run: dict[str, Any]) -> bool:
+    phase = _phase(run)
+    return phase is None or not phase.is_terminal
+
+
+@dataclass
+class SchedulePlan:
+    """What one pass over a schedule does."""
+
+    status: dict[str, Any]
+    """The whole status to write (a merge patch of it)."""
+    fire: datetime | None = None
+    """The fire to create a run for (its name: run_name)."""
+    cancel: list[str] = field(default_factory=list)
+    """Active runs to cancel first (concurrencyPolicy Replace)."""
+    delete: list[str] = field(default_factory=list)
+    """Ended runs beyond the history limits."""
+
+
+def _history(schedule: JobSchedule, runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The runs to keep (newest first) and the names of the ended ones beyond the limits."""
+
+    def newest_first(run: dict[str, Any]) -> tuple[datetime, str]:
+        meta = run.get("metadata") or {}
+        when = _scheduled_at(run) or _parse(meta.get("creationTimestamp")) or datetime.min.replace(tzinfo=UTC)
+        return when, str(meta.get("name", ""))
+
+    kept, delete = [], []
+    succeeded = failed = 0
+    for run in sorted(runs, key=newest_first, reverse=True):
+        phase = _phase(run)
+        if phase == JobRunPhase.SUCCEEDED:
+            succeeded += 1
+            if succeeded > schedule.spec.successful_runs_history_limit:
+                delete.append(run["metadata"]["name"])
+                continue
+        elif phase is not None and phase.is_terminal:
+            failed += 1
+            if failed > schedule.spec.failed_runs_history_limit:
+                delete.append(run["metadata"]["name"])
+                continue
+        kept.append(run)
+    return kept, delete
+
+
+def _runs_status(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    listed = []
+    for run in runs[:STATUS_RUNS_MAX]:
+        when = _scheduled_at(run)
+        if when is None:
+            continue
+        entry: dict[str, Any] = {"name": run["metadata"]["name"], "scheduleTime": rfc3339(when)}
+        phase = _phase(run)
+        if phase is not None:
+            entry["phase"] = phase.value
+        listed.append(entry)
+    return listed
+
+
+def _skip(
+    status: dict[str, Any], old: dict[str, Any], fire: datetime, reason: str, message: str, **kw: Any
+) -> None:
+    status["lastSkipped"] = {"scheduleTime": rfc3339(fire), "reason": reason, "message": message}
+    status["conditions"].append(condition(old, "FireSkipped", "True", reason, message, **kw))
+
+
+def plan(schedule: JobSchedule, *, now: datetime, runs: list[dict[str, Any]]) -> SchedulePlan:
+    """What to do now: at most one fire (the latest one due), the cancellations Replace needs, the ended
+    runs beyond the history limits, and the status that says so.
+
+    ``runs`` are the schedule's own runs (label and owner), as listed now. Fires already done are known
+    from status.lastScheduleTime, status.lastSkipped and the runs' scheduled-at annotations, so a status
+    write that was lost (a restart in between) never fires twice: the run's name is the same anyway.
+    """
+    now = _aware(now).astimezone(UTC)
+    spec = schedule.spec
+    old = schedule.status.model_dump(mode="json", by_alias=True) if schedule.status else {}
+    generation = schedule.metadata.generation or 0
+    kw: dict[str, Any] = {"generation": generation, "now": now}
+    kept, delete = _history(schedule, runs)
+    status: dict[str, Any] = {
+        "observedGeneration": generation,
+        "conditions": [],
+        "runs": _runs_status(kept),
+        "lastScheduleTime": old.get("lastScheduleTime"),
+        "lastSkipped": old.get("lastSkipped"),
+        "nextScheduleTime": None,
+    }
+    result = SchedulePlan(status=status, delete=delete)
+
+    error = schedule_error(spec.schedule)
+    if error is not None:
+        status["conditions"].append(condition(old, "Ready", "False", "InvalidSchedule", error, **kw))
+        return result
+
+    done = [
+        _parse(old.get("lastScheduleTime")),
+        _parse((old.get("lastSkipped") or {}).get("scheduleTime")),
+        *(_scheduled_at(run) for run in runs),
+    ]
+    bound = max((moment for moment in done if moment is not None), default=None)
+    if bound is None and spec.schedule.interval != Interval.ONCE:
+        # A repeating schedule does not make up for the time before it existed; a Once in the past fires
+        # (within startingDeadlineSeconds), as "run at 09:00" applied at 09:00:05 should.
+        bound = _parse(
+            schedule.metadata.model_extra.get("creationTimestamp") if schedule.metadata.model_extra else None
+        )
+    latest = latest_fire(spec.schedule, now)
+    due = latest if latest is not None and (bound is None or latest > bound) else None
+    upcoming = next(fire_times(spec.schedule, max(now, bound) if bound else now), None)
+
+    if spec.suspend:
+        status["conditions"].append(
+            condition(old, "Ready", "False", "Suspended", "spec.suspend is true: no fires", **kw)
+        )
+        return result
+    if upcoming is not None:
+        status["nextScheduleTime"] = rfc3339(upcoming)
+        status["conditions"].append(
+            condition(old, "Ready", "True", "Scheduled", f"next fire at {rfc3339(upcoming)}", **kw)
+        )
+    else:
+        message = "the schedule fires no more (interval Once)" if due is None else "this is the last fire"
+        status["conditions"].append(condition(old, "Ready", "False", "Finished", message, **kw))
+    if due is None:
+        previous = next((c for c in old.get("conditions") or [] if c.get("type") == "FireSkipped"), None)
+        if previous is not None:
+            status["conditions"].append({**previous})
+        return result
+
+    missed = 0
+    for moment in fire_times(spec.schedule, bound) if bound else ():
+        if moment >= due or missed > MAX_MISSED_FIRES:
+            break
+        missed += 1
+    late = (now - due).total_seconds()
+    deadline = spec.starting_deadline_seconds
+    active = [run for run in runs if _active(run)]
+    if deadline is not None and late > deadline:
+        _skip(
+            status, old, due, "MissedStartingDeadline",
+            f"the fire at {rfc3339(due)} is {int(late)} s late, beyond startingDeadlineSeconds ({deadline})",
+            **kw,
+        )  # fmt: skip
+    elif active and spec.concurrency_policy == ConcurrencyPolicy.FORBID:
+        names = ", ".join(sorted(run["metadata"]["name"] for run in active))
+        _skip(
+            status, old, due, "ConcurrencyForbidden",
+            f"the fire at {rfc3339(due)} was skipped: concurrencyPolicy is Forbid and {names} has not ended",
+            **kw,
+        )  # fmt: skip
+    else:
+        result.fire = due
+        if spec.concurrency_policy == ConcurrencyPolicy.REPLACE:
+            result.cancel = sorted(run["metadata"]["name"] for run in active)
+        status["lastScheduleTime"] = rfc3339(due)
+        if missed > MAX_MISSED_FIRES:
+            reason = "TooManyMissedFires"
+            message = (
+                f"more than {MAX_MISSED_FIRES} fires were missed before {rfc3339(due)} (the operator was "
+                "down, or the clock jumped); only the latest ran"
+            )
+        elif missed:
+            reason, message = "MissedFires", f"{missed} earlier fire(s) were missed; only the latest ran"
+        else:
+            reason, message = (
+                "Fired",
+                f"the fire at {rfc3339(due)} created {run_name(schedule.metadata.name or '', due)}",
+            )
+        status["conditions"].append(
+            condition(old, "FireSkipped", "True" if missed else "False", reason, message, **kw)
+        )
+    return result
+
+
+def refused_status(
+    schedule: JobSchedule, planned: SchedulePlan, *, fire: datetime, message: str, now: datetime
+) -> dict[str, Any]:
+    """The status when the fire's run was refused at admission (the job was disabled since, ...): the fire
+    is skipped, and said, rather than retried until the job is fixed."""
+    old = schedule.status.model_dump(mode="json", by_alias=True) if schedule.status else {}
+    status = {**planned.status, "lastScheduleTime": old.get("lastScheduleTime")}
+    status["conditions"] = [c for c in status["conditions"] if c["type"] != "FireSkipped"]
+    _skip(status, old, fire, "RunRefused", message, generation=schedule.metadata.generation or 0, now=now)
+    return status
+
+
+def fire_run(schedule: JobSchedule, fire: datetime) -> dict[str, Any]:
+    """The JobRun of one fire: the schedule's job, data and queue; its requester; owned by the schedule.
+
+    A sensitive job's inputs are not in it: the run names a Secret of its own (the fire's name + -inputs),
+    which the operator creates after the run, as a copy of the schedule's, owned by the run.
+    """
+    meta = schedule.metadata
+    name = run_name(meta.name or "", fire)
+    spec: dict[str, Any] = {"job": schedule.spec.job, "data": dict(schedule.spec.data)}
+    if schedule.spec.queue:
+        spec["queue"] = schedule.spec.queue
+    if schedule.spec.inputs_secret_ref:
+        spec["inputsSecretRef"] = f"{name}-inputs"
+    if schedule.spec.requested_by:
+        spec["requestedBy"] = schedule.spec.requested_by
+    return {
+        "apiVersion": schedule.api_version,
+        "kind": "JobRun",
+        "metadata": {
+            "name": name,
+            "namespace": meta.namespace,
+            "labels": {LABEL_SCHEDULE: meta.name or "", LABEL_MANAGED_BY: "jobplane"},
+            "annotations": {ANNOTATION_SCHEDULED_AT: rfc3339(fire)},
+            "ownerReferences": [
+                controller_owner(schedule.api_version, "JobSchedule", meta.name or "", meta.uid or "")
+            ],
+        },
+        "spec": spec,
+    }
+
+
+def run_inputs_secret(run: dict[str, Any], inputs: str) -> dict[str, Any]:
+    """The fire's own copy of the schedule's inputs: of the run-inputs type, owned by the run (its uid)."""
+    meta = run["metadata"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": INPUTS_SECRET_TYPE,
+        "metadata": {
+            "name": run["spec"]["inputsSecretRef"],
+            "namespace": meta["namespace"],
+            "labels": {LABEL_MANAGED_BY: "jobplane"},
+            "ownerReferences": [controller_owner(run["apiVersion"], "JobRun", meta["name"], meta["uid"])],
+        },
+        "data": {INPUTS_SECRET_KEY: inputs},
+    }
+
+
+def schedule_event_matters(obj: dict[str, Any], now: datetime) -> bool:
+    """Whether a schedule should be reconciled now: its spec changed since the last pass (or none was
+    made), or its next fire is due. Our own status writes are not."""
+    meta, status = obj.get("metadata") or {}, obj.get("status") or {}
+    if status.get("observedGeneration") != meta.get("generation"):
+        return True
+    upcoming = _parse(status.get("nextScheduleTime"))
+    return upcoming is not None and upcoming <= _aware(now)
