@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -60,6 +61,8 @@ ADMISSION_PROCESS = "jobplane-admission"
 ADMISSION_OPT_OUT = "jobplane.io/tests-admission"
 # The identity of the API in the stack: the one requester whose runs keep their requestedBy.
 API_IDENTITY = "jobplane-api"
+# The stack operator's identity: it creates a JobSchedule's fires for the schedule's requester.
+OPERATOR_IDENTITY = "jobplane-operator"
 
 
 def webhook_configurations(base_url: str, ca_bundle: str) -> list[dict[str, Any]]:
@@ -105,7 +108,7 @@ def start_admission(cluster: Cluster) -> None:
             "JOBPLANE_OPERATOR_WEBHOOK_ADDRESS": "127.0.0.1",
             "JOBPLANE_OPERATOR_WEBHOOK_CERT_FILE": str(cert.cert),
             "JOBPLANE_OPERATOR_WEBHOOK_KEY_FILE": str(cert.key),
-            "JOBPLANE_OPERATOR_TRUSTED_REQUESTERS": json.dumps([API_IDENTITY]),
+            "JOBPLANE_OPERATOR_TRUSTED_REQUESTERS": json.dumps([API_IDENTITY, OPERATOR_IDENTITY]),
         },
     )
 
@@ -214,10 +217,20 @@ class Stack:
                 **self.api_env,
             ),
         )
+        self._start_operator()
+        wait_for("the API", self._api_ready, timeout=60)
+        if self.cli("users", "create", ADMIN, "--superuser", check=False).returncode not in (0, 2):
+            raise RuntimeError(f"could not create the {ADMIN} user: see {self.log_path('api')}")
+        self.admin_token = self.cli("tokens", "create", ADMIN, "--description", "stack admin").stdout.strip()
+
+    def _start_operator(self) -> None:
         self._spawn(
             "operator",
             ["operator"],
             self.env(
+                # An identity of its own, as in a release: admission keeps the requester of the runs
+                # it creates for a JobSchedule.
+                KUBECONFIG=str(self.cluster.user_kubeconfig(OPERATOR_IDENTITY, groups=("system:masters",))),
                 JOBPLANE_OPERATOR_NAMESPACES=json.dumps([self.namespace, *self.extra_namespaces]),
                 JOBPLANE_OPERATOR_IMAGE=self.image,
                 JOBPLANE_OPERATOR_API_URL=self.api_url,
@@ -230,10 +243,16 @@ class Stack:
                 **self.operator_env,
             ),
         )
-        wait_for("the API", self._api_ready, timeout=60)
-        if self.cli("users", "create", ADMIN, "--superuser", check=False).returncode not in (0, 2):
-            raise RuntimeError(f"could not create the {ADMIN} user: see {self.log_path('api')}")
-        self.admin_token = self.cli("tokens", "create", ADMIN, "--description", "stack admin").stdout.strip()
+
+    def restart_operator(self, until: Callable[[], object] | None = None) -> None:
+        """Kill the operator (SIGKILL: a crash, no goodbye) and start it again, after ``until`` holds if
+        given (the operator stays down meanwhile: a fire time passes, a status is wiped)."""
+        process = self._processes.pop("operator")
+        process.kill()
+        process.wait()
+        if until is not None:
+            wait_for("the operator's downtime to end", until, timeout=180)
+        self._start_operator()
 
     def default_queue(self, namespace: str) -> dict[str, Any]:
         """The default JobQueue: the real node, and the host's network, so pods reach the API on

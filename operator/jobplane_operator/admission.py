@@ -18,13 +18,15 @@ from typing import Any
 import kopf
 
 from jobplane_crds import GROUP
-from jobplane_crds.v1alpha1 import VERSION, JobRun
+from jobplane_crds.v1alpha1 import VERSION, JobRun, JobSchedule
 from jobplane_operator.kube import Clients
 from jobplane_operator.reconcile.admission import (
     Denial,
     pods_denial,
     requester_of,
     review_run,
+    review_schedule,
+    schedule_requester,
     status_code,
 )
 from jobplane_operator.settings import OperatorSettings
@@ -35,9 +37,10 @@ log = logging.getLogger(__name__)
 
 # The handler ids: the paths the webhook configurations call (charts/jobplane, tests/stack.py).
 WEBHOOK_PATHS = {
-    "mutating": {"jobruns": "jobrun-requester"},
+    "mutating": {"jobruns": "jobrun-requester", "jobschedules": "jobschedule-requester"},
     "validating": {
         "jobruns": "jobrun",
+        "jobschedules": "jobschedule",
         "jobqueues": "jobqueue",
         "jobrepositories": "jobrepository",
         "jobdefinitions": "jobdefinition",
@@ -154,6 +157,46 @@ def build_admission_registry(options: OperatorSettings) -> kopf.OperatorRegistry
             denial = await asyncio.to_thread(decide_on_fresh_data)
         if denial is not None:
             log.info("run refused namespace=%s reason=%s user=%s", namespace, denial.reason, username)
+        _refuse(denial)
+
+    # A schedule is runs made later on its author's behalf: the same checks as a run, on CREATE and on
+    # every UPDATE that changes what its fires do, and a requester that follows who decided them.
+    @kopf.on.mutate(
+        GROUP, VERSION, "jobschedules", id=WEBHOOK_PATHS["mutating"]["jobschedules"],
+        operations=["CREATE", "UPDATE"], registry=registry,
+    )  # fmt: skip
+    async def stamp_schedule_requester(spec: Any, patch: kopf.Patch, userinfo: Any, **kwargs: Any) -> None:
+        spec = dict(spec or {})
+        old = kwargs.get("old")
+        old_spec = dict(old.get("spec") or {}) if old else None
+        given = spec.get("requestedBy")
+        stamped = schedule_requester(given, old_spec, spec, str(userinfo.get("username", "")), trusted)
+        if stamped != given:
+            patch.spec["requestedBy"] = stamped
+
+    @kopf.on.validate(
+        GROUP, VERSION, "jobschedules", id=WEBHOOK_PATHS["validating"]["jobschedules"],
+        operations=["CREATE", "UPDATE"], registry=registry,
+    )  # fmt: skip
+    def validate_schedule(body: Any, namespace: str | None, userinfo: Any, **kwargs: Any) -> None:
+        # Sync (kopf runs it in a thread): schedules are written rarely, and decided on fresh reads.
+        schedule = JobSchedule.model_validate(copy.deepcopy(dict(body)))
+        namespace = namespace or schedule.metadata.namespace or ""
+        username = str(userinfo.get("username", ""))
+        old = kwargs.get("old")
+        old_spec = dict(old.get("spec") or {}) if old else None
+        denial = review_schedule(
+            schedule,
+            old_spec,
+            username=username,
+            trusted=trusted,
+            definitions=api().list_job_definitions(namespace),
+            queue_exists=lambda queue: api().get_job_queue(namespace, queue) is not None,
+            secret_exists=lambda name: api().get_secret(namespace, name) is not None,
+            may_create_runs=lambda: api().may(userinfo, "create", "jobruns", namespace, group=GROUP),
+        )
+        if denial is not None:
+            log.info("schedule refused namespace=%s reason=%s user=%s", namespace, denial.reason, username)
         _refuse(denial)
 
     def may_create_pods(kind: str, namespace: str | None, userinfo: Any, old: Any, new: Any) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
-from jobplane_crds.v1alpha1 import JobRun
+from jobplane_crds.v1alpha1 import SCHEDULE_INPUTS_SECRET_TYPE, JobRun, JobRunSpec, JobSchedule
 from jobplane_operator.reconcile.jobrun import (
     DEFAULT_QUEUE,
     Refusal,
@@ -19,12 +19,16 @@ from jobplane_operator.reconcile.jobrun import (
     effective_of,
     find_definition,
 )
+from jobplane_operator.reconcile.jobschedule import schedule_error
 
 __all__ = [
     "Denial",
+    "only_restrains",
     "pods_denial",
     "requester_of",
     "review_run",
+    "review_schedule",
+    "schedule_requester",
     "status_code",
 ]
 
@@ -36,6 +40,7 @@ _CODES = {
     "JobDisabled": 403,
     "RequesterSpoofed": 403,
     "NotAllowedToCreatePods": 403,
+    "NotAllowedToCreateRuns": 403,
     "JobNotInstalled": 405,
 }
 
@@ -117,3 +122,97 @@ def pods_denial(kind: str, may_create_pods: bool, namespace: str, username: str)
         f"{username!r} may not create pods in namespace {namespace!r}, and a {kind} makes the operator "
         "create pods as it describes: ask for that right, or for someone who has it to apply this",
     )
+
+
+# Fields of a JobSchedule whose change gives its fires nothing new: pausing it, trimming its history.
+_RESTRAINING = frozenset({"requestedBy", "suspend", "successfulRunsHistoryLimit", "failedRunsHistoryLimit"})
+
+
+def only_restrains(old_spec: dict[str, Any], new_spec: dict[str, Any]) -> bool:
+    """Whether an update of a JobSchedule changes nothing its fires do, or only stops them (suspend: true)
+    or trims their history: such an edit keeps the schedule's requester and needs no right to run."""
+
+    def rest(spec: dict[str, Any]) -> dict[str, Any]:
+        return {key: value for key, value in spec.items() if key not in _RESTRAINING}
+
+    resumes = bool(old_spec.get("suspend")) and not new_spec.get("suspend")
+    return rest(old_spec) == rest(new_spec) and not resumes
+
+
+def schedule_requester(
+    given: str | None, old_spec: dict[str, Any] | None, new_spec: dict[str, Any], username: str,
+    trusted: Collection[str],
+) -> str:  # fmt: skip
+    """Whose runs a JobSchedule's fires are: the Kubernetes user who created it, or who last changed what
+    its fires do (its job, data, queue, times, or resumed it). A fire then never carries the identity of
+    someone other than the person who decided it. The API (trusted) writes schedules for its users.
+    """
+    if username in trusted and given:
+        return given
+    if old_spec is not None and only_restrains(old_spec, new_spec) and old_spec.get("requestedBy"):
+        return str(old_spec["requestedBy"])
+    return username
+
+
+def review_schedule(
+    schedule: JobSchedule,
+    old_spec: dict[str, Any] | None,
+    *,
+    username: str,
+    trusted: Collection[str],
+    definitions: list[dict[str, Any]],
+    queue_exists: Callable[[str], bool],
+    secret_exists: Callable[[str], bool],
+    may_create_runs: Callable[[], bool],
+) -> Denial | None:
+    """Why a JobSchedule may not be stored (created, or changed as ``old_spec`` was), or None.
+
+    Its author must be allowed to create JobRuns in the namespace by their own RBAC (a schedule is runs
+    made later, on their behalf), and every fire is checked now as a run would be (job, queue, inputs,
+    approval): a schedule that can never fire is refused at apply rather than skipped at each fire.
+    Updates that only pause it or trim its history are let through without these checks.
+    """
+    spec = schedule.spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+    expected = schedule_requester(schedule.spec.requested_by, old_spec, spec, username, trusted)
+    if schedule.spec.requested_by != expected:
+        return Denial(
+            "RequesterSpoofed",
+            f"spec.requestedBy is {schedule.spec.requested_by!r} but must be {expected!r}: a schedule's "
+            "fires are requested by whoever created it or last changed what it runs",
+        )
+    if old_spec is not None and only_restrains(old_spec, spec):
+        return None
+    if username not in trusted and not may_create_runs():
+        return Denial(
+            "NotAllowedToCreateRuns",
+            f"{username!r} may not create JobRuns in this namespace, and a JobSchedule creates them on its "
+            "author's behalf: ask for that right, or for someone who has it to apply this",
+        )
+    error = schedule_error(schedule.spec.schedule)
+    if error is not None:
+        return Denial("InvalidSchedule", error)
+    run = JobRun(
+        metadata=schedule.metadata,
+        spec=JobRunSpec(
+            job=schedule.spec.job,
+            data=schedule.spec.data,
+            queue=schedule.spec.queue,
+            inputs_secret_ref=schedule.spec.inputs_secret_ref,
+            requested_by=username,
+        ),
+    )
+    denial = review_run(
+        run, username=username, trusted=(), definitions=definitions, queue_exists=queue_exists,
+        secret_exists=lambda name: False,
+    )  # fmt: skip
+    if denial is not None:
+        return denial
+    ref = schedule.spec.inputs_secret_ref
+    if old_spec is None and ref and secret_exists(ref):
+        return Denial(
+            "InputsSecretExists",
+            f"Secret {ref!r} (spec.inputsSecretRef) exists already, so it was not made for this schedule: "
+            f"name a Secret that does not exist yet, then create it of type {SCHEDULE_INPUTS_SECRET_TYPE} "
+            "with an ownerReference to this JobSchedule",
+        )
+    return None
