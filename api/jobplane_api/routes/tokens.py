@@ -11,7 +11,7 @@ from jobplane.store.identity import User
 from jobplane_api.deps import PrincipalDep, SessionDep, SettingsDep, get_principal
 from jobplane_api.errors import NotAuthenticated
 from jobplane_api.pagination import Page, PageDep
-from jobplane_api.routes import base_url
+from jobplane_api.routes import base_url, query_filters
 from jobplane_api.schemas import TokenProvision, TokenRead, TokenWrite
 from jobplane_api.services import tokens as service
 
@@ -37,12 +37,25 @@ def token_owner(request: Request, session: SessionDep, settings: SettingsDep) ->
 OwnerDep = Annotated[User, Depends(token_owner)]
 
 
-@router.get("/", response_model=Page[TokenRead])
+FILTERS_DOC = (
+    "Your tokens (a superuser's: everyone's), oldest first; keys are never shown again. "
+    "Filters (Nautobot's): id, key (the whole key), write_enabled, created and expires "
+    "(with __lt, __lte, __gt, __gte, __n; expires__isnull), description (with __ic, __isw, "
+    "__iew, __ie, __re, __ire and their __n forms), q; and user (username or id)."
+)
+
+
+@router.get("/", response_model=Page[TokenRead], description=FILTERS_DOC)
 def list_tokens(
     request: Request, session: SessionDep, principal: PrincipalDep, page: PageDep
 ) -> Page[TokenRead]:
-    """Your tokens (a superuser's: everyone's), oldest first; keys are never shown again."""
-    return service.list_tokens(session=session, principal=principal, page=page, base_url=base_url(request))
+    return service.list_tokens(
+        session=session,
+        principal=principal,
+        page=page,
+        base_url=base_url(request),
+        filters=query_filters(request),
+    )
 
 
 @router.post("/", status_code=201, response_model=TokenRead)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from jobplane_api.errors import BadRequest, Conflict, NotFound, PermissionDenied, Unavailable
 from jobplane_api.schemas import JobRead, JobUpdate, JobVariableRead, NestedObject
+from jobplane_api.services.filters import parse_boolean
 from jobplane_operator.reconcile.jobdefinition import effective_metadata
 
 if TYPE_CHECKING:
@@ -147,19 +148,6 @@ def _queue_ids(kube: KubeGateway) -> dict[str, str]:
 
 # --- filters --------------------------------------------------------------------------------------------
 
-TRUE_WORDS = {"true", "1", "yes", "on"}
-FALSE_WORDS = {"false", "0", "no", "off"}
-
-
-def _boolean(name: str, value: str) -> bool:
-    word = value.strip().lower()
-    if word in TRUE_WORDS:
-        return True
-    if word in FALSE_WORDS:
-        return False
-    raise BadRequest(body={name: [f"{value!r} is not a valid boolean: use true or false."]})
-
-
 TEXT_FIELDS = ("grouping", "name", "module_name", "job_class_name", "class_path")
 FLAG_FIELDS = ("installed", "enabled", "hidden", "has_sensitive_variables", "is_singleton")
 TEXT_LOOKUPS: dict[str, Callable[[str, str], bool]] = {
@@ -173,7 +161,7 @@ TEXT_LOOKUPS: dict[str, Callable[[str, str], bool]] = {
 def _matcher(key: str, values: list[str]) -> Callable[[JobRead], bool] | None:
     """One filter of the job list as a predicate; None for parameters that are not job filters."""
     if key in FLAG_FIELDS:
-        flags = {_boolean(key, value) for value in values}
+        flags = {parse_boolean(key, value) for value in values}
         return lambda record: getattr(record, key) in flags
     if key in TEXT_FIELDS or key == "id":
         exact = set(values)

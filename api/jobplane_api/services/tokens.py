@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ColumnElement, func, select, true
+from sqlalchemy import ColumnElement, func, not_, or_, select, true
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
 from jobplane.store.identity import Token, User
@@ -20,6 +22,14 @@ from jobplane_api.identity.errors import AuthenticationFailed
 from jobplane_api.identity.tokens import create_token, hash_key
 from jobplane_api.pagination import Page, PageParams
 from jobplane_api.schemas import TokenProvision, TokenRead, TokenUserRead, TokenWrite
+from jobplane_api.services.filters import (
+    TEXT_LOOKUPS,
+    TIME_LOOKUPS,
+    parse_boolean,
+    split_lookup,
+    text_condition,
+    time_condition,
+)
 
 if TYPE_CHECKING:
     from jobplane_api.identity import Principal
@@ -29,6 +39,7 @@ __all__ = [
     "basic_credentials",
     "create_token_for",
     "delete_token",
+    "filter_conditions",
     "get_token",
     "list_tokens",
     "password_user",
@@ -66,19 +77,91 @@ def _owned_by(principal: Principal) -> ColumnElement[bool]:
     return Token.user_id == principal.user_id
 
 
+KEY_PARTS = (
+    "Keys are stored hashed, so a token is found by its whole key only (key, key__n), never by a part of it."
+)
+
+
+def _whole_numbers(key: str, values: list[str]) -> list[int]:
+    try:
+        return [int(value) for value in values]
+    except ValueError:
+        raise BadRequest(body={key: ["Enter a whole number."]}) from None
+
+
+def _user_condition(values: list[str]) -> ColumnElement[bool]:
+    """A user by username or id, as Nautobot's natural-key-or-pk filters take one."""
+    ids = [int(value) for value in values if value.isdigit()]
+    return or_(User.username.in_(values), Token.user_id.in_(ids))
+
+
+def filter_conditions(filters: Mapping[str, list[str]]) -> list[ColumnElement[bool]]:
+    """Nautobot's token filters: id, key (the whole key: it is compared by its hash), write_enabled,
+    created, expires, description with their lookups, and q (in the description); and ``user`` (username
+    or id), jobplane's addition, for a superuser who sees everyone's tokens. Other parameters are ignored,
+    as the other lists here ignore them."""
+    conditions: list[ColumnElement[bool]] = []
+    for key, values in filters.items():
+        field, lookup = split_lookup(key)
+        if field == "id" and lookup in ("", "n"):
+            condition: ColumnElement[bool] = Token.id.in_(_whole_numbers(key, values))
+        elif field == "key" and lookup in ("", "n"):
+            condition = Token.key_hash.in_([hash_key(value) for value in values])
+        elif field == "key" and lookup in TEXT_LOOKUPS:
+            raise BadRequest(body={key: [KEY_PARTS]})
+        elif field == "user" and lookup in ("", "n"):
+            condition = _user_condition(values)
+        elif key == "write_enabled":
+            condition = Token.write_enabled.in_({parse_boolean(key, value) for value in values})
+        elif field in ("created", "expires") and lookup in TIME_LOOKUPS:
+            if field == "created" and lookup == "isnull":
+                continue  # not a filter of a field that always has a value, as in Nautobot
+            column = Token.created if field == "created" else Token.expires
+            conditions.append(time_condition(column, key, lookup, values))
+            continue
+        elif field == "description" and lookup in TEXT_LOOKUPS:
+            conditions.append(text_condition(Token.description, key, lookup, values))
+            continue
+        elif key == "q":
+            conditions.extend(
+                text_condition(Token.description, key, "ic", [value]) for value in values if value
+            )
+            continue
+        else:
+            continue
+        conditions.append(not_(condition) if lookup == "n" else condition)
+    return conditions
+
+
 def list_tokens(
-    *, session: Session, principal: Principal, page: PageParams, base_url: str
+    *,
+    session: Session,
+    principal: Principal,
+    page: PageParams,
+    base_url: str,
+    filters: Mapping[str, list[str]] | None = None,
 ) -> Page[TokenRead]:
-    where = _owned_by(principal)
-    count = session.scalar(select(func.count()).select_from(Token).where(where)) or 0
-    rows = session.execute(
-        select(Token, User)
-        .join(User, Token.user_id == User.id)
-        .where(where)
-        .order_by(Token.created, Token.id)
-        .limit(page.limit)
-        .offset(page.offset)
-    ).all()
+    where = [_owned_by(principal), *filter_conditions(filters or {})]
+    try:
+        count = (
+            session.scalar(
+                select(func.count()).select_from(Token).join(User, Token.user_id == User.id).where(*where)
+            )
+            or 0
+        )
+        rows = session.execute(
+            select(Token, User)
+            .join(User, Token.user_id == User.id)
+            .where(*where)
+            .order_by(Token.created, Token.id)
+            .limit(page.limit)
+            .offset(page.offset)
+        ).all()
+    except DataError as exc:
+        # A regular expression Python accepts and the database does not (re, ire lookups).
+        raise BadRequest(
+            body={"non_field_errors": [f"The filter could not be applied: {exc.orig}"]}
+        ) from None
     return page.page([token_record(token, user, base_url=base_url) for token, user in rows], count)
 
 

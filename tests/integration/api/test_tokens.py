@@ -9,6 +9,7 @@ import hashlib
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -296,3 +297,90 @@ def test_jobplane_users_set_password(tmp_path: Path, postgres_url: str, client: 
 
     assert cli.ok("users", "set-password", "ada", "--remove") == "removed the password of user ada\n"
     assert client.post(PATH, headers=basic("ada", "new secret")).status_code == 403
+
+
+def test_the_list_filters_as_nautobots_filters(client: TestClient, sessions: sessionmaker[Session]) -> None:
+    """Nautobot's TokenFilterSet (id, key, write_enabled, created, expires, description with their lookups,
+    q) on the caller's own tokens; ``user`` for a superuser; a key is matched through its hash."""
+    root = user(sessions, "root", superuser=True)
+    bob = user(sessions, "bob", tokens=1)
+    keys: dict[str, str] = {}
+    with sessions.begin() as session:
+        service.create_user(session=session, username="ada")
+        made = {
+            "deploy 100%": {"expires": datetime(2031, 1, 1, tzinfo=UTC)},
+            "deploy_backup": {"expires": datetime(2032, 6, 1, tzinfo=UTC), "write_enabled": False},
+            "Laptop": {},
+        }
+        for description, fields in made.items():
+            _, key = service.create_user_token(
+                session=session, username="ada", description=description, **fields
+            )
+            keys[description] = key
+    ada = {"Authorization": f"Token {keys['Laptop']}"}
+
+    def listed(headers: dict[str, str] = ada, **params: str | list[str]) -> list[str]:
+        answer = client.get(PATH, params={"limit": 0, **params}, headers=headers)
+        assert answer.status_code == 200, answer.text
+        return sorted(token["description"] for token in answer.json()["results"])
+
+    def refused(**params: str) -> dict[str, Any]:
+        answer = client.get(PATH, params=params, headers=ada)
+        assert answer.status_code == 400, answer.text
+        body: dict[str, Any] = answer.json()
+        return body
+
+    everything = ["Laptop", "deploy 100%", "deploy_backup"]
+    assert listed() == everything
+    assert listed(q="DEPLOY") == ["deploy 100%", "deploy_backup"]
+    assert listed(write_enabled="false") == ["deploy_backup"]
+    assert listed(write_enabled="true") == ["Laptop", "deploy 100%"]
+    # Text lookups: the value is matched as written (no LIKE wildcards), several values match any.
+    assert listed(description__ic="100%") == ["deploy 100%"]
+    assert listed(description__ic="y_b") == ["deploy_backup"]
+    assert listed(description__isw="deploy") == ["deploy 100%", "deploy_backup"]
+    assert listed(description__nisw="deploy") == ["Laptop"]
+    assert listed(description__iew="TOP") == ["Laptop"]
+    assert listed(description__ie="laptop") == ["Laptop"]
+    assert listed(description="laptop") == []  # exact is exact
+    assert listed(description=["Laptop", "deploy 100%"]) == ["Laptop", "deploy 100%"]
+    assert listed(description__n="Laptop") == ["deploy 100%", "deploy_backup"]
+    assert listed(description__re="^deploy.[0-9]") == ["deploy 100%"]
+    assert listed(description__ire="^LAP") == ["Laptop"]
+    assert listed(description__nire="^LAP") == ["deploy 100%", "deploy_backup"]
+    # Date-time lookups; a token without an expiry is kept by expires__n, as Django's exclude() keeps it.
+    assert listed(expires__gte="2031-06-01") == ["deploy_backup"]
+    assert listed(expires__lt="2031-06-01T00:00:00Z") == ["deploy 100%"]
+    assert listed(expires="2031-01-01T00:00:00+00:00") == ["deploy 100%"]
+    assert listed(expires__n="2031-01-01T00:00:00Z") == ["Laptop", "deploy_backup"]
+    assert listed(expires__isnull="true") == ["Laptop"]
+    assert listed(expires__isnull="false") == ["deploy 100%", "deploy_backup"]
+    assert listed(created__gte="2000-01-01", created__lt="2999-01-01") == everything
+    assert listed(created__gt="2999-01-01") == []
+    # A key is found by its whole value, compared through its hash; parts of it cannot be searched.
+    assert listed(key=keys["deploy_backup"]) == ["deploy_backup"]
+    assert listed(key__n=keys["deploy_backup"]) == ["Laptop", "deploy 100%"]
+    assert listed(key=keys["deploy_backup"][:39] + "x") == []
+    assert "stored hashed" in refused(key__isw=keys["Laptop"][:8])["key__isw"][0]
+    # Ids, and filters combined (AND).
+    first = client.get(PATH, params={"q": "Laptop"}, headers=ada).json()["results"][0]["id"]
+    assert listed(id=str(first)) == ["Laptop"]
+    assert listed(id__n=str(first), write_enabled="true") == ["deploy 100%"]
+    # Only one's own tokens, whatever the filter: ada's key finds nothing with bob's token.
+    assert listed(bob, key=keys["Laptop"]) == []
+    assert listed(bob, user="ada") == []
+    # user (username or id) is jobplane's, for a superuser who sees everyone's tokens.
+    ada_id = client.get(PATH, headers=ada).json()["results"][0]["user"]["id"]
+    assert listed(root, user="ada") == everything
+    assert listed(root, user=str(ada_id)) == everything
+    assert listed(root, user__n="ada") == ["bob 0", "root 0"]
+    # The count and the links follow the filters.
+    page = client.get(PATH, params={"q": "deploy", "limit": 1}, headers=ada).json()
+    assert page["count"] == 2
+    assert "q=deploy" in page["next"]
+    # Bad values are refused naming the parameter; unknown parameters are ignored, as the other lists do.
+    assert "boolean" in refused(write_enabled="maybe")["write_enabled"][0]
+    assert "ISO 8601" in refused(expires__gte="next week")["expires__gte"][0]
+    assert refused(id="one") == {"id": ["Enter a whole number."]}
+    assert "regular expression" in refused(description__re="(")["description__re"][0]
+    assert listed(colour="blue") == everything
