@@ -123,7 +123,9 @@ def run_job(
     from jobplane_api.kube import KubeError
 
     if not principal.has("run", JOB):
-        raise PermissionDenied("You do not have permission to run jobs.")
+        # Nautobot's permission class refuses before its view runs, with DRF's words (the view's own
+        # "This user does not have permission to run jobs." is never reached).
+        raise PermissionDenied()
     definition, record = lookup_job(kube=kube, principal=principal, key=key, base_url=base_url, action="run")
     if not record.installed:
         raise NotInstalled()

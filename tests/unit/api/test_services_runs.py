@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 from jobplane import Job, StringVar
 from jobplane.store.database import create_store_engine, ensure_schema, make_sessionmaker
 from jobplane.store.models import JobResult
-from jobplane_api.errors import Unavailable
+from jobplane_api.errors import PermissionDenied, Unavailable
 from jobplane_api.identity import Principal
+from jobplane_api.identity.principal import Grant
 from jobplane_api.kube import KubeError, find_definition
 from jobplane_api.schemas import JobRunResponse
 from jobplane_api.services.runs import RunRequest, run_job
@@ -149,3 +150,35 @@ def test_a_stored_secret_keeps_the_inputs_out_of_the_spec_and_the_result(session
     assert answer.job_result is not None
     assert str(answer.job_result.id) == run["metadata"]["uid"]
     assert answer.job_result.task_kwargs is None
+
+
+def test_a_user_who_may_view_but_not_run_gets_nautobot_s_refusal_and_nothing_is_made(
+    session: Session,
+) -> None:
+    """Nautobot's run action is guarded by a permission class needing extras.run_job: a user without it
+    gets DRF's 403 words before the view runs (pynautobot's users see this body)."""
+    kube = FakeGateway()
+    viewer = Principal(
+        "vic",
+        write_enabled=True,
+        grants=(Grant(frozenset({"extras.job"}), frozenset({"view"})),),
+        user_id=2,
+    )
+
+    with pytest.raises(PermissionDenied) as refused:
+        run_job(
+            session=session,
+            kube=kube,  # type: ignore[arg-type]
+            principal=viewer,
+            key="Login",
+            request=RunRequest(data={"password": "hunter2"}),
+            namespace=NAMESPACE,
+            upload_max_size=1024,
+            base_url="http://api.test",
+        )
+
+    assert refused.value.status_code == 403
+    assert refused.value.detail == "You do not have permission to perform this action."
+    assert kube.created == []
+    assert kube.secrets == []
+    assert session.scalar(select(func.count()).select_from(JobResult)) == 0
