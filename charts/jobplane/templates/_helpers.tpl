@@ -169,3 +169,20 @@ priorityClassName: {{ . }}
   emptyDir:
     sizeLimit: {{ .Values.tmpSizeLimit }}
 {{- end }}
+
+{{/* The Secret holding the job-data database's URL in every run namespace, and its key; empty: none. */}}
+{{- define "jobplane.dataDatabase.secretName" -}}
+{{- if .Values.dataDatabase.existingSecret }}
+{{- .Values.dataDatabase.existingSecret }}
+{{- else if .Values.dataDatabase.url }}
+{{- printf "%s-data-database" (include "jobplane.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{- define "jobplane.dataDatabase.secretKey" -}}
+{{- if .Values.dataDatabase.existingSecret }}
+{{- .Values.dataDatabase.existingSecretKey }}
+{{- else }}
+{{- "url" }}
+{{- end }}
+{{- end }}
