@@ -17,23 +17,149 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from jobplane import Job
+from jobplane import (
+    BooleanVar,
+    ChoiceVar,
+    DryRunVar,
+    FileVar,
+    IntegerVar,
+    IPAddressVar,
+    IPAddressWithMaskVar,
+    IPNetworkVar,
+    Job,
+    JSONVar,
+    MultiChoiceVar,
+    MultiObjectVar,
+    ObjectVar,
+    StringVar,
+    TextVar,
+)
 from jobplane.store.database import create_store_engine, ensure_schema, make_sessionmaker
 from jobplane_api.app import create_app
 from jobplane_api.identity import service
 from jobplane_api.kube import GROUP, JOB_DEFINITIONS, VERSION, KubeGateway
 from jobplane_api.settings import ApiSettings
 from tests.unit.api.test_git_repositories import NAMESPACE, FakeCustomObjects, fake_gateway
+from tests.unit.jobs.test_variables import Widget
 
 __all__ = [
     "NAMESPACE",
     "PASSWORD",
+    "Disabled",
+    "Hidden",
+    "Sensitive",
+    "Tour",
+    "TwoQueues",
     "UiWorld",
     "csrf_of",
     "job_definition",
 ]
 
 PASSWORD = "correct horse battery staple"
+
+
+class Tour(Job):
+    """One variable of every type, with bounds."""
+
+    hostname = StringVar(min_length=3, max_length=30, regex=r"^[a-z][a-z0-9-]*$", description="Lower case.")
+    notes = TextVar(required=False)
+    port_count = IntegerVar(min_value=0, max_value=48, default=0)
+    enabled = BooleanVar()
+    dryrun = DryRunVar()
+    role = ChoiceVar(choices=(("router", "Router"), ("switch", "Switch")), default="switch")
+    features = MultiChoiceVar(choices=(("bgp", "BGP"), ("ospf", "OSPF")), required=False)
+    item = ObjectVar(model=Widget, required=False, display_field="name")
+    items = MultiObjectVar(model=Widget, required=False)
+    upload = FileVar(required=False)
+    gateway = IPAddressVar(required=False)
+    management_ip = IPAddressWithMaskVar(required=False)
+    network = IPNetworkVar(min_prefix_length=16, max_prefix_length=29, default="198.51.100.0/24")
+    settings = JSONVar(required=False)
+
+    class Meta:
+        name = "Variables tour"
+        grouping = "Getting started"
+        description = "Every variable type."
+        has_sensitive_variables = False
+
+    def run(self, **data: Any) -> None:
+        pass
+
+
+class Sensitive(Job):
+    password = StringVar()
+
+    class Meta:
+        name = "Sensitive"
+        grouping = "Tools"
+        description = "Its inputs go to a Secret."
+
+    def run(self, **data: Any) -> None:
+        pass
+
+
+class Disabled(Job):
+    class Meta:
+        name = "Disabled one"
+        grouping = "Tools"
+        description = "Nobody enabled it."
+
+    def run(self) -> None:
+        pass
+
+
+class Hidden(Job):
+    class Meta:
+        name = "Hidden helper"
+        grouping = "Tools"
+        hidden = True
+        has_sensitive_variables = False
+
+    def run(self) -> None:
+        pass
+
+
+class TwoQueues(Job):
+    count = IntegerVar(default=1)
+
+    class Meta:
+        name = "Two queues"
+        grouping = "Tools"
+        task_queues = ("default", "gpu")
+        has_sensitive_variables = False
+
+    def run(self, **data: Any) -> None:
+        pass
+
+
+class RunObjects(FakeCustomObjects):
+    """The in-memory apiserver, naming objects created with generateName as the apiserver does."""
+
+    def create_namespaced_custom_object(
+        self, group: str, version: str, namespace: str, plural: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        if "name" not in body["metadata"] and "generateName" in body["metadata"]:
+            body = {
+                **body,
+                "metadata": {
+                    **body["metadata"],
+                    "name": body["metadata"]["generateName"] + uuid.uuid4().hex[:5],
+                },
+            }
+        return super().create_namespaced_custom_object(group, version, namespace, plural, body)
+
+
+class RecordingCore:
+    """CoreV1Api's Secret calls the run path makes, recorded."""
+
+    def __init__(self) -> None:
+        self.secrets: list[Any] = []
+
+    def create_namespaced_secret(self, namespace: str, body: Any) -> Any:
+        self.secrets.append(body)
+        return body
+
+
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -65,7 +191,8 @@ def job_definition(
         ("dryrun_default", "dryrunDefault"),
     ):
         if meta is not None and hasattr(meta, attribute):
-            code[field] = getattr(meta, attribute)
+            value = getattr(meta, attribute)
+            code[field] = list(value) if isinstance(value, tuple) else value
     class_path = f"{job.__module__.rpartition('.')[2]}.{job.__name__}"
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
@@ -97,14 +224,20 @@ class UiWorld:
         self.engine: Engine = create_store_engine(f"sqlite:///{tmp_path / 'ui.sqlite3'}")
         ensure_schema(self.engine)
         self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
-        self.fake = FakeCustomObjects(served=("jobdefinitions", "jobruns", "jobqueues", "jobrepositories"))
+        self.fake = RunObjects(served=("jobdefinitions", "jobruns", "jobqueues", "jobrepositories"))
         self.gateway: KubeGateway = fake_gateway(self.fake)
+        self.core = RecordingCore()
+        self.gateway._core = self.core
         self.settings = ApiSettings(kubernetes=False, namespace=NAMESPACE)
         for definition in definitions:
             self.add_definition(definition)
 
     def app(self) -> FastAPI:
         return create_app(self.settings, engine=self.engine, kube=self.gateway, mirror=False)
+
+    def runs(self) -> list[dict[str, Any]]:
+        """The JobRuns created so far."""
+        return [obj for (plural, _), obj in self.fake.objects.items() if plural == "jobruns"]
 
     def add_definition(self, definition: Mapping[str, Any]) -> dict[str, Any]:
         body = dict(definition)
