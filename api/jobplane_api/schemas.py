@@ -145,7 +145,15 @@ class JobUpdate(BaseModel):
     soft_time_limit_override: bool | None = None
     time_limit_override: bool | None = None
     task_queues_override: bool | None = None
+    job_queues: Any = Field(
+        default=None,
+        description="The queues the job may run on: JobQueue ids, names, URLs or objects with one of them.",
+    )
+    default_job_queue: Any = Field(
+        default=None, description="The queue a run takes when it names none; always among job_queues."
+    )
     job_queues_override: bool | None = None
+    default_job_queue_override: bool | None = None
 
 
 class JobVariableRead(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -235,8 +235,11 @@ def spec_patch(update: JobUpdate) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
     for field, crd_field in OVERRIDABLE.items():
         flag = given.get(f"{field}_override")
-        if field == "task_queues" and flag is None:
-            flag = given.get("job_queues_override")
+        if field == "task_queues":
+            if sets_job_queues(update):
+                continue  # Nautobot's job_queues and default_job_queue decide (queue_patch)
+            if flag is None and field in given:
+                flag = given.get("job_queues_override")
         if flag is False:
             overrides[crd_field] = None  # merge-patch null: the code's value applies again
         elif field in given and given[field] is not None:
@@ -248,13 +251,116 @@ def spec_patch(update: JobUpdate) -> dict[str, Any]:
     return patch
 
 
+QUEUE = "extras.jobqueue"
+QUEUE_FIELDS = ("job_queues", "default_job_queue", "job_queues_override", "default_job_queue_override")
+
+
+def sets_job_queues(update: JobUpdate) -> bool:
+    """Whether the update names queues Nautobot's way (job_queues, default_job_queue, their flags) rather
+    than through task_queues alone; then task_queues, read-only in Nautobot, is ignored."""
+    given = update.model_fields_set
+    return "job_queues" in given or "default_job_queue" in given
+
+
+def _queue_reference(field: str, reference: Any, queues: Sequence[Mapping[str, Any]]) -> str:
+    """The name of the JobQueue a reference names: its id, name or API URL, or an object holding one of
+    them (``{"id"}``, ``{"url"}``, ``{"name"}``, as a record shows one), as Nautobot's related fields do."""
+    value = reference
+    if isinstance(reference, dict):
+        value = next((reference[key] for key in ("id", "url", "name") if reference.get(key)), None)
+        if value is None:
+            raise BadRequest(body={field: ["Name a job queue by its id, name or url."]})
+    if not isinstance(value, str) or not value:
+        raise BadRequest(body={field: [f"{reference!r} is not a job queue: give its id, name or url."]})
+    key = value.rstrip("/").rsplit("/", 1)[-1] if "://" in value else value
+    for queue in queues:
+        if key in (queue["metadata"]["uid"], queue["metadata"]["name"]):
+            return str(queue["metadata"]["name"])
+    # A queue the caller may not view is as absent as one that does not exist.
+    raise BadRequest(body={field: [f"There is no job queue {value!r} (looked up by id, name and url)."]})
+
+
+def _ids(references: list[Any]) -> list[str]:
+    return [str(ref.get("id") if isinstance(ref, dict) else ref) for ref in references]
+
+
+def queue_patch(
+    update: JobUpdate, definition: Mapping[str, Any], record: JobRead, queues: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """The ``taskQueues`` override for Nautobot's queue fields: ``{}`` (unchanged), ``{"taskQueues": list}``
+    (the default first) or ``{"taskQueues": None}`` (the code's queues again).
+
+    As in Nautobot the default is always one of the job's queues: job_queues without it keep it, and a
+    default not among them joins them. One override holds both here, so the two flags act as one: a flag
+    true sets it (alone: to the queues in effect); a flag false drops it, and refuses queues other than the
+    code's. A value given without a flag sets it. ``queues`` are the JobQueues the caller may view. A value
+    equal to what the record shows (a record sent back) chooses nothing, even ``[]`` or null where the
+    job's queues have no JobQueue resource.
+    """
+    given = update.model_dump(include=set(QUEUE_FIELDS), exclude_unset=True)
+    if not given or ("task_queues" in update.model_fields_set and not sets_job_queues(update)):
+        return {}  # nothing of Nautobot's queue fields, or task_queues with a flag (spec_patch's)
+    current = job_queue_names(definition)
+    code = list(((definition.get("status") or {}).get("code") or {}).get("taskQueues") or [DEFAULT_QUEUE])
+    default, listed = current[0], current
+    chose_default = chose_queues = False
+    if "default_job_queue" in given:
+        reference = given["default_job_queue"]
+        shown = str(record.default_job_queue.id) if record.default_job_queue else None
+        if reference is None and shown is not None:
+            raise BadRequest(body={"default_job_queue": ["This field may not be null."]})
+        if reference is not None and _ids([reference]) != [shown]:
+            default, chose_default = _queue_reference("default_job_queue", reference, queues), True
+    if "job_queues" in given:
+        references = given["job_queues"]
+        if not isinstance(references, list):
+            raise BadRequest(
+                body={"job_queues": ["Give a list of job queues (ids, names, urls or objects)."]}
+            )
+        if _ids(references) != [str(ref.id) for ref in record.job_queues]:
+            if not references:
+                raise BadRequest(body={"job_queues": ["A job needs at least one queue."]})
+            listed, chose_queues = [_queue_reference("job_queues", ref, queues) for ref in references], True
+    wanted = list(dict.fromkeys([default, *listed]))
+    overridden = ((definition.get("spec") or {}).get("overrides") or {}).get("taskQueues") is not None
+    chose = chose_default or chose_queues
+    flags = {given.get("job_queues_override"), given.get("default_job_queue_override")}
+    if True in flags or (chose and False not in flags):
+        return {} if overridden and wanted == current else {"taskQueues": wanted}
+    if False in flags:
+        # What was given must then be the code's own queues (and default), as a record of them shows it.
+        as_code = [default if chose_default else code[0], *(listed if chose_queues else code)]
+        if chose and list(dict.fromkeys(as_code)) != code:
+            raise BadRequest(
+                body={
+                    "job_queues_override": [
+                        "The override flag is false, so the job's queues follow its code "
+                        f"({', '.join(code)}): set it true to choose other queues."
+                    ]
+                }
+            )
+        return {"taskQueues": None} if overridden else {}
+    return {}
+
+
 def patch_job(
     *, kube: KubeGateway, principal: Principal, key: str, update: JobUpdate, base_url: str
 ) -> JobRead:
     from jobplane_api.kube import KubeConflict, KubeError, KubeNotFound
 
-    definition, _ = lookup_job(kube=kube, principal=principal, key=key, base_url=base_url, action="change")
+    definition, record = lookup_job(
+        kube=kube, principal=principal, key=key, base_url=base_url, action="change"
+    )
     patch = spec_patch(update)
+    queues = [
+        queue
+        for queue in kube.queues()
+        if principal.allows(
+            "view", QUEUE, {"id": queue["metadata"]["uid"], "name": queue["metadata"]["name"]}
+        )
+    ]
+    if queue_override := queue_patch(update, definition, record, queues):
+        patch.setdefault("overrides", {}).update(queue_override)
     if not patch:
         return job_record(definition, base_url, _queue_ids(kube))
     try:

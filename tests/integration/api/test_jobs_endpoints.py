@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from jobplane.store.models import JobResult
 from jobplane_api.app import create_app
 from jobplane_api.identity import service
-from jobplane_api.kube import GROUP, JOB_DEFINITIONS, VERSION, KubeGateway
+from jobplane_api.kube import GROUP, JOB_DEFINITIONS, JOB_QUEUES, VERSION, KubeGateway
 from jobplane_api.settings import ApiSettings
 from tests.integration.api.test_results_endpoints import token
 from tests.unit.api.test_git_repositories import NAMESPACE, FakeCustomObjects, fake_gateway
@@ -154,3 +154,69 @@ def test_a_constrained_permission_that_can_view_all_changes_and_deletes_only_mat
     assert patched.json()["description"] == "Nightly"
     assert client.delete(f"/api/extras/jobs/{NETWORK_UID}/", headers=headers).status_code == 204
     assert (JOB_DEFINITIONS, "backup") not in fake.objects
+
+
+def test_a_jobs_queues_are_written_through_nautobots_fields_by_a_user_who_may_view_them(
+    client: TestClient, sessions: sessionmaker[Session], fake: FakeCustomObjects, gateway: KubeGateway
+) -> None:
+    """PATCH/PUT job_queues and default_job_queue as Nautobot 2.4+ takes them, as a non-superuser who may
+    change jobs: queues it may not view are refused as unknown, as Nautobot restricts related objects."""
+    uids = {}
+    for name in ("default", "gpu", "cpu"):
+        created = fake.create_namespaced_custom_object(
+            GROUP, VERSION, NAMESPACE, JOB_QUEUES, {"metadata": {"name": name}, "spec": {}}
+        )
+        gateway._queues.put(created)
+        uids[name] = created["metadata"]["uid"]
+    headers = token(sessions, "netops", object_types=["extras.job"], actions=["view", "change"])
+    url = f"/api/extras/jobs/{NETWORK_UID}/"
+
+    def overrides() -> Any:
+        return fake.objects[(JOB_DEFINITIONS, "backup")]["spec"].get("overrides", {}).get("taskQueues")
+
+    hidden = client.patch(url, json={"job_queues": ["gpu"]}, headers=headers)
+    assert hidden.status_code == 400
+    assert list(hidden.json()) == ["job_queues"]
+    assert overrides() is None
+    with sessions.begin() as session:
+        service.create_permission(
+            session=session,
+            name="queues",
+            users=["netops"],
+            object_types=["extras.jobqueue"],
+            actions=["view"],
+        )
+
+    changed = client.patch(url, json={"job_queues": [{"name": "cpu"}]}, headers=headers)
+    assert changed.status_code == 200, changed.text
+    job = changed.json()
+    # The code's default (default) stays among the queues, as Nautobot keeps it.
+    assert [ref["id"] for ref in job["job_queues"]] == [uids["default"], uids["cpu"]]
+    assert job["default_job_queue"]["id"] == uids["default"]
+    assert job["default_job_queue"]["url"].endswith(f"/api/extras/job-queues/{uids['default']}/")
+    assert (job["job_queues_override"], job["default_job_queue_override"]) == (True, True)
+    assert job["task_queues"] == ["default", "cpu"]
+    assert overrides() == ["default", "cpu"]
+
+    made_default = client.patch(url, json={"default_job_queue": uids["cpu"]}, headers=headers)
+    assert made_default.status_code == 200, made_default.text
+    assert overrides() == ["cpu", "default"]
+
+    assert list(client.patch(url, json={"default_job_queue": "tpu"}, headers=headers).json()) == [
+        "default_job_queue"
+    ]
+
+    # The record sent back as it was read leaves the queues as they are.
+    fake.calls.clear()
+    record = client.get(url, headers=headers).json()
+    assert client.put(url, json=record, headers=headers).status_code == 200
+    patches = [call[2] for call in fake.calls if call[0] == "patch"]
+    assert all("taskQueues" not in (body or {})["spec"].get("overrides", {}) for body in patches)
+    assert overrides() == ["cpu", "default"]
+
+    # A false flag: the code's queues again.
+    reset = client.patch(url, json={"job_queues_override": False}, headers=headers)
+    assert reset.status_code == 200
+    assert overrides() is None
+    assert reset.json()["task_queues"] == ["default"]
+    assert reset.json()["job_queues_override"] is False

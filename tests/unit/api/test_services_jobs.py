@@ -10,7 +10,7 @@ import pytest
 from jobplane import FileVar, IntegerVar, Job, MultiChoiceVar, StringVar
 from jobplane_api.errors import BadRequest
 from jobplane_api.schemas import JobUpdate
-from jobplane_api.services.jobs import filter_jobs, job_record, job_variables, spec_patch
+from jobplane_api.services.jobs import filter_jobs, job_record, job_variables, queue_patch, spec_patch
 
 BASE = "http://api.test"
 
@@ -140,3 +140,96 @@ def test_variables_are_read_back_from_the_schema_in_form_order() -> None:
     assert (interval.max_length, interval.help_text) == (5, "Seconds")
     assert (count.min_value, count.max_value, count.default) == (0, 9, 1)
     assert colours.choices == [["r", "Red"], ["g", "Green"]]
+
+
+QUEUE_UIDS = {
+    "default": "d0000000-0000-4000-8000-000000000001",
+    "gpu": "d0000000-0000-4000-8000-000000000002",
+    "cpu": "d0000000-0000-4000-8000-000000000003",
+}
+
+
+def job_queue(name: str) -> dict[str, Any]:
+    return {"metadata": {"name": name, "uid": QUEUE_UIDS[name]}, "spec": {}}
+
+
+def queued(overrides: dict[str, Any] | None = None, code_queues: list[str] | None = None) -> dict[str, Any]:
+    return definition(code={"taskQueues": code_queues or ["default", "gpu"]}, overrides=overrides)
+
+
+def queue_change(
+    body: dict[str, Any], job: dict[str, Any] | None = None, visible: tuple[str, ...] = ()
+) -> Any:
+    """queue_patch of a PATCH body on ``job`` (code queues default, gpu), with these JobQueues visible."""
+    job = job or queued()
+    queues = [job_queue(name) for name in visible or tuple(QUEUE_UIDS)]
+    record = job_record(job, BASE, {name: QUEUE_UIDS[name] for name in QUEUE_UIDS})
+    return queue_patch(JobUpdate.model_validate(body), job, record, queues)
+
+
+def test_job_queues_and_default_job_queue_are_written_as_nautobot_keeps_them() -> None:
+    # By name, id, URL or an object: the default (from the code: default) stays among the queues.
+    assert queue_change({"job_queues": ["cpu"]}) == {"taskQueues": ["default", "cpu"]}
+    assert queue_change({"job_queues": [QUEUE_UIDS["cpu"], {"name": "gpu"}]}) == {
+        "taskQueues": ["default", "cpu", "gpu"]
+    }
+    url = f"{BASE}/api/extras/job-queues/{QUEUE_UIDS['cpu']}/"
+    assert queue_change(
+        {"job_queues": [{"id": QUEUE_UIDS["cpu"], "object_type": "extras.jobqueue", "url": url}]}
+    ) == {"taskQueues": ["default", "cpu"]}
+    assert queue_change({"job_queues": [url]}) == {"taskQueues": ["default", "cpu"]}
+    # A default not among the queues joins them, first; with both, the default leads the queues given.
+    assert queue_change({"default_job_queue": {"id": QUEUE_UIDS["cpu"]}}) == {
+        "taskQueues": ["cpu", "default", "gpu"]
+    }
+    assert queue_change({"default_job_queue": "gpu", "job_queues": ["cpu", "gpu"]}) == {
+        "taskQueues": ["gpu", "cpu"]
+    }
+    assert queue_change({"default_job_queue": "gpu", "default_job_queue_override": True}) == {
+        "taskQueues": ["gpu", "default"]
+    }
+
+
+def test_queue_writes_refuse_what_nautobot_refuses_with_its_shape() -> None:
+    def refused(body: dict[str, Any], **options: Any) -> dict[str, Any]:
+        with pytest.raises(BadRequest) as caught:
+            queue_change(body, **options)
+        answer: dict[str, Any] = caught.value.body()
+        return answer
+
+    assert list(refused({"job_queues": ["tpu"]})) == ["job_queues"]
+    assert "'tpu'" in refused({"job_queues": ["cpu", "tpu"]})["job_queues"][0]
+    assert list(refused({"default_job_queue": {"name": "tpu"}})) == ["default_job_queue"]
+    assert list(refused({"job_queues": [{"display": "cpu"}]})) == ["job_queues"]
+    assert refused({"job_queues": []}) == {"job_queues": ["A job needs at least one queue."]}
+    assert list(refused({"job_queues": "cpu"})) == ["job_queues"]
+    assert refused({"default_job_queue": None}) == {"default_job_queue": ["This field may not be null."]}
+    # A queue the caller may not view is as unknown as one that does not exist.
+    assert list(refused({"job_queues": ["cpu"]}, visible=("default", "gpu"))) == ["job_queues"]
+    # A false flag keeps the code's queues: other queues with it are refused rather than dropped.
+    assert (
+        "default, gpu"
+        in refused({"job_queues": ["cpu"], "job_queues_override": False})["job_queues_override"][0]
+    )
+
+
+def test_queue_flags_and_a_record_sent_back() -> None:
+    overridden = queued(overrides={"taskQueues": ["cpu", "gpu"]})
+    # A false flag drops the override (either flag: one override holds both here); on code queues, no-op.
+    assert queue_change({"job_queues_override": False}, overridden) == {"taskQueues": None}
+    assert queue_change({"default_job_queue_override": False}, overridden) == {"taskQueues": None}
+    assert queue_change({"job_queues_override": False}) == {}
+    assert queue_change({"job_queues_override": False, "job_queues": ["default", "gpu"]}, overridden) == {
+        "taskQueues": None
+    }
+    # A true flag alone keeps the queues in effect as the override.
+    assert queue_change({"job_queues_override": True}) == {"taskQueues": ["default", "gpu"]}
+    assert queue_change({"job_queues_override": True}, overridden) == {}
+    # A record sent back (PUT of a GET) changes nothing, overridden or not, even where a queue has no
+    # JobQueue (job_queues [] and default_job_queue null on the record).
+    for job in (queued(), overridden, queued(code_queues=["tpu"])):
+        record = job_record(job, BASE, QUEUE_UIDS).model_dump(mode="json")
+        assert queue_change(record, job) == {}
+        assert "taskQueues" not in spec_patch(JobUpdate.model_validate(record)).get("overrides", {})
+    # task_queues (jobplane's writable list) with a flag is spec_patch's, not queue_patch's.
+    assert queue_change({"task_queues": ["gpu"], "job_queues_override": True}) == {}
