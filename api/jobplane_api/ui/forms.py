@@ -174,6 +174,8 @@ async def parse_run_form(form: FormData, fields: list[FormField], *, max_size: i
                 parsed.data[name] = _object_key(text)
             elif kind in ("IPAddressVar", "IPAddressWithMaskVar", "IPNetworkVar"):
                 parsed.data[name] = text.strip()
+            elif kind == "TextVar":
+                parsed.data[name] = text.replace("\r\n", "\n")  # browsers send a textarea's lines with CRLF
             else:
                 parsed.data[name] = text
     return parsed
