@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from jobplane.store.database import create_store_engine, ensure_schema, make_sessionmaker
 from jobplane_api.errors import install_error_handlers
+from jobplane_api.services.result_events import ResultNotifier
 from jobplane_api.settings import ApiSettings
 
 if TYPE_CHECKING:
@@ -53,10 +54,13 @@ def create_app(
 
         kube = KubeGateway(settings)
     background: list[Any] = []
+    # Wakes the log streams of a result when any replica writes to it (Postgres LISTEN/NOTIFY).
+    notifier = ResultNotifier(engine)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ensure_schema(engine)
+        await notifier.start()
         if kube is not None:
             kube.start()
             background.append(kube)
@@ -76,6 +80,7 @@ def create_app(
             for part in reversed(background):
                 part.stop()
             background.clear()
+            await notifier.stop()
 
     app = FastAPI(
         title="Jobplane API",
@@ -90,6 +95,7 @@ def create_app(
     app.state.engine = engine
     app.state.sessions = sessions
     app.state.kube = kube
+    app.state.result_notifier = notifier
     install_error_handlers(app)
     for module in (status, jobs, results, job_queues, git_repositories, run_reports, tokens, users):
         app.include_router(module.router)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from jobplane_api.deps import KubeDep, PrincipalDep, SessionDep
+from jobplane_api.deps import DepthDep, KubeDep, PrincipalDep, SessionDep
 from jobplane_api.pagination import Page, PageDep
 from jobplane_api.routes import attachment, base_url, query_filters
 from jobplane_api.schemas import FileProxyRead, JobLogEntryRead, JobResultRead
+from jobplane_api.services import log_stream
 from jobplane_api.services import results as service
+from jobplane_api.services.nesting import page_at_depth, related_of_results, result_at_depth
 
 router = APIRouter(prefix="/api/extras")
 
@@ -24,24 +29,46 @@ ResultId = Annotated[str, Path(description="The job result's UUID (the JobRun's 
     description="Newest first. Filters: status, name, user, job_model, task_name, queue, run_name, id.",
 )
 def list_results(
-    request: Request, session: SessionDep, principal: PrincipalDep, page: PageDep
-) -> Page[JobResultRead]:
-    return service.list_results(
+    request: Request, session: SessionDep, principal: PrincipalDep, page: PageDep, depth: DepthDep
+) -> Page[JobResultRead] | JSONResponse:
+    listed = service.list_results(
         session=session,
         principal=principal,
         page=page,
         base_url=base_url(request),
         filters=query_filters(request),
     )
+    if not depth:
+        return listed
+    related = related_of_results(
+        listed.results,
+        depth,
+        session=session,
+        kube=request.app.state.kube,
+        principal=principal,
+        base_url=base_url(request),
+    )
+    return JSONResponse(page_at_depth(listed, lambda result: result_at_depth(result, depth, related)))
 
 
 @router.get("/job-results/{result_id}/", response_model=JobResultRead, tags=["job results"])
 def get_result(
-    result_id: ResultId, request: Request, session: SessionDep, principal: PrincipalDep
-) -> JobResultRead:
-    return service.get_result(
+    result_id: ResultId, request: Request, session: SessionDep, principal: PrincipalDep, depth: DepthDep
+) -> JobResultRead | JSONResponse:
+    record = service.get_result(
         session=session, principal=principal, result_id=result_id, base_url=base_url(request)
     )
+    if not depth:
+        return record
+    related = related_of_results(
+        [record],
+        depth,
+        session=session,
+        kube=request.app.state.kube,
+        principal=principal,
+        base_url=base_url(request),
+    )
+    return JSONResponse(result_at_depth(record, depth, related))
 
 
 @router.delete("/job-results/{result_id}/", status_code=204, response_class=Response, tags=["job results"])
@@ -65,6 +92,72 @@ def result_logs(
     return service.result_logs(
         session=session, principal=principal, result_id=result_id, base_url=base_url(request)
     )
+
+
+def log_stream_target(
+    result_id: ResultId, session: SessionDep, principal: PrincipalDep
+) -> log_stream.StreamTarget:
+    return log_stream.open_log_stream(session=session, principal=principal, result_id=result_id)
+
+
+def log_filter(request: Request) -> log_stream.LogFilter:
+    return log_stream.LogFilter.of(query_filters(request))
+
+
+def resume_point(
+    after: Annotated[
+        int | None, Query(ge=0, le=2**62, description="Send entries after this id (Last-Event-ID wins).")
+    ] = None,
+    last_event_id: Annotated[str | None, Header(description="The id of the last entry received.")] = None,
+) -> int:
+    """Checked before the stream opens, so that a bad value is a 400 rather than a broken stream."""
+    return log_stream.parse_resume_point(last_event_id, after)
+
+
+# Milliseconds a client waits before it reconnects (with Last-Event-ID) after the stream drops.
+RECONNECT_MS = 2000
+
+
+@router.get(
+    "/job-results/{result_id}/logs/stream/",
+    response_class=EventSourceResponse,
+    tags=["job results"],
+    description=(
+        "The result's log as Server-Sent Events, while it is written (jobplane's addition). "
+        "`status` events carry the result's status, first as it is and then when it changes; each `log` "
+        "event is one entry (as `job-logs/` shows it) with the entry's id as the event id; `end` comes "
+        "once the run has ended and all its entries were sent (its status; null when the result was "
+        "deleted). A stream that closes without `end` is resumed by reconnecting with `Last-Event-ID` "
+        "(EventSource does so by itself): no entry is sent twice or skipped. Filters: log_level, "
+        "grouping, q."
+    ),
+)
+async def stream_logs(
+    request: Request,
+    target: Annotated[log_stream.StreamTarget, Depends(log_stream_target)],
+    filters: Annotated[log_stream.LogFilter, Depends(log_filter)],
+    start: Annotated[int, Depends(resume_point)],
+) -> AsyncIterator[ServerSentEvent]:
+    url = base_url(request)
+    events = log_stream.follow_logs(
+        target,
+        sessions=request.app.state.sessions,
+        notifier=request.app.state.result_notifier,
+        after=start,
+        filters=filters,
+    )
+    first = True
+    async for event in events:
+        if isinstance(event, log_stream.StatusChanged):
+            yield ServerSentEvent(
+                event="status", data={"status": event.status}, retry=RECONNECT_MS if first else None
+            )
+            first = False
+        elif isinstance(event, log_stream.LogLines):
+            for entry in event.entries:
+                yield ServerSentEvent(event="log", id=str(entry.id), data=service.log_record(entry, url))
+        else:
+            yield ServerSentEvent(event="end", data={"status": event.status})
 
 
 @router.post("/job-results/{result_id}/cancel/", response_model=JobResultRead, tags=["job results"])

@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 from jobplane.store.models import JobResult, JobResultTombstone, JobStatus
 from jobplane.store.results import log_count_columns
 from jobplane_api.kube import display_name
+from jobplane_api.services.result_events import notify_result_changed
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -364,6 +365,7 @@ class RunMirror:
                         continue
                 else:
                     session.execute(update(JobResult).where(JobResult.id == uid).values(**values))
+                notify_result_changed(session, uid)
                 log.info(
                     "mirrored run run=%s/%s uid=%s created=%s columns=%s status=%s",
                     meta.get("namespace"),
@@ -406,5 +408,6 @@ class RunMirror:
                     date_done=self._now(),
                 )
             )
+            notify_result_changed(session, *missing)
         log.info("revoked results of deleted runs namespace=%s count=%d", namespace, len(missing))
         return len(missing)

@@ -28,6 +28,7 @@ from jobplane_api.schemas import (
     JobRunReference,
     NestedObject,
 )
+from jobplane_api.services.result_events import notify_result_changed
 
 if TYPE_CHECKING:
     from jobplane_api.identity import Principal
@@ -38,6 +39,7 @@ __all__ = [
     "LOG",
     "RESULT",
     "cancel_result",
+    "checked_levels",
     "delete_result",
     "file_record",
     "get_file",
@@ -46,6 +48,8 @@ __all__ = [
     "list_logs",
     "list_results",
     "log_record",
+    "log_search",
+    "readable_result",
     "result_logs",
     "result_record",
     "user_ids",
@@ -258,6 +262,11 @@ def _get(
     return result
 
 
+def readable_result(*, session: Session, principal: Principal, result_id: str) -> JobResult:
+    """The result row, if the caller may view it (NotFound otherwise, PermissionDenied without view)."""
+    return _get(session, principal, result_id, "view")
+
+
 def get_result(*, session: Session, principal: Principal, result_id: str, base_url: str) -> JobResultRead:
     result = _get(session, principal, result_id, "view")
     return _full_record(session, result, base_url)
@@ -298,6 +307,7 @@ def delete_result(
         )
     )
     session.execute(delete(JobResult).where(JobResult.id == result.id))
+    notify_result_changed(session, result.id)
 
 
 def cancel_result(
@@ -355,6 +365,23 @@ def result_logs(
     return [log_record(row, base_url) for row in rows]
 
 
+def checked_levels(values: Sequence[str]) -> list[str]:
+    """The ``log_level`` values of a request, each one of LOG_LEVELS (BadRequest otherwise)."""
+    if any(value not in LOG_LEVELS for value in values):
+        raise BadRequest(body={"log_level": [f"Select a valid choice: {', '.join(LOG_LEVELS)}."]})
+    return list(values)
+
+
+def log_search(value: str) -> ColumnElement[bool]:
+    """Entries whose message, grouping or level contains ``value`` (any case): the ``q`` of job-logs/."""
+    pattern = f"%{value}%"
+    return or_(
+        JobLogEntry.message.ilike(pattern),
+        JobLogEntry.grouping.ilike(pattern),
+        JobLogEntry.log_level.ilike(pattern),
+    )
+
+
 def list_logs(
     *,
     session: Session,
@@ -371,22 +398,11 @@ def list_logs(
         if key in ("job_result", "job_result_id"):
             conditions.append(_in_filter(JobLogEntry.job_result_id, values, key))
         elif key == "log_level":
-            unknown = [value for value in values if value not in LOG_LEVELS]
-            if unknown:
-                raise BadRequest(body={key: [f"Select a valid choice: {', '.join(LOG_LEVELS)}."]})
-            conditions.append(JobLogEntry.log_level.in_(values))
+            conditions.append(JobLogEntry.log_level.in_(checked_levels(values)))
         elif key == "grouping":
             conditions.append(JobLogEntry.grouping.in_(values))
         elif key == "q":
-            for value in values:
-                pattern = f"%{value}%"
-                conditions.append(
-                    or_(
-                        JobLogEntry.message.ilike(pattern),
-                        JobLogEntry.grouping.ilike(pattern),
-                        JobLogEntry.log_level.ilike(pattern),
-                    )
-                )
+            conditions.extend(log_search(value) for value in values)
     if conditions:
         query, count_query = query.where(*conditions), count_query.where(*conditions)
     count = _capped_count(session, count_query, JobLogEntry.__tablename__, filtered=bool(conditions))

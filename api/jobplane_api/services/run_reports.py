@@ -22,6 +22,7 @@ from jobplane.runtoken import verify_run_token
 from jobplane.store.models import FileProxy, JobLogEntry, JobResult, JobStatus
 from jobplane.store.results import log_count_columns
 from jobplane_api.errors import ApiError, NotFound, PayloadTooLarge, Unavailable
+from jobplane_api.services.result_events import notify_result_changed
 
 __all__ = [
     "FINAL_STATUSES",
@@ -90,8 +91,9 @@ def _clip(column: str, value: str | None) -> str | None:
     return None if value is None else value[: _COLUMN_MAX[column]]
 
 
-def _status_of(session: Session, run_uid: uuid.UUID) -> str:
-    status = session.scalar(select(JobResult.status).where(JobResult.id == run_uid))
+def _status_of(session: Session, run_uid: uuid.UUID, *, lock: bool = False) -> str:
+    query = select(JobResult.status).where(JobResult.id == run_uid)
+    status = session.scalar(query.with_for_update() if lock else query)
     if status is None:
         raise NotFound("No job result for this run: report started/ first.")
     return status
@@ -140,6 +142,7 @@ def record_started(
     else:
         statement = sqlite.insert(JobResult).values(**values).on_conflict_do_nothing(index_elements=["id"])
     # RETURNING rather than rowcount, which the ORM's insert path leaves at -1 on psycopg.
+    notify_result_changed(session, run_uid)
     if session.execute(statement.returning(JobResult.id)).first() is not None:
         log.info("run started, result created run_uid=%s class_path=%s", run_uid, class_path)
         return
@@ -165,10 +168,15 @@ def _refresh_counts(session: Session, run_uid: uuid.UUID) -> None:
 
 
 def add_logs(*, session: Session, run_uid: uuid.UUID, entries: Sequence[LogEntry]) -> int:
-    """Store a batch of log entries; accepted after the result too (a late flush). Returns how many."""
+    """Store a batch of log entries; accepted after the result too (a late flush). Returns how many.
+
+    The result row stays locked until the batch commits, so the batches of one run take their ids in the
+    order they commit: a log stream that resumes after id N (its Last-Event-ID) can never miss a batch
+    that committed after it read, with lower ids (a retried request racing the one it repeats).
+    """
     if len(entries) > MAX_LOG_BATCH:
         raise PayloadTooLarge(f"At most {MAX_LOG_BATCH} log entries per request; got {len(entries)}.")
-    status = _status_of(session, run_uid)
+    status = _status_of(session, run_uid, lock=True)
     if not entries:
         return 0
     session.execute(
@@ -189,6 +197,7 @@ def add_logs(*, session: Session, run_uid: uuid.UUID, entries: Sequence[LogEntry
     if JobStatus(status).is_terminal:
         # The counts were taken when the result came; keep them true for entries that came after it.
         _refresh_counts(session, run_uid)
+    notify_result_changed(session, run_uid)
     return len(entries)
 
 
@@ -245,6 +254,7 @@ def record_result(
     if status not in FINAL_STATUSES:
         raise ValueError(f"not a final status: {status}")
     current = _status_of(session, run_uid)
+    notify_result_changed(session, run_uid)
     count_values = log_count_columns(session=session, job_result_id=run_uid)
     if not JobStatus(current).is_terminal:
         ended = session.execute(

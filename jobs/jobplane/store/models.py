@@ -166,7 +166,11 @@ class JobLogEntry(Base):
     """One log line of a run, written as it happens."""
 
     __tablename__ = "job_log_entry"
-    __table_args__ = (Index("ix_job_log_entry_result_created", "job_result_id", "created"),)
+    __table_args__ = (
+        Index("ix_job_log_entry_result_created", "job_result_id", "created"),
+        # A log stream reads "this result's entries after id N".
+        Index("ix_job_log_entry_result_id", "job_result_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
     job_result_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("job_result.id", ondelete="CASCADE"))
