@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session, sessionmaker
 
-from jobplane_api.errors import NotAuthenticated, PermissionDenied, Unavailable
+from jobplane_api.errors import BadRequest, NotAuthenticated, PermissionDenied, Unavailable
 from jobplane_api.settings import ApiSettings
 
 if TYPE_CHECKING:
@@ -17,10 +17,12 @@ if TYPE_CHECKING:
     from jobplane_api.kube import KubeGateway
 
 __all__ = [
+    "DepthDep",
     "KubeDep",
     "PrincipalDep",
     "SessionDep",
     "SettingsDep",
+    "get_depth",
     "get_kube",
     "get_principal",
     "get_session",
@@ -80,3 +82,31 @@ def get_principal(request: Request, session: SessionDep, settings: SettingsDep) 
 
 
 PrincipalDep = Annotated["Principal", Depends(get_principal)]
+
+
+MAX_DEPTH = 10
+
+
+def get_depth(
+    request: Request,
+    depth: Annotated[
+        str | None,
+        Query(description="Levels of related objects shown in full (0-10); 0: {id, object_type, url}."),
+    ] = None,
+) -> int:
+    """Nautobot's ``?depth``, for GET only (writes answer at depth 0, as Nautobot's do)."""
+    if depth is None or request.method != "GET":
+        return 0
+    try:
+        value = int(depth)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_DEPTH:
+        # Nautobot takes a word as 0 and fails with a 500 beyond 0-10 (DRF's assertion); a 400 says why.
+        raise BadRequest(
+            body={"depth": [f"{depth!r} is not a depth: give a whole number from 0 to {MAX_DEPTH}."]}
+        )
+    return value
+
+
+DepthDep = Annotated[int, Depends(get_depth)]

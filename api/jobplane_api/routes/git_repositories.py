@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from jobplane_api.deps import KubeDep, PrincipalDep, SessionDep, SettingsDep
+from jobplane_api.deps import KubeDep, PrincipalDep, SessionDep, SettingsDep, get_depth
 from jobplane_api.errors import PayloadTooLarge
 from jobplane_api.pagination import Page, PageDep
 from jobplane_api.routes import base_url, query_filters
@@ -76,6 +76,7 @@ async def webhook(
     "/",
     response_model=Page[GitRepositoryRead],
     description="Filters: id, name, slug, remote_url, branch, secrets_group.",
+    dependencies=[Depends(get_depth)],
 )
 def list_repositories(
     request: Request, kube: KubeDep, principal: PrincipalDep, page: PageDep
@@ -95,7 +96,7 @@ def create_repository(
     return service.create_repository(kube=kube, principal=principal, write=write, base_url=base_url(request))
 
 
-@router.get("/{key}/", response_model=GitRepositoryRead)
+@router.get("/{key}/", response_model=GitRepositoryRead, dependencies=[Depends(get_depth)])
 def get_repository(
     key: RepositoryKey, request: Request, kube: KubeDep, principal: PrincipalDep
 ) -> GitRepositoryRead:

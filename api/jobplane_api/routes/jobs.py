@@ -7,14 +7,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 
-from jobplane_api.deps import KubeDep, PrincipalDep, SessionDep, SettingsDep
+from jobplane_api.deps import DepthDep, KubeDep, PrincipalDep, SessionDep, SettingsDep
 from jobplane_api.errors import BadRequest, PayloadTooLarge
 from jobplane_api.pagination import Page, PageDep
 from jobplane_api.routes import base_url, query_filters
 from jobplane_api.schemas import JobRead, JobRunRequest, JobRunResponse, JobUpdate, JobVariableRead
 from jobplane_api.services import jobs as service
+from jobplane_api.services import nesting
 from jobplane_api.services.runs import RunRequest, UploadedFile, run_job
 
 router = APIRouter(prefix="/api/extras/jobs", tags=["jobs"])
@@ -26,17 +28,28 @@ FILTERS_DOC = (
 
 
 @router.get("/", response_model=Page[JobRead], description=FILTERS_DOC)
-def list_jobs(request: Request, kube: KubeDep, principal: PrincipalDep, page: PageDep) -> Page[JobRead]:
+def list_jobs(
+    request: Request, kube: KubeDep, principal: PrincipalDep, page: PageDep, depth: DepthDep
+) -> Page[JobRead] | JSONResponse:
     records = service.list_jobs(
         kube=kube, principal=principal, base_url=base_url(request), filters=query_filters(request)
     )
-    return page.page(records[page.offset : page.offset + page.limit], len(records))
+    listed = page.page(records[page.offset : page.offset + page.limit], len(records))
+    if not depth:
+        return listed
+    related = nesting.Related(queues=nesting.queues_by_id(kube, principal, base_url(request)))
+    return JSONResponse(nesting.page_at_depth(listed, lambda job: nesting.job_at_depth(job, depth, related)))
 
 
 @router.get("/{key}/", response_model=JobRead)
-def get_job(key: JobKey, request: Request, kube: KubeDep, principal: PrincipalDep) -> JobRead:
+def get_job(
+    key: JobKey, request: Request, kube: KubeDep, principal: PrincipalDep, depth: DepthDep
+) -> JobRead | JSONResponse:
     _, record = service.lookup_job(kube=kube, principal=principal, key=key, base_url=base_url(request))
-    return record
+    if not depth:
+        return record
+    related = nesting.Related(queues=nesting.queues_by_id(kube, principal, base_url(request)))
+    return JSONResponse(nesting.job_at_depth(record, depth, related))
 
 
 # Two routes rather than one with two methods: each gets an OpenAPI operation id of its own.

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request, Response
 
 from jobplane.store.identity import User
-from jobplane_api.deps import PrincipalDep, SessionDep, SettingsDep, get_principal
+from jobplane_api.deps import PrincipalDep, SessionDep, SettingsDep, get_depth, get_principal
 from jobplane_api.errors import NotAuthenticated
 from jobplane_api.pagination import Page, PageDep
 from jobplane_api.routes import base_url, query_filters
@@ -45,7 +45,7 @@ FILTERS_DOC = (
 )
 
 
-@router.get("/", response_model=Page[TokenRead], description=FILTERS_DOC)
+@router.get("/", response_model=Page[TokenRead], description=FILTERS_DOC, dependencies=[Depends(get_depth)])
 def list_tokens(
     request: Request, session: SessionDep, principal: PrincipalDep, page: PageDep
 ) -> Page[TokenRead]:
@@ -86,7 +86,7 @@ def provision_token(request: Request, session: SessionDep, body: TokenProvision 
     )
 
 
-@router.get("/{token_id}/", response_model=TokenRead)
+@router.get("/{token_id}/", response_model=TokenRead, dependencies=[Depends(get_depth)])
 def get_token(token_id: TokenId, request: Request, session: SessionDep, principal: PrincipalDep) -> TokenRead:
     return service.get_token(
         session=session, principal=principal, token_id=token_id, base_url=base_url(request)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from jobplane_api.errors import BadRequest, Conflict, NotFound, PermissionDenied, Unavailable
 from jobplane_api.schemas import JobRead, JobUpdate, JobVariableRead, NestedObject
 from jobplane_api.services.filters import parse_boolean
+from jobplane_api.services.job_queues import QUEUE
 from jobplane_operator.reconcile.jobdefinition import effective_metadata
 
 if TYPE_CHECKING:
@@ -251,7 +252,6 @@ def spec_patch(update: JobUpdate) -> dict[str, Any]:
     return patch
 
 
-QUEUE = "extras.jobqueue"
 QUEUE_FIELDS = ("job_queues", "default_job_queue", "job_queues_override", "default_job_queue_override")
 
 

@@ -6,6 +6,7 @@ cluster path is covered by tests/e2e/test_api.py.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from jobplane.store.models import JobResult
+from jobplane.store.models import FileProxy, JobResult, JobStatus, utcnow
 from jobplane_api.app import create_app
 from jobplane_api.identity import service
 from jobplane_api.kube import GROUP, JOB_DEFINITIONS, JOB_QUEUES, VERSION, KubeGateway
@@ -220,3 +221,82 @@ def test_a_jobs_queues_are_written_through_nautobots_fields_by_a_user_who_may_vi
     assert overrides() is None
     assert reset.json()["task_queues"] == ["default"]
     assert reset.json()["job_queues_override"] is False
+
+
+def test_depth_renders_related_objects_in_full_that_the_caller_may_view(
+    client: TestClient, sessions: sessionmaker[Session], fake: FakeCustomObjects, gateway: KubeGateway
+) -> None:
+    """Nautobot's ?depth: 0 gives {id, object_type, url}; 1 the related records (without their
+    many-to-many fields); 2 their related records too. Objects the caller may not view stay references."""
+    queue = fake.create_namespaced_custom_object(
+        GROUP, VERSION, NAMESPACE, JOB_QUEUES, {"metadata": {"name": "default"}, "spec": {}}
+    )
+    gateway._queues.put(queue)
+    root = token(sessions, "root")
+    reader = token(sessions, "reader", object_types=["extras.jobresult"], actions=["view"])
+    result_id = uuid.uuid4()
+    with sessions.begin() as session:
+        session.add(
+            JobResult(
+                id=result_id,
+                name="Backup",
+                job_class_path="network.Backup",
+                job_model_id=uuid.UUID(NETWORK_UID),
+                user="root",
+                status=JobStatus.SUCCESS,
+                date_created=utcnow(),
+            )
+        )
+        session.flush()
+        session.add(FileProxy(name="backup.txt", content=b"ok\n", size=3, job_result_id=result_id))
+
+    job_url = f"/api/extras/jobs/{NETWORK_UID}/"
+    shallow = client.get(job_url, headers=root).json()
+    assert set(shallow["default_job_queue"]) == {"id", "object_type", "url"}
+    job = client.get(job_url, params={"depth": 1}, headers=root).json()
+    assert job["default_job_queue"]["name"] == "default"
+    assert job["default_job_queue"]["display"] == "default"
+    assert job["default_job_queue"]["url"] == shallow["default_job_queue"]["url"]
+    assert [q["name"] for q in job["job_queues"]] == ["default"]
+    listed = client.get("/api/extras/jobs/", params={"depth": "1", "name": "Backup"}, headers=root).json()
+    assert listed["count"] == 1
+    assert listed["results"][0]["job_queues"][0]["object_type"] == "extras.jobqueue"
+
+    result_url = f"/api/extras/job-results/{result_id}/"
+    result = client.get(result_url, params={"depth": 1}, headers=root).json()
+    assert result["job_model"]["name"] == "Backup"
+    assert result["job_model"]["display"] == "Backup"
+    assert "job_queues" not in result["job_model"]  # many-to-many: left out of a nested object
+    assert set(result["job_model"]["default_job_queue"]) == {"id", "object_type", "url"}
+    assert result["user"]["username"] == "root"
+    assert result["user"]["is_superuser"] is True
+    assert "groups" not in result["user"]
+    assert result["files"][0]["name"] == "backup.txt"
+    assert result["files"][0]["size"] == 3
+    assert result["scheduled_job"] is None
+    deeper = client.get(result_url, params={"depth": 2}, headers=root).json()
+    assert deeper["job_model"]["default_job_queue"]["name"] == "default"
+    page = client.get("/api/extras/job-results/", params={"depth": 1}, headers=root).json()
+    assert page["results"][0]["job_model"]["name"] == "Backup"
+    # Someone who may view results only sees references, as following their urls would show them.
+    limited = client.get(result_url, params={"depth": 1}, headers=reader).json()
+    assert set(limited["job_model"]) == {"id", "object_type", "url"}
+    assert set(limited["user"]) == {"id", "object_type", "url"}
+    assert set(limited["files"][0]) == {"id", "object_type", "url"}
+
+    # Bad depths are refused naming the parameter; every endpoint that takes depth checks it.
+    for path in (
+        job_url,
+        result_url,
+        "/api/extras/jobs/",
+        "/api/users/tokens/",
+        "/api/extras/git-repositories/",
+    ):
+        for bad in ("one", "-1", "11"):
+            refused = client.get(path, params={"depth": bad}, headers=root)
+            assert refused.status_code == 400, (path, bad, refused.text)
+            assert list(refused.json()) == ["depth"]
+    assert client.get("/api/users/tokens/", params={"depth": 1}, headers=root).status_code == 200
+    # A write answers at depth 0, as Nautobot's do.
+    written = client.patch(job_url, params={"depth": 1}, json={"enabled": True}, headers=root).json()
+    assert set(written["default_job_queue"]) == {"id", "object_type", "url"}
