@@ -14,6 +14,7 @@ from jobplane.store.database import create_store_engine, ensure_schema, make_ses
 from jobplane_api.errors import install_error_handlers
 from jobplane_api.services.result_events import ResultNotifier
 from jobplane_api.settings import ApiSettings
+from jobplane_api.versioning import ApiVersionHeader
 
 if TYPE_CHECKING:
     from jobplane_api.kube import KubeGateway
@@ -97,6 +98,7 @@ def create_app(
     app.state.kube = kube
     app.state.result_notifier = notifier
     install_error_handlers(app)
+    app.add_middleware(ApiVersionHeader)
     for module in (status, jobs, results, job_queues, git_repositories, run_reports, tokens, users):
         app.include_router(module.router)
     # The web UI under / (after the API's routers and error handlers: it keeps JSON errors for /api/).
