@@ -233,3 +233,25 @@ def test_queue_flags_and_a_record_sent_back() -> None:
         assert "taskQueues" not in spec_patch(JobUpdate.model_validate(record)).get("overrides", {})
     # task_queues (jobplane's writable list) with a flag is spec_patch's, not queue_patch's.
     assert queue_change({"task_queues": ["gpu"], "job_queues_override": True}) == {}
+
+
+# Nautobot 3.x's JobSerializer fields (fields="__all__" of the Job model, with its base serializer's).
+NAUTOBOT_JOB_FIELDS = {
+    *("id", "object_type", "display", "url", "natural_slug", "created", "last_updated"),
+    *("tags", "custom_fields", "notes_url", "task_queues", "task_queues_override"),
+    *("module_name", "job_class_name", "grouping", "name", "description", "installed", "enabled"),
+    *("is_job_hook_receiver", "is_job_button_receiver", "has_sensitive_variables", "is_singleton"),
+    *("console_log_default", "hidden", "dryrun_default", "read_only", "soft_time_limit", "time_limit"),
+    *("supports_dryrun", "job_queues", "default_job_queue"),
+    *(f"{field}_override" for field in ("grouping", "name", "console_log_default", "description")),
+    *(f"{field}_override" for field in ("dryrun_default", "hidden", "soft_time_limit", "time_limit")),
+    *(f"{field}_override" for field in ("has_sensitive_variables", "job_queues", "default_job_queue")),
+    "is_singleton_override",
+}
+
+
+def test_a_job_record_has_nautobots_fields() -> None:
+    """The README's table says which differ: these are the only ones."""
+    fields = set(job_record(definition(), BASE).model_dump())
+    assert fields - NAUTOBOT_JOB_FIELDS == {"class_path", "approval_required", "approval_required_override"}
+    assert NAUTOBOT_JOB_FIELDS - fields == {"console_log_default", "console_log_default_override"}
