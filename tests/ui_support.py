@@ -220,7 +220,10 @@ def job_definition(
 class UiWorld:
     """The app (API + UI) on a SQLite store and an in-memory apiserver, and helpers to fill both."""
 
-    def __init__(self, tmp_path: Path, definitions: Sequence[Mapping[str, Any]] = ()) -> None:
+    def __init__(
+        self, tmp_path: Path, definitions: Sequence[Mapping[str, Any]] = (), **settings: Any
+    ) -> None:
+        """``settings`` are more ApiSettings fields (``ui_data_database_url``...)."""
         self.engine: Engine = create_store_engine(f"sqlite:///{tmp_path / 'ui.sqlite3'}")
         ensure_schema(self.engine)
         self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
@@ -228,7 +231,7 @@ class UiWorld:
         self.gateway: KubeGateway = fake_gateway(self.fake)
         self.core = RecordingCore()
         self.gateway._core = self.core
-        self.settings = ApiSettings(kubernetes=False, namespace=NAMESPACE)
+        self.settings = ApiSettings(kubernetes=False, namespace=NAMESPACE, **settings)
         for definition in definitions:
             self.add_definition(definition)
 

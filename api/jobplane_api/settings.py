@@ -57,6 +57,16 @@ class ApiSettings(BaseSettings):
         ),
     )
 
+    ui_data_database_url: SecretStr | None = Field(
+        default=None,
+        description=(
+            "SQLAlchemy URL of the job-data database (the one jobs read, JOBPLANE_DATA_DATABASE_URL): "
+            "with it the run form offers an ObjectVar's rows as choices (read only; a read-only "
+            "database user is enough). Unset, an ObjectVar is a text field taking a key or filters. "
+            "It must not be the results store."
+        ),
+    )
+
     # --- Git repositories ----------------------------------------------------------------------------
     git_webhook_secret: SecretStr | None = Field(
         default=None,
@@ -76,6 +86,14 @@ class ApiSettings(BaseSettings):
     # --- serving -----------------------------------------------------------------------------------
     host: str = Field(default="127.0.0.1", description="Address to listen on (0.0.0.0 in a pod).")
     port: int = Field(default=8000, ge=1, le=65535, description="Port to listen on.")
+
+    @model_validator(mode="after")
+    def _data_database_is_not_the_store(self) -> ApiSettings:
+        data = self.ui_data_database_url
+        if data is not None and data.get_secret_value() == self.database_url.get_secret_value():
+            # The run form would offer any table a job names: never the users, tokens and results.
+            raise ValueError("JOBPLANE_API_UI_DATA_DATABASE_URL must not be the results store's database")
+        return self
 
     @model_validator(mode="after")
     def _one_key_source(self) -> ApiSettings:

@@ -344,11 +344,21 @@ class ObjectVar(ScriptVariable):
         self.null_option = null_option
 
     def value_schema(self) -> dict[str, Any]:
+        from sqlalchemy import inspect as sa_inspect
+
+        mapper = sa_inspect(self.model)
+        table = mapper.local_table
         return {
             "anyOf": [self._key_schema(), {"type": "object", "minProperties": 1}],
             "x-jobplane-model": _model_path(self.model),
             "x-jobplane-display-field": self.display_field,
             "x-jobplane-query-params": self.query_params,
+            # Where the rows are, for the web UI to offer them as choices without importing the job.
+            "x-jobplane-table": {
+                "schema": getattr(table, "schema", None),
+                "name": getattr(table, "name", None),
+                "key": mapper.primary_key[0].name,
+            },
         }
 
     @staticmethod

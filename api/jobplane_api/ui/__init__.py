@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jobplane_api.errors import ApiError
+from jobplane_api.settings import ApiSettings
 from jobplane_api.ui.auth import CsrfFailed, LoginRequired, login_url
 from jobplane_api.ui.templating import STATIC_DIR, is_htmx, render
 
@@ -35,6 +36,13 @@ def install_ui(app: FastAPI) -> None:
     from jobplane_api.ui.routes import ROUTERS
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR, packages=None), name="static")
+    settings: ApiSettings = app.state.settings
+    if settings.ui_data_database_url is not None:
+        from jobplane.store.database import create_store_engine
+        from jobplane_api.ui.object_choices import DataChoices
+
+        url = settings.ui_data_database_url.get_secret_value()
+        app.state.ui_object_choices = DataChoices(create_store_engine(url, pool_pre_ping=True))
     for router in ROUTERS:
         app.include_router(router, include_in_schema=False)
 

@@ -30,10 +30,10 @@ __all__ = ["ObjectChoices", "router", "run_blocker"]
 router = APIRouter(prefix="/jobs", dependencies=[Depends(csrf_protect)])
 
 RECENT_RESULTS = 10
-# Where an ObjectVar's choices come from: (model path, display field, query params) -> (value, label)
-# pairs, or None when that model's rows are not known here; the control is then a text input taking a
-# primary key or a JSON object of filters, as the API's data does. Set as app.state.ui_object_choices.
-ObjectChoices = Callable[[str, str, Mapping[str, Any]], list[tuple[str, str]] | None]
+# Where an ObjectVar's choices come from: its property schema -> (key, label) pairs, or None when its rows
+# are not known here (the control is then a text input taking a key or a JSON object of filters, as the
+# API's data does). app.state.ui_object_choices; ui/object_choices.py reads the job-data database.
+ObjectChoices = Callable[[Mapping[str, Any]], list[tuple[str, str]] | None]
 
 # The admin settings form: Nautobot's overridable fields, in its order, with their control.
 SETTINGS_FIELDS: tuple[tuple[str, str, str], ...] = (
@@ -214,12 +214,7 @@ def _object_choices(request: Request, fields: list[FormField]) -> dict[str, list
     found: dict[str, list[tuple[str, str]]] = {}
     for spec in fields:
         if spec.type in ("ObjectVar", "MultiObjectVar"):
-            schema = spec.schema
-            choices = provider(
-                str(schema.get("x-jobplane-model") or ""),
-                str(schema.get("x-jobplane-display-field") or "display"),
-                schema.get("x-jobplane-query-params") or {},
-            )
+            choices = provider(spec.schema)
             if choices is not None:
                 found[spec.name] = choices
     return found
