@@ -7,14 +7,20 @@ dependency; templates in ``ui/templates/<area>/`` (fragments start with ``_``); 
 
 from __future__ import annotations
 
+import inspect
+
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.concurrency import run_in_threadpool
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jobplane_api.errors import ApiError
 from jobplane_api.settings import ApiSettings
-from jobplane_api.ui.auth import CsrfFailed, LoginRequired, login_url
+from jobplane_api.ui.auth import SESSION_COOKIE, CsrfFailed, LoginRequired, login_url, optional_user
 from jobplane_api.ui.templating import STATIC_DIR, is_htmx, render
 
 __all__ = ["install_ui"]
@@ -67,26 +73,49 @@ def install_ui(app: FastAPI) -> None:
     async def _csrf(request: Request, exc: CsrfFailed) -> Response:
         return render(request, "errors/error.html", {"status": 403, "message": exc.reason}, status_code=403)
 
-    # The API's handlers answer JSON; these keep that for /api/ and render a page everywhere else.
-    @app.exception_handler(ApiError)
-    async def _api_error(request: Request, exc: ApiError) -> Response:
-        if _is_api(request):
-            return JSONResponse(exc.body(), status_code=exc.status_code)
-        return render(
-            request,
-            "errors/error.html",
-            {"status": exc.status_code, "message": exc.detail, "body": exc.body()},
-            status_code=exc.status_code,
-        )
+    # The API's handlers answer JSON: they still do for /api/ (and /static/), a page answers elsewhere.
+    api_handlers = {kind: app.exception_handlers[kind] for kind in API_ERRORS}
 
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        detail = exc.detail if isinstance(exc.detail, str) else "Error."
-        if exc.status_code == 404 and detail == "Not Found":
-            detail = "Not found."
+    async def _error(request: Request, exc: Exception) -> Response:
         if _is_api(request) or request.url.path.startswith("/static/"):
-            return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
-        return render(
-            request, "errors/error.html", {"status": exc.status_code, "message": detail},
-            status_code=exc.status_code, headers=exc.headers,
-        )  # fmt: skip
+            answer = api_handlers[_kind_of(exc)](request, exc)
+            return await answer if inspect.isawaitable(answer) else answer
+        if isinstance(exc, ApiError):
+            status, message, body = exc.status_code, exc.detail, exc.body()
+        elif isinstance(exc, RequestValidationError):
+            status, message, body = (
+                400,
+                "The request is not valid.",
+                {"errors": jsonable_encoder(exc.errors())},
+            )
+        else:
+            assert isinstance(exc, StarletteHTTPException)
+            status = exc.status_code
+            message = (
+                exc.detail if isinstance(exc.detail, str) and exc.detail != "Not Found" else "Not found."
+            )
+            body = None
+        await run_in_threadpool(_identify, request)
+        headers = getattr(exc, "headers", None)
+        context = {"status": status, "message": message, "body": body}
+        return render(request, "errors/error.html", context, status_code=status, headers=headers)
+
+    for kind in API_ERRORS:
+        app.add_exception_handler(kind, _error)
+
+
+API_ERRORS: tuple[type[Exception], ...] = (ApiError, RequestValidationError, StarletteHTTPException)
+
+
+def _kind_of(exc: Exception) -> type[Exception]:
+    return next(kind for kind in API_ERRORS if isinstance(exc, kind))
+
+
+def _identify(request: Request) -> None:
+    """Find the signed-in user of a request that failed before its route did, for the error page's nav."""
+    if getattr(request.state, "ui_principal", None) is not None or not request.cookies.get(SESSION_COOKIE):
+        return
+    sessions: sessionmaker[Session] = request.app.state.sessions
+    with sessions() as session:
+        optional_user(request, session)
+        session.commit()

@@ -317,3 +317,19 @@ def test_changing_needs_the_change_permission(client: TestClient, world: UiWorld
     )
     assert answer.status_code == 403
     assert world.fake.objects[(JOB_DEFINITIONS, "ui-support-disabled")]["spec"]["enabled"] is False
+
+
+def test_error_pages_are_pages_with_the_users_nav(client: TestClient) -> None:
+    sign_in(client, "viewer")
+    missing = client.get("/nowhere/")
+    assert missing.status_code == 404
+    assert 'data-testid="user-menu">viewer<' in missing.text
+    unknown = client.get("/jobs/no-such-job/")
+    assert unknown.status_code == 404
+    assert "No job with id or name" in unknown.text
+    bad = client.get("/jobs/?hidden=maybe")
+    assert bad.status_code == 400
+    assert "text/html" in bad.headers["content-type"]
+    assert client.get("/api/extras/jobs/no-such-job/").json() == {
+        "detail": "Authentication credentials were not provided."
+    }
