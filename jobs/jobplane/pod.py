@@ -211,9 +211,10 @@ def data_database_url(env: Mapping[str, str], settings: Settings) -> str | None:
 
 
 def _data_engine(url: str) -> Any:
+    # SQLAlchemy is imported only by pods that have a data database.
     from sqlalchemy.exc import SQLAlchemyError
 
-    from jobplane.store.database import create_store_engine  # brings SQLAlchemy; only with a data database
+    from jobplane.store.database import create_store_engine
 
     try:
         return create_store_engine(url)
@@ -228,6 +229,7 @@ def _data_engine(url: str) -> Any:
 def _password_of(url: str | None) -> str | None:
     if not url:
         return None
+    # SQLAlchemy is imported only by pods that have a data database.
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
@@ -636,7 +638,7 @@ def run_pod(
         url = data_database_url(env, settings)
         password = _password_of(url)
         if url:
-            from jobplane.store.database import make_sessionmaker
+            from jobplane.store.database import make_sessionmaker  # brings SQLAlchemy, as above
 
             data_engine = _data_engine(url)
             data_sessions = make_sessionmaker(data_engine)
