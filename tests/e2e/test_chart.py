@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+import yaml
 
 from jobplane_crds.v1alpha1 import KINDS
 from tests.cluster.binaries import Binaries
@@ -125,9 +126,64 @@ def test_rendered_pods_are_non_root_read_only_and_drop_all_capabilities() -> Non
             assert any(m["mountPath"] == "/tmp" for m in container["volumeMounts"]), name
 
 
-def _pod_specs(rendered: str) -> dict[str, dict[str, Any]]:
-    import yaml
+def _render(*args: str) -> list[dict[str, Any]]:
+    rendered = helm(None, "template", RELEASE, str(CHART), "-n", "jobplane", *args).stdout
+    return [doc for doc in yaml.safe_load_all(rendered) if doc]
 
+
+def _operator_env(docs: list[dict[str, Any]]) -> dict[str, str]:
+    (deployment,) = [
+        d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == f"{FULLNAME}-operator"
+    ]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    return {e["name"]: e.get("value", "") for e in container["env"]}
+
+
+DATA_URL = "postgresql://jobs:data-Pa55@inventory.example.com:5432/inventory"
+
+
+def test_the_data_database_url_is_a_secret_in_each_run_namespace_and_the_operator_gets_its_name() -> None:
+    docs = _render(
+        "-f", str(CHART / "ci" / "run-namespaces-values.yaml"), "--set", f"dataDatabase.url={DATA_URL}"
+    )
+    secrets_ = [
+        d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"] == f"{FULLNAME}-data-database"
+    ]
+    assert {d["metadata"]["namespace"] for d in secrets_} == {
+        "jobplane",
+        "jobplane-runs-a",
+        "jobplane-runs-b",
+    }
+    assert all(d["stringData"] == {"url": DATA_URL} for d in secrets_)
+    env = _operator_env(docs)
+    assert env["JOBPLANE_OPERATOR_DATA_DATABASE_SECRET"] == f"{FULLNAME}-data-database"
+    assert env["JOBPLANE_OPERATOR_DATA_DATABASE_SECRET_KEY"] == "url"
+    # The URL is in those Secrets and nowhere else: not in the operator's spec, not in the API's.
+    assert [d for d in docs if "data-Pa55" in json.dumps(d)] == secrets_
+
+
+def test_a_data_database_secret_of_the_admins_own_is_named_and_never_rendered() -> None:
+    docs = _render("-f", str(CHART / "ci" / "external-db-values.yaml"))
+    env = _operator_env(docs)
+    assert env["JOBPLANE_OPERATOR_DATA_DATABASE_SECRET"] == "jobplane-data-db"
+    assert env["JOBPLANE_OPERATOR_DATA_DATABASE_SECRET_KEY"] == "DATABASE_URL"
+    assert not [d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"] == "jobplane-data-db"]
+
+
+def test_without_a_data_database_the_operator_names_none() -> None:
+    docs = _render("-f", str(CHART / "ci" / "default-values.yaml"))
+    assert not {"JOBPLANE_OPERATOR_DATA_DATABASE_SECRET", "JOBPLANE_OPERATOR_DATA_DATABASE_SECRET_KEY"} & set(
+        _operator_env(docs)
+    )
+    assert not [d for d in docs if d["metadata"]["name"].endswith("-data-database")]
+
+
+def test_the_chart_refuses_the_results_store_as_the_data_database() -> None:
+    with pytest.raises(AssertionError, match=r"dataDatabase\.url must not be database\.url"):
+        _render("--set", f"database.url={DATA_URL}", "--set", f"dataDatabase.url={DATA_URL}")
+
+
+def _pod_specs(rendered: str) -> dict[str, dict[str, Any]]:
     specs = {}
     for doc in yaml.safe_load_all(rendered):
         if doc and doc["kind"] in ("Deployment", "Job", "StatefulSet"):
@@ -146,6 +202,7 @@ class Release:
     database_url: str
     api_port: int
     workdir: Path
+    data_database_url: str
 
     def kubectl(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
         return self.cluster.kubectl("-n", self.namespace, *args, **kwargs)  # before a `--`
@@ -244,6 +301,15 @@ def release(
         namespace,
         f"--from-literal=DATABASE_URL={database_url}",
     )
+    # The job-data database from a Secret of the admin's (dataDatabase.existingSecret), from stdin.
+    data_url = postgres.create_database()
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "jobs-data"},
+        "stringData": {"URL": data_url},
+    }
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(secret))
     # Only the release's own webhook (its operator pods) answers for its namespace, not the tests' one.
     cluster.kubectl("label", "namespace", namespace, f"{ADMISSION_OPT_OUT}=disabled")
     repository, tag = project_image.rsplit(":", 1)
@@ -251,6 +317,7 @@ def release(
     values = {
         "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
         "database": {"existingSecret": "jobplane-db", "existingSecretKey": "DATABASE_URL"},
+        "dataDatabase": {"existingSecret": "jobs-data", "existingSecretKey": "URL"},
         "hostNetwork": True,
         "extraEnv": [
             {"name": "KUBERNETES_SERVICE_HOST", "value": "127.0.0.1"},
@@ -280,7 +347,7 @@ def release(
     }  # fmt: skip
     values_file = workdir / "values.yaml"
     values_file.write_text(json.dumps(values))
-    rel = Release(cluster, namespace, values_file, database_url, api_port, workdir)
+    rel = Release(cluster, namespace, values_file, database_url, api_port, workdir, data_url)
     _adopt_existing_crds(cluster, namespace)
     try:
         rel.upgrade_or_install("install")
@@ -380,6 +447,43 @@ def test_a_kubectl_jobrun_and_an_api_run_through_the_service_both_succeed_with_r
         return done if len(done) >= 2 else None
 
     assert "from-kubectl" in {name for name, _ in wait_for("both results in Postgres", stored, timeout=60)}
+
+
+@pytest.mark.timeout(900)  # alone (-k), it also waits for the install
+def test_a_job_in_a_chart_run_pod_writes_and_looks_up_rows_of_the_data_database(release: Release) -> None:
+    def run(name: str, class_path: str, data: dict[str, Any]) -> dict[str, Any]:
+        definition = release.definition(class_path)["metadata"]["name"]
+        release.kubectl(
+            "patch", "jobdefinition", definition, "--type=merge", "-p", '{"spec": {"enabled": true}}'
+        )
+        body = {
+            "apiVersion": "jobplane.io/v1alpha1",
+            "kind": "JobRun",
+            "metadata": {"name": name},
+            "spec": {"job": definition, "data": data},
+        }
+        release.kubectl("apply", "-f", "-", input=json.dumps(body))
+
+        def ended() -> dict[str, Any] | None:
+            status = release.get("jobrun", name).get("status") or {}
+            return status if status.get("phase") in ("Succeeded", "Failed", "Cancelled") else None
+
+        return wait_for(f"run {name}", ended, timeout=180)
+
+    loaded = run("load-demo", "inventory.load_demo.LoadDemoInventory", {})
+    assert loaded["phase"] == "Succeeded", (loaded, release.diagnostics())
+    with psycopg.connect(release.data_database_url.replace("postgresql+psycopg", "postgresql")) as conn:
+        names = [row[0] for row in conn.execute("SELECT name FROM inventory_location ORDER BY name")]
+    assert names == ["AMS1", "FRA1"]
+    data = {"hostname": "edge-1", "location": {"name": "FRA1"}, "routers": [{"name": "fra1-rtr-01"}]}
+    tour = run("tour", "variables_tour.VariablesTour", data)
+    assert tour["phase"] == "Succeeded", (tour, release.diagnostics())
+    result = json.loads(tour["result"]["result"])
+    assert (result["location"], result["routers"]) == ("FRA1", ["fra1-rtr-01"])
+    # Named in the pod spec, read by the kubelet: the URL is in no Job, pod or run.
+    specs = release.kubectl("get", "jobs,pods,jobruns", "-o", "json").stdout
+    assert release.data_database_url.split("@", 1)[1] not in specs
+    assert '"secretName": "jobs-data"' in specs
 
 
 @pytest.mark.parametrize(
