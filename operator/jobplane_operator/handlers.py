@@ -14,7 +14,7 @@ import kopf
 
 from jobplane.settings import Settings, get_settings
 from jobplane_crds import GROUP
-from jobplane_crds.v1alpha1 import VERSION
+from jobplane_crds.v1alpha1 import VERSION, JobRunPhase
 from jobplane_operator.kube import Clients
 from jobplane_operator.reconcile.jobrepository import (
     LABEL_REPOSITORY,
@@ -30,7 +30,7 @@ from jobplane_operator.reconcile.jobrun import (
     poll_interval,
     run_event_matters,
 )
-from jobplane_operator.reconcile.jobschedule import schedule_event_matters
+from jobplane_operator.reconcile.jobschedule import LABEL_SCHEDULE, schedule_event_matters
 from jobplane_operator.repositories import (
     adopt_definitions,
     forget_missing_repositories,
@@ -47,6 +47,7 @@ __all__ = ["build_registry", "configure_kopf"]
 log = logging.getLogger(__name__)
 
 MANAGED = {LABEL_MANAGED_BY: "jobplane"}
+ENDED_PHASES = frozenset(phase.value for phase in JobRunPhase if phase.is_terminal)
 # Handlers are sync and mostly wait on the API: threads for kopf's executor, and as many connections.
 HANDLER_THREADS = 20
 
@@ -276,9 +277,24 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
         if type != "DELETED" and schedule_event_matters(dict(body), datetime.now(UTC)):
             await reconcile_schedule_now(_plain(body))
 
+    # A scheduled run that ends changes its schedule's status (its runs' phases) and may exceed the history
+    # limits: its schedule is looked at then, rather than polled.
+    @kopf.on.event(GROUP, VERSION, "jobruns", labels={LABEL_SCHEDULE: kopf.PRESENT}, registry=registry)
+    async def scheduled_run_event(body: Any, type: str | None, namespace: str | None, **kwargs: Any) -> None:
+        meta = body.get("metadata") or {}
+        key = (namespace, (meta.get("labels") or {}).get(LABEL_SCHEDULE))
+        schedule = next(iter(kwargs["schedules_by_name"].get(key, [])), None)
+        if type is None or schedule is None:
+            return  # at start-up, the schedules' own listing looks at them all
+        phase = (body.get("status") or {}).get("phase")
+        listed = {run["name"]: run.get("phase") for run in (schedule.get("status") or {}).get("runs") or []}
+        ended = phase in ENDED_PHASES and listed.get(meta.get("name")) != phase
+        if ended or (type == "DELETED" and meta.get("name") in listed):
+            await reconcile_schedule_now(schedule)
+
     async def poll_schedules(schedules: Any, execution: Any) -> None:
-        """Fire the schedules that are due, and look at every one each resync_interval (its runs' phases
-        in status, its history limits)."""
+        """Fire the schedules that are due, and look at every one each running_resync_interval (a safety
+        net: their runs' ends are followed by events)."""
         loop = asyncio.get_running_loop()
         looked: dict[str, float] = {}  # by schedule uid: the last pass (loop time)
         passes: set[asyncio.Task[None]] = set()  # held until done (the loop keeps only weak references)
@@ -289,7 +305,7 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
                 for obj in list(store):
                     uid = obj["metadata"]["uid"]
                     seen.add(uid)
-                    stale = moment - looked.setdefault(uid, moment) >= settings.resync_interval
+                    stale = moment - looked.setdefault(uid, moment) >= settings.running_resync_interval
                     if stale or schedule_event_matters(obj, now):
                         looked[uid] = moment
                         task = asyncio.create_task(reconcile_schedule_now(obj))

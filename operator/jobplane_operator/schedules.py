@@ -126,6 +126,8 @@ def reconcile_schedule(api: Clients, obj: dict[str, Any], now: datetime) -> None
             api._call("DELETE", _runs_path(namespace, victim), body)
         except Exception as exc:  # a run deleted meanwhile, or a transient error: the next pass retries
             log.warning("history cleanup failed run=%s/%s error=%r", namespace, victim, exc)
+    if {key: value for key, value in status.items() if value is not None} == (obj.get("status") or {}):
+        return  # a look that found nothing new writes nothing (a thousand schedules, every minute)
     resource_version = (obj.get("metadata") or {}).get("resourceVersion")
     if not api._patch_status(namespace, JOB_SCHEDULES, name, status, resource_version):
         # Changed meanwhile: its next event decides again. A fire just made is known by its run.
