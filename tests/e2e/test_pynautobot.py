@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ import pytest
 from pynautobot.core.endpoint import DetailEndpoint
 from pynautobot.models.extras import JobResults, Jobs
 
+from jobplane_api.versioning import API_VERSION
 from tests.cluster.cluster import wait_for
 from tests.e2e.api_support import Api
 from tests.gitserver import GitHttpServer, GitRepo
@@ -75,6 +77,7 @@ def finished(nb: pynautobot.api, result_id: str, timeout: float = 180) -> JobRes
 
 
 def test_jobs_all_and_get_by_name_and_id(nb: pynautobot.api, admin: Api) -> None:
+    assert nb.version == API_VERSION  # read from the API-Version header, as Nautobot sends it
     jobs = nb.extras.jobs.all()
     assert all(isinstance(job, Jobs) for job in jobs)
     by_path = {job.class_path: job for job in jobs}
@@ -135,6 +138,7 @@ def test_run_then_results_and_logs(nb: pynautobot.api, admin: Api) -> None:
     assert result.user.username == ADMIN
     assert url_path(result.user.url) == f"/api/users/users/{result.user.id}/"
 
+    assert nb.extras.job_results.get(str(uuid.uuid4())) is None  # a 404, which pynautobot makes None
     listed = nb.extras.job_results.all()
     assert result.id in {item.id for item in listed}
     assert all(isinstance(item, JobResults) for item in listed)
@@ -255,7 +259,8 @@ def test_tokens_from_a_password_then_by_token(nb: pynautobot.api, stack: Stack) 
     wrong.http_session.auth = (username, "not-the-password")
     with pytest.raises(pynautobot.RequestError) as refused:
         wrong.users.tokens.create()
-    assert refused.value.req.status_code in (401, 403)
+    assert refused.value.req.status_code == 403  # DRF's basic authentication failing, as Nautobot answers
+    assert refused.value.req.json() == {"detail": "Invalid username/password."}
 
     # Deleting a token through its record: it no longer authenticates.
     assert mine.users.tokens.get(second.id).delete() is True
@@ -329,9 +334,11 @@ def test_git_repository_with_nautobot_s_payload_then_sync(
     assert nb.extras.git_repositories.get(slug="acceptance_seed_jobs") == repo
     # The same name again: Nautobot's uniqueness refusal on the field.
     with pytest.raises(pynautobot.RequestError) as taken:
-        nb.extras.git_repositories.create(**{**payload, "slug": "other_slug"})
+        nb.extras.git_repositories.create(
+            **{**payload, "slug": "other_slug", "remote_url": server.url_for("other.git")}
+        )
     assert taken.value.req.status_code == 400
-    assert "name" in taken.value.req.json()
+    assert taken.value.req.json() == {"name": ["Git repository with this name already exists."]}
 
     # The sync answers a job result that a client follows to its end, as Nautobot's does.
     answer = DetailEndpoint(repo, "sync").create()
