@@ -16,7 +16,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from jobplane_api.services.runs import UploadedFile
 
-__all__ = ["QUEUE_FIELD", "FormField", "ParsedForm", "fields_of", "parse_run_form"]
+__all__ = ["QUEUE_FIELD", "FormField", "ParsedForm", "fields_of", "form_values", "parse_run_form"]
 
 QUEUE_FIELD = "_task_queue"
 NOT_JSON = "Enter valid JSON."
@@ -179,3 +179,25 @@ async def parse_run_form(form: FormData, fields: list[FormField], *, max_size: i
             else:
                 parsed.data[name] = text
     return parsed
+
+
+def form_values(fields: list[FormField], data: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's data as the form shows it (a re-run pre-filled): text for text controls, lists for
+    multiple ones, booleans for switches. A FileVar cannot be pre-filled: the file is chosen again."""
+    values: dict[str, Any] = {}
+    for spec in fields:
+        value = data.get(spec.name)
+        if spec.type in ("BooleanVar", "DryRunVar"):
+            values[spec.name] = bool(value)
+        elif spec.type == "FileVar" or value is None:
+            continue
+        elif spec.type == "JSONVar":
+            values[spec.name] = json.dumps(value, indent=2)
+        elif spec.type in ("MultiChoiceVar", "MultiObjectVar"):
+            items = value if isinstance(value, list) else [value]
+            values[spec.name] = [json.dumps(item) if isinstance(item, dict) else str(item) for item in items]
+        elif isinstance(value, dict):
+            values[spec.name] = json.dumps(value)
+        else:
+            values[spec.name] = str(value)
+    return values

@@ -19,10 +19,10 @@ from jobplane_api.pagination import PageParams
 from jobplane_api.routes import base_url
 from jobplane_api.schemas import JobRead, JobResultRead, JobUpdate
 from jobplane_api.services import jobs as service
-from jobplane_api.services.results import list_results
+from jobplane_api.services.results import list_results, readable_result
 from jobplane_api.services.runs import RunRequest, run_job
 from jobplane_api.ui.auth import UserDep, csrf_protect
-from jobplane_api.ui.forms import QUEUE_FIELD, FormField, fields_of, parse_run_form
+from jobplane_api.ui.forms import QUEUE_FIELD, FormField, fields_of, form_values, parse_run_form
 from jobplane_api.ui.templating import is_htmx, render
 
 __all__ = ["ObjectChoices", "router", "run_blocker"]
@@ -230,6 +230,7 @@ def _run_page(
     errors: Mapping[str, list[str]] | None = None,
     form_errors: list[str] | None = None,
     queue: str | None = None,
+    notes: list[str] | None = None,
     status_code: int = 200,
 ) -> Response:
     schema = (definition.get("status") or {}).get("variablesSchema") or {}
@@ -243,7 +244,8 @@ def _run_page(
         "errors": errors or {},
         "form_errors": form_errors or [],
         "queues": queues,
-        "queue": queue or queues[0],
+        "queue": queue if queue in queues else queues[0],
+        "notes": notes or [],
         "queue_field": QUEUE_FIELD,
         "blocker": run_blocker(user, job),
         "object_choices": _object_choices(request, fields),
@@ -252,9 +254,29 @@ def _run_page(
 
 
 @router.get("/{key}/run/")
-def run_form(request: Request, key: str, user: UserDep, kube: KubeDep) -> Response:
+def run_form(
+    request: Request, key: str, user: UserDep, kube: KubeDep, session: SessionDep, rerun: str | None = None
+) -> Response:
+    """The run form; ``rerun`` (a result id) fills it with that run's inputs and queue."""
     definition, job = service.lookup_job(kube=kube, principal=user, key=key, base_url=base_url(request))
-    return _run_page(request, user, definition, job)
+    values: dict[str, Any] | None = None
+    queue: str | None = None
+    notes: list[str] = []
+    if rerun:
+        previous = readable_result(session=session, principal=user, result_id=rerun)
+        if previous.job_model_id != job.id:
+            raise BadRequest(f"Result {rerun} is not a run of this job.")
+        schema = (definition.get("status") or {}).get("variablesSchema") or {}
+        fields = fields_of(schema)
+        if previous.task_kwargs is None and fields:
+            # Sensitive inputs are never stored: there is nothing to fill in.
+            notes.append("The inputs of that run are not stored (the job has sensitive variables).")
+        else:
+            values = form_values(fields, previous.task_kwargs or {})
+        if any(spec.type == "FileVar" and (previous.task_kwargs or {}).get(spec.name) for spec in fields):
+            notes.append("Files are not kept for a re-run: choose them again.")
+        queue = previous.queue
+    return _run_page(request, user, definition, job, values=values, queue=queue, notes=notes)
 
 
 def _split_errors(body: Mapping[str, Any], names: set[str]) -> tuple[dict[str, list[str]], list[str]]:

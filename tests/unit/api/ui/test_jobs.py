@@ -333,3 +333,34 @@ def test_error_pages_are_pages_with_the_users_nav(client: TestClient) -> None:
     assert client.get("/api/extras/jobs/no-such-job/").json() == {
         "detail": "Authentication credentials were not provided."
     }
+
+
+def test_a_rerun_fills_the_form_with_the_runs_inputs(client: TestClient, world: UiWorld) -> None:
+    sign_in(client, "runner")
+    data = {**VALID, "enabled": "true", "features": ["ospf"], "settings": '"just text"', "items": "3, 4"}
+    first = submit(client, TOUR, data)
+    result_id = first.headers["location"].split("/")[2]
+    page = client.get(f"/jobs/{TOUR}/run/?rerun={result_id}").text
+    assert 'id="hostname" name="hostname" required aria-describedby="hostname-help" value="edge-1"' in page
+    assert 'id="enabled" name="enabled" value="true" checked>' in page
+    assert '<option value="router" selected>Router</option>' in page
+    assert '<input type="checkbox" name="features" value="ospf" checked>' in page
+    assert 'value="3, 4"' in page
+    assert ">&#34;just text&#34;</textarea>" in page
+    assert 'value="10.0.0.0/24"' in page
+    # Submitting it again runs with the same inputs.
+    again = client.post(f"/jobs/{TOUR}/run/", data={**data, "csrf_token": csrf_of(page)})
+    assert again.status_code == 303
+    assert world.runs()[0]["spec"]["data"] == world.runs()[1]["spec"]["data"]
+
+
+def test_a_rerun_of_a_sensitive_job_or_of_another_job_fills_nothing(
+    client: TestClient, world: UiWorld
+) -> None:
+    sign_in(client, "runner")
+    secret = submit(client, SENSITIVE, {"password": "s3cret"}).headers["location"].split("/")[2]
+    page = client.get(f"/jobs/{SENSITIVE}/run/?rerun={secret}").text
+    assert "s3cret" not in page
+    assert "The inputs of that run are not stored" in page
+    assert client.get(f"/jobs/{TOUR}/run/?rerun={secret}").status_code == 400
+    assert client.get(f"/jobs/{TOUR}/run/?rerun={uuid.uuid4()}").status_code == 404
