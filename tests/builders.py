@@ -1,8 +1,14 @@
-"""Builders for test objects shared across tiers: job modules on disk and a recording reporter."""
+"""Builders for test objects shared across tiers: job modules on disk, a recording reporter, and a
+`runjob --local` run on a data database of the test's."""
 
 from __future__ import annotations
 
 import io
+import json
+import os
+import re
+import subprocess
+import sys
 import textwrap
 import uuid
 from dataclasses import dataclass, field
@@ -10,6 +16,35 @@ from pathlib import Path
 from typing import IO, Any
 
 from jobplane.joblog import LogEntry
+
+
+def runjob_local(
+    workdir: Path, jobs_root: Path, data_url: str, class_path: str, data: dict[str, Any]
+) -> subprocess.CompletedProcess[str]:
+    """`jobplane runjob --local` of ``class_path`` with a results store of its own in ``workdir`` and the
+    job-data database ``data_url``; nothing of the caller's JOBPLANE_* environment leaks in."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("JOBPLANE_")}
+    env.update(
+        JOBPLANE_JOBS_ROOT=str(jobs_root),
+        JOBPLANE_DATABASE_URL=f"sqlite:///{workdir / 'local-store.sqlite3'}",
+        JOBPLANE_DATA_DATABASE_URL=data_url,
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "jobplane.cli", "runjob", "--local", class_path, "--data", json.dumps(data)],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def printed_result(done: subprocess.CompletedProcess[str]) -> Any:
+    """The result a `runjob --local` printed (its summary's ``Result:`` line)."""
+    found = re.search(r"^Result: (.*)$", done.stdout, re.MULTILINE)
+    assert found, done.stdout + done.stderr
+    return json.loads(found.group(1))
 
 
 def write_module(root: Path, name: str, source: str) -> Path:

@@ -9,16 +9,13 @@ every local connection here, so any password works): it must show nowhere but in
 from __future__ import annotations
 
 import json
-import os
-import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.builders import printed_result, runjob_local
 from tests.cluster.cluster import Cluster
 from tests.conftest import PostgresServer
 from tests.e2e.support import EXAMPLES, Workspace, reporting, running_operator
@@ -33,26 +30,9 @@ LOOPBACKS = "inventory.check_router_loopbacks.CheckRouterLoopbacks"
 TOUR_DATA = {"hostname": "edge-1", "location": {"name": "AMS1"}, "routers": [{"name": "ams1-rtr-01"}]}
 
 
-def runjob_local(workdir: Path, data_url: str, class_path: str, data: dict[str, Any]) -> Any:
-    """`jobplane runjob --local` on this host against the data database; its result."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("JOBPLANE_")}
-    env.update(
-        JOBPLANE_JOBS_ROOT=str(EXAMPLES),
-        JOBPLANE_DATABASE_URL=f"sqlite:///{workdir / 'local.sqlite3'}",
-        JOBPLANE_DATA_DATABASE_URL=data_url,
-    )
-    done = subprocess.run(
-        [sys.executable, "-m", "jobplane.cli", "runjob", "--local", class_path, "--data", json.dumps(data)],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    found = re.search(r"^Result: (.*)$", done.stdout, re.MULTILINE)
-    assert found, done.stdout + done.stderr
-    return json.loads(found.group(1))
+def local_result(workdir: Path, data_url: str, class_path: str, data: dict[str, Any]) -> Any:
+    """The result of `jobplane runjob --local` on this host against the data database."""
+    return printed_result(runjob_local(workdir, EXAMPLES, data_url, class_path, data))
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +40,7 @@ def inventory(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory
     """A data database in the session's Postgres holding the demo inventory, written by a --local run."""
     url = postgres.create_database().replace("://jobplane@", f"://jobplane:{PASSWORD}@")
     workdir = tmp_path_factory.mktemp("local")
-    runjob_local(workdir, url, "inventory.load_demo.LoadDemoInventory", {"with_problems": True})
+    local_result(workdir, url, "inventory.load_demo.LoadDemoInventory", {"with_problems": True})
     return url, workdir
 
 
@@ -125,8 +105,8 @@ def test_object_vars_and_job_db_in_a_real_pod_reach_the_rows_a_local_run_wrote(
     loopbacks = workspace.wait_phase("loopbacks", "Succeeded", "Failed", timeout=120)
     assert (loopbacks["phase"], loopbacks["reason"]) == ("Succeeded", "Completed"), loopbacks
     # The same results as --local on the same data: the pod took the same code path.
-    assert result_of(tour) == runjob_local(workdir, url, TOUR, TOUR_DATA)
-    assert result_of(loopbacks) == runjob_local(workdir, url, LOOPBACKS, {"location": {"name": "AMS1"}})
+    assert result_of(tour) == local_result(workdir, url, TOUR, TOUR_DATA)
+    assert result_of(loopbacks) == local_result(workdir, url, LOOPBACKS, {"location": {"name": "AMS1"}})
     assert result_of(loopbacks) == {"location": "AMS1", "checked": 1, "failing": []}
     logs = workspace.cluster.kubectl("logs", tour["podName"], "-n", workspace.namespace).stdout
     assert "location (ObjectVar): AMS1, id 1" in logs

@@ -5,16 +5,14 @@ never showing its URL."""
 from __future__ import annotations
 
 import json
-import os
-import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from jobplane_crds.podcontract import DATA_DATABASE_UNAVAILABLE
+from tests.builders import printed_result, runjob_local
 from tests.integration.jobs.test_run_pod_local import EXAMPLES, RunPod
 
 PASSWORD = "pa55-Wr0ng-h0rse"
@@ -31,28 +29,7 @@ def run_pod(tmp_path: Path) -> RunPod:
 def local(
     tmp_path: Path, data_url: str, class_path: str, data: dict[str, Any]
 ) -> subprocess.CompletedProcess[str]:
-    """`jobplane runjob --local` on a results store of its own and the data database ``data_url``."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("JOBPLANE_")}
-    env.update(
-        JOBPLANE_JOBS_ROOT=str(EXAMPLES),
-        JOBPLANE_DATABASE_URL=f"sqlite:///{tmp_path / 'local-store.sqlite3'}",
-        JOBPLANE_DATA_DATABASE_URL=data_url,
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "jobplane.cli", "runjob", "--local", class_path, "--data", json.dumps(data)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def local_result(done: subprocess.CompletedProcess[str]) -> Any:
-    found = re.search(r"^Result: (.*)$", done.stdout, re.MULTILINE)
-    assert found, done.stdout + done.stderr
-    return json.loads(found.group(1))
+    return runjob_local(tmp_path, EXAMPLES, data_url, class_path, data)
 
 
 def url_file(tmp_path: Path, url: str) -> str:
@@ -79,7 +56,7 @@ def test_object_vars_and_job_db_in_a_pod_behave_as_in_a_local_run(
         assert in_pod.code == 0, in_pod.stderr
         here = local(tmp_path, inventory, class_path, data)
         assert here.returncode == 0, here.stdout + here.stderr
-        assert in_pod.events[-1]["result"] == local_result(here)
+        assert in_pod.events[-1]["result"] == printed_result(here)
     # The objects themselves reached run(): the rows of the data database, as --local gives them.
     tour = run_pod(TOUR, jobs_root=EXAMPLES, JOBPLANE_RUN_DATA=json.dumps(TOUR_DATA), **contract)
     assert "location (ObjectVar): AMS1, id 1" in tour.logs()
@@ -88,7 +65,7 @@ def test_object_vars_and_job_db_in_a_pod_behave_as_in_a_local_run(
     assert loopbacks.code == 1  # LAB1's routers have no addressed loopback: Job.db read them all
     assert (
         loopbacks.events[-1]["result"]["failing"]
-        == local_result(local(tmp_path, inventory, LOOPBACKS, {}))["failing"]
+        == printed_result(local(tmp_path, inventory, LOOPBACKS, {}))["failing"]
     )
 
 
