@@ -139,7 +139,14 @@ def start_session(
 ) -> None:
     """Check the password and set the session cookie; AuthenticationFailed on a wrong one."""
     user = check_password(session=session, username=username, password=password)
-    expires = _now() + timedelta(hours=settings.ui_session_hours)
+    now = _now()
+    # The user's sessions that expired are of no use to anyone: they go rather than pile up.
+    session.execute(
+        delete(Token).where(
+            Token.user_id == user.id, Token.description == SESSION_DESCRIPTION, Token.expires <= now
+        )
+    )
+    expires = now + timedelta(hours=settings.ui_session_hours)
     _, key = create_token(session=session, user=user, expires=expires, description=SESSION_DESCRIPTION)
     response.set_cookie(
         SESSION_COOKIE,

@@ -170,3 +170,21 @@ def test_static_assets_are_served_from_the_package(client: TestClient) -> None:
         "/static/vendor/pico.min.css",
     ):
         assert client.get(path).status_code == 200, path
+
+
+def test_signing_in_clears_the_users_expired_sessions(client: TestClient, world: UiWorld) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from jobplane_api.identity import service
+
+    with world.sessions.begin() as session:
+        service.create_user_token(session=session, username="alice", description="kept: not a session")
+        old = service.create_user_token(
+            session=session, username="alice", description=SESSION_DESCRIPTION,
+            expires=datetime.now(UTC) + timedelta(seconds=30),
+        )[0]  # fmt: skip
+        old.expires = datetime.now(UTC) - timedelta(hours=1)
+    sign_in(client)
+    with world.sessions() as session:
+        left = sorted((token.description, token.expires is None) for token in session.scalars(select(Token)))
+    assert left == [(SESSION_DESCRIPTION, False), ("kept: not a session", True)]
