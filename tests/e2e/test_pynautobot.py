@@ -168,7 +168,13 @@ def test_run_and_wait_and_run_from_the_record(nb: pynautobot.api) -> None:
     assert dict(done.job_result.result) == {"greeting": "Hello, pynautobot!"}
     # By name, as pynautobot's job_name does (Nautobot's /jobs/<name>/run/), and from the Jobs record.
     by_name = nb.extras.jobs.run(job_name="Hello world", data={})
-    assert finished(nb, by_name.job_result.id).result == {"greeting": "Hello, world!"}
+    ended = finished(nb, by_name.job_result.id)
+    assert ended.result == {"greeting": "Hello, world!"}
+    # count() reads the list's count (limit=1); a finished result deleted through its record is gone.
+    assert nb.extras.job_results.count() == len(nb.extras.job_results.all())
+    assert ended.delete() is True
+    assert nb.extras.job_results.get(ended.id) is None
+    assert nb.extras.job_logs.filter(job_result=ended.id) == []
     from_record = job.run(data={"who": "record"})
     assert finished(nb, from_record.job_result.id).result == {"greeting": "Hello, record!"}
 
