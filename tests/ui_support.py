@@ -7,6 +7,7 @@ path is tests/e2e (tests/stack.py serves the same app).
 
 from __future__ import annotations
 
+import copy
 import re
 import uuid
 from collections.abc import Mapping, Sequence
@@ -147,6 +148,17 @@ class RunObjects(FakeCustomObjects):
                 },
             }
         return super().create_namespaced_custom_object(group, version, namespace, plural, body)
+
+    def get_namespaced_custom_object(
+        self, group: str, version: str, namespace: str, plural: str, name: str
+    ) -> dict[str, Any]:
+        from kubernetes.client.exceptions import ApiException
+
+        self._check(plural)
+        obj = self.objects.get((plural, name))
+        if obj is None:
+            raise ApiException(status=404, reason="Not Found")
+        return copy.deepcopy(obj)
 
 
 class RecordingCore:

@@ -26,7 +26,10 @@ ResultId = Annotated[str, Path(description="The job result's UUID (the JobRun's 
     "/job-results/",
     response_model=Page[JobResultRead],
     tags=["job results"],
-    description="Newest first. Filters: status, name, user, job_model, task_name, queue, run_name, id.",
+    description=(
+        "Newest first. Filters: status, name, user, job_model, task_name, queue, run_name, id, "
+        "date_created__gte/__gt/__lte/__lt (ISO date or date-time, UTC when it has no offset)."
+    ),
 )
 def list_results(
     request: Request, session: SessionDep, principal: PrincipalDep, page: PageDep, depth: DepthDep

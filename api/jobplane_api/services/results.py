@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import ColumnElement, Select, delete, func, literal_column, or_, select, text
@@ -38,6 +39,7 @@ __all__ = [
     "FILE",
     "LOG",
     "RESULT",
+    "cancel_refusal",
     "cancel_result",
     "checked_levels",
     "delete_result",
@@ -180,9 +182,31 @@ def _in_filter(column: Any, values: list[str], field: str) -> ColumnElement[bool
     return cast("ColumnElement[bool]", column.in_(values))
 
 
+# Nautobot's lookups of a result's creation time (date_created__gte=2026-12-01 ...).
+DATE_LOOKUPS = {
+    "date_created__gte": "__ge__",
+    "date_created__gt": "__gt__",
+    "date_created__lte": "__le__",
+    "date_created__lt": "__lt__",
+}
+
+
+def _moment(value: str, field: str) -> datetime:
+    """An ISO date or date-time; a naive one is UTC (as the API writes every time)."""
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(body={field: ["Enter a valid date/time."]}) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def _apply_filters(query: Select[Any], filters: Mapping[str, list[str]]) -> Select[Any]:
     for key, values in filters.items():
-        if key == "status":
+        if key in DATE_LOOKUPS:
+            for value in values:
+                compare = getattr(JobResult.date_created, DATE_LOOKUPS[key])
+                query = query.where(compare(_moment(value, key)))
+        elif key == "status":
             query = query.where(JobResult.status.in_([value.upper() for value in values]))
         elif key in RESULT_FILTERS:
             query = query.where(_in_filter(RESULT_FILTERS[key], values, key))
@@ -310,6 +334,15 @@ def delete_result(
     notify_result_changed(session, result.id)
 
 
+def cancel_refusal(principal: Principal, result: JobResult) -> str | None:
+    """Why this user may not cancel this run (the web UI says it instead of showing a button), or None."""
+    if not principal.has("run", "extras.job"):
+        return "Cancelling a run needs the run permission on jobs."
+    if not principal.is_superuser and result.user != principal.username:
+        return "Only the user who requested a run (or a superuser) may cancel it."
+    return None
+
+
 def cancel_result(
     *, session: Session, kube: KubeGateway, principal: Principal, result_id: str, base_url: str
 ) -> JobResultRead:
@@ -317,10 +350,9 @@ def cancel_result(
     from jobplane_api.kube import KubeError, KubeNotFound
 
     result = _get(session, principal, result_id, "view")
-    if not principal.has("run", "extras.job"):
-        raise PermissionDenied("Cancelling a run needs the run permission on jobs.")
-    if not principal.is_superuser and result.user != principal.username:
-        raise PermissionDenied("Only the user who requested a run (or a superuser) may cancel it.")
+    refusal = cancel_refusal(principal, result)
+    if refusal is not None:
+        raise PermissionDenied(refusal)
     if JobStatus(result.status).is_terminal:
         raise Conflict(f"This job result already finished ({result.status}).")
     if not result.run_name or not result.run_namespace:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from jobplane_api.ui.routes import auth, jobs
+from jobplane_api.ui.routes import auth, jobs, results
 
 __all__ = ["ROUTERS"]
 
-ROUTERS: list[APIRouter] = [auth.router, jobs.router]
+ROUTERS: list[APIRouter] = [auth.router, jobs.router, results.router]
