@@ -506,6 +506,8 @@ def test_a_job_in_a_chart_run_pod_writes_and_looks_up_rows_of_the_data_database(
         ("operator", "patch", "secrets", "release"),
         ("operator", "update", "secrets", "release"),
         ("sync-jobs", "delete", "jobdefinitions.jobplane.io", "release"),
+        # A JobSchedule's spec is its author's: the operator writes only its status.
+        ("operator", "patch", "jobschedules.jobplane.io", "release"),
     ],
 )
 def test_service_accounts_are_refused_what_they_do_not_need(
@@ -534,6 +536,11 @@ def test_service_accounts_are_refused_what_they_do_not_need(
         ("operator", "create", "subjectaccessreviews.authorization.k8s.io"),
         ("operator", "update", "leases.coordination.k8s.io"),
         ("api", "delete", "jobruns.jobplane.io"),
+        # A JobSchedule's fires: their runs created, the ended ones beyond the history limits deleted.
+        ("operator", "watch", "jobschedules.jobplane.io"),
+        ("operator", "patch", "jobschedules.jobplane.io/status"),
+        ("operator", "create", "jobruns.jobplane.io"),
+        ("operator", "delete", "jobruns.jobplane.io"),
     ],
 )
 def test_service_accounts_have_what_they_need_in_the_release_namespace(
