@@ -12,18 +12,21 @@ import asyncio
 import copy
 import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import kopf
 
 from jobplane_crds import GROUP
-from jobplane_crds.v1alpha1 import VERSION, JobRun, JobSchedule
+from jobplane_crds.v1alpha1 import APPROVAL_ANNOTATION, VERSION, JobRun, JobSchedule
 from jobplane_operator.kube import Clients
 from jobplane_operator.reconcile.admission import (
     Denial,
+    approval_of,
     pods_denial,
     requester_of,
+    review_approval,
     review_run,
     review_schedule,
     schedule_requester,
@@ -77,6 +80,7 @@ def build_admission_registry(options: OperatorSettings) -> kopf.OperatorRegistry
     registry = kopf.OperatorRegistry()
     clients: list[Clients] = []
     trusted = frozenset(options.trusted_requesters)
+    self_approval_groups = frozenset(options.self_approval_groups)
 
     def api() -> Clients:
         return clients[0]
@@ -111,26 +115,84 @@ def build_admission_registry(options: OperatorSettings) -> kopf.OperatorRegistry
     def admission_queues(namespace: str | None, name: str, **_: Any) -> dict[Any, Any]:
         return {(namespace, name): True}
 
+    def stamp_approval(body: Any, spec: Any, patch: kopf.Patch, userinfo: Any, old: Any) -> None:
+        # An approver's annotation becomes spec.approval, naming them and the time (see approval_of).
+        given = (spec or {}).get("approval")
+        stamped = approval_of(
+            (body.get("metadata") or {}).get("annotations"),
+            given,
+            ((old or {}).get("spec") or {}).get("approval"),
+            username=str(userinfo.get("username", "")),
+            trusted=trusted,
+            now=datetime.now(UTC),
+        )
+        if stamped != given:
+            patch.spec["approval"] = stamped
+
+    def refuse_approval(
+        kind: str, body: Any, namespace: str, userinfo: Any, old: Any, operation: str
+    ) -> None:
+        new_meta, old_meta = body.get("metadata") or {}, (old or {}).get("metadata") or {}
+        plural = "jobruns" if kind == "JobRun" else "jobschedules"
+        denial = review_approval(
+            kind,
+            requested_by=(body.get("spec") or {}).get("requestedBy"),
+            annotations=new_meta.get("annotations"),
+            approval=(body.get("spec") or {}).get("approval"),
+            old_annotations=old_meta.get("annotations"),
+            old_approval=((old or {}).get("spec") or {}).get("approval"),
+            creating=operation == "CREATE",
+            username=str(userinfo.get("username", "")),
+            groups=list(userinfo.get("groups") or []),
+            trusted=trusted,
+            self_approval_groups=self_approval_groups,
+            may_approve=lambda: api().may(userinfo, "approve", plural, namespace, group=GROUP),
+        )
+        if denial is not None:
+            log.info(
+                "approval refused kind=%s namespace=%s reason=%s user=%s",
+                kind, namespace, denial.reason, userinfo.get("username", ""),
+            )  # fmt: skip
+        _refuse(denial)
+
     @kopf.on.mutate(
-        GROUP, VERSION, "jobruns", id=WEBHOOK_PATHS["mutating"]["jobruns"], operations=["CREATE"],
+        GROUP, VERSION, "jobruns", id=WEBHOOK_PATHS["mutating"]["jobruns"], operations=["CREATE", "UPDATE"],
         registry=registry,
     )  # fmt: skip
-    async def stamp_requester(spec: Any, patch: kopf.Patch, userinfo: Any, **_: Any) -> None:
-        given = (spec or {}).get("requestedBy")
-        stamped = requester_of(given, str(userinfo.get("username", "")), trusted)
-        if stamped != given:
-            patch.spec["requestedBy"] = stamped
+    async def stamp_requester(body: Any, spec: Any, patch: kopf.Patch, userinfo: Any, **kwargs: Any) -> None:
+        if kwargs.get("operation") == "CREATE":
+            given = (spec or {}).get("requestedBy")
+            stamped = requester_of(given, str(userinfo.get("username", "")), trusted)
+            if stamped != given:
+                patch.spec["requestedBy"] = stamped
+        stamp_approval(body, spec, patch, userinfo, kwargs.get("old"))
 
     @kopf.on.validate(
-        GROUP, VERSION, "jobruns", id=WEBHOOK_PATHS["validating"]["jobruns"], operations=["CREATE"],
+        GROUP, VERSION, "jobruns", id=WEBHOOK_PATHS["validating"]["jobruns"], operations=["CREATE", "UPDATE"],
         registry=registry,
     )  # fmt: skip
     async def validate_run(body: Any, namespace: str | None, userinfo: Any, **kwargs: Any) -> None:
         # Async: a review is decided in the event loop from the indexes (a thread hop costs more than the
-        # decision); only API calls (a sensitive run's Secret, a refusal's second look) go to a thread.
+        # decision); only API calls (a sensitive run's Secret, a refusal's second look, an approver's
+        # SubjectAccessReview) go to a thread.
         run = JobRun.model_validate(copy.deepcopy(dict(body)))
         namespace = namespace or run.metadata.namespace or ""
         username = str(userinfo.get("username", ""))
+        old, body = kwargs.get("old"), dict(body)
+        if kwargs.get("operation") == "UPDATE":
+            # Only an approval decision is reviewed on a change (the rest of the spec is immutable, by CEL,
+            # but cancel); the approver's SubjectAccessReview is an API call.
+            if any(
+                (obj.get("spec") or {}).get("approval")
+                or APPROVAL_ANNOTATION in ((obj.get("metadata") or {}).get("annotations") or {})
+                for obj in (body, old or {})
+            ):
+                await asyncio.to_thread(refuse_approval, "JobRun", body, namespace, userinfo, old, "UPDATE")
+            return
+        if (body.get("spec") or {}).get("approval") or APPROVAL_ANNOTATION in (
+            run.metadata.annotations or {}
+        ):
+            await asyncio.to_thread(refuse_approval, "JobRun", body, namespace, userinfo, None, "CREATE")
         ref = run.spec.inputs_secret_ref
         secret = await asyncio.to_thread(api().get_secret, namespace, ref) if ref else None
 
@@ -165,7 +227,10 @@ def build_admission_registry(options: OperatorSettings) -> kopf.OperatorRegistry
         GROUP, VERSION, "jobschedules", id=WEBHOOK_PATHS["mutating"]["jobschedules"],
         operations=["CREATE", "UPDATE"], registry=registry,
     )  # fmt: skip
-    async def stamp_schedule_requester(spec: Any, patch: kopf.Patch, userinfo: Any, **kwargs: Any) -> None:
+    async def stamp_schedule_requester(
+        body: Any, spec: Any, patch: kopf.Patch, userinfo: Any, **kwargs: Any
+    ) -> None:
+        stamp_approval(body, spec, patch, userinfo, kwargs.get("old"))
         spec = dict(spec or {})
         old = kwargs.get("old")
         old_spec = dict(old.get("spec") or {}) if old else None
@@ -184,6 +249,8 @@ def build_admission_registry(options: OperatorSettings) -> kopf.OperatorRegistry
         namespace = namespace or schedule.metadata.namespace or ""
         username = str(userinfo.get("username", ""))
         old = kwargs.get("old")
+        operation = str(kwargs.get("operation") or "CREATE")
+        refuse_approval("JobSchedule", dict(body), namespace, userinfo, old, operation)
         old_spec = dict(old.get("spec") or {}) if old else None
         denial = review_schedule(
             schedule,

@@ -225,6 +225,7 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
         indices = {key: kwargs[key] for key in names}
         polling.append(asyncio.create_task(poll_forever(indices, settings.execution)))
         polling.append(asyncio.create_task(poll_repositories(indices, settings.execution)))
+        schedule_definitions.append(kwargs["definitions_by_namespace"])
         polling.append(asyncio.create_task(poll_schedules(kwargs["schedules_by_name"], settings.execution)))
 
     @kopf.on.cleanup(registry=registry)
@@ -256,6 +257,7 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
         return {(namespace, name): _plain(body)}
 
     schedules_in_flight: set[tuple[str, str]] = set()
+    schedule_definitions: list[Any] = []  # the definitions index, once start-up hands it over
 
     async def reconcile_schedule_now(obj: dict[str, Any]) -> None:
         meta = obj["metadata"]
@@ -264,7 +266,8 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
             return  # the pass under way (or the loop's next) sees this change
         schedules_in_flight.add(key)
         try:
-            await in_thread(reconcile_schedule, api(), obj, datetime.now(UTC))
+            definitions = list(schedule_definitions[0].get(key[0], [])) if schedule_definitions else None
+            await in_thread(reconcile_schedule, api(), obj, datetime.now(UTC), definitions)
         except kopf.TemporaryError as exc:
             log.info("schedule pass deferred schedule=%s/%s reason=%s", *key, exc)
         except Exception as exc:

@@ -23,6 +23,7 @@ from jobplane_operator.reconcile.jobrun import (
     Refusal,
     RepositorySource,
     admit,
+    approval_wait,
     check_runnable,
     effective_of,
     find_definition,
@@ -123,6 +124,11 @@ class _StatusWriter:
                     self.old, "Finished", "True", reason, message, generation=self.generation, now=self.now
                 )
             )
+        approval = (self.obj.get("spec") or {}).get("approval")
+        if approval:
+            status["approval"] = approval
+        if approval or phase == JobRunPhase.AWAITING_APPROVAL:
+            conditions.append(self._approved(approval, reason, message))
         status["conditions"] = conditions
         if status != self.old:
             meta = self.obj["metadata"]
@@ -133,6 +139,18 @@ class _StatusWriter:
                 return False
             log.info("run status run=%s/%s phase=%s reason=%s", *where, phase, reason)
         return True
+
+    def _approved(self, approval: dict[str, Any] | None, reason: str, message: str) -> dict[str, Any]:
+        # Approved: True once approved, False while awaiting a decision or when denied; who and when.
+        if not approval:
+            status, reason = "False", "AwaitingApproval"
+        else:
+            approved = approval.get("decision") == "Approved"
+            status, reason = ("True", "Approved") if approved else ("False", "Denied")
+            message = f"{approval.get('decision')} by {approval.get('by')} at {approval.get('at')}"
+        return condition(
+            self.old, "Approved", status, reason, message, generation=self.generation, now=self.now
+        )
 
 
 def _result_fields(observation: Observation) -> dict[str, Any] | None:
@@ -186,6 +204,8 @@ def _waiting_on(
         phase = status.get("phase")
         if status.get("jobName") or (phase and JobRunPhase(phase).is_terminal):
             continue
+        if phase == JobRunPhase.AWAITING_APPROVAL.value:
+            continue  # not waiting for a slot: for a decision, which may never come
         if (obj.get("spec") or {}).get("cancel"):
             continue
         if _queue_of(obj, definitions) == queue:
@@ -298,6 +318,13 @@ def _start(
         )
         return None
     assert found.definition is not None  # check_runnable refuses a missing definition
+    undecided = approval_wait(run, found.definition)
+    if undecided is not None:
+        # No Job until someone other than the requester approves (spec.approval, stamped at admission).
+        writer.write(
+            undecided.phase, undecided.reason, undecided.message, queue=queue_name, commit=found.commit
+        )
+        return None
     if found.effective.get("isSingleton"):
         holder = _take_singleton(clients, obj, found.definition, writer.now)
         if holder is not None:

@@ -14,6 +14,7 @@ import kopf
 from jobplane_crds import GROUP
 from jobplane_crds.v1alpha1 import INPUTS_SECRET_KEY, SCHEDULE_INPUTS_SECRET_TYPE, VERSION, JobSchedule
 from jobplane_operator.kube import JOB_RUNS, Clients
+from jobplane_operator.reconcile.jobrun import effective_of, find_definition
 from jobplane_operator.reconcile.jobschedule import (
     LABEL_SCHEDULE,
     fire_run,
@@ -93,13 +94,24 @@ def _create_run(api: Clients, body: dict[str, Any]) -> tuple[dict[str, Any] | No
         raise
 
 
-def reconcile_schedule(api: Clients, obj: dict[str, Any], now: datetime) -> None:
-    """One pass over a schedule: fire if due, keep the history within its limits, write its status."""
+def reconcile_schedule(
+    api: Clients, obj: dict[str, Any], now: datetime, definitions: list[dict[str, Any]] | None = None
+) -> None:
+    """One pass over a schedule: fire if due, keep the history within its limits, write its status.
+
+    ``definitions``: the namespace's JobDefinitions (the operator's index), to tell whether the job
+    requires approval; read from the API when not given. An index that lags is safe: a fire's run of an
+    approval-required job waits for its own approval anyway.
+    """
     schedule = JobSchedule.model_validate(obj)
     meta = schedule.metadata
     namespace, name = meta.namespace or "", meta.name or ""
     runs = _owned_runs(api, schedule)
-    decided = plan(schedule, now=now, runs=runs)
+    if definitions is None:
+        definitions = api.list_job_definitions(namespace)
+    definition = find_definition(schedule.spec.job, definitions)
+    approval_required = bool(effective_of(definition).get("approvalRequired"))
+    decided = plan(schedule, now=now, runs=runs, approval_required=approval_required)
     status = decided.status
     if decided.fire is not None:
         inputs, problem = _inputs(api, schedule)

@@ -110,6 +110,15 @@ class OperatorSettings(BaseSettings):
             "else's runs are stamped with their own username."
         ),
     )
+    self_approval_groups: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Kubernetes groups (JSON list) whose members may approve or deny their own runs and schedules "
+            "of approval-required jobs through kubectl, as Nautobot's superusers might if configured. "
+            "Empty, the default: nobody approves their own request (Nautobot 2.x refuses it even to "
+            "superusers); the API never lets its users do it whatever this says."
+        ),
+    )
 
     # --- observability -----------------------------------------------------------------------
     metrics_address: str = Field(default="0.0.0.0", description="Address of the Prometheus endpoint.")

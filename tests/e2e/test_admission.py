@@ -176,26 +176,6 @@ def test_bad_data_is_refused_with_the_same_errors_as_the_api(stack: Stack, admin
     assert json.loads(document) == through_api.json()
 
 
-def test_an_approval_required_job_is_refused_at_apply_and_at_the_api(
-    stack: Stack, admin: Api, mallory: User
-) -> None:
-    override(stack, NOOP, approvalRequired=True)
-    try:
-        refused = mallory.apply("JobRun", f"unapproved-{secrets.token_hex(3)}", {"job": NOOP})
-        assert refused.returncode != 0
-        assert "ApprovalRequired: " in refused.stderr
-        assert "approvals are not available yet" in refused.stderr
-
-        def api_refuses() -> Any:
-            answer = admin.run(NOOP)
-            return answer if answer.status_code == 400 else None
-
-        answer = wait_for("the API to see the override", api_refuses, timeout=30)
-        assert "approvals are not available yet" in answer.text
-    finally:
-        override(stack, NOOP, approvalRequired=None)
-
-
 # --- Secrets ------------------------------------------------------------------------------------------------
 
 

@@ -7,8 +7,11 @@ from jobplane_crds.v1alpha1.jobdefinition import JobDefinition, JobDefinitionSpe
 from jobplane_crds.v1alpha1.jobqueue import JobQueue, JobQueueSpec, JobQueueStatus
 from jobplane_crds.v1alpha1.jobrepository import JobRepository, JobRepositorySpec, JobRepositoryStatus
 from jobplane_crds.v1alpha1.jobrun import (
+    APPROVAL_ANNOTATION,
     INPUTS_SECRET_KEY,
     INPUTS_SECRET_TYPE,
+    Approval,
+    ApprovalDecision,
     JobRun,
     JobRunPhase,
     JobRunSpec,
@@ -26,11 +29,14 @@ from jobplane_crds.v1alpha1.jobschedule import (
 KINDS: tuple[type[Resource], ...] = (JobDefinition, JobRun, JobQueue, JobRepository, JobSchedule)
 
 __all__ = [
+    "APPROVAL_ANNOTATION",
     "INPUTS_SECRET_KEY",
     "INPUTS_SECRET_TYPE",
     "KINDS",
     "SCHEDULE_INPUTS_SECRET_TYPE",
     "VERSION",
+    "Approval",
+    "ApprovalDecision",
     "ConcurrencyPolicy",
     "Condition",
     "Interval",

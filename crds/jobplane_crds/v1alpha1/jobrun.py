@@ -11,8 +11,12 @@ from pydantic import Field
 from jobplane_crds.v1alpha1.common import Condition, CrdModel, PrinterColumn, Resource
 
 __all__ = [
+    "APPROVAL_ANNOTATION",
+    "APPROVAL_FINAL",
     "INPUTS_SECRET_KEY",
     "INPUTS_SECRET_TYPE",
+    "Approval",
+    "ApprovalDecision",
     "JobRun",
     "JobRunPhase",
     "JobRunSpec",
@@ -25,6 +29,14 @@ IMMUTABLE = "is immutable: create a new JobRun instead"
 # owner reference names the run's uid), so a Secret created for another purpose is never mounted.
 INPUTS_SECRET_TYPE = "jobplane.io/run-inputs"
 INPUTS_SECRET_KEY = "data.json"
+# What an approver sets (kubectl annotate) on a JobRun or a JobSchedule of an approval-required job:
+# "approve" or "deny". The admission webhook turns it into spec.approval, naming who and when.
+APPROVAL_ANNOTATION = "jobplane.io/approval"
+# An approval, once given, is final (CEL on spec.approval, and the admission webhook for the annotation).
+APPROVAL_FINAL: dict[str, Any] = {
+    "rule": "!has(oldSelf.approval) || (has(self.approval) && self.approval == oldSelf.approval)",
+    "message": "approval is final: it cannot be changed or withdrawn once given",
+}
 
 
 class JobRunPhase(StrEnum):
@@ -40,6 +52,25 @@ class JobRunPhase(StrEnum):
     @property
     def is_terminal(self) -> bool:
         return self in (JobRunPhase.SUCCEEDED, JobRunPhase.FAILED, JobRunPhase.CANCELLED)
+
+
+class ApprovalDecision(StrEnum):
+    APPROVED = "Approved"
+    DENIED = "Denied"
+
+
+class Approval(CrdModel):
+    """A decision on a run (or schedule) of an approval-required job. Stamped by the admission webhook
+    from the annotation jobplane.io/approval (approve or deny) and the Kubernetes user who set it; never
+    taken from a manifest, and final once given."""
+
+    decision: ApprovalDecision
+    """Approved (the run starts, the schedule fires) or Denied (the run ends Cancelled, reason Denied; the
+    schedule never fires)."""
+    by: str = Field(min_length=1, max_length=253)
+    """Who decided: the Kubernetes user who set the annotation, or the API's user when the API set it."""
+    at: datetime
+    """When the decision was made."""
 
 
 def _unchanged_when_set(field: str) -> dict[str, Any]:
@@ -59,7 +90,11 @@ class JobRunSpec(CrdModel):
     model_config = {
         "json_schema_extra": {
             "x-kubernetes-validations": [
-                _unchanged_when_set(field) for field in ("requestedBy", "queue", "inputsSecretRef", "dryRun")
+                *(
+                    _unchanged_when_set(field)
+                    for field in ("requestedBy", "queue", "inputsSecretRef", "dryRun")
+                ),
+                APPROVAL_FINAL,
             ]
         }
     }
@@ -95,6 +130,10 @@ class JobRunSpec(CrdModel):
     requested_by: str | None = Field(default=None, max_length=253)
     """Who asked for the run: stamped by the admission webhook from the Kubernetes user who created it
     (a value given is replaced), except for the API's own identity, which creates runs for its users."""
+    approval: Approval | None = None
+    """The approval decision, for a job that requires one: set it with `kubectl annotate jobrun <name>
+    jobplane.io/approval=approve` (or deny), never here. Only someone other than the requester, allowed
+    the verb approve on jobruns (group jobplane.io) by RBAC, may decide."""
 
 
 class ResultSummary(CrdModel):
@@ -144,6 +183,8 @@ class JobRunStatus(CrdModel):
     """When the run reached its terminal phase."""
     result: ResultSummary | None = None
     """The outcome, in short."""
+    approval: Approval | None = None
+    """The approval decision the run started (or was denied) with, copied from spec.approval."""
 
 
 class JobRun(Resource):
@@ -159,6 +200,8 @@ class JobRun(Resource):
         PrinterColumn(name="Reason", type="string", json_path=".status.reason"),
         PrinterColumn(name="Age", type="date", json_path=".metadata.creationTimestamp"),
         PrinterColumn(name="Requested-By", type="string", json_path=".spec.requestedBy", priority=1),
+        PrinterColumn(name="Approval", type="string", json_path=".spec.approval.decision", priority=1),
+        PrinterColumn(name="Approved-By", type="string", json_path=".spec.approval.by", priority=1),
     )
 
     kind: str = "JobRun"

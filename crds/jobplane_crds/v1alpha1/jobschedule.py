@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from jobplane_crds.v1alpha1.common import Condition, CrdModel, PrinterColumn, Resource
-from jobplane_crds.v1alpha1.jobrun import JobRunPhase
+from jobplane_crds.v1alpha1.jobrun import APPROVAL_FINAL, Approval, JobRunPhase
 
 __all__ = [
     "FIRE_SUFFIX_LENGTH",
@@ -103,7 +103,9 @@ class JobScheduleSpec(CrdModel):
     """What to run and when; written by people, the API or a GitOps tool, never by the operator."""
 
     model_config = {
-        "json_schema_extra": {"x-kubernetes-validations": [_unchanged_when_set("inputsSecretRef")]}
+        "json_schema_extra": {
+            "x-kubernetes-validations": [_unchanged_when_set("inputsSecretRef"), APPROVAL_FINAL]
+        }
     }
 
     job: str = Field(min_length=1, max_length=255)
@@ -136,6 +138,10 @@ class JobScheduleSpec(CrdModel):
     """Who the fires' runs are requested by: stamped by the admission webhook from the Kubernetes user who
     created the schedule or last changed what it runs (a value given is replaced), except for the API's
     own identity, which writes schedules for its users."""
+    approval: Approval | None = None
+    """The approval decision, for a job that requires one: no fire until approved (`kubectl annotate
+    jobschedule <name> jobplane.io/approval=approve`, or deny), never set here. Approved once, it fires
+    as scheduled; what it runs can then no longer be changed (create a new JobSchedule)."""
 
 
 class ScheduledRun(CrdModel):
@@ -203,6 +209,7 @@ class JobSchedule(Resource):
         PrinterColumn(name="Age", type="date", json_path=".metadata.creationTimestamp"),
         PrinterColumn(name="Crontab", type="string", json_path=".spec.schedule.crontab", priority=1),
         PrinterColumn(name="Requested-By", type="string", json_path=".spec.requestedBy", priority=1),
+        PrinterColumn(name="Approval", type="string", json_path=".spec.approval.decision", priority=1),
     )
 
     kind: str = "JobSchedule"

@@ -7,11 +7,20 @@ kopf handlers in ``jobplane_operator.admission`` read what they need and call th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from jobplane_crds.v1alpha1 import SCHEDULE_INPUTS_SECRET_TYPE, JobRun, JobRunSpec, JobSchedule
+from jobplane_crds.v1alpha1 import (
+    APPROVAL_ANNOTATION,
+    SCHEDULE_INPUTS_SECRET_TYPE,
+    ApprovalDecision,
+    JobRun,
+    JobRunSpec,
+    JobSchedule,
+)
+from jobplane_operator.reconcile.conditions import rfc3339
 from jobplane_operator.reconcile.jobrun import (
     DEFAULT_QUEUE,
     Refusal,
@@ -22,10 +31,13 @@ from jobplane_operator.reconcile.jobrun import (
 from jobplane_operator.reconcile.jobschedule import schedule_error
 
 __all__ = [
+    "APPROVAL_VALUES",
     "Denial",
+    "approval_of",
     "only_restrains",
     "pods_denial",
     "requester_of",
+    "review_approval",
     "review_run",
     "review_schedule",
     "schedule_requester",
@@ -42,7 +54,13 @@ _CODES = {
     "NotAllowedToCreatePods": 403,
     "NotAllowedToCreateRuns": 403,
     "JobNotInstalled": 405,
+    "ApproverSpoofed": 403,
+    "SelfApproval": 403,
+    "NotAllowedToApprove": 403,
+    "ApprovalFinal": 409,
 }
+# The annotation's values and the decisions they make.
+APPROVAL_VALUES = {"approve": ApprovalDecision.APPROVED, "deny": ApprovalDecision.DENIED}
 
 
 @dataclass(frozen=True)
@@ -125,7 +143,9 @@ def pods_denial(kind: str, may_create_pods: bool, namespace: str, username: str)
 
 
 # Fields of a JobSchedule whose change gives its fires nothing new: pausing it, trimming its history.
-_RESTRAINING = frozenset({"requestedBy", "suspend", "successfulRunsHistoryLimit", "failedRunsHistoryLimit"})
+_RESTRAINING = frozenset(
+    {"requestedBy", "suspend", "successfulRunsHistoryLimit", "failedRunsHistoryLimit", "approval"}
+)
 
 
 def only_restrains(old_spec: dict[str, Any], new_spec: dict[str, Any]) -> bool:
@@ -181,7 +201,14 @@ def review_schedule(
             "fires are requested by whoever created it or last changed what it runs",
         )
     if old_spec is not None and only_restrains(old_spec, spec):
-        return None
+        return None  # an approval decision is reviewed by review_approval
+    if old_spec is not None and old_spec.get("approval"):
+        decided = old_spec["approval"]
+        return Denial(
+            "ApprovalFinal",
+            f"this JobSchedule was {decided.get('decision')} by {decided.get('by')}: what it runs and when "
+            "can no longer change; create a new JobSchedule",
+        )
     if username not in trusted and not may_create_runs():
         return Denial(
             "NotAllowedToCreateRuns",
@@ -214,5 +241,113 @@ def review_schedule(
             f"Secret {ref!r} (spec.inputsSecretRef) exists already, so it was not made for this schedule: "
             f"name a Secret that does not exist yet, then create it of type {SCHEDULE_INPUTS_SECRET_TYPE} "
             "with an ownerReference to this JobSchedule",
+        )
+    return None
+
+
+# --- approvals ------------------------------------------------------------------------------------------
+
+
+def _annotation(annotations: Mapping[str, Any] | None) -> str | None:
+    value = (annotations or {}).get(APPROVAL_ANNOTATION)
+    return None if value is None else str(value)
+
+
+def approval_of(
+    annotations: Mapping[str, Any] | None,
+    given: Mapping[str, Any] | None,
+    old: Mapping[str, Any] | None,
+    *,
+    username: str,
+    trusted: Collection[str],
+    now: datetime,
+) -> dict[str, Any] | None:
+    """The spec.approval the mutating webhook stamps on a JobRun or JobSchedule being written.
+
+    A decision already given stays as it is (the validating webhook refuses any change). Otherwise the
+    annotation jobplane.io/approval (approve or deny) makes one, by the Kubernetes user writing it, now.
+    A trusted identity (the API for its users, the operator copying an approved schedule's decision to a
+    fire's run) names the approver in spec.approval.by, as it names the requester; anyone else's value is
+    replaced. Without the annotation, what was given is left for the validating webhook to refuse.
+    """
+    if old:
+        return dict(old)
+    decision = APPROVAL_VALUES.get(_annotation(annotations) or "")
+    if decision is None:
+        return dict(given) if given else None
+    if username in trusted and given and given.get("by"):
+        return {"decision": decision.value, "by": str(given["by"]), "at": given.get("at") or rfc3339(now)}
+    return {"decision": decision.value, "by": username, "at": rfc3339(now)}
+
+
+def review_approval(
+    kind: str,
+    *,
+    requested_by: str | None,
+    annotations: Mapping[str, Any] | None,
+    approval: Mapping[str, Any] | None,
+    old_annotations: Mapping[str, Any] | None,
+    old_approval: Mapping[str, Any] | None,
+    creating: bool,
+    username: str,
+    groups: Collection[str],
+    trusted: Collection[str],
+    self_approval_groups: Collection[str],
+    may_approve: Callable[[], bool],
+) -> Denial | None:
+    """Why an approval decision written to a JobRun or JobSchedule (``kind``) may not be stored, or None.
+
+    A decision is final: once spec.approval is set, neither it nor the annotation may change. A new one
+    must come from the annotation and name the user who wrote it (a trusted identity names its own
+    user). The approver may not be the requester, unless they are in one of ``self_approval_groups`` (the
+    operator setting, empty by default; never for a trusted identity's users, as the API's Nautobot-style
+    users never approve their own). And the approver needs the custom RBAC verb ``approve`` on the kind's
+    resource in group jobplane.io (``may_approve``: a SubjectAccessReview), as approving a CSR needs
+    ``approve`` on signers; a trusted identity checked its own user's permission instead.
+    """
+    value = _annotation(annotations)
+    if value is not None and value not in APPROVAL_VALUES:
+        return Denial(
+            "InvalidApproval",
+            f"annotation {APPROVAL_ANNOTATION} is {value!r}: it takes approve or deny",
+        )
+    if old_approval:
+        decided = f"{old_approval.get('decision')} by {old_approval.get('by')} at {old_approval.get('at')}"
+        if dict(approval or {}) != dict(old_approval):
+            return Denial("ApprovalFinal", f"this {kind} was {decided}: spec.approval cannot change")
+        if value != _annotation(old_annotations) and APPROVAL_VALUES.get(value or "") != ApprovalDecision(
+            str(old_approval.get("decision"))
+        ):
+            return Denial(
+                "ApprovalFinal",
+                f"this {kind} was {decided}: a decision cannot be changed or withdrawn",
+            )
+        return None
+    if not approval:
+        return None
+    is_trusted = username in trusted
+    if value is None or (not is_trusted and approval.get("by") != username):
+        return Denial(
+            "ApproverSpoofed",
+            f"spec.approval is set only by the admission webhook, from annotation {APPROVAL_ANNOTATION} "
+            f"(approve or deny) and the user who sets it ({username!r})",
+        )
+    approver = str(approval.get("by") or "")
+    if approver == (requested_by or ""):
+        # The operator copies a schedule's decision, checked when it was given, to the fires' runs.
+        own_allowed = (not is_trusted and bool(set(groups) & set(self_approval_groups))) or (
+            is_trusted and creating
+        )
+        if not own_allowed:
+            return Denial(
+                "SelfApproval",
+                f"{approver!r} requested this {kind} and cannot approve or deny their own request: "
+                "someone else must decide",
+            )
+    if not is_trusted and not may_approve():
+        return Denial(
+            "NotAllowedToApprove",
+            f"{username!r} may not approve {kind}s in this namespace: that takes the verb approve on "
+            f"resource {kind.lower()}s in group jobplane.io (a Role or ClusterRole rule)",
         )
     return None

@@ -45,6 +45,7 @@ from jobplane_crds.podcontract import (
 from jobplane_crds.v1alpha1 import (
     INPUTS_SECRET_KEY,
     INPUTS_SECRET_TYPE,
+    ApprovalDecision,
     JobQueue,
     JobQueueSpec,
     JobRun,
@@ -76,11 +77,13 @@ __all__ = [
     "RUN_TOKEN_MOUNT",
     "START_ANNOTATIONS",
     "Admission",
+    "ApprovalWait",
     "JobPlan",
     "Observation",
     "Refusal",
     "RepositorySource",
     "admit",
+    "approval_wait",
     "check_runnable",
     "controller_owner",
     "effective_of",
@@ -509,13 +512,6 @@ def check_runnable(
     if not status.get("installed", False):
         return Refusal("JobNotInstalled", f"Job {status['classPath']} is no longer installed")
     effective = effective_of(definition)
-    if effective.get("approvalRequired"):
-        # Until approvals exist a run must not start without one: refused rather than run unapproved.
-        return Refusal(
-            "ApprovalRequired",
-            f"Job {status['classPath']} requires approval, and approvals are not available yet: "
-            "an admin may turn approval_required off for it (spec.overrides.approvalRequired: false)",
-        )
     allowed = effective.get("taskQueues") or [DEFAULT_QUEUE]
     if queue_name not in allowed:
         return Refusal("QueueNotAllowed", f"Queue {queue_name!r} is not one of the job's queues: {allowed}")
@@ -541,6 +537,45 @@ def check_runnable(
         validate_data(status.get("variablesSchema") or {"type": "object"}, run.spec.data)
     except JobDataError as exc:
         return Refusal("InvalidInputs", json.dumps(exc.as_response(), sort_keys=True))
+    return None
+
+
+@dataclass(frozen=True)
+class ApprovalWait:
+    """Why a run of an approval-required job does not start: it waits (AwaitingApproval) or was denied."""
+
+    phase: JobRunPhase
+    reason: str
+    message: str
+
+
+def approval_wait(run: JobRun, definition: dict[str, Any] | None) -> ApprovalWait | None:
+    """Whether a run may start as far as approval goes (None), waits for a decision, or was denied.
+
+    As Nautobot: a job with approval_required runs only once someone other than its requester approved
+    it, except a dry run of a job with a DryRunVar (``dryrun``), which needs no approval. A denied run
+    ends Cancelled with reason Denied and never gets a Job.
+    """
+    if not effective_of(definition).get("approvalRequired"):
+        return None
+    status = (definition or {}).get("status") or {}
+    if run.spec.dry_run and status.get("supportsDryrun"):
+        return None
+    approval = run.spec.approval
+    name = run.metadata.name or ""
+    if approval is None:
+        requester = run.spec.requested_by or "an unknown user"
+        return ApprovalWait(
+            JobRunPhase.AWAITING_APPROVAL,
+            "AwaitingApproval",
+            f"Job {status.get('classPath') or run.spec.job} requires approval: requested by {requester}, "
+            "waiting for someone else to approve or deny it (kubectl annotate jobrun "
+            f"{name} jobplane.io/approval=approve, or =deny)",
+        )
+    if approval.decision == ApprovalDecision.DENIED:
+        return ApprovalWait(
+            JobRunPhase.CANCELLED, "Denied", f"Denied by {approval.by} at {approval.at.isoformat()}"
+        )
     return None
 
 

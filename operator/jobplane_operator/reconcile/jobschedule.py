@@ -16,8 +16,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from cronsim import CronSim, CronSimError
 
 from jobplane_crds.v1alpha1 import (
+    APPROVAL_ANNOTATION,
     INPUTS_SECRET_KEY,
     INPUTS_SECRET_TYPE,
+    ApprovalDecision,
     ConcurrencyPolicy,
     Interval,
     JobRunPhase,
@@ -221,7 +223,9 @@ def _skip(
     status["conditions"].append(condition(old, "FireSkipped", "True", reason, message, **kw))
 
 
-def plan(schedule: JobSchedule, *, now: datetime, runs: list[dict[str, Any]]) -> SchedulePlan:
+def plan(
+    schedule: JobSchedule, *, now: datetime, runs: list[dict[str, Any]], approval_required: bool = False
+) -> SchedulePlan:
     """What to do now: at most one fire (the latest one due), the cancellations Replace needs, the ended
     runs beyond the history limits, and the status that says so.
 
@@ -270,6 +274,13 @@ def plan(schedule: JobSchedule, *, now: datetime, runs: list[dict[str, Any]]) ->
         status["conditions"].append(
             condition(old, "Ready", "False", "Suspended", "spec.suspend is true: no fires", **kw)
         )
+        return result
+    waiting = _approval_wait(schedule, approval_required)
+    if waiting is not None:
+        # No fire until approved, none ever once denied. A fire due meanwhile is not recorded as done:
+        # approved later, the schedule makes up its latest due fire (within startingDeadlineSeconds), as
+        # Nautobot runs an approved one-off ScheduledJob.
+        status["conditions"].append(condition(old, "Ready", "False", *waiting, **kw))
         return result
     if upcoming is not None:
         status["nextScheduleTime"] = rfc3339(upcoming)
@@ -330,6 +341,24 @@ def plan(schedule: JobSchedule, *, now: datetime, runs: list[dict[str, Any]]) ->
     return result
 
 
+def _approval_wait(schedule: JobSchedule, approval_required: bool) -> tuple[str, str] | None:
+    """The Ready condition's reason and message while a schedule may not fire for want of approval."""
+    if not approval_required:
+        return None
+    approval = schedule.spec.approval
+    if approval is None:
+        requester = schedule.spec.requested_by or "an unknown user"
+        return (
+            "AwaitingApproval",
+            f"the job requires approval: requested by {requester}, waiting for someone else to approve or "
+            f"deny it (kubectl annotate jobschedule {schedule.metadata.name} jobplane.io/approval=approve, "
+            "or =deny)",
+        )
+    if approval.decision == ApprovalDecision.DENIED:
+        return "Denied", f"Denied by {approval.by} at {rfc3339(approval.at)}: it never fires"
+    return None
+
+
 def refused_status(
     schedule: JobSchedule, planned: SchedulePlan, *, fire: datetime, message: str, now: datetime
 ) -> dict[str, Any]:
@@ -357,6 +386,13 @@ def fire_run(schedule: JobSchedule, fire: datetime) -> dict[str, Any]:
         spec["inputsSecretRef"] = f"{name}-inputs"
     if schedule.spec.requested_by:
         spec["requestedBy"] = schedule.spec.requested_by
+    annotations = {ANNOTATION_SCHEDULED_AT: rfc3339(fire)}
+    approval = schedule.spec.approval
+    if approval is not None and approval.decision == ApprovalDecision.APPROVED:
+        # The schedule's decision goes with each fire's run: the operator (trusted) names the approver,
+        # as the API does, so an approved schedule's runs do not wait again.
+        spec["approval"] = approval.model_dump(mode="json", by_alias=True)
+        annotations[APPROVAL_ANNOTATION] = "approve"
     return {
         "apiVersion": schedule.api_version,
         "kind": "JobRun",
@@ -364,7 +400,7 @@ def fire_run(schedule: JobSchedule, fire: datetime) -> dict[str, Any]:
             "name": name,
             "namespace": meta.namespace,
             "labels": {LABEL_SCHEDULE: meta.name or "", LABEL_MANAGED_BY: "jobplane"},
-            "annotations": {ANNOTATION_SCHEDULED_AT: rfc3339(fire)},
+            "annotations": annotations,
             "ownerReferences": [
                 controller_owner(schedule.api_version, "JobSchedule", meta.name or "", meta.uid or "")
             ],

@@ -78,7 +78,6 @@ def test_a_spoofed_requester_that_reaches_validation_is_refused() -> None:
         ({}, [definition(installed=False)], "JobNotInstalled", 405),
         ({"queue": "gpu"}, None, "QueueNotAllowed", 400),
         ({"data": {"depth": -1}}, None, "InvalidInputs", 400),
-        ({}, [definition(approvalRequired=True)], "ApprovalRequired", 400),
         ({"inputsSecretRef": "x"}, None, "InputsSecretNotAllowed", 400),
     ],
 )
@@ -104,10 +103,8 @@ def test_a_queue_the_job_may_use_but_that_does_not_exist_is_refused() -> None:
     assert denial.reason == "QueueNotFound"
 
 
-def test_approval_required_says_approvals_are_not_available_yet() -> None:
-    denial = review(new_run(requestedBy="alice"), definitions=[definition(approvalRequired=True)])
-    assert denial is not None
-    assert "approvals are not available yet" in denial.message
+def test_a_run_of_an_approval_required_job_is_admitted_to_wait_for_its_approval() -> None:
+    assert review(new_run(requestedBy="alice"), definitions=[definition(approvalRequired=True)]) is None
 
 
 def test_a_good_run_is_admitted() -> None:

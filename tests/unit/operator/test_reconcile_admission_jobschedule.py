@@ -113,7 +113,7 @@ def test_each_fire_is_checked_now_as_a_run_would_be() -> None:
     assert reason(spec_of(data={"depth": 1}), definitions=[definition(hasSensitiveVariables=True)]) == (
         "SensitiveInputsInSpec"
     )
-    assert reason(spec_of(), definitions=[definition(approvalRequired=True)]) == "ApprovalRequired"
+    assert reason(spec_of(), definitions=[definition(approvalRequired=True)]) is None  # waits for approval
     bad_zone = spec_of(schedule={"interval": "Crontab", "crontab": "0 * * * *", "timeZone": "Nowhere/Land"})
     assert reason(bad_zone) == "InvalidSchedule"
     bad_cron = spec_of(schedule={"interval": "Crontab", "crontab": "0 25 * * *", "timeZone": "Etc/UTC"})
