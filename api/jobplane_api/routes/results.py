@@ -9,13 +9,14 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from jobplane_api.deps import DepthDep, KubeDep, PrincipalDep, SessionDep
+from jobplane_api.deps import DepthDep, KubeDep, PrincipalDep, SessionDep, SettingsDep
 from jobplane_api.pagination import Page, PageDep
 from jobplane_api.routes import attachment, base_url, query_filters
-from jobplane_api.schemas import FileProxyRead, JobLogEntryRead, JobResultRead
+from jobplane_api.schemas import FileProxyRead, JobLogEntryRead, JobResultRead, JobRunResponse
 from jobplane_api.services import log_stream
 from jobplane_api.services import results as service
 from jobplane_api.services.nesting import page_at_depth, related_of_results, result_at_depth
+from jobplane_api.services.reruns import rerun_result
 
 router = APIRouter(prefix="/api/extras")
 
@@ -170,6 +171,31 @@ def cancel_result(
     """Stop the run: its pod is deleted and the result ends REVOKED (409 when it already finished)."""
     return service.cancel_result(
         session=session, kube=kube, principal=principal, result_id=result_id, base_url=base_url(request)
+    )
+
+
+@router.post(
+    "/job-results/{result_id}/rerun/", status_code=201, response_model=JobRunResponse, tags=["job results"]
+)
+def rerun(
+    result_id: ResultId,
+    request: Request,
+    session: SessionDep,
+    kube: KubeDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+) -> JobRunResponse:
+    """Run the result's job again with the same inputs and queue, as the caller (jobplane's addition:
+    Nautobot re-runs from its form only). Answers as the run endpoint; 409 when the inputs are not kept
+    (a sensitive job's, or uploads the run has read)."""
+    return rerun_result(
+        session=session,
+        kube=kube,
+        principal=principal,
+        result_id=result_id,
+        namespace=settings.namespace,
+        upload_max_size=settings.upload_max_size,
+        base_url=base_url(request),
     )
 
 

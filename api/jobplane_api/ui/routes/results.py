@@ -1,7 +1,8 @@
-"""Job results pages: the list with its filters, a result's page, its live log stream, and Cancel.
+"""Job results pages: the list with its filters, a result's page, its live log stream, Cancel and Re-run.
 
 Every read and write goes through the services the REST API uses (``services.results``,
-``services.log_stream``), with the signed-in user as the principal: the same permissions, the same errors.
+``services.log_stream``, ``services.reruns``), with the signed-in user as the principal: the same
+permissions, the same errors.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from jobplane_api.pagination import PageParams
 from jobplane_api.routes import attachment, base_url
 from jobplane_api.routes.results import RECONNECT_MS, resume_point
 from jobplane_api.services import jobs as jobs_service
-from jobplane_api.services import log_stream
+from jobplane_api.services import log_stream, reruns
 from jobplane_api.services import results as service
 from jobplane_api.ui.auth import UserDep, csrf_protect
 from jobplane_api.ui.templating import is_htmx, render, templates
@@ -154,9 +155,13 @@ def _summary_context(request: Request, user: Principal, session: Any, row: JobRe
             files = []
     terminal = JobStatus(row.status).is_terminal
     run = _live_run(request, row)
-    rerun = None
+    can_run = user.has("run", jobs_service.JOB)
+    rerun = rerun_refusal = definition = None
     if terminal and row.job_model_id is not None:
         rerun = f"/jobs/{row.job_model_id}/run/?rerun={row.id}"
+        definition = _definition(request, str(row.job_model_id)) if can_run else None
+        if definition is not None:
+            rerun_refusal = reruns.rerun_refusal(session=session, previous=row, definition=definition)
     return {
         "result": record,
         "row": row,
@@ -166,9 +171,17 @@ def _summary_context(request: Request, user: Principal, session: Any, row: JobRe
         "waiting": _waiting(row, run),
         "pod": ((run or {}).get("status") or {}).get("podName"),
         "cancel_refusal": None if terminal else service.cancel_refusal(user, row),
-        "can_run": user.has("run", jobs_service.JOB),
+        "can_run": can_run,
         "rerun_url": rerun,
+        # The one-click re-run (same inputs) is offered when the inputs are kept; the form always is.
+        "rerun_now": definition is not None and rerun_refusal is None,
+        "rerun_refusal": rerun_refusal,
     }
+
+
+def _definition(request: Request, key: str) -> Mapping[str, Any] | None:
+    kube = request.app.state.kube
+    return kube.find_definition(key) if kube is not None else None
 
 
 def _log_filter(request: Request) -> log_stream.LogFilter:
@@ -308,7 +321,35 @@ def cancel(request: Request, result_id: str, user: UserDep, session: SessionDep,
     service.cancel_result(
         session=session, kube=kube, principal=user, result_id=result_id, base_url=base_url(request)
     )
-    target = f"/job-results/{result_id}/"
+    return _go_to(request, f"/job-results/{result_id}/")
+
+
+@router.post("/{result_id}/rerun/")
+def rerun(
+    request: Request,
+    result_id: str,
+    user: UserDep,
+    session: SessionDep,
+    kube: KubeDep,
+    settings: SettingsDep,
+) -> Response:
+    """Re-run with the same inputs through the API's service (same checks); the new result's page."""
+    response = reruns.rerun_result(
+        session=session,
+        kube=kube,
+        principal=user,
+        result_id=result_id,
+        namespace=settings.namespace,
+        upload_max_size=settings.upload_max_size,
+        base_url=base_url(request),
+    )
+    return _go_to(
+        request, f"/job-results/{response.job_result.id}/" if response.job_result else "/job-results/"
+    )
+
+
+def _go_to(request: Request, target: str) -> Response:
+    """After a form's POST: the page at ``target`` (htmx follows its header, a plain form the redirect)."""
     if is_htmx(request):
         return Response(status_code=204, headers={"HX-Redirect": target})
     return RedirectResponse(target, status_code=303)

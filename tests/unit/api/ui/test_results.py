@@ -133,6 +133,42 @@ def test_cancel_is_offered_only_to_who_may_cancel(client: TestClient, world: UiW
     assert client.post(f"/job-results/{mine.id}/cancel/", data={"csrf_token": token}).status_code == 409
 
 
+def test_rerun_in_one_click_runs_the_same_inputs_and_says_why_when_it_cannot(
+    client: TestClient, world: UiWorld
+) -> None:
+    row = add_result(world)
+    token = sign_in(client, "ada")
+    html = client.get(f"/job-results/{row.id}/").text
+    assert f'action="/job-results/{row.id}/rerun/"' in html
+    assert 'data-testid="rerun-now"' in html
+    inputs = html.split('data-testid="result-inputs">')[1].split("</td>")[0]
+    assert "&#34;hostname&#34;: &#34;edge-1&#34;" in inputs
+    assert client.post(f"/job-results/{row.id}/rerun/").status_code == 403  # no CSRF token
+    assert world.runs() == []
+
+    answer = client.post(f"/job-results/{row.id}/rerun/", data={"csrf_token": token})
+
+    assert answer.status_code == 303
+    new_id = answer.headers["location"].split("/")[2]
+    (created,) = world.runs()
+    assert created["metadata"]["uid"] == new_id
+    assert created["spec"]["data"]["hostname"] == "edge-1"
+    assert created["spec"]["requestedBy"] == "ada"
+    # Inputs that are not kept (a sensitive job's): no button, the reason, and the form still offered.
+    with world.sessions.begin() as session:
+        stored = session.get(JobResult, row.id)
+        assert stored is not None
+        stored.task_kwargs = None
+    html = client.get(f"/job-results/{row.id}/").text
+    assert 'data-testid="rerun-now"' not in html
+    assert "The inputs of this run were sensitive" in html
+    assert "Not stored: the job has sensitive variables." in html
+    assert f'href="/jobs/{TOUR}/run/?rerun={row.id}"' in html
+    refused = client.post(f"/job-results/{row.id}/rerun/", data={"csrf_token": token})
+    assert refused.status_code == 409
+    assert "The inputs of this run were sensitive" in refused.text
+
+
 def test_results_are_only_what_the_user_may_view(client: TestClient, world: UiWorld) -> None:
     adas, bobs = add_result(world), add_result(world, user="bob")
     sign_in(client, "bob")
