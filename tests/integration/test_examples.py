@@ -788,3 +788,33 @@ def test_slow_counter_logs_one_line_per_step(workspace: Workspace) -> None:
         "step 2 of 3",
         "step 3 of 3",
     ]
+
+
+# --- the jobs Nautobot's documentation names ------------------------------------------------------------
+
+
+def test_my_job_with_no_vars_runs_as_the_documentation_s_runjob_example(workspace: Workspace) -> None:
+    workspace.ok("example.MyJobWithNoVars")
+    result = workspace.last_result()
+    assert result.result is None
+    assert [entry.message for entry in workspace.logs(result) if entry.grouping == "run"] == [
+        "Nothing to do."
+    ]
+
+
+def test_my_job_with_vars_logs_writes_and_returns_its_inputs(workspace: Workspace) -> None:
+    workspace.ok("example.MyJobWithVars", {"string_variable": "somevalue", "integer_variable": 123})
+    result = workspace.last_result()
+    inputs = {"string_variable": "somevalue", "integer_variable": 123}
+    assert result.result == inputs
+    assert [entry.message for entry in workspace.logs(result) if entry.grouping == "run"] == [
+        "string_variable=somevalue",
+        "integer_variable=123",
+        "wrote inputs.json",
+    ]
+    [proxy] = workspace.files()
+    assert proxy.name == "inputs.json"
+    assert json.loads(proxy.content) == inputs
+    assert workspace.rejected("example.MyJobWithVars", {"string_variable": "x", "integer_variable": -1}) == {
+        "integer_variable": ["Ensure this value is greater than or equal to 0."]
+    }
