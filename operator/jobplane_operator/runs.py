@@ -344,7 +344,9 @@ def _start(
         # Job waits for the Job's events (its pod ready, or its end) or a pending poll: one write fewer per
         # run. The Job carries what that status records. With pods reporting to the API, a result may end
         # before it: the API's mirror fills the class path, queue and commit in when the status comes.
-        return _create(clients, run, obj, writer, settings, defaults, found, queue, record=False)
+        # A run that was awaiting approval says at once that it no longer does.
+        approved_now = bool(run.status and run.status.phase == JobRunPhase.AWAITING_APPROVAL)
+        return _create(clients, run, obj, writer, settings, defaults, found, queue, record=approved_now)
     with _queue_lock(namespace, queue_name):
         active = clients.count_unfinished_jobs(namespace, f"{LABEL_QUEUE}={label_value(queue_name)}")
         waiting = _waiting_on(clients, namespace, queue_name, definitions)

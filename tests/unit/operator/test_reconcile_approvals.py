@@ -222,6 +222,10 @@ def test_the_operator_creates_no_job_while_awaiting_then_runs_once_approved() ->
     obj["spec"]["approval"] = APPROVED
     reconcile(clients, obj)
     assert len(clients.jobs) == 1
+    started = clients.statuses[-1]
+    assert (started["phase"], started["reason"], started["approval"]) == ("Pending", "JobCreated", APPROVED)
+    approved = next(c for c in started["conditions"] if c["type"] == "Approved")
+    assert (approved["status"], approved["reason"]) == ("True", "Approved")
     denied = run_obj_of("audit.Audit")
     denied["spec"].update({"requestedBy": "alice", "approval": DENIED})
     clients = BoundaryClients(catalog(approvalRequired=True))
