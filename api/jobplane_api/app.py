@@ -39,6 +39,7 @@ def create_app(
         jobs,
         results,
         run_reports,
+        scheduled_jobs,
         status,
         tokens,
         users,
@@ -99,7 +100,18 @@ def create_app(
     app.state.result_notifier = notifier
     install_error_handlers(app)
     app.add_middleware(ApiVersionHeader)
-    for module in (status, jobs, results, job_queues, git_repositories, run_reports, tokens, users):
+    modules = (
+        status,
+        jobs,
+        results,
+        scheduled_jobs,
+        job_queues,
+        git_repositories,
+        run_reports,
+        tokens,
+        users,
+    )
+    for module in modules:
         app.include_router(module.router)
     # The web UI under / (after the API's routers and error handlers: it keeps JSON errors for /api/).
     from jobplane_api.ui import install_ui

@@ -16,7 +16,12 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from jobplane_crds import GROUP
-from jobplane_crds.v1alpha1 import INPUTS_SECRET_KEY, INPUTS_SECRET_TYPE, VERSION
+from jobplane_crds.v1alpha1 import (
+    INPUTS_SECRET_KEY,
+    INPUTS_SECRET_TYPE,
+    SCHEDULE_INPUTS_SECRET_TYPE,
+    VERSION,
+)
 from jobplane_operator.reconcile.jobdefinition import effective_metadata
 
 if TYPE_CHECKING:
@@ -24,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "INPUTS_KEY",
+    "JOB_SCHEDULES",
     "LISTED",
     "MANAGED_BY",
     "REPOSITORY_DISPLAY_NAME",
@@ -49,6 +55,7 @@ JOB_DEFINITIONS = "jobdefinitions"
 JOB_RUNS = "jobruns"
 JOB_QUEUES = "jobqueues"
 JOB_REPOSITORIES = "jobrepositories"
+JOB_SCHEDULES = "jobschedules"
 # Set by the API (a manual or webhook sync); the operator syncs when it differs from status.syncRequest.
 SYNC_REQUESTED_AT = "jobplane.io/sync-requested-at"
 # A Git repository's name as Nautobot's clients gave it (free text); its object name comes from the slug.
@@ -415,17 +422,21 @@ class KubeGateway:
         self._queues = Informer(self._custom, JOB_QUEUES, self.namespace)
         # Not part of `synced`: an installation without the JobRepository CRD still serves jobs.
         self._repositories = Informer(self._custom, JOB_REPOSITORIES, self.namespace)
+        # Not part of `synced` either: the scheduled-jobs endpoints list them now while it has no first list.
+        self._schedules = Informer(self._custom, JOB_SCHEDULES, self.namespace)
 
     # --- lifecycle ---
     def start(self) -> None:
         self._definitions.start()
         self._queues.start()
         self._repositories.start()
+        self._schedules.start()
 
     def stop(self) -> None:
         self._definitions.stop()
         self._queues.stop()
         self._repositories.stop()
+        self._schedules.stop()
 
     def wait_synced(self, timeout: float | None = None) -> bool:
         """True once both caches hold a first list; False if the timeout came first."""
@@ -549,6 +560,93 @@ class KubeGateway:
         self._repositories.discard(name)
         log.info("deleted repository repository=%s/%s", self.namespace, name)
 
+    # --- JobSchedules (cached once listed) ---
+    def schedules(self) -> list[dict[str, Any]]:
+        """All JobSchedules of the namespace: from the cache, or listed now while it has no first list."""
+        if self._schedules.synced:
+            return self._schedules.items()
+        with _translated(f"JobSchedules in {self.namespace}"):
+            listed = self._custom.list_namespaced_custom_object(GROUP, VERSION, self.namespace, JOB_SCHEDULES)
+        items = [dict(item) for item in listed.get("items", [])]
+        return sorted(items, key=lambda item: str(item["metadata"]["name"]))
+
+    def create_schedule(
+        self,
+        *,
+        generate_name: str,
+        spec: dict[str, Any],
+        labels: Mapping[str, str],
+        annotations: Mapping[str, str],
+    ) -> dict[str, Any]:
+        """Create a JobSchedule named from ``generate_name``; returns it as stored (with its uid)."""
+        metadata: dict[str, Any] = {
+            "generateName": generate_name,
+            "namespace": self.namespace,
+            "labels": dict(labels),
+            "annotations": dict(annotations),
+        }
+        body = {"apiVersion": API_VERSION, "kind": "JobSchedule", "metadata": metadata, "spec": spec}
+        with _translated(f"JobSchedule {generate_name}*"):
+            created = dict(
+                self._custom.create_namespaced_custom_object(
+                    GROUP, VERSION, self.namespace, JOB_SCHEDULES, body
+                )
+            )
+        self._schedules.put(created)
+        log.info(
+            "created schedule schedule=%s/%s uid=%s job=%s",
+            self.namespace,
+            created["metadata"]["name"],
+            created["metadata"]["uid"],
+            spec.get("job"),
+        )
+        return created
+
+    def patch_schedule_spec(self, name: str, spec_patch: dict[str, Any]) -> dict[str, Any]:
+        """A JSON merge patch of the schedule's spec; the cache holds the result at once."""
+        with _translated(f"JobSchedule {name}"):
+            updated = dict(
+                self._custom.patch_namespaced_custom_object(
+                    GROUP, VERSION, self.namespace, JOB_SCHEDULES, name, {"spec": spec_patch}
+                )
+            )
+        self._schedules.put(updated)
+        log.info(
+            "patched schedule schedule=%s/%s fields=%s", self.namespace, name, ",".join(sorted(spec_patch))
+        )
+        return updated
+
+    def delete_schedule(self, name: str, *, uid: str) -> None:
+        """Delete that schedule (gone already is fine); its runs and inputs Secret follow by owner reference.
+
+        The uid precondition keeps a later schedule that took the same name from being deleted instead.
+        """
+        from kubernetes import client
+
+        body = client.V1DeleteOptions(
+            propagation_policy="Background", preconditions=client.V1Preconditions(uid=uid)
+        )
+        with contextlib.suppress(KubeNotFound, KubeConflict), _translated(f"JobSchedule {name}"):
+            self._custom.delete_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, JOB_SCHEDULES, name, body=body
+            )
+        self._schedules.discard(name)
+        log.info("deleted schedule schedule=%s/%s uid=%s", self.namespace, name, uid)
+
+    def create_schedule_inputs_secret(
+        self, *, schedule: Mapping[str, Any], name: str, data_json: str
+    ) -> None:
+        """The Secret holding a sensitive schedule's inputs under ``data.json``: of Jobplane's schedule-inputs
+        type and owned by the schedule from its creation, as the operator requires before a fire copies it
+        to the fire's run (deleting the schedule deletes it too)."""
+        self._create_owned_secret(
+            owner=schedule,
+            kind="JobSchedule",
+            name=name,
+            secret_type=SCHEDULE_INPUTS_SECRET_TYPE,
+            data_json=data_json,
+        )
+
     # --- JobRuns ---
     def create_run(
         self, *, namespace: str, generate_name: str, spec: dict[str, Any], labels: dict[str, str]
@@ -598,20 +696,27 @@ class KubeGateway:
         """The Secret holding a sensitive run's inputs under ``data.json``: of Jobplane's inputs type and
         owned by the run from its creation, the only kind of Secret the operator mounts for a run (and
         deletes when the run ends; deleting the run deletes it too)."""
+        self._create_owned_secret(
+            owner=run, kind="JobRun", name=name, secret_type=INPUTS_SECRET_TYPE, data_json=data_json
+        )
+
+    def _create_owned_secret(
+        self, *, owner: Mapping[str, Any], kind: str, name: str, secret_type: str, data_json: str
+    ) -> None:
         from kubernetes import client
 
-        meta = run["metadata"]
-        owner = client.V1OwnerReference(
+        meta = owner["metadata"]
+        reference = client.V1OwnerReference(
             api_version=API_VERSION,
-            kind="JobRun",
+            kind=kind,
             name=meta["name"],
             uid=meta["uid"],
             controller=True,
             block_owner_deletion=True,
         )
         body = client.V1Secret(
-            metadata=client.V1ObjectMeta(name=name, labels=dict(MANAGED_BY), owner_references=[owner]),
-            type=INPUTS_SECRET_TYPE,
+            metadata=client.V1ObjectMeta(name=name, labels=dict(MANAGED_BY), owner_references=[reference]),
+            type=secret_type,
             string_data={INPUTS_KEY: data_json},
         )
         with _translated(f"Secret {name}"):

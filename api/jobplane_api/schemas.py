@@ -24,10 +24,13 @@ __all__ = [
     "JobRunReference",
     "JobRunRequest",
     "JobRunResponse",
+    "JobScheduleReference",
     "JobUpdate",
     "JobVariableRead",
     "NestedObject",
     "ScheduleRequest",
+    "ScheduledJobRead",
+    "ScheduledJobUpdate",
     "TokenProvision",
     "TokenRead",
     "TokenUserRead",
@@ -174,14 +177,25 @@ class JobVariableRead(BaseModel):
 
 
 class ScheduleRequest(BaseModel):
-    """Nautobot's schedule; only ``immediately`` is served until scheduling exists. Other keys are ignored."""
+    """Nautobot's schedule of a run: ``immediately`` runs now, any other interval creates a scheduled job
+    (a JobSchedule). Checked by the schedules service, which answers in Nautobot's shapes; other keys are
+    ignored."""
 
     model_config = ConfigDict(extra="ignore")
 
-    name: str | None = None
-    interval: str = "immediately"
-    start_time: datetime | None = None
-    crontab: str | None = None
+    name: Any = Field(default=None, description="Required unless immediately; unique among scheduled jobs.")
+    interval: Any = Field(
+        default="immediately", description="immediately, future, hourly, daily, weekly or custom."
+    )
+    start_time: Any = Field(
+        default=None,
+        description="ISO 8601, 15 s ahead or more; needed unless immediately or custom; naive means UTC.",
+    )
+    crontab: Any = Field(default=None, description="Five-field cron expression, with custom only.")
+    time_zone: Any = Field(
+        default=None,
+        description="Jobplane's addition: the IANA zone of the intervals and crontab (default Etc/UTC).",
+    )
 
 
 class JobRunRequest(BaseModel):
@@ -244,11 +258,64 @@ class JobResultRead(BaseModel):
     custom_fields: dict[str, Any] = Field(default_factory=dict)
 
 
+class JobScheduleReference(BaseModel):
+    """Jobplane's addition to a scheduled job: the JobSchedule resource that holds it."""
+
+    namespace: str
+    name: str
+
+
+class ScheduledJobRead(BaseModel):  # type: ignore[no-redef]  # a field named kwargs, as Nautobot's
+    """A scheduled job (a JobSchedule) with Nautobot 3.1's ScheduledJob fields, and 2.x's approval ones."""
+
+    id: uuid.UUID
+    object_type: Literal["extras.scheduledjob"] = "extras.scheduledjob"
+    display: str
+    url: str
+    natural_slug: str
+    name: str
+    task: str
+    interval: str
+    crontab: str
+    queue: str
+    job_queue: NestedObject | None
+    job_model: NestedObject | None
+    user: NestedObject | None
+    approved_by_user: NestedObject | None = None
+    approval_required: bool
+    state: ChoiceValue
+    decision_date: datetime | None = None
+    associated_approval_workflows: list[Any] = Field(default_factory=list)
+    one_off: bool
+    start_time: datetime | None
+    time_zone: str
+    enabled: bool
+    last_run_at: datetime | None
+    total_run_count: int
+    date_changed: datetime | None
+    description: str
+    args: list[Any] = Field(default_factory=list)
+    kwargs: dict[str, Any]
+    celery_kwargs: dict[str, Any]
+    next_run_at: datetime | None = Field(description="Jobplane's addition: the next fire, null when none.")
+    requested_by: str | None = Field(description="Jobplane's addition: whose runs the fires are.")
+    job_schedule: JobScheduleReference
+
+
+class ScheduledJobUpdate(BaseModel):
+    """A PATCH of a scheduled job (Jobplane's addition): ``enabled`` pauses or resumes its fires. Other
+    keys, read-only fields of the record, are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    enabled: Any = None
+
+
 class JobRunResponse(BaseModel):
-    """201 of the run endpoint: exactly one of the two is set (always the result until scheduling)."""
+    """201 of the run endpoint: exactly one of the two is set, as Nautobot answers."""
 
     job_result: JobResultRead | None
-    scheduled_job: dict[str, Any] | None = None
+    scheduled_job: ScheduledJobRead | None = None
 
 
 class JobLogEntryRead(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from urllib.parse import quote
 import httpx
 
 from tests.cluster.cluster import Cluster, wait_for
+from tests.conftest import PostgresServer
 from tests.stack import Stack
 
 TERMINAL = ("SUCCESS", "FAILURE", "REVOKED")
@@ -82,6 +84,17 @@ class Api:
         response = self.client.get(f"/api/extras/job-results/{result_id}/logs/")
         response.raise_for_status()
         return list(response.json())
+
+
+def database_dump(stack: Stack, postgres: PostgresServer) -> str:
+    """Every row of the stack's database as pg_dump writes them: where a secret must not be found."""
+    database = stack.database_url.rsplit("/", 1)[1]
+    dump = subprocess.run(
+        [str(postgres.bindir / "pg_dump"), "-h", "127.0.0.1", "-p", str(postgres.port), "-U", "jobplane",
+         "--data-only", database],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return dump.stdout
 
 
 def make_token(stack: Stack, username: str, *extra: str, superuser: bool = False) -> str:

@@ -17,7 +17,7 @@ import pytest
 
 from tests.cluster.cluster import wait_for
 from tests.conftest import PostgresServer
-from tests.e2e.api_support import Api, make_token
+from tests.e2e.api_support import Api, database_dump, make_token
 from tests.stack import Stack
 
 pytestmark = pytest.mark.cluster
@@ -315,13 +315,7 @@ def test_sensitive_inputs_are_nowhere_but_in_the_job(
     )  # fmt: skip
     pod = run["podName"]
     places["pod log"] = stack.cluster.kubectl("logs", pod, "-n", stack.namespace).stdout
-    database = stack.database_url.rsplit("/", 1)[1]
-    dump = subprocess.run(
-        [str(postgres.bindir / "pg_dump"), "-h", "127.0.0.1", "-p", str(postgres.port), "-U", "jobplane",
-         "--data-only", database],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    places["database"] = dump.stdout
+    places["database"] = database_dump(stack, postgres)
     assert "netops" in places["database"]  # the dump is real: the job's result is in it
     leaked = [where for where, text in places.items() if password in text]
     assert leaked == []

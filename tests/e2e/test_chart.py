@@ -508,6 +508,8 @@ def test_a_job_in_a_chart_run_pod_writes_and_looks_up_rows_of_the_data_database(
         ("sync-jobs", "delete", "jobdefinitions.jobplane.io", "release"),
         # A JobSchedule's spec is its author's: the operator writes only its status.
         ("operator", "patch", "jobschedules.jobplane.io", "release"),
+        # The API's scheduled jobs live in the release namespace only.
+        ("api", "create", "jobschedules.jobplane.io", "default"),
     ],
 )
 def test_service_accounts_are_refused_what_they_do_not_need(
@@ -541,6 +543,11 @@ def test_service_accounts_are_refused_what_they_do_not_need(
         ("operator", "patch", "jobschedules.jobplane.io/status"),
         ("operator", "create", "jobruns.jobplane.io"),
         ("operator", "delete", "jobruns.jobplane.io"),
+        # Scheduled jobs: made by the run endpoint, listed, paused or resumed, deleted.
+        ("api", "create", "jobschedules.jobplane.io"),
+        ("api", "watch", "jobschedules.jobplane.io"),
+        ("api", "patch", "jobschedules.jobplane.io"),
+        ("api", "delete", "jobschedules.jobplane.io"),
     ],
 )
 def test_service_accounts_have_what_they_need_in_the_release_namespace(

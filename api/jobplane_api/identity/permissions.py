@@ -121,6 +121,8 @@ CONSTRAINT_FIELDS: dict[str, dict[str, ConstraintField]] = {
         job_result_id=(_U, FileProxy.job_result_id),
     ),
     "extras.gitrepository": _python(id=_U, name=_S, slug=_S, remote_url=_S, branch=_S),
+    # user: the username the schedule's runs are requested by ({"user": "$user"}: one's own schedules).
+    "extras.scheduledjob": _python(id=_U, name=_S, user=_S, interval=_S, enabled=_B, job_model_id=_U),
 }
 
 # Spelling in a constraint -> the lookup it means.

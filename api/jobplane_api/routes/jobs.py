@@ -18,6 +18,7 @@ from jobplane_api.schemas import JobRead, JobRunRequest, JobRunResponse, JobUpda
 from jobplane_api.services import jobs as service
 from jobplane_api.services import nesting
 from jobplane_api.services.runs import RunRequest, UploadedFile, run_job
+from jobplane_api.services.schedules import ScheduleInput
 
 router = APIRouter(prefix="/api/extras/jobs", tags=["jobs"])
 
@@ -107,7 +108,8 @@ RUN_BODY: dict[str, Any] = {
                     "type": "object",
                     "description": (
                         "Job variables as form fields (files for FileVars), plus _task_queue, _job_queue, "
-                        "_schedule_interval, _schedule_name, _schedule_start_time, _schedule_crontab."
+                        "_schedule_interval, _schedule_name, _schedule_start_time, _schedule_crontab, "
+                        "_schedule_time_zone (Jobplane's addition)."
                     ),
                     "additionalProperties": {"type": "string"},
                 }
@@ -124,6 +126,16 @@ CONTROL_FIELDS = {
     "_schedule_name",
     "_schedule_start_time",
     "_schedule_crontab",
+    "_schedule_time_zone",
+}
+# The multipart fields of a schedule, as the JSON schedule's keys.
+SCHEDULE_FIELDS = {
+    "_schedule_interval": "interval",
+    "_schedule_type": "interval",
+    "_schedule_name": "name",
+    "_schedule_start_time": "start_time",
+    "_schedule_crontab": "crontab",
+    "_schedule_time_zone": "time_zone",
 }
 
 
@@ -173,6 +185,7 @@ async def _multipart(request: Request, kube: KubeDep, key: str, max_size: int) -
     properties: dict[str, Any] = schema.get("properties") or {}
     run = RunRequest(data={})
     grouped: dict[str, list[Any]] = {}
+    schedule: dict[str, str] = {}
     for name, value in form.multi_items():
         grouped.setdefault(name, []).append(value)
     for name, values in grouped.items():
@@ -182,8 +195,8 @@ async def _multipart(request: Request, kube: KubeDep, key: str, max_size: int) -
                 run.task_queue = text
             elif name == "_job_queue":
                 run.job_queue = text
-            elif name in ("_schedule_interval", "_schedule_type"):
-                run.schedule_interval = text
+            elif name in SCHEDULE_FIELDS:
+                schedule[SCHEDULE_FIELDS[name]] = text
             continue
         upload = values[-1]
         if isinstance(upload, UploadFile):
@@ -194,6 +207,8 @@ async def _multipart(request: Request, kube: KubeDep, key: str, max_size: int) -
             continue
         run.data[name] = _form_value(values, properties.get(name) or {})
     await form.close()
+    if schedule:
+        run.schedule = ScheduleInput(form=True, **schedule)
     return run
 
 
@@ -221,7 +236,17 @@ async def _json(request: Request) -> RunRequest:
         data=parsed.data,
         task_queue=parsed.task_queue,
         job_queue=parsed.job_queue,
-        schedule_interval=parsed.schedule.interval if parsed.schedule else None,
+        schedule=(
+            ScheduleInput(
+                interval=parsed.schedule.interval,
+                name=parsed.schedule.name,
+                start_time=parsed.schedule.start_time,
+                crontab=parsed.schedule.crontab,
+                time_zone=parsed.schedule.time_zone,
+            )
+            if parsed.schedule is not None
+            else None
+        ),
         dryrun=parsed.dryrun,
     )
 
@@ -235,7 +260,9 @@ async def run(
     principal: PrincipalDep,
     settings: SettingsDep,
 ) -> JobRunResponse:
-    """Run a job now: a JSON body `{"data", "task_queue", "schedule"}`, or a multipart form for files."""
+    """Run a job now, or schedule it: a JSON body `{"data", "task_queue", "schedule"}`, or a multipart form
+    (for files; `_schedule_*` fields). A schedule other than `immediately` answers 201 with
+    `scheduled_job` set and `job_result` null."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
         run_request = await _multipart(request, kube, key, settings.upload_max_size)

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from jobplane_api.kube import Informer, KubeGateway
     from jobplane_api.settings import ApiSettings
 
-__all__ = ["PHASE_STATUS", "ExistingResult", "ResultChange", "RunMirror", "plan_result"]
+__all__ = ["PHASE_STATUS", "ExistingResult", "ResultChange", "RunMirror", "plan_result", "scheduled_job_of"]
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,7 @@ class ExistingResult:
     message: str | None = None
     commit: str | None = None
     dry_run: bool = False
+    scheduled_job_id: uuid.UUID | None = None
 
     @classmethod
     def of(cls, row: JobResult) -> ExistingResult:
@@ -149,6 +150,17 @@ def _outcome(
     return {"result": None, "traceback": None}
 
 
+def scheduled_job_of(run: Mapping[str, Any]) -> uuid.UUID | None:
+    """The uid of the JobSchedule whose fire made this run: its controller owner of that kind, or None."""
+    for owner in (run.get("metadata") or {}).get("ownerReferences") or []:
+        if owner.get("kind") == "JobSchedule" and owner.get("controller") and owner.get("uid"):
+            try:
+                return uuid.UUID(str(owner["uid"]))
+            except ValueError:
+                return None
+    return None
+
+
 def plan_result(
     run: Mapping[str, Any],
     existing: ExistingResult | None,
@@ -180,6 +192,7 @@ def plan_result(
         "commit": run_status.get("commit"),
         "job_model_id": job_model_id,
         "task_kwargs": None if sensitive else dict(spec.get("data") or {}),
+        "scheduled_job_id": scheduled_job_of(run),
     }
     started = _timestamp(run_status.get("startTime"))
     done = _timestamp(run_status.get("completionTime")) if _is_terminal(target) else None

@@ -74,6 +74,7 @@ API_PATHS = {
     "extras.job": "extras/jobs",
     "extras.jobresult": "extras/job-results",
     "extras.fileproxy": "extras/file-proxies",
+    "extras.scheduledjob": "extras/scheduled-jobs",
     "users.user": "users/users",
 }
 
@@ -137,6 +138,11 @@ def result_record(
         },
         job_model=job_model,
         user=_ref("users.user", user_id, base_url) if user_id is not None else None,
+        scheduled_job=(
+            _ref("extras.scheduledjob", result.scheduled_job_id, base_url)
+            if result.scheduled_job_id is not None
+            else None
+        ),
         files=[_ref(FILE, proxy.id, base_url) for proxy in files],
         debug_log_count=result.debug_log_count,
         info_log_count=result.info_log_count,

@@ -19,15 +19,13 @@ from jobplane_api.errors import BadRequest, NotInstalled, PayloadTooLarge, Permi
 from jobplane_api.schemas import JobRunResponse
 from jobplane_api.services.jobs import JOB, class_path_of, effective_of, job_queue_names, lookup_job
 from jobplane_api.services.results import result_record, user_ids
+from jobplane_api.services.schedules import ScheduleInput, checked_schedule, create_scheduled_job
 
 if TYPE_CHECKING:
     from jobplane_api.identity import Principal
     from jobplane_api.kube import KubeGateway
 
 __all__ = ["RunRequest", "UploadedFile", "run_job"]
-
-IMMEDIATELY = "immediately"
-SCHEDULE_INTERVALS = ("immediately", "future", "hourly", "daily", "weekly", "custom")
 
 
 @dataclass(frozen=True)
@@ -45,9 +43,13 @@ class RunRequest:
     data: Any = field(default_factory=dict)
     task_queue: str | None = None
     job_queue: str | None = None
-    schedule_interval: str | None = None
+    schedule: ScheduleInput | None = None
     dryrun: bool | None = None
     files: dict[str, UploadedFile] = field(default_factory=dict)
+
+    @property
+    def schedule_interval(self) -> str | None:
+        return self.schedule.interval if self.schedule is not None else None
 
 
 def _queue(request: RunRequest, allowed: list[str]) -> str:
@@ -60,34 +62,6 @@ def _queue(request: RunRequest, allowed: list[str]) -> str:
         key = "task_queue" if request.task_queue else "job_queue"
         raise BadRequest(body={key: [f'"{chosen}" is not a valid choice.']})
     return chosen
-
-
-def _check_schedule(interval: str | None, sensitive: bool) -> None:
-    if interval is None or interval == IMMEDIATELY:
-        return
-    if interval not in SCHEDULE_INTERVALS:
-        raise BadRequest(
-            body={
-                "schedule": {
-                    "interval": [f'"{interval}" is not a valid choice: {", ".join(SCHEDULE_INTERVALS)}.']
-                }
-            }
-        )
-    if sensitive:
-        raise BadRequest(
-            body={
-                "schedule": {"interval": ["Unable to schedule job: Job may have sensitive input variables."]}
-            }
-        )
-    raise BadRequest(
-        body={
-            "schedule": {
-                "interval": [
-                    f'Scheduling ("{interval}") is not available yet: use the interval "immediately".'
-                ]
-            }
-        }
-    )
 
 
 def _validated(
@@ -119,7 +93,11 @@ def run_job(
     base_url: str,
     now: datetime | None = None,
 ) -> JobRunResponse:
-    """Nautobot's run endpoint: 404 unknown, 405 not installed, 403 disabled or not allowed, 400 bad input."""
+    """Nautobot's run endpoint: 404 unknown, 405 not installed, 403 disabled or not allowed, 400 bad input.
+
+    A schedule other than ``immediately`` creates a scheduled job (a JobSchedule) instead of a run, and the
+    answer carries it with a null job result, as Nautobot's does.
+    """
     from jobplane_api.kube import KubeError
 
     if not principal.has("run", JOB):
@@ -143,8 +121,26 @@ def run_job(
             }
         )
     sensitive = effective.get("hasSensitiveVariables") is not False
-    _check_schedule(request.schedule_interval, sensitive)
+    now = now or datetime.now(UTC)
+    planned = checked_schedule(request.schedule, now=now)
     queue = _queue(request, job_queue_names(definition))
+    if planned is not None:
+        if request.files:
+            # An uploaded file is bound to the one run that reads it; a schedule's fires are many runs.
+            raise BadRequest(body={"errors": ["A job with file inputs can only be run immediately."]})
+        scheduled = create_scheduled_job(
+            session=session,
+            kube=kube,
+            principal=principal,
+            definition=definition,
+            planned=planned,
+            queue=queue,
+            data=_validated(definition, request, {}),
+            sensitive=sensitive,
+            base_url=base_url,
+            form=request.schedule is not None and request.schedule.form,
+        )
+        return JobRunResponse(job_result=None, scheduled_job=scheduled)
 
     file_ids: dict[str, str] = {}
     for name, upload in request.files.items():
@@ -181,7 +177,6 @@ def run_job(
             kube.delete_run(namespace, run["metadata"]["name"], uid=run["metadata"]["uid"])
             raise Unavailable(f"Could not store the run's inputs: {exc}") from None
 
-    now = now or datetime.now(UTC)
     run_uid = uuid.UUID(run["metadata"]["uid"])
     values: dict[str, Any] = {
         "name": record.name,

@@ -133,6 +133,8 @@ class JobResult(Base):
     message: Mapped[str | None] = mapped_column(Text)
     commit: Mapped[str | None] = mapped_column(String(64))
     dry_run: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # The JobSchedule (its uid: the scheduled job's id) whose fire made this run; None for other runs.
+    scheduled_job_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
 
     logs: Mapped[list[JobLogEntry]] = relationship(
         back_populates="job_result",

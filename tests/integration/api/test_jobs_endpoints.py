@@ -51,12 +51,7 @@ def gateway(fake: FakeCustomObjects) -> KubeGateway:
     _definition(fake, "Backup", NETWORK_UID, "Network", enabled=True)
     _definition(fake, "Cleanup", TOOLS_UID, "Tools", enabled=True)
     _definition(fake, "Vanished", GONE_UID, "Tools", enabled=True, installed=False)
-    gateway = fake_gateway(fake)
-    for (plural, _name), obj in fake.objects.items():
-        if plural == JOB_DEFINITIONS:
-            gateway._definitions.put(obj)
-    fake.calls.clear()
-    return gateway
+    return fake_gateway(fake, cache_definitions=True)
 
 
 @pytest.fixture

@@ -149,13 +149,22 @@ class FakeCustomObjects:
         return created
 
 
-def fake_gateway(fake: FakeCustomObjects) -> KubeGateway:
-    """A real gateway whose client is the fake; its informers never start, so reads list the fake."""
+def fake_gateway(fake: FakeCustomObjects, *, cache_definitions: bool = False) -> KubeGateway:
+    """A real gateway whose client is the fake; its informers never start, so reads list the fake.
+
+    ``cache_definitions``: the fake's JobDefinitions are put in the gateway's cache (which an informer
+    fills), and the calls made so far forgotten.
+    """
     gateway = KubeGateway(ApiSettings(namespace=NAMESPACE, kubernetes=False), api_client=object())
     gateway._custom = fake
     gateway._repositories._api = fake
     gateway.start = lambda: None  # type: ignore[method-assign]
     gateway.stop = lambda: None  # type: ignore[method-assign]
+    if cache_definitions:
+        for (plural, _name), obj in fake.objects.items():
+            if plural == "jobdefinitions":
+                gateway._definitions.put(obj)
+        fake.calls.clear()
     return gateway
 
 
