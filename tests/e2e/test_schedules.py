@@ -24,13 +24,14 @@ pytestmark = pytest.mark.cluster
 
 HELLO = "hello_world.HelloWorld"
 SLOW = "api_examples.SlowCounter"
+LOGIN = "device_login.DeviceLogin"  # sensitive variables
 SCHEDULED_AT = "jobplane.io/scheduled-at"
 
 
 @pytest.fixture(scope="module")
 def stack(api_stack: Stack) -> Stack:
     api = Api(api_stack, api_stack.admin_token)
-    for class_path in (HELLO, SLOW):
+    for class_path in (HELLO, SLOW, LOGIN):
         api.enable(class_path)
     return api_stack
 
@@ -151,6 +152,49 @@ def test_suspend_stops_fires_until_resumed(stack: Stack) -> None:
         lambda: [r["metadata"]["name"] for r in runs_of(stack, name)] == [run_name],
         timeout=60,
     )
+
+
+def test_a_sensitive_schedules_inputs_reach_each_fire_through_a_secret_of_its_own(stack: Stack) -> None:
+    name = f"login-{secrets.token_hex(3)}"
+    password = f"pw{secrets.token_hex(8)}"
+    spec = {**past_once(suspend=True, inputsSecretRef=f"{name}-inputs"), "job": LOGIN, "data": {}}
+    apply_schedule(stack, name, spec)
+    schedule = get(stack, "jobschedule", name)
+    owner = {"apiVersion": "jobplane.io/v1alpha1", "kind": "JobSchedule", "name": name}
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "jobplane.io/schedule-inputs",
+        "metadata": {
+            "name": f"{name}-inputs",
+            "ownerReferences": [{**owner, "uid": schedule["metadata"]["uid"], "controller": True}],
+        },
+        "stringData": {"data.json": json.dumps({"username": "ops", "password": password})},
+    }
+    kubectl(stack, "create", "-f", "-", input=json.dumps(secret))
+    apply_schedule(stack, name, {**spec, "suspend": False})
+    run_name = fire_name(name, spec["schedule"]["startTime"])
+    wait_for(f"jobrun {run_name}", lambda: runs_of(stack, name) or None, timeout=60)
+    finished = wait_phase(stack, run_name, "Succeeded", "Failed")
+    assert finished["phase"] == "Succeeded", finished
+    run = get(stack, "jobrun", run_name)
+    assert run["spec"]["inputsSecretRef"] == f"{run_name}-inputs"  # the fire's own copy, not the schedule's
+    result = Api(stack, stack.admin_token).wait_result(run["metadata"]["uid"])
+    assert result["result"] == {"user": "ops", "password_length": len(password)}
+    # The copy went with its run's end; the schedule's stays for the next fires.
+    wait_for(
+        "the fire's inputs Secret deleted",
+        lambda: kubectl(stack, "get", "secret", f"{run_name}-inputs", check=False).returncode != 0,
+        timeout=60,
+    )
+    assert kubectl(stack, "get", "secret", f"{name}-inputs", check=False).returncode == 0
+    for text in (
+        json.dumps(run),
+        json.dumps(get(stack, "jobschedule", name)),
+        json.dumps(result),
+        stack.log_path("operator").read_text(errors="replace"),
+    ):
+        assert password not in text
 
 
 def test_bad_schedules_are_refused_at_apply(stack: Stack) -> None:
