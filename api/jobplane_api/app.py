@@ -34,6 +34,7 @@ def create_app(
     """The API with its store, its Kubernetes gateway and the mirrors of JobRuns and repository syncs into
     job results (started with the app)."""
     from jobplane_api.routes import (
+        approvals,
         git_repositories,
         job_queues,
         jobs,
@@ -105,6 +106,7 @@ def create_app(
         jobs,
         results,
         scheduled_jobs,
+        approvals,
         job_queues,
         git_repositories,
         run_reports,

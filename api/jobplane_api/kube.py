@@ -616,6 +616,22 @@ class KubeGateway:
         )
         return updated
 
+    def decide_schedule(self, name: str, patch: dict[str, Any], *, uid: str) -> dict[str, Any]:
+        """An approval decision on that schedule (a merge patch of its approval annotation and
+        spec.approval, which admission checks and stamps); the uid test keeps a schedule that took the name
+        since from being decided instead."""
+        body = {**patch, "metadata": {**patch.get("metadata", {}), "uid": uid}}
+        with _translated(f"JobSchedule {name}"):
+            updated = dict(
+                self._custom.patch_namespaced_custom_object(
+                    GROUP, VERSION, self.namespace, JOB_SCHEDULES, name, body
+                )
+            )
+        self._schedules.put(updated)
+        by = patch["spec"]["approval"]["by"]
+        log.info("decided schedule schedule=%s/%s by=%s", self.namespace, name, by)
+        return updated
+
     def delete_schedule(self, name: str, *, uid: str) -> None:
         """Delete that schedule (gone already is fine); its runs and inputs Secret follow by owner reference.
 

@@ -282,6 +282,14 @@ class ScheduledJobRead(BaseModel):  # type: ignore[no-redef]  # a field named kw
     job_model: NestedObject | None
     user: NestedObject | None
     approved_by_user: NestedObject | None = None
+    approved_at: datetime | None = None
+    approved_by: str | None = Field(
+        default=None,
+        description=(
+            "Jobplane's addition: who approved it, the API user or the Kubernetes user who annotated the "
+            "JobSchedule (``approved_by_user`` is the API user of that name, null when there is none)."
+        ),
+    )
     approval_required: bool
     state: ChoiceValue
     decision_date: datetime | None = None

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.cluster.cluster import wait_for
-from tests.e2e.api_support import Api
+from tests.e2e.api_support import Api, make_token
 from tests.e2e.test_admission import NOOP, User, override, run_status
 from tests.stack import Stack
 
@@ -176,3 +176,123 @@ def test_a_schedule_awaiting_approval_does_not_fire_until_approved_once(
     refused = users["bob"].kubectl("patch", "jobschedule", name, "--type=merge", "-p", changed)
     assert refused.returncode != 0
     assert "ApprovalFinal" in refused.stderr
+
+
+# --- through the API, as Nautobot 2.x's scheduled-job approvals ---------------------------------------------
+
+RESERVE = "inventory.reserve_prefixes.ReservePrefixes"
+RESERVE_DATA = {"parent": "10.20.0.0/16", "prefix_length": 24, "count": 1}
+OWN_REQUEST = "You cannot approve your own job request!"
+PAST_START = (
+    "The job's start time is in the past. If you want to force a run anyway, add the `force` query parameter."
+)
+
+
+@pytest.fixture(scope="module")
+def api_users(stack: Stack) -> dict[str, Api]:
+    """``rita-api`` asks, ``bob-api`` approves: both may view, run and approve, and change and delete
+    scheduled jobs; what stops rita approving her own request is the request being hers."""
+    admin = Api(stack, stack.admin_token)
+    admin.enable(RESERVE)
+    override(stack, RESERVE, approvalRequired=True)
+    suffix = secrets.token_hex(3)
+    names = ("rita-api", "bob-api")
+    for name in names:
+        stack.cli("users", "create", name, check=False)
+    grants = {
+        "view": "extras.job,extras.jobresult,extras.joblogentry,extras.scheduledjob",
+        "run,approve": "extras.job",
+        "change,delete": "extras.scheduledjob",
+    }
+    for actions, objects in grants.items():
+        users = [arg for name in names for arg in ("--user", name)]
+        stack.cli("permissions", "create", f"{actions.replace(',', '-')}-{suffix}", "--object-types", objects,
+                  "--actions", actions, *users)  # fmt: skip
+    return {name.split("-")[0]: Api(stack, make_token(stack, name)) for name in names}
+
+
+def ask(rita: Api) -> dict[str, Any]:
+    """rita's run of the approval-required job: a scheduled job once at now, awaiting approval."""
+
+    def scheduled() -> Any:
+        answer = rita.run(RESERVE, {"data": RESERVE_DATA})
+        assert answer.status_code == 201, answer.text
+        return answer.json() if answer.json()["scheduled_job"] else None
+
+    # the API's cache of the definition may lag the override by a moment
+    answer = wait_for("the API to see approval_required", scheduled, timeout=30)
+    assert answer["job_result"] is None
+    job = answer["scheduled_job"]
+    assert job["approval_required"] is True
+    assert job["one_off"] is True
+    return dict(job)
+
+
+def stored_schedule(stack: Stack, job: dict[str, Any]) -> dict[str, Any]:
+    name = job["job_schedule"]["name"]
+    return dict(stack.cluster.get_json("jobschedule", name, "-n", stack.namespace))
+
+
+def test_through_the_api_self_approval_is_refused_and_another_user_approves_with_force(
+    stack: Stack, api_users: dict[str, Api]
+) -> None:
+    rita, bob = api_users["rita"], api_users["bob"]
+    job = ask(rita)
+    schedule = stored_schedule(stack, job)
+    assert schedule["spec"]["requestedBy"] == "rita-api"
+    assert "approval" not in schedule["spec"]
+
+    own = rita.client.post(f"/api/extras/scheduled-jobs/{job['id']}/approve/")
+    assert (own.status_code, own.json()) == (403, OWN_REQUEST)
+    past = bob.client.post(f"/api/extras/scheduled-jobs/{job['id']}/approve/")
+    assert (past.status_code, past.json()) == (400, PAST_START)
+
+    approved = bob.client.post(f"/api/extras/scheduled-jobs/{job['id']}/approve/", params={"force": "true"})
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["id"] == job["id"]
+    stored = stored_schedule(stack, job)["spec"]["approval"]
+    assert (stored["decision"], stored["by"]) == ("Approved", "bob-api")
+
+    def fired() -> list[Any] | None:
+        selector = f"jobplane.io/schedule={job['job_schedule']['name']}"
+        return list(stack.cluster.get_json("jobruns", "-n", stack.namespace, "-l", selector)["items"]) or None
+
+    (run,) = wait_for("the approved scheduled job to fire", fired, timeout=60)
+    assert run["spec"]["requestedBy"] == "rita-api"
+    assert run["spec"]["approval"]["by"] == "bob-api"
+    status = run_status(stack, run["metadata"]["name"], "Succeeded", "Failed", timeout=180)
+    assert status["approval"]["by"] == "bob-api"  # ran (its outcome is the data database's business)
+
+
+def test_through_the_api_a_denied_request_is_deleted_never_having_run(
+    stack: Stack, api_users: dict[str, Api]
+) -> None:
+    rita, bob = api_users["rita"], api_users["bob"]
+    job = ask(rita)
+    denied = bob.client.post(f"/api/extras/scheduled-jobs/{job['id']}/deny/")
+    assert (denied.status_code, denied.json()) == (200, None)
+    assert bob.get(f"/api/extras/scheduled-jobs/{job['id']}/").status_code == 404
+    gone = stack.cluster.kubectl(
+        "get", "jobschedule", job["job_schedule"]["name"], "-n", stack.namespace, check=False
+    )
+    assert gone.returncode != 0
+    selector = f"jobplane.io/schedule={job['job_schedule']['name']}"
+    assert stack.cluster.get_json("jobruns", "-n", stack.namespace, "-l", selector)["items"] == []
+
+
+def test_through_the_api_a_dry_run_runs_now_without_approving(
+    stack: Stack, api_users: dict[str, Api]
+) -> None:
+    rita, bob = api_users["rita"], api_users["bob"]
+    job = ask(rita)
+    answer = bob.client.post(f"/api/extras/scheduled-jobs/{job['id']}/dry-run/")
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    assert result["dry_run"] is True
+    assert result["scheduled_job"] is None
+    done = bob.wait_result(result["id"], timeout=180)
+    assert done["status"]["value"] in ("SUCCESS", "FAILURE")  # it ran: a dry run waits for no approval
+    run = stack.cluster.get_json("jobrun", done["run"]["name"], "-n", stack.namespace)
+    assert run["spec"]["dryRun"] is True
+    assert run["spec"]["requestedBy"] == "bob-api"
+    assert "approval" not in stored_schedule(stack, job)["spec"]  # still awaiting approval

@@ -109,20 +109,17 @@ def run_job(
         raise NotInstalled()
     if not record.enabled:
         raise PermissionDenied("This job is not enabled to be run.")
+    from jobplane_api.services.approvals import awaiting_approval
+
     effective = effective_of(definition)
-    if effective.get("approvalRequired"):
-        # Never run without the approval it needs; the admission webhook refuses such a JobRun too.
-        raise BadRequest(
-            body={
-                "errors": [
-                    "This job requires approval, and approvals are not available yet: an admin may turn "
-                    "approval_required off for it."
-                ]
-            }
-        )
     sensitive = effective.get("hasSensitiveVariables") is not False
     now = now or datetime.now(UTC)
     planned = checked_schedule(request.schedule, now=now)
+    if planned is None:
+        # An approval-required job's run waits for approval as a scheduled job once at now (Nautobot 2.x).
+        given = request.data if isinstance(request.data, dict) else {}
+        dryrun = bool(request.dryrun) or given.get("dryrun") is True
+        planned = awaiting_approval(record, effective, dryrun=dryrun, now=now)
     queue = _queue(request, job_queue_names(definition))
     if planned is not None:
         if request.files:
@@ -154,6 +151,8 @@ def run_job(
     spec: dict[str, Any] = {"job": definition["metadata"]["name"], "queue": queue}
     if principal.username:
         spec["requestedBy"] = principal.username  # kept by admission for the API's own identity only
+    if dry_run:
+        spec["dryRun"] = True  # the operator lets a dry run of a job with a DryRunVar start unapproved
     secret = f"jobplane-inputs-{uuid.uuid4().hex}" if sensitive and data else None
     if secret is not None:
         # The inputs of a sensitive job go to a Secret the operator hands to the pod; never the spec.

@@ -82,6 +82,8 @@ DISPLAY_NAME = "jobplane.io/display-name"
 REQUESTED_VIA = {"jobplane.io/requested-via": "api"}
 STATES = {
     "active": "Active",
+    "pending": "Pending",
+    "denied": "Denied",
     "completed": "Completed",
 }
 START_TIME_MESSAGE = "Please enter a valid date and time greater than or equal to the current date and time."
@@ -307,6 +309,15 @@ def scheduled_job_record(
     start = _time(when.get("startTime"))
     finished = _finished(status)
     state = "completed" if finished else "active"
+    # Nautobot 2.x's approval fields and 3.1's states: pending until approved, denied for good.
+    approval = spec.get("approval") or {}
+    approval_required = bool(effective.get("approvalRequired"))
+    approved = approval.get("decision") == "Approved"
+    if approval.get("decision") == "Denied":
+        state = "denied"
+    elif approval_required and not approval:
+        state = "pending"
+    approver_id = users.get(str(approval.get("by"))) if approved else None
     limits = {
         key: float(effective[crd])
         for key, crd in (("soft_time_limit", "softTimeLimit"), ("time_limit", "timeLimit"))
@@ -329,7 +340,12 @@ def scheduled_job_record(
             else None
         ),
         user=_ref("users.user", "users/users", user_id, base_url) if user_id is not None else None,
-        approval_required=bool(effective.get("approvalRequired")),
+        approved_by_user=(
+            _ref("users.user", "users/users", approver_id, base_url) if approver_id is not None else None
+        ),
+        approved_at=_time(approval.get("at")) if approved else None,
+        approved_by=str(approval.get("by")) if approved else None,
+        approval_required=approval_required,
         state=ChoiceValue(value=state, label=STATES[state]),
         one_off=when.get("interval") == Interval.ONCE.value,
         start_time=start,
@@ -427,7 +443,11 @@ def _records(
     session: Session, kube: KubeGateway, visible: list[_Visible], base_url: str
 ) -> list[ScheduledJobRead]:
     queue_ids = {queue["metadata"]["name"]: queue["metadata"]["uid"] for queue in kube.queues()}
-    users = user_ids(session, ((item.schedule.get("spec") or {}).get("requestedBy") for item in visible))
+    specs = [item.schedule.get("spec") or {} for item in visible]
+    names = [spec.get("requestedBy") for spec in specs] + [
+        (spec.get("approval") or {}).get("by") for spec in specs
+    ]
+    users = user_ids(session, names)
     counts = _run_counts(session, (str(item.schedule["metadata"]["uid"]) for item in visible))
     return [
         scheduled_job_record(

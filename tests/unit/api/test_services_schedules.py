@@ -221,7 +221,8 @@ def test_a_record_has_nautobots_fields_and_jobplanes_additions() -> None:
     assert NAUTOBOT_SCHEDULED_JOB_FIELDS - fields == set()
     # 2.x's approval fields for its clients; the JobSchedule, its next fire and requester are Jobplane's.
     assert fields - NAUTOBOT_SCHEDULED_JOB_FIELDS == {
-        *("approved_by_user", "approval_required", "next_run_at", "requested_by", "job_schedule"),
+        *("approved_by_user", "approved_at", "approval_required", "next_run_at", "requested_by"),
+        *("job_schedule", "approved_by"),
     }
     assert str(record.id) == "5e0c2f4a-9b1d-4c3e-8f7a-6d5c4b3a2910"
     assert record.url == f"{BASE}/api/extras/scheduled-jobs/{record.id}/"
