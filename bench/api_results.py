@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -286,12 +286,51 @@ def create_identities(url: str) -> dict[str, str]:
     return {"admin": admin, VIEWER: viewer}
 
 
-# --- the API server --------------------------------------------------------------------------------------
+NO_POSTGRES = "Postgres is not installed: run scripts/setup-host.sh"
 
 
 @contextlib.contextmanager
-def api_server(url: str, workdir: Path, **settings: str) -> Iterator[str]:
-    """`jobplane api` in a subprocess (its own interpreter: the client's work does not share its GIL)."""
+def filled_store(results: int, logs: int, big_runs: int) -> Iterator[tuple[str, Dataset]]:
+    """A throwaway Postgres with the store's schema and `fill`'s rows: (its URL, what was written)."""
+    from jobplane.store.database import create_store_engine, ensure_schema
+
+    bindir = _postgres_bindir()
+    if bindir is None:
+        raise RuntimeError(NO_POSTGRES)
+    postgres = PostgresServer(bindir)
+    postgres.start()
+    try:
+        url = postgres.create_database()
+        engine = create_store_engine(url)
+        ensure_schema(engine)
+        engine.dispose()
+        print(f"filling {results} results and {logs} log entries ...", file=sys.stderr)
+        yield url, fill(url, results, logs, big_runs)
+    finally:
+        postgres.stop()
+
+
+# --- the API server --------------------------------------------------------------------------------------
+
+
+def _kubernetes_ready(status: dict[str, Any]) -> bool:
+    return status.get("kubernetes") in ("disabled", "synced")
+
+
+@contextlib.contextmanager
+def api_server(
+    url: str,
+    workdir: Path,
+    *,
+    command: Sequence[str] = ("-m", "jobplane.cli", "api"),
+    ready: Callable[[dict[str, Any]], bool] = _kubernetes_ready,
+    **settings: str,
+) -> Iterator[str]:
+    """`jobplane api` in a subprocess (its own interpreter: the client's work does not share its GIL).
+
+    ``command``: the interpreter's arguments that serve the API with its settings from the environment;
+    ``ready``: whether the API's /api/status/ answer says it is ready.
+    """
     import httpx
 
     port = free_port()
@@ -304,9 +343,7 @@ def api_server(url: str, workdir: Path, **settings: str) -> Iterator[str]:
     }
     log = workdir / f"api-{port}.log"
     with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "jobplane.cli", "api"], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
+        process = subprocess.Popen([sys.executable, *command], env=env, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -315,7 +352,7 @@ def api_server(url: str, workdir: Path, **settings: str) -> Iterator[str]:
                 raise RuntimeError(f"the API exited with {process.returncode}:\n{log.read_text()[-3000:]}")
             try:
                 status = httpx.get(f"{base}/api/status/", timeout=2).json()
-                if status.get("kubernetes") in ("disabled", "synced"):
+                if ready(status):
                     break
             except (httpx.HTTPError, ValueError):
                 pass
@@ -756,22 +793,11 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    bindir = _postgres_bindir()
-    if bindir is None:
-        print("Postgres is not installed: run scripts/setup-host.sh", file=sys.stderr)
+    if _postgres_bindir() is None:
+        print(NO_POSTGRES, file=sys.stderr)
         return 2
-    from jobplane.store.database import create_store_engine, ensure_schema
-
-    postgres = PostgresServer(bindir)
-    postgres.start()
     report: dict[str, Any] = {"results": args.results, "logs": args.logs, "aim_p95_ms": AIM_MS}
-    try:
-        url = postgres.create_database()
-        engine = create_store_engine(url)
-        ensure_schema(engine)
-        engine.dispose()
-        print(f"filling {args.results} results and {args.logs} log entries ...", file=sys.stderr)
-        dataset = fill(url, args.results, args.logs, args.big_runs)
+    with filled_store(args.results, args.logs, args.big_runs) as (url, dataset):
         report["fill_s"] = round(dataset.seconds, 1)
         keys = create_identities(url)
         import psycopg
@@ -811,8 +837,6 @@ def main() -> int:
                     f"{runs['api_vs_direct_sequential']} and {runs['api_vs_direct_4_threads']}; "
                     f"API p50 {runs['api_latency_ms']['p50']} ms"
                 )
-    finally:
-        postgres.stop()
     print(json.dumps(report))
     return 0
 
