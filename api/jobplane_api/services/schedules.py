@@ -182,11 +182,9 @@ def checked_schedule(given: ScheduleInput | None, *, now: datetime) -> PlannedSc
         raise errors.fail("name", "Not a valid string.")
     if len(name) > NAME_MAX:
         raise errors.fail("name", f"Ensure this field has no more than {NAME_MAX} characters.")
-    time_zone = given.time_zone or DEFAULT_TIME_ZONE
-    try:
-        ZoneInfo(str(time_zone))
-    except (ZoneInfoNotFoundError, ValueError):
-        raise errors.fail("time_zone", f'"{time_zone}" is not a valid IANA time zone.') from None
+    time_zone = str(given.time_zone or DEFAULT_TIME_ZONE)
+    if not _ZONE.match(time_zone) or len(time_zone) > ZONE_MAX or not _known_zone(time_zone):
+        raise errors.fail("time_zone", f'"{time_zone}" is not a valid IANA time zone.')
     start: datetime | None = None
     if given.start_time not in (None, ""):
         start = _parse_time(given.start_time)
@@ -214,11 +212,25 @@ def checked_schedule(given: ScheduleInput | None, *, now: datetime) -> PlannedSc
 
 
 _CRONTAB = re.compile(r"^[0-9A-Za-z*,/?#LW-]+( +[0-9A-Za-z*,/?#LW-]+){4}$")
+# The JobSchedule's timeZone: its pattern and length.
+_ZONE = re.compile(r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$")
+ZONE_MAX = 64
+CRONTAB_MAX = 255
+
+
+def _known_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
 
 
 def _crontab_problem(crontab: str, time_zone: str) -> str | None:
     """Why the operator could not fire this crontab (the JobSchedule's pattern, then cronsim), or None."""
     fields = crontab.split()
+    if len(crontab) > CRONTAB_MAX:
+        return f"Ensure this field has no more than {CRONTAB_MAX} characters."
     if len(fields) != 5:
         return f"A crontab has five fields (minute hour day-of-month month day-of-week), not {len(fields)}."
     if not _CRONTAB.match(crontab):
@@ -611,7 +623,11 @@ def create_scheduled_job(
     that Secret cannot be stored, the schedule is deleted again (by uid) before it fires."""
     from jobplane_api.kube import KubeError
 
-    if any(display_name(schedule) == planned.name for schedule in kube.schedules()):
+    try:
+        taken = any(display_name(schedule) == planned.name for schedule in kube.schedules())
+    except KubeError as exc:
+        raise Unavailable(f"Could not list the scheduled jobs: {exc}") from None
+    if taken:
         raise _Errors(form).fail("name", "Scheduled job with this Name already exists.")
     secret = f"jobplane-schedule-inputs-{uuid.uuid4().hex}" if sensitive and data else None
     spec = schedule_spec(

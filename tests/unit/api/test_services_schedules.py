@@ -159,6 +159,17 @@ def test_refusals_of_a_form_name_its_schedule_fields_at_the_top_level() -> None:
     assert list(fails(ScheduleInput(interval="often", name="w", form=True))) == ["_schedule_interval"]
 
 
+def test_what_the_jobschedule_would_refuse_is_refused_first_naming_the_field() -> None:
+    """A zone or crontab the CRD's schema refuses is a 400 of the request, never a failed create (503)."""
+    for zone in ("../etc/passwd", "Europe/" + "x" * 80, "Nowhere/Atall"):
+        given = ScheduleInput(interval="daily", name="d", start_time=LATER, time_zone=zone)
+        assert list(fails(given)["schedule"]) == ["time_zone"]
+    long_crontab = ScheduleInput(interval="custom", name="c", crontab="1,2,3 " + "1," * 200 + "1 * * *")
+    assert fails(long_crontab) == {
+        "schedule": {"crontab": ["Ensure this field has no more than 255 characters."]}
+    }
+
+
 # --- the JobSchedule's spec ---------------------------------------------------------------------------
 
 
