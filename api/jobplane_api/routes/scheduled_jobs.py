@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
+from fastapi.responses import JSONResponse
 
-from jobplane_api.deps import KubeDep, PrincipalDep, SessionDep
+from jobplane_api.deps import DepthDep, KubeDep, PrincipalDep, SessionDep
 from jobplane_api.pagination import Page, PageDep
 from jobplane_api.routes import base_url, query_filters
 from jobplane_api.schemas import ScheduledJobRead, ScheduledJobUpdate
 from jobplane_api.services import schedules as service
+from jobplane_api.services.nesting import page_at_depth, related_of_scheduled_jobs, scheduled_job_at_depth
 
 router = APIRouter(prefix="/api/extras/scheduled-jobs", tags=["scheduled jobs"])
 
@@ -26,9 +28,14 @@ ScheduledJobId = Annotated[str, Path(description="The scheduled job's UUID (the 
     ),
 )
 def list_scheduled_jobs(
-    request: Request, session: SessionDep, kube: KubeDep, principal: PrincipalDep, page: PageDep
-) -> Page[ScheduledJobRead]:
-    return service.list_scheduled_jobs(
+    request: Request,
+    session: SessionDep,
+    kube: KubeDep,
+    principal: PrincipalDep,
+    page: PageDep,
+    depth: DepthDep,
+) -> Page[ScheduledJobRead] | JSONResponse:
+    listed = service.list_scheduled_jobs(
         session=session,
         kube=kube,
         principal=principal,
@@ -36,6 +43,12 @@ def list_scheduled_jobs(
         base_url=base_url(request),
         filters=query_filters(request),
     )
+    if not depth:
+        return listed
+    related = related_of_scheduled_jobs(
+        listed.results, depth, session=session, kube=kube, principal=principal, base_url=base_url(request)
+    )
+    return JSONResponse(page_at_depth(listed, lambda record: scheduled_job_at_depth(record, depth, related)))
 
 
 @router.get("/{scheduled_job_id}/", response_model=ScheduledJobRead)
@@ -45,14 +58,21 @@ def get_scheduled_job(
     session: SessionDep,
     kube: KubeDep,
     principal: PrincipalDep,
-) -> ScheduledJobRead:
-    return service.get_scheduled_job(
+    depth: DepthDep,
+) -> ScheduledJobRead | JSONResponse:
+    record = service.get_scheduled_job(
         session=session,
         kube=kube,
         principal=principal,
         scheduled_job_id=scheduled_job_id,
         base_url=base_url(request),
     )
+    if not depth:
+        return record
+    related = related_of_scheduled_jobs(
+        [record], depth, session=session, kube=kube, principal=principal, base_url=base_url(request)
+    )
+    return JSONResponse(scheduled_job_at_depth(record, depth, related))
 
 
 @router.patch("/{scheduled_job_id}/", response_model=ScheduledJobRead)

@@ -21,7 +21,14 @@ from sqlalchemy.orm import Session, load_only, selectinload
 from jobplane.store.identity import User
 from jobplane.store.models import FileProxy
 from jobplane_api.pagination import Page
-from jobplane_api.schemas import FileProxyRead, JobQueueRead, JobRead, JobResultRead, UserRead
+from jobplane_api.schemas import (
+    FileProxyRead,
+    JobQueueRead,
+    JobRead,
+    JobResultRead,
+    ScheduledJobRead,
+    UserRead,
+)
 from jobplane_api.services.job_queues import visible_queues
 
 if TYPE_CHECKING:
@@ -34,7 +41,9 @@ __all__ = [
     "page_at_depth",
     "queues_by_id",
     "related_of_results",
+    "related_of_scheduled_jobs",
     "result_at_depth",
+    "scheduled_job_at_depth",
 ]
 
 R = TypeVar("R")
@@ -96,16 +105,34 @@ def _file(record: FileProxyRead) -> dict[str, Any]:
     return data
 
 
-def result_at_depth(record: JobResultRead, depth: int, related: Related) -> dict[str, Any]:
-    """A job result at this depth: its job, user and files in full at depth 1 and more."""
+def _job_and_people_at_depth(
+    record: JobResultRead | ScheduledJobRead, depth: int, related: Related, people: tuple[str, ...]
+) -> dict[str, Any]:
+    """A record whose job and users (the fields ``people``) are in full at depth 1 and more."""
     data: dict[str, Any] = record.model_dump(mode="json")
     if depth < 1:
         return data
     data["job_model"] = _expand(
         data["job_model"], related.jobs, lambda job: job_at_depth(job, depth - 1, related, nested=True)
     )
-    data["user"] = _expand(data["user"], related.users, _user)
-    data["files"] = [_expand(ref, related.files, _file) for ref in data["files"]]
+    for key in people:
+        data[key] = _expand(data.get(key), related.users, _user)
+    return data
+
+
+def result_at_depth(record: JobResultRead, depth: int, related: Related) -> dict[str, Any]:
+    """A job result at this depth: its job, user and files in full at depth 1 and more."""
+    data = _job_and_people_at_depth(record, depth, related, ("user",))
+    if depth >= 1:
+        data["files"] = [_expand(ref, related.files, _file) for ref in data["files"]]
+    return data
+
+
+def scheduled_job_at_depth(record: ScheduledJobRead, depth: int, related: Related) -> dict[str, Any]:
+    """A scheduled job at this depth: its job, queue and users in full at depth 1 and more."""
+    data = _job_and_people_at_depth(record, depth, related, ("user", "approved_by_user"))
+    if depth >= 1:
+        data["job_queue"] = _expand(data["job_queue"], related.queues, _queue)
     return data
 
 
@@ -127,34 +154,75 @@ def related_of_results(
     base_url: str,
 ) -> Related:
     """The jobs, users, files (and at depth 2, queues) of these results that the caller may view."""
-    from jobplane_api.services.jobs import job_record
     from jobplane_api.services.results import FILE_COLUMNS, file_record
-    from jobplane_api.services.users import user_record
 
     related = Related()
     if depth < 1:
         return related
     if kube is not None and depth > 1:
         related.queues = queues_by_id(kube, principal, base_url)
-    if kube is not None and principal.has("view", JOB):
-        queue_ids = {queue["metadata"]["name"]: queue["metadata"]["uid"] for queue in kube.queues()}
-        for job_id in set(_ids([record.job_model for record in records])):
-            definition = kube.find_definition(job_id)
-            if definition is None:
-                continue
-            job = job_record(definition, base_url, queue_ids)
-            if principal.allows("view", JOB, job.model_dump(mode="json")):
-                related.jobs[job_id] = job
-    user_ids = {int(user_id) for user_id in _ids([record.user for record in records])}
-    if user_ids and principal.has("view", USER):
-        users = select(User).options(selectinload(User.groups)).where(User.id.in_(user_ids))
-        if (restriction := principal.sql_filter("view", USER)) is not None:
-            users = users.where(restriction)
-        related.users = {str(user.id): user_record(user, base_url) for user in session.scalars(users)}
+    if kube is not None:
+        related.jobs = _jobs_by_id(kube, principal, base_url, _ids([record.job_model for record in records]))
+    related.users = _users_by_id(session, principal, base_url, _ids([record.user for record in records]))
     file_ids = [uuid.UUID(file_id) for file_id in _ids([ref for record in records for ref in record.files])]
     if file_ids and principal.has("view", FILE):
         proxies = select(FileProxy).options(load_only(*FILE_COLUMNS)).where(FileProxy.id.in_(file_ids))
         if (restriction := principal.sql_filter("view", FILE)) is not None:
             proxies = proxies.where(restriction)
         related.files = {str(proxy.id): file_record(proxy, base_url) for proxy in session.scalars(proxies)}
+    return related
+
+
+def _jobs_by_id(
+    kube: KubeGateway, principal: Principal, base_url: str, job_ids: Sequence[str]
+) -> dict[str, JobRead]:
+    """The jobs of these ids that the caller may view."""
+    from jobplane_api.services.jobs import job_record
+
+    found: dict[str, JobRead] = {}
+    if not principal.has("view", JOB):
+        return found
+    queue_ids = {queue["metadata"]["name"]: queue["metadata"]["uid"] for queue in kube.queues()}
+    for job_id in set(job_ids):
+        definition = kube.find_definition(job_id)
+        if definition is None:
+            continue
+        job = job_record(definition, base_url, queue_ids)
+        if principal.allows("view", JOB, job.model_dump(mode="json")):
+            found[job_id] = job
+    return found
+
+
+def _users_by_id(
+    session: Session, principal: Principal, base_url: str, user_ids: Sequence[str]
+) -> dict[str, UserRead]:
+    """The users of these ids that the caller may view."""
+    from jobplane_api.services.users import user_record
+
+    wanted = {int(user_id) for user_id in user_ids}
+    if not wanted or not principal.has("view", USER):
+        return {}
+    users = select(User).options(selectinload(User.groups)).where(User.id.in_(wanted))
+    if (restriction := principal.sql_filter("view", USER)) is not None:
+        users = users.where(restriction)
+    return {str(user.id): user_record(user, base_url) for user in session.scalars(users)}
+
+
+def related_of_scheduled_jobs(
+    records: Sequence[ScheduledJobRead],
+    depth: int,
+    *,
+    session: Session,
+    kube: KubeGateway,
+    principal: Principal,
+    base_url: str,
+) -> Related:
+    """The jobs, queues and users of these scheduled jobs that the caller may view."""
+    related = Related()
+    if depth < 1:
+        return related
+    related.queues = queues_by_id(kube, principal, base_url)
+    related.jobs = _jobs_by_id(kube, principal, base_url, _ids([record.job_model for record in records]))
+    people = [record.user for record in records] + [record.approved_by_user for record in records]
+    related.users = _users_by_id(session, principal, base_url, _ids(people))
     return related

@@ -341,3 +341,24 @@ def test_a_scheduled_runs_result_links_its_schedule_and_counts_in_its_runs(
     assert result["scheduled_job"]["url"].endswith(f"/api/extras/scheduled-jobs/{scheduled['id']}/")
     record = client.get(f"/api/extras/scheduled-jobs/{scheduled['id']}/", headers=root).json()
     assert record["total_run_count"] == 1
+
+
+def test_depth_renders_a_scheduled_jobs_job_and_user_in_full(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    root = token(sessions, "root")
+    scheduled = schedule_backup(client, root).json()["scheduled_job"]
+    url = f"/api/extras/scheduled-jobs/{scheduled['id']}/"
+    deep = client.get(url, params={"depth": 1}, headers=root).json()
+    assert (deep["job_model"]["name"], deep["job_model"]["grouping"]) == ("Backup", "Network")
+    assert "job_queues" not in deep["job_model"]  # many-to-many: left out of a nested object
+    assert deep["user"]["username"] == "root"
+    assert "groups" not in deep["user"]
+    listed = client.get("/api/extras/scheduled-jobs/", params={"depth": 1}, headers=root).json()
+    assert listed["results"][0]["job_model"]["name"] == "Backup"
+    assert client.get(url, params={"depth": "one"}, headers=root).status_code == 400
+    # Someone who may view scheduled jobs only sees references, as following their urls would show them.
+    reader = token(sessions, "reader", object_types=["extras.scheduledjob", "extras.job"], actions=["view"])
+    limited = client.get(url, params={"depth": 1}, headers=reader).json()
+    assert limited["job_model"]["name"] == "Backup"
+    assert set(limited["user"]) == {"id", "object_type", "url"}
