@@ -257,10 +257,20 @@ def record_result(
     notify_result_changed(session, run_uid)
     count_values = log_count_columns(session=session, job_result_id=run_uid)
     if not JobStatus(current).is_terminal:
+        # The reason the mirror recorded (PodRunning...) told why the run was where it was, not why it
+        # ended: cleared, for the JobRun's end to give (the mirror fills it when it sees that).
         ended = session.execute(
             update(JobResult)
             .where(JobResult.id == run_uid, JobResult.status.in_(_UNFINISHED))
-            .values(status=status, date_done=now, result=result, traceback=traceback, **count_values)
+            .values(
+                status=status,
+                date_done=now,
+                result=result,
+                traceback=traceback,
+                reason=None,
+                message=None,
+                **count_values,
+            )
         )
         if ended.rowcount:  # type: ignore[attr-defined]
             log.info("run finished run_uid=%s status=%s", run_uid, status)

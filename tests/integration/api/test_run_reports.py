@@ -308,6 +308,22 @@ def test_the_result_ends_the_run_with_its_log_counts(
     )
 
 
+def test_the_result_clears_the_reason_of_the_phase_the_run_has_left(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    uid = str(uuid.uuid4())
+    start(client, uid)
+    with sessions.begin() as session:
+        row = session.get(JobResult, uuid.UUID(uid))
+        assert row is not None
+        row.reason, row.message = "PodRunning", "pod x is running"
+    body = {"status": "SUCCESS", "result": 1, "traceback": None}
+    assert client.post(f"/api/runs/{uid}/result/", json=body, headers=bearer(uid)).status_code == 204
+    ended = result_of(sessions, uid)
+    # SUCCESS without the running phase's reason; the JobRun's own end ("Completed") comes from the mirror.
+    assert (ended.status, ended.reason, ended.message) == ("SUCCESS", None, None)
+
+
 def test_the_result_is_idempotent_and_never_rewrites_a_terminal_status(
     client: TestClient, sessions: sessionmaker[Session]
 ) -> None:
