@@ -253,6 +253,17 @@ class JobResultRead(BaseModel):
             "``user`` is the API user of that name, null when there is none."
         )
     )
+    approved_by: str | None = Field(
+        default=None,
+        description=(
+            "Jobplane's addition: who approved the run of an approval-required job, the API user or the "
+            "Kubernetes user who annotated its JobRun or JobSchedule (Nautobot shows it on the scheduled "
+            "job)."
+        ),
+    )
+    approved_at: datetime | None = Field(
+        default=None, description="Jobplane's addition: when it was approved."
+    )
     commit: str | None
     dry_run: bool
     custom_fields: dict[str, Any] = Field(default_factory=dict)

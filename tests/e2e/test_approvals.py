@@ -130,6 +130,11 @@ def test_self_approval_a_user_without_the_verb_and_a_spoofed_approver_are_refuse
     approved = next(c for c in status["conditions"] if c["type"] == "Approved")
     assert (approved["status"], approved["reason"]) == ("True", "Approved")
     assert len(jobs_of(stack, name)) == 1
+    # the job result says who approved it, and when
+    admin = Api(stack, stack.admin_token)
+    result = admin.wait_result(stored["metadata"]["uid"], timeout=60)
+    assert (result["requested_by"], result["approved_by"]) == ("rita", "bob")
+    assert result["approved_at"] is not None
 
 
 def test_a_schedule_awaiting_approval_does_not_fire_until_approved_once(
@@ -262,6 +267,11 @@ def test_through_the_api_self_approval_is_refused_and_another_user_approves_with
     assert run["spec"]["approval"]["by"] == "bob-api"
     status = run_status(stack, run["metadata"]["name"], "Succeeded", "Failed", timeout=180)
     assert status["approval"]["by"] == "bob-api"  # ran (its outcome is the data database's business)
+    result = bob.wait_result(run["metadata"]["uid"], timeout=60)
+    assert (result["approved_by"], result["scheduled_job"]["id"]) == ("bob-api", job["id"])
+    shown = bob.get(f"/api/extras/scheduled-jobs/{job['id']}/").json()
+    assert shown["approved_by_user"] is not None
+    assert (shown["approved_by"], shown["state"]["value"]) == ("bob-api", "completed")  # it fired, once
 
 
 def test_through_the_api_a_denied_request_is_deleted_never_having_run(

@@ -91,6 +91,8 @@ class ExistingResult:
     commit: str | None = None
     dry_run: bool = False
     scheduled_job_id: uuid.UUID | None = None
+    approved_by: str | None = None
+    approved_at: datetime | None = None
 
     @classmethod
     def of(cls, row: JobResult) -> ExistingResult:
@@ -161,6 +163,14 @@ def scheduled_job_of(run: Mapping[str, Any]) -> uuid.UUID | None:
     return None
 
 
+def _approval(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """Who approved the run and when (its spec.approval, stamped at admission); nothing unless approved."""
+    approval = spec.get("approval") or {}
+    if approval.get("decision") != "Approved":
+        return {"approved_by": None, "approved_at": None}
+    return {"approved_by": approval.get("by"), "approved_at": _timestamp(approval.get("at"))}
+
+
 def plan_result(
     run: Mapping[str, Any],
     existing: ExistingResult | None,
@@ -193,6 +203,7 @@ def plan_result(
         "job_model_id": job_model_id,
         "task_kwargs": None if sensitive else dict(spec.get("data") or {}),
         "scheduled_job_id": scheduled_job_of(run),
+        **_approval(spec),
     }
     started = _timestamp(run_status.get("startTime"))
     done = _timestamp(run_status.get("completionTime")) if _is_terminal(target) else None

@@ -155,6 +155,8 @@ def result_record(
         message=None if summary else result.message,
         run=run,
         requested_by=result.user,
+        approved_by=result.approved_by,
+        approved_at=result.approved_at,
         commit=result.commit,
         dry_run=result.dry_run,
     )

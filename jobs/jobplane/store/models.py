@@ -135,6 +135,9 @@ class JobResult(Base):
     dry_run: Mapped[bool] = mapped_column(default=False, server_default=false())
     # The JobSchedule (its uid: the scheduled job's id) whose fire made this run; None for other runs.
     scheduled_job_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    # Who approved the run of an approval-required job, and when (its JobRun's spec.approval).
+    approved_by: Mapped[str | None] = mapped_column(String(253))
+    approved_at: Mapped[datetime | None]
 
     logs: Mapped[list[JobLogEntry]] = relationship(
         back_populates="job_result",

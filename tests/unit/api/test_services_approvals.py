@@ -386,3 +386,29 @@ def test_a_scheduled_job_is_pending_then_shows_who_approved_it_and_when_or_that_
     assert (by_kubectl.approved_by_user, by_kubectl.approved_by) == (None, "dave")  # no API user of that name
     denied = record_of(approval={"decision": "Denied", "by": "bob", "at": "2026-12-06T05:30:00Z"})
     assert (denied.state.value, denied.approved_by_user, denied.approved_by) == ("denied", None, None)
+
+
+# --- what the job result shows ------------------------------------------------------------------------------
+
+
+def test_the_job_result_records_who_approved_its_run_and_when_once_approved() -> None:
+    from jobplane_api.services.mirror import ExistingResult, plan_result
+
+    run: dict[str, Any] = {
+        "metadata": {"name": "r1", "namespace": NAMESPACE, "uid": str(uuid.uuid4())},
+        "spec": {"job": "ipam-reserve", "requestedBy": "rita"},
+        "status": {"phase": "AwaitingApproval"},
+    }
+    created = plan_result(run, None, job_name="Reserve")
+    assert created is not None
+    assert "approved_by" not in created.values
+    run["spec"]["approval"] = {"decision": "Approved", "by": "bob", "at": "2026-12-06T05:30:00Z"}
+    existing = ExistingResult(status="PENDING", name="Reserve", job_class_path="ipam.Reserve", user="rita")
+    changed = plan_result(run, existing, job_name="Reserve")
+    assert changed is not None
+    assert changed.values["approved_by"] == "bob"
+    assert changed.values["approved_at"] == datetime(2026, 12, 6, 5, 30, tzinfo=UTC)
+    run["spec"]["approval"] = {"decision": "Denied", "by": "bob", "at": "2026-12-06T05:30:00Z"}
+    denied = plan_result(run, None, job_name="Reserve")
+    assert denied is not None
+    assert "approved_by" not in denied.values

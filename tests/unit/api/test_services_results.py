@@ -32,7 +32,7 @@ def test_a_result_record_has_nautobots_fields_and_jobplanes_additions() -> None:
     fields = set(record.model_dump())
     assert fields - NAUTOBOT_RESULT_FIELDS == {
         *("duration", "failure_log_count", "critical_log_count", "reason", "message"),
-        *("run", "requested_by", "commit", "dry_run"),
+        *("run", "requested_by", "commit", "dry_run", "approved_by", "approved_at"),
     }
     assert NAUTOBOT_RESULT_FIELDS - fields == {"natural_slug", "worker", "meta"}
     # Jobs take keyword arguments only, as Nautobot's do: no positional ones.
