@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -29,7 +30,10 @@ def parsed(body: Any) -> RunRequest:
         return {"type": "http.request", "body": raw, "more_body": False}
 
     scope = {"type": "http", "method": "POST", "headers": [(b"content-type", b"application/json")]}
-    return asyncio.run(_json(Request(scope, receive)))
+    # In a thread of its own: in the whole suite Playwright's sync API (tests/e2e/ui) keeps an event loop
+    # running in the main thread, where asyncio.run refuses to start another.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, _json(Request(scope, receive))).result()
 
 
 def test_unknown_top_level_keys_are_ignored_as_nautobot_does() -> None:
@@ -63,3 +67,11 @@ def test_an_unknown_job_variable_is_refused_as_nautobot_does() -> None:
     with pytest.raises(BadRequest) as not_a_dict:
         _validated(DEFINITION, parsed({"data": [1]}), {})
     assert not_a_dict.value.body() == {"errors": ["Job data needs to be a dict"]}
+
+
+def test_nautobot_s_ignore_singleton_lock_key_is_read_from_the_json_body() -> None:
+    assert parsed({"data": {}, "_ignore_singleton_lock": True}).ignore_singleton_lock is True
+    assert parsed({"data": {}}).ignore_singleton_lock is False
+    with pytest.raises(BadRequest) as caught:
+        parsed({"_ignore_singleton_lock": "maybe"})
+    assert set(caught.value.body()) == {"_ignore_singleton_lock"}
