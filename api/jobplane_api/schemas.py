@@ -212,6 +212,14 @@ class JobRunRequest(BaseModel):
     job_queue: str | None = None
     schedule: ScheduleRequest | None = None
     dryrun: bool | None = None
+    ignore_singleton_lock: bool = Field(
+        default=False,
+        alias="_ignore_singleton_lock",
+        description=(
+            "Nautobot's `_ignore_singleton_lock` (its run form's \"Ignore singleton lock\"): run a singleton "
+            "job now even while another run of it is active, which keeps running. Needs run on the job."
+        ),
+    )
 
 
 class JobResultRead(BaseModel):

@@ -22,8 +22,10 @@ from jobplane_crds import GROUP
 from jobplane_crds.v1alpha1 import APPROVAL_ANNOTATION, VERSION, JobRun, JobSchedule
 from jobplane_operator.kube import Clients
 from jobplane_operator.reconcile.admission import (
+    FORCE_VERB,
     Denial,
     approval_of,
+    force_denial,
     pods_denial,
     requester_of,
     review_approval,
@@ -193,6 +195,13 @@ def build_admission_registry(options: OperatorSettings) -> kopf.OperatorRegistry
             run.metadata.annotations or {}
         ):
             await asyncio.to_thread(refuse_approval, "JobRun", body, namespace, userinfo, None, "CREATE")
+        if run.spec.ignore_singleton_lock and username not in trusted:
+            allowed = await asyncio.to_thread(api().may, userinfo, FORCE_VERB, "jobruns", namespace, GROUP)
+            _refuse(
+                force_denial(
+                    run, username=username, namespace=namespace, trusted=trusted, may_force=lambda: allowed
+                )
+            )
         ref = run.spec.inputs_secret_ref
         secret = await asyncio.to_thread(api().get_secret, namespace, ref) if ref else None
 

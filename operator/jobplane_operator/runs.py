@@ -19,6 +19,7 @@ from jobplane_operator.reconcile.jobrun import (
     DEFAULT_QUEUE,
     LABEL_QUEUE,
     LABEL_RUN_UID,
+    LeaseHolder,
     Observation,
     Refusal,
     RepositorySource,
@@ -37,9 +38,9 @@ from jobplane_operator.reconcile.jobrun import (
     repository_of,
     repository_source,
     run_commit,
-    singleton_holder,
     singleton_lease,
     singleton_lease_name,
+    singleton_turn,
     start_expired,
     start_record,
     token_secret_name,
@@ -96,11 +97,12 @@ class _StatusWriter:
         self.now = now
         self.generation = int(obj["metadata"].get("generation", 1))
         self.conflicted = False
+        self.carry: dict[str, Any] = {}  # fields decided earlier in the pass, for whichever write comes
 
     def write(self, phase: JobRunPhase, reason: str, message: str = "", **fields: Any) -> bool:
         """Write the status; True if it is now what was asked (written, or already so)."""
         status = {key: value for key, value in self.old.items() if key != "conditions"}
-        status.update({key: value for key, value in fields.items() if value is not None})
+        status.update({key: value for key, value in {**self.carry, **fields}.items() if value is not None})
         status.update({"phase": phase.value, "reason": reason, "message": message})
         if phase != JobRunPhase.QUEUED:
             status.pop("queuePosition", None)
@@ -129,6 +131,8 @@ class _StatusWriter:
             status["approval"] = approval
         if approval or phase == JobRunPhase.AWAITING_APPROVAL:
             conditions.append(self._approved(approval, reason, message))
+        if status.get("singletonLockTakenFrom"):
+            conditions.append(self._singleton_lock_ignored(status["singletonLockTakenFrom"]))
         status["conditions"] = conditions
         if status != self.old:
             meta = self.obj["metadata"]
@@ -139,6 +143,24 @@ class _StatusWriter:
                 return False
             log.info("run status run=%s/%s phase=%s reason=%s", *where, phase, reason)
         return True
+
+    def _singleton_lock_ignored(self, taken_from: list[str]) -> dict[str, Any]:
+        # Who forced the run, and which active runs it started beside: read by kubectl and the API.
+        spec = self.obj.get("spec") or {}
+        runs = ", ".join(taken_from)
+        message = (
+            f"Forced by {spec.get('requestedBy') or 'an unknown requester'} (spec.ignoreSingletonLock): took "
+            f"the singleton lock of job {spec.get('job')} from active run {runs}, which was not stopped"
+        )
+        return condition(
+            self.old,
+            "SingletonLockIgnored",
+            "True",
+            "Forced",
+            message,
+            generation=self.generation,
+            now=self.now,
+        )
 
     def _approved(self, approval: dict[str, Any] | None, reason: str, message: str) -> dict[str, Any]:
         # Approved: True once approved, False while awaiting a decision or when denied; who and when.
@@ -325,8 +347,15 @@ def _start(
             undecided.phase, undecided.reason, undecided.message, queue=queue_name, commit=found.commit
         )
         return None
+    forced_over = False
     if found.effective.get("isSingleton"):
-        holder = _take_singleton(clients, obj, found.definition, writer.now)
+        holder, taken_from = _take_singleton(
+            clients, obj, found.definition, run.spec.ignore_singleton_lock, writer.now
+        )
+        if taken_from and not (run.status and run.status.singleton_lock_taken_from):
+            # Said at once, whatever the queue: the status is where kubectl and the API read it.
+            writer.carry["singletonLockTakenFrom"] = taken_from
+            forced_over = True
         if holder is not None:
             writer.write(
                 JobRunPhase.QUEUED,
@@ -346,7 +375,8 @@ def _start(
         # before it: the API's mirror fills the class path, queue and commit in when the status comes.
         # A run that was awaiting approval says at once that it no longer does.
         approved_now = bool(run.status and run.status.phase == JobRunPhase.AWAITING_APPROVAL)
-        return _create(clients, run, obj, writer, settings, defaults, found, queue, record=approved_now)
+        record = approved_now or forced_over
+        return _create(clients, run, obj, writer, settings, defaults, found, queue, record=record)
     with _queue_lock(namespace, queue_name):
         active = clients.count_unfinished_jobs(namespace, f"{LABEL_QUEUE}={label_value(queue_name)}")
         waiting = _waiting_on(clients, namespace, queue_name, definitions)
@@ -367,9 +397,10 @@ def _start(
 
 
 def _take_singleton(
-    clients: Clients, obj: dict[str, Any], definition: dict[str, Any], now: datetime
-) -> str | None:
-    """Take the job's singleton Lease for this run; None when it holds it now, else who holds it.
+    clients: Clients, obj: dict[str, Any], definition: dict[str, Any], forced: bool, now: datetime
+) -> tuple[str | None, list[str]]:
+    """Take the job's singleton Lease for this run: (None, the active runs a forced run took it from) when
+    it holds it now, else (who holds it, []).
 
     One attempt per pass, each write conditional (create, or replace at the resourceVersion read): of two
     runs deciding at once only one gets it, and the other waits for its next poll.
@@ -378,14 +409,26 @@ def _take_singleton(
     namespace, class_path = meta["namespace"], definition["status"]["classPath"]
     name = singleton_lease_name(class_path)
     lease = clients.get_lease(namespace, name)
-    if lease is not None:
-        holder, holder_uid = singleton_holder(lease)
-        if holder_uid == meta["uid"]:
-            return None
-        if holder_is_active(holder_uid, clients.get_run(namespace, holder)):
-            return f"run {holder}"
-    body = singleton_lease(name, meta["name"], meta["uid"], now, class_path)
-    return None if clients.take_lease(namespace, body, lease) else "another run"
+
+    def is_active(holder: LeaseHolder) -> bool:
+        return holder_is_active(holder.uid, clients.get_run(namespace, holder.name))
+
+    turn = singleton_turn(lease, run_uid=meta["uid"], forced=forced, is_active=is_active)
+    if turn.waits_for is not None:
+        return f"run {turn.waits_for.name}", []
+    taken_from = [holder.name for holder in turn.taken_from]
+    if not turn.take:
+        return None, taken_from
+    body = singleton_lease(name, meta["name"], meta["uid"], now, class_path, turn.taken_from)
+    if not clients.take_lease(namespace, body, lease):
+        return "another run", []
+    if taken_from:
+        requester = (obj.get("spec") or {}).get("requestedBy")
+        log.warning(
+            "singleton lock ignored run=%s/%s job=%s taken_from=%s requested_by=%s",
+            namespace, meta["name"], class_path, ",".join(taken_from), requester,
+        )  # fmt: skip
+    return None, taken_from
 
 
 def _started_before(clients: Clients, obj: dict[str, Any]) -> _StartedBefore | None:

@@ -257,6 +257,106 @@ def test_two_runs_of_a_singleton_job_never_overlap(stack: Stack, mallory: User) 
         override(stack, SLOW, isSingleton=None)
 
 
+def _condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next(c for c in status.get("conditions") or [] if c["type"] == kind)
+
+
+def _cancel(stack: Stack, name: str) -> None:
+    patch = json.dumps({"spec": {"cancel": True}})
+    stack.cluster.kubectl("patch", "jobrun", name, "-n", stack.namespace, "--type=merge", "-p", patch)
+
+
+def test_a_forced_run_takes_a_held_singleton_lock_over_and_a_run_not_forced_still_waits(
+    stack: Stack, admin: Api, mallory: User
+) -> None:
+    override(stack, SLOW, isSingleton=True)
+    rules = [
+        {"apiGroups": ["jobplane.io"], "resources": ["jobruns"], "verbs": ["create", "get", "list", "force"]}
+    ]
+    oncall = User(stack.cluster, stack.namespace, "oncall", rules)
+    tag = secrets.token_hex(2)
+    stuck, forced, third = f"stuck-{tag}", f"forced-{tag}", f"third-{tag}"
+    long, short = {"steps": 600, "pause": 1}, {"steps": 1, "pause": 0}
+    made: list[str] = []
+    try:
+        assert mallory.apply("JobRun", stuck, {"job": SLOW, "data": long}).returncode == 0
+        made.append(stuck)
+        run_status(stack, stuck, "Running", timeout=180)
+
+        # Creating runs is not enough to break a singleton: forcing takes the verb force too.
+        sneaked = mallory.apply(
+            "JobRun", f"sneak-{tag}", {"job": SLOW, "data": short, "ignoreSingletonLock": True}
+        )
+        assert sneaked.returncode != 0
+        assert "NotAllowedToForce" in sneaked.stderr
+        assert "verb force on jobruns" in sneaked.stderr
+
+        applied = oncall.apply("JobRun", forced, {"job": SLOW, "data": long, "ignoreSingletonLock": True})
+        assert applied.returncode == 0, applied.stderr
+        made.append(forced)
+        status = run_status(stack, forced, "Running", timeout=180)
+        assert stack.cluster.get_json("jobrun", stuck, "-n", stack.namespace)["status"]["phase"] == "Running"
+        assert status["singletonLockTakenFrom"] == [stuck]
+        ignored = _condition(status, "SingletonLockIgnored")
+        assert (ignored["status"], ignored["reason"]) == ("True", "Forced")
+        assert "Forced by oncall (spec.ignoreSingletonLock)" in ignored["message"]
+        assert f"from active run {stuck}, which was not stopped" in ignored["message"]
+
+        assert mallory.apply("JobRun", third, {"job": SLOW, "data": short}).returncode == 0
+        made.append(third)
+        waiting = run_status(stack, third, "Queued")
+        assert (waiting["reason"], f"run {forced} is active" in waiting["message"]) == (
+            "SingletonActive",
+            True,
+        )
+        # The forced run ends; the run it started beside still holds the lock.
+        _cancel(stack, forced)
+        wait_for(
+            "the third run to wait for the stuck one",
+            lambda: (
+                f"run {stuck} is active"
+                in (stack.cluster.get_json("jobrun", third, "-n", stack.namespace).get("status") or {}).get(
+                    "message", ""
+                )
+            ),
+            timeout=120,
+            interval=0.5,
+        )
+
+        # Nautobot's key on the API's run endpoint, multipart as its run form posts it (curl -F): the run
+        # starts beside the stuck one and the result is the caller's.
+        from tests.e2e.test_api import curl
+
+        token, host = stack.admin_token, stack.api_url
+        job_id = admin.job(SLOW)["id"]
+        answer = curl(
+            "-X", "POST", "-H", f"Authorization: Token {token}", "-H", "Accept: application/json",
+            "-F", "steps=1", "-F", "pause=0", "-F", "_ignore_singleton_lock=true",
+            f"{host}/api/extras/jobs/{job_id}/run/",
+        )  # fmt: skip
+        assert answer["status"] == 201, answer
+        result_id = answer["body"]["job_result"]["id"]  # type: ignore[index]
+        runs = stack.cluster.get_json("jobruns", "-n", stack.namespace)["items"]
+        api_run = next(item for item in runs if item["metadata"]["uid"] == result_id)
+        made.append(api_run["metadata"]["name"])
+        assert api_run["spec"]["ignoreSingletonLock"] is True
+        assert admin.wait_result(result_id, "SUCCESS", timeout=180)["status"]["value"] == "SUCCESS"
+        assert stack.cluster.get_json("jobrun", stuck, "-n", stack.namespace)["status"]["phase"] == "Running"
+        api_status = stack.cluster.get_json("jobrun", api_run["metadata"]["name"], "-n", stack.namespace)[
+            "status"
+        ]
+        assert stuck in api_status["singletonLockTakenFrom"]
+        assert "Forced by admin" in _condition(api_status, "SingletonLockIgnored")["message"]
+
+        # The stuck run ends: the run that was not forced gets its turn.
+        _cancel(stack, stuck)
+        assert run_status(stack, third, "Succeeded", timeout=180)["phase"] == "Succeeded"
+    finally:
+        for name in made:
+            _cancel(stack, name)
+        override(stack, SLOW, isSingleton=None)
+
+
 # --- queues and repositories --------------------------------------------------------------------------------
 
 

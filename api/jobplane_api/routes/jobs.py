@@ -109,7 +109,7 @@ RUN_BODY: dict[str, Any] = {
                     "description": (
                         "Job variables as form fields (files for FileVars), plus _task_queue, _job_queue, "
                         "_schedule_interval, _schedule_name, _schedule_start_time, _schedule_crontab, "
-                        "_schedule_time_zone (Jobplane's addition)."
+                        "_schedule_time_zone (Jobplane's addition), _ignore_singleton_lock."
                     ),
                     "additionalProperties": {"type": "string"},
                 }
@@ -127,6 +127,7 @@ CONTROL_FIELDS = {
     "_schedule_start_time",
     "_schedule_crontab",
     "_schedule_time_zone",
+    "_ignore_singleton_lock",
 }
 # The multipart fields of a schedule, as the JSON schedule's keys.
 SCHEDULE_FIELDS = {
@@ -195,6 +196,9 @@ async def _multipart(request: Request, kube: KubeDep, key: str, max_size: int) -
                 run.task_queue = text
             elif name == "_job_queue":
                 run.job_queue = text
+            elif name == "_ignore_singleton_lock":
+                # A checkbox's value as Django's BooleanField reads it: absent, "false", "0" or "" is off.
+                run.ignore_singleton_lock = text.strip().lower() not in ("", "false", "0", "off", "no")
             elif name in SCHEDULE_FIELDS:
                 schedule[SCHEDULE_FIELDS[name]] = text
             continue
@@ -248,6 +252,7 @@ async def _json(request: Request) -> RunRequest:
             else None
         ),
         dryrun=parsed.dryrun,
+        ignore_singleton_lock=parsed.ignore_singleton_lock,
     )
 
 
@@ -262,7 +267,8 @@ async def run(
 ) -> JobRunResponse:
     """Run a job now, or schedule it: a JSON body `{"data", "task_queue", "schedule"}`, or a multipart form
     (for files; `_schedule_*` fields). A schedule other than `immediately` answers 201 with
-    `scheduled_job` set and `job_result` null."""
+    `scheduled_job` set and `job_result` null. `_ignore_singleton_lock` (either body) starts a singleton
+    job's run beside an active one."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
         run_request = await _multipart(request, kube, key, settings.upload_max_size)

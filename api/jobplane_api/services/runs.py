@@ -45,6 +45,7 @@ class RunRequest:
     job_queue: str | None = None
     schedule: ScheduleInput | None = None
     dryrun: bool | None = None
+    ignore_singleton_lock: bool = False
     files: dict[str, UploadedFile] = field(default_factory=dict)
 
     @property
@@ -96,7 +97,8 @@ def run_job(
     """Nautobot's run endpoint: 404 unknown, 405 not installed, 403 disabled or not allowed, 400 bad input.
 
     A schedule other than ``immediately`` creates a scheduled job (a JobSchedule) instead of a run, and the
-    answer carries it with a null job result, as Nautobot's does.
+    answer carries it with a null job result, as Nautobot's does. ``ignore_singleton_lock`` starts a
+    singleton job's run beside an active one (the JobRun's spec.ignoreSingletonLock).
     """
     from jobplane_api.kube import KubeError
 
@@ -122,6 +124,16 @@ def run_job(
         planned = awaiting_approval(record, effective, dryrun=dryrun, now=now)
     queue = _queue(request, job_queue_names(definition))
     if planned is not None:
+        if request.ignore_singleton_lock:
+            # The lock is ignored by the run it is asked for; a schedule's fires (or an approved run) are
+            # runs made later, when it may be held by someone else entirely.
+            raise BadRequest(
+                body={
+                    "_ignore_singleton_lock": [
+                        "Only a run started immediately can ignore the singleton lock."
+                    ]
+                }
+            )
         if request.files:
             # An uploaded file is bound to the one run that reads it; a schedule's fires are many runs.
             raise BadRequest(body={"errors": ["A job with file inputs can only be run immediately."]})
@@ -153,6 +165,10 @@ def run_job(
         spec["requestedBy"] = principal.username  # kept by admission for the API's own identity only
     if dry_run:
         spec["dryRun"] = True  # the operator lets a dry run of a job with a DryRunVar start unapproved
+    if request.ignore_singleton_lock and effective.get("isSingleton"):
+        # Nautobot's rule: whoever may run the job may ignore its lock (the run permission, checked above
+        # with its constraints). The run records the requester as who forced it.
+        spec["ignoreSingletonLock"] = True
     secret = f"jobplane-inputs-{uuid.uuid4().hex}" if sensitive and data else None
     if secret is not None:
         # The inputs of a sensitive job go to a Secret the operator hands to the pod; never the spec.

@@ -92,7 +92,7 @@ class JobRunSpec(CrdModel):
             "x-kubernetes-validations": [
                 *(
                     _unchanged_when_set(field)
-                    for field in ("requestedBy", "queue", "inputsSecretRef", "dryRun")
+                    for field in ("requestedBy", "queue", "inputsSecretRef", "dryRun", "ignoreSingletonLock")
                 ),
                 APPROVAL_FINAL,
             ]
@@ -125,6 +125,11 @@ class JobRunSpec(CrdModel):
     """The JobQueue to run on; empty means the job's default queue."""
     dry_run: bool = False
     """Run the job's dry-run path (passed to its DryRunVar named dryrun)."""
+    ignore_singleton_lock: bool = False
+    """Start even while another run of this singleton job is active (Nautobot's "Ignore singleton lock"):
+    the run takes the job's singleton Lease over and the active run is not stopped; later runs wait for
+    both. Clears a lock held by a stuck run. Allowed only to a user with the verb force on jobruns (group
+    jobplane.io) by RBAC; recorded in the SingletonLockIgnored condition with the requester."""
     cancel: bool = False
     """Set to true to stop the run: its Job and pod are deleted and the run ends Cancelled."""
     requested_by: str | None = Field(default=None, max_length=253)
@@ -183,6 +188,9 @@ class JobRunStatus(CrdModel):
     """When the run reached its terminal phase."""
     result: ResultSummary | None = None
     """The outcome, in short."""
+    singleton_lock_taken_from: list[str] | None = None
+    """The active runs that held this singleton job's Lease when this run, forced by
+    spec.ignoreSingletonLock, took it over; they were not stopped."""
     approval: Approval | None = None
     """The approval decision the run started (or was denied) with, copied from spec.approval."""
 

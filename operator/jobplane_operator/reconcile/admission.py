@@ -32,8 +32,10 @@ from jobplane_operator.reconcile.jobschedule import schedule_error
 
 __all__ = [
     "APPROVAL_VALUES",
+    "FORCE_VERB",
     "Denial",
     "approval_of",
+    "force_denial",
     "only_restrains",
     "pods_denial",
     "requester_of",
@@ -58,7 +60,10 @@ _CODES = {
     "SelfApproval": 403,
     "NotAllowedToApprove": 403,
     "ApprovalFinal": 409,
+    "NotAllowedToForce": 403,
 }
+# The custom RBAC verb (on jobruns, group jobplane.io) that lets a kubectl user force a singleton job's run.
+FORCE_VERB = "force"
 # The annotation's values and the decisions they make.
 APPROVAL_VALUES = {"approve": ApprovalDecision.APPROVED, "deny": ApprovalDecision.DENIED}
 
@@ -128,6 +133,28 @@ def review_run(
             "ownerReference to this JobRun",
         )
     return None
+
+
+def force_denial(
+    run: JobRun, *, username: str, namespace: str, trusted: Collection[str], may_force: Callable[[], bool]
+) -> Denial | None:
+    """Why a run may not ignore its singleton job's lock (spec.ignoreSingletonLock), or None.
+
+    Creating JobRuns is not enough: RBAC cannot narrow create to one job, and it is what CI and GitOps
+    identities hold; forcing starts a singleton job beside a run that is still active, which the job's
+    author or admin made a singleton to prevent. It takes the custom verb force on jobruns
+    (``may_force``: a SubjectAccessReview), as approving takes approve. The API (trusted) checked its own
+    user's run permission on the job, as Nautobot's form does.
+    """
+    if not run.spec.ignore_singleton_lock or username in trusted:
+        return None
+    if may_force():
+        return None
+    return Denial(
+        "NotAllowedToForce",
+        f"{username!r} may not set spec.ignoreSingletonLock in namespace {namespace!r}: that takes the verb "
+        f"{FORCE_VERB} on jobruns (group jobplane.io) by RBAC, beside create",
+    )
 
 
 def pods_denial(kind: str, may_create_pods: bool, namespace: str, username: str) -> Denial | None:

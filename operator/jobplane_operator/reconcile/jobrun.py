@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -79,9 +80,11 @@ __all__ = [
     "Admission",
     "ApprovalWait",
     "JobPlan",
+    "LeaseHolder",
     "Observation",
     "Refusal",
     "RepositorySource",
+    "SingletonTurn",
     "admit",
     "approval_wait",
     "check_runnable",
@@ -104,8 +107,10 @@ __all__ = [
     "run_commit",
     "run_event_matters",
     "singleton_holder",
+    "singleton_holders",
     "singleton_lease",
     "singleton_lease_name",
+    "singleton_turn",
     "start_expired",
     "start_record",
     "token_secret_name",
@@ -609,6 +614,17 @@ def inputs_secret_refusal(secret: dict[str, Any] | None, *, ref: str, run_uid: s
 # --- singleton jobs: one run at a time, held by a coordination.k8s.io Lease --------------------------------
 
 ANNOTATION_HOLDER_UID = "jobplane.io/holder-uid"
+# The runs a forced run took the Lease from while they were active (JSON [{"name", "uid"}]): they keep
+# holding it with the new holder until they end, so a run that is not forced waits for all of them.
+ANNOTATION_TAKEN_FROM = "jobplane.io/taken-from"
+
+
+@dataclass(frozen=True)
+class LeaseHolder:
+    """A run a singleton Lease names: by name, and by uid (a run made again under a name is another)."""
+
+    name: str
+    uid: str
 
 
 def singleton_lease_name(class_path: str) -> str:
@@ -617,18 +633,28 @@ def singleton_lease_name(class_path: str) -> str:
     return f"jobplane-singleton-{digest}"
 
 
-def singleton_lease(name: str, run_name: str, run_uid: str, now: datetime, class_path: str) -> dict[str, Any]:
+def singleton_lease(
+    name: str,
+    run_name: str,
+    run_uid: str,
+    now: datetime,
+    class_path: str,
+    taken_from: Sequence[LeaseHolder] = (),
+) -> dict[str, Any]:
     """A Lease held by one run (by name, and its uid in an annotation: a run made again under the same name
-    does not inherit it). It does not expire by time and is never released by a write: a holder that has
-    ended (or is gone) no longer holds it, and the next run replaces it (a write conditional on the Lease's
-    resourceVersion, so two runs can never both take it)."""
+    does not inherit it), and by the active runs a forced run took it from. It does not expire by time and
+    is never released by a write: a holder that has ended (or is gone) no longer holds it, and the next run
+    replaces it (a write conditional on the Lease's resourceVersion, so two runs can never both take it)."""
+    annotations = {ANNOTATION_HOLDER_UID: run_uid}
+    if taken_from:
+        annotations[ANNOTATION_TAKEN_FROM] = json.dumps([{"name": h.name, "uid": h.uid} for h in taken_from])
     return {
         "apiVersion": "coordination.k8s.io/v1",
         "kind": "Lease",
         "metadata": {
             "name": name,
             "labels": {LABEL_MANAGED_BY: "jobplane", LABEL_JOB: label_value(class_path)},
-            "annotations": {ANNOTATION_HOLDER_UID: run_uid},
+            "annotations": annotations,
         },
         "spec": {"holderIdentity": run_name, "acquireTime": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")},
     }
@@ -641,12 +667,67 @@ def singleton_holder(lease: dict[str, Any]) -> tuple[str, str]:
     return holder, uid
 
 
+def singleton_holders(lease: dict[str, Any]) -> list[LeaseHolder]:
+    """Every run a singleton Lease names: its holder first, then the runs a forced run took it from."""
+    name, uid = singleton_holder(lease)
+    holders = [LeaseHolder(name, uid)] if name else []
+    raw = ((lease.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_TAKEN_FROM)
+    try:
+        taken = json.loads(raw) if raw else []
+    except json.JSONDecodeError:
+        taken = []  # written by us only; unreadable, it names no one
+    for item in taken if isinstance(taken, list) else []:
+        if isinstance(item, dict) and item.get("name") and item.get("uid"):
+            holders.append(LeaseHolder(str(item["name"]), str(item["uid"])))
+    return holders
+
+
 def holder_is_active(holder_uid: str, holder_run: dict[str, Any] | None) -> bool:
     """Whether the run a Lease names still holds it: it exists (the same object) and has not ended."""
     if holder_run is None or (holder_run.get("metadata") or {}).get("uid") != holder_uid:
         return False
     phase = (holder_run.get("status") or {}).get("phase")
     return not (phase and JobRunPhase(phase).is_terminal)
+
+
+@dataclass(frozen=True)
+class SingletonTurn:
+    """Whether a run of a singleton job may start now, by the job's Lease.
+
+    ``take``: write the Lease naming this run (conditional on the Lease read), keeping ``taken_from``
+    in it; ``waits_for``: the active run it waits for (None when it may start); ``taken_from``: the active
+    runs a forced run starts beside (they are not stopped), for its status.
+    """
+
+    take: bool
+    waits_for: LeaseHolder | None = None
+    taken_from: tuple[LeaseHolder, ...] = ()
+
+
+def singleton_turn(
+    lease: dict[str, Any] | None,
+    *,
+    run_uid: str,
+    forced: bool,
+    is_active: Callable[[LeaseHolder], bool],
+) -> SingletonTurn:
+    """A run's turn at its singleton job's Lease (``is_active``: whether a run the Lease names still runs).
+
+    A run the Lease names already holds it. Otherwise it takes the Lease when no run it names is active;
+    while one is, it waits, unless it is forced (spec.ignoreSingletonLock): then it takes the Lease over
+    and the active runs stay named in it, so a run that is not forced waits for them too (Nautobot's
+    forced run clears the lock; here the run it ignored still counts until it ends).
+    """
+    holders = singleton_holders(lease) if lease is not None else []
+    if holders and holders[0].uid == run_uid:
+        # It holds it (taken on an earlier pass, whose status write may have been lost): the same record.
+        return SingletonTurn(
+            take=False, taken_from=tuple(h for h in holders[1:] if is_active(h)) if forced else ()
+        )
+    active = tuple(h for h in holders if h.uid != run_uid and is_active(h))
+    if active and not forced:
+        return SingletonTurn(take=False, waits_for=active[0])
+    return SingletonTurn(take=True, taken_from=active)
 
 
 def inputs_wait_over(obj: dict[str, Any], *, now: datetime, timeout: float) -> bool:

@@ -182,3 +182,77 @@ def test_a_user_who_may_view_but_not_run_gets_nautobot_s_refusal_and_nothing_is_
     assert kube.created == []
     assert kube.secrets == []
     assert session.scalar(select(func.count()).select_from(JobResult)) == 0
+
+
+# --- Nautobot's _ignore_singleton_lock --------------------------------------------------------------------
+
+
+class Audit(Job):
+    scope = StringVar(required=False)
+
+    class Meta:
+        is_singleton = True
+        has_sensitive_variables = False
+
+
+class SingletonGateway(FakeGateway):
+    def __init__(self, *, singleton: bool = True) -> None:
+        super().__init__()
+        self.singleton = singleton
+
+    def find_definition(self, key: str) -> dict[str, Any] | None:
+        found = definition()
+        found["metadata"]["name"] = "tools-audit"
+        code = {"name": "Audit", "isSingleton": self.singleton, "hasSensitiveVariables": False}
+        found["status"].update(classPath="tools.Audit", code=code, variablesSchema=Audit.json_schema())
+        return found
+
+
+def run_audit(
+    session: Session, kube: FakeGateway, request: RunRequest, grants: tuple[Grant, ...]
+) -> JobRunResponse:
+    return run_job(
+        session=session,
+        kube=kube,  # type: ignore[arg-type]
+        principal=Principal("oncall", write_enabled=True, grants=grants, user_id=3),
+        key="Audit",
+        request=request,
+        namespace=NAMESPACE,
+        upload_max_size=1024,
+        base_url="http://api.test",
+    )
+
+
+RUNNER = (Grant(frozenset({"extras.job"}), frozenset({"view", "run"})),)
+
+
+def test_whoever_may_run_a_singleton_job_may_ignore_its_lock_as_in_nautobot(session: Session) -> None:
+    kube = SingletonGateway()
+    answer = run_audit(session, kube, RunRequest(ignore_singleton_lock=True), RUNNER)
+    assert answer.job_result is not None
+    assert kube.created[-1]["spec"]["ignoreSingletonLock"] is True
+    assert kube.created[-1]["spec"]["requestedBy"] == "oncall"  # who forced it, on the run's status
+    run_audit(session, kube, RunRequest(), RUNNER)
+    assert "ignoreSingletonLock" not in kube.created[-1]["spec"]
+
+
+def test_the_lock_of_a_job_that_is_not_a_singleton_is_not_asked_for(session: Session) -> None:
+    kube = SingletonGateway(singleton=False)
+    run_audit(session, kube, RunRequest(ignore_singleton_lock=True), RUNNER)
+    assert "ignoreSingletonLock" not in kube.created[-1]["spec"]
+
+
+def test_ignoring_the_lock_takes_run_and_is_for_a_run_started_now(session: Session) -> None:
+    from jobplane_api.errors import BadRequest
+    from jobplane_api.services.schedules import ScheduleInput
+
+    kube = SingletonGateway()
+    viewer = (Grant(frozenset({"extras.job"}), frozenset({"view"})),)
+    with pytest.raises(PermissionDenied):
+        run_audit(session, kube, RunRequest(ignore_singleton_lock=True), viewer)
+    later = ScheduleInput(interval="hourly", name="audit hourly", start_time="2099-01-01T00:00:00Z")
+    with pytest.raises(BadRequest) as refused:
+        run_audit(session, kube, RunRequest(ignore_singleton_lock=True, schedule=later), RUNNER)
+    assert refused.value.status_code == 400
+    assert set(refused.value.body()) == {"_ignore_singleton_lock"}
+    assert kube.created == []

@@ -10,6 +10,7 @@ import pytest
 from jobplane_crds.v1alpha1 import INPUTS_SECRET_TYPE, JobRun
 from jobplane_operator.reconcile.admission import (
     Denial,
+    force_denial,
     pods_denial,
     requester_of,
     review_run,
@@ -105,6 +106,29 @@ def test_a_queue_the_job_may_use_but_that_does_not_exist_is_refused() -> None:
 
 def test_a_run_of_an_approval_required_job_is_admitted_to_wait_for_its_approval() -> None:
     assert review(new_run(requestedBy="alice"), definitions=[definition(approvalRequired=True)]) is None
+
+
+def test_forcing_a_singleton_takes_the_verb_force_beside_create() -> None:
+    asked: list[str] = []
+
+    def may(answer: bool) -> Any:
+        return lambda: asked.append("sar") or answer
+
+    forced = new_run(ignoreSingletonLock=True)
+    denial = force_denial(forced, username="ci", namespace="ops", trusted=(API,), may_force=may(False))
+    assert denial is not None
+    assert (denial.reason, status_code(denial)) == ("NotAllowedToForce", 403)
+    assert "verb force on jobruns" in denial.message
+    assert (
+        force_denial(forced, username="oncall", namespace="ops", trusted=(API,), may_force=may(True)) is None
+    )
+    assert asked == ["sar", "sar"]
+    # The API checked its user's run permission; a run that is not forced asks nothing.
+    assert force_denial(forced, username=API, namespace="ops", trusted=(API,), may_force=may(False)) is None
+    assert (
+        force_denial(new_run(), username="ci", namespace="ops", trusted=(API,), may_force=may(False)) is None
+    )
+    assert asked == ["sar", "sar"]
 
 
 def test_a_good_run_is_admitted() -> None:

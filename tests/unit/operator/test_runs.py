@@ -7,7 +7,13 @@ from typing import Any
 
 from jobplane.settings import Settings
 from jobplane_crds.v1alpha1 import INPUTS_SECRET_TYPE
-from jobplane_operator.reconcile.jobrun import singleton_lease, singleton_lease_name
+from jobplane_operator.reconcile.jobrun import (
+    LeaseHolder,
+    singleton_holders,
+    singleton_lease,
+    singleton_lease_name,
+    singleton_turn,
+)
 from jobplane_operator.runs import reconcile_run
 from jobplane_operator.settings import OperatorSettings
 from tests.unit.operator.test_reconcile_jobrun import UID, FakeCatalog, FakeClients, definition, run_obj_of
@@ -166,6 +172,99 @@ def test_a_run_made_again_under_its_holder_s_name_does_not_inherit_the_lease() -
     reconcile(clients, run_obj_of("audit.Audit"))
     assert len(clients.jobs) == 1  # the old holder is gone, so the new r1 took it over
     assert clients.leases[LEASE]["metadata"]["annotations"]["jobplane.io/holder-uid"] == UID
+
+
+# --- forcing a singleton: spec.ignoreSingletonLock -------------------------------------------------------
+
+STUCK = LeaseHolder("stuck", OTHER_UID)
+FORCED = LeaseHolder("forced", "0b9a8c7d-0000-4000-8000-000000000002")
+
+
+def lease_of(holder: LeaseHolder, *taken_from: LeaseHolder) -> dict[str, Any]:
+    return singleton_lease(LEASE, holder.name, holder.uid, NOW, "audit.Audit", taken_from)
+
+
+def test_a_run_that_is_not_forced_waits_for_an_active_holder_and_takes_a_free_lease() -> None:
+    assert singleton_turn(None, run_uid=UID, forced=False, is_active=lambda h: True).take
+    held = lease_of(STUCK)
+    waiting = singleton_turn(held, run_uid=UID, forced=False, is_active=lambda h: True)
+    assert (waiting.take, waiting.waits_for, waiting.taken_from) == (False, STUCK, ())
+    ended = singleton_turn(held, run_uid=UID, forced=False, is_active=lambda h: False)
+    assert (ended.take, ended.taken_from) == (True, ())  # an ended holder holds nothing: nothing to force
+
+
+def test_a_forced_run_takes_the_lease_from_an_active_holder_and_keeps_it_named() -> None:
+    turn = singleton_turn(lease_of(STUCK), run_uid=UID, forced=True, is_active=lambda h: True)
+    assert (turn.take, turn.waits_for, turn.taken_from) == (True, None, (STUCK,))
+    taken = lease_of(LeaseHolder("r1", UID), *turn.taken_from)
+    assert singleton_holders(taken) == [LeaseHolder("r1", UID), STUCK]
+    # Its next pass holds it, and still says from whom it took it while that run is active.
+    again = singleton_turn(taken, run_uid=UID, forced=True, is_active=lambda h: True)
+    assert (again.take, again.waits_for, again.taken_from) == (False, None, (STUCK,))
+
+
+def test_a_run_that_is_not_forced_waits_for_every_run_a_forced_run_took_the_lease_from() -> None:
+    lease = lease_of(FORCED, STUCK)
+    both = singleton_turn(lease, run_uid=UID, forced=False, is_active=lambda h: True)
+    assert both.waits_for == FORCED
+    # The forced run ended, the run it started beside still runs: still no turn.
+    stuck_only = singleton_turn(lease, run_uid=UID, forced=False, is_active=lambda h: h == STUCK)
+    assert (stuck_only.take, stuck_only.waits_for) == (False, STUCK)
+    assert singleton_turn(lease, run_uid=UID, forced=False, is_active=lambda h: False).take
+    # Forced again: it takes the Lease over from both, and both stay named.
+    assert singleton_turn(lease, run_uid=UID, forced=True, is_active=lambda h: True).taken_from == (
+        FORCED,
+        STUCK,
+    )
+
+
+def test_an_unreadable_taken_from_annotation_names_no_one() -> None:
+    lease = lease_of(FORCED)
+    lease["metadata"]["annotations"]["jobplane.io/taken-from"] = "not json"
+    assert singleton_holders(lease) == [FORCED]
+
+
+def forced_run() -> dict[str, Any]:
+    obj = run_obj_of("audit.Audit")
+    obj["spec"].update({"ignoreSingletonLock": True, "requestedBy": "oncall"})
+    return obj
+
+
+def test_a_forced_run_starts_beside_the_active_holder_says_so_and_a_third_waits() -> None:
+    clients = BoundaryClients(catalog(isSingleton=True))
+    held_by(clients, "stuck", OTHER_UID, "Running")
+    reconcile(clients, forced_run())
+    assert len(clients.jobs) == 1
+    assert clients.runs["stuck"]["status"]["phase"] == "Running"
+    status = clients.statuses[-1]
+    assert (status["phase"], status["reason"], status["singletonLockTakenFrom"]) == (
+        "Pending",
+        "JobCreated",
+        ["stuck"],
+    )
+    forced = next(c for c in status["conditions"] if c["type"] == "SingletonLockIgnored")
+    assert (forced["status"], forced["reason"]) == ("True", "Forced")
+    assert "Forced by oncall" in forced["message"]
+    assert "run stuck" in forced["message"]
+    assert singleton_holders(clients.leases[LEASE]) == [
+        LeaseHolder("r1", UID),
+        LeaseHolder("stuck", OTHER_UID),
+    ]
+
+    clients.runs["r1"] = {"metadata": {"name": "r1", "uid": UID}, "status": {"phase": "Running"}}
+    third = run_obj_of("audit.Audit")
+    third["metadata"].update({"name": "r3", "uid": "0b9a8c7d-0000-4000-8000-000000000003"})
+    reconcile(clients, third)
+    assert len(clients.jobs) == 1
+    assert (clients.statuses[-1]["phase"], clients.statuses[-1]["reason"]) == ("Queued", "SingletonActive")
+    assert "run r1 is active" in clients.statuses[-1]["message"]
+
+
+def test_a_forced_run_of_a_free_lease_records_nothing_forced() -> None:
+    clients = BoundaryClients(catalog(isSingleton=True))
+    reconcile(clients, forced_run())
+    assert len(clients.jobs) == 1
+    assert all("singletonLockTakenFrom" not in status for status in clients.statuses)
 
 
 def test_a_job_that_is_not_a_singleton_takes_no_lease() -> None:
