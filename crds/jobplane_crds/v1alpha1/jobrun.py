@@ -210,6 +210,7 @@ class JobRun(Resource):
         PrinterColumn(name="Requested-By", type="string", json_path=".spec.requestedBy", priority=1),
         PrinterColumn(name="Approval", type="string", json_path=".spec.approval.decision", priority=1),
         PrinterColumn(name="Approved-By", type="string", json_path=".spec.approval.by", priority=1),
+        PrinterColumn(name="Forced", type="boolean", json_path=".spec.ignoreSingletonLock", priority=1),
     )
 
     kind: str = "JobRun"
