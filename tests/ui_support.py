@@ -46,8 +46,10 @@ from tests.unit.jobs.test_variables import Widget
 __all__ = [
     "NAMESPACE",
     "PASSWORD",
+    "SCHEDULING",
     "Disabled",
     "Hidden",
+    "Reserve",
     "Sensitive",
     "Tour",
     "TwoQueues",
@@ -133,6 +135,26 @@ class TwoQueues(Job):
         pass
 
 
+class Reserve(Job):
+    """A job that needs someone else's approval to run, and supports dry-run."""
+
+    site = StringVar(min_length=2)
+    dryrun = DryRunVar()
+
+    class Meta:
+        name = "Reserve addresses"
+        grouping = "Tools"
+        approval_required = True
+        has_sensitive_variables = False
+
+    def run(self, **data: Any) -> None:
+        pass
+
+
+# The object types a scheduling user's permission names: jobs, their scheduled jobs, their results.
+SCHEDULING = ("extras.job", "extras.scheduledjob", "extras.jobresult")
+
+
 class RunObjects(FakeCustomObjects):
     """The in-memory apiserver, naming objects created with generateName as the apiserver does."""
 
@@ -201,6 +223,7 @@ def job_definition(
         ("has_sensitive_variables", "hasSensitiveVariables"),
         ("task_queues", "taskQueues"),
         ("dryrun_default", "dryrunDefault"),
+        ("approval_required", "approvalRequired"),
     ):
         if meta is not None and hasattr(meta, attribute):
             value = getattr(meta, attribute)
@@ -239,7 +262,9 @@ class UiWorld:
         self.engine: Engine = create_store_engine(f"sqlite:///{tmp_path / 'ui.sqlite3'}")
         ensure_schema(self.engine)
         self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
-        self.fake = RunObjects(served=("jobdefinitions", "jobruns", "jobqueues", "jobrepositories"))
+        self.fake = RunObjects(
+            served=("jobdefinitions", "jobruns", "jobqueues", "jobrepositories", "jobschedules")
+        )
         self.gateway: KubeGateway = fake_gateway(self.fake)
         self.core = RecordingCore()
         self.gateway._core = self.core
@@ -253,6 +278,10 @@ class UiWorld:
     def runs(self) -> list[dict[str, Any]]:
         """The JobRuns created so far."""
         return [obj for (plural, _), obj in self.fake.objects.items() if plural == "jobruns"]
+
+    def schedules(self) -> list[dict[str, Any]]:
+        """The JobSchedules there are now."""
+        return [obj for (plural, _), obj in self.fake.objects.items() if plural == "jobschedules"]
 
     def add_definition(self, definition: Mapping[str, Any]) -> dict[str, Any]:
         body = dict(definition)

@@ -57,6 +57,7 @@ __all__ = [
     "delete_scheduled_job",
     "get_scheduled_job",
     "list_scheduled_jobs",
+    "permitted_scheduled_job_ids",
     "schedule_spec",
     "scheduled_job_record",
 ]
@@ -540,6 +541,18 @@ def list_scheduled_jobs(
     records = _filtered(_records(session, kube, visible, base_url), filters, job_names)
     records.sort(key=lambda record: (record.name, str(record.id)))
     return page.page(records[page.offset : page.offset + page.limit], len(records))
+
+
+def permitted_scheduled_job_ids(
+    *, kube: KubeGateway, principal: Principal, base_url: str, action: str
+) -> set[str]:
+    """The ids of the scheduled jobs the caller may ``action`` (change, delete) as the services decide it,
+    for a page to offer only what they would allow; empty without the permission."""
+    try:
+        visible = _visible(kube, principal, base_url, action)
+    except PermissionDenied:
+        return set()
+    return {str(item.schedule["metadata"]["uid"]) for item in visible}
 
 
 def _find(

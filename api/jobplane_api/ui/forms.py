@@ -10,15 +10,46 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from starlette.datastructures import FormData, UploadFile
 
 from jobplane_api.services.runs import UploadedFile
+from jobplane_api.services.schedules import DEFAULT_TIME_ZONE, IMMEDIATELY, ScheduleInput
 
-__all__ = ["QUEUE_FIELD", "FormField", "ParsedForm", "fields_of", "form_values", "parse_run_form"]
+__all__ = [
+    "QUEUE_FIELD",
+    "SCHEDULE_FIELDS",
+    "SCHEDULE_INTERVALS",
+    "FormField",
+    "ParsedForm",
+    "fields_of",
+    "form_values",
+    "parse_run_form",
+    "schedule_of_form",
+    "schedule_values",
+]
 
 QUEUE_FIELD = "_task_queue"
+# The schedule's controls, named as the API's multipart run takes them (its errors then name them too).
+SCHEDULE_FIELDS = {
+    "interval": "_schedule_interval",
+    "name": "_schedule_name",
+    "start_time": "_schedule_start_time",
+    "crontab": "_schedule_crontab",
+    "time_zone": "_schedule_time_zone",
+}
+# Nautobot's job form choices (JobExecutionType), in its order.
+SCHEDULE_INTERVALS: tuple[tuple[str, str], ...] = (
+    (IMMEDIATELY, "Immediately"),
+    ("future", "Once in the future"),
+    ("hourly", "Recurring hourly"),
+    ("daily", "Recurring daily"),
+    ("weekly", "Recurring weekly"),
+    ("custom", "Recurring custom (crontab)"),
+)
 NOT_JSON = "Enter valid JSON."
 
 
@@ -201,3 +232,44 @@ def form_values(fields: list[FormField], data: Mapping[str, Any]) -> dict[str, A
         else:
             values[spec.name] = str(value)
     return values
+
+
+def _text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _zoned_start(text: str, time_zone: str) -> str:
+    """A start time as the service reads it: a browser's datetime-local has no offset, so it is a time of
+    the schedule's own time zone (not UTC); a text that is not a date-time stays for the service to refuse."""
+    if not text:
+        return text
+    try:
+        moment = datetime.fromisoformat(text)
+        zone = ZoneInfo(time_zone)
+    except (ValueError, ZoneInfoNotFoundError, OSError):
+        return text
+    if moment.tzinfo is not None:
+        return text
+    return moment.replace(tzinfo=zone).isoformat()
+
+
+def schedule_of_form(form: FormData) -> ScheduleInput | None:
+    """The run form's schedule as the API's multipart run gives it to the run service; None: run now."""
+    interval = _text(form, SCHEDULE_FIELDS["interval"]) or IMMEDIATELY
+    if interval == IMMEDIATELY:
+        return None
+    time_zone = _text(form, SCHEDULE_FIELDS["time_zone"]) or DEFAULT_TIME_ZONE
+    return ScheduleInput(
+        interval=interval,
+        name=_text(form, SCHEDULE_FIELDS["name"]) or None,
+        start_time=_zoned_start(_text(form, SCHEDULE_FIELDS["start_time"]), time_zone),
+        crontab=_text(form, SCHEDULE_FIELDS["crontab"]) or None,
+        time_zone=time_zone,
+        form=True,
+    )
+
+
+def schedule_values(form: FormData) -> dict[str, str]:
+    """The schedule's controls as submitted, to fill the form again when it comes back with errors."""
+    return {name: _text(form, name) for name in SCHEDULE_FIELDS.values()}

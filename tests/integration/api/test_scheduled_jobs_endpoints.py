@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from kubernetes.client.exceptions import ApiException
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -64,15 +63,6 @@ class SchedulesApiserver(FakeCustomObjects):
             self.counter += 1
             body["metadata"]["name"] = f"{prefix}{self.counter:05d}"
         return super().create_namespaced_custom_object(group, version, namespace, plural, body)
-
-    def delete_namespaced_custom_object(  # type: ignore[override]
-        self, group: str, version: str, namespace: str, plural: str, name: str, body: Any = None
-    ) -> dict[str, Any]:
-        wanted = getattr(getattr(body, "preconditions", None), "uid", None)
-        current = self.objects.get((plural, name))
-        if current is not None and wanted is not None and current["metadata"]["uid"] != wanted:
-            raise ApiException(status=409, reason="Conflict")
-        return super().delete_namespaced_custom_object(group, version, namespace, plural, name)
 
     def create_namespaced_secret(self, namespace: str, body: Any) -> None:
         self.secrets.append(body)

@@ -124,10 +124,15 @@ class FakeCustomObjects:
         return copy.deepcopy(obj)
 
     def delete_namespaced_custom_object(
-        self, group: str, version: str, namespace: str, plural: str, name: str
+        self, group: str, version: str, namespace: str, plural: str, name: str, body: Any = None
     ) -> dict[str, Any]:
+        """As the apiserver: a uid precondition (V1DeleteOptions) must match the object's uid."""
         self._check(plural)
         self.calls.append(("delete", plural, None))
+        wanted = getattr(getattr(body, "preconditions", None), "uid", None)
+        current = self.objects.get((plural, name))
+        if current is not None and wanted is not None and current["metadata"]["uid"] != wanted:
+            raise ApiException(status=409, reason="Conflict")
         if self.objects.pop((plural, name), None) is None:
             raise ApiException(status=404, reason="Not Found")
         return {}

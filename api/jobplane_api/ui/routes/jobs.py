@@ -17,15 +17,25 @@ from jobplane_api.errors import ApiError, BadRequest, PermissionDenied
 from jobplane_api.identity import Principal
 from jobplane_api.pagination import PageParams
 from jobplane_api.routes import base_url
-from jobplane_api.schemas import JobRead, JobResultRead, JobUpdate
+from jobplane_api.schemas import JobRead, JobResultRead, JobRunResponse, JobUpdate
 from jobplane_api.services import jobs as service
 from jobplane_api.services.results import list_results, readable_result
 from jobplane_api.services.runs import RunRequest, run_job
 from jobplane_api.ui.auth import UserDep, csrf_protect
-from jobplane_api.ui.forms import QUEUE_FIELD, FormField, fields_of, form_values, parse_run_form
+from jobplane_api.ui.forms import (
+    QUEUE_FIELD,
+    SCHEDULE_FIELDS,
+    SCHEDULE_INTERVALS,
+    FormField,
+    fields_of,
+    form_values,
+    parse_run_form,
+    schedule_of_form,
+    schedule_values,
+)
 from jobplane_api.ui.templating import is_htmx, render
 
-__all__ = ["ObjectChoices", "router", "run_blocker"]
+__all__ = ["ObjectChoices", "approval_note", "router", "run_blocker", "run_landing"]
 
 router = APIRouter(prefix="/jobs", dependencies=[Depends(csrf_protect)])
 
@@ -59,9 +69,17 @@ def run_blocker(principal: Principal, job: JobRead) -> str | None:
         return "This job is disabled: an administrator must enable it before it can run."
     if not principal.allows("run", service.JOB, job.model_dump(mode="json")):
         return "You do not have permission to run this job."
-    if job.approval_required:
-        return "This job requires approval, and approvals are not available yet."
     return None
+
+
+def approval_note(job: JobRead) -> str | None:
+    """What running an approval-required job does (the run service makes it a scheduled job that waits)."""
+    if not job.approval_required:
+        return None
+    return (
+        "This job requires approval: your request becomes a scheduled job that runs only once someone else "
+        "who may approve it has approved it."
+    )
 
 
 def _can_change(principal: Principal, job: JobRead) -> bool:
@@ -231,11 +249,13 @@ def _run_page(
     form_errors: list[str] | None = None,
     queue: str | None = None,
     notes: list[str] | None = None,
+    schedule: Mapping[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
     schema = (definition.get("status") or {}).get("variablesSchema") or {}
     fields = fields_of(schema)
     queues = service.job_queue_names(definition)
+    approval = approval_note(job)
     context = {
         "nav": "jobs",
         "job": job,
@@ -249,6 +269,10 @@ def _run_page(
         "queue_field": QUEUE_FIELD,
         "blocker": run_blocker(user, job),
         "object_choices": _object_choices(request, fields),
+        "schedule_fields": SCHEDULE_FIELDS,
+        "schedule_intervals": SCHEDULE_INTERVALS,
+        "schedule": schedule or {},
+        "approval_note": approval,
     }
     return render(request, "jobs/run.html", context, status_code=status_code)
 
@@ -292,7 +316,7 @@ def _split_errors(body: Mapping[str, Any], names: set[str]) -> tuple[dict[str, l
         texts = messages if isinstance(messages, list) else [messages]
         if isinstance(messages, Mapping):  # {"schedule": {"interval": [...]}}
             texts = [f"{inner}: {' '.join(map(str, value))}" for inner, value in messages.items()]
-        if key in names:
+        if key in names or key in SCHEDULE_FIELDS.values():
             per_field.setdefault(key, []).extend(str(text) for text in texts)
         elif key in ("task_queue", "job_queue"):
             per_field.setdefault(QUEUE_FIELD, []).extend(str(text) for text in texts)
@@ -314,11 +338,12 @@ async def run(
     fields = fields_of(schema)
     form = await request.form(max_part_size=settings.upload_max_size + 1)
     parsed = await parse_run_form(form, fields, max_size=settings.upload_max_size)
+    schedule = schedule_of_form(form)
 
     def again(errors: Mapping[str, list[str]], general: list[str], status_code: int = 400) -> Response:
         return _run_page(
             request, user, definition, job, values=parsed.submitted, errors=errors,
-            form_errors=general, queue=parsed.queue, status_code=status_code,
+            form_errors=general, queue=parsed.queue, schedule=schedule_values(form), status_code=status_code,
         )  # fmt: skip
 
     if parsed.errors:
@@ -342,7 +367,9 @@ async def run(
             kube=kube,
             principal=user,
             key=key,
-            request=RunRequest(data=parsed.data, task_queue=parsed.queue, files=parsed.files),
+            request=RunRequest(
+                data=parsed.data, task_queue=parsed.queue, files=parsed.files, schedule=schedule
+            ),
             namespace=settings.namespace,
             upload_max_size=settings.upload_max_size,
             base_url=base_url(request),
@@ -353,8 +380,16 @@ async def run(
     except ApiError as exc:
         # Refused before the data was looked at (disabled, not installed, not allowed, too large).
         return again({}, [exc.detail], exc.status_code)
-    # Always a job result until scheduling exists (then the scheduled job's page).
-    target = f"/job-results/{response.job_result.id}/" if response.job_result is not None else "/job-results/"
+    target = run_landing(response)
     if is_htmx(request):
         return Response(status_code=204, headers={"HX-Redirect": target})
     return RedirectResponse(target, status_code=303)
+
+
+def run_landing(response: JobRunResponse) -> str:
+    """Where a run request lands: its result's page, or the scheduled job it became (scheduled, or waiting
+    for approval), which then says so."""
+    if response.scheduled_job is not None:
+        return f"/scheduled-jobs/{response.scheduled_job.id}/?created=1"
+    assert response.job_result is not None
+    return f"/job-results/{response.job_result.id}/"
