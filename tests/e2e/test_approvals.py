@@ -12,6 +12,7 @@ import json
 import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -306,3 +307,132 @@ def test_through_the_api_a_dry_run_runs_now_without_approving(
     assert run["spec"]["dryRun"] is True
     assert run["spec"]["requestedBy"] == "bob-api"
     assert "approval" not in stored_schedule(stack, job)["spec"]  # still awaiting approval
+
+
+# --- pynautobot and curl, as against Nautobot ---------------------------------------------------------------
+
+
+def token_of(api: Api) -> str:
+    return str(api.client.headers["Authorization"]).removeprefix("Token ")
+
+
+def in_seconds(seconds: float) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).replace(microsecond=0).isoformat()
+
+
+def fired_result(stack: Stack, bob: Api, job: dict[str, Any]) -> dict[str, Any]:
+    """The job result of the one run an approved scheduled job fired, once it ended."""
+
+    def fired() -> list[Any] | None:
+        selector = f"jobplane.io/schedule={job['job_schedule']['name']}"
+        return list(stack.cluster.get_json("jobruns", "-n", stack.namespace, "-l", selector)["items"]) or None
+
+    (run,) = wait_for("the approved scheduled job to fire", fired, timeout=90)
+    run_status(stack, run["metadata"]["name"], "Succeeded", "Failed", timeout=180)
+    return bob.wait_result(run["metadata"]["uid"], timeout=60)
+
+
+def test_pynautobot_schedules_lists_approves_and_denies_as_against_nautobot(
+    stack: Stack, api_users: dict[str, Api]
+) -> None:
+    import pynautobot
+
+    tokens = {name: token_of(api) for name, api in api_users.items()}
+    rita, bob = (pynautobot.api(stack.api_url, token=tokens[name]) for name in ("rita", "bob"))
+    job = rita.extras.jobs.get(api_users["rita"].job(RESERVE)["id"])
+    name = f"Reserve {secrets.token_hex(3)}"
+    made = rita.extras.jobs.run(
+        job_id=job.id,
+        data=RESERVE_DATA,
+        schedule={"name": name, "interval": "future", "start_time": in_seconds(30)},
+    )
+    assert made.job_result is None
+    scheduled_id = made.scheduled_job.id
+
+    (listed,) = bob.extras.scheduled_jobs.filter(name=name)
+    assert (listed.id, listed.approval_required, listed.interval) == (scheduled_id, True, "future")
+    assert (listed.approved_by_user, listed.approved_by) == (None, None)
+    assert scheduled_id in [item.id for item in bob.extras.scheduled_jobs.filter(job_model=job.id)]
+
+    # pynautobot has no method for approve/deny: its users post to the endpoint through its session.
+    def post(nb: Any, token: str, action: str, identifier: str) -> Any:
+        url = f"{nb.base_url}/extras/scheduled-jobs/{identifier}/{action}/"
+        return nb.http_session.post(
+            url, headers={"Authorization": f"Token {token}", "Accept": "application/json"}
+        )
+
+    own = post(rita, tokens["rita"], "approve", scheduled_id)
+    assert (own.status_code, own.json()) == (403, OWN_REQUEST)
+    approved = post(bob, tokens["bob"], "approve", scheduled_id)
+    assert approved.status_code == 200, approved.text
+    record = bob.extras.scheduled_jobs.get(scheduled_id)
+    assert record.approved_by_user is not None
+    assert record.approved_by == "bob-api"
+
+    shown = api_users["bob"].get(f"/api/extras/scheduled-jobs/{scheduled_id}/").json()
+    result = fired_result(stack, api_users["bob"], shown)
+    assert result["scheduled_job"]["id"] == scheduled_id
+    fetched = bob.extras.job_results.get(result["id"])
+    assert fetched.scheduled_job.id == scheduled_id
+
+    # A second request, denied: it is deleted, never having run.
+    again = rita.extras.jobs.run(
+        job_id=job.id,
+        data=RESERVE_DATA,
+        schedule={"name": f"{name} again", "interval": "future", "start_time": in_seconds(3600)},
+    )
+    denied = post(bob, tokens["bob"], "deny", again.scheduled_job.id)
+    assert (denied.status_code, denied.json()) == (200, None)
+    assert bob.extras.scheduled_jobs.get(again.scheduled_job.id) is None
+    assert list(bob.extras.scheduled_jobs.filter(name=f"{name} again")) == []
+
+
+def test_curl_schedules_lists_approves_and_denies_as_the_readme_shows(
+    stack: Stack, api_users: dict[str, Api]
+) -> None:
+    from tests.e2e.test_api import curl
+
+    host = stack.api_url
+    rita, bob = (
+        ["-H", f"Authorization: Token {token_of(api_users[name])}", "-H", "Accept: application/json"]
+        for name in ("rita", "bob")
+    )
+    job_id = api_users["rita"].job(RESERVE)["id"]
+    name = f"Reserve curl {secrets.token_hex(3)}"
+    body = {
+        "data": RESERVE_DATA,
+        "schedule": {"name": name, "interval": "future", "start_time": in_seconds(30)},
+    }
+    made = curl(
+        "-X", "POST", *rita, "-H", "Content-Type: application/json",
+        f"{host}/api/extras/jobs/{job_id}/run/", "--data", json.dumps(body),
+    )  # fmt: skip
+    assert made["status"] == 201, made
+    scheduled = made["body"]["scheduled_job"]  # type: ignore[index]
+    assert made["body"]["job_result"] is None  # type: ignore[index]
+
+    listed = curl(*bob, f"{host}/api/extras/scheduled-jobs/?name={quote(name)}")
+    assert listed["status"] == 200
+    (found,) = listed["body"]["results"]  # type: ignore[index]
+    assert (found["id"], found["approval_required"]) == (scheduled["id"], True)
+
+    own = curl("-X", "POST", *rita, f"{host}/api/extras/scheduled-jobs/{scheduled['id']}/approve/")
+    assert own == {"status": 403, "body": OWN_REQUEST}
+    approved = curl("-X", "POST", *bob, f"{host}/api/extras/scheduled-jobs/{scheduled['id']}/approve/")
+    assert approved["status"] == 200, approved
+    assert approved["body"]["approved_by"] == "bob-api"  # type: ignore[index]
+
+    result = fired_result(stack, api_users["bob"], scheduled)
+    assert result["scheduled_job"]["id"] == scheduled["id"]
+    shown = curl(*bob, f"{host}/api/extras/job-results/{result['id']}/")
+    assert shown["body"]["scheduled_job"]["id"] == scheduled["id"]  # type: ignore[index]
+
+    body["schedule"] = {"name": f"{name} again", "interval": "future", "start_time": in_seconds(3600)}
+    again = curl(
+        "-X", "POST", *rita, "-H", "Content-Type: application/json",
+        f"{host}/api/extras/jobs/{job_id}/run/", "--data", json.dumps(body),
+    )  # fmt: skip
+    again_id = again["body"]["scheduled_job"]["id"]  # type: ignore[index]
+    denied = curl("-X", "POST", *bob, f"{host}/api/extras/scheduled-jobs/{again_id}/deny/")
+    assert denied == {"status": 200, "body": None}
+    assert curl(*bob, f"{host}/api/extras/scheduled-jobs/{again_id}/")["status"] == 404
