@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -29,6 +29,9 @@ from jobplane_api.services import log_stream, reruns
 from jobplane_api.services import results as service
 from jobplane_api.ui.auth import UserDep, csrf_protect
 from jobplane_api.ui.templating import is_htmx, render, templates
+
+if TYPE_CHECKING:
+    from jobplane_api.kube import KubeGateway
 
 __all__ = ["router"]
 
@@ -66,6 +69,47 @@ def _next_day(day: str) -> str:
         return day  # the service refuses it with its own message
 
 
+class JobChoice(NamedTuple):
+    """A job as the list's job filter offers it."""
+
+    id: str
+    name: str
+
+
+def _views_every_job(user: Principal) -> bool:
+    """Whether the user may view any job whatever its fields: a superuser, or a grant without constraints."""
+    if not user.has("view", jobs_service.JOB):
+        return False
+    return user.is_superuser or any(
+        grant.constraints is None and grant.covers("view", jobs_service.JOB) for grant in user.grants
+    )
+
+
+def job_choices(kube: KubeGateway, user: Principal, base: str) -> list[JobChoice]:
+    """The jobs the user may view, by name, in the jobs list's order (grouping, then name).
+
+    The jobs list service builds every job's whole record, which object permissions with constraints need
+    (any field may be constrained); a user whose view of jobs is unconstrained sees every job, so only the
+    names are read (see bench/ui_results.py).
+    """
+    if not user.has("view", jobs_service.JOB):
+        return []
+    if not _views_every_job(user):
+        listed = jobs_service.list_jobs(kube=kube, principal=user, base_url=base, filters={})
+        return [JobChoice(str(job.id), job.name) for job in listed]
+    # Sorted as the service sorts (stable: jobs of the same grouping and name stay in the cache's order).
+    ordered = sorted(map(_choice_key, kube.definitions()), key=lambda key: key[:2])
+    return [JobChoice(uid, name) for _, name, uid in ordered]
+
+
+def _choice_key(definition: Mapping[str, Any]) -> tuple[str, str, str]:
+    """A job's grouping, name and id, as its record (``services.jobs.job_record``) has them."""
+    effective = jobs_service.effective_of(definition)
+    module_name, _, class_name = jobs_service.class_path_of(definition).rpartition(".")
+    name = str(effective.get("name") or class_name or definition["metadata"]["name"])
+    return str(effective.get("grouping") or module_name), name, str(definition["metadata"]["uid"])
+
+
 @router.get("/")
 def result_list(
     request: Request,
@@ -82,16 +126,12 @@ def result_list(
     results = service.list_results(
         session=session, principal=user, page=page, base_url=base_url(request), filters=filters
     )
-    try:
-        jobs = jobs_service.list_jobs(kube=kube, principal=user, base_url=base_url(request), filters={})
-    except PermissionDenied:
-        jobs = []
     context = {
         "nav": "results",
         "page": results,
         "offset": offset,
         "limit": page.limit,
-        "jobs": jobs,
+        "jobs": job_choices(kube, user, base_url(request)),
         "statuses": STATUSES,
         "tones": STATUS_TONES,
         "chosen": {key: request.query_params.get(key, "") for key in LIST_FILTERS},

@@ -12,7 +12,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from jobplane.store.models import FileProxy, JobLogEntry, JobResult, JobStatus
-from tests.ui_support import Tour, UiWorld, csrf_of, job_definition
+from jobplane_api.identity import Grant, Principal
+from jobplane_api.services.jobs import list_jobs
+from jobplane_api.ui.routes.results import JobChoice, job_choices
+from tests.ui_support import Disabled, Hidden, Reserve, Tour, TwoQueues, UiWorld, csrf_of, job_definition
 from tests.unit.api.ui.test_auth import sign_in
 
 TOUR = "11111111-1111-4111-8111-111111111111"
@@ -220,6 +223,49 @@ def test_the_list_filters_by_job_status_user_and_date_and_pages(client: TestClie
     assert fragment.text.lstrip().startswith("{#") is False
     assert '<div id="results-table">' in fragment.text
     assert "<html" not in fragment.text
+
+
+def job_viewer(name: str, constraints: object = None) -> Principal:
+    grant = Grant.from_permission(
+        name=name, object_types=["extras.job"], actions=["view"], constraints=constraints
+    )
+    assert grant is not None
+    return Principal(username=name, grants=(grant,))
+
+
+def test_the_job_filter_offers_by_name_the_jobs_the_user_may_view(client: TestClient, world: UiWorld) -> None:
+    world.add_definition(job_definition(Disabled, enabled=False))
+    world.add_definition(job_definition(Hidden))
+    world.add_definition(job_definition(TwoQueues, overrides={"name": "Two queues, renamed"}))
+    world.add_definition(job_definition(Reserve, overrides={"grouping": "Addresses"}))
+    unnamed = job_definition(Hidden)
+    unnamed["metadata"]["name"] = "unnamed"
+    unnamed["status"]["code"] = {}  # no Meta: the class's name, and its module as the grouping
+    world.add_definition(unnamed)
+    base = "http://testserver"
+    everyone = [ROOT_PRINCIPAL, job_viewer("viewer")]
+    for user in everyone:
+        # The names-only path gives what the jobs list service gives, in its order.
+        listed = list_jobs(kube=world.gateway, principal=user, base_url=base, filters={})
+        assert job_choices(world.gateway, user, base) == [JobChoice(str(job.id), job.name) for job in listed]
+        assert len(listed) == 6
+    # A constrained view is the jobs list service's own check, field by field.
+    tools = job_viewer("toolsmith", {"grouping": "Tools"})
+    assert [choice.name for choice in job_choices(world.gateway, tools, base)] == [
+        "Disabled one",
+        "Hidden helper",
+        "Two queues, renamed",
+    ]
+    assert job_choices(world.gateway, job_viewer("nobody", {"name": "no such job"}), base) == []
+    # No view of jobs at all (bob views his results only): an empty filter.
+    assert job_choices(world.gateway, Principal(username="bob"), base) == []
+    sign_in(client, "root")
+    html = client.get("/job-results/").text
+    assert f'<option value="{TOUR}" >Variables tour</option>' in html
+    assert html.index(">Hidden helper<") < html.index(">Two queues, renamed<")
+
+
+ROOT_PRINCIPAL = Principal(username="root", is_superuser=True)
 
 
 def test_pages_need_a_sign_in(client: TestClient, world: UiWorld) -> None:
