@@ -19,6 +19,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from jobplane.store.database import create_store_engine, ensure_schema, make_sessionmaker
 from jobplane_api.services.approvals import OWN_REQUEST
+from tests.e2e.ui.conftest import ARTIFACTS
 from tests.ui_support import SCHEDULING, Reserve, TwoQueues, UiWorld, job_definition
 
 pytestmark = pytest.mark.postgres
@@ -81,6 +82,8 @@ def test_a_schedule_from_the_form_after_a_crontab_error_is_listed(
     page.get_by_label("Crontab").fill("61 2 * * *")
     page.get_by_test_id("run-button").click()
     expect(page.get_by_test_id("error-_schedule_crontab")).to_be_visible()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "run-form-schedule-error.png"), full_page=True)
     expect(page.get_by_label("Crontab")).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_label("Schedule name")).to_have_value("Nightly count")
     assert ui_world.schedules() == []
@@ -102,6 +105,7 @@ def test_a_schedule_from_the_form_after_a_crontab_error_is_listed(
     expect(row).to_contain_text("Two queues")
     expect(row).to_contain_text("rita")
     expect(row.get_by_test_id("enabled")).to_have_text("enabled")
+    page.screenshot(path=str(ARTIFACTS / "scheduled-jobs.png"), full_page=True)
 
 
 def test_the_requester_cannot_approve_another_user_does_and_a_second_is_denied(
@@ -122,6 +126,8 @@ def test_the_requester_cannot_approve_another_user_does_and_a_second_is_denied(
     expect(other_page.get_by_test_id("scheduled-row")).to_have_count(2)
     other_page.goto(f"{ui_url}/scheduled-jobs/{first}/")
     expect(other_page.get_by_test_id("approve-refused")).to_have_count(0)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    other_page.screenshot(path=str(ARTIFACTS / "scheduled-job-awaiting-approval.png"), full_page=True)
     other_page.get_by_test_id("approve").click()
     expect(other_page.get_by_test_id("state")).to_contain_text("approved by abe")
     expect(other_page.get_by_test_id("approval-state")).to_contain_text("approved by abe at ")

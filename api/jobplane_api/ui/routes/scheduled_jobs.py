@@ -61,17 +61,17 @@ def interval_text(record: ScheduledJobRead) -> str:
 
 
 def state_badge(record: ScheduledJobRead) -> tuple[str, str]:
-    """The state as a badge (word, tone): awaiting approval, approved by whom, paused, completed..."""
+    """The state as a badge (words, tone): awaiting approval, approved by whom, completed, denied..."""
     state = record.state.value
     if state == AWAITING_APPROVAL:
         return "awaiting approval", "warn"
     if state == "denied":
         return "denied", "bad"
+    # An approved one-off fires at once and completes: who approved it still shows.
+    approved = f"approved by {record.approved_by}" if record.approval_required and record.approved_by else ""
     if state == "completed":
-        return "completed", "muted"
-    if record.approval_required and record.approved_by:
-        return f"approved by {record.approved_by}", "ok"
-    return "active", "ok"
+        return ("completed, " + approved if approved else "completed"), "muted"
+    return (approved or "active"), "ok"
 
 
 @dataclass(frozen=True)

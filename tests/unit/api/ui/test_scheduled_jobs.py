@@ -115,6 +115,8 @@ def test_interval_and_state_as_the_pages_show_them() -> None:
     )
     assert state_badge(record(state=ChoiceValue(value="active", label="Active"))) == ("active", "ok")
     assert state_badge(record(state=ChoiceValue(value="completed", label="Completed")))[0] == "completed"
+    completed = ChoiceValue(value="completed", label="Completed")
+    assert state_badge(record(state=completed, approved_by="abe")) == ("completed, approved by abe", "muted")
 
 
 def principal(name: str, *actions: str) -> Principal:
