@@ -58,6 +58,7 @@ __all__ = [
     "get_scheduled_job",
     "list_scheduled_jobs",
     "permitted_scheduled_job_ids",
+    "recent_run_ids",
     "schedule_spec",
     "scheduled_job_record",
 ]
@@ -393,6 +394,19 @@ def _run_counts(session: Session, ids: Iterable[str]) -> dict[uuid.UUID, int]:
         .group_by(JobResult.scheduled_job_id)
     ).all()
     return {scheduled_job_id: count for scheduled_job_id, count in rows}
+
+
+def recent_run_ids(*, session: Session, scheduled_job_id: uuid.UUID, limit: int) -> list[uuid.UUID]:
+    """The ids of the job results of a scheduled job's latest fires, newest first (its page lists them
+    through the results list, which applies the caller's permission on results)."""
+    return list(
+        session.scalars(
+            select(JobResult.id)
+            .where(JobResult.scheduled_job_id == scheduled_job_id)
+            .order_by(JobResult.date_created.desc(), JobResult.id.desc())
+            .limit(limit)
+        ).all()
+    )
 
 
 # --- permissions ---------------------------------------------------------------------------------------

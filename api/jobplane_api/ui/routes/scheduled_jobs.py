@@ -18,9 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
-from sqlalchemy import select
 
-from jobplane.store.models import JobResult
 from jobplane_api.deps import KubeDep, SessionDep, SettingsDep
 from jobplane_api.errors import ApiError, PermissionDenied
 from jobplane_api.identity import Principal
@@ -183,12 +181,7 @@ def scheduled_job_list(
 def _runs(session: SessionDep, user: Principal, request: Request, record: ScheduledJobRead) -> Any:
     """The scheduled job's latest runs the user may see (the results list's own permission filter); None
     when they may see no result at all."""
-    ids = session.scalars(
-        select(JobResult.id)
-        .where(JobResult.scheduled_job_id == record.id)
-        .order_by(JobResult.date_created.desc(), JobResult.id.desc())
-        .limit(RECENT_RUNS)
-    ).all()
+    ids = service.recent_run_ids(session=session, scheduled_job_id=record.id, limit=RECENT_RUNS)
     try:
         page = list_results(
             session=session,
