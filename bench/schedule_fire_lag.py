@@ -5,10 +5,12 @@ JobSchedules with the crontab `* * * * *` (each fire a JobRun of noop.Noop on a 
 1/1, so runs are also started and pruned as in real use), and watches the JobRuns appear. A fire's lag is
 the time between its fire time (the run's jobplane.io/scheduled-at) and the moment this script's watch
 receives the run. The first minute is a warm-up (schedules still being created); the next --minutes
-are measured. Reports p50/p99/max lag, fires missing, and the operator's CPU seconds and peak memory over
-the measured minutes. Run as root (the cluster needs it):
+are measured. Reports p50/p99/max lag (as received, and by the runs' creationTimestamp), fires missing, the
+operator's CPU seconds and peak memory and the load average over the measured minutes. ``--py-spy FILE``
+records the operator meanwhile (collapsed stacks, idle threads included: where a fire waits). Run as root
+(the cluster needs it):
 
-    .venv/bin/python bench/schedule_fire_lag.py [--schedules 1000] [--minutes 3]
+    .venv/bin/python bench/schedule_fire_lag.py [--schedules 1000] [--minutes 3] [--py-spy FILE]
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -36,14 +39,19 @@ NAMESPACE = "bench-schedules"
 SCHEDULED_AT = "jobplane.io/scheduled-at"
 
 
-def _operator_pids() -> list[int]:
+def _operator_pids(kubeconfig: Path) -> list[int]:
+    """This cluster's operator (other clusters' operators may run on the machine too)."""
     pids = []
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
             command = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if "jobplane.cli operator" in command:
+        try:
+            environ = (cmdline.parent / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if "jobplane.cli operator" in command and f"KUBECONFIG={kubeconfig}".encode() in environ:
             pids.append(int(cmdline.parent.name))
     return pids
 
@@ -73,31 +81,91 @@ def _rss_mib(pids: list[int]) -> float:
 
 
 class RunWatch:
-    """Each JobRun of the namespace as it appears: its fire time and when the watch received it."""
+    """Each JobRun of the namespace as it appears: its fire time, when the watch received it and when the
+    apiserver created it.
+
+    A watch that ends (the server's timeout, a dropped connection, 410 Gone) is resumed from the last
+    resourceVersion seen, or after a relist when that version is gone: no run is missed by this script.
+    A run found by a relist rather than by its ADDED event is counted (``relisted``): its receive lag is
+    then the relist's, so the creation lag (creationTimestamp - fire time, whole seconds, the apiserver's
+    clock) is reported beside it as the operator's lag free of this script's delays.
+    """
 
     def __init__(self) -> None:
-        from kubernetes import client, watch
+        from kubernetes import client
 
-        self.lags: dict[str, tuple[datetime, float]] = {}
-        self._watch = watch.Watch()
-        api = client.CustomObjectsApi()
-
-        def follow() -> None:
-            for event in self._watch.stream(
-                api.list_namespaced_custom_object, "jobplane.io", "v1alpha1", NAMESPACE, "jobruns"
-            ):
-                if event["type"] != "ADDED":
-                    continue
-                received = time.time()
-                meta = event["object"]["metadata"]
-                fired = datetime.fromisoformat(meta["annotations"][SCHEDULED_AT].replace("Z", "+00:00"))
-                self.lags.setdefault(meta["name"], (fired, received - fired.timestamp()))
-
-        self._thread = threading.Thread(target=follow, daemon=True)
+        self.runs: dict[str, tuple[datetime, float, float]] = {}  # name: fire time, receive lag, creation lag
+        self.restarts = self.relists = self.relisted = 0
+        self._stopped = threading.Event()
+        self._watch: Any = None
+        self._api = client.CustomObjectsApi()
+        self._thread = threading.Thread(target=self._follow, daemon=True)
         self._thread.start()
 
+    def _seen(self, obj: dict[str, Any], received: float) -> bool:
+        meta = obj["metadata"]
+        if meta["name"] in self.runs or SCHEDULED_AT not in (meta.get("annotations") or {}):
+            return False
+        fired = datetime.fromisoformat(meta["annotations"][SCHEDULED_AT].replace("Z", "+00:00"))
+        created = datetime.fromisoformat(meta["creationTimestamp"].replace("Z", "+00:00"))
+        lags = (received - fired.timestamp(), (created - fired).total_seconds())
+        self.runs[meta["name"]] = (fired, *lags)
+        return True
+
+    def _follow(self) -> None:
+        from kubernetes import watch
+        from kubernetes.client.exceptions import ApiException
+
+        args = ("jobplane.io", "v1alpha1", NAMESPACE, "jobruns")
+        version: str | None = None
+        while not self._stopped.is_set():
+            try:
+                if version is None:
+                    listed = self._api.list_namespaced_custom_object(*args)
+                    received = time.time()
+                    self.relists += 1
+                    self.relisted += sum(self._seen(obj, received) for obj in listed["items"])
+                    version = listed["metadata"]["resourceVersion"]
+                self._watch = watch.Watch()
+                for event in self._watch.stream(
+                    self._api.list_namespaced_custom_object, *args, resource_version=version,
+                    timeout_seconds=240, allow_watch_bookmarks=True,
+                ):  # fmt: skip
+                    received = time.time()
+                    version = event["object"]["metadata"]["resourceVersion"]
+                    if event["type"] == "ADDED":
+                        self._seen(event["object"], received)
+            except ApiException as exc:
+                if exc.status == 410:
+                    version = None  # too old to resume from: relist
+                else:
+                    time.sleep(0.5)
+            except Exception:  # the stream ended early (ProtocolError, a reset): resume from version
+                time.sleep(0.1)
+            if not self._stopped.is_set():
+                self.restarts += 1
+
     def stop(self) -> None:
-        self._watch.stop()
+        self._stopped.set()
+        if self._watch is not None:
+            self._watch.stop()
+
+
+def _measured(watcher: RunWatch, start: float, end: float) -> list[tuple[float, float]]:
+    """The receive and creation lags of the runs whose fire time is in [start, end)."""
+    return [
+        (received, created)
+        for fired, received, created in list(watcher.runs.values())
+        if start <= fired.timestamp() < end
+    ]
+
+
+def _profile(pids: list[int], out: Path, seconds: float) -> subprocess.Popen[bytes]:
+    """py-spy recording the operator (every thread, waiting ones too) for the measured minutes."""
+    spy = Path(sys.executable).parent / "py-spy"
+    command = [str(spy), "record", "--idle", "--threads", "--format", "raw", "--rate", "20"]
+    command += ["--duration", str(int(seconds)), "--pid", str(pids[0]), "--output", str(out)]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def _schedule(name: str) -> dict[str, Any]:
@@ -118,6 +186,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--schedules", type=int, default=1000)
     parser.add_argument("--minutes", type=int, default=3, help="measured minutes, after one of warm-up")
+    parser.add_argument(
+        "--grace", type=int, default=180, help="seconds to wait after the last measured minute for its fires"
+    )
+    parser.add_argument(
+        "--py-spy", type=Path, help="record the operator with py-spy (idle threads too) into this raw file"
+    )
     args = parser.parse_args()
     with Cluster(node=False) as cluster, tempfile.TemporaryDirectory() as tmp:
         from kubernetes import client, config
@@ -144,30 +218,55 @@ def main() -> int:
             # Measure from the first minute boundary after every schedule exists (and was seen once).
             time.sleep(60 - time.time() % 60 + 1)
             start = datetime.now(UTC).replace(second=0, microsecond=0)
-            pids = _operator_pids()
-            cpu_before, peak = _cpu_seconds(pids), 0.0
+            pids = _operator_pids(cluster.kubeconfig)
             end = start.timestamp() + 60 * args.minutes
-            while time.time() < end + 30:  # the last measured minute's fires, and their lag
+            profiler = _profile(pids, args.py_spy, end - time.time()) if args.py_spy else None
+            cpu_before, peak, loads = _cpu_seconds(pids), 0.0, []
+            while time.time() < end:
                 peak = max(peak, _rss_mib(pids))
+                loads.append(os.getloadavg()[0])
                 time.sleep(1)
             cpu = _cpu_seconds(pids) - cpu_before
+            expected = args.schedules * args.minutes
+            # The last measured minute's fires, however late (a later minute's fires keep coming).
+            settle = time.time() + args.grace
+            while time.time() < settle and len(_measured(watcher, start.timestamp(), end)) < expected:
+                time.sleep(1)
+            if profiler is not None:
+                profiler.wait()
+            fired_lines = log.read_text().count("schedule fired ")
         watcher.stop()
-    measured = [lag for fired, lag in watcher.lags.values() if start.timestamp() <= fired.timestamp() < end]
-    expected = args.schedules * args.minutes
+    runs = _measured(watcher, start.timestamp(), end)
+    received = [lag for lag, _ in runs]
+    created = [lag for _, lag in runs]
+
+    def spread(lags: list[float], prefix: str) -> dict[str, float | None]:
+        return {
+            f"{prefix}_p50_s": round(statistics.median(lags), 3) if lags else None,
+            f"{prefix}_p99_s": round(_percentile(lags, 0.99), 3) if lags else None,
+            f"{prefix}_max_s": round(max(lags), 3) if lags else None,
+        }
+
     report = {
         "schedules": args.schedules,
         "measured_minutes": args.minutes,
         "fires_expected": expected,
-        "fires_seen": len(measured),
-        "lag_p50_s": round(statistics.median(measured), 3) if measured else None,
-        "lag_p99_s": round(_percentile(measured, 0.99), 3) if measured else None,
-        "lag_max_s": round(max(measured), 3) if measured else None,
+        "fires_seen": len(runs),
+        **spread(received, "lag"),
+        # The apiserver's creationTimestamp (whole seconds, so up to 1 s early) less the fire time: the
+        # operator's lag without this script's watch.
+        **spread(created, "created_lag"),
+        "watch_restarts": watcher.restarts,
+        "watch_relisted_runs": watcher.relisted,
+        "operator_fired_log_lines": fired_lines,
         "operator_cpu_seconds": round(cpu, 1),
-        "operator_cpu_share": round(cpu / (60 * args.minutes + 30), 3),
+        "operator_cpu_share": round(cpu / (60 * args.minutes), 3),
         "operator_peak_rss_mib": round(peak, 1),
+        "load_average_1m_mean": round(statistics.mean(loads), 2) if loads else None,
+        "load_average_1m_max": round(max(loads), 2) if loads else None,
     }
     print(json.dumps(report, indent=2))
-    return 0 if len(measured) == expected else 1
+    return 0 if len(runs) == expected else 1
 
 
 if __name__ == "__main__":
