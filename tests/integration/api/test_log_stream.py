@@ -7,12 +7,13 @@ arrives at all arrived because Postgres notified the API of it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +27,7 @@ from jobplane.runtoken import run_token
 from jobplane.store.models import JobLogEntry, JobResult, JobStatus, utcnow
 from jobplane_api.app import create_app
 from jobplane_api.services import log_stream, run_reports
-from jobplane_api.services.result_events import notify_result_changed
+from jobplane_api.services.result_events import Wakeup, notify_result_changed
 from jobplane_api.settings import ApiSettings
 from tests.integration.api.conftest import serve_app
 from tests.integration.api.test_results_endpoints import token
@@ -176,14 +177,79 @@ def test_entries_stream_as_they_are_written_then_end_when_the_run_ends(
         assert live.json()["message"] == "three"
         assert int(live.id or 0) > int(backlog[-1].id or 0)
         pod.log("four", level="warning")
-        pod.finish()
         (last,) = events.logs(1)
         assert (last.json()["message"], last.json()["log_level"]) == ("four", "warning")
+        # Only once "four" is here: had the stream not read between the two writes (a busy machine), one
+        # read would hold both, its status first (as test_the_last_batch_and_the_result_read_at_once_...).
+        pod.finish()
         ended = events.next()
         assert (ended.event, ended.json()) == ("status", {"status": "SUCCESS"})
         end = events.next()
         assert (end.event, end.json(), end.id) == ("end", {"status": "SUCCESS"}, None)
         assert events.closed()
+
+
+class Doorbells:
+    """A notifier whose doorbells the test rings itself: the follower reads exactly when told to."""
+
+    def __init__(self) -> None:
+        self.wakeups: list[Wakeup] = []
+
+    @asynccontextmanager
+    async def follow(self, result_id: uuid.UUID) -> AsyncIterator[Wakeup]:
+        wakeup = Wakeup()
+        self.wakeups.append(wakeup)
+        yield wakeup
+
+    def ring(self) -> None:
+        for wakeup in self.wakeups:
+            wakeup.ring()
+
+
+def test_the_last_batch_and_the_result_read_at_once_lose_nothing(sessions: sessionmaker[Session]) -> None:
+    """A pod's last log batch and its result both written before the follower reads again (a busy API):
+    one read holds both, and the stream sends the status, the entry, then its end."""
+    uid = uuid.uuid4()
+    with sessions.begin() as session:
+        session.add(JobResult(id=uid, name="a", job_class_path="a.A", status=JobStatus.STARTED))
+
+    def log(message: str) -> None:
+        with sessions.begin() as session:
+            entry = LogEntry(level="info", message=message, created=utcnow())
+            run_reports.add_logs(session=session, run_uid=uid, entries=[entry])
+
+    def described(event: object) -> object:
+        if isinstance(event, log_stream.LogLines):
+            return [entry.message for entry in event.entries]
+        return event
+
+    async def follow() -> tuple[list[object], list[object]]:
+        doorbells = Doorbells()
+        target = log_stream.StreamTarget(result_id=uid, result_restriction=None, log_restriction=None)
+        events = log_stream.follow_logs(target, sessions=sessions, notifier=doorbells, recheck=3600.0)  # type: ignore[arg-type]
+        first = [described(await anext(events)) for _ in range(2)]
+        # The follower sent "one" and is suspended before it waits: both writes land before its next read.
+        log("two")
+        with sessions.begin() as session:
+            run_reports.record_result(
+                session=session,
+                run_uid=uid,
+                status=JobStatus.SUCCESS,
+                result=None,
+                traceback=None,
+                now=utcnow(),
+            )
+        doorbells.ring()
+        return first, [described(event) async for event in events]
+
+    log("one")
+    first, rest = asyncio.run(follow())
+    assert first == [log_stream.StatusChanged(status="STARTED"), ["one"]]
+    assert rest == [
+        log_stream.StatusChanged(status="SUCCESS"),
+        ["two"],
+        log_stream.StreamEnd(status="SUCCESS"),
+    ]
 
 
 def test_a_reconnect_with_last_event_id_resumes_without_gaps_or_duplicates(
@@ -244,9 +310,9 @@ def test_filters_narrow_the_stream_and_resume_within_it(
         assert warning.json()["message"] == "disk almost full"
         pod.log("disk full", level="warning")
         pod.log("not this one")
-        pod.finish()
         (later,) = events.logs(1)
         assert later.json()["message"] == "disk full"
+        pod.finish()  # after "disk full" arrived: as in the first test, the order of the events is then known
         assert events.next().json() == {"status": "SUCCESS"}
         assert events.next().event == "end"
     with stream(client, pod.uid, headers, q="FULL") as events:
