@@ -7,6 +7,7 @@ import asyncio
 import copy
 import functools
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -30,7 +31,7 @@ from jobplane_operator.reconcile.jobrun import (
     poll_interval,
     run_event_matters,
 )
-from jobplane_operator.reconcile.jobschedule import LABEL_SCHEDULE, schedule_event_matters
+from jobplane_operator.reconcile.jobschedule import LABEL_SCHEDULE, schedule_event_matters, schedule_run
 from jobplane_operator.repositories import (
     adopt_definitions,
     forget_missing_repositories,
@@ -39,7 +40,7 @@ from jobplane_operator.repositories import (
     repository_lock,
 )
 from jobplane_operator.runs import reconcile_run, refresh_definition
-from jobplane_operator.schedules import reconcile_schedule
+from jobplane_operator.schedules import finish_schedule, fire_schedule
 from jobplane_operator.settings import OperatorSettings
 
 __all__ = ["build_registry", "configure_kopf"]
@@ -50,6 +51,10 @@ MANAGED = {LABEL_MANAGED_BY: "jobplane"}
 ENDED_PHASES = frozenset(phase.value for phase in JobRunPhase if phase.is_terminal)
 # Handlers are sync and mostly wait on the API: threads for kopf's executor, and as many connections.
 HANDLER_THREADS = 20
+# Schedules' fires have threads of their own (and connections), so that a minute's fires never queue
+# behind the starts of the runs the previous fires made: a thousand schedules firing in the same minute
+# each make their run (one API call), then write status in kopf's executor.
+FIRE_THREADS = 10
 
 
 class _DiffBase(kopf.AnnotationsDiffBaseStorage):
@@ -117,7 +122,7 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
         configure_kopf(settings)
         executions.append(settings.execution)
         # Before the first event: made lazily, a burst of first handlers would each make (and import) it.
-        clients.append(Clients.load(connections=HANDLER_THREADS))
+        clients.append(Clients.load(connections=HANDLER_THREADS + FIRE_THREADS))
 
     # In-memory copies of the definitions and queues, kept current by kopf's watches: a run's
     # admission then costs no API call for them.
@@ -225,13 +230,17 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
         indices = {key: kwargs[key] for key in names}
         polling.append(asyncio.create_task(poll_forever(indices, settings.execution)))
         polling.append(asyncio.create_task(poll_repositories(indices, settings.execution)))
-        schedule_definitions.append(kwargs["definitions_by_namespace"])
+        schedule_indexes.update(
+            {key: kwargs[key] for key in ("definitions_by_namespace", "runs_by_schedule")}
+        )
         polling.append(asyncio.create_task(poll_schedules(kwargs["schedules_by_name"], settings.execution)))
 
     @kopf.on.cleanup(registry=registry)
     async def stop_polling(**_: Any) -> None:
         for task in polling:
             task.cancel()
+        for executor in fire_executor:
+            executor.shutdown(wait=False, cancel_futures=True)
 
     @kopf.on.resume(GROUP, VERSION, "jobdefinitions", registry=registry)
     @kopf.on.create(GROUP, VERSION, "jobdefinitions", registry=registry)
@@ -256,24 +265,47 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
     async def schedules_by_name(namespace: str | None, name: str, body: Any, **_: Any) -> dict[Any, Any]:
         return {(namespace, name): _plain(body)}
 
-    schedules_in_flight: set[tuple[str, str]] = set()
-    schedule_definitions: list[Any] = []  # the definitions index, once start-up hands it over
+    # Each schedule's runs (what a pass reads of them), so that a pass lists nothing: at a thousand
+    # schedules, a LIST by label per fire read every run of the namespace each time.
+    @kopf.index(
+        GROUP, VERSION, "jobruns", labels={LABEL_SCHEDULE: kopf.PRESENT}, id="runs_by_schedule",
+        registry=registry,
+    )  # fmt: skip
+    async def runs_by_schedule(namespace: str | None, body: Any, **_: Any) -> dict[Any, Any]:
+        labels = (body.get("metadata") or {}).get("labels") or {}
+        return {(namespace, labels.get(LABEL_SCHEDULE)): copy.deepcopy(schedule_run(dict(body)))}
 
-    async def reconcile_schedule_now(obj: dict[str, Any]) -> None:
+    schedules_in_flight: set[tuple[str, str]] = set()
+    schedule_indexes: dict[str, Any] = {}  # definitions and runs by schedule, once start-up hands them over
+    fire_executor: list[ThreadPoolExecutor] = []
+
+    async def reconcile_schedule_now(obj: dict[str, Any]) -> bool:
+        """One pass over a schedule (unless one is under way); whether it wrote the schedule's status."""
         meta = obj["metadata"]
         key = (meta["namespace"], meta["name"])
         if key in schedules_in_flight:
-            return  # the pass under way (or the loop's next) sees this change
+            return False  # the pass under way (or the loop's next) sees this change
         schedules_in_flight.add(key)
+        loop = asyncio.get_running_loop()
         try:
-            definitions = list(schedule_definitions[0].get(key[0], [])) if schedule_definitions else None
-            await in_thread(reconcile_schedule, api(), obj, datetime.now(UTC), definitions)
+            definitions = runs = None
+            if schedule_indexes:
+                definitions = list(schedule_indexes["definitions_by_namespace"].get(key[0], []))
+                runs = list(schedule_indexes["runs_by_schedule"].get(key, []))
+            if not fire_executor:
+                fire_executor.append(ThreadPoolExecutor(FIRE_THREADS, thread_name_prefix="schedule-fire"))
+            # The fire first, in its own threads; status and history after, in kopf's.
+            done = await loop.run_in_executor(
+                fire_executor[0], fire_schedule, api(), obj, datetime.now(UTC), definitions, runs
+            )
+            return bool(await loop.run_in_executor(executions[0].executor, finish_schedule, api(), done))
         except kopf.TemporaryError as exc:
             log.info("schedule pass deferred schedule=%s/%s reason=%s", *key, exc)
         except Exception as exc:
             log.warning("schedule pass failed schedule=%s/%s error=%r", *key, exc)
         finally:
             schedules_in_flight.discard(key)
+        return False
 
     @kopf.on.event(GROUP, VERSION, "jobschedules", registry=registry)
     async def schedule_event(body: Any, type: str | None, **_: Any) -> None:
@@ -300,7 +332,17 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
         net: their runs' ends are followed by events)."""
         loop = asyncio.get_running_loop()
         looked: dict[str, float] = {}  # by schedule uid: the last pass (loop time)
+        # By uid: the resourceVersion a pass wrote the status over. The index may still hold that version
+        # for a moment after the write; a pass over it would decide the same fire again (409) and write a
+        # status that the resourceVersion refuses.
+        written: dict[str, str] = {}
         passes: set[asyncio.Task[None]] = set()  # held until done (the loop keeps only weak references)
+
+        async def look(obj: dict[str, Any]) -> None:
+            meta = obj["metadata"]
+            if await reconcile_schedule_now(obj):
+                written[meta["uid"]] = meta.get("resourceVersion")
+
         while True:
             await asyncio.sleep(1)
             now, moment, seen = datetime.now(UTC), loop.time(), set()
@@ -308,14 +350,18 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
                 for obj in list(store):
                     uid = obj["metadata"]["uid"]
                     seen.add(uid)
+                    if written.get(uid) == obj["metadata"].get("resourceVersion"):
+                        continue  # the index has not caught up with the last pass's write yet
                     stale = moment - looked.setdefault(uid, moment) >= settings.running_resync_interval
                     if stale or schedule_event_matters(obj, now):
                         looked[uid] = moment
-                        task = asyncio.create_task(reconcile_schedule_now(obj))
+                        task = asyncio.create_task(look(obj))
                         passes.add(task)
                         task.add_done_callback(passes.discard)
             for uid in set(looked) - seen:
                 del looked[uid]
+            for uid in set(written) - seen:
+                del written[uid]
 
     # --- JobRepositories ----------------------------------------------------------------------------
     def reconcile_repository_now(obj: dict[str, Any], kwargs: dict[str, Any]) -> None:

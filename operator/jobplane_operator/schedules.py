@@ -1,11 +1,13 @@
-"""Applies a JobSchedule's plan: creates the fire's JobRun (and its inputs Secret), cancels and deletes runs,
-writes the schedule's status. The decisions are reconcile.jobschedule's; this is the part that calls the API.
+"""Applies a JobSchedule's plan in two halves: the fire (its JobRun, its inputs Secret, Replace's
+cancellations), then the history's deletions and the schedule's status. The decisions are
+reconcile.jobschedule's; this is the part that calls the API.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +26,7 @@ from jobplane_operator.reconcile.jobschedule import (
     run_name,
 )
 
-__all__ = ["JOB_SCHEDULES", "reconcile_schedule"]
+__all__ = ["JOB_SCHEDULES", "SchedulePass", "finish_schedule", "fire_schedule"]
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +37,21 @@ def _runs_path(namespace: str, *rest: str) -> str:
     return Clients._path("apis", GROUP, VERSION, "namespaces", namespace, JOB_RUNS, *rest)
 
 
-def _owned_runs(api: Clients, schedule: JobSchedule) -> list[dict[str, Any]]:
+def _owned_runs(
+    api: Clients, schedule: JobSchedule, known: list[dict[str, Any]] | None
+) -> list[dict[str, Any]]:
+    """The schedule's runs (its label and its uid as owner): ``known`` (the operator's index of them, kept
+    by its watch) or, when not given or when it has none of the runs the status lists (the index still
+    filling at start-up), a LIST. An index that lags a create by a moment is safe: a fire's run has a
+    deterministic name, so a second pass over the same fire finds it already made (409)."""
     meta = schedule.metadata
-    query = {"labelSelector": f"{LABEL_SCHEDULE}={meta.name}"}
-    listed = json.loads(api._call("GET", _runs_path(meta.namespace or ""), query=query))
+    listed_in_status = bool(schedule.status and schedule.status.runs)
+    if known is None or (not known and listed_in_status):
+        query = {"labelSelector": f"{LABEL_SCHEDULE}={meta.name}"}
+        known = json.loads(api._call("GET", _runs_path(meta.namespace or ""), query=query)).get("items") or []
     return [
         run
-        for run in listed.get("items") or []
+        for run in known
         if any(o.get("uid") == meta.uid for o in (run.get("metadata") or {}).get("ownerReferences") or [])
     ]
 
@@ -94,19 +104,39 @@ def _create_run(api: Clients, body: dict[str, Any]) -> tuple[dict[str, Any] | No
         raise
 
 
-def reconcile_schedule(
-    api: Clients, obj: dict[str, Any], now: datetime, definitions: list[dict[str, Any]] | None = None
-) -> None:
-    """One pass over a schedule: fire if due, keep the history within its limits, write its status.
+@dataclass
+class SchedulePass:
+    """One pass over a schedule after its fire (if any) was made: what is left to write."""
+
+    obj: dict[str, Any]
+    """The schedule as the pass found it (its status and resourceVersion)."""
+    runs: list[dict[str, Any]]
+    """Its runs as the pass found them."""
+    status: dict[str, Any]
+    """The status to write."""
+    delete: list[str] = field(default_factory=list)
+    """Ended runs beyond the history limits."""
+
+
+def fire_schedule(
+    api: Clients,
+    obj: dict[str, Any],
+    now: datetime,
+    definitions: list[dict[str, Any]] | None = None,
+    runs: list[dict[str, Any]] | None = None,
+) -> SchedulePass:
+    """The first half of a pass: decide, and make the fire's run if one is due (with its inputs Secret,
+    after Replace's cancellations); no other write, so that a fire waits for nothing but its own calls.
 
     ``definitions``: the namespace's JobDefinitions (the operator's index), to tell whether the job
     requires approval; read from the API when not given. An index that lags is safe: a fire's run of an
-    approval-required job waits for its own approval anyway.
+    approval-required job waits for its own approval anyway. ``runs``: the schedule's runs from the
+    operator's index (see _owned_runs); listed from the API when not given.
     """
     schedule = JobSchedule.model_validate(obj)
     meta = schedule.metadata
     namespace, name = meta.namespace or "", meta.name or ""
-    runs = _owned_runs(api, schedule)
+    runs = _owned_runs(api, schedule, runs)
     if definitions is None:
         definitions = api.list_job_definitions(namespace)
     definition = find_definition(schedule.spec.job, definitions)
@@ -131,16 +161,25 @@ def reconcile_schedule(
             log.warning("schedule fire refused schedule=%s/%s message=%s", namespace, name, problem)
         else:
             log.info("schedule fired schedule=%s/%s run=%s", namespace, name, run_name(name, decided.fire))
-    for victim in decided.delete:
-        found = next(r for r in runs if r["metadata"]["name"] == victim)
+    return SchedulePass(obj=obj, runs=runs, status=status, delete=decided.delete)
+
+
+def finish_schedule(api: Clients, done: SchedulePass) -> bool:
+    """The second half of a pass: delete the ended runs beyond the history limits, write the status.
+    Whether the status was written (False: it was unchanged)."""
+    meta = done.obj.get("metadata") or {}
+    namespace, name = meta.get("namespace") or "", meta.get("name") or ""
+    for victim in done.delete:
+        found = next(r for r in done.runs if r["metadata"]["name"] == victim)
         body = {"preconditions": {"uid": found["metadata"]["uid"]}, "propagationPolicy": "Background"}
         try:
             api._call("DELETE", _runs_path(namespace, victim), body)
         except Exception as exc:  # a run deleted meanwhile, or a transient error: the next pass retries
             log.warning("history cleanup failed run=%s/%s error=%r", namespace, victim, exc)
-    if {key: value for key, value in status.items() if value is not None} == (obj.get("status") or {}):
-        return  # a look that found nothing new writes nothing (a thousand schedules, every minute)
-    resource_version = (obj.get("metadata") or {}).get("resourceVersion")
-    if not api._patch_status(namespace, JOB_SCHEDULES, name, status, resource_version):
+    status = done.status
+    if {key: value for key, value in status.items() if value is not None} == (done.obj.get("status") or {}):
+        return False  # a look that found nothing new writes nothing (a thousand schedules, every minute)
+    if not api._patch_status(namespace, JOB_SCHEDULES, name, status, meta.get("resourceVersion")):
         # Changed meanwhile: its next event decides again. A fire just made is known by its run.
         raise kopf.TemporaryError("the schedule changed while it was reconciled", delay=1)
+    return True

@@ -43,6 +43,7 @@ __all__ = [
     "run_name",
     "schedule_error",
     "schedule_event_matters",
+    "schedule_run",
 ]
 
 LABEL_SCHEDULE = "jobplane.io/schedule"
@@ -424,6 +425,24 @@ def run_inputs_secret(run: dict[str, Any], inputs: str) -> dict[str, Any]:
         },
         "data": {INPUTS_SECRET_KEY: inputs},
     }
+
+
+def schedule_run(run: dict[str, Any]) -> dict[str, Any]:
+    """What ``plan`` (and the history's deletion) reads of a schedule's run: the operator keeps this much of
+    each in memory rather than the whole run, or lists them for each pass."""
+    meta = run.get("metadata") or {}
+    annotations = meta.get("annotations") or {}
+    slim: dict[str, Any] = {
+        "metadata": {
+            key: meta[key]
+            for key in ("name", "namespace", "uid", "creationTimestamp", "ownerReferences", "labels")
+            if key in meta
+        },
+        "status": {"phase": (run.get("status") or {}).get("phase")},
+    }
+    if ANNOTATION_SCHEDULED_AT in annotations:
+        slim["metadata"]["annotations"] = {ANNOTATION_SCHEDULED_AT: annotations[ANNOTATION_SCHEDULED_AT]}
+    return slim
 
 
 def schedule_event_matters(obj: dict[str, Any], now: datetime) -> bool:

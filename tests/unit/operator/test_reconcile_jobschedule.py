@@ -25,6 +25,7 @@ from jobplane_operator.reconcile.jobschedule import (
     run_name,
     schedule_error,
     schedule_event_matters,
+    schedule_run,
 )
 
 UID = "5c0a4f8e-1111-2222-3333-444455556666"
@@ -333,6 +334,33 @@ def test_history_keeps_the_newest_runs_within_the_limits() -> None:
     assert [r["name"] for r in decided.status["runs"]] == [
         "nightly-202602011020", "nightly-202602011015", "nightly-202602010950",
     ]  # fmt: skip
+
+
+def test_the_operators_copy_of_a_run_plans_as_the_whole_run() -> None:
+    runs = [
+        run_of("nightly-202602011000", at(2026, 2, 1, 10, 0), "Running"),
+        run_of("nightly-202602010955", at(2026, 2, 1, 9, 55)),
+        run_of("nightly-202602010950", at(2026, 2, 1, 9, 50), "Succeeded"),
+        run_of("nightly-202602010945", at(2026, 2, 1, 9, 45), "Failed"),
+    ]
+    for run in runs:
+        run["metadata"] |= {"labels": {LABEL_SCHEDULE: "nightly"}, "ownerReferences": [{"uid": UID}]}
+        run["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] = "{}"
+        run["spec"] = {"job": "audit.Audit", "data": {"big": "x" * 1000}}
+        run.setdefault("status", {})["conditions"] = [{"type": "Ready", "status": "True"}]
+    slim = [schedule_run(run) for run in runs]
+    assert slim[0] == {
+        "metadata": {
+            "name": "nightly-202602011000", "uid": "uid-nightly-202602011000",
+            "labels": {LABEL_SCHEDULE: "nightly"}, "ownerReferences": [{"uid": UID}],
+            "annotations": {ANNOTATION_SCHEDULED_AT: "2026-02-01T10:00:00Z"},
+        },
+        "status": {"phase": "Running"},
+    }  # fmt: skip
+    for policy in ("Allow", "Forbid", "Replace"):
+        schedule = schedule_of(crontab="*/5 * * * *", concurrencyPolicy=policy, successfulRunsHistoryLimit=0)
+        now = at(2026, 2, 1, 10, 5, 2)
+        assert plan(schedule, now=now, runs=slim) == plan(schedule, now=now, runs=runs)
 
 
 def test_an_invalid_schedule_is_said_and_never_fires() -> None:
