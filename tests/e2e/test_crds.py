@@ -32,7 +32,13 @@ def test_a_jobrun_is_stored_with_schema_defaults_and_listed_with_its_columns(
     cluster: Cluster, namespace: str
 ) -> None:
     created = json.loads(_create(cluster, namespace, _run("hello", job="hello_world.HelloWorld")).stdout)
-    assert created["spec"] == {"job": "hello_world.HelloWorld", "data": {}, "dryRun": False, "cancel": False}
+    assert created["spec"] == {
+        "job": "hello_world.HelloWorld",
+        "data": {},
+        "dryRun": False,
+        "cancel": False,
+        "ignoreSingletonLock": False,
+    }
     assert JobRun.model_validate(created).spec.job == "hello_world.HelloWorld"
     listed = cluster.kubectl("get", "jr", "-n", namespace).stdout.splitlines()
     assert listed[0].split() == ["NAME", "JOB", "QUEUE", "PHASE", "REASON", "AGE"]
