@@ -56,6 +56,20 @@ def _operator_pids(kubeconfig: Path) -> list[int]:
     return pids
 
 
+def _cluster_pids(workdir: Path) -> dict[str, list[int]]:
+    """This cluster's own processes (etcd, kube-apiserver, kwok, ...) by program: those naming its work
+    directory on their command line."""
+    found: dict[str, list[int]] = {}
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(str(workdir).encode() in arg for arg in argv[1:]):
+            found.setdefault(Path(argv[0].decode(errors="replace")).name, []).append(int(cmdline.parent.name))
+    return found
+
+
 def _cpu_seconds(pids: list[int]) -> float:
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0.0
@@ -221,12 +235,17 @@ def main() -> int:
             pids = _operator_pids(cluster.kubeconfig)
             end = start.timestamp() + 60 * args.minutes
             profiler = _profile(pids, args.py_spy, end - time.time()) if args.py_spy else None
+            programs = _cluster_pids(cluster.workdir)
+            others_before = {name: _cpu_seconds(found) for name, found in programs.items()}
             cpu_before, peak, loads = _cpu_seconds(pids), 0.0, []
             while time.time() < end:
                 peak = max(peak, _rss_mib(pids))
                 loads.append(os.getloadavg()[0])
                 time.sleep(1)
             cpu = _cpu_seconds(pids) - cpu_before
+            cluster_cpu = {
+                name: round(_cpu_seconds(found) - others_before[name], 1) for name, found in programs.items()
+            }
             expected = args.schedules * args.minutes
             # The last measured minute's fires, however late (a later minute's fires keep coming).
             settle = time.time() + args.grace
@@ -262,6 +281,8 @@ def main() -> int:
         "operator_cpu_seconds": round(cpu, 1),
         "operator_cpu_share": round(cpu / (60 * args.minutes), 3),
         "operator_peak_rss_mib": round(peak, 1),
+        # The cluster's programs over the same minutes (CPU seconds): what the operator's calls wait on.
+        "cluster_cpu_seconds": cluster_cpu,
         "load_average_1m_mean": round(statistics.mean(loads), 2) if loads else None,
         "load_average_1m_max": round(max(loads), 2) if loads else None,
     }
