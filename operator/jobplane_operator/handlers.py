@@ -278,6 +278,9 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
     schedules_in_flight: set[tuple[str, str]] = set()
     schedule_indexes: dict[str, Any] = {}  # definitions and runs by schedule, once start-up hands them over
     fire_executor: list[ThreadPoolExecutor] = []
+    # kopf calls resource handlers only once every index is filled: until a schedule's first event, the
+    # runs index may hold some of a schedule's runs and not others (an active one unseen: Forbid fires).
+    indexed = asyncio.Event()
 
     async def reconcile_schedule_now(obj: dict[str, Any]) -> bool:
         """One pass over a schedule (unless one is under way); whether it wrote the schedule's status."""
@@ -309,6 +312,7 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
 
     @kopf.on.event(GROUP, VERSION, "jobschedules", registry=registry)
     async def schedule_event(body: Any, type: str | None, **_: Any) -> None:
+        indexed.set()
         if type != "DELETED" and schedule_event_matters(dict(body), datetime.now(UTC)):
             await reconcile_schedule_now(_plain(body))
 
@@ -343,6 +347,7 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
             if await reconcile_schedule_now(obj):
                 written[meta["uid"]] = meta.get("resourceVersion")
 
+        await indexed.wait()
         while True:
             await asyncio.sleep(1)
             now, moment, seen = datetime.now(UTC), loop.time(), set()
