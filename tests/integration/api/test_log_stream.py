@@ -7,7 +7,6 @@ arrives at all arrived because Postgres notified the API of it.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
@@ -29,6 +28,7 @@ from jobplane_api.app import create_app
 from jobplane_api.services import log_stream, run_reports
 from jobplane_api.services.result_events import Wakeup, notify_result_changed
 from jobplane_api.settings import ApiSettings
+from tests.conftest import run_coroutine
 from tests.integration.api.conftest import serve_app
 from tests.integration.api.test_results_endpoints import token
 
@@ -243,7 +243,7 @@ def test_the_last_batch_and_the_result_read_at_once_lose_nothing(sessions: sessi
         return first, [described(event) async for event in events]
 
     log("one")
-    first, rest = asyncio.run(follow())
+    first, rest = run_coroutine(follow())
     assert first == [log_stream.StatusChanged(status="STARTED"), ["one"]]
     assert rest == [
         log_stream.StatusChanged(status="SUCCESS"),

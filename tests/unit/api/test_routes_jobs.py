@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -14,6 +12,7 @@ from jobplane import IntegerVar, Job
 from jobplane_api.errors import BadRequest
 from jobplane_api.routes.jobs import _json
 from jobplane_api.services.runs import RunRequest, _validated
+from tests.conftest import run_coroutine
 
 
 class Count(Job):
@@ -30,10 +29,7 @@ def parsed(body: Any) -> RunRequest:
         return {"type": "http.request", "body": raw, "more_body": False}
 
     scope = {"type": "http", "method": "POST", "headers": [(b"content-type", b"application/json")]}
-    # In a thread of its own: in the whole suite Playwright's sync API (tests/e2e/ui) keeps an event loop
-    # running in the main thread, where asyncio.run refuses to start another.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, _json(Request(scope, receive))).result()
+    return run_coroutine(_json(Request(scope, receive)))
 
 
 def test_unknown_top_level_keys_are_ignored_as_nautobot_does() -> None:
