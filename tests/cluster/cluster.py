@@ -746,10 +746,21 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
         return out
 
 
+_CLUSTER_PROCESSES = (
+    "kubelet", "kwok", "kube-scheduler", "kube-controller-manager", "containerd", "kube-apiserver", "etcd",
+)  # fmt: skip
+
+
 def teardown(state: ClusterState, *, keep_workdir: bool = False) -> None:
     """Stop a cluster from its recorded state: kubelet, containers, daemons, mounts, cgroups, files."""
     workdir = state.workdir
     procs = {p.name: p for p in state.processes}
+    # Processes others added to the cluster (tests.stack's admission webhook) go first, while the control
+    # plane they talk to is still up; nothing else would stop them (their command lines do not name the
+    # work dir), and they would outlive the test run.
+    for name, record in procs.items():
+        if name not in _CLUSTER_PROCESSES:
+            _stop_pid(record)
     # The kubelet goes first so it does not restart the containers removed below; kwok and the control plane
     # can go in any order after it.
     for name in ("kubelet", "kwok", "kube-scheduler", "kube-controller-manager"):
