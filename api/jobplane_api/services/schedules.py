@@ -57,7 +57,7 @@ __all__ = [
     "delete_scheduled_job",
     "get_scheduled_job",
     "list_scheduled_jobs",
-    "permitted_scheduled_job_ids",
+    "may_scheduled_job",
     "recent_run_ids",
     "schedule_spec",
     "scheduled_job_record",
@@ -557,16 +557,16 @@ def list_scheduled_jobs(
     return page.page(records[page.offset : page.offset + page.limit], len(records))
 
 
-def permitted_scheduled_job_ids(
-    *, kube: KubeGateway, principal: Principal, base_url: str, action: str
-) -> set[str]:
-    """The ids of the scheduled jobs the caller may ``action`` (change, delete) as the services decide it,
-    for a page to offer only what they would allow; empty without the permission."""
+def may_scheduled_job(
+    *, kube: KubeGateway, principal: Principal, base_url: str, scheduled_job_id: str, action: str
+) -> bool:
+    """Whether the caller may ``action`` (change, delete) this scheduled job, found as the services find
+    it, for a page to offer only what they would allow."""
     try:
-        visible = _visible(kube, principal, base_url, action)
-    except PermissionDenied:
-        return set()
-    return {str(item.schedule["metadata"]["uid"]) for item in visible}
+        _find(kube, principal, base_url, scheduled_job_id, action)
+    except (PermissionDenied, NotFound):
+        return False
+    return True
 
 
 def _find(

@@ -215,9 +215,12 @@ def _detail(
     )
     job = _job_of(record, _jobs(request, user, kube))
     permitted = {
-        action: str(record.id)
-        in service.permitted_scheduled_job_ids(
-            kube=kube, principal=user, base_url=base_url(request), action=action
+        action: service.may_scheduled_job(
+            kube=kube,
+            principal=user,
+            base_url=base_url(request),
+            scheduled_job_id=str(record.id),
+            action=action,
         )
         for action in ("change", "delete")
     }
