@@ -461,6 +461,12 @@ class Cluster:
                 "--node-monitor-grace-period=40s",
                 # Keep the last few finished pods for inspection rather than the default 12500.
                 "--terminated-pod-gc-threshold=200",
+                # Its client's default (20 requests/s, bursts of 30) is shared by every controller: the job
+                # controller then makes about 7 pods/s, and 1,000 scheduled runs a minute (bench/
+                # schedule_fire_lag.py) wait for their pods, polled meanwhile. Control planes that run Jobs
+                # at that rate raise it, as here.
+                "--kube-api-qps=200",
+                "--kube-api-burst=400",
             ],
         )
 
