@@ -36,6 +36,7 @@ from tests.cluster.cluster import Cluster, wait_for  # noqa: E402
 from tests.e2e.support import KWOK_IMAGE, Workspace, running_operator  # noqa: E402
 
 NAMESPACE = "bench-schedules"
+FLOOR_NAMESPACE = "bench-floor"
 SCHEDULED_AT = "jobplane.io/scheduled-at"
 
 
@@ -182,6 +183,29 @@ def _profile(pids: list[int], out: Path, seconds: float) -> subprocess.Popen[byt
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def _apiserver_requests() -> dict[str, float]:
+    """The apiserver's request counters (apiserver_request_total) by verb and resource."""
+    from kubernetes import client
+
+    api_client = client.ApiClient()
+    method, url, headers, _, _ = api_client.param_serialize("GET", "/metrics", auth_settings=["BearerToken"])
+    response = api_client.call_api(method, url, header_params=headers)
+    response.read()
+    counts: dict[str, float] = {}
+    for line in response.data.decode().splitlines():
+        if not line.startswith("apiserver_request_total{"):
+            continue
+        labels, value = line[len("apiserver_request_total{") :].rsplit("} ", 1)
+        fields = dict(part.split("=", 1) for part in labels.split(",") if "=" in part)
+        key = " ".join(
+            fields.get(name, '""').strip('"')
+            for name in ("verb", "resource", "subresource")
+            if fields.get(name, '""') != '""'
+        )
+        counts[key] = counts.get(key, 0.0) + float(value)
+    return counts
+
+
 def _schedule(name: str) -> dict[str, Any]:
     return {
         "apiVersion": "jobplane.io/v1alpha1",
@@ -196,12 +220,72 @@ def _schedule(name: str) -> dict[str, Any]:
     }
 
 
+def floor_burst(count: int, threads: int) -> list[float]:
+    """The baseline: ``count`` JobRuns like a fire's, created at once by the operator's own client in
+    ``threads`` threads (the operator's fire threads) while no operator runs, so nothing else asks the
+    apiserver for anything. Each create's completion, in seconds from the burst's start: the floor of a
+    minute's fire lag on this cluster and machine. The runs are deleted again and gone before it returns."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kubernetes import client
+
+    from jobplane_operator.kube import Clients
+
+    configuration = client.Configuration.get_default_copy()  # the bench's kubeconfig, as main loaded it
+    configuration.connection_pool_maxsize = threads
+    api_client = client.ApiClient(configuration)
+    api = Clients(
+        custom=client.CustomObjectsApi(api_client),
+        batch=client.BatchV1Api(api_client),
+        core=client.CoreV1Api(api_client),
+    )
+    path = Clients._path("apis", "jobplane.io", "v1alpha1", "namespaces", FLOOR_NAMESPACE, "jobruns")
+    fire = datetime.now(UTC).replace(second=0, microsecond=0)
+    bodies = [
+        {
+            "apiVersion": "jobplane.io/v1alpha1",
+            "kind": "JobRun",
+            "metadata": {
+                "name": f"floor-{index:04d}",
+                "labels": {
+                    "jobplane.io/schedule": f"floor-{index:04d}",
+                    "app.kubernetes.io/managed-by": "jobplane",
+                },
+                "annotations": {SCHEDULED_AT: fire.strftime("%Y-%m-%dT%H:%M:%SZ")},
+            },
+            "spec": {"job": "noop.Noop", "data": {}},
+        }
+        for index in range(count)
+    ]
+    start = time.monotonic()
+
+    def create(body: dict[str, Any]) -> float:
+        api._call("POST", path, body)
+        return time.monotonic() - start
+
+    with ThreadPoolExecutor(threads) as pool:
+        done = list(pool.map(create, bodies))
+    api._call("DELETE", path)  # the collection: nothing of it may reach the operator that starts next
+    wait_for(
+        "the floor's runs to be gone",
+        lambda: not json.loads(api._call("GET", path)).get("items") or None,
+        timeout=300,
+    )
+    return done
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--schedules", type=int, default=1000)
     parser.add_argument("--minutes", type=int, default=3, help="measured minutes, after one of warm-up")
     parser.add_argument(
         "--grace", type=int, default=180, help="seconds to wait after the last measured minute for its fires"
+    )
+    parser.add_argument(
+        "--floor-threads",
+        type=int,
+        default=10,
+        help="threads of the baseline burst (the operator's fire threads)",
     )
     parser.add_argument(
         "--py-spy", type=Path, help="record the operator with py-spy (idle threads too) into this raw file"
@@ -220,6 +304,9 @@ def main() -> int:
             timeout=60,
         )
         Workspace.prepare(cluster, NAMESPACE, pool="batch").enable("noop.Noop")
+        cluster.kubectl("create", "namespace", FLOOR_NAMESPACE)
+        floor = floor_burst(args.schedules, args.floor_threads)
+        floor_load = os.getloadavg()[0]
         log = Path(tmp) / "operator.log"
         watcher = RunWatch()
         with running_operator(cluster, KWOK_IMAGE, log):
@@ -238,11 +325,13 @@ def main() -> int:
             programs = _cluster_pids(cluster.workdir)
             others_before = {name: _cpu_seconds(found) for name, found in programs.items()}
             cpu_before, peak, loads = _cpu_seconds(pids), 0.0, []
+            requests_before = _apiserver_requests()
             while time.time() < end:
                 peak = max(peak, _rss_mib(pids))
                 loads.append(os.getloadavg()[0])
                 time.sleep(1)
             cpu = _cpu_seconds(pids) - cpu_before
+            requests_after = _apiserver_requests()
             cluster_cpu = {
                 name: round(_cpu_seconds(found) - others_before[name], 1) for name, found in programs.items()
             }
@@ -275,6 +364,12 @@ def main() -> int:
         # The apiserver's creationTimestamp (whole seconds, so up to 1 s early) less the fire time: the
         # operator's lag without this script's watch.
         **spread(created, "created_lag"),
+        # The baseline: the same number of creates at once with nothing else on the cluster (floor_burst).
+        **spread(floor, "floor"),
+        "floor_load_average_1m": round(floor_load, 2),
+        "lag_p99_vs_floor_p99": round(_percentile(received, 0.99) / _percentile(floor, 0.99), 2)
+        if received
+        else None,
         "watch_restarts": watcher.restarts,
         "watch_relisted_runs": watcher.relisted,
         "operator_fired_log_lines": fired_lines,
@@ -283,6 +378,19 @@ def main() -> int:
         "operator_peak_rss_mib": round(peak, 1),
         # The cluster's programs over the same minutes (CPU seconds): what the operator's calls wait on.
         "cluster_cpu_seconds": cluster_cpu,
+        # What the cluster asked of the apiserver per fire over the measured minutes, by verb and resource
+        # (the operator's calls, the controllers', kwok's, this script's watch).
+        "apiserver_requests_per_fire": {
+            key: round((after - requests_before.get(key, 0.0)) / expected, 2)
+            for key, after in sorted(requests_after.items())
+            if (after - requests_before.get(key, 0.0)) / expected >= 0.05
+        },
+        "fires_made_by_second": {
+            f"<= {second} s": round(sum(1 for lag in created if lag <= second) / len(created), 3)
+            for second in (1, 2, 5, 10, 20, 40)
+        }
+        if created
+        else None,
         "load_average_1m_mean": round(statistics.mean(loads), 2) if loads else None,
         "load_average_1m_max": round(max(loads), 2) if loads else None,
     }
