@@ -18,6 +18,7 @@ pytestmark = pytest.mark.cluster
 
 SLOW = "api_examples.SlowCounter"
 NOOP = "noop.Noop"
+HELLO = "hello_world.HelloWorld"
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
@@ -163,3 +164,28 @@ def test_a_run_whose_pod_no_node_takes_shows_the_schedulers_message(workspace: W
     ended = waiting_of(status)
     assert ended is not None
     assert ended["status"] == "False"
+
+
+def test_a_run_whose_image_cannot_be_pulled_shows_the_containers_reason(workspace: Workspace) -> None:
+    workspace.apply(
+        "JobQueue",
+        "unpullable",
+        {
+            "nodeSelector": {"pool": "default"},
+            "image": "localhost/jobplane-never-built:0",  # no registry here: every pull fails
+            "podTemplate": {"spec": {"hostNetwork": True}},
+        },
+    )
+    workspace.enable(HELLO, taskQueues=["unpullable"])
+    workspace.run("unpulled", HELLO)
+
+    def waits() -> dict[str, Any] | None:
+        condition = waiting_of(run_of(workspace, "unpulled"))
+        return condition if condition and condition["status"] == "True" else None
+
+    condition = wait_for("the run to say it cannot pull its image", waits, timeout=60)
+    assert condition["reason"] == "ImagePull"
+    assert condition["message"].startswith(("ErrImagePull: ", "ImagePullBackOff: ")), condition["message"]
+    assert "localhost/jobplane-never-built:0" in condition["message"]
+    status = workspace.wait_phase("unpulled", "Failed", timeout=120)
+    assert status["reason"] == "ImagePullFailed"
