@@ -209,9 +209,8 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
             # and none while its counts stay the same, however many runs come and go.
             queues = [obj for store in list(indices["queues_by_name"].values()) for obj in list(store)]
             queue_writes = queue_status_changes(queue_loads(runs, queues), queues, queues_written)
-            for key in set(queues_written) - {
-                (q["metadata"]["namespace"], q["metadata"]["name"]) for q in queues
-            }:
+            present = {(queue["metadata"]["namespace"], queue["metadata"]["name"]) for queue in queues}
+            for key in set(queues_written) - present:
                 del queues_written[key]
             for obj in runs:
                 uid = obj["metadata"]["uid"]
