@@ -204,25 +204,19 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
             await asyncio.sleep(min(intervals.values()))
             now, due, seen = loop.time(), [], set()
             wall = datetime.now(UTC)
-            runs = [obj for store in list(indices["runs_by_name"].values()) for obj in list(store)]
-            # The queues' status from the same pass over the index: at most one write per queue per pass,
-            # and none while its counts stay the same, however many runs come and go.
-            queues = [obj for store in list(indices["queues_by_name"].values()) for obj in list(store)]
-            queue_writes = queue_status_changes(queue_loads(runs, queues), queues, queues_written)
-            present = {(queue["metadata"]["namespace"], queue["metadata"]["name"]) for queue in queues}
-            for key in set(queues_written) - present:
-                del queues_written[key]
-            for obj in runs:
-                uid = obj["metadata"]["uid"]
-                seen.add(uid)
-                interval = poll_interval(obj.get("status") or {}, **intervals)
-                if uid not in last_polled:
-                    last_polled[uid] = now - first_poll_age(obj, now=wall, began=began)
-                if interval is not None and now - last_polled[uid] >= interval:
-                    last_polled[uid] = now
-                    due.append(obj)
+            for store in list(indices["runs_by_name"].values()):
+                for obj in list(store):
+                    uid = obj["metadata"]["uid"]
+                    seen.add(uid)
+                    interval = poll_interval(obj.get("status") or {}, **intervals)
+                    if uid not in last_polled:
+                        last_polled[uid] = now - first_poll_age(obj, now=wall, began=began)
+                    if interval is not None and now - last_polled[uid] >= interval:
+                        last_polled[uid] = now
+                        due.append(obj)
             for uid in set(last_polled) - seen:
                 del last_polled[uid]
+            queue_writes = queue_status_changes_of(indices, queues_written)
             if queue_writes:
                 written = await loop.run_in_executor(execution.executor, write_queue_statuses, queue_writes)
                 queues_written.update(written)
@@ -234,6 +228,19 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
                 if isinstance(outcome, Exception):
                     meta = obj["metadata"]
                     log.warning("poll failed run=%s/%s error=%r", meta["namespace"], meta["name"], outcome)
+
+    def queue_status_changes_of(
+        indices: dict[str, Any], written: dict[tuple[str, str], dict[str, Any]]
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        """The queues' status writes due, counted from the runs index: at most one per queue per pass,
+        and none while its counts stay the same, however many runs come and go. ``written`` (the last
+        writes) forgets the queues that are gone."""
+        runs = [obj for store in list(indices["runs_by_name"].values()) for obj in list(store)]
+        queues = [obj for store in list(indices["queues_by_name"].values()) for obj in list(store)]
+        present = {(queue["metadata"]["namespace"], queue["metadata"]["name"]) for queue in queues}
+        for key in set(written) - present:
+            del written[key]
+        return queue_status_changes(queue_loads(runs, queues), queues, written)
 
     def write_queue_statuses(
         writes: dict[tuple[str, str], dict[str, Any]],
