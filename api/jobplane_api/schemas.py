@@ -273,6 +273,29 @@ class JobResultRead(BaseModel):
         default=None, description="Jobplane's addition: when it was approved."
     )
     commit: str | None
+    image_digest: str | None = Field(
+        default=None,
+        description=(
+            "Jobplane's addition: the digest of the image the run's pod ran (sha256:...), from the pod's "
+            "status; with ``commit`` it tells exactly which code ran. Null until the pod has started."
+        ),
+    )
+    waiting_reason: str | None = Field(
+        default=None,
+        description=(
+            "Jobplane's addition: why the run has not started, while it waits (its JobRun's Waiting "
+            "condition): QueueConcurrencyLimit, SingletonLockHeld, AwaitingApproval, InputsSecretMissing, "
+            "Unschedulable, ImagePull or ContainerNotCreated. Null once it runs."
+        ),
+    )
+    waiting_message: str | None = Field(
+        default=None,
+        description=(
+            "Jobplane's addition: what the run waits for, for a person (the runs ahead of it in its "
+            "queue, the run holding its singleton lock, the scheduler's message...). Null once it runs, "
+            "and in lists."
+        ),
+    )
     dry_run: bool
     custom_fields: dict[str, Any] = Field(default_factory=dict)
 

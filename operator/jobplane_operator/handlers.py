@@ -19,6 +19,7 @@ from jobplane.settings import Settings, get_settings
 from jobplane_crds import GROUP
 from jobplane_crds.v1alpha1 import VERSION, JobRunPhase
 from jobplane_operator.kube import Clients
+from jobplane_operator.reconcile.jobqueue import queue_loads, queue_status_changes
 from jobplane_operator.reconcile.jobrepository import (
     LABEL_REPOSITORY,
     repository_event_matters,
@@ -249,6 +250,7 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
         loop = asyncio.get_running_loop()
         began = datetime.now(UTC)
         last_polled: dict[str, float] = {}  # by run uid (loop time); see first_poll_age for a new one
+        queues_written: dict[tuple[str, str], dict[str, Any]] = {}  # see queue_status_changes
         while True:
             await asyncio.sleep(min(intervals.values()))
             now, due, seen = loop.time(), [], set()
@@ -265,8 +267,12 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
                         due.append(obj)
             for uid in set(last_polled) - seen:
                 del last_polled[uid]
-            if due:
+            queue_writes = queue_status_changes_of(indices, queues_written)
+            if due or queue_writes:
                 await burst().wait()
+            if queue_writes:
+                written = await loop.run_in_executor(execution.executor, write_queue_statuses, queue_writes)
+                queues_written.update(written)
             outcomes = await asyncio.gather(
                 *(loop.run_in_executor(execution.executor, reconcile, obj, indices) for obj in due),
                 return_exceptions=True,
@@ -275,6 +281,32 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
                 if isinstance(outcome, Exception):
                     meta = obj["metadata"]
                     log.warning("poll failed run=%s/%s error=%r", meta["namespace"], meta["name"], outcome)
+
+    def queue_status_changes_of(
+        indices: dict[str, Any], written: dict[tuple[str, str], dict[str, Any]]
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        """The queues' status writes due, counted from the runs index: at most one per queue per pass,
+        and none while its counts stay the same, however many runs come and go. ``written`` (the last
+        writes) forgets the queues that are gone."""
+        runs = [obj for store in list(indices["runs_by_name"].values()) for obj in list(store)]
+        queues = [obj for store in list(indices["queues_by_name"].values()) for obj in list(store)]
+        present = {(queue["metadata"]["namespace"], queue["metadata"]["name"]) for queue in queues}
+        for key in set(written) - present:
+            del written[key]
+        return queue_status_changes(queue_loads(runs, queues), queues, written)
+
+    def write_queue_statuses(
+        writes: dict[tuple[str, str], dict[str, Any]],
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        """Write the queues' new loads; returns those written (a failed one is tried again next pass)."""
+        written = {}
+        for (namespace, name), load in writes.items():
+            try:
+                if api().patch_queue_status(namespace, name, load):
+                    written[(namespace, name)] = load
+            except Exception as exc:
+                log.warning("queue status write failed queue=%s/%s error=%r", namespace, name, exc)
+        return written
 
     @kopf.on.startup(registry=registry)
     async def start_polling(settings: kopf.OperatorSettings, **kwargs: Any) -> None:

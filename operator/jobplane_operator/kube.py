@@ -181,6 +181,10 @@ class Clients:
         """
         return self._patch_status(namespace, JOB_RUNS, name, status, resource_version)
 
+    def patch_queue_status(self, namespace: str, name: str, status: dict[str, Any]) -> bool:
+        """Merge these fields into a queue's status (None removes one); False when the queue is gone."""
+        return self._patch_status(namespace, JOB_QUEUES, name, status, None)
+
     def patch_definition_status(
         self, namespace: str, name: str, status: dict[str, Any], resource_version: str | None
     ) -> bool:
@@ -351,19 +355,20 @@ class Clients:
             if not _not_found(exc):
                 raise
 
-    def count_unfinished_jobs(self, namespace: str, selector: str) -> int:
-        """Jobs matching the selector that have neither completed nor failed."""
+    def unfinished_job_runs(self, namespace: str, selector: str) -> list[str]:
+        """The runs (their names) of the Jobs matching the selector that have neither completed nor failed."""
         path = self._path("apis", "batch", "v1", "namespaces", namespace, "jobs")
         listed = json.loads(self._call("GET", path, query={"labelSelector": selector}))
         finished = {"Complete", "Failed", "SuccessCriteriaMet", "FailureTarget"}
-        return sum(
-            1
-            for job in listed.get("items") or []
-            if not any(
-                c.get("type") in finished and c.get("status") == "True"
-                for c in (job.get("status") or {}).get("conditions") or []
-            )
-        )
+        runs = []
+        for job in listed.get("items") or []:
+            conditions = (job.get("status") or {}).get("conditions") or []
+            if any(c.get("type") in finished and c.get("status") == "True" for c in conditions):
+                continue
+            meta = job.get("metadata") or {}
+            owner = next((o for o in meta.get("ownerReferences") or [] if o.get("kind") == "JobRun"), None)
+            runs.append(str(owner["name"] if owner else meta.get("name")))
+        return runs
 
     def list_all_runs(self, namespaces: list[str] | None = None) -> list[dict[str, Any]]:
         """Every JobRun the operator watches: the whole cluster, or only ``namespaces`` (namespaced RBAC)."""

@@ -45,6 +45,7 @@ from jobplane_operator.reconcile.jobrun import (
     start_record,
     token_secret_name,
 )
+from jobplane_operator.reconcile.waiting import waiting_condition
 from jobplane_operator.settings import OperatorSettings
 
 __all__ = ["ApiCatalog", "Catalog", "reconcile_run", "refresh_definition"]
@@ -133,6 +134,11 @@ class _StatusWriter:
             conditions.append(self._approved(approval, reason, message))
         if status.get("singletonLockTakenFrom"):
             conditions.append(self._singleton_lock_ignored(status["singletonLockTakenFrom"]))
+        waiting = waiting_condition(
+            self.old, phase, reason, message, generation=self.generation, now=self.now
+        )
+        if waiting is not None:
+            conditions.append(waiting)
         status["conditions"] = conditions
         if status != self.old:
             meta = self.obj["metadata"]
@@ -378,10 +384,11 @@ def _start(
         record = approved_now or forced_over
         return _create(clients, run, obj, writer, settings, defaults, found, queue, record=record)
     with _queue_lock(namespace, queue_name):
-        active = clients.count_unfinished_jobs(namespace, f"{LABEL_QUEUE}={label_value(queue_name)}")
+        active = clients.unfinished_job_runs(namespace, f"{LABEL_QUEUE}={label_value(queue_name)}")
         waiting = _waiting_on(clients, namespace, queue_name, definitions)
-        admission = admit(_order_key(obj), waiting, active, limit)
-        METRICS.queue_waiting.labels(namespace, queue_name).set(max(0, len(waiting) - max(0, limit - active)))
+        admission = admit(_order_key(obj), waiting, active, limit, queue=queue_name)
+        free = max(0, limit - len(active))
+        METRICS.queue_waiting.labels(namespace, queue_name).set(max(0, len(waiting) - free))
         if not admission.start:
             writer.write(
                 JobRunPhase.QUEUED,
@@ -612,6 +619,7 @@ def _reconcile(
         podName=observation.pod_name,
         startTime=observation.start_time,
         result=_result_fields(observation),
+        imageDigest=observation.image_digest,
         **recorded,
     )
     if not written:

@@ -249,6 +249,9 @@ def test_two_runs_of_a_singleton_job_never_overlap(stack: Stack, mallory: User) 
             interval=0.3,
         )
         assert second["phase"] == "Queued"
+        waiting = _condition(second, "Waiting")
+        assert (waiting["status"], waiting["reason"]) == ("True", "SingletonLockHeld")
+        assert any(f"run {name} is active" in waiting["message"] for name in names), waiting["message"]
         ended = [run_status(stack, name, "Succeeded", "Failed", timeout=240) for name in names]
         assert [status["phase"] for status in ended] == ["Succeeded", "Succeeded"]
         first, then = sorted(_interval(stack, status["podName"]) for status in ended)

@@ -74,6 +74,9 @@ def awaiting(stack: Stack, rita: User, prefix: str) -> str:
     assert "requested by rita" in status["message"]
     approved = next(c for c in status["conditions"] if c["type"] == "Approved")
     assert (approved["status"], approved["reason"]) == ("False", "AwaitingApproval")
+    waiting = next(c for c in status["conditions"] if c["type"] == "Waiting")
+    assert (waiting["status"], waiting["reason"]) == ("True", "AwaitingApproval")
+    assert "waiting for someone else to approve or deny it" in waiting["message"]
     return name
 
 

@@ -30,8 +30,9 @@ def queue_record(queue: dict[str, Any], base: str) -> JobQueueRead:
         description=str((meta.get("annotations") or {}).get("jobplane.io/description", "")),
         namespace=str(spec.get("namespace") or meta.get("namespace") or ""),
         concurrency_limit=spec.get("concurrencyLimit"),
-        running=status.get("running"),
-        queued=status.get("queued"),
+        # The operator's counts (JobQueue status): runs holding a slot, runs waiting to start.
+        running=status.get("active"),
+        queued=status.get("waiting"),
         created=stamp,
         last_updated=stamp,
     )

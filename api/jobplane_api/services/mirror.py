@@ -28,7 +28,15 @@ if TYPE_CHECKING:
     from jobplane_api.kube import Informer, KubeGateway
     from jobplane_api.settings import ApiSettings
 
-__all__ = ["PHASE_STATUS", "ExistingResult", "ResultChange", "RunMirror", "plan_result", "scheduled_job_of"]
+__all__ = [
+    "PHASE_STATUS",
+    "ExistingResult",
+    "ResultChange",
+    "RunMirror",
+    "plan_result",
+    "scheduled_job_of",
+    "waiting_of",
+]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +62,8 @@ _LIMITS = {
     "run_namespace": 63,
     "reason": 100,
     "commit": 64,
+    "image_digest": 200,
+    "waiting_reason": 100,
 }
 
 
@@ -89,6 +99,9 @@ class ExistingResult:
     reason: str | None = None
     message: str | None = None
     commit: str | None = None
+    image_digest: str | None = None
+    waiting_reason: str | None = None
+    waiting_message: str | None = None
     dry_run: bool = False
     scheduled_job_id: uuid.UUID | None = None
     approved_by: str | None = None
@@ -171,6 +184,14 @@ def _approval(spec: Mapping[str, Any]) -> dict[str, Any]:
     return {"approved_by": approval.get("by"), "approved_at": _timestamp(approval.get("at"))}
 
 
+def waiting_of(run_status: Mapping[str, Any]) -> dict[str, Any]:
+    """Why the run waits (its Waiting condition while True), or nothing once it no longer does."""
+    for condition in run_status.get("conditions") or []:
+        if condition.get("type") == "Waiting" and condition.get("status") == "True":
+            return {"waiting_reason": condition.get("reason"), "waiting_message": condition.get("message")}
+    return {"waiting_reason": None, "waiting_message": None}
+
+
 def plan_result(
     run: Mapping[str, Any],
     existing: ExistingResult | None,
@@ -200,6 +221,7 @@ def plan_result(
         "run_name": meta.get("name"),
         "run_namespace": meta.get("namespace"),
         "commit": run_status.get("commit"),
+        "image_digest": run_status.get("imageDigest"),
         "job_model_id": job_model_id,
         "task_kwargs": None if sensitive else dict(spec.get("data") or {}),
         "scheduled_job_id": scheduled_job_of(run),
@@ -207,6 +229,8 @@ def plan_result(
     }
     started = _timestamp(run_status.get("startTime"))
     done = _timestamp(run_status.get("completionTime")) if _is_terminal(target) else None
+    # A run that ended (or was deleted) waits for nothing, whatever its last status said.
+    waiting = waiting_of({} if _is_terminal(target) else run_status)
 
     if existing is None:
         values: dict[str, Any] = {
@@ -221,6 +245,7 @@ def plan_result(
             "date_done": done,
             "reason": reason,
             "message": message,
+            **waiting,
         }
         if _is_terminal(target):
             values.update(_outcome(target, run_status, reason, message))
@@ -252,6 +277,11 @@ def plan_result(
     for column, value in (("reason", reason), ("message", message)):
         current = getattr(existing, column)
         if value is not None and value != current and (leads or agrees or current is None):
+            changes[column] = value
+    # What the run waits for follows the JobRun both ways: set while it waits, cleared once it does not
+    # (or once the row is ahead of it: the pod reported, so the run waits no more).
+    for column, value in (waiting if leads else waiting_of({})).items():
+        if value != getattr(existing, column):
             changes[column] = value
     if "status" in changes and _is_terminal(target):
         outcome = _outcome(target, run_status, reason, message)

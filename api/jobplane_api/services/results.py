@@ -65,7 +65,7 @@ FILE = "extras.fileproxy"
 SUMMARY_COLUMNS: tuple[Any, ...] = tuple(
     getattr(JobResult, name)
     for name in JobResult.__table__.columns.keys()  # noqa: SIM118 - a ColumnCollection, not a dict
-    if name not in ("result", "traceback", "task_kwargs", "message")
+    if name not in ("result", "traceback", "task_kwargs", "message", "waiting_message")
 )
 
 
@@ -158,6 +158,9 @@ def result_record(
         approved_by=result.approved_by,
         approved_at=result.approved_at,
         commit=result.commit,
+        image_digest=result.image_digest,
+        waiting_reason=result.waiting_reason,
+        waiting_message=None if summary else result.waiting_message,
         dry_run=result.dry_run,
     )
 

@@ -10,12 +10,14 @@ from jobplane_crds.v1alpha1.jobrun import (
     APPROVAL_ANNOTATION,
     INPUTS_SECRET_KEY,
     INPUTS_SECRET_TYPE,
+    WAITING,
     Approval,
     ApprovalDecision,
     JobRun,
     JobRunPhase,
     JobRunSpec,
     JobRunStatus,
+    WaitingReason,
 )
 from jobplane_crds.v1alpha1.jobschedule import (
     SCHEDULE_INPUTS_SECRET_TYPE,
@@ -35,6 +37,7 @@ __all__ = [
     "KINDS",
     "SCHEDULE_INPUTS_SECRET_TYPE",
     "VERSION",
+    "WAITING",
     "Approval",
     "ApprovalDecision",
     "ConcurrencyPolicy",
@@ -56,4 +59,5 @@ __all__ = [
     "JobSchedule",
     "JobScheduleSpec",
     "JobScheduleStatus",
+    "WaitingReason",
 ]

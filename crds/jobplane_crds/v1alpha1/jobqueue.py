@@ -73,12 +73,14 @@ class JobQueueSpec(CrdModel):
 
 
 class JobQueueStatus(CrdModel):
-    """Load of the queue, as the operator sees it."""
+    """Load of the queue, as the operator's index of runs shows it; written only when it changes."""
 
-    running: int | None = None
-    """Runs in phase Running."""
-    queued: int | None = None
-    """Runs waiting in phase Queued."""
+    active: int | None = None
+    """Runs of the queue that have a Job and have not ended (they hold the queue's slots)."""
+    waiting: int | None = None
+    """Runs of the queue waiting to start in phase Queued (for a slot, or for a singleton's lock)."""
+    limit: int | None = None
+    """The concurrency limit the counts were taken under; unset when the queue has none."""
     conditions: list[Condition] = Field(
         default_factory=list,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
@@ -97,8 +99,8 @@ class JobQueue(Resource):
     printer_columns = (
         PrinterColumn(name="Pool", type="string", json_path=".spec.nodeSelector"),
         PrinterColumn(name="Limit", type="integer", json_path=".spec.concurrencyLimit"),
-        PrinterColumn(name="Running", type="integer", json_path=".status.running"),
-        PrinterColumn(name="Queued", type="integer", json_path=".status.queued"),
+        PrinterColumn(name="Active", type="integer", json_path=".status.active"),
+        PrinterColumn(name="Waiting", type="integer", json_path=".status.waiting"),
         PrinterColumn(name="Age", type="date", json_path=".metadata.creationTimestamp"),
     )
 

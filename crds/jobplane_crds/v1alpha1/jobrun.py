@@ -15,6 +15,7 @@ __all__ = [
     "APPROVAL_FINAL",
     "INPUTS_SECRET_KEY",
     "INPUTS_SECRET_TYPE",
+    "WAITING",
     "Approval",
     "ApprovalDecision",
     "JobRun",
@@ -22,6 +23,7 @@ __all__ = [
     "JobRunSpec",
     "JobRunStatus",
     "ResultSummary",
+    "WaitingReason",
 ]
 
 IMMUTABLE = "is immutable: create a new JobRun instead"
@@ -52,6 +54,29 @@ class JobRunPhase(StrEnum):
     @property
     def is_terminal(self) -> bool:
         return self in (JobRunPhase.SUCCEEDED, JobRunPhase.FAILED, JobRunPhase.CANCELLED)
+
+
+# The condition that says why a run has not started (status True) and that it no longer waits (False).
+WAITING = "Waiting"
+
+
+class WaitingReason(StrEnum):
+    """The reasons of a True Waiting condition: what the run waits for, each with a message to act on."""
+
+    QUEUE_CONCURRENCY_LIMIT = "QueueConcurrencyLimit"
+    """Its queue runs as many runs as its concurrencyLimit allows; the message names the runs ahead."""
+    SINGLETON_LOCK_HELD = "SingletonLockHeld"
+    """Its job is a singleton and another run holds the job's lock; the message names that run."""
+    AWAITING_APPROVAL = "AwaitingApproval"
+    """Its job requires approval and no one other than the requester has approved it yet."""
+    INPUTS_SECRET_MISSING = "InputsSecretMissing"
+    """Its spec.inputsSecretRef names a Secret that does not exist yet."""
+    UNSCHEDULABLE = "Unschedulable"
+    """The scheduler finds no node for its pod; the message is the scheduler's."""
+    IMAGE_PULL = "ImagePull"
+    """The kubelet cannot pull its image; the message is the container's waiting reason and message."""
+    CONTAINER_NOT_CREATED = "ContainerNotCreated"
+    """The kubelet cannot create its container (a missing ConfigMap or Secret key...)."""
 
 
 class ApprovalDecision(StrEnum):
@@ -165,7 +190,9 @@ class JobRunStatus(CrdModel):
         default_factory=list,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
-    """Current state, one condition per type."""
+    """Current state, one condition per type: Accepted, Finished, Approved, SingletonLockIgnored, and
+    Waiting (True while the run waits, with a reason from QueueConcurrencyLimit, SingletonLockHeld,
+    AwaitingApproval, InputsSecretMissing, Unschedulable, ImagePull, ContainerNotCreated)."""
     observed_generation: int | None = None
     """The metadata.generation this status describes."""
     job_name: str | None = None
@@ -180,6 +207,8 @@ class JobRunStatus(CrdModel):
     """Position among the queue's waiting runs, while Queued."""
     commit: str | None = None
     """The Git commit of the job code, for jobs from a repository."""
+    image_digest: str | None = Field(default=None, max_length=200)
+    """The digest of the image the job's container ran (sha256:...), from its pod's status (imageID)."""
     attempt: int | None = None
     """How many times a pod was started for this run."""
     start_time: datetime | None = None

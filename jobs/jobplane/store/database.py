@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # The newest migration. Checked against Alembic's own view by a test, so that a start-up can tell an
 # up-to-date database without importing Alembic (which costs a tenth of a second per CLI call).
-HEAD_REVISION = "0007_result_approval"
+HEAD_REVISION = "0008_result_provenance_waiting"
 # Postgres advisory lock key held while migrating: "jobplane" in ASCII, as a 64-bit integer.
 MIGRATION_LOCK_ID = int.from_bytes(b"jobplane", "big") >> 1
 

@@ -132,6 +132,11 @@ class JobResult(Base):
     reason: Mapped[str | None] = mapped_column(String(100))
     message: Mapped[str | None] = mapped_column(Text)
     commit: Mapped[str | None] = mapped_column(String(64))
+    # The digest of the image the run's pod ran (sha256:...), from the pod's status via its JobRun.
+    image_digest: Mapped[str | None] = mapped_column(String(200))
+    # Why the run has not started, while it waits (its JobRun's Waiting condition); None once it runs.
+    waiting_reason: Mapped[str | None] = mapped_column(String(100))
+    waiting_message: Mapped[str | None] = mapped_column(Text)
     dry_run: Mapped[bool] = mapped_column(default=False, server_default=false())
     # The JobSchedule (its uid: the scheduled job's id) whose fire made this run; None for other runs.
     scheduled_job_id: Mapped[uuid.UUID | None] = mapped_column(index=True)

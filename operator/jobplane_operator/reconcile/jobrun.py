@@ -12,7 +12,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -52,6 +52,7 @@ from jobplane_crds.v1alpha1 import (
     JobRun,
     JobRunPhase,
 )
+from jobplane_operator.reconcile.waiting import names_in_short
 
 # The environment contract with `jobplane run-pod` is defined once, on its side (imported above).
 __all__ = [
@@ -93,6 +94,7 @@ __all__ = [
     "find_definition",
     "first_poll_age",
     "holder_is_active",
+    "image_digest_of",
     "inputs_secret_refusal",
     "inputs_wait_over",
     "job_event_matters",
@@ -796,24 +798,36 @@ class Admission:
 
 
 def admit(
-    run_key: tuple[str, str], waiting: list[tuple[str, str]], active: int, limit: int | None
+    run_key: tuple[str, str],
+    waiting: list[tuple[str, str]],
+    active: Sequence[str],
+    limit: int | None,
+    *,
+    queue: str = DEFAULT_QUEUE,
 ) -> Admission:
     """Runs start in creation order as slots free up: (creationTimestamp, name) keys, oldest first.
 
-    ``waiting`` holds every run of the queue that has no Job yet, this one included.
+    ``waiting`` holds every run of the queue that has no Job yet, this one included; ``active`` names
+    the runs whose Jobs hold the queue's slots. A run that waits is told which runs hold the slots and
+    which wait ahead of it.
     """
     if limit is None:
         return Admission(start=True)
     order = sorted(set(waiting) | {run_key})
     index = order.index(run_key)
-    free = max(0, limit - active)
+    free = max(0, limit - len(active))
     if index < free:
         return Admission(start=True)
-    ahead = index
+    ahead = [name for _, name in order[:index]]
     return Admission(
         start=False,
         position=index + 1,
-        message=f"Concurrency limit {limit} reached ({active} running); {ahead} run(s) ahead in the queue",
+        message=(
+            f"Concurrency limit {limit} of queue {queue} reached: {len(active)} active "
+            f"({names_in_short(sorted(active))}); position {index + 1}, {len(ahead)} run(s) ahead "
+            f"({names_in_short(ahead)}). It starts when a slot frees up (or raise the JobQueue's "
+            "spec.concurrencyLimit)"
+        ),
     )
 
 
@@ -831,6 +845,7 @@ class Observation:
     start_time: str | None = None
     summary: dict[str, Any] = field(default_factory=dict)
     stop_job: bool = False
+    image_digest: str | None = None  # of the image the job container ran (image_digest_of)
 
 
 WAITING_FAILURES = {
@@ -854,6 +869,20 @@ def _container_status(pod: dict[str, Any]) -> dict[str, Any]:
         if status.get("name") == CONTAINER:
             return dict(status)
     return {}
+
+
+_DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}$")
+
+
+def image_digest_of(pod: dict[str, Any] | None) -> str | None:
+    """The digest of the image the job container runs or ran (sha256:...), from its status' imageID.
+
+    The kubelet reports the image it started as ``<repository>@<digest>``, or as the bare digest of an
+    image that has no repository digest (one imported locally); None until a container has started.
+    """
+    image_id = str(_container_status(pod).get("imageID") or "") if pod else ""
+    digest = image_id.rsplit("@", 1)[-1].removeprefix("docker-pullable://")
+    return digest if _DIGEST.match(digest) else None
 
 
 def _summary(terminated: dict[str, Any]) -> dict[str, Any]:
@@ -926,12 +955,20 @@ def observe(
     now: datetime,
     pending_timeout: timedelta,
 ) -> Observation:
-    """Where a run stands, from its Job and that Job's pods.
+    """Where a run stands, from its Job and that Job's pods, and which image digest its pod ran.
 
     A pod that cannot be scheduled, or whose image cannot be pulled, for longer than ``pending_timeout``
     ends the run (``stop_job``): it would otherwise wait for ever, which is what our users fled.
     """
     pod = max(pods, key=lambda p: p["metadata"].get("creationTimestamp", ""), default=None)
+    observation = _observe(job, pod, now=now, pending_timeout=pending_timeout)
+    digest = image_digest_of(pod)
+    return observation if digest is None else replace(observation, image_digest=digest)
+
+
+def _observe(
+    job: dict[str, Any], pod: dict[str, Any] | None, *, now: datetime, pending_timeout: timedelta
+) -> Observation:
     pod_name = pod["metadata"]["name"] if pod else None
     if _condition(job, "Complete") or _condition(job, "SuccessCriteriaMet"):
         terminated = _container_status(pod).get("state", {}).get("terminated", {}) if pod else {}
@@ -956,7 +993,9 @@ def observe(
             return Observation(
                 JobRunPhase.FAILED, reason, waiting.get("message", ""), pod_name, stop_job=True
             )
-        return Observation(JobRunPhase.PENDING, reason, waiting.get("message", ""), pod_name)
+        # The container's own reason (ErrImagePull, ImagePullBackOff...) says what the kubelet tries now.
+        detail = f"{waiting['reason']}: {waiting.get('message') or 'no message'}"
+        return Observation(JobRunPhase.PENDING, reason, detail, pod_name)
     for condition in status.get("conditions", []) or []:
         if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
             if condition.get("reason") == "Unschedulable" and _since(created, now) >= pending_timeout:

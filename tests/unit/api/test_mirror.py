@@ -369,3 +369,73 @@ def test_replaying_every_event_writes_nothing(states: list[tuple[str, dict[str, 
     # And the whole history again, in order: nothing moves.
     for phase, status in states:
         assert plan_result(_run(phase, classPath=CLASS_PATH, **status), row, job_name="Hello") is None
+
+
+# --- why a run waits, and which image it ran ---------------------------------------------------------
+def _waiting(reason: str, message: str, status: str = "True") -> list[dict[str, Any]]:
+    return [{"type": "Waiting", "status": status, "reason": reason, "message": message}]
+
+
+LIMIT_MESSAGE = "Concurrency limit 1 of queue limited reached: 1 active (first); position 1, 0 run(s) ahead"
+DIGEST = "sha256:" + "0f" * 32
+
+
+def test_a_waiting_run_shows_why_and_the_reason_clears_once_it_runs() -> None:
+    queued = _run(
+        "Queued", reason="ConcurrencyLimit", conditions=_waiting("QueueConcurrencyLimit", LIMIT_MESSAGE)
+    )
+    change = plan_result(queued, None, job_name="Hello")
+    assert change is not None
+    assert (change.values["waiting_reason"], change.values["waiting_message"]) == (
+        "QueueConcurrencyLimit",
+        LIMIT_MESSAGE,
+    )
+    row = _existing(change)
+    running = _run(
+        "Running", reason="PodRunning", conditions=_waiting("PodRunning", "No longer waiting", "False")
+    )
+    moved = plan_result(running, row, job_name="Hello")
+    assert moved is not None
+    assert (moved.values["waiting_reason"], moved.values["waiting_message"]) == (None, None)
+    assert plan_result(running, _apply(row, moved), job_name="Hello") is None
+
+
+def test_a_wait_that_changes_its_cause_is_followed() -> None:
+    row = ExistingResult(
+        status="PENDING",
+        name="Hello",
+        job_class_path=CLASS_PATH,
+        waiting_reason="QueueConcurrencyLimit",
+        waiting_message=LIMIT_MESSAGE,
+    )
+    unschedulable = _run(
+        "Pending", reason="Unschedulable", conditions=_waiting("Unschedulable", "The scheduler finds no node")
+    )
+    change = plan_result(unschedulable, row, job_name="Hello")
+    assert change is not None
+    assert (change.values["waiting_reason"], change.values["waiting_message"]) == (
+        "Unschedulable",
+        "The scheduler finds no node",
+    )
+
+
+def test_a_row_the_pod_already_moved_on_waits_for_nothing() -> None:
+    # The pod reported it started while the JobRun still showed its wait: the row does not go back.
+    row = ExistingResult(status="STARTED", name="Hello", job_class_path=CLASS_PATH)
+    stale = _run(
+        "Queued", reason="ConcurrencyLimit", conditions=_waiting("QueueConcurrencyLimit", LIMIT_MESSAGE)
+    )
+    change = plan_result(stale, row, job_name="Hello")
+    assert change is None or not {"status", "waiting_reason", "waiting_message"} & change.values.keys()
+
+
+def test_the_image_digest_the_pod_ran_is_recorded_next_to_the_commit() -> None:
+    row = ExistingResult(status="STARTED", name="Hello", job_class_path=CLASS_PATH)
+    done = _run("Succeeded", reason="Completed", completionTime=DONE, commit="c" * 40, imageDigest=DIGEST)
+    change = plan_result(done, row, job_name="Hello")
+    assert change is not None
+    assert (change.values["image_digest"], change.values["commit"]) == (DIGEST, "c" * 40)
+    created = plan_result(done, None, job_name="Hello")
+    assert created is not None
+    assert created.values["image_digest"] == DIGEST
+    assert "waiting_reason" not in created.values

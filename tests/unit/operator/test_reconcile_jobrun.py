@@ -34,6 +34,7 @@ from jobplane_operator.reconcile.jobrun import (
     check_runnable,
     find_definition,
     first_poll_age,
+    image_digest_of,
     job_event_matters,
     job_name_for,
     label_value,
@@ -393,6 +394,48 @@ def test_image_pull_failures_end_the_run() -> None:
     assert (invalid.phase, invalid.stop_job) == (JobRunPhase.FAILED, True)
 
 
+def test_an_image_pull_that_waits_says_the_containers_reason_and_message() -> None:
+    backoff = {"reason": "ImagePullBackOff", "message": 'Back-off pulling image "registry.example/jobs:9"'}
+    seen = look(job_with(), pod_with(phase="Pending", waiting=backoff))
+    assert (seen.phase, seen.reason) == (JobRunPhase.PENDING, "ImagePullFailed")
+    assert seen.message == 'ImagePullBackOff: Back-off pulling image "registry.example/jobs:9"'
+
+
+DIGEST = "sha256:" + "ab12" * 16
+
+
+@pytest.mark.parametrize(
+    ("image_id", "digest"),
+    [
+        (f"docker.io/library/python@{DIGEST}", DIGEST),  # pulled: repository@digest
+        (f"localhost/jobplane@{DIGEST}", DIGEST),
+        (DIGEST, DIGEST),  # imported locally: the bare digest
+        (f"docker-pullable://registry.example/jobs@{DIGEST}", DIGEST),
+        ("", None),  # not started yet
+        ("registry.example/jobs:9", None),  # a tag is no digest
+        ("sha256:short", None),
+    ],
+)
+def test_the_image_digest_is_read_from_the_job_containers_image_id(image_id: str, digest: str | None) -> None:
+    pod = pod_with(phase="Succeeded")
+    pod["status"]["containerStatuses"][0]["imageID"] = image_id
+    assert image_digest_of(pod) == digest
+
+
+def test_the_digest_is_the_job_containers_never_a_sidecars() -> None:
+    pod = pod_with(phase="Running")
+    pod["status"]["containerStatuses"].append({"name": "sidecar", "imageID": DIGEST, "state": {}})
+    assert image_digest_of(pod) is None
+    assert image_digest_of(None) is None
+
+
+def test_an_observation_carries_the_digest_its_pod_ran() -> None:
+    pod = pod_with(phase="Succeeded", terminated={"exitCode": 0, "message": "{}"})
+    pod["status"]["containerStatuses"][0]["imageID"] = f"localhost/jobplane@{DIGEST}"
+    assert look(job_with("Complete"), pod).image_digest == DIGEST
+    assert look(job_with()).image_digest is None  # no pod yet
+
+
 def test_running_and_waiting_states() -> None:
     running = look(job_with(), pod_with(phase="Running", startTime=ts()))
     assert (running.phase, running.start_time) == (JobRunPhase.RUNNING, ts())
@@ -406,23 +449,34 @@ def test_running_and_waiting_states() -> None:
 
 
 def test_admission_without_a_limit_always_starts() -> None:
-    assert admit(("t1", "a"), [("t0", "z")], active=50, limit=None).start
+    assert admit(("t1", "a"), [("t0", "z")], active=[f"a{i}" for i in range(50)], limit=None).start
 
 
 def test_admission_starts_the_oldest_waiting_runs_first() -> None:
     waiting = [("t1", "r1"), ("t1", "r2"), ("t2", "r3")]
-    assert admit(("t1", "r1"), waiting, active=1, limit=2).start
-    later = admit(("t1", "r2"), waiting, active=1, limit=2)
+    assert admit(("t1", "r1"), waiting, active=["busy"], limit=2).start
+    later = admit(("t1", "r2"), waiting, active=["busy"], limit=2, queue="limited")
     assert (later.start, later.position) == (False, 2)
-    assert "1 run(s) ahead" in later.message
-    assert admit(("t1", "r2"), waiting, active=0, limit=2).start
-    assert not admit(("t2", "r3"), waiting, active=0, limit=2).start
+    assert later.message == (
+        "Concurrency limit 2 of queue limited reached: 1 active (busy); position 2, 1 run(s) ahead (r1). "
+        "It starts when a slot frees up (or raise the JobQueue's spec.concurrencyLimit)"
+    )
+    assert admit(("t1", "r2"), waiting, active=[], limit=2).start
+    assert not admit(("t2", "r3"), waiting, active=[], limit=2).start
 
 
 def test_admission_with_a_full_queue_waits_and_a_zero_limit_never_starts() -> None:
-    full = admit(("t0", "first"), [], active=2, limit=2)
+    full = admit(("t0", "first"), [], active=["b", "a"], limit=2)
     assert (full.start, full.position) == (False, 1)
-    assert not admit(("t0", "only"), [], active=0, limit=0).start
+    assert "2 active (a, b); position 1, 0 run(s) ahead (none)" in full.message
+    assert not admit(("t0", "only"), [], active=[], limit=0).start
+
+
+def test_a_long_queue_names_the_first_runs_ahead_and_counts_the_rest() -> None:
+    waiting = [(f"t{i:02}", f"r{i:02}") for i in range(12)]
+    last = admit(("t11", "r11"), waiting, active=["x"], limit=1)
+    assert (last.start, last.position) == (False, 12)
+    assert "11 run(s) ahead (r00, r01, r02, r03, r04 and 6 more)" in last.message
 
 
 # --- refusals ---
@@ -735,9 +789,9 @@ class FakeClients:
         self.calls.append("get_job_repository")
         return self.catalog.repository(namespace, name)
 
-    def count_unfinished_jobs(self, namespace: str, selector: str) -> int:
-        self.calls.append("count_unfinished_jobs")
-        return self.active
+    def unfinished_job_runs(self, namespace: str, selector: str) -> list[str]:
+        self.calls.append("unfinished_job_runs")
+        return [f"active-{i}" for i in range(1, self.active + 1)]
 
     def list_runs(self, namespace: str) -> list[dict[str, Any]]:
         self.calls.append("list_runs")
@@ -913,6 +967,45 @@ def test_a_queued_run_records_its_commit_and_starts_on_it_after_a_push() -> None
     )
     assert env_of(job)[ENV_REPO_COMMIT] == COMMIT
     assert start_record(job)["commit"] == COMMIT
+
+
+def conditions_of(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["type"]: c for c in status["conditions"]}
+
+
+def test_a_queued_run_says_why_it_waits_naming_the_active_runs_then_that_it_no_longer_does() -> None:
+    limited = {"metadata": {"name": "default"}, "spec": {"concurrencyLimit": 1}}
+    catalog = FakeCatalog(definition(), None, {"default": limited})
+    clients = start(catalog, run_obj_of("audit.Audit"), active=1)
+    (queued,) = clients.statuses
+    waiting = conditions_of(queued)["Waiting"]
+    assert (waiting["status"], waiting["reason"]) == ("True", "QueueConcurrencyLimit")
+    assert waiting["message"] == queued["message"]
+    assert (
+        "Concurrency limit 1 of queue default reached: 1 active (active-1); position 1" in waiting["message"]
+    )
+    assert queued["queuePosition"] == 1
+    # The slot frees up: the run starts, and its Waiting condition says it no longer waits.
+    clients = start(catalog, run_obj_of("audit.Audit", **queued), active=0)
+    (started,) = clients.statuses
+    over = conditions_of(started)["Waiting"]
+    assert (over["status"], over["reason"]) == ("False", "JobCreated")
+    assert "queuePosition" not in started
+
+
+def test_a_finished_run_records_the_image_digest_its_pod_ran() -> None:
+    obj = run_obj_of("audit.Audit")
+    clients = start(FakeCatalog(definition(), None, {}), obj)
+    (job,) = clients.jobs
+    pod = pod_with(phase="Succeeded", terminated={"exitCode": 0, "message": '{"status": "SUCCESS"}'})
+    pod["status"]["containerStatuses"][0]["imageID"] = f"localhost/jobplane@{DIGEST}"
+    clients.pods = [pod]
+    again(clients, obj, job={**job, "status": {"succeeded": 1, "conditions": [
+        {"type": "Complete", "status": "True"}
+    ]}})  # fmt: skip
+    (status,) = clients.statuses
+    assert (status["phase"], status["imageDigest"]) == ("Succeeded", DIGEST)
+    assert "Waiting" not in conditions_of(status)  # it never waited
 
 
 def test_a_refused_repository_run_records_the_commit_and_why() -> None:

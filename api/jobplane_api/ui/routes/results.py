@@ -159,20 +159,25 @@ def _live_run(request: Request, row: JobResult) -> dict[str, Any] | None:
 
 
 def _waiting(row: JobResult, run: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """Why a run that has not started waits: its JobRun's phase, reason and conditions, else the reason
-    the mirror recorded."""
+    """Why a run that has not started waits: its JobRun's Waiting condition (else its phase and reason),
+    or, without the JobRun, what the mirror recorded of it."""
     if row.status != JobStatus.PENDING:
         return None
     status = (run or {}).get("status") or {}
+    conditions = status.get("conditions") or []
+    waits: Mapping[str, Any] = next(
+        (c for c in conditions if c.get("type") == "Waiting" and c.get("status") == "True"), {}
+    )
     return {
         "phase": status.get("phase"),
-        "reason": status.get("reason") or row.reason,
-        "message": status.get("message") or row.message,
+        "reason": waits.get("reason") or status.get("reason") or row.waiting_reason or row.reason,
+        "message": waits.get("message") or status.get("message") or row.waiting_message or row.message,
         "position": status.get("queuePosition"),
         "conditions": [
             condition
-            for condition in status.get("conditions") or []
-            if condition.get("status") != "True" or condition.get("type") in ("Queued", "Scheduled")
+            for condition in conditions
+            if condition.get("type") != "Waiting"
+            and (condition.get("status") != "True" or condition.get("type") in ("Queued", "Scheduled"))
         ],
     }
 

@@ -278,3 +278,43 @@ def test_pages_need_a_sign_in(client: TestClient, world: UiWorld) -> None:
     assert client.get(f"/api/extras/job-results/{row.id}/logs/stream/").status_code == 403
     html = client.get(f"/job-results/{row.id}/").text
     assert csrf_of(html)
+
+
+def test_a_waiting_result_says_why_from_its_runs_waiting_condition_or_the_mirrored_reason() -> None:
+    from jobplane_api.ui.routes.results import _waiting
+
+    row = JobResult(
+        id=uuid.uuid4(),
+        name="Tour",
+        job_class_path="tour.Tour",
+        status=JobStatus.PENDING,
+        reason="ConcurrencyLimit",
+        message="Concurrency limit 1 of queue solo reached",
+        waiting_reason="QueueConcurrencyLimit",
+        waiting_message="Concurrency limit 1 of queue solo reached: 1 active (first)",
+    )
+    waits = {
+        "type": "Waiting",
+        "status": "True",
+        "reason": "SingletonLockHeld",
+        "message": "run r7 is active",
+    }
+    pending = {"type": "Approved", "status": "False", "reason": "AwaitingApproval", "message": ""}
+    run = {"status": {"phase": "Queued", "reason": "SingletonActive", "conditions": [waits, pending]}}
+    shown = _waiting(row, run)
+    assert shown is not None
+    assert (shown["phase"], shown["reason"], shown["message"]) == (
+        "Queued",
+        "SingletonLockHeld",
+        "run r7 is active",
+    )
+    assert shown["conditions"] == [pending]  # the Waiting condition is the box itself, not listed again
+    # Without its JobRun (the cluster unreachable), what the mirror recorded.
+    unread = _waiting(row, None)
+    assert unread is not None
+    assert (unread["reason"], unread["message"]) == (
+        "QueueConcurrencyLimit",
+        "Concurrency limit 1 of queue solo reached: 1 active (first)",
+    )
+    row.status = JobStatus.STARTED
+    assert _waiting(row, run) is None
