@@ -223,8 +223,8 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
             kwargs["definitions_by_namespace"], kwargs["queues_by_name"], kwargs["repositories_by_name"]
         )
 
-    def reconcile(obj: dict[str, Any], kwargs: dict[str, Any]) -> None:
-        reconcile_run(api(), obj, settings, defaults, catalog(kwargs))
+    def reconcile(obj: dict[str, Any], kwargs: dict[str, Any], polled: bool = False) -> None:
+        reconcile_run(api(), obj, settings, defaults, catalog(kwargs), polled=polled)
 
     # An event handler rather than on.create/on.resume/on.field: those make kopf store its progress
     # and a diff base in the run's annotations, two more writes per run. Nothing is lost: a run whose
@@ -274,7 +274,7 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
                 written = await loop.run_in_executor(execution.executor, write_queue_statuses, queue_writes)
                 queues_written.update(written)
             outcomes = await asyncio.gather(
-                *(loop.run_in_executor(execution.executor, reconcile, obj, indices) for obj in due),
+                *(loop.run_in_executor(execution.executor, reconcile, obj, indices, True) for obj in due),
                 return_exceptions=True,
             )
             for obj, outcome in zip(due, outcomes, strict=True):

@@ -534,16 +534,19 @@ def reconcile_run(
     job: dict[str, Any] | None = None,
     deleted_job: str | None = None,
     now: datetime | None = None,
+    *,
+    polled: bool = False,
 ) -> bool:
     """Bring one run one step closer to done; safe to call any number of times, from any event.
 
     ``job`` is the run's Job as an event just delivered it, which spares reading it; ``deleted_job`` the
-    name of a Job an event just reported deleted. False when the run changed since ``obj`` was read, so
-    nothing was written: read it again to decide on fresh data.
+    name of a Job an event just reported deleted. ``polled``: the poll loop's look, not an event's; a run
+    it finds without a status was most likely started already. False when the run changed since ``obj``
+    was read, so nothing was written: read it again to decide on fresh data.
     """
     with METRICS.reconcile_seconds.time():
         writer = _StatusWriter(clients, obj, now or datetime.now(UTC))
-        _reconcile(clients, obj, writer, settings, defaults, catalog, job, deleted_job)
+        _reconcile(clients, obj, writer, settings, defaults, catalog, job, deleted_job, polled=polled)
         return not writer.conflicted
 
 
@@ -556,6 +559,8 @@ def _reconcile(
     catalog: Catalog | None,
     known_job: dict[str, Any] | None,
     deleted_job: str | None,
+    *,
+    polled: bool = False,
 ) -> None:
     run = JobRun.model_validate(obj)
     phase = run.status.phase if run.status else None
@@ -573,7 +578,10 @@ def _reconcile(
         # observed instead), so there is nothing to read first. Unless the run is too old to tell
         # whether a Job of it ran and was deleted since: then only an existing Job is followed.
         expired = start_expired(obj, now=now, job_ttl_seconds=settings.job_ttl_seconds)
-        started = _started_before(clients, obj) if expired else None
+        # A poll finds a run of an unlimited queue without a status until its pod is ready: its Job is
+        # read, not created again (a create refused as existing costs the apiserver a Job's whole
+        # admission, and then the read anyway).
+        started = _started_before(clients, obj) if expired or polled else None
         if expired and started is None:
             writer.write(JobRunPhase.FAILED, expired.reason, expired.message)
             return

@@ -1087,9 +1087,31 @@ def started_image_run() -> tuple[FakeClients, dict[str, Any], dict[str, Any]]:
     return clients, obj, job
 
 
+def test_the_poll_loop_reads_the_job_of_a_run_without_status_rather_than_creating_it_again() -> None:
+    clients, obj, job = started_image_run()
+    reconcile_run(clients, obj, OperatorSettings(), Settings(), clients.catalog, polled=True)  # type: ignore[arg-type]
+    # No create refused as existing (a Job's whole admission in the apiserver): a read, then the pods.
+    assert clients.calls == ["get_job", "list_pods", "patch_run_status"]
+    assert len(clients.jobs) == 1
+    (status,) = clients.statuses
+    assert (status["phase"], status["reason"], status["jobName"]) == (
+        "Pending",
+        "JobCreated",
+        job["metadata"]["name"],
+    )
+
+
+def test_the_poll_loop_starts_a_run_without_status_whose_job_does_not_exist() -> None:
+    obj = run_obj_of("audit.Audit")
+    clients = FakeClients(FakeCatalog(definition(), None, {}))
+    reconcile_run(clients, obj, OperatorSettings(), Settings(), clients.catalog, polled=True)  # type: ignore[arg-type]
+    assert clients.calls == ["get_job", "create_job"]  # e.g. its event's start failed
+    assert len(clients.jobs) == 1
+
+
 def test_a_poll_of_a_run_whose_job_exists_observes_it_rather_than_starting_it_again() -> None:
     clients, obj, job = started_image_run()
-    again(clients, obj)  # the pending poll: its pod never got ready
+    again(clients, obj)  # a second look that is not the poll loop's: its pod never got ready
     assert len(clients.jobs) == 1  # create_job found it there (a 409)
     assert clients.calls == ["create_job", "get_job", "list_pods", "patch_run_status"]
     (status,) = clients.statuses
