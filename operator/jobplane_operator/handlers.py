@@ -17,6 +17,12 @@ from jobplane.settings import Settings, get_settings
 from jobplane_crds import GROUP
 from jobplane_crds.v1alpha1 import VERSION, JobRunPhase
 from jobplane_operator.kube import Clients
+from jobplane_operator.reconcile.collection import (
+    collection_due,
+    finished_at,
+    run_queue_name,
+    ttl_after_finished,
+)
 from jobplane_operator.reconcile.jobrepository import (
     LABEL_REPOSITORY,
     repository_event_matters,
@@ -55,6 +61,9 @@ HANDLER_THREADS = 20
 # behind the starts of the runs the previous fires made: a thousand schedules firing in the same minute
 # each make their run (one API call), then write status in kopf's executor.
 FIRE_THREADS = 10
+# At most this many finished runs are deleted per pass of the poll loop, so that a backlog (a TTL
+# turned on over months of history) is worked off over passes without starving the runs' own polls.
+COLLECT_PER_PASS = 200
 
 
 class _DiffBase(kopf.AnnotationsDiffBaseStorage):
@@ -186,7 +195,8 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
     # Job events carry a run from its Job's creation to its end; polling is for what no event
     # announces (see poll_interval). One loop over the runs index rather than kopf timers: a timer
     # makes kopf put a finalizer on every run, two more writes per run and a run that cannot be
-    # deleted while the operator is down.
+    # deleted while the operator is down. The same loop deletes the finished runs whose TTL is over
+    # (see reconcile.collection): the clock, not an event, makes them due.
     intervals = {
         "queued": settings.resync_interval,
         "pending": max(settings.resync_interval, settings.pending_timeout / 3),
@@ -194,13 +204,31 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
     }
     polling: list[asyncio.Task[None]] = []
 
+    def run_ttl(obj: dict[str, Any], queues: Any) -> int | None:
+        queue_name = run_queue_name(obj)
+        key = (obj["metadata"]["namespace"], queue_name)
+        queue = next(iter(queues.get(key, [])), None) if queue_name else None
+        return ttl_after_finished(queue, settings.run_ttl_seconds)
+
+    def collect(obj: dict[str, Any], ttl: int | None) -> None:
+        meta = obj["metadata"]
+        if api().delete_run(meta["namespace"], meta["name"], meta["uid"]):
+            log.info(
+                "collected finished run run=%s/%s uid=%s finished=%s ttl=%s",
+                meta["namespace"], meta["name"], meta["uid"], finished_at(obj), ttl,
+            )  # fmt: skip
+
     async def poll_forever(indices: dict[str, Any], execution: Any) -> None:
         loop = asyncio.get_running_loop()
         began = datetime.now(UTC)
         last_polled: dict[str, float] = {}  # by run uid (loop time); see first_poll_age for a new one
+        # By run uid: when its deletion was asked (loop time). The index keeps a run for a moment after
+        # its deletion; it is asked again only if the run is still there a resync interval later.
+        collecting: dict[str, float] = {}
         while True:
             await asyncio.sleep(min(intervals.values()))
             now, due, seen = loop.time(), [], set()
+            ended: list[tuple[dict[str, Any], int | None]] = []
             wall = datetime.now(UTC)
             for store in list(indices["runs_by_name"].values()):
                 for obj in list(store):
@@ -212,8 +240,17 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
                     if interval is not None and now - last_polled[uid] >= interval:
                         last_polled[uid] = now
                         due.append(obj)
+                    elif interval is None and len(ended) < COLLECT_PER_PASS:
+                        ttl = run_ttl(obj, indices["queues_by_name"])
+                        asked = collecting.get(uid)
+                        retry = asked is None or now - asked >= settings.running_resync_interval
+                        if retry and collection_due(obj, ttl, now=wall):
+                            collecting[uid] = now
+                            ended.append((obj, ttl))
             for uid in set(last_polled) - seen:
                 del last_polled[uid]
+            for uid in set(collecting) - seen:
+                del collecting[uid]
             outcomes = await asyncio.gather(
                 *(loop.run_in_executor(execution.executor, reconcile, obj, indices) for obj in due),
                 return_exceptions=True,
@@ -222,6 +259,14 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
                 if isinstance(outcome, Exception):
                     meta = obj["metadata"]
                     log.warning("poll failed run=%s/%s error=%r", meta["namespace"], meta["name"], outcome)
+            collected = await asyncio.gather(
+                *(loop.run_in_executor(execution.executor, collect, obj, ttl) for obj, ttl in ended),
+                return_exceptions=True,
+            )
+            for (obj, _), outcome in zip(ended, collected, strict=True):
+                if isinstance(outcome, Exception):
+                    meta = obj["metadata"]
+                    log.warning("collect failed run=%s/%s error=%r", meta["namespace"], meta["name"], outcome)
 
     @kopf.on.startup(registry=registry)
     async def start_polling(settings: kopf.OperatorSettings, **kwargs: Any) -> None:

@@ -1,0 +1,77 @@
+"""When a finished JobRun is collected: deleted from the cluster a TTL after it ended, as a batch Job is.
+
+Pure functions, no Kubernetes calls: the operator's poll loop asks them about each run it holds and
+deletes those due. The run's JobResult, logs and files stay in the API's database.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from jobplane_crds.v1alpha1 import JobRunPhase
+
+__all__ = ["collect_at", "collection_due", "finished_at", "run_queue_name", "ttl_after_finished"]
+
+
+def _parsed(timestamp: Any) -> datetime | None:
+    if not timestamp:
+        return None
+    return datetime.fromisoformat(str(timestamp).replace("Z", "+00:00"))
+
+
+def finished_at(obj: dict[str, Any]) -> datetime | None:
+    """When a run ended, or None while it has not.
+
+    Its status.completionTime, which the operator writes with the terminal phase. A run whose status
+    lacks it (written by something else) counts from its Finished condition's transition, and failing
+    that from its creation: a finished run is never kept forever for want of a timestamp.
+    """
+    status = obj.get("status") or {}
+    phase = status.get("phase")
+    if not phase or not JobRunPhase(phase).is_terminal:
+        return None
+    finished = next(
+        (
+            condition.get("lastTransitionTime")
+            for condition in status.get("conditions") or []
+            if condition.get("type") == "Finished" and condition.get("status") == "True"
+        ),
+        None,
+    )
+    for timestamp in (
+        status.get("completionTime"),
+        finished,
+        (obj.get("metadata") or {}).get("creationTimestamp"),
+    ):
+        moment = _parsed(timestamp)
+        if moment is not None:
+            return moment
+    return None
+
+
+def run_queue_name(obj: dict[str, Any]) -> str | None:
+    """The queue a run was placed on (its status), else the one it asked for; None when neither says."""
+    status, spec = obj.get("status") or {}, obj.get("spec") or {}
+    return status.get("queue") or spec.get("queue") or None
+
+
+def ttl_after_finished(queue: dict[str, Any] | None, default: int | None) -> int | None:
+    """Seconds a finished run of ``queue`` stays: the queue's spec.ttlSecondsAfterFinished when it sets
+    one, else the operator's ``default``; None keeps the run until someone deletes it."""
+    value = ((queue or {}).get("spec") or {}).get("ttlSecondsAfterFinished")
+    return int(value) if value is not None else default
+
+
+def collect_at(obj: dict[str, Any], ttl_seconds: int | None) -> datetime | None:
+    """When a run is to be deleted, or None: it has not finished, or it is kept (no TTL)."""
+    finished = finished_at(obj)
+    if finished is None or ttl_seconds is None:
+        return None
+    return finished + timedelta(seconds=ttl_seconds)
+
+
+def collection_due(obj: dict[str, Any], ttl_seconds: int | None, *, now: datetime) -> bool:
+    """Whether a run is to be deleted at ``now``: it finished at least ``ttl_seconds`` ago."""
+    due = collect_at(obj, ttl_seconds)
+    return due is not None and now >= due

@@ -1,0 +1,114 @@
+"""When a finished JobRun is collected: its finish time, its queue's TTL or the operator's, and the
+decision at a given moment (the clock is an argument)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from jobplane_crds.v1alpha1 import JobQueue, JobRunPhase
+from jobplane_operator.reconcile.collection import (
+    collect_at,
+    collection_due,
+    finished_at,
+    run_queue_name,
+    ttl_after_finished,
+)
+from jobplane_operator.settings import OperatorSettings
+
+CREATED = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+ENDED = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _run(phase: JobRunPhase | None, **status: Any) -> dict[str, Any]:
+    run: dict[str, Any] = {
+        "metadata": {"name": "r", "namespace": "ns", "uid": "u-1", "creationTimestamp": _stamp(CREATED)},
+        "spec": {"job": "hello"},
+    }
+    if phase is not None:
+        run["status"] = {"phase": phase.value, **status}
+    return run
+
+
+def _finished(phase: JobRunPhase = JobRunPhase.SUCCEEDED) -> dict[str, Any]:
+    return _run(phase, completionTime=_stamp(ENDED))
+
+
+def _queue(ttl: int | None) -> dict[str, Any]:
+    spec = {} if ttl is None else {"ttlSecondsAfterFinished": ttl}
+    return {"metadata": {"name": "default", "namespace": "ns"}, "spec": spec}
+
+
+@pytest.mark.parametrize("phase", [JobRunPhase.SUCCEEDED, JobRunPhase.FAILED, JobRunPhase.CANCELLED])
+def test_a_finished_run_is_due_once_its_ttl_has_passed_since_its_completion_time(phase: JobRunPhase) -> None:
+    run = _finished(phase)
+    assert not collection_due(run, 300, now=ENDED + timedelta(seconds=299))
+    assert collection_due(run, 300, now=ENDED + timedelta(seconds=300))
+    assert collect_at(run, 300) == ENDED + timedelta(seconds=300)
+
+
+@pytest.mark.parametrize(
+    "phase",
+    [None, JobRunPhase.PENDING, JobRunPhase.QUEUED, JobRunPhase.RUNNING, JobRunPhase.AWAITING_APPROVAL],
+)
+def test_an_unfinished_run_is_never_due_however_old(phase: JobRunPhase | None) -> None:
+    run = _run(phase)
+    assert finished_at(run) is None
+    assert not collection_due(run, 0, now=CREATED + timedelta(days=365))
+
+
+def test_a_ttl_of_zero_collects_a_run_as_soon_as_it_ends() -> None:
+    assert collection_due(_finished(), 0, now=ENDED)
+
+
+def test_no_ttl_keeps_a_finished_run() -> None:
+    assert collect_at(_finished(), None) is None
+    assert not collection_due(_finished(), None, now=ENDED + timedelta(days=3650))
+
+
+def test_without_a_completion_time_the_finished_condition_then_the_creation_count() -> None:
+    condition = {"type": "Finished", "status": "True", "lastTransitionTime": _stamp(ENDED)}
+    assert finished_at(_run(JobRunPhase.FAILED, conditions=[condition])) == ENDED
+    assert finished_at(_run(JobRunPhase.FAILED)) == CREATED
+
+
+def test_the_queues_ttl_wins_over_the_operators_default_even_zero() -> None:
+    assert ttl_after_finished(_queue(60), 86400) == 60
+    assert ttl_after_finished(_queue(0), 86400) == 0
+    assert ttl_after_finished(_queue(None), 86400) == 86400
+    assert ttl_after_finished(None, 86400) == 86400  # the queue is gone, or the run names none
+    assert ttl_after_finished(_queue(None), None) is None
+
+
+def test_a_runs_queue_is_the_one_it_was_placed_on_else_the_one_it_asked_for() -> None:
+    placed = _run(JobRunPhase.SUCCEEDED, queue="gpu")
+    placed["spec"]["queue"] = "default"
+    assert run_queue_name(placed) == "gpu"
+    asked = _run(JobRunPhase.FAILED)
+    asked["spec"]["queue"] = "cpu"
+    assert run_queue_name(asked) == "cpu"
+    assert run_queue_name(_run(JobRunPhase.FAILED)) is None
+
+
+def test_the_queue_field_refuses_a_negative_ttl() -> None:
+    assert JobQueue.model_validate(_queue(5)).spec.ttl_seconds_after_finished == 5
+    with pytest.raises(ValidationError):
+        JobQueue.model_validate(_queue(-1))
+
+
+def test_the_operator_default_is_one_day_and_empty_keeps_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert OperatorSettings().run_ttl_seconds == 86400
+    monkeypatch.setenv("JOBPLANE_OPERATOR_RUN_TTL_SECONDS", "")
+    assert OperatorSettings().run_ttl_seconds is None
+    monkeypatch.setenv("JOBPLANE_OPERATOR_RUN_TTL_SECONDS", "0")
+    assert OperatorSettings().run_ttl_seconds == 0
+    monkeypatch.setenv("JOBPLANE_OPERATOR_RUN_TTL_SECONDS", "-5")
+    with pytest.raises(ValidationError):
+        OperatorSettings()
