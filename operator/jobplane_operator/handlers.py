@@ -18,7 +18,7 @@ from jobplane_crds import GROUP
 from jobplane_crds.v1alpha1 import VERSION, JobRunPhase
 from jobplane_operator.kube import Clients
 from jobplane_operator.reconcile.collection import (
-    collection_due,
+    Collector,
     finished_at,
     run_queue_name,
     ttl_after_finished,
@@ -61,8 +61,7 @@ HANDLER_THREADS = 20
 # behind the starts of the runs the previous fires made: a thousand schedules firing in the same minute
 # each make their run (one API call), then write status in kopf's executor.
 FIRE_THREADS = 10
-# At most this many finished runs are deleted per pass of the poll loop, so that a backlog (a TTL
-# turned on over months of history) is worked off over passes without starving the runs' own polls.
+# At most this many finished runs are deleted per pass of the poll loop (see Collector).
 COLLECT_PER_PASS = 200
 
 
@@ -222,13 +221,11 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
         loop = asyncio.get_running_loop()
         began = datetime.now(UTC)
         last_polled: dict[str, float] = {}  # by run uid (loop time); see first_poll_age for a new one
-        # By run uid: when its deletion was asked (loop time). The index keeps a run for a moment after
-        # its deletion; it is asked again only if the run is still there a resync interval later.
-        collecting: dict[str, float] = {}
+        collector = Collector(per_pass=COLLECT_PER_PASS, retry_after=settings.running_resync_interval)
         while True:
             await asyncio.sleep(min(intervals.values()))
             now, due, seen = loop.time(), [], set()
-            ended: list[tuple[dict[str, Any], int | None]] = []
+            finished: list[dict[str, Any]] = []
             wall = datetime.now(UTC)
             for store in list(indices["runs_by_name"].values()):
                 for obj in list(store):
@@ -240,17 +237,13 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
                     if interval is not None and now - last_polled[uid] >= interval:
                         last_polled[uid] = now
                         due.append(obj)
-                    elif interval is None and len(ended) < COLLECT_PER_PASS:
-                        ttl = run_ttl(obj, indices["queues_by_name"])
-                        asked = collecting.get(uid)
-                        retry = asked is None or now - asked >= settings.running_resync_interval
-                        if retry and collection_due(obj, ttl, now=wall):
-                            collecting[uid] = now
-                            ended.append((obj, ttl))
+                    elif interval is None:
+                        finished.append(obj)
             for uid in set(last_polled) - seen:
                 del last_polled[uid]
-            for uid in set(collecting) - seen:
-                del collecting[uid]
+            collector.forget(seen)
+            ttl_of = functools.partial(run_ttl, queues=indices["queues_by_name"])
+            ended = collector.pick(finished, ttl_of, now=wall, moment=now)
             outcomes = await asyncio.gather(
                 *(loop.run_in_executor(execution.executor, reconcile, obj, indices) for obj in due),
                 return_exceptions=True,

@@ -6,12 +6,20 @@ deletes those due. The run's JobResult, logs and files stay in the API's databas
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 from jobplane_crds.v1alpha1 import JobRunPhase
 
-__all__ = ["collect_at", "collection_due", "finished_at", "run_queue_name", "ttl_after_finished"]
+__all__ = [
+    "Collector",
+    "collect_at",
+    "collection_due",
+    "finished_at",
+    "run_queue_name",
+    "ttl_after_finished",
+]
 
 
 def _parsed(timestamp: Any) -> datetime | None:
@@ -75,3 +83,45 @@ def collection_due(obj: dict[str, Any], ttl_seconds: int | None, *, now: datetim
     """Whether a run is to be deleted at ``now``: it finished at least ``ttl_seconds`` ago."""
     due = collect_at(obj, ttl_seconds)
     return due is not None and now >= due
+
+
+class Collector:
+    """Which finished runs a pass of the poll loop deletes: those due, at most ``per_pass`` of them (a
+    backlog, such as a TTL turned on over months of history, is worked off over passes without starving
+    the other polls), and a run asked for already only once ``retry_after`` seconds have passed (the
+    operator's index keeps a deleted run for a moment). No calls: the loop deletes what it picks.
+    """
+
+    def __init__(self, *, per_pass: int, retry_after: float) -> None:
+        self.per_pass = per_pass
+        self.retry_after = retry_after
+        self._asked: dict[str, float] = {}  # by run uid: the moment its deletion was picked
+
+    def pick(
+        self,
+        runs: Iterable[dict[str, Any]],
+        ttl_of: Callable[[dict[str, Any]], int | None],
+        *,
+        now: datetime,
+        moment: float,
+    ) -> list[tuple[dict[str, Any], int | None]]:
+        """The runs to delete now (with their TTL): ``now`` is the wall clock the TTLs count in,
+        ``moment`` the loop's monotonic clock the retries count in."""
+        picked: list[tuple[dict[str, Any], int | None]] = []
+        for obj in runs:
+            if len(picked) >= self.per_pass:
+                break
+            uid = obj["metadata"]["uid"]
+            asked = self._asked.get(uid)
+            if asked is not None and moment - asked < self.retry_after:
+                continue
+            ttl = ttl_of(obj)
+            if collection_due(obj, ttl, now=now):
+                self._asked[uid] = moment
+                picked.append((obj, ttl))
+        return picked
+
+    def forget(self, present: set[str]) -> None:
+        """Drop what is kept of the runs no longer in the index (by uid)."""
+        for uid in set(self._asked) - present:
+            del self._asked[uid]
