@@ -161,3 +161,12 @@ def test_results_retention_deletes_old_results_with_their_logs_and_files(stack: 
         logged = connection.execute(LOGS_OF, (aged,))
         assert logged.fetchone()[0] == 0  # type: ignore[index]
     assert admin.client.get(f"/api/extras/job-results/{recent['id']}/").json()["status"]["value"] == "SUCCESS"
+
+
+def test_a_queue_with_a_negative_ttl_is_refused(stack: Stack) -> None:
+    queue = stack.default_queue(stack.namespace)
+    queue["metadata"]["name"] = "negative-ttl"
+    queue["spec"]["ttlSecondsAfterFinished"] = -1
+    refused = stack.cluster.kubectl("apply", "-f", "-", input=json.dumps(queue), check=False)
+    assert refused.returncode != 0
+    assert "ttlSecondsAfterFinished" in refused.stderr

@@ -60,7 +60,7 @@ class JobQueueSpec(CrdModel):
     ttl_seconds_after_finished: int | None = Field(default=None, ge=0)
     """Seconds a finished run of this queue stays in the cluster after it ended (its status.completionTime):
     then its JobRun is deleted, and its Job and pod with it. 0 deletes it as soon as it ends. Unset: the
-    operator's default (the chart's operator.runTtlSecondsAfterFinished, one day unless changed). Its
+    operator's default (the chart's operator.runTTLSecondsAfterFinished, one day unless changed). Its
     JobResult, logs and files stay in the API's database under their own retention."""
     kueue_local_queue: str | None = Field(
         default=None,
