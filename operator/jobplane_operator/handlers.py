@@ -17,12 +17,7 @@ from jobplane.settings import Settings, get_settings
 from jobplane_crds import GROUP
 from jobplane_crds.v1alpha1 import VERSION, JobRunPhase
 from jobplane_operator.kube import Clients
-from jobplane_operator.reconcile.collection import (
-    Collector,
-    finished_at,
-    run_queue_name,
-    ttl_after_finished,
-)
+from jobplane_operator.reconcile.collection import Collector, finished_at, ttl_after_finished
 from jobplane_operator.reconcile.jobrepository import (
     LABEL_REPOSITORY,
     repository_event_matters,
@@ -203,10 +198,8 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
     }
     polling: list[asyncio.Task[None]] = []
 
-    def run_ttl(obj: dict[str, Any], queues: Any) -> int | None:
-        queue_name = run_queue_name(obj)
-        key = (obj["metadata"]["namespace"], queue_name)
-        queue = next(iter(queues.get(key, [])), None) if queue_name else None
+    def queue_ttl(queues: Any, namespace: str, name: str | None) -> int | None:
+        queue = next(iter(queues.get((namespace, name), [])), None) if name else None
         return ttl_after_finished(queue, settings.run_ttl_seconds)
 
     def collect(obj: dict[str, Any], ttl: int | None) -> None:
@@ -242,7 +235,7 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
             for uid in set(last_polled) - seen:
                 del last_polled[uid]
             collector.forget(seen)
-            ttl_of = functools.partial(run_ttl, queues=indices["queues_by_name"])
+            ttl_of = functools.partial(queue_ttl, indices["queues_by_name"])
             ended = collector.pick(finished, ttl_of, now=wall, moment=now)
             outcomes = await asyncio.gather(
                 *(loop.run_in_executor(execution.executor, reconcile, obj, indices) for obj in due),

@@ -22,6 +22,9 @@ __all__ = [
 ]
 
 
+_ENDED = frozenset(phase.value for phase in JobRunPhase if phase.is_terminal)
+
+
 def _parsed(timestamp: Any) -> datetime | None:
     if not timestamp:
         return None
@@ -37,25 +40,17 @@ def finished_at(obj: dict[str, Any]) -> datetime | None:
     """
     status = obj.get("status") or {}
     phase = status.get("phase")
-    if not phase or not JobRunPhase(phase).is_terminal:
+    if phase not in _ENDED:
         return None
-    finished = next(
-        (
-            condition.get("lastTransitionTime")
-            for condition in status.get("conditions") or []
-            if condition.get("type") == "Finished" and condition.get("status") == "True"
-        ),
-        None,
-    )
-    for timestamp in (
-        status.get("completionTime"),
-        finished,
-        (obj.get("metadata") or {}).get("creationTimestamp"),
-    ):
-        moment = _parsed(timestamp)
-        if moment is not None:
-            return moment
-    return None
+    completed = _parsed(status.get("completionTime"))
+    if completed is not None:
+        return completed
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "Finished" and condition.get("status") == "True":
+            transition = _parsed(condition.get("lastTransitionTime"))
+            if transition is not None:
+                return transition
+    return _parsed((obj.get("metadata") or {}).get("creationTimestamp"))
 
 
 def run_queue_name(obj: dict[str, Any]) -> str | None:
@@ -90,38 +85,61 @@ class Collector:
     backlog, such as a TTL turned on over months of history, is worked off over passes without starving
     the other polls), and a run asked for already only once ``retry_after`` seconds have passed (the
     operator's index keeps a deleted run for a moment). No calls: the loop deletes what it picks.
+
+    Every pass looks at every finished run the operator holds (a day of them at the default TTL): what a
+    run says of its end never changes once it has ended, so its finish time and queue are read once and
+    kept by uid, and each queue's TTL is asked once per pass.
     """
 
     def __init__(self, *, per_pass: int, retry_after: float) -> None:
         self.per_pass = per_pass
         self.retry_after = retry_after
         self._asked: dict[str, float] = {}  # by run uid: the moment its deletion was picked
+        # By run uid: when it finished (None: it has not) and its queue's key (namespace, name).
+        self._seen: dict[str, tuple[datetime | None, tuple[str, str | None]]] = {}
 
     def pick(
         self,
         runs: Iterable[dict[str, Any]],
-        ttl_of: Callable[[dict[str, Any]], int | None],
+        ttl_of: Callable[[str, str | None], int | None],
         *,
         now: datetime,
         moment: float,
     ) -> list[tuple[dict[str, Any], int | None]]:
-        """The runs to delete now (with their TTL): ``now`` is the wall clock the TTLs count in,
-        ``moment`` the loop's monotonic clock the retries count in."""
+        """The runs to delete now, with their TTL. ``ttl_of(namespace, queue)``: the TTL of a queue's
+        finished runs (see ttl_after_finished; queue None: the run names none); ``now``: the wall clock
+        the TTLs count in; ``moment``: the loop's monotonic clock the retries count in."""
         picked: list[tuple[dict[str, Any], int | None]] = []
+        ttls: dict[tuple[str, str | None], int | None] = {}
         for obj in runs:
             if len(picked) >= self.per_pass:
                 break
-            uid = obj["metadata"]["uid"]
+            meta = obj["metadata"]
+            uid = meta["uid"]
+            seen = self._seen.get(uid)
+            if seen is None or seen[0] is None:  # new, or seen before it ended
+                seen = self._seen[uid] = (
+                    finished_at(obj),
+                    (meta.get("namespace") or "", run_queue_name(obj)),
+                )
+            finished, queue = seen
+            if finished is None:
+                continue
+            if queue not in ttls:
+                ttls[queue] = ttl_of(*queue)
+            ttl = ttls[queue]
+            if ttl is None or now < finished + timedelta(seconds=ttl):
+                continue
             asked = self._asked.get(uid)
             if asked is not None and moment - asked < self.retry_after:
                 continue
-            ttl = ttl_of(obj)
-            if collection_due(obj, ttl, now=now):
-                self._asked[uid] = moment
-                picked.append((obj, ttl))
+            self._asked[uid] = moment
+            picked.append((obj, ttl))
         return picked
 
     def forget(self, present: set[str]) -> None:
         """Drop what is kept of the runs no longer in the index (by uid)."""
         for uid in set(self._asked) - present:
             del self._asked[uid]
+        for uid in set(self._seen) - present:
+            del self._seen[uid]

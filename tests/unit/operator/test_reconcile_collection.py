@@ -115,25 +115,43 @@ def test_the_operator_default_is_one_day_and_empty_keeps_runs(monkeypatch: pytes
         OperatorSettings()
 
 
-def _named(uid: str, *, ended: datetime = ENDED) -> dict[str, Any]:
-    run = _run(JobRunPhase.SUCCEEDED, completionTime=_stamp(ended))
+def _named(uid: str, *, ended: datetime = ENDED, queue: str = "default") -> dict[str, Any]:
+    run = _run(JobRunPhase.SUCCEEDED, completionTime=_stamp(ended), queue=queue)
     run["metadata"]["uid"] = uid
     return run
 
 
-def test_the_collector_picks_the_due_runs_with_their_ttl() -> None:
+def test_the_collector_picks_the_due_runs_with_their_queues_ttl() -> None:
     collector = Collector(per_pass=10, retry_after=60)
-    due, short, early = _named("due"), _named("short"), _named("early", ended=ENDED + timedelta(seconds=55))
-    ttls = {"due": 60, "short": 10, "early": 10}  # each run's own (its queue's)
+    due, short = _named("due", queue="slow"), _named("short", queue="fast")
+    early = _named("early", ended=ENDED + timedelta(seconds=55), queue="fast")
+    asked: list[tuple[str, str | None]] = []
 
-    picked = collector.pick(
-        [due, short, early],
-        lambda obj: ttls[obj["metadata"]["uid"]],
-        now=ENDED + timedelta(seconds=60),
-        moment=0,
-    )
+    def ttl_of(namespace: str, queue: str | None) -> int | None:
+        asked.append((namespace, queue))
+        return {"slow": 60, "fast": 10}[queue or ""]
+
+    picked = collector.pick([due, short, early], ttl_of, now=ENDED + timedelta(seconds=60), moment=0)
 
     assert picked == [(due, 60), (short, 10)]
+    assert asked == [("ns", "slow"), ("ns", "fast")]  # once per queue and pass
+
+
+def test_a_queues_new_ttl_counts_from_the_next_pass() -> None:
+    collector = Collector(per_pass=10, retry_after=60)
+    run = _named("r")
+    later = ENDED + timedelta(minutes=10)
+    assert collector.pick([run], lambda *_: 3600, now=later, moment=0) == []
+    assert collector.pick([run], lambda *_: 60, now=later, moment=1) == [(run, 60)]
+
+
+def test_a_run_first_seen_unfinished_is_picked_once_it_has_ended() -> None:
+    collector = Collector(per_pass=10, retry_after=60)
+    running = _run(JobRunPhase.RUNNING)
+    later = ENDED + timedelta(hours=1)
+    assert collector.pick([running], lambda *_: 0, now=later, moment=0) == []
+    ended = _run(JobRunPhase.SUCCEEDED, completionTime=_stamp(ENDED))  # the same run (uid), ended
+    assert collector.pick([ended], lambda *_: 0, now=later, moment=1) == [(ended, 0)]
 
 
 def test_the_collector_picks_at_most_its_share_per_pass_and_the_rest_next() -> None:
@@ -141,8 +159,8 @@ def test_the_collector_picks_at_most_its_share_per_pass_and_the_rest_next() -> N
     runs = [_named(f"r{n}") for n in range(5)]
     later = ENDED + timedelta(hours=1)
 
-    first = collector.pick(runs, lambda _: 0, now=later, moment=0)
-    second = collector.pick(runs, lambda _: 0, now=later, moment=1)
+    first = collector.pick(runs, lambda *_: 0, now=later, moment=0)
+    second = collector.pick(runs, lambda *_: 0, now=later, moment=1)
 
     assert [obj["metadata"]["uid"] for obj, _ in first] == ["r0", "r1"]
     assert [obj["metadata"]["uid"] for obj, _ in second] == ["r2", "r3"]
@@ -153,26 +171,26 @@ def test_a_run_picked_is_asked_again_only_after_the_retry_interval_while_still_t
     run = _named("slow-to-go")
     later = ENDED + timedelta(hours=1)
 
-    assert collector.pick([run], lambda _: 0, now=later, moment=100)
-    assert collector.pick([run], lambda _: 0, now=later, moment=159) == []  # the index lags its deletion
-    assert collector.pick([run], lambda _: 0, now=later, moment=160) == [(run, 0)]
+    assert collector.pick([run], lambda *_: 0, now=later, moment=100)
+    assert collector.pick([run], lambda *_: 0, now=later, moment=159) == []  # the index lags its deletion
+    assert collector.pick([run], lambda *_: 0, now=later, moment=160) == [(run, 0)]
 
 
 def test_a_run_gone_from_the_index_is_forgotten() -> None:
     collector = Collector(per_pass=10, retry_after=60)
     run = _named("gone")
     later = ENDED + timedelta(hours=1)
-    assert collector.pick([run], lambda _: 0, now=later, moment=100)
+    assert collector.pick([run], lambda *_: 0, now=later, moment=100)
 
     collector.forget(set())
 
     # A run of the same uid can only be the same run: seen again (a relist), it is asked for at once.
-    assert collector.pick([run], lambda _: 0, now=later, moment=101) == [(run, 0)]
+    assert collector.pick([run], lambda *_: 0, now=later, moment=101) == [(run, 0)]
 
 
 def test_the_collector_keeps_runs_without_a_ttl_and_unfinished_ones() -> None:
     collector = Collector(per_pass=10, retry_after=60)
     running = _run(JobRunPhase.RUNNING)
     far = ENDED + timedelta(days=3650)
-    assert collector.pick([_named("kept"), running], lambda _: None, now=far, moment=0) == []
-    assert collector.pick([running], lambda _: 0, now=far, moment=0) == []
+    assert collector.pick([_named("kept"), running], lambda *_: None, now=far, moment=0) == []
+    assert collector.pick([running], lambda *_: 0, now=far, moment=0) == []
