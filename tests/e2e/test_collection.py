@@ -170,3 +170,30 @@ def test_a_queue_with_a_negative_ttl_is_refused(stack: Stack) -> None:
     refused = stack.cluster.kubectl("apply", "-f", "-", input=json.dumps(queue), check=False)
     assert refused.returncode != 0
     assert "ttlSecondsAfterFinished" in refused.stderr
+
+
+def test_a_run_of_a_queue_without_a_ttl_is_collected_after_the_operators_default(stack: Stack) -> None:
+    # Last in the module: the queue loses its TTL and the operator restarts with a default of 3 s.
+    namespace = stack.namespace
+    patch = json.dumps({"spec": {"ttlSecondsAfterFinished": None}})
+    stack.cluster.kubectl("patch", "jobqueue", "default", "-n", namespace, "--type=merge", "-p", patch)
+    queue = stack.cluster.get_json("jobqueue", "default", "-n", namespace)
+    assert "ttlSecondsAfterFinished" not in queue["spec"]
+    stack.operator_env["JOBPLANE_OPERATOR_RUN_TTL_SECONDS"] = "3"
+    stack.restart_operator()
+    admin = Api(stack, stack.admin_token)
+
+    answer = admin.run(HELLO)
+    assert answer.status_code == 201, answer.text
+    result = admin.wait_result(answer.json()["job_result"]["id"], timeout=180)
+    assert result["status"]["value"] == "SUCCESS", result
+    run_name = result["run"]["name"]
+    ended = wait_for(
+        f"jobrun {run_name} ended",
+        lambda: (run := _run(stack, run_name)) and (run.get("status") or {}).get("completionTime") and run,
+        timeout=60,
+    )
+
+    wait_for(f"jobrun {run_name} collected", lambda: _run(stack, run_name) is None, timeout=120, interval=0.5)
+    assert datetime.now(UTC) >= _stamp(ended["status"]["completionTime"]) + timedelta(seconds=3)
+    assert admin.client.get(f"/api/extras/job-results/{result['id']}/").json()["status"]["value"] == "SUCCESS"
