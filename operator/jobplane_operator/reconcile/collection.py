@@ -1,7 +1,8 @@
 """When a finished JobRun is collected: deleted from the cluster a TTL after it ended, as a batch Job is.
 
-Pure functions, no Kubernetes calls: the operator's poll loop asks them about each run it holds and
-deletes those due. The run's JobResult, logs and files stay in the API's database.
+Pure functions, and the Collector that keeps what the poll loop needs from one pass to the next; no
+Kubernetes calls: the loop asks which runs are due and deletes them. The run's JobResult, logs and files
+stay in the API's database.
 """
 
 from __future__ import annotations
