@@ -94,6 +94,24 @@ def _parser() -> argparse.ArgumentParser:
     db_commands.add_parser("upgrade", help="apply the schema migrations")
     db_commands.add_parser("revision", help="print the schema revision of the database")
 
+    retention = commands.add_parser(
+        "results-retention",
+        help="delete finished results (with their logs and files) past an age or a count per job",
+        description=(
+            "Delete the finished results older than --max-age, and those beyond the newest --keep-per-job "
+            "results of each job (class path), with their log entries and files, in batches of "
+            "--batch-size results, one short transaction each. Unfinished results are never deleted. "
+            "The database is JOBPLANE_DATABASE_URL."
+        ),
+    )
+    retention.add_argument("--max-age", help="delete finished results created longer ago: 90s, 12h, 30d, 4w")
+    retention.add_argument(
+        "--keep-per-job", type=int, metavar="N", help="keep the newest N results of each job, delete the rest"
+    )
+    retention.add_argument(
+        "--batch-size", type=int, default=1000, metavar="N", help="results per transaction (default 1000)"
+    )
+
     _add_identity_commands(commands)
     from jobplane.repocli import add_repo_commands
 
@@ -405,6 +423,31 @@ def _db(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _results_retention(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime
+
+    from jobplane.store.database import create_store_engine, make_sessionmaker
+    from jobplane.store.retention import RetentionPolicy, apply_retention, parse_age
+
+    try:
+        max_age = parse_age(args.max_age) if args.max_age is not None else None
+        policy = RetentionPolicy(max_age=max_age, keep_per_job=args.keep_per_job)
+        if args.batch_size < 1:
+            raise ValueError("--batch-size must be at least 1")
+    except ValueError as exc:
+        _error(str(exc))
+        return EXIT_BAD_INPUT
+    engine = create_store_engine(settings.database_url)
+    try:
+        report = apply_retention(
+            make_sessionmaker(engine), policy, now=datetime.now(UTC), batch_size=args.batch_size
+        )
+    finally:
+        engine.dispose()
+    print(f"Results retention: {report.summary()}")
+    return EXIT_OK
+
+
 def _repo(args: argparse.Namespace, settings: Settings) -> int:
     from jobplane.repocli import run_repo_command
 
@@ -442,6 +485,7 @@ def main(argv: list[str] | None = None) -> int:
         "tokens": _identity,
         "permissions": _identity,
         "repo": _repo,
+        "results-retention": _results_retention,
     }
     return handlers[args.command](args, settings)
 

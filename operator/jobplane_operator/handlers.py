@@ -19,6 +19,7 @@ from jobplane.settings import Settings, get_settings
 from jobplane_crds import GROUP
 from jobplane_crds.v1alpha1 import VERSION, JobRunPhase
 from jobplane_operator.kube import Clients
+from jobplane_operator.reconcile.collection import Collector, finished_at, ttl_after_finished
 from jobplane_operator.reconcile.jobqueue import queue_loads, queue_status_changes
 from jobplane_operator.reconcile.jobrepository import (
     LABEL_REPOSITORY,
@@ -58,6 +59,8 @@ HANDLER_THREADS = 20
 # behind the starts of the runs the previous fires made: a thousand schedules firing in the same minute
 # each make their run (one API call), then write status in kopf's executor.
 FIRE_THREADS = 10
+# At most this many finished runs are deleted per pass of the poll loop (see Collector).
+COLLECT_PER_PASS = 200
 # How long the operator's other work waits at most for a burst of fires (FireBurst).
 BURST_HOLD_SECONDS = 10.0
 
@@ -238,7 +241,8 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
     # Job events carry a run from its Job's creation to its end; polling is for what no event
     # announces (see poll_interval). One loop over the runs index rather than kopf timers: a timer
     # makes kopf put a finalizer on every run, two more writes per run and a run that cannot be
-    # deleted while the operator is down.
+    # deleted while the operator is down. The same loop deletes the finished runs whose TTL is over
+    # (see reconcile.collection): the clock, not an event, makes them due.
     intervals = {
         "queued": settings.resync_interval,
         "pending": max(settings.resync_interval, settings.pending_timeout / 3),
@@ -246,14 +250,28 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
     }
     polling: list[asyncio.Task[None]] = []
 
+    def queue_ttl(queues: Any, namespace: str, name: str | None) -> int | None:
+        queue = next(iter(queues.get((namespace, name), [])), None) if name else None
+        return ttl_after_finished(queue, settings.run_ttl_seconds)
+
+    def collect(obj: dict[str, Any], ttl: int | None) -> None:
+        meta = obj["metadata"]
+        if api().delete_run(meta["namespace"], meta["name"], meta["uid"]):
+            log.info(
+                "collected finished run run=%s/%s uid=%s finished=%s ttl=%s",
+                meta["namespace"], meta["name"], meta["uid"], finished_at(obj), ttl,
+            )  # fmt: skip
+
     async def poll_forever(indices: dict[str, Any], execution: Any) -> None:
         loop = asyncio.get_running_loop()
         began = datetime.now(UTC)
         last_polled: dict[str, float] = {}  # by run uid (loop time); see first_poll_age for a new one
         queues_written: dict[tuple[str, str], dict[str, Any]] = {}  # see queue_status_changes
+        collector = Collector(per_pass=COLLECT_PER_PASS, retry_after=settings.running_resync_interval)
         while True:
             await asyncio.sleep(min(intervals.values()))
             now, due, seen = loop.time(), [], set()
+            finished: list[dict[str, Any]] = []
             wall = datetime.now(UTC)
             for store in list(indices["runs_by_name"].values()):
                 for obj in list(store):
@@ -265,10 +283,15 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
                     if interval is not None and now - last_polled[uid] >= interval:
                         last_polled[uid] = now
                         due.append(obj)
+                    elif interval is None:
+                        finished.append(obj)
             for uid in set(last_polled) - seen:
                 del last_polled[uid]
+            collector.forget(seen)
+            ttl_of = functools.partial(queue_ttl, indices["queues_by_name"])
+            ended = collector.pick(finished, ttl_of, now=wall, moment=now)
             queue_writes = queue_status_changes_of(indices, queues_written)
-            if due or queue_writes:
+            if due or queue_writes or ended:
                 await burst().wait()
             if queue_writes:
                 written = await loop.run_in_executor(execution.executor, write_queue_statuses, queue_writes)
@@ -281,6 +304,14 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
                 if isinstance(outcome, Exception):
                     meta = obj["metadata"]
                     log.warning("poll failed run=%s/%s error=%r", meta["namespace"], meta["name"], outcome)
+            collected = await asyncio.gather(
+                *(loop.run_in_executor(execution.executor, collect, obj, ttl) for obj, ttl in ended),
+                return_exceptions=True,
+            )
+            for (obj, _), outcome in zip(ended, collected, strict=True):
+                if isinstance(outcome, Exception):
+                    meta = obj["metadata"]
+                    log.warning("collect failed run=%s/%s error=%r", meta["namespace"], meta["name"], outcome)
 
     def queue_status_changes_of(
         indices: dict[str, Any], written: dict[tuple[str, str], dict[str, Any]]

@@ -171,6 +171,28 @@ class Clients:
                 return None
             raise
 
+    def delete_run(self, namespace: str, name: str, uid: str) -> bool:
+        """Delete that very run (a later one under its name is another's); False when it is gone already.
+
+        Background: the run goes now, the garbage collector then removes its Job, pod and Secrets, which
+        it owns.
+        """
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+
+        options = client.V1DeleteOptions(
+            propagation_policy="Background", preconditions=client.V1Preconditions(uid=uid)
+        )
+        try:
+            self.custom.delete_namespaced_custom_object(
+                GROUP, VERSION, namespace, JOB_RUNS, name, body=options
+            )
+        except ApiException as exc:
+            if exc.status in (404, 409):  # 409: the uid precondition failed, the run meant is gone
+                return False
+            raise
+        return True
+
     def patch_run_status(
         self, namespace: str, name: str, status: dict[str, Any], resource_version: str | None
     ) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from jobplane.runtoken import MIN_KEY_BYTES
@@ -134,6 +134,17 @@ class OperatorSettings(BaseSettings):
         ),
     )
 
+    run_ttl_seconds: int | None = Field(
+        default=86400,
+        ge=0,
+        description=(
+            "Seconds a finished JobRun stays in the cluster after it ended, unless its JobQueue sets "
+            "spec.ttlSecondsAfterFinished: then it is deleted, with its Job and pod. 0 deletes it as soon "
+            "as it ends; empty (the chart: null) keeps finished runs until someone deletes them. One day by "
+            "default. Its JobResult, logs and files stay in the API's database under their own retention."
+        ),
+    )
+
     # --- how it decides ----------------------------------------------------------------------
     pending_timeout: float = Field(
         default=20.0,
@@ -188,6 +199,12 @@ class OperatorSettings(BaseSettings):
             "interval a JobRepository gets. Webhooks and sync requests do not wait for it."
         ),
     )
+
+    @field_validator("run_ttl_seconds", mode="before")
+    @classmethod
+    def _empty_keeps_runs(cls, value: object) -> object:
+        # An environment variable cannot be null: set and empty says "no TTL".
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _webhook_has_a_certificate(self) -> OperatorSettings:

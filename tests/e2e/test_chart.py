@@ -16,8 +16,10 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,10 @@ import httpx
 import psycopg
 import pytest
 import yaml
+from sqlalchemy import func, select
 
+from jobplane.store.database import create_store_engine, make_sessionmaker
+from jobplane.store.models import JobLogEntry, JobResult
 from jobplane_crds.v1alpha1 import KINDS
 from tests.cluster.binaries import Binaries
 from tests.cluster.cluster import Cluster, wait_for
@@ -627,6 +632,39 @@ def _pod_context_with_label() -> dict[str, Any]:
         "supplementalGroups": [10001],
         "seccompProfile": {"type": "RuntimeDefault"},
     }
+
+
+@pytest.mark.timeout(900)  # alone (-k), it also waits for the install
+def test_the_results_retention_cronjob_deletes_an_old_result_from_the_database(release: Release) -> None:
+    sessions = make_sessionmaker(create_store_engine(release.database_url))
+    old = uuid.uuid4()
+    with sessions.begin() as session:
+        created = datetime.now(UTC) - timedelta(days=100)
+        session.add(
+            JobResult(
+                id=old, name="Old", job_class_path="retention.Old", status="SUCCESS", date_created=created
+            )
+        )
+        session.flush()
+        session.add(JobLogEntry(job_result_id=old, message="old"))
+    with sessions() as session:
+        others = session.scalar(select(func.count()).select_from(JobResult).where(JobResult.id != old))
+
+    # The chart's CronJob, run now rather than at 03:17.
+    release.kubectl("create", "job", "retention-now", f"--from=cronjob/{FULLNAME}-results-retention")
+
+    def ended() -> str | None:
+        conditions = (release.get("job", "retention-now").get("status") or {}).get("conditions") or []
+        return next((c["type"] for c in conditions if c["type"] in ("Complete", "Failed")), None)
+
+    assert wait_for("the retention Job", ended, timeout=180) == "Complete", release.diagnostics()
+    logs = release.kubectl("logs", "job/retention-now").stdout
+    assert "Results retention: deleted 1 results, 1 log entries and 0 files in 1 batches" in logs, logs
+    with sessions() as session:
+        assert session.get(JobResult, old) is None
+        logs_of_old = select(func.count()).select_from(JobLogEntry).where(JobLogEntry.job_result_id == old)
+        assert session.scalar(logs_of_old) == 0
+        assert session.scalar(select(func.count()).select_from(JobResult)) == others
 
 
 def test_uninstall_keeps_the_crds_the_run_token_and_the_history_in_postgres(release: Release) -> None:

@@ -57,6 +57,11 @@ class JobQueueSpec(CrdModel):
         default=None, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True}
     )
     """A partial core/v1 PodTemplateSpec merged into every pod (env, volumes, securityContext...)."""
+    ttl_seconds_after_finished: int | None = Field(default=None, ge=0)
+    """Seconds a finished run of this queue stays in the cluster after it ended (its status.completionTime):
+    then its JobRun is deleted, and its Job and pod with it. 0 deletes it as soon as it ends. Unset: the
+    operator's default (the chart's operator.runTTLSecondsAfterFinished, one day unless changed). Its
+    JobResult, logs and files stay in the API's database under their own retention."""
     kueue_local_queue: str | None = Field(
         default=None,
         json_schema_extra={

@@ -21,6 +21,7 @@ from jobplane.store.models import (
     JobStatus,
     utcnow,
 )
+from jobplane.store.retention import RetentionPolicy, apply_retention
 from jobplane_api.app import create_app
 from jobplane_api.identity import service
 from jobplane_api.services.mirror import RunMirror
@@ -341,6 +342,45 @@ def test_only_the_run_a_result_mirrors_is_deleted_never_a_later_one_of_the_same_
     assert apiserver.objects[("jobruns", "nightly")]["metadata"]["uid"] == second["metadata"]["uid"]
     listed = kube_client.get("/api/extras/job-results/", headers=headers).json()["results"]
     assert [r["id"] for r in listed] == [second["metadata"]["uid"]]
+
+
+def test_a_collected_runs_result_stays_finished_and_can_still_be_deleted(
+    kube_client: TestClient, sessions: sessionmaker[Session], apiserver: RunsApiserver
+) -> None:
+    headers = token(sessions, "root")
+    run = apiserver.add_run("collected", phase="Succeeded")
+    mirror = _mirror(sessions, apiserver)
+    mirror.sync_once()
+    result_id = run["metadata"]["uid"]
+    # The operator deletes the finished JobRun once its TTL is over: the mirror sees it go, then a relist.
+    apiserver.objects.pop(("jobruns", "collected"))
+    assert mirror.apply(run, deleted=True) is False
+    assert mirror.sync_once() == 0
+    kept = kube_client.get(f"/api/extras/job-results/{result_id}/", headers=headers)
+    assert kept.status_code == 200
+    assert (kept.json()["status"]["value"], kept.json()["reason"]) == ("SUCCESS", None)
+    assert kube_client.delete(f"/api/extras/job-results/{result_id}/", headers=headers).status_code == 204
+    assert kube_client.get(f"/api/extras/job-results/{result_id}/", headers=headers).status_code == 404
+
+
+def test_a_result_removed_by_retention_is_never_recorded_again_from_its_jobrun(
+    kube_client: TestClient, sessions: sessionmaker[Session], apiserver: RunsApiserver
+) -> None:
+    headers = token(sessions, "root")
+    run = apiserver.add_run("kept-forever", phase="Succeeded")  # a queue that keeps its finished runs
+    mirror = _mirror(sessions, apiserver)
+    mirror.sync_once()
+    result_id = uuid.UUID(run["metadata"]["uid"])
+    with sessions.begin() as session:
+        session.get_one(JobResult, result_id).date_created = utcnow() - timedelta(days=400)
+
+    report = apply_retention(sessions, RetentionPolicy(max_age=timedelta(days=90)), now=utcnow())
+
+    assert report.results == 1
+    assert mirror.apply(run) is False
+    assert mirror.sync_once() == 0
+    assert kube_client.get(f"/api/extras/job-results/{result_id}/", headers=headers).status_code == 404
+    assert ("jobruns", "kept-forever") in apiserver.objects  # retention never touches the cluster
 
 
 def test_a_result_whose_jobrun_cannot_be_deleted_stays(
