@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from jobplane_operator.settings import OperatorSettings
 from tests.e2e.test_chart import CHART, FULLNAME, _operator_env, _render
 
 pytestmark = pytest.mark.cluster
@@ -77,3 +78,31 @@ def test_results_retention_can_be_turned_off() -> None:
 def test_the_chart_refuses_a_retention_it_cannot_apply(values: tuple[str, ...], message: str) -> None:
     with pytest.raises(AssertionError, match=message):
         _retention(*(arg for value in values for arg in ("--set", value)))
+
+
+def test_large_whole_seconds_from_a_values_file_reach_the_operator_as_integers(tmp_path: Any) -> None:
+    # A values file's numbers are floats to Helm: a bare `quote` printed 2592000 as "2.592e+06", which the
+    # operator's integer settings refuse at start-up.
+    values = tmp_path / "values.yaml"
+    values.write_text(
+        "operator:\n  jobTTLSeconds: 2592000\n  leaseDuration: 1000000\n"
+        "  runTTLSecondsAfterFinished: 31536000\n  repositories:\n    syncTimeout: 1000000\n"
+    )
+    env = _operator_env(_render(*DEFAULTS, "-f", str(values)))
+    names = ("JOB_TTL_SECONDS", "LEASE_DURATION", "RUN_TTL_SECONDS", "REPOSITORY_SYNC_TIMEOUT")
+    assert [env[f"JOBPLANE_OPERATOR_{name}"] for name in names] == [
+        "2592000",
+        "1000000",
+        "31536000",
+        "1000000",
+    ]
+    parsed = OperatorSettings(
+        job_ttl_seconds=env["JOBPLANE_OPERATOR_JOB_TTL_SECONDS"],  # type: ignore[arg-type]
+        lease_duration=env["JOBPLANE_OPERATOR_LEASE_DURATION"],  # type: ignore[arg-type]
+        repository_sync_timeout=env["JOBPLANE_OPERATOR_REPOSITORY_SYNC_TIMEOUT"],  # type: ignore[arg-type]
+    )
+    assert (parsed.job_ttl_seconds, parsed.lease_duration, parsed.repository_sync_timeout) == (
+        2592000,
+        1000000,
+        1000000,
+    )
