@@ -22,7 +22,7 @@ from jobplane_crds.v1alpha1 import (
     SCHEDULE_INPUTS_SECRET_TYPE,
     VERSION,
 )
-from jobplane_operator.reconcile.jobdefinition import effective_metadata
+from jobplane_crds.v1alpha1.jobdefinition import effective_metadata
 
 if TYPE_CHECKING:
     from jobplane_api.settings import ApiSettings

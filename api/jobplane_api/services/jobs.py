@@ -12,7 +12,7 @@ from jobplane_api.errors import BadRequest, Conflict, NotFound, PermissionDenied
 from jobplane_api.schemas import JobRead, JobUpdate, JobVariableRead, NestedObject
 from jobplane_api.services.filters import parse_boolean
 from jobplane_api.services.job_queues import QUEUE
-from jobplane_operator.reconcile.jobdefinition import effective_metadata
+from jobplane_crds.v1alpha1.jobdefinition import effective_metadata
 
 if TYPE_CHECKING:
     from jobplane_api.identity import Principal

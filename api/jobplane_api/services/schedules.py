@@ -37,7 +37,7 @@ from jobplane_api.services.jobs import JOB, effective_of, job_record
 from jobplane_api.services.results import user_ids
 from jobplane_crds.v1alpha1 import Interval
 from jobplane_crds.v1alpha1.jobschedule import SCHEDULE_NAME_MAX, Schedule
-from jobplane_operator.reconcile.jobschedule import fire_times, schedule_error
+from jobplane_crds.v1alpha1.schedule_times import fire_times, schedule_error
 
 if TYPE_CHECKING:
     from jobplane_api.identity import Principal

@@ -2,13 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import Field
 
 from jobplane_crds.v1alpha1.common import Condition, CrdModel, PrinterColumn, Resource
 
-__all__ = ["JobDefinition", "JobDefinitionSpec", "JobDefinitionStatus", "JobMetadata", "JobSource"]
+__all__ = [
+    "OVERRIDABLE",
+    "JobDefinition",
+    "JobDefinitionSpec",
+    "JobDefinitionStatus",
+    "JobMetadata",
+    "JobSource",
+    "effective_metadata",
+]
+
+# The overridable fields of a JobDefinition (Nautobot's JOB_OVERRIDABLE_FIELDS, plus queues).
+OVERRIDABLE = (
+    "name",
+    "grouping",
+    "description",
+    "approvalRequired",
+    "dryrunDefault",
+    "hasSensitiveVariables",
+    "hidden",
+    "isSingleton",
+    "softTimeLimit",
+    "timeLimit",
+    "taskQueues",
+)
 
 
 class JobMetadata(CrdModel):
@@ -107,3 +131,9 @@ class JobDefinition(Resource):
     kind: str = "JobDefinition"
     spec: JobDefinitionSpec = Field(default_factory=JobDefinitionSpec)
     status: JobDefinitionStatus | None = None
+
+
+def effective_metadata(code: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Overrides over code, field by field; a field an admin left out follows the code."""
+    given = {key: value for key, value in (overrides or {}).items() if value is not None}
+    return {key: given.get(key, code.get(key)) for key in OVERRIDABLE}

@@ -20,6 +20,7 @@ from jobplane_crds.v1alpha1 import (
     JobRunSpec,
     JobSchedule,
 )
+from jobplane_crds.v1alpha1.schedule_times import schedule_error
 from jobplane_operator.reconcile.conditions import rfc3339
 from jobplane_operator.reconcile.jobrun import (
     DEFAULT_QUEUE,
@@ -28,7 +29,6 @@ from jobplane_operator.reconcile.jobrun import (
     effective_of,
     find_definition,
 )
-from jobplane_operator.reconcile.jobschedule import schedule_error
 
 __all__ = [
     "APPROVAL_VALUES",

@@ -16,14 +16,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from jobplane_crds.v1alpha1.jobdefinition import effective_metadata
 from jobplane_operator.reconcile.conditions import condition
 
 __all__ = [
-    "OVERRIDABLE",
     "Adoption",
     "SyncPlan",
     "definition_name",
-    "effective_metadata",
     "plan_adoptions",
     "plan_forget",
     "plan_name_conflicts",
@@ -31,20 +30,6 @@ __all__ = [
     "same_source",
 ]
 
-# The overridable fields of a JobDefinition (Nautobot's JOB_OVERRIDABLE_FIELDS, plus queues).
-OVERRIDABLE = (
-    "name",
-    "grouping",
-    "description",
-    "approvalRequired",
-    "dryrunDefault",
-    "hasSensitiveVariables",
-    "hidden",
-    "isSingleton",
-    "softTimeLimit",
-    "timeLimit",
-    "taskQueues",
-)
 INSTALLED = "Installed"
 NAME_UNIQUE = "NameUnique"
 NAME_CONFLICT = "NameConflict"
@@ -58,12 +43,6 @@ def definition_name(class_path: str) -> str:
     suffix = hashlib.sha256(class_path.encode()).hexdigest()[:6]
     # Lowercasing can make two class paths equal (a.Job, a.JOB); the hash keeps them apart.
     return f"{readable[: 253 - len(suffix) - 1].rstrip('.-')}-{suffix}"
-
-
-def effective_metadata(code: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Overrides over code, field by field; a field an admin left out follows the code."""
-    given = {key: value for key, value in (overrides or {}).items() if value is not None}
-    return {key: given.get(key, code.get(key)) for key in OVERRIDABLE}
 
 
 @dataclass

@@ -52,6 +52,7 @@ from jobplane_crds.v1alpha1 import (
     JobRun,
     JobRunPhase,
 )
+from jobplane_crds.v1alpha1.jobdefinition import effective_metadata
 from jobplane_operator.reconcile.waiting import names_in_short
 
 # The environment contract with `jobplane run-pod` is defined once, on its side (imported above).
@@ -495,8 +496,6 @@ def effective_of(definition: dict[str, Any] | None) -> dict[str, Any]:
 
     Computed from spec at every use rather than read from status.effective, which may predate an edit.
     """
-    from jobplane_operator.reconcile.jobdefinition import effective_metadata
-
     if definition is None:
         return {}
     status = definition.get("status") or {}

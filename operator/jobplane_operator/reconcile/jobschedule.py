@@ -1,19 +1,15 @@
 """When a JobSchedule fires and what each fire does: pure functions over its spec, status, runs and a clock.
 
-Fire times come from cronsim (Debian cron's rules across daylight saving time) in the schedule's IANA time
-zone; no Kubernetes calls here. ``plan`` decides what to create, cancel, delete and write to status;
+Fire times come from ``jobplane_crds.v1alpha1.schedule_times``, shared with the API; no Kubernetes calls
+here. ``plan`` decides what to create, cancel, delete and write to status;
 ``jobplane_operator.schedules`` applies it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from cronsim import CronSim, CronSimError
 
 from jobplane_crds.v1alpha1 import (
     APPROVAL_ANNOTATION,
@@ -25,7 +21,7 @@ from jobplane_crds.v1alpha1 import (
     JobRunPhase,
     JobSchedule,
 )
-from jobplane_crds.v1alpha1.jobschedule import Schedule
+from jobplane_crds.v1alpha1.schedule_times import aware, fire_times, latest_fire, schedule_error
 from jobplane_operator.reconcile.conditions import condition, rfc3339
 from jobplane_operator.reconcile.jobrun import LABEL_MANAGED_BY, controller_owner
 
@@ -35,13 +31,10 @@ __all__ = [
     "MAX_MISSED_FIRES",
     "SchedulePlan",
     "fire_run",
-    "fire_times",
-    "latest_fire",
     "plan",
     "refused_status",
     "run_inputs_secret",
     "run_name",
-    "schedule_error",
     "schedule_event_matters",
     "schedule_run",
 ]
@@ -53,96 +46,19 @@ ANNOTATION_SCHEDULED_AT = "jobplane.io/scheduled-at"
 MAX_MISSED_FIRES = 100
 # How many of its runs a schedule lists in its status (active ones beyond the history limits included).
 STATUS_RUNS_MAX = 20
-_MINUTE = timedelta(minutes=1)
-
-
-def _zone(schedule: Schedule) -> ZoneInfo:
-    return ZoneInfo(schedule.time_zone)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def _expression(schedule: Schedule) -> str:
-    """The schedule as a five-field cron expression (Once has none): the intervals keep startTime's
-    minute, time of day and weekday in the schedule's zone, as Nautobot's interval schedules do."""
-    if schedule.interval == Interval.CRONTAB:
-        return schedule.crontab or ""
-    local = _aware(schedule.start_time or datetime.min).astimezone(_zone(schedule))
-    if schedule.interval == Interval.HOURLY:
-        return f"{local.minute} * * * *"
-    if schedule.interval == Interval.DAILY:
-        return f"{local.minute} {local.hour} * * *"
-    return f"{local.minute} {local.hour} * * {local.isoweekday() % 7}"  # cron's 0 is Sunday
-
-
-def schedule_error(schedule: Schedule) -> str | None:
-    """Why the schedule cannot fire (an unknown time zone, a crontab cronsim refuses), or None."""
-    try:
-        zone = _zone(schedule)
-    except (ZoneInfoNotFoundError, ValueError):
-        return f"timeZone {schedule.time_zone!r} is not an IANA time zone (Europe/Berlin, Etc/UTC, ...)"
-    if schedule.interval == Interval.CRONTAB:
-        try:
-            CronSim(schedule.crontab or "", datetime.now(zone))
-        except CronSimError as exc:
-            return f"crontab {schedule.crontab!r} is not a valid cron expression: {exc}"
-    elif schedule.start_time is None:
-        return f"startTime is required with interval {schedule.interval.value}"
-    return None
-
-
-def _first_allowed(schedule: Schedule) -> datetime | None:
-    # The intervals fire at whole minutes, from startTime's own minute on.
-    if schedule.start_time is None:
-        return None
-    start = _aware(schedule.start_time).astimezone(UTC)
-    if schedule.interval == Interval.ONCE:
-        return start
-    return start.replace(second=0, microsecond=0)
-
-
-def fire_times(schedule: Schedule, after: datetime) -> Iterator[datetime]:
-    """The schedule's fire times strictly after ``after``, in order, in UTC."""
-    after = _aware(after).astimezone(UTC)
-    first = _first_allowed(schedule)
-    if schedule.interval == Interval.ONCE:
-        if first is not None and first > after:
-            yield first
-        return
-    if first is not None and first - _MINUTE >= after:
-        after = first - _MINUTE  # cronsim yields times strictly after its start: startTime itself fires
-    for moment in CronSim(_expression(schedule), after.astimezone(_zone(schedule))):
-        yield moment.astimezone(UTC)
-
-
-def latest_fire(schedule: Schedule, now: datetime) -> datetime | None:
-    """The last fire time at or before ``now``, or None (none yet)."""
-    now = _aware(now).astimezone(UTC)
-    first = _first_allowed(schedule)
-    if schedule.interval == Interval.ONCE:
-        return first if first is not None and first <= now else None
-    # cronsim's reverse order yields times strictly before its start.
-    start = now.replace(microsecond=0) + timedelta(seconds=1)
-    moment = next(CronSim(_expression(schedule), start.astimezone(_zone(schedule)), reverse=True), None)
-    if moment is None:
-        return None
-    moment = moment.astimezone(UTC)
-    return moment if first is None or moment >= first else None
 
 
 def run_name(schedule_name: str, fire: datetime) -> str:
     """The fire's JobRun name: the same for the same fire in every replica and after every restart, so
     an AlreadyExists means this fire was already done."""
-    return f"{schedule_name}-{_aware(fire).astimezone(UTC):%Y%m%d%H%M}"
+    return f"{schedule_name}-{aware(fire).astimezone(UTC):%Y%m%d%H%M}"
 
 
 def _parse(value: Any) -> datetime | None:
     if not value:
         return None
     if isinstance(value, datetime):
-        return _aware(value).astimezone(UTC)
+        return aware(value).astimezone(UTC)
     return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
 
 
@@ -234,7 +150,7 @@ def plan(
     from status.lastScheduleTime, status.lastSkipped and the runs' scheduled-at annotations, so a status
     write that was lost (a restart in between) never fires twice: the run's name is the same anyway.
     """
-    now = _aware(now).astimezone(UTC)
+    now = aware(now).astimezone(UTC)
     spec = schedule.spec
     old = schedule.status.model_dump(mode="json", by_alias=True) if schedule.status else {}
     generation = schedule.metadata.generation or 0
@@ -452,4 +368,4 @@ def schedule_event_matters(obj: dict[str, Any], now: datetime) -> bool:
     if status.get("observedGeneration") != meta.get("generation"):
         return True
     upcoming = _parse(status.get("nextScheduleTime"))
-    return upcoming is not None and upcoming <= _aware(now)
+    return upcoming is not None and upcoming <= aware(now)

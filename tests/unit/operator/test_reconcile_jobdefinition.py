@@ -7,9 +7,9 @@ import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from jobplane_crds.v1alpha1.jobdefinition import effective_metadata
 from jobplane_operator.reconcile.jobdefinition import (
     definition_name,
-    effective_metadata,
     plan_adoptions,
     plan_forget,
     plan_name_conflicts,

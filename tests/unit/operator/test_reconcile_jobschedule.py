@@ -12,18 +12,16 @@ import pytest
 
 from jobplane_crds.v1alpha1 import INPUTS_SECRET_TYPE, JobSchedule
 from jobplane_crds.v1alpha1.jobschedule import SCHEDULE_NAME_MAX, Schedule
+from jobplane_crds.v1alpha1.schedule_times import fire_times, latest_fire, schedule_error
 from jobplane_operator.reconcile.jobschedule import (
     ANNOTATION_SCHEDULED_AT,
     LABEL_SCHEDULE,
     MAX_MISSED_FIRES,
     fire_run,
-    fire_times,
-    latest_fire,
     plan,
     refused_status,
     run_inputs_secret,
     run_name,
-    schedule_error,
     schedule_event_matters,
     schedule_run,
 )
