@@ -14,10 +14,11 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
 
-log "lint and types"
+log "lint, types and import boundaries"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check jobs crds operator api tests bench
 .venv/bin/mypy
+.venv/bin/lint-imports
 
 log "test cluster binaries (cached in ~/.cache/jobplane/bin)"
 bash tests/cluster/build-bins.sh
