@@ -7,7 +7,6 @@ import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from jobplane_crds.v1alpha1.jobdefinition import effective_metadata
 from jobplane_operator.reconcile.jobdefinition import (
     definition_name,
     plan_adoptions,
@@ -132,15 +131,6 @@ def test_definitions_of_another_source_are_not_uninstalled() -> None:
     )
     plan, _ = apply_plan([repo_job], [])
     assert plan.empty
-
-
-def test_effective_metadata_ignores_unset_overrides() -> None:
-    code = {"name": "A", "hidden": False}
-    assert effective_metadata(code, {"name": None, "hidden": True}) == {
-        **dict.fromkeys(effective_metadata(code, None)),
-        "name": "A",
-        "hidden": True,
-    }
 
 
 # --- sources: the image and each repository install and uninstall only their own jobs ---
