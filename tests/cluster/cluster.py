@@ -575,6 +575,13 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
         log.info("importing %s into the node's containerd", image.ref)
         self.ctr("images", "import", "--snapshotter=overlayfs", str(image.archive))
 
+    def stop_kubelet(self) -> None:
+        """Stop the real node's kubelet and leave its containers running: the node is lost to the control
+        plane, which hears from it no more (for tests of a cluster of their own)."""
+        for record in self.state.processes:
+            if record.name == "kubelet":
+                _stop_pid(record)
+
     def import_image(self, image: image_builds.Image) -> str:
         """Make image available to pods on the real node; returns the reference to put in a pod spec."""
         self._import_image(image)

@@ -430,6 +430,12 @@ def plan_job(
         },
         "spec": {
             "backoffLimit": 0,
+            # A pod Kubernetes takes away (eviction, preemption, its node gone) fails the Job at once and
+            # is never replaced; with backoffLimit 0 it would fail too, but then the Job's own condition
+            # would not say the pod was disrupted.
+            "podFailurePolicy": {
+                "rules": [{"action": "FailJob", "onPodConditions": [{"type": "DisruptionTarget"}]}]
+            },
             # The hard time limit, enforced by the Job controller: SIGTERM, then SIGKILL after the grace.
             "activeDeadlineSeconds": max(1, math.ceil(hard_time_limit)),
             "template": template,
@@ -856,6 +862,17 @@ WAITING_FAILURES = {
 }
 
 
+# The reasons Kubernetes gives a pod's DisruptionTarget condition, as the run's reason. A pod evicted by
+# its kubelet under node pressure also says Evicted in its status (read first, with the kubelet's message).
+DISRUPTIONS = {
+    "EvictionByEvictionAPI": "Evicted",  # kubectl drain, or any client of the Eviction API
+    "TerminationByKubelet": "NodeShutdown",  # the kubelet's graceful node shutdown
+    "PreemptionByScheduler": "Preempted",
+    "DeletionByTaintManager": "NodeLost",
+    "DeletionByPodGC": "NodeLost",  # its node object was deleted
+}
+
+
 def _condition(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
     for condition in obj.get("status", {}).get("conditions", []) or []:
         if condition.get("type") == kind and condition.get("status") == "True":
@@ -905,11 +922,26 @@ def _terminated(pod: dict[str, Any]) -> dict[str, Any] | None:
     return dict(found) if found else None
 
 
-def _ended(pod: dict[str, Any] | None, *, deadline: bool) -> Observation:
+def _disruption(pod: dict[str, Any]) -> tuple[str, str] | None:
+    """The run's reason and message when Kubernetes takes the pod away (evicted, preempted, node lost)."""
+    pod_status = pod.get("status", {})
+    if pod_status.get("reason") == "Evicted":
+        return "Evicted", str(pod_status.get("message", ""))
+    disruption = _condition(pod, "DisruptionTarget")
+    if disruption is not None and disruption.get("reason") in DISRUPTIONS:
+        return DISRUPTIONS[disruption["reason"]], str(disruption.get("message", ""))
+    return None
+
+
+def _ended(pod: dict[str, Any] | None, *, failed_condition: dict[str, Any]) -> Observation:
     """A finished Job that failed: the most precise reason its pod gives."""
+    deadline = failed_condition.get("reason") == "DeadlineExceeded"
     if pod is None:
         if deadline:
             return Observation(JobRunPhase.FAILED, "DeadlineExceeded", "The hard time limit was reached")
+        if failed_condition.get("reason") == "PodFailurePolicy":
+            # Its pod was disrupted and is gone already; the Job's condition names it and the condition.
+            return Observation(JobRunPhase.FAILED, "PodDisrupted", str(failed_condition.get("message", "")))
         return Observation(JobRunPhase.FAILED, "PodDeleted", "The job's pod was deleted before it finished")
     pod_name = pod["metadata"]["name"]
     terminated = _terminated(pod)
@@ -924,16 +956,13 @@ def _ended(pod: dict[str, Any] | None, *, deadline: bool) -> Observation:
 
     if deadline:
         return failed("DeadlineExceeded", "The hard time limit was reached")
+    disrupted = _disruption(pod)
+    if disrupted is not None:
+        return failed(*disrupted)
     if pod["metadata"].get("deletionTimestamp"):
         # Deleted by someone while it ran (the Job controller only deletes pods at a deadline).
         return failed("PodDeleted", "The job's pod was deleted before it finished")
-    pod_status = pod.get("status", {})
-    if pod_status.get("reason") == "Evicted":
-        return failed("Evicted", str(pod_status.get("message", "")))
-    disruption = _condition(pod, "DisruptionTarget")
-    if disruption is not None and disruption.get("reason") == "DeletionByTaintManager":
-        return failed("NodeLost", str(disruption.get("message", "")))
-    if terminated is None or disruption is not None:
+    if terminated is None or _condition(pod, "DisruptionTarget") is not None:
         return failed("PodDeleted", "The job's pod was deleted before it finished")
     if terminated.get("reason") == "OOMKilled":
         return failed("OOMKilled", "The job went over its memory limit")
@@ -978,10 +1007,21 @@ def _observe(
         )
     failed = _condition(job, "Failed") or _condition(job, "FailureTarget")
     if failed:
-        return _ended(pod, deadline=failed.get("reason") == "DeadlineExceeded")
+        return _ended(pod, failed_condition=failed)
     if pod is None:
         return Observation(
             JobRunPhase.PENDING, "JobCreated", "Waiting for the Job controller to create the pod"
+        )
+    disrupted = _disruption(pod)
+    if disrupted is not None and _condition(pod, "DisruptionTarget") is not None:
+        # Kubernetes has decided: the pod goes, and the pod failure policy fails the Job rather than
+        # replace it. The run ends now, not after the pod's grace period and the Job controller's turn
+        # (by which time the pod, and the reason it carried, may be gone).
+        return Observation(
+            JobRunPhase.FAILED,
+            *disrupted,
+            pod_name,
+            start_time=pod.get("status", {}).get("startTime"),
         )
     status = pod.get("status", {})
     waiting = _container_status(pod).get("state", {}).get("waiting", {})

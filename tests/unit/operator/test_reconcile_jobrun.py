@@ -123,6 +123,10 @@ def test_the_job_is_owned_by_the_run_and_never_retried() -> None:
     assert job["metadata"]["namespace"] == "ops"
     assert job["spec"]["backoffLimit"] == 0
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+    # A disrupted pod (evicted, preempted, its node lost) fails the Job at once, never replaced.
+    assert job["spec"]["podFailurePolicy"] == {
+        "rules": [{"action": "FailJob", "onPodConditions": [{"type": "DisruptionTarget"}]}]
+    }
 
 
 def test_the_job_is_labelled_for_run_queue_and_job_and_collected_after_its_ttl() -> None:
@@ -374,6 +378,78 @@ def test_job_failure_reasons_are_precise() -> None:
     assert look(job_with("Failed", "DeadlineExceeded"), deleted).reason == "DeadlineExceeded"
     jobfailed = look(cases[2][0], cases[2][1])
     assert jobfailed.message == "KeyError: 'x'"
+
+
+def evicted_pod(**status: Any) -> dict[str, Any]:
+    """A pod as the Eviction API leaves it (kubectl drain): marked DisruptionTarget, then deleted."""
+    pod = pod_with(
+        conditions=[
+            {
+                "type": "DisruptionTarget",
+                "status": "True",
+                "reason": "EvictionByEvictionAPI",
+                "message": "Eviction API: evicting",
+            }
+        ],
+        startTime=ts(),
+        **status,
+    )
+    pod["metadata"]["deletionTimestamp"] = ts()
+    return pod
+
+
+def test_an_evicted_pod_ends_its_run_at_once_with_the_evictions_message() -> None:
+    # Still terminating, its Job not failed yet: the run ends now, with what the eviction said.
+    seen = look(job_with(), evicted_pod())
+    assert (seen.phase, seen.reason, seen.message) == (
+        JobRunPhase.FAILED,
+        "Evicted",
+        "Eviction API: evicting",
+    )
+    assert (seen.pod_name, seen.start_time, seen.stop_job) == ("j-abcde", ts(), False)
+    # Terminated and deleted, its Job failed by the pod failure policy: still Evicted, not PodDeleted.
+    gone = evicted_pod(phase="Failed", terminated={"exitCode": 143, "message": '{"status": "FAILURE"}'})
+    ended = look(job_with("Failed", "PodFailurePolicy"), gone)
+    assert (ended.phase, ended.reason, ended.message) == (
+        JobRunPhase.FAILED,
+        "Evicted",
+        "Eviction API: evicting",
+    )
+    assert ended.summary == {"status": "FAILURE"}
+
+
+def test_a_disrupted_pod_already_gone_leaves_the_jobs_word_for_it() -> None:
+    job = job_with("Failed", "PodFailurePolicy")
+    job["status"]["conditions"][0]["message"] = (
+        "Pod ops/j-abcde has condition DisruptionTarget matching FailJob rule at index 0"
+    )
+    seen = look(job)
+    assert (seen.phase, seen.reason) == (JobRunPhase.FAILED, "PodDisrupted")
+    assert seen.message == job["status"]["conditions"][0]["message"]
+
+
+def test_each_disruption_reason_names_the_runs_reason() -> None:
+    for disruption, reason in [
+        ("PreemptionByScheduler", "Preempted"),
+        ("DeletionByTaintManager", "NodeLost"),
+        ("DeletionByPodGC", "NodeLost"),
+        ("TerminationByKubelet", "NodeShutdown"),
+    ]:
+        condition = {"type": "DisruptionTarget", "status": "True", "reason": disruption, "message": "m"}
+        seen = look(job_with(), pod_with(conditions=[condition]))
+        assert (seen.phase, seen.reason, seen.message) == (JobRunPhase.FAILED, reason, "m"), disruption
+    # A kubelet under memory pressure says Evicted in the pod's status, with its own message.
+    pressure = {"type": "DisruptionTarget", "status": "True", "reason": "TerminationByKubelet"}
+    seen = look(
+        job_with(), pod_with(phase="Failed", reason="Evicted", message="low on memory", conditions=[pressure])
+    )
+    assert (seen.reason, seen.message) == ("Evicted", "low on memory")
+    # A condition that is not True, or of no known reason, decides nothing before the Job does.
+    for condition in [
+        {"type": "DisruptionTarget", "status": "False", "reason": "EvictionByEvictionAPI"},
+        {"type": "DisruptionTarget", "status": "True", "reason": "SomethingNew"},
+    ]:
+        assert look(job_with(), pod_with(conditions=[condition])).phase == JobRunPhase.RUNNING
 
 
 def test_unschedulable_ends_the_run_after_the_pending_timeout_only() -> None:
