@@ -22,7 +22,7 @@ from jobplane_crds.v1alpha1 import (
     SCHEDULE_INPUTS_SECRET_TYPE,
     VERSION,
 )
-from jobplane_crds.v1alpha1.jobdefinition import effective_metadata
+from jobplane_crds.v1alpha1.jobdefinition import effective_of
 
 if TYPE_CHECKING:
     from jobplane_api.settings import ApiSettings
@@ -144,7 +144,7 @@ def _class_path(definition: Mapping[str, Any]) -> str | None:
 def display_name(definition: Mapping[str, Any]) -> str:
     """The job's name as the API shows it: the admin's override, else the code's, else its class name."""
     status = definition.get("status") or {}
-    effective = effective_metadata(status.get("code") or {}, (definition.get("spec") or {}).get("overrides"))
+    effective = effective_of(definition)
     name = effective.get("name") or (status.get("effective") or {}).get("name")
     if name:
         return str(name)

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from jobplane.settings import Settings
 from jobplane_crds.v1alpha1 import JobQueue, JobRun, JobRunPhase
+from jobplane_crds.v1alpha1.jobdefinition import effective_of
 from jobplane_operator.kube import Clients
 from jobplane_operator.metrics import METRICS
 from jobplane_operator.reconcile.conditions import condition, rfc3339
@@ -26,7 +27,6 @@ from jobplane_operator.reconcile.jobrun import (
     admit,
     approval_wait,
     check_runnable,
-    effective_of,
     find_definition,
     holder_is_active,
     inputs_secret_refusal,

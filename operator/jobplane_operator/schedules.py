@@ -15,8 +15,9 @@ import kopf
 
 from jobplane_crds import GROUP
 from jobplane_crds.v1alpha1 import INPUTS_SECRET_KEY, SCHEDULE_INPUTS_SECRET_TYPE, VERSION, JobSchedule
+from jobplane_crds.v1alpha1.jobdefinition import effective_of
 from jobplane_operator.kube import JOB_RUNS, Clients
-from jobplane_operator.reconcile.jobrun import effective_of, find_definition
+from jobplane_operator.reconcile.jobrun import find_definition
 from jobplane_operator.reconcile.jobschedule import (
     LABEL_SCHEDULE,
     fire_run,

@@ -12,7 +12,7 @@ from jobplane_api.errors import BadRequest, Conflict, NotFound, PermissionDenied
 from jobplane_api.schemas import JobRead, JobUpdate, JobVariableRead, NestedObject
 from jobplane_api.services.filters import parse_boolean
 from jobplane_api.services.job_queues import QUEUE
-from jobplane_crds.v1alpha1.jobdefinition import effective_metadata
+from jobplane_crds.v1alpha1.jobdefinition import effective_of
 
 if TYPE_CHECKING:
     from jobplane_api.identity import Principal
@@ -53,11 +53,6 @@ def _datetime(value: Any) -> datetime | None:
     if not value:
         return None
     return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-
-
-def effective_of(definition: Mapping[str, Any]) -> dict[str, Any]:
-    status = definition.get("status") or {}
-    return effective_metadata(status.get("code") or {}, (definition.get("spec") or {}).get("overrides"))
 
 
 def class_path_of(definition: Mapping[str, Any]) -> str:

@@ -17,9 +17,10 @@ from jobplane.schema import JobDataError, validate_data
 from jobplane.store.models import FileProxy, JobResult, JobStatus
 from jobplane_api.errors import BadRequest, NotInstalled, PayloadTooLarge, PermissionDenied, Unavailable
 from jobplane_api.schemas import JobRunResponse
-from jobplane_api.services.jobs import JOB, class_path_of, effective_of, job_queue_names, lookup_job
+from jobplane_api.services.jobs import JOB, class_path_of, job_queue_names, lookup_job
 from jobplane_api.services.results import result_record, user_ids
 from jobplane_api.services.schedules import ScheduleInput, checked_schedule, create_scheduled_job
+from jobplane_crds.v1alpha1.jobdefinition import effective_of
 
 if TYPE_CHECKING:
     from jobplane_api.identity import Principal

@@ -33,9 +33,10 @@ from jobplane_api.schemas import (
     ScheduledJobUpdate,
 )
 from jobplane_api.services.filters import parse_boolean
-from jobplane_api.services.jobs import JOB, effective_of, job_record
+from jobplane_api.services.jobs import JOB, job_record
 from jobplane_api.services.results import user_ids
 from jobplane_crds.v1alpha1 import Interval
+from jobplane_crds.v1alpha1.jobdefinition import effective_of
 from jobplane_crds.v1alpha1.jobschedule import SCHEDULE_NAME_MAX, Schedule
 from jobplane_crds.v1alpha1.schedule_times import fire_times, schedule_error
 

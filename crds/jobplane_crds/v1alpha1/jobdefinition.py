@@ -17,6 +17,7 @@ __all__ = [
     "JobMetadata",
     "JobSource",
     "effective_metadata",
+    "effective_of",
 ]
 
 # The overridable fields of a JobDefinition (Nautobot's JOB_OVERRIDABLE_FIELDS, plus queues).
@@ -137,3 +138,15 @@ def effective_metadata(code: Mapping[str, Any], overrides: Mapping[str, Any] | N
     """Overrides over code, field by field; a field an admin left out follows the code."""
     given = {key: value for key, value in (overrides or {}).items() if value is not None}
     return {key: given.get(key, code.get(key)) for key in OVERRIDABLE}
+
+
+def effective_of(definition: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The metadata of a JobDefinition object in force now: the admin's overrides over what the code said
+    at the last sync; empty for no definition.
+
+    Computed from spec at every use rather than read from status.effective, which may predate an edit.
+    """
+    if definition is None:
+        return {}
+    status = definition.get("status") or {}
+    return effective_metadata(status.get("code") or {}, (definition.get("spec") or {}).get("overrides"))

@@ -20,13 +20,13 @@ from jobplane_crds.v1alpha1 import (
     JobRunSpec,
     JobSchedule,
 )
+from jobplane_crds.v1alpha1.jobdefinition import effective_of
 from jobplane_crds.v1alpha1.schedule_times import schedule_error
 from jobplane_operator.reconcile.conditions import rfc3339
 from jobplane_operator.reconcile.jobrun import (
     DEFAULT_QUEUE,
     Refusal,
     check_runnable,
-    effective_of,
     find_definition,
 )
 

@@ -52,7 +52,7 @@ from jobplane_crds.v1alpha1 import (
     JobRun,
     JobRunPhase,
 )
-from jobplane_crds.v1alpha1.jobdefinition import effective_metadata
+from jobplane_crds.v1alpha1.jobdefinition import effective_of
 from jobplane_operator.reconcile.waiting import names_in_short
 
 # The environment contract with `jobplane run-pod` is defined once, on its side (imported above).
@@ -91,7 +91,6 @@ __all__ = [
     "approval_wait",
     "check_runnable",
     "controller_owner",
-    "effective_of",
     "find_definition",
     "first_poll_age",
     "holder_is_active",
@@ -495,17 +494,6 @@ def find_definition(job: str, definitions: list[dict[str, Any]]) -> dict[str, An
         if job in (status.get("classPath"), (definition.get("spec") or {}).get("classPath")):
             return definition
     return None
-
-
-def effective_of(definition: dict[str, Any] | None) -> dict[str, Any]:
-    """The metadata in force now: the admin's overrides over what the code said at the last sync.
-
-    Computed from spec at every use rather than read from status.effective, which may predate an edit.
-    """
-    if definition is None:
-        return {}
-    status = definition.get("status") or {}
-    return effective_metadata(status.get("code") or {}, (definition.get("spec") or {}).get("overrides"))
 
 
 def check_runnable(

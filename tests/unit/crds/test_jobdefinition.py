@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobplane_crds.v1alpha1.jobdefinition import effective_metadata
+from jobplane_crds.v1alpha1.jobdefinition import effective_metadata, effective_of
 
 
 def test_effective_metadata_ignores_unset_overrides() -> None:
@@ -12,3 +12,14 @@ def test_effective_metadata_ignores_unset_overrides() -> None:
         "name": "A",
         "hidden": True,
     }
+
+
+def test_effective_of_reads_a_definition_object_and_ignores_its_stale_status_effective() -> None:
+    definition = {
+        "spec": {"overrides": {"timeLimit": 30, "taskQueues": ["gpu"]}},
+        "status": {"code": {"name": "A", "timeLimit": 600}, "effective": {"name": "old", "timeLimit": 1}},
+    }
+    effective = effective_of(definition)
+    assert (effective["name"], effective["timeLimit"], effective["taskQueues"]) == ("A", 30, ["gpu"])
+    assert effective_of({"spec": {}}) == dict.fromkeys(effective_metadata({}, None))
+    assert effective_of(None) == {}

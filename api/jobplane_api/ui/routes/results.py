@@ -29,6 +29,7 @@ from jobplane_api.services import log_stream, reruns
 from jobplane_api.services import results as service
 from jobplane_api.ui.auth import UserDep, csrf_protect
 from jobplane_api.ui.templating import is_htmx, render, templates
+from jobplane_crds.v1alpha1.jobdefinition import effective_of
 
 if TYPE_CHECKING:
     from jobplane_api.kube import KubeGateway
@@ -104,7 +105,7 @@ def job_choices(kube: KubeGateway, user: Principal, base: str) -> list[JobChoice
 
 def _choice_key(definition: Mapping[str, Any]) -> tuple[str, str, str]:
     """A job's grouping, name and id, as its record (``services.jobs.job_record``) has them."""
-    effective = jobs_service.effective_of(definition)
+    effective = effective_of(definition)
     module_name, _, class_name = jobs_service.class_path_of(definition).rpartition(".")
     name = str(effective.get("name") or class_name or definition["metadata"]["name"])
     return str(effective.get("grouping") or module_name), name, str(definition["metadata"]["uid"])
