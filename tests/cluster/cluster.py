@@ -159,9 +159,23 @@ def _stop_pid(record: ProcessRecord, timeout: float = 10.0) -> None:
         pass
 
 
+def _ancestors() -> set[int]:
+    """This process and the ones it descends from: `timeout 60 python -m tests.cluster down <workdir>` names
+    the work dir too, and must not be taken for one of the cluster's leftovers."""
+    found, pid = set(), os.getpid()
+    while pid > 1 and pid not in found:
+        found.add(pid)
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            break
+    return found
+
+
 def _processes_under(path: str) -> list[int]:
-    """PIDs whose command line mentions our work dir (containerd shims carry its socket path); ours alone."""
-    found = []
+    """PIDs whose command line mentions our work dir (containerd shims carry its socket path); ours alone,
+    never this process or its ancestors."""
+    found, mine = [], _ancestors()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -169,7 +183,7 @@ def _processes_under(path: str) -> list[int]:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if path in cmdline and int(entry.name) != os.getpid():
+        if path in cmdline and int(entry.name) not in mine:
             found.append(int(entry.name))
     return found
 
