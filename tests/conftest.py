@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+
+from tests.cluster.cluster import free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -29,12 +30,6 @@ def run_coroutine(coroutine: Coroutine[object, object, T]) -> T:
     event loop running in the main thread, where asyncio.run refuses to start another."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, coroutine).result()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def missing_component(message: str) -> None:

@@ -32,8 +32,8 @@ import yaml
 
 from jobplane_crds.v1alpha1 import KINDS
 from tests.cluster.binaries import Binaries
-from tests.cluster.cluster import Cluster, wait_for
-from tests.conftest import REPO_ROOT, PostgresServer, _postgres_bindir, free_port
+from tests.cluster.cluster import Cluster, free_port, wait_for
+from tests.conftest import REPO_ROOT, PostgresServer, _postgres_bindir
 
 log = logging.getLogger("jobplane.stack")
 

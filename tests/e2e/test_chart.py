@@ -33,8 +33,8 @@ from jobplane.store.database import create_store_engine, make_sessionmaker
 from jobplane.store.models import JobLogEntry, JobResult
 from jobplane_crds.v1alpha1 import KINDS
 from tests.cluster.binaries import Binaries
-from tests.cluster.cluster import Cluster, wait_for
-from tests.conftest import REPO_ROOT, PostgresServer, free_port, missing_component
+from tests.cluster.cluster import Cluster, free_port, wait_for
+from tests.conftest import REPO_ROOT, PostgresServer, missing_component
 from tests.stack import ADMISSION_OPT_OUT
 
 pytestmark = pytest.mark.cluster

@@ -33,7 +33,7 @@ def serve_app(app: Any) -> Iterator[str]:
     """The app served by uvicorn on a free port of 127.0.0.1 (as a CLI or a pod reaches it); its base URL."""
     import uvicorn
 
-    from tests.conftest import free_port
+    from tests.cluster.cluster import free_port
 
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))

@@ -511,7 +511,7 @@ def test_a_sigterm_flushes_the_logs_the_pod_still_held(
 
 
 def test_a_pod_whose_api_is_gone_still_runs_and_says_so_once(tmp_path: Path) -> None:
-    from tests.conftest import free_port
+    from tests.cluster.cluster import free_port
 
     uid = str(uuid.uuid4())
     process = start_pod(tmp_path, f"http://127.0.0.1:{free_port()}", uid, "pod_jobs.Hello", {})

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from sqlalchemy import select
 from jobplane.store.database import HEAD_REVISION, create_store_engine, make_sessionmaker
 from jobplane.store.models import FileProxy, JobLogEntry, JobResult
 from tests.builders import write_module
+from tests.cluster.cluster import wait_for
 
 JOBS = """
     import os
@@ -306,14 +306,6 @@ def test_a_job_process_that_dies_still_ends_its_result(sqlite_cli: Cli) -> None:
     assert any("killed by SIGKILL" in m for m in messages)
 
 
-def _wait_for(check: Callable[[], bool], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
-
-
 def test_logs_are_visible_while_the_job_runs(cli: Cli, tmp_path: Path) -> None:
     release = tmp_path / "release"
     process = subprocess.Popen(
@@ -332,7 +324,7 @@ def test_logs_are_visible_while_the_job_runs(cli: Cli, tmp_path: Path) -> None:
             results = cli.results()
             return bool(results) and results[0].status == "STARTED" and len(cli.logs(results[0])) >= 2
 
-        _wait_for(running_with_log)
+        wait_for("the run started, with its log", running_with_log, timeout=20, interval=0.05)
         (result,) = cli.results()
         assert f"waiting for {release}" in [e.message for e in cli.logs(result)]
         release.touch()
@@ -359,7 +351,12 @@ def test_interrupt_cancels_the_run(sqlite_cli: Cli, tmp_path: Path) -> None:
         text=True,
     )
     try:
-        _wait_for(lambda: bool(sqlite_cli.results()) and sqlite_cli.results()[0].status == "STARTED")
+        wait_for(
+            "the run STARTED",
+            lambda: bool(sqlite_cli.results()) and sqlite_cli.results()[0].status == "STARTED",
+            timeout=20,
+            interval=0.05,
+        )
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=30)
     finally:

@@ -19,7 +19,7 @@ from jobplane.joblog import LogEntry
 from jobplane.pod import PodRun, StdoutReporter, make_reporter
 from jobplane.reporting import ApiReporter
 from jobplane.variables import VariableError
-from tests.conftest import free_port
+from tests.cluster.cluster import free_port, wait_for
 
 RUN_UID = "6f1c2a4e-8a53-4a0e-9a9c-2f7e0d1b5c3d"
 TOKEN = "a" * 64
@@ -141,13 +141,6 @@ def events(out: io.StringIO) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.getvalue().splitlines()]
 
 
-def wait_for(condition: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-
-
 # --- the normal path ---
 
 
@@ -190,7 +183,7 @@ def test_a_full_batch_leaves_at_once_and_no_request_carries_more(api: FakeApi) -
     rep.started()
     for i in range(450):
         rep.log(entry(f"line {i}"))
-    wait_for(lambda: len(api.logged()) >= 200, timeout=2)
+    wait_for("200 entries logged", lambda: len(api.logged()) >= 200, timeout=2, interval=0.02)
     rep.finished("SUCCESS", None, None)
     assert api.logged() == [f"line {i}" for i in range(450)]
     assert max(len(r.json()["entries"]) for r in api.posted("logs/")) == 200
@@ -200,7 +193,7 @@ def test_a_lone_entry_leaves_after_the_interval(api: FakeApi) -> None:
     rep = reporter(api.url, flush_interval=0.2)
     rep.started()
     rep.log(entry("alone"))
-    wait_for(lambda: api.logged() == ["alone"], timeout=2)
+    wait_for("the entry logged", lambda: api.logged() == ["alone"], timeout=2, interval=0.02)
     rep.finished("SUCCESS", None, None)
     assert api.logged() == ["alone"]
 
