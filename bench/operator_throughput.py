@@ -346,7 +346,8 @@ def backlog_drain(namespace: str, count: int, log: Path, cluster: Cluster, cpu: 
             "jobplane.io", "v1alpha1", namespace, "jobruns", _run(f"backlog-{index:04d}")
         )
     watcher = JobWatch(namespace)
-    with running_operator(cluster, KWOK_IMAGE, log, **OPERATOR_SETTINGS):
+    # Its namespace only: the earlier phases' runs (the relay's, which it would refuse) are not its work.
+    with running_operator(cluster, KWOK_IMAGE, log, **OPERATOR_SETTINGS, namespaces=json.dumps([namespace])):
         wait_for("the backlog's first Job", lambda: watcher.seen or None, timeout=120)
         cpu.start()
         wait_for("the backlog's Jobs", lambda: len(watcher.seen) >= count or None, timeout=900)
@@ -513,7 +514,16 @@ def main() -> int:
                     settle()
                     ours = paced_operator(paced_streams[r], args.paced_runs, args.paced_rate)
                     paced.append((floor, relayed, ours))
-                print(f"  round {r + 1} done (load {loads[-1]:.1f})", file=sys.stderr)
+                figures = {"raw_jobs_per_s": direct_rates[-1], "operator_jobs_per_s": bursts[-1].rate}
+                if paced:
+                    figures.update(
+                        {
+                            f"{key}_p{q}": round(_percentile(phase.latencies, q / 100), 3)
+                            for key, phase in zip(("raw", "relay", "operator"), paced[-1], strict=True)
+                            for q in (50, 99)
+                        }
+                    )
+                print(f"  round {r + 1} done (load {loads[-1]:.1f}): {figures}", file=sys.stderr)
             if profiler is not None:
                 profiler.send_signal(signal.SIGINT)
                 profiler.wait(timeout=120)
