@@ -7,10 +7,13 @@ Fills a throwaway Postgres (COPY) with job results and log entries, serves the A
 Baselines measured in the same run: the `GET /api/status/` round trip through the same server, and the very
 SQL statements the service runs for each case (captured from it, replayed on a raw psycopg connection).
 Then, unless --no-cluster, on a local control plane (no node, no operator: runs stay Pending) it times
-`POST /api/extras/jobs/{id}/run/` sequentially and from 4 threads, against the Kubernetes client creating the
-same JobRuns directly. Figures and ratios are reported, never asserted. Run as root (the cluster needs it):
+`POST /api/extras/jobs/{id}/run/` sequentially and from --threads threads, --rounds times, each round
+with its baselines: `GET /api/status/` of the same server from as many threads, and the Kubernetes client
+creating the same JobRuns directly; and the API process's CPU per request. Figures and ratios are
+reported, never asserted. Run as root (the cluster needs it):
 
     .venv/bin/python bench/api_results.py [--results 100000] [--logs 1000000] [--requests 200] [--no-cluster]
+    .venv/bin/python bench/api_results.py --runs-only [--runs 300] [--rounds 3] [--threads 4] [--py-spy FILE]
 """
 
 from __future__ import annotations
@@ -324,12 +327,13 @@ def api_server(
     *,
     command: Sequence[str] = ("-m", "jobplane.cli", "api"),
     ready: Callable[[dict[str, Any]], bool] = _kubernetes_ready,
+    pids: list[int] | None = None,
     **settings: str,
 ) -> Iterator[str]:
     """`jobplane api` in a subprocess (its own interpreter: the client's work does not share its GIL).
 
     ``command``: the interpreter's arguments that serve the API with its settings from the environment;
-    ``ready``: whether the API's /api/status/ answer says it is ready.
+    ``ready``: whether the API's /api/status/ answer says it is ready; ``pids``: gets the server's pid.
     """
     import httpx
 
@@ -344,6 +348,8 @@ def api_server(
     log = workdir / f"api-{port}.log"
     with log.open("ab") as out:
         process = subprocess.Popen([sys.executable, *command], env=env, stdout=out, stderr=subprocess.STDOUT)
+    if pids is not None:
+        pids.append(process.pid)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -636,7 +642,46 @@ def _rate(count: int, threads: int, call: Callable[[int], None]) -> tuple[float,
     return count / (time.perf_counter() - begin), latencies
 
 
+def _py_spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy recording the API's thread that holds the GIL (where its Python CPU goes), until stopped
+    (SIGINT writes the file)."""
+    spy = Path(sys.executable).parent / "py-spy"
+    command = [str(spy), "record", "--gil", "--threads", "--format", "raw", "--rate", "100"]
+    command += ["--pid", str(pid), "--output", str(out)]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _stop_py_spy(profiler: subprocess.Popen[bytes]) -> None:
+    import signal
+
+    profiler.send_signal(signal.SIGINT)
+    try:
+        profiler.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        profiler.kill()
+        profiler.wait()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of a process and of its threads so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {
+        "median": round(ordered[len(ordered) // 2], 2),
+        "min": round(ordered[0], 2),
+        "max": round(ordered[-1], 2),
+    }
+
+
 def measure_runs(url: str, admin_key: str, workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """The run endpoint's requests/s, sequential and from ``--threads`` threads, taken ``--rounds`` times in
+    turn with its baselines: ``GET /api/status/`` of the same server from as many threads (the app's floor:
+    the same HTTP stack, session and one SQL round trip), and the Kubernetes client creating the same
+    JobRuns directly (the apiserver's floor, without the admission webhook)."""
     import httpx
     from kubernetes import client, config
 
@@ -677,47 +722,83 @@ def measure_runs(url: str, admin_key: str, workdir: Path, args: argparse.Namespa
         custom = client.CustomObjectsApi()
         spec = {"job": name, "queue": "default", "requestedBy": "admin", "data": RUN_BODY["data"]}
 
-        def direct(_index: int) -> None:
+        def direct(_index: int, namespace: str = DIRECT_NAMESPACE) -> None:
             body = {
                 "apiVersion": "jobplane.io/v1alpha1",
                 "kind": "JobRun",
                 "metadata": {"generateName": f"{name[:40]}-", "labels": {"jobplane.io/requested-via": "api"}},
                 "spec": spec,
             }
-            custom.create_namespaced_custom_object(
-                "jobplane.io", "v1alpha1", DIRECT_NAMESPACE, "jobruns", body
-            )
+            custom.create_namespaced_custom_object("jobplane.io", "v1alpha1", namespace, "jobruns", body)
 
-        figures: dict[str, Any] = {"runs": args.runs, "cluster_setup_s": round(setup, 1)}
+        def admitted(index: int) -> None:
+            # Where the API creates its runs: through the admission webhooks, as every run in a release.
+            direct(index, NAMESPACE)
+
+        threads = args.threads
+        figures: dict[str, Any] = {"runs": args.runs, "threads": threads, "cluster_setup_s": round(setup, 1)}
+        rounds: list[dict[str, float]] = []
+        direct_latencies: list[float] = []
+        api_latencies: list[float] = []
         for _ in range(10):
             direct(0)
-        figures["direct_sequential_per_s"], direct_latencies = _rate(args.runs, 1, direct)
-        figures["direct_4_threads_per_s"], _ = _rate(args.runs, 4, direct)
 
-        env_settings = {
-            "kubernetes": "true",
-            "namespace": NAMESPACE,
-            "run_token_key": "b" * 64,
-        }
         os.environ["KUBECONFIG"] = str(cluster.kubeconfig)
-        with api_server(url, workdir, **env_settings) as base:
+        pids: list[int] = []
+        with api_server(
+            url, workdir, pids=pids, kubernetes="true", namespace=NAMESPACE, run_token_key="b" * 64
+        ) as base:
             clients = threading.local()
             headers = {"Authorization": f"Token {admin_key}"}
             path = f"/api/extras/jobs/{definition['metadata']['uid']}/run/"
 
+            def http() -> httpx.Client:
+                found = getattr(clients, "http", None)
+                if found is None:
+                    found = clients.http = httpx.Client(base_url=base, timeout=60, headers=headers)
+                return found
+
             def post(_index: int) -> None:
-                http = getattr(clients, "http", None)
-                if http is None:
-                    http = clients.http = httpx.Client(base_url=base, timeout=60, headers=headers)
-                response = http.post(path, json=RUN_BODY)
+                response = http().post(path, json=RUN_BODY)
                 if response.status_code != 201:
                     raise RuntimeError(f"POST {path}: {response.status_code} {response.text[:300]}")
 
+            def status(_index: int) -> None:
+                response = http().get("/api/status/")
+                if response.status_code != 200:
+                    raise RuntimeError(f"GET /api/status/: {response.status_code} {response.text[:300]}")
+
             for _ in range(10):
                 post(0)
-            figures["api_sequential_per_s"], api_latencies = _rate(args.runs, 1, post)
-            figures["api_4_threads_per_s"], _ = _rate(args.runs, 4, post)
-            expected = args.runs * 2 + 10
+                status(0)
+            profiler = _py_spy(pids[0], args.py_spy) if args.py_spy else None
+            created = 10
+            for _ in range(args.rounds):
+                # In turn, so that each round's figures and their baselines see the same machine.
+                row: dict[str, float] = {"load_1m": os.getloadavg()[0]}
+                used = _cpu_seconds(pids[0])
+                row["status_per_s"], _ = _rate(args.runs, threads, status)
+                row["status_cpu_ms"], used = (
+                    (_cpu_seconds(pids[0]) - used) * 1000 / args.runs,
+                    _cpu_seconds(pids[0]),
+                )
+                row["api_sequential_per_s"], latencies = _rate(args.runs, 1, post)
+                api_latencies += latencies
+                row["api_threads_per_s"], _ = _rate(args.runs, threads, post)
+                row["api_cpu_ms"] = (_cpu_seconds(pids[0]) - used) * 1000 / (2 * args.runs)
+                row["direct_sequential_per_s"], latencies = _rate(args.runs, 1, direct)
+                direct_latencies += latencies
+                row["direct_threads_per_s"], _ = _rate(args.runs, threads, direct)
+                row["admitted_threads_per_s"], _ = _rate(args.runs, threads, admitted)
+                created += 3 * args.runs
+                row["api_vs_admitted_threads"] = row["api_threads_per_s"] / row["admitted_threads_per_s"]
+                row["api_vs_status"] = row["api_threads_per_s"] / row["status_per_s"]
+                row["api_vs_direct_sequential"] = row["api_sequential_per_s"] / row["direct_sequential_per_s"]
+                row["api_vs_direct_threads"] = row["api_threads_per_s"] / row["direct_threads_per_s"]
+                rounds.append({key: round(value, 2) for key, value in row.items()})
+                print(f"  run endpoint round: {rounds[-1]}", file=sys.stderr)
+            if profiler is not None:
+                _stop_py_spy(profiler)
             wait_for(
                 "the API's runs in Kubernetes",
                 lambda: (
@@ -726,26 +807,16 @@ def measure_runs(url: str, admin_key: str, workdir: Path, args: argparse.Namespa
                             "items"
                         ]
                     )
-                    >= expected
+                    >= created
                     or None
                 ),
                 timeout=60,
             )
-    for key in (
-        "direct_sequential_per_s",
-        "direct_4_threads_per_s",
-        "api_sequential_per_s",
-        "api_4_threads_per_s",
-    ):
-        figures[key] = round(figures[key], 1)
+    figures["rounds"] = rounds
+    for key in rounds[0]:
+        figures[key] = _spread([row[key] for row in rounds])
     figures["direct_latency_ms"] = summary(direct_latencies)
     figures["api_latency_ms"] = summary(api_latencies)
-    figures["api_vs_direct_sequential"] = round(
-        figures["api_sequential_per_s"] / figures["direct_sequential_per_s"], 2
-    )
-    figures["api_vs_direct_4_threads"] = round(
-        figures["api_4_threads_per_s"] / figures["direct_4_threads_per_s"], 2
-    )
     return figures
 
 
@@ -778,6 +849,36 @@ def print_table(status: dict[str, float], rows: list[dict[str, Any]]) -> None:
             print(f"\nEXPLAIN ANALYZE, {row['case']} (p95 above {AIM_MS:.0f} ms):\n{plan}")
 
 
+def print_runs(runs: dict[str, Any]) -> None:
+    threads = runs["threads"]
+    print(f"\nrun endpoint, {runs['runs']} runs per measure, {len(runs['rounds'])} rounds (requests/s):")
+    header = (
+        f"{'round':>5} {'load':>5} {'status/s':>9} {'run/s 1':>8} {f'run/s {threads}':>8} "
+        f"{'direct/s 1':>10} {f'direct/s {threads}':>10} {'x status':>8} {'x direct 1':>10} "
+        f"{f'x direct {threads}':>10} {f'admitted/s {threads}':>12} {'x admitted':>10} {'cpu ms status':>13} "
+        f"{'cpu ms run':>10}"
+    )
+    print(header)
+    print("-" * len(header))
+    for index, row in enumerate(runs["rounds"], 1):
+        print(
+            f"{index:>5} {row['load_1m']:>5} {row['status_per_s']:>9} {row['api_sequential_per_s']:>8} "
+            f"{row['api_threads_per_s']:>8} {row['direct_sequential_per_s']:>10} "
+            f"{row['direct_threads_per_s']:>10} {row['api_vs_status']:>8} "
+            f"{row['api_vs_direct_sequential']:>10} {row['api_vs_direct_threads']:>10} "
+            f"{row['admitted_threads_per_s']:>12} {row['api_vs_admitted_threads']:>10} "
+            f"{row['status_cpu_ms']:>13} {row['api_cpu_ms']:>10}"
+        )
+    print(
+        f"(status/s: GET /api/status/ from {threads} threads; run/s: POST .../run/ sequential and from "
+        f"{threads} threads; direct/s: the same JobRuns created with the Kubernetes client; x status: run/s "
+        f"{threads} over status/s;\nadmitted/s: direct, through the admission webhooks as the API's runs; "
+        "cpu ms: the API process's CPU per request, its watch threads included)\n"
+        f"API p50 {runs['api_latency_ms']['p50']} ms, direct p50 {runs['direct_latency_ms']['p50']} ms "
+        "(sequential)"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=int, default=100_000, help="job results to write")
@@ -788,10 +889,22 @@ def main() -> int:
     parser.add_argument("--budget", type=float, default=15.0, help="seconds at most per case (>= 20 samples)")
     parser.add_argument("--runs", type=int, default=300, help="JobRuns created per run-endpoint measure")
     parser.add_argument("--no-cluster", action="store_true", help="skip the run endpoint (needs root)")
+    parser.add_argument("--runs-only", action="store_true", help="only the run endpoint (a small store)")
+    parser.add_argument("--threads", type=int, default=4, help="client threads of the concurrent measures")
+    parser.add_argument("--rounds", type=int, default=3, help="run-endpoint rounds, baselines taken in turn")
+    parser.add_argument("--py-spy", type=Path, help="record the API (GIL holder) with py-spy (raw) meanwhile")
     parser.add_argument(
         "--try-indexes", action="store_true", help="measure the job-results cases again with PROPOSED_INDEXES"
     )
     args = parser.parse_args()
+    if args.runs_only:
+        if args.no_cluster:
+            parser.error("--runs-only measures the run endpoint, which needs the cluster")
+        # The run path reads no results: a small store is enough (unless the sizes are given).
+        given = set(sys.argv)
+        args.results = args.results if "--results" in given else 1000
+        args.logs = args.logs if "--logs" in given else 1000
+        args.big_runs = args.big_runs if "--big-runs" in given else 0
 
     if _postgres_bindir() is None:
         print(NO_POSTGRES, file=sys.stderr)
@@ -807,36 +920,33 @@ def main() -> int:
         cases = build_cases(dataset, int(failures[0]) if failures else 0)
         with tempfile.TemporaryDirectory(prefix="jobplane-bench-") as tmp:
             workdir = Path(tmp)
-            with api_server(url, workdir, kubernetes="false") as base:
-                status, rows = measure_reads(base, url, cases, keys, args)
-                if args.try_indexes:
-                    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
-                        for statement in PROPOSED_INDEXES:
-                            conn.execute(statement)
-                    print("measuring again with the proposed indexes ...", file=sys.stderr)
-                    listed = [case for case in cases if case.path.startswith("/api/extras/job-results/?")]
-                    _, after = measure_reads(base, url, listed, keys, args)
-            report["status_ms"] = status
-            report["reads"] = [{key: value for key, value in row.items() if key != "plans"} for row in rows]
-            list_p95 = [row["http"]["p95"] for row in rows if row["list_page"]]
-            report["worst_list_page_p95_ms"] = max(list_p95) if list_p95 else None
-            print_table(status, rows)
-            if args.try_indexes:
-                report["with_proposed_indexes"] = [
-                    {key: value for key, value in row.items() if key != "plans"} for row in after
+            if not args.runs_only:
+                with api_server(url, workdir, kubernetes="false") as base:
+                    status, rows = measure_reads(base, url, cases, keys, args)
+                    if args.try_indexes:
+                        with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+                            for statement in PROPOSED_INDEXES:
+                                conn.execute(statement)
+                        print("measuring again with the proposed indexes ...", file=sys.stderr)
+                        listed = [case for case in cases if case.path.startswith("/api/extras/job-results/?")]
+                        _, after = measure_reads(base, url, listed, keys, args)
+                report["status_ms"] = status
+                report["reads"] = [
+                    {key: value for key, value in row.items() if key != "plans"} for row in rows
                 ]
-                print("\nwith the proposed indexes (PROPOSED_INDEXES):")
-                print_table(status, after)
+                list_p95 = [row["http"]["p95"] for row in rows if row["list_page"]]
+                report["worst_list_page_p95_ms"] = max(list_p95) if list_p95 else None
+                print_table(status, rows)
+                if args.try_indexes:
+                    report["with_proposed_indexes"] = [
+                        {key: value for key, value in row.items() if key != "plans"} for row in after
+                    ]
+                    print("\nwith the proposed indexes (PROPOSED_INDEXES):")
+                    print_table(status, after)
             if not args.no_cluster:
                 print("measuring the run endpoint on a local control plane ...", file=sys.stderr)
                 report["run_endpoint"] = runs = measure_runs(url, keys["admin"], workdir, args)
-                print(
-                    f"\nrun endpoint ({runs['runs']} runs): API {runs['api_sequential_per_s']}/s sequential, "
-                    f"{runs['api_4_threads_per_s']}/s with 4 threads; direct JobRun creation "
-                    f"{runs['direct_sequential_per_s']}/s, {runs['direct_4_threads_per_s']}/s; ratios "
-                    f"{runs['api_vs_direct_sequential']} and {runs['api_vs_direct_4_threads']}; "
-                    f"API p50 {runs['api_latency_ms']['p50']} ms"
-                )
+                print_runs(runs)
     print(json.dumps(report))
     return 0
 

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -207,14 +206,14 @@ def run_job(
         "run_namespace": namespace,
         "dry_run": dry_run,
     }
-    # The mirror may have recorded the run already (it watches JobRuns): insert or complete that row.
+    # The mirror may have recorded the run already (it watches JobRuns): insert or complete that row, in one
+    # statement that returns it (one round trip where an insert, an update and a read took three).
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    session.execute(
-        insert(JobResult)
-        .values(id=run_uid, status=JobStatus.PENDING, date_created=now, **values)
-        .on_conflict_do_nothing(index_elements=[JobResult.id])
-    )
-    session.execute(update(JobResult).where(JobResult.id == run_uid).values(**values))
+    upsert = insert(JobResult).values(id=run_uid, status=JobStatus.PENDING, date_created=now, **values)
+    result = session.execute(
+        upsert.on_conflict_do_update(index_elements=[JobResult.id], set_=values).returning(JobResult),
+        execution_options={"populate_existing": True},
+    ).scalar_one()
     for name, upload in request.files.items():
         session.add(
             FileProxy(
@@ -227,7 +226,10 @@ def run_job(
             )
         )
     session.flush()
-    result = session.get(JobResult, run_uid, populate_existing=True)
-    assert result is not None
-    users = user_ids(session, [result.user])
+    # The requester is the caller, whose id authentication read already.
+    users = (
+        {principal.username: principal.user_id}
+        if principal.username and principal.user_id is not None and result.user == principal.username
+        else user_ids(session, [result.user])
+    )
     return JobRunResponse(job_result=result_record(result, base_url, users=users), scheduled_job=None)

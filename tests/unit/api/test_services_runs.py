@@ -9,16 +9,17 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from jobplane import Job, StringVar
 from jobplane.store.database import create_store_engine, ensure_schema, make_sessionmaker
-from jobplane.store.models import JobResult
+from jobplane.store.models import JobResult, JobStatus
 from jobplane_api.errors import PermissionDenied, Unavailable
 from jobplane_api.identity import Principal
 from jobplane_api.identity.principal import Grant
@@ -150,6 +151,49 @@ def test_a_stored_secret_keeps_the_inputs_out_of_the_spec_and_the_result(session
     assert answer.job_result is not None
     assert str(answer.job_result.id) == run["metadata"]["uid"]
     assert answer.job_result.task_kwargs is None
+
+
+def test_a_row_the_mirror_wrote_first_is_completed_and_keeps_its_status_and_creation_time(
+    session: Session,
+) -> None:
+    """The API's watch of JobRuns may record the run before run_job does: the row it made is completed
+    with what only the API knows, and the status the run reached meanwhile is not put back to PENDING."""
+    mirrored_at = datetime(2026, 11, 25, 10, 0, 1, tzinfo=UTC)
+
+    class Mirrored(FakeGateway):
+        def create_run(self, **kwargs: Any) -> dict[str, Any]:
+            run = super().create_run(**kwargs)
+            # As the mirror inserts a run it sees with a status already: the job's name not resolved yet.
+            session.execute(
+                insert(JobResult).values(
+                    id=uuid.UUID(run["metadata"]["uid"]), name="tools-login", job_class_path="tools-login",
+                    user="ada", status=JobStatus.STARTED, date_created=mirrored_at, run_name="other",
+                )
+            )  # fmt: skip
+            return run
+
+        def create_inputs_secret(self, *, run: dict[str, Any], name: str, data_json: str) -> None:
+            self.secrets.append({"run": run["metadata"]["name"], "name": name})
+
+    kube = Mirrored()
+    answer = run_login(session, kube)
+
+    (run,) = kube.runs.values()
+    assert answer.job_result is not None
+    record = answer.job_result
+    assert str(record.id) == run["metadata"]["uid"]
+    assert (record.status.value, record.date_created.replace(tzinfo=UTC)) == ("STARTED", mirrored_at)
+    assert (record.name, record.task_name) == ("Login", "tools.Login")
+    assert record.user is not None
+    assert record.user.id == 1  # the caller's id, as authentication read it (no users table read)
+    stored = session.get(JobResult, uuid.UUID(run["metadata"]["uid"]), populate_existing=True)
+    assert stored is not None
+    assert (stored.run_name, stored.run_namespace, stored.status) == (
+        run["metadata"]["name"],
+        NAMESPACE,
+        "STARTED",
+    )
+    assert session.scalar(select(func.count()).select_from(JobResult)) == 1
 
 
 def test_a_user_who_may_view_but_not_run_gets_nautobot_s_refusal_and_nothing_is_made(
