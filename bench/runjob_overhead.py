@@ -51,20 +51,8 @@ class Noop(Job):
 register_jobs(Noop)
 """
 
-NAUTOBOT_NOOP_JOB = """
-from nautobot.apps.jobs import Job, register_jobs
-
-
-class Noop(Job):
-    class Meta:
-        has_sensitive_variables = False
-
-    def run(self):
-        pass
-
-
-register_jobs(Noop)
-"""
+# The same job for Nautobot: its Job API is the one Jobplane copies.
+NAUTOBOT_NOOP_JOB = NOOP_JOB.replace("from jobplane import", "from nautobot.apps.jobs import")
 
 
 @dataclass
