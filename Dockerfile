@@ -21,10 +21,13 @@ COPY crds/ crds/
 COPY operator/ operator/
 COPY api/ api/
 # --no-build-isolation: setuptools comes from the build venv above, not from an index at build time.
-# The runtime needs neither pip nor setuptools: they are removed, so the final stage has no installer.
+# The image runs every command, so it installs the wheel with the extra `all` (the job SDK alone needs
+# none of the servers' dependencies; see pyproject.toml). The runtime needs neither pip nor setuptools:
+# they are removed, so the final stage has no installer.
 RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /dist . \
  && python3 -m venv /opt/jobplane/venv \
- && /opt/jobplane/venv/bin/pip install --find-links /wheels ${OFFLINE:+--no-index} /dist/jobplane-*.whl \
+ && set -- /dist/jobplane-*.whl \
+ && /opt/jobplane/venv/bin/pip install --find-links /wheels ${OFFLINE:+--no-index} "$1[all]" \
  && /opt/jobplane/venv/bin/pip uninstall --yes --quiet pip setuptools
 
 # --- runtime ------------------------------------------------------------------------------------------

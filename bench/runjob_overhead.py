@@ -1,9 +1,22 @@
-"""Benchmark: the overhead of `jobplane runjob --local` for a no-op job, against a bare Python start.
+"""Benchmark: `jobplane runjob --local` of a no-op job, beside Nautobot's `nautobot-server runjob --local`.
 
-Reports medians of several runs on SQLite: from the start of the command to run() entered, and the
-total; the bare interpreter start in the same script is the baseline the ratios refer to.
+Runs, in one script run and interleaved round by round so that the machine's load falls on each alike:
+a bare Python start (`python -c pass`, the baseline), Jobplane's no-op local run on SQLite, and, when
+`nautobot-server` is installed, Nautobot's no-op local run. Prints the medians of wall time and of CPU
+time (the process and its children, user + system: what a loaded machine inflates least), each as a
+ratio to the baseline, and Jobplane's median against Nautobot's. Without Nautobot it says so and prints
+Jobplane's figures alone. The issue's aim: Jobplane's median at most 0.3 s.
 
-    .venv/bin/python bench/runjob_overhead.py [--runs 11]
+    .venv/bin/python bench/runjob_overhead.py [--runs 21] [--jobplane PATH]
+    .venv/bin/python bench/runjob_overhead.py --nautobot-server PATH --nautobot-job CLASS_PATH \\
+        --nautobot-username USER
+
+For Nautobot, the no-op job (NAUTOBOT_NOOP_JOB below, `--print-nautobot-job` prints it) must be installed
+in its JOBS_ROOT, registered (`nautobot-server post_upgrade`) and enabled, with NAUTOBOT_CONFIG set; the
+script runs `nautobot-server runjob --local --username USER CLASS_PATH` as it is.
+
+`--jobplane PATH` times another installation's `jobplane` command (e.g. a fresh venv with the SDK alone,
+`pip install .`); by default the console script next to this interpreter.
 """
 
 from __future__ import annotations
@@ -11,17 +24,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-NOOP_JOB = """
-import os
-import time
+AIM_SECONDS = 0.3
 
+NOOP_JOB = """
 from jobplane import Job, register_jobs
 
 
@@ -30,63 +45,140 @@ class Noop(Job):
         has_sensitive_variables = False
 
     def run(self):
-        with open(os.environ["BENCH_ENTERED_FILE"], "w") as handle:
-            handle.write(repr(time.time()))
+        pass
 
 
 register_jobs(Noop)
 """
 
+# The same job for Nautobot: its Job API is the one Jobplane copies.
+NAUTOBOT_NOOP_JOB = NOOP_JOB.replace("from jobplane import", "from nautobot.apps.jobs import")
 
-def _timed(
-    command: list[str], env: dict[str, str], cwd: Path, entered_file: Path | None
-) -> tuple[float, float]:
-    if entered_file is not None and entered_file.exists():
-        entered_file.unlink()
-    start_wall = time.time()
-    start = time.perf_counter()
-    subprocess.run(command, env=env, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
-    total = time.perf_counter() - start
-    entered = float(entered_file.read_text()) - start_wall if entered_file is not None else float("nan")
-    return entered, total
+
+@dataclass
+class Series:
+    """One command, timed again and again."""
+
+    label: str
+    command: list[str]
+    env: dict[str, str]
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+
+    def time_once(self, cwd: Path) -> None:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        subprocess.run(self.command, env=self.env, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
+        self.wall.append(time.perf_counter() - start)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+
+    @property
+    def wall_median(self) -> float:
+        return statistics.median(self.wall)
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu)
+
+
+def _jobplane_command(path: str | None) -> list[str]:
+    if path:
+        return [path]
+    script = Path(sys.executable).with_name("jobplane")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "jobplane.cli"]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=11)
+    parser.add_argument("--runs", type=int, default=21)
+    parser.add_argument("--jobplane", help="the jobplane command to time (default: this venv's)")
+    parser.add_argument("--nautobot-server", default=shutil.which("nautobot-server"))
+    parser.add_argument(
+        "--nautobot-job", default="bench_noop.Noop", help="class path of Nautobot's no-op job"
+    )
+    parser.add_argument("--nautobot-username", default="admin", help="an existing Nautobot user")
+    parser.add_argument("--print-nautobot-job", action="store_true", help="print Nautobot's no-op job, exit")
     args = parser.parse_args()
+    if args.print_nautobot_job:
+        print(NAUTOBOT_NOOP_JOB.strip())
+        return 0
+
     with tempfile.TemporaryDirectory(prefix="jobplane-bench-") as tmp:
         work = Path(tmp)
         (work / "jobs").mkdir()
         (work / "jobs" / "bench_noop.py").write_text(NOOP_JOB)
-        entered_file = work / "entered"
         env = {
             **os.environ,
             "JOBPLANE_JOBS_ROOT": str(work / "jobs"),
             "JOBPLANE_DATABASE_URL": f"sqlite:///{work / 'bench.sqlite3'}",
-            "BENCH_ENTERED_FILE": str(entered_file),
         }
-        runjob = [sys.executable, "-m", "jobplane.cli", "runjob", "--local", "--quiet", "bench_noop.Noop"]
-        baseline_cmd = [sys.executable, "-c", "pass"]
+        baseline = Series("python -c pass", [sys.executable, "-c", "pass"], env)
+        jobplane = Series(
+            "jobplane runjob --local",
+            [*_jobplane_command(args.jobplane), "runjob", "--local", "--quiet", "bench_noop.Noop"],
+            env,
+        )
+        series = [baseline, jobplane]
+        nautobot: Series | None = None
+        if args.nautobot_server:
+            nautobot = Series(
+                "nautobot-server runjob --local",
+                [
+                    args.nautobot_server,
+                    "runjob",
+                    "--local",
+                    "--username",
+                    args.nautobot_username,
+                    args.nautobot_job,
+                ],
+                dict(os.environ),
+            )
+            series.append(nautobot)
+        else:
+            print(
+                "nautobot-server is not installed (not on PATH, no --nautobot-server): "
+                "Jobplane's figures alone, against the bare Python start"
+            )
 
-        _, cold_total = _timed(runjob, env, work, entered_file)  # creates the schema
-        baseline = [_timed(baseline_cmd, env, work, None)[1] for _ in range(args.runs)]
-        runs = [_timed(runjob, env, work, entered_file) for _ in range(args.runs)]
-        entered = statistics.median(r[0] for r in runs)
-        total = statistics.median(r[1] for r in runs)
-        base = statistics.median(baseline)
-        report = {
-            "runs": args.runs,
-            "python_start_s": round(base, 4),
-            "first_run_with_migration_total_s": round(cold_total, 4),
-            "median_to_run_entered_s": round(entered, 4),
-            "median_total_s": round(total, 4),
-            "to_run_entered_vs_python_start": round(entered / base, 1),
-            "total_vs_python_start": round(total / base, 1),
-            "target_total_s": 0.5,
-            "meets_target": total < 0.5,
+        # The first run creates the SQLite schema (migrations): timed once, apart.
+        first = Series("first run, with migrations", jobplane.command, env)
+        first.time_once(work)
+        for _ in range(args.runs):
+            for one in series:
+                one.time_once(work)
+
+    header = f"{'command':<32} {'wall p50':>9} {'x base':>7} {'cpu p50':>9} {'x base':>7}"
+    print(f"\n{header}   ({args.runs} runs)")
+    for one in series:
+        print(
+            f"{one.label:<32} {one.wall_median:>8.3f}s {one.wall_median / baseline.wall_median:>7.1f}"
+            f" {one.cpu_median:>8.3f}s {one.cpu_median / baseline.cpu_median:>7.1f}"
+        )
+    print(f"{first.label:<32} {first.wall[0]:>8.3f}s")
+    report: dict[str, object] = {
+        "runs": args.runs,
+        "python_start_wall_s": round(baseline.wall_median, 4),
+        "python_start_cpu_s": round(baseline.cpu_median, 4),
+        "jobplane_wall_s": round(jobplane.wall_median, 4),
+        "jobplane_cpu_s": round(jobplane.cpu_median, 4),
+        "jobplane_wall_vs_python_start": round(jobplane.wall_median / baseline.wall_median, 2),
+        "jobplane_cpu_vs_python_start": round(jobplane.cpu_median / baseline.cpu_median, 2),
+        "first_run_with_migrations_s": round(first.wall[0], 4),
+        "nautobot_installed": nautobot is not None,
+        "aim_s": AIM_SECONDS,
+        "jobplane_meets_aim": jobplane.wall_median <= AIM_SECONDS,
+    }
+    if nautobot is not None:
+        ratio = jobplane.wall_median / nautobot.wall_median
+        print(f"\nJobplane / Nautobot (wall medians): {ratio:.3f}")
+        report |= {
+            "nautobot_wall_s": round(nautobot.wall_median, 4),
+            "nautobot_cpu_s": round(nautobot.cpu_median, 4),
+            "jobplane_vs_nautobot_wall": round(ratio, 3),
+            "jobplane_vs_nautobot_cpu": round(jobplane.cpu_median / nautobot.cpu_median, 3),
         }
-    print(json.dumps(report, indent=2))
+    print(json.dumps(report))
     return 0
 
 

@@ -1,4 +1,11 @@
-"""The ``jobplane`` command line: runjob (as ``nautobot-server runjob``), jobs, db, and API identities."""
+"""The ``jobplane`` command line: runjob (as ``nautobot-server runjob``), jobs, db, and API identities.
+
+The composition root: the only module that imports both servers. Each command imports what it runs inside
+its own handler, for two reasons: the servers and the in-cluster parts need extras a job author's
+``pip install jobplane`` does not bring (kopf, the Kubernetes client, FastAPI, httpx, GitPython; see
+:data:`COMMAND_EXTRAS`), and no command should pay another's start-up cost (``runjob --local`` imports
+neither server).
+"""
 
 from __future__ import annotations
 
@@ -13,14 +20,41 @@ from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
+from jobplane.repocli import add_repo_commands
 from jobplane.settings import Settings, get_settings
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_FAILURE", "EXIT_OK", "EXIT_UNAVAILABLE", "main", "run"]
+__all__ = ["COMMAND_EXTRAS", "EXIT_BAD_INPUT", "EXIT_FAILURE", "EXIT_OK", "EXIT_UNAVAILABLE", "main", "run"]
 
 EXIT_OK = 0
 EXIT_FAILURE = 1  # the job ran and failed (or was cancelled)
 EXIT_BAD_INPUT = 2  # nothing ran: unknown job, bad data, bad arguments
-EXIT_UNAVAILABLE = 3  # the requested mode is not available here
+EXIT_UNAVAILABLE = 3  # the requested mode is not available here (or its extra is not installed)
+
+# The pyproject extra that brings what a command needs beyond the SDK's own dependencies.
+COMMAND_EXTRAS = {
+    "operator": "operator",
+    "sync-jobs": "operator",
+    "api": "api",
+    "run-pod": "pod",
+    "sync-repo": "pod",
+    "runjob": "client",  # without --local: it submits to the API
+    "repo": "client",
+}
+# Import names of the extras' packages, and the extra that installs each one.
+OPTIONAL_PACKAGES = {
+    "kopf": "operator",
+    "kubernetes": "operator",
+    "prometheus_client": "operator",
+    "cronsim": "operator",
+    "git": "pod",
+    "httpx": "client",
+    "fastapi": "api",
+    "starlette": "api",
+    "uvicorn": "api",
+    "multipart": "api",
+    "jinja2": "api",
+    "psycopg": "postgres",
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -113,8 +147,6 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     _add_identity_commands(commands)
-    from jobplane.repocli import add_repo_commands
-
     add_repo_commands(commands)
     return parser
 
@@ -184,6 +216,22 @@ def _add_identity_commands(commands: Any) -> None:
 
 def _error(message: str) -> None:
     print(f"jobplane: {message}", file=sys.stderr)
+
+
+def _missing_extra(command: str, exc: ModuleNotFoundError) -> str | None:
+    """The message for a command that needs a package of an extra this installation lacks (None: not so).
+
+    A missing Postgres driver names the ``postgres`` extra whatever the command (JOBPLANE_DATABASE_URL
+    chose Postgres); any other package names the command's own extra, which brings it.
+    """
+    package = (exc.name or "").partition(".")[0]
+    if package not in OPTIONAL_PACKAGES:
+        return None
+    extra = "postgres" if package == "psycopg" else COMMAND_EXTRAS.get(command, OPTIONAL_PACKAGES[package])
+    return (
+        f"'jobplane {command}' needs the Python package {package!r}, which is not installed: "
+        f"pip install 'jobplane[{extra}]' (the job SDK alone installs none of the servers' dependencies)"
+    )
 
 
 def _print_errors(errors: dict[str, Any]) -> None:
@@ -487,7 +535,14 @@ def main(argv: list[str] | None = None) -> int:
         "repo": _repo,
         "results-retention": _results_retention,
     }
-    return handlers[args.command](args, settings)
+    try:
+        return handlers[args.command](args, settings)
+    except ModuleNotFoundError as exc:
+        message = _missing_extra(args.command, exc)
+        if message is None:
+            raise
+        _error(message)
+        return EXIT_UNAVAILABLE
 
 
 def run() -> NoReturn:

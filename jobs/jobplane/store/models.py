@@ -22,8 +22,8 @@ from sqlalchemy import (
     TypeDecorator,
     false,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeEngine
 
 __all__ = [
     "LOG_LEVELS",
@@ -71,13 +71,28 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-JSONType = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+class JSONType(TypeDecorator[Any]):
+    """JSON on every backend, JSONB on Postgres; None is stored as SQL NULL, not as a JSON null."""
+
+    impl = JSON(none_as_null=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            # Imported here, not at the top: the Postgres dialect package is about a tenth of a local
+            # SQLite run's start-up (python -X importtime), and an engine on Postgres has loaded it already.
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            return dialect.type_descriptor(JSONB(none_as_null=True))
+        return dialect.type_descriptor(JSON(none_as_null=True))
+
+
 BigIntId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType, Any: JSONType}
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType(), Any: JSONType()}
 
 
 class JobStatus(StrEnum):

@@ -14,6 +14,7 @@ import tomllib
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -244,10 +245,35 @@ def _pinned_closure(requirements: list[str]) -> list[str]:
     return sorted(pinned.values(), key=str.lower)
 
 
-def project_requirements(root: Path = REPO_ROOT) -> list[str]:
-    """The project's runtime dependencies (pinned closure) plus what building its wheel needs."""
+# The extras the image installs (the Dockerfile's `[all]`): every command's dependencies.
+IMAGE_EXTRAS = ("all",)
+
+
+def _with_extras(project: dict[str, Any], extras: tuple[str, ...]) -> list[str]:
+    """The project's dependencies with ``extras``, expanding the extras that name the project itself."""
+    name = canonicalize_name(project["project"]["name"])
+    optional = project["project"].get("optional-dependencies", {})
+    requirements = list(project["project"]["dependencies"])
+    todo, seen = list(extras), set()
+    while todo:
+        extra = todo.pop()
+        if extra in seen:
+            continue
+        seen.add(extra)
+        for requirement in optional[extra]:
+            parsed = Requirement(requirement)
+            if canonicalize_name(parsed.name) == name:
+                todo += sorted(parsed.extras)
+            else:
+                requirements.append(requirement)
+    return requirements
+
+
+def project_requirements(root: Path = REPO_ROOT, extras: tuple[str, ...] = IMAGE_EXTRAS) -> list[str]:
+    """The project's runtime dependencies with ``extras`` (pinned closure) plus what building its wheel
+    needs. ``extras=()``: the job SDK's alone, what ``pip install .`` brings."""
     project = tomllib.loads((root / "pyproject.toml").read_text())
-    return [*_pinned_closure(list(project["project"]["dependencies"])), *BUILD_REQUIREMENTS]
+    return [*_pinned_closure(_with_extras(project, extras)), *BUILD_REQUIREMENTS]
 
 
 def stage_project_context(dest: Path, root: Path = REPO_ROOT) -> Path:
