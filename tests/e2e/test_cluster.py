@@ -374,8 +374,8 @@ def test_a_bridge_pod_resolves_a_service_by_dns_and_reaches_it_and_the_apiserver
     )
     client = job("client", image=testapp_image, command=["python", "-c", CLIENT])
     pod_spec = client["spec"]["template"]["spec"]
-    # The cluster's defaults, as any pod gets them: the bridge network, ClusterFirst DNS, a token.
-    del pod_spec["hostNetwork"], pod_spec["automountServiceAccountToken"]
+    # The cluster's defaults, as any pod gets them: the pod network, ClusterFirst DNS, a token.
+    del pod_spec["automountServiceAccountToken"]
     pod_spec["containers"][0]["env"] = [{"name": "SVC", "value": "hello"}, {"name": "NS", "value": namespace}]
     apply(cluster, namespace, client)
 
@@ -406,10 +406,10 @@ def test_stopping_a_cluster_leaves_nothing_behind(cluster: Cluster) -> None:
         image = other.import_image(images.testapp_image())
         ns = "default"
         # A pod on the bridge network and one on the host network, both still running when the cluster stops.
-        bridge_job = job("bridge", image=image, command=["sleep", "300"])
-        bridge_job["spec"]["template"]["spec"]["hostNetwork"] = False
-        apply(other, ns, bridge_job)
-        apply(other, ns, job("host", image=image, command=["sleep", "300"]))
+        apply(other, ns, job("bridge", image=image, command=["sleep", "300"]))
+        host_job = job("host", image=image, command=["sleep", "300"])
+        host_job["spec"]["template"]["spec"]["hostNetwork"] = True
+        apply(other, ns, host_job)
         wait_for(
             "both pods running",
             lambda: (
