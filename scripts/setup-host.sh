@@ -5,12 +5,13 @@
 # postgresql gives the tests initdb/pg_ctl (they start their own server on a free port); curl runs the API examples
 # of the docs as users type them; containerd + runc run the
 # kubelet node's containers, podman builds images from Dockerfiles, debootstrap makes the base image's root
-# filesystem, gcc builds the static pause binary; chromium is the browser Playwright drives in the web UI's
+# filesystem, gcc builds the static pause binary; iproute2 makes each cluster's bridge and router network
+# namespace, iptables is what kube-proxy (in that namespace) writes its Service rules with; chromium is the browser Playwright drives in the web UI's
 # tests (tests/e2e/ui, through executable_path: Playwright's own browser download is not used). `apt-get update` runs only when something is
 # missing, so a warm call costs a dpkg query.
 set -euo pipefail
 
-PKGS=(postgresql curl chromium containerd runc podman debootstrap containernetworking-plugins gcc libc6-dev openssl iptables conntrack ethtool socat util-linux procps)
+PKGS=(postgresql curl chromium containerd runc podman debootstrap containernetworking-plugins gcc libc6-dev openssl iproute2 iptables conntrack ethtool socat util-linux procps)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -48,10 +48,16 @@ def _postgres_bindir() -> Path | None:
 
 
 class PostgresServer:
-    """A throwaway Postgres cluster on 127.0.0.1, owned by this test session."""
+    """A throwaway Postgres cluster on 127.0.0.1, owned by this test session.
 
-    def __init__(self, bindir: Path) -> None:
+    ``also_listen``/``trusted_network``: one more address to listen on and the network whose clients it
+    trusts (a test cluster's bridge address and pod network, for pods that use the database).
+    """
+
+    def __init__(self, bindir: Path, *, also_listen: str = "", trusted_network: str = "") -> None:
         self.bindir = bindir
+        self.also_listen = also_listen
+        self.trusted_network = trusted_network
         self.root = Path(tempfile.mkdtemp(prefix="jobplane-pg-"))
         self.data = self.root / "data"
         self.port = free_port()
@@ -68,7 +74,11 @@ class PostgresServer:
         self._run(
             str(self.bindir / "initdb"), "-D", str(self.data), "-U", "jobplane", "--auth=trust", "-E", "UTF8"
         )
-        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off"
+        if self.trusted_network:
+            with (self.data / "pg_hba.conf").open("a") as hba:
+                hba.write(f"host all all {self.trusted_network} trust\n")
+        listen = ",".join(filter(None, ("127.0.0.1", self.also_listen)))
+        options = f"-c listen_addresses={listen} -p {self.port} -k {self.root} -c fsync=off"
         self._run(
             str(self.bindir / "pg_ctl"),
             "-D",
@@ -100,18 +110,25 @@ class PostgresServer:
         return self.url(name)
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresServer]:
+@contextlib.contextmanager
+def start_postgres(*, also_listen: str = "", trusted_network: str = "") -> Iterator[PostgresServer]:
+    """A PostgresServer started for the block and stopped after it (see PostgresServer for the options)."""
     bindir = _postgres_bindir()
     if bindir is None:
         missing_component("Postgres server binaries (initdb, pg_ctl) are not installed")
     assert bindir is not None
-    server = PostgresServer(bindir)
+    server = PostgresServer(bindir, also_listen=also_listen, trusted_network=trusted_network)
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    with start_postgres() as server:
+        yield server
 
 
 @pytest.fixture

@@ -127,7 +127,8 @@ def start_admission(cluster: Cluster) -> None:
 class Stack:
     """The operator and the API as processes on the host, on a cluster and a database given to it.
 
-    Job pods run on the cluster's real node with the host's network, so they reach the API on 127.0.0.1.
+    Job pods run on the cluster's real node on the pod network; the API listens on the host's address on the
+    cluster's bridge (a host-local interface), where they reach it.
     """
 
     def __init__(
@@ -155,7 +156,8 @@ class Stack:
         self.workdir = workdir
         self.namespace = namespace
         self.port = free_port()
-        self.api_url = f"http://127.0.0.1:{self.port}"
+        self.api_host = cluster.apiserver_ip
+        self.api_url = f"http://{self.api_host}:{self.port}"
         self.run_token_key = secrets.token_hex(32)
         self.admin_token = ""
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -212,6 +214,7 @@ class Stack:
                 # requestedBy of its runs, and stamps everyone else's.
                 KUBECONFIG=str(self.cluster.user_kubeconfig(API_IDENTITY, groups=("system:masters",))),
                 JOBPLANE_API_NAMESPACE=self.namespace,
+                JOBPLANE_API_HOST=self.api_host,
                 JOBPLANE_API_PORT=str(self.port),
                 JOBPLANE_API_RUN_TOKEN_KEY=self.run_token_key,
                 **self.api_env,
@@ -255,9 +258,8 @@ class Stack:
         self._start_operator()
 
     def default_queue(self, namespace: str) -> dict[str, Any]:
-        """The default JobQueue: the real node, and the host's network, so pods reach the API on
-        127.0.0.1 like everything here."""
-        template = {"spec": {"hostNetwork": True, **self.queue_pod_template.get("spec", {})}}
+        """The default JobQueue: the real node, whose pods reach the API on the bridge's host address."""
+        template = {"spec": {**self.queue_pod_template.get("spec", {})}}
         return {
             "apiVersion": "jobplane.io/v1alpha1",
             "kind": "JobQueue",

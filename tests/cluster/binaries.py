@@ -35,10 +35,12 @@ class Binaries:
     kube_controller_manager: Path
     kube_scheduler: Path
     kubelet: Path
+    kube_proxy: Path
     kubectl: Path
     etcd: Path
     kwok: Path
     helm: Path
+    coredns: Path
     containerd: Path
     ctr: Path
     runc: Path
@@ -50,6 +52,7 @@ class Binaries:
         etcd = BIN_CACHE / f"etcd-{pinned_version('etcd-bin', 'go.etcd.io/etcd/server/v3')}"
         kwok = BIN_CACHE / f"kwok-{pinned_version('kwok-bin', 'sigs.k8s.io/kwok')}"
         helm = BIN_CACHE / f"helm-{pinned_version('helm-bin', 'helm.sh/helm/v3')}"
+        coredns = BIN_CACHE / f"coredns-{pinned_version('coredns-bin', 'github.com/coredns/coredns')}"
 
         def system(name: str) -> Path:
             found = shutil.which(name, path="/usr/bin:/usr/sbin:/usr/local/bin:/bin:/sbin")
@@ -61,17 +64,20 @@ class Binaries:
             kube_controller_manager=k8s / "kube-controller-manager",
             kube_scheduler=k8s / "kube-scheduler",
             kubelet=k8s / "kubelet",
+            kube_proxy=k8s / "kube-proxy",
             kubectl=k8s / "kubectl",
             etcd=etcd / "etcd",
             kwok=kwok / "kwok",
             helm=helm / "helm",
+            coredns=coredns / "coredns",
             containerd=system("containerd"),
             ctr=system("ctr"),
             runc=system("runc"),
         )
 
     def missing(self, *, node: bool = True, kwok: bool = True) -> list[Path]:
-        """Binaries that are not executable; the node's (containerd, runc, kubelet) only when node=True."""
+        """Binaries that are not executable; the node's (containerd, runc, kubelet, kube-proxy, CoreDNS) only
+        when node=True."""
         wanted = [
             self.kube_apiserver,
             self.kube_controller_manager,
@@ -82,7 +88,7 @@ class Binaries:
         if kwok:
             wanted.append(self.kwok)
         if node:
-            wanted += [self.kubelet, self.containerd, self.ctr, self.runc]
+            wanted += [self.kubelet, self.kube_proxy, self.coredns, self.containerd, self.ctr, self.runc]
         return [p for p in wanted if not os.access(p, os.X_OK)]
 
     def require(self, *, node: bool = True, kwok: bool = True) -> None:

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Build the test cluster's Go binaries (Kubernetes, etcd, kwok, helm) into ~/.cache/jobplane/bin/<name>-<version>/.
+# Build the test cluster's Go binaries (Kubernetes, etcd, kwok, helm, CoreDNS) into ~/.cache/jobplane/bin/<name>-<version>/.
 #
 # Idempotent: a component whose binaries are present and report the pinned version is skipped, so a warm call takes
 # seconds. Versions come from the wrapper modules under tools/ (their go.mod is the single source of truth).
-# Usage: tests/cluster/build-bins.sh [k8s] [etcd] [kwok] [helm]   (default: all)
+# Usage: tests/cluster/build-bins.sh [k8s] [etcd] [kwok] [helm] [coredns]   (default: all)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -32,11 +32,13 @@ check_disk() {
 }
 
 # up_to_date <dir> <expected substring of --version> <binary>...
+# (grep without -q: -q exits at the first match, the program writing on gets SIGPIPE, and pipefail turns a present
+# binary into a rebuild.)
 up_to_date() {
     local dir=$1 want=$2 b; shift 2
     for b in "$@"; do
         [[ -x $dir/$b ]] || return 1
-        "$dir/$b" --version 2>/dev/null | grep -qF -- "$want" || return 1
+        "$dir/$b" --version 2>/dev/null | grep -F -- "$want" >/dev/null || return 1
     done
 }
 
@@ -58,17 +60,22 @@ build_k8s() {
     local v minor dir
     v=$(require_version k8s-bins k8s.io/kubernetes); minor=$(echo "$v" | cut -d. -f2)
     dir=$CACHE/k8s-$v
-    local bins=(kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl)
-    if up_to_date "$dir" "Kubernetes $v" kube-apiserver kube-controller-manager kube-scheduler kubelet \
-        && "$dir/kubectl" version --client 2>/dev/null | grep -qF "$v"; then
-        log "k8s $v present"; return
-    fi
+    local bins=(kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl kube-proxy)
     # Without these, --version and /version report v0.0.0-master+$Format:%H$ (see hack/lib/version.sh upstream).
     local vf="-X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=1
         -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean
         -X k8s.io/component-base/version.buildDate=1970-01-01T00:00:00Z
         -X k8s.io/client-go/pkg/version.gitVersion=$v -X k8s.io/client-go/pkg/version.gitMajor=1
         -X k8s.io/client-go/pkg/version.gitMinor=$minor -X k8s.io/client-go/pkg/version.gitTreeState=clean"
+    if up_to_date "$dir" "Kubernetes $v" kube-apiserver kube-controller-manager kube-scheduler kubelet \
+        && "$dir/kubectl" version --client 2>/dev/null | grep -F "$v" >/dev/null; then
+        if up_to_date "$dir" "Kubernetes $v" kube-proxy; then log "k8s $v present"; return; fi
+        # A cache from before kube-proxy was added: build it alone and drop it in with a rename, leaving the other
+        # binaries (which running clusters may be using) in place.
+        build k8s-bins "$dir.proxy" "$(echo $vf)" k8s.io/kubernetes/cmd/kube-proxy
+        mv "$dir.proxy/kube-proxy" "$dir/kube-proxy"; rmdir "$dir.proxy"
+        return
+    fi
     build k8s-bins "$dir" "$(echo $vf)" "${bins[@]/#/k8s.io/kubernetes/cmd/}"
 }
 
@@ -92,7 +99,7 @@ build_helm() {
     v=$(require_version helm-bin helm.sh/helm/v3); dir=$CACHE/helm-$v
     # Helm reports the Kubernetes version of the cluster we test against, not the default v1.20.
     kv=$(require_version k8s-bins k8s.io/kubernetes); minor=$(echo "$kv" | cut -d. -f2)
-    if [[ -x $dir/helm ]] && "$dir/helm" version --short 2>/dev/null | grep -qF "$v"; then
+    if [[ -x $dir/helm ]] && "$dir/helm" version --short 2>/dev/null | grep -F "$v" >/dev/null; then
         log "helm $v present"; return
     fi
     build helm-bin "$dir" "-X helm.sh/helm/v3/internal/version.version=$v -X helm.sh/helm/v3/internal/version.gitTreeState=clean
@@ -101,26 +108,35 @@ build_helm() {
         helm.sh/helm/v3/cmd/helm
 }
 
+build_coredns() {
+    local v dir
+    v=$(require_version coredns-bin github.com/coredns/coredns); dir=$CACHE/coredns-$v
+    if up_to_date "$dir" "CoreDNS-${v#v}" coredns; then log "coredns $v present"; return; fi
+    build coredns-bin "$dir" "-X github.com/coredns/coredns/coremain.GitCommit=$v" github.com/coredns/coredns
+}
+
 main() {
     command -v go >/dev/null || { log "go is not installed"; exit 1; }
     local start=$SECONDS parts=("$@")
-    (( ${#parts[@]} )) || parts=(etcd k8s kwok helm)
+    (( ${#parts[@]} )) || parts=(etcd k8s kwok helm coredns)
     local p
     for p in "${parts[@]}"; do "build_$p"; done
     log "done in $((SECONDS - start)) s; versions:"
-    local k8s etcd kwok helm
+    local k8s etcd kwok helm coredns
     k8s=$CACHE/k8s-$(require_version k8s-bins k8s.io/kubernetes)
     etcd=$CACHE/etcd-$(require_version etcd-bin go.etcd.io/etcd/server/v3)
     kwok=$CACHE/kwok-$(require_version kwok-bin sigs.k8s.io/kwok)
     helm=$CACHE/helm-$(require_version helm-bin helm.sh/helm/v3)
+    coredns=$CACHE/coredns-$(require_version coredns-bin github.com/coredns/coredns)
     for p in "${parts[@]}"; do
         case $p in
-            k8s) for b in kube-apiserver kube-controller-manager kube-scheduler kubelet; do
+            k8s) for b in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy; do
                      printf '  %-24s %s\n' "$b" "$("$k8s/$b" --version)"; done
                  printf '  %-24s %s\n' kubectl "$("$k8s/kubectl" version --client 2>/dev/null | head -1)" ;;
             etcd) printf '  %-24s %s\n' etcd "$("$etcd/etcd" --version | head -1)" ;;
             kwok) printf '  %-24s %s\n' kwok "$("$kwok/kwok" --version | head -1)" ;;
             helm) printf '  %-24s %s\n' helm "$("$helm/helm" version --short)" ;;
+            coredns) printf '  %-24s %s\n' coredns "$("$coredns/coredns" -version | head -1)" ;;
         esac
     done
 }

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tests.cluster import images as image_builds
+from tests.cluster import network
 from tests.cluster.binaries import Binaries
 from tests.cluster.pki import CertificateAuthority, KeyPair, service_account_keys
 
@@ -54,6 +55,9 @@ KCM_CONTROLLERS = (
     "root-ca-certificate-publisher-controller",
     "pod-garbage-collector-controller",
     "taint-eviction-controller",
+    # Services' endpoints, which kube-proxy (EndpointSlices) and CoreDNS route and answer from.
+    "endpointslice-controller",
+    "endpoints-controller",
 )
 
 
@@ -107,6 +111,8 @@ class ClusterState:
     containerd_socket: str = ""
     cgroup_root: str = ""
     bridge: str = ""
+    # The router namespace where kube-proxy keeps its rules (tests/cluster/network.py).
+    netns: str = ""
     # The pytest process that owns the cluster; 0 for one started by hand (`up`), which only `down` stops.
     owner_pid: int = 0
 
@@ -227,11 +233,15 @@ class Cluster:
         self.logs.mkdir(exist_ok=True)
         self.pki = self.workdir / "pki"
         self.kubeconfig = self.workdir / "admin.kubeconfig"
+        self.network = network.NodeNetwork(self.id, network.pick_octet(self.id))
         self.apiserver_port = free_port()
-        self.apiserver = f"https://127.0.0.1:{self.apiserver_port}"
+        # Pods reach the apiserver through the `kubernetes` Service, whose endpoint is this address: the
+        # host's own address on the cluster's bridge when there is a node, loopback otherwise.
+        self.apiserver_ip = self.network.gateway_ip if node else "127.0.0.1"
+        self.apiserver = f"https://{self.apiserver_ip}:{self.apiserver_port}"
         self.containerd_socket = self.workdir / "containerd.sock"
         self.cgroup_root = f"/jobplane-{self.id}" if node else ""
-        self.bridge = f"jp{self.id}" if node else ""
+        self.bridge = self.network.bridge if node else ""
         self.state = ClusterState(
             str(self.workdir),
             str(self.kubeconfig),
@@ -239,6 +249,7 @@ class Cluster:
             containerd_socket=str(self.containerd_socket) if node else "",
             cgroup_root=self.cgroup_root,
             bridge=self.bridge,
+            netns=self.network.netns if node else "",
             owner_pid=os.getpid() if owned else 0,
         )
         self._children: list[subprocess.Popen[bytes]] = []
@@ -257,6 +268,8 @@ class Cluster:
         t0 = time.monotonic()
         try:
             self._write_pki()
+            if self.node:
+                self.network.create()
             self._start_etcd()
             self._start_apiserver()
             if self.node:
@@ -269,6 +282,8 @@ class Cluster:
             self._start_controller_manager()
             self._start_scheduler()
             if self.node:
+                self._start_kube_proxy()
+                self._start_coredns()
                 wait_for("containerd socket", self.containerd_socket.exists, timeout=30)
                 self._import_image(image_builds.pause_image())
                 self._start_kubelet()
@@ -294,11 +309,21 @@ class Cluster:
 
     # -- pieces ----------------------------------------------------------------------------------------------
 
-    def _spawn(self, name: str, exe: Path, args: Iterable[str], env: dict[str, str] | None = None) -> None:
+    def _spawn(
+        self,
+        name: str,
+        exe: Path,
+        args: Iterable[str],
+        env: dict[str, str] | None = None,
+        *,
+        netns: str = "",
+    ) -> None:
         logfile = self.logs / f"{name}.log"
+        # nsenter execs the program in the named network namespace: the PID and /proc/<pid>/exe are its own.
+        enter = ["nsenter", f"--net={netns}"] if netns else []
         with logfile.open("ab") as out:
             proc = subprocess.Popen(
-                [str(exe), *args],
+                [*enter, str(exe), *args],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -325,11 +350,13 @@ class Cluster:
         self.ca = ca.pair
         sans = [
             "IP:127.0.0.1",
+            f"IP:{self.apiserver_ip}",
             "DNS:localhost",
             "DNS:kubernetes",
             "DNS:kubernetes.default",
             "DNS:kubernetes.default.svc",
-            "IP:10.96.0.1",
+            f"DNS:kubernetes.default.svc.{network.CLUSTER_DOMAIN}",
+            f"IP:{self.network.kubernetes_service_ip}",
         ]
         self.apiserver_cert = ca.issue("apiserver", "/CN=kube-apiserver", server_sans=sans)
         self.admin_cert = ca.issue("admin", "/O=system:masters/CN=admin", client=True)
@@ -348,6 +375,9 @@ class Cluster:
             (self.workdir / "node.kubeconfig").write_text(
                 self._kubeconfig(f"system:node:{REAL_NODE}", self.node_cert)
             )
+            for user, file in ((network.KUBE_PROXY_USER, "kube-proxy"), (network.COREDNS_USER, "coredns")):
+                pair = ca.issue(file, f"/CN={user}", client=True)
+                (self.workdir / f"{file}.kubeconfig").write_text(self._kubeconfig(user, pair))
 
     def user_kubeconfig(self, user: str, groups: tuple[str, ...] = ()) -> Path:
         """A kubeconfig for ``user`` (a client certificate of this cluster's CA, in ``groups``): an identity
@@ -418,8 +448,8 @@ class Cluster:
             self.bins.kube_apiserver,
             [
                 f"--etcd-servers={self.etcd_url}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                f"--bind-address={self.apiserver_ip}",
+                f"--advertise-address={self.apiserver_ip}",
                 f"--secure-port={self.apiserver_port}",
                 f"--cert-dir={p}",
                 f"--tls-cert-file={self.apiserver_cert.cert}",
@@ -428,7 +458,8 @@ class Cluster:
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                 f"--service-account-key-file={self.sa.cert}",
                 f"--service-account-signing-key-file={self.sa.key}",
-                "--service-cluster-ip-range=10.96.0.0/16",
+                # Per cluster, so two clusters' Service routes on this host do not collide.
+                f"--service-cluster-ip-range={self.network.service_cidr}",
                 "--authorization-mode=Node,RBAC",
                 "--enable-admission-plugins=NodeRestriction",
                 "--allow-privileged=true",
@@ -437,9 +468,8 @@ class Cluster:
                 f"--kubelet-certificate-authority={self.ca.cert}",
                 # The kubelet listens on 127.0.0.1 only and its node is named "localhost" (see REAL_NODE).
                 "--kubelet-preferred-address-types=Hostname,InternalIP",
-                # There is no kube-proxy or real Service network; this only silences the loopback endpoint
-                # errors.
-                "--endpoint-reconciler-type=none",
+                # Without a node there is no Service network: the loopback endpoint would only log errors.
+                *([] if self.node else ["--endpoint-reconciler-type=none"]),
                 "--profiling=false",
                 "--v=1",
             ],
@@ -508,30 +538,8 @@ class Cluster:
         ctd = self.workdir / "containerd"
         cni_conf = self.workdir / "cni" / "net.d"
         cni_conf.mkdir(parents=True, exist_ok=True)
-        # A private bridge for pods that do not use the host network; no masquerading, so no iptables rules to
-        # undo.
-        subnet_octet = int(self.id[:2], 16) % 200 + 20
         (cni_conf / "10-jobplane.conflist").write_text(
-            json.dumps(
-                {
-                    "cniVersion": "0.4.0",
-                    "name": f"jobplane-{self.id}",
-                    "plugins": [
-                        {
-                            "type": "bridge",
-                            "bridge": self.bridge,
-                            "isGateway": True,
-                            "ipMasq": False,
-                            "hairpinMode": True,
-                            "ipam": {
-                                "type": "host-local",
-                                "ranges": [[{"subnet": f"10.{subnet_octet}.0.0/24"}]],
-                                "dataDir": str(self.workdir / "cni" / "ipam"),
-                            },
-                        }
-                    ],
-                }
-            )
+            json.dumps(self.network.cni_config(self.workdir / "cni" / "ipam"))
         )
         pause_ref = image_builds.pause_image().ref
         # Debugging aid: JOBPLANE_RUNC=/path/to/wrapper runs every pod container through a wrapper of runc.
@@ -647,6 +655,9 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
             "evictionPressureTransitionPeriod": "5s",
             "serializeImagePulls": False,
             "resolvConf": "/etc/resolv.conf",
+            # CoreDNS on the host's bridge address (see _start_coredns).
+            "clusterDNS": [self.network.gateway_ip],
+            "clusterDomain": network.CLUSTER_DOMAIN,
             "nodeStatusReportFrequency": "10s",
             "nodeStatusUpdateFrequency": "5s",
             "syncFrequency": "5s",
@@ -668,6 +679,25 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
                 "--v=1",
             ],
         )
+
+    def _start_kube_proxy(self) -> None:
+        """kube-proxy in the router namespace: its iptables rules stay out of the host's (see NOTES.md)."""
+        config = self.network.kube_proxy_config(self.workdir / "kube-proxy.kubeconfig", REAL_NODE)
+        (self.workdir / "kube-proxy.json").write_text(json.dumps(config, indent=2))
+        self._spawn(
+            "kube-proxy",
+            self.bins.kube_proxy,
+            [f"--config={self.workdir / 'kube-proxy.json'}", "--v=1"],
+            netns=self.network.netns_path,
+        )
+
+    def _start_coredns(self) -> None:
+        """CoreDNS as a host process on the bridge's gateway address, serving cluster.local from the apiserver
+        under its own identity (read-only RBAC)."""
+        self.kubectl("apply", "-f", "-", input=json.dumps(network.COREDNS_RBAC))
+        corefile = self.workdir / "Corefile"
+        corefile.write_text(self.network.corefile(self.workdir / "coredns.kubeconfig"))
+        self._spawn("coredns", self.bins.coredns, [f"-conf={corefile}"])
 
     # -- kwok node pools -------------------------------------------------------------------------------------
 
@@ -739,6 +769,8 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
             return set(wanted) <= ready
 
         wait_for(f"nodes {wanted} Ready and untainted", nodes_ready, timeout=timeout, interval=0.5)
+        if self.node:
+            wait_for("kube-proxy's kubernetes Service rules", self.network.kube_proxy_synced, timeout=30)
         # Pods are rejected until the serviceaccount controller has made the namespace's default account.
         wait_for(
             "default service account",
@@ -776,7 +808,8 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
 
 
 _CLUSTER_PROCESSES = (
-    "kubelet", "kwok", "kube-scheduler", "kube-controller-manager", "containerd", "kube-apiserver", "etcd",
+    "kubelet", "kube-proxy", "coredns", "kwok", "kube-scheduler", "kube-controller-manager", "containerd",
+    "kube-apiserver", "etcd",
 )  # fmt: skip
 
 
@@ -792,7 +825,7 @@ def teardown(state: ClusterState, *, keep_workdir: bool = False) -> None:
             _stop_pid(record)
     # The kubelet goes first so it does not restart the containers removed below; kwok and the control plane
     # can go in any order after it.
-    for name in ("kubelet", "kwok", "kube-scheduler", "kube-controller-manager"):
+    for name in ("kubelet", "kube-proxy", "coredns", "kwok", "kube-scheduler", "kube-controller-manager"):
         if name in procs:
             _stop_pid(procs[name])
     if state.containerd_socket and "containerd" in procs and _pid_is(procs["containerd"]):
@@ -814,8 +847,7 @@ def teardown(state: ClusterState, *, keep_workdir: bool = False) -> None:
         subprocess.run(["umount", "-l", mount], check=False, capture_output=True)
     if state.cgroup_root:
         _remove_cgroups(state.cgroup_root)
-    if state.bridge and Path(f"/sys/class/net/{state.bridge}").exists():
-        subprocess.run(["ip", "link", "delete", state.bridge], check=False, capture_output=True)
+    network.remove(state.bridge, state.netns)
     # The kubelet also links container logs into the host's /var/log/containers; drop our links.
     containers_log = Path("/var/log/containers")
     if containers_log.is_dir():

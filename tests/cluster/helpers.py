@@ -7,8 +7,8 @@ from typing import Any
 
 from tests.cluster.cluster import Cluster, wait_for
 
-# Pods on the real node use the host network so every test server stays on 127.0.0.1, and never pull: images
-# are imported into the node's containerd beforehand.
+# Pods on the real node use the cluster's pod network (as any pod), and never pull: images are imported into
+# the node's containerd beforehand.
 REAL_NODE_SELECTOR = {"pool": "default"}
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 
@@ -38,7 +38,6 @@ def job(
         container["volumeMounts"] = volume_mounts
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
-        "hostNetwork": True,
         "automountServiceAccountToken": False,
         "nodeSelector": node_selector if node_selector is not None else REAL_NODE_SELECTOR,
         "containers": [container],

@@ -1,15 +1,18 @@
 """The Helm chart: lint, render, server-side dry-run, and an install that runs jobs through its own pods.
 
-The install runs the project image on the cluster's real node with the host's network (no kube-proxy and
-no DNS here: pods reach the apiserver and the host's Postgres on 127.0.0.1), through the chart's generic
-knobs `hostNetwork`, `extraEnv` and `operator.apiURL`. The API is reached through its Service with
-`kubectl port-forward`. The tests of the install share one release and run in file order.
+The install runs the project image on the cluster's real node with the chart's default networking: pods on
+the pod network reach the apiserver through the `kubernetes` Service, job pods report to the API through
+its Service's DNS name (CoreDNS, kube-proxy), and the apiserver calls the webhook through its Service. The
+database is external to the cluster, as a user's would be: a Postgres on the host's bridge address. The
+API is reached from the tests through its Service with `kubectl port-forward`. The tests of the install
+share one release and run in file order.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import ipaddress
 import json
 import secrets
 import shutil
@@ -34,7 +37,7 @@ from jobplane.store.models import JobLogEntry, JobResult
 from jobplane_crds.v1alpha1 import KINDS
 from tests.cluster.binaries import Binaries
 from tests.cluster.cluster import Cluster, free_port, wait_for
-from tests.conftest import REPO_ROOT, PostgresServer, missing_component
+from tests.conftest import REPO_ROOT, PostgresServer, missing_component, start_postgres
 from tests.stack import ADMISSION_OPT_OUT
 
 pytestmark = pytest.mark.cluster
@@ -205,7 +208,6 @@ class Release:
     namespace: str
     values: Path
     database_url: str
-    api_port: int
     workdir: Path
     data_database_url: str
 
@@ -289,13 +291,31 @@ def _adopt_existing_crds(cluster: Cluster, namespace: str) -> None:
 
 
 @pytest.fixture(scope="module")
+def pod_postgres(cluster: Cluster) -> Iterator[PostgresServer]:
+    """A database outside the cluster that its pods reach: Postgres on the host's bridge address too, trusting
+    the pod network (and loopback, for the tests' own checks)."""
+    with start_postgres(
+        also_listen=cluster.network.gateway_ip, trusted_network=cluster.network.pod_cidr
+    ) as server:
+        yield server
+
+
+def _for_pods(url: str, cluster: Cluster) -> str:
+    """The URL of the same database as the chart's pods reach it."""
+    return url.replace("@127.0.0.1:", f"@{cluster.network.gateway_ip}:")
+
+
+@pytest.fixture(scope="module")
 def release(
-    cluster: Cluster, project_image: str, postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+    cluster: Cluster,
+    project_image: str,
+    pod_postgres: PostgresServer,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Release]:
     namespace = f"chart-{secrets.token_hex(3)}"
     workdir = tmp_path_factory.mktemp("chart")
     cluster.kubectl("create", "namespace", namespace)
-    database_url = postgres.create_database()
+    database_url = pod_postgres.create_database()
     # The database URL from a Secret of the user's (database.existingSecret).
     cluster.kubectl(
         "create",
@@ -304,55 +324,36 @@ def release(
         "jobplane-db",
         "-n",
         namespace,
-        f"--from-literal=DATABASE_URL={database_url}",
+        f"--from-literal=DATABASE_URL={_for_pods(database_url, cluster)}",
     )
     # The job-data database from a Secret of the admin's (dataDatabase.existingSecret), from stdin.
-    data_url = postgres.create_database()
+    data_url = pod_postgres.create_database()
     secret = {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {"name": "jobs-data"},
-        "stringData": {"URL": data_url},
+        "stringData": {"URL": _for_pods(data_url, cluster)},
     }
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(secret))
     # Only the release's own webhook (its operator pods) answers for its namespace, not the tests' one.
     cluster.kubectl("label", "namespace", namespace, f"{ADMISSION_OPT_OUT}=disabled")
     repository, tag = project_image.rsplit(":", 1)
-    api_port, webhook_port = free_port(), free_port()
+    # The chart's defaults but for the image, the databases, where pods may run (the real node, not the kwok
+    # pools, which run no containers) and a shorter Lease; no hostNetwork, apiURL or webhook URL.
     values = {
         "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
         "database": {"existingSecret": "jobplane-db", "existingSecretKey": "DATABASE_URL"},
         "dataDatabase": {"existingSecret": "jobs-data", "existingSecretKey": "URL"},
-        "hostNetwork": True,
-        "extraEnv": [
-            {"name": "KUBERNETES_SERVICE_HOST", "value": "127.0.0.1"},
-            {"name": "KUBERNETES_SERVICE_PORT", "value": str(cluster.apiserver_port)},
-        ],
         "nodeSelector": {"kubernetes.io/hostname": "localhost"},
-        "operator": {
-            "apiURL": f"http://127.0.0.1:{api_port}",
-            "leaseDuration": 6,
-            "metrics": {"enabled": False},  # two replicas on one host network: one port each is not free
-            # No Service network here: the apiserver calls the webhook on the host's network, where both
-            # replicas listen on the one port (SO_REUSEPORT, as kopf's server binds).
-            "webhook": {
-                "port": webhook_port,
-                "url": f"https://127.0.0.1:{webhook_port}",
-                "certIPs": ["127.0.0.1"],
-            },
-        },
-        "api": {"port": api_port},
+        "operator": {"leaseDuration": 6},
         "queues": [
-            {
-                "name": "default",
-                "spec": {"nodeSelector": {"pool": "default"}, "podTemplate": {"spec": {"hostNetwork": True}}},
-            },
+            {"name": "default", "spec": {"nodeSelector": {"pool": "default"}}},
             {"name": "batch", "spec": {"nodeSelector": {"pool": "batch"}, "concurrencyLimit": 2}},
         ],
     }  # fmt: skip
     values_file = workdir / "values.yaml"
     values_file.write_text(json.dumps(values))
-    rel = Release(cluster, namespace, values_file, database_url, api_port, workdir, data_url)
+    rel = Release(cluster, namespace, values_file, database_url, workdir, data_url)
     _adopt_existing_crds(cluster, namespace)
     try:
         rel.upgrade_or_install("install")
@@ -376,7 +377,7 @@ def test_install_runs_operator_and_api_pods_on_the_node_under_the_charts_service
             assert pod["spec"]["nodeName"] == "localhost"
             assert pod["spec"]["serviceAccountName"] == account
             assert pod["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
-    # One replica leads, by the chart's Lease (its identity is the host name and PID: host network here).
+    # One replica leads, by the chart's Lease.
     lease = release.get("lease", f"{FULLNAME}-operator")
     assert lease["spec"]["holderIdentity"]
 
@@ -452,6 +453,26 @@ def test_a_kubectl_jobrun_and_an_api_run_through_the_service_both_succeed_with_r
         return done if len(done) >= 2 else None
 
     assert "from-kubectl" in {name for name, _ in wait_for("both results in Postgres", stored, timeout=60)}
+
+    # The run's pod was on the pod network and reported to the API by the chart's default URL, the API
+    # Service's DNS name: its log lines reached Postgres through that API.
+    pods = release.get("pods", "-l", "jobplane.io/run=from-kubectl")["items"]
+    assert pods, release.diagnostics()
+    spec = pods[0]["spec"]
+    assert not spec.get("hostNetwork")
+    env = {e["name"]: e.get("value") for e in spec["containers"][0].get("env", [])}
+    assert env["JOBPLANE_API_URL"] == f"http://{FULLNAME}-api.{release.namespace}.svc:8000"
+    assert ipaddress.ip_address(pods[0]["status"]["podIP"]) in ipaddress.ip_network(
+        release.cluster.network.pod_cidr
+    )
+    with psycopg.connect(release.database_url.replace("postgresql+psycopg", "postgresql")) as conn:
+        lines = conn.execute(
+            "SELECT count(*) FROM job_log_entry"
+            " JOIN job_result ON job_result.id = job_log_entry.job_result_id"
+            " WHERE job_result.run_name = 'from-kubectl'"
+        ).fetchone()
+    assert lines is not None
+    assert lines[0] > 0
 
 
 @pytest.mark.timeout(900)  # alone (-k), it also waits for the install

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import subprocess
@@ -283,6 +284,120 @@ def test_namespace_deletion_completes(cluster: Cluster, testapp_image: str) -> N
     )
 
 
+SERVER = """
+import http.server
+class Hello(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"hello through the Service"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+http.server.HTTPServer(("0.0.0.0", 8080), Hello).serve_forever()
+"""
+
+CLIENT = """
+import json, os, socket, ssl, urllib.request
+svc, ns = os.environ["SVC"], os.environ["NS"]
+sa = "/var/run/secrets/kubernetes.io/serviceaccount"
+out = {
+    "fqdn": socket.gethostbyname(f"{svc}.{ns}.svc.cluster.local"),
+    "short": socket.gethostbyname(svc),
+    "kubernetes": socket.gethostbyname("kubernetes.default.svc"),
+    "body": urllib.request.urlopen(f"http://{svc}/", timeout=10).read().decode(),
+}
+token = open(f"{sa}/token").read()
+request = urllib.request.Request(
+    "https://kubernetes.default.svc/api/v1/namespaces/" + ns + "/services/" + svc,
+    headers={"Authorization": "Bearer " + token},
+)
+context = ssl.create_default_context(cafile=f"{sa}/ca.crt")
+out["service_from_api"] = json.load(urllib.request.urlopen(request, context=context, timeout=10))["spec"]
+print(json.dumps(out))
+"""
+
+
+def test_a_bridge_pod_resolves_a_service_by_dns_and_reaches_it_and_the_apiserver_through_kube_proxy(
+    cluster: Cluster, namespace: str, testapp_image: str
+) -> None:
+    labels = {"app": "hello"}
+    server = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "hello", "labels": labels},
+        "spec": {
+            "nodeSelector": {"pool": "default"},
+            "automountServiceAccountToken": False,
+            "containers": [
+                {
+                    "name": "main",
+                    "image": testapp_image,
+                    "imagePullPolicy": "Never",
+                    "command": ["python", "-c", SERVER],
+                    "ports": [{"containerPort": 8080}],
+                    "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1},
+                }
+            ],
+        },
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "hello"},
+        "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": 8080}]},
+    }
+    # The client may read the Service through the apiserver with its own token, and nothing else.
+    rbac = [
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": "read-services"},
+            "rules": [{"apiGroups": [""], "resources": ["services"], "verbs": ["get"]}],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "read-services"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "read-services"},
+            "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": namespace}],
+        },
+    ]
+    for obj in (server, service, *rbac):
+        apply(cluster, namespace, obj)
+    wait_for(
+        "the hello pod ready",
+        lambda: any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in cluster.get_json("pod", "hello", "-n", namespace)["status"].get("conditions", [])
+        ),
+        timeout=90,
+    )
+    client = job("client", image=testapp_image, command=["python", "-c", CLIENT])
+    pod_spec = client["spec"]["template"]["spec"]
+    # The cluster's defaults, as any pod gets them: the pod network, ClusterFirst DNS, a token.
+    del pod_spec["automountServiceAccountToken"]
+    pod_spec["containers"][0]["env"] = [{"name": "SVC", "value": "hello"}, {"name": "NS", "value": namespace}]
+    apply(cluster, namespace, client)
+
+    pod = wait_pod_terminated(cluster, namespace, "client", timeout=120)
+    logs = cluster.kubectl("logs", "-n", namespace, pod["metadata"]["name"]).stdout
+    assert terminated(pod)["exitCode"] == 0, logs
+    seen = json.loads(logs.strip().splitlines()[-1])
+
+    network = cluster.network
+    assert ipaddress.ip_address(pod["status"]["podIP"]) in ipaddress.ip_network(network.pod_cidr)
+    cluster_ip = cluster.get_json("service", "hello", "-n", namespace)["spec"]["clusterIP"]
+    assert ipaddress.ip_address(cluster_ip) in ipaddress.ip_network(network.service_cidr)
+    # CoreDNS answers the full name and the short one (the search path); kube-proxy routes the ClusterIP.
+    assert seen["fqdn"] == seen["short"] == cluster_ip
+    assert seen["body"] == "hello through the Service"
+    # The apiserver through the `kubernetes` Service, its certificate verified against the pod's CA bundle.
+    assert seen["kubernetes"] == network.kubernetes_service_ip
+    assert seen["service_from_api"]["clusterIP"] == cluster_ip
+    # kube-proxy took every field of its configuration (it falls back to lenient decoding on an unknown one).
+    assert "strict decoding error" not in (cluster.logs / "kube-proxy.log").read_text()
+
+
 def test_stopping_a_cluster_leaves_nothing_behind(cluster: Cluster) -> None:
     # A second, independent cluster, so the session's cluster keeps serving the other tests.
     other = Cluster()
@@ -291,10 +406,10 @@ def test_stopping_a_cluster_leaves_nothing_behind(cluster: Cluster) -> None:
         image = other.import_image(images.testapp_image())
         ns = "default"
         # A pod on the bridge network and one on the host network, both still running when the cluster stops.
-        bridge_job = job("bridge", image=image, command=["sleep", "300"])
-        bridge_job["spec"]["template"]["spec"]["hostNetwork"] = False
-        apply(other, ns, bridge_job)
-        apply(other, ns, job("host", image=image, command=["sleep", "300"]))
+        apply(other, ns, job("bridge", image=image, command=["sleep", "300"]))
+        host_job = job("host", image=image, command=["sleep", "300"])
+        host_job["spec"]["template"]["spec"]["hostNetwork"] = True
+        apply(other, ns, host_job)
         wait_for(
             "both pods running",
             lambda: (
@@ -325,6 +440,13 @@ def test_stopping_a_cluster_leaves_nothing_behind(cluster: Cluster) -> None:
         "cgroups left behind"
     )
     assert not Path(f"/sys/class/net/{other.bridge}").exists(), "pod bridge left behind"
+    # kube-proxy's rules lived in the router namespace, which is gone with them; the host's own tables hold
+    # none of its chains.
+    assert not Path(other.network.netns_path).exists(), "router namespace left behind"
+    assert (
+        other.network.service_cidr
+        not in subprocess.run(["ip", "route"], capture_output=True, text=True, check=True).stdout
+    )
     cni_cache = Path("/var/lib/cni/results")
     assert not [
         e for e in (cni_cache.iterdir() if cni_cache.is_dir() else []) if f"jobplane-{other.id}-" in e.name

@@ -1,9 +1,9 @@
 """The job-data database in real job pods: the operator mounts the Secret it was told of, and a job's
 ObjectVar, MultiObjectVar and Job.db reach the rows a `runjob --local` run wrote into the test Postgres.
 
-Job pods run on the real node with the host's network (the queue's pod template), so they reach the session's
-Postgres on 127.0.0.1 as they reach the API in the stack tests. The URL carries a password (Postgres trusts
-every local connection here, so any password works): it must show nowhere but in its Secret.
+Job pods run on the real node on the pod network and reach a Postgres outside the cluster, as a user's would
+be: one of this module's own, on the host's address on the cluster's bridge. The URL carries a password
+(Postgres trusts the pod network here, so any password works): it must show nowhere but in its Secret.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 
 from tests.builders import printed_result, runjob_local
 from tests.cluster.cluster import Cluster
-from tests.conftest import PostgresServer
+from tests.conftest import start_postgres
 from tests.e2e.support import EXAMPLES, Workspace, reporting, running_operator
 
 # The first test of a session also waits for the cluster to start and the image to build.
@@ -36,12 +36,17 @@ def local_result(workdir: Path, data_url: str, class_path: str, data: dict[str, 
 
 
 @pytest.fixture(scope="module")
-def inventory(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
-    """A data database in the session's Postgres holding the demo inventory, written by a --local run."""
-    url = postgres.create_database().replace("://jobplane@", f"://jobplane:{PASSWORD}@")
-    workdir = tmp_path_factory.mktemp("local")
-    local_result(workdir, url, "inventory.load_demo.LoadDemoInventory", {"with_problems": True})
-    return url, workdir
+def inventory(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A data database holding the demo inventory, written by a --local run on this host; pods and this host
+    reach it alike on the bridge's host address."""
+    gateway = cluster.network.gateway_ip
+    with start_postgres(also_listen=gateway, trusted_network=cluster.network.pod_cidr) as postgres:
+        url = postgres.create_database().replace(
+            "://jobplane@127.0.0.1:", f"://jobplane:{PASSWORD}@{gateway}:"
+        )
+        workdir = tmp_path_factory.mktemp("local")
+        local_result(workdir, url, "inventory.load_demo.LoadDemoInventory", {"with_problems": True})
+        yield url, workdir
 
 
 @pytest.fixture(scope="module")
@@ -61,13 +66,9 @@ def operator(
 
 
 def prepare(cluster: Cluster, namespace: str) -> Workspace:
-    """The example jobs enabled, and a default queue whose pods use the host's network (to reach Postgres)."""
+    """The example jobs enabled, and a default queue on the real node."""
     ws = Workspace.prepare(cluster, namespace, pool="default")
-    ws.apply(
-        "JobQueue",
-        "default",
-        {"nodeSelector": {"pool": "default"}, "podTemplate": {"spec": {"hostNetwork": True}}},
-    )
+    ws.apply("JobQueue", "default", {"nodeSelector": {"pool": "default"}})
     return ws
 
 

@@ -73,7 +73,6 @@ def test_a_run_behind_a_full_queue_says_whom_it_waits_for_then_runs_and_records_
         {
             "nodeSelector": {"pool": "default"},
             "concurrencyLimit": 1,
-            "podTemplate": {"spec": {"hostNetwork": True}},
         },
     )
     workspace.enable(SLOW, taskQueues=["solo"])
@@ -145,7 +144,7 @@ def test_a_run_whose_pod_no_node_takes_shows_the_schedulers_message(workspace: W
     workspace.apply(
         "JobQueue",
         "nowhere",
-        {"nodeSelector": {"pool": "no-such-pool"}, "podTemplate": {"spec": {"hostNetwork": True}}},
+        {"nodeSelector": {"pool": "no-such-pool"}},
     )
     workspace.enable(NOOP, taskQueues=["nowhere"])
     workspace.run("stuck", NOOP)
@@ -173,7 +172,6 @@ def test_a_run_whose_image_cannot_be_pulled_shows_the_containers_reason(workspac
         {
             "nodeSelector": {"pool": "default"},
             "image": "localhost/jobplane-never-built:0",  # no registry here: every pull fails
-            "podTemplate": {"spec": {"hostNetwork": True}},
         },
     )
     workspace.enable(HELLO, taskQueues=["unpullable"])
