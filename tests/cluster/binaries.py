@@ -52,7 +52,8 @@ class Binaries:
         etcd = BIN_CACHE / f"etcd-{pinned_version('etcd-bin', 'go.etcd.io/etcd/server/v3')}"
         kwok = BIN_CACHE / f"kwok-{pinned_version('kwok-bin', 'sigs.k8s.io/kwok')}"
         helm = BIN_CACHE / f"helm-{pinned_version('helm-bin', 'helm.sh/helm/v3')}"
-        coredns = BIN_CACHE / f"coredns-{pinned_version('coredns-bin', 'github.com/coredns/coredns')}"
+        # "-min": CoreDNS with the plugins the Corefile uses alone (tools/coredns-bin/cmd/coredns).
+        coredns = BIN_CACHE / f"coredns-{pinned_version('coredns-bin', 'github.com/coredns/coredns')}-min"
 
         def system(name: str) -> Path:
             found = shutil.which(name, path="/usr/bin:/usr/sbin:/usr/local/bin:/bin:/sbin")

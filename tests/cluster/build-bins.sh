@@ -110,9 +110,10 @@ build_helm() {
 
 build_coredns() {
     local v dir
-    v=$(require_version coredns-bin github.com/coredns/coredns); dir=$CACHE/coredns-$v
+    # "-min": the plugins the Corefile uses alone (tools/coredns-bin/cmd/coredns), not the stock set.
+    v=$(require_version coredns-bin github.com/coredns/coredns); dir=$CACHE/coredns-$v-min
     if up_to_date "$dir" "CoreDNS-${v#v}" coredns; then log "coredns $v present"; return; fi
-    build coredns-bin "$dir" "-X github.com/coredns/coredns/coremain.GitCommit=$v" github.com/coredns/coredns
+    build coredns-bin "$dir" "-X github.com/coredns/coredns/coremain.GitCommit=$v" ./cmd/coredns
 }
 
 main() {
@@ -127,7 +128,7 @@ main() {
     etcd=$CACHE/etcd-$(require_version etcd-bin go.etcd.io/etcd/server/v3)
     kwok=$CACHE/kwok-$(require_version kwok-bin sigs.k8s.io/kwok)
     helm=$CACHE/helm-$(require_version helm-bin helm.sh/helm/v3)
-    coredns=$CACHE/coredns-$(require_version coredns-bin github.com/coredns/coredns)
+    coredns=$CACHE/coredns-$(require_version coredns-bin github.com/coredns/coredns)-min
     for p in "${parts[@]}"; do
         case $p in
             k8s) for b in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy; do
