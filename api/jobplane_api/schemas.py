@@ -285,7 +285,7 @@ class JobResultRead(BaseModel):
         description=(
             "Jobplane's addition: why the run has not started, while it waits (its JobRun's Waiting "
             "condition): QueueConcurrencyLimit, SingletonLockHeld, AwaitingApproval, InputsSecretMissing, "
-            "Unschedulable, ImagePull or ContainerNotCreated. Null once it runs."
+            "Unschedulable, ImagePull, ContainerNotCreated or KueueAdmission. Null once it runs."
         ),
     )
     waiting_message: str | None = Field(

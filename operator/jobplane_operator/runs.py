@@ -32,6 +32,7 @@ from jobplane_operator.reconcile.jobrun import (
     inputs_secret_refusal,
     inputs_wait_over,
     job_name_for,
+    kueue_wait_message,
     label_value,
     observe,
     plan_job,
@@ -45,7 +46,7 @@ from jobplane_operator.reconcile.jobrun import (
     start_record,
     token_secret_name,
 )
-from jobplane_operator.reconcile.waiting import waiting_condition
+from jobplane_operator.reconcile.waiting import KUEUE_ADMISSION, waiting_condition
 from jobplane_operator.settings import OperatorSettings
 
 __all__ = ["ApiCatalog", "Catalog", "reconcile_run", "refresh_definition"]
@@ -374,6 +375,10 @@ def _start(
             return None
     queue = JobQueue.model_validate(found.queue_obj) if found.queue_obj else None
     limit = queue.spec.concurrency_limit if queue else None
+    if queue is not None and queue.spec.kueue_local_queue:
+        # Kueue admits the queue's runs (its ClusterQueue's quota): no count, no place in line here. The
+        # status names the Job at once, so the run says it waits for Kueue while its Job is suspended.
+        return _create(clients, run, obj, writer, settings, defaults, found, queue, record=True)
     if limit is None:
         # Nothing to count: runs of an unlimited queue start side by side, and the status that names the
         # Job waits for the Job's events (its pod ready, or its end) or a pending poll: one write fewer per
@@ -515,10 +520,11 @@ def _create(
         # is not ready yet (a poll). Observing it writes that status, so no poll comes back to start it.
         return _StartedBefore(clients.get_job(namespace, job_name))
     if record:
+        suspended = bool(plan.job["spec"].get("suspend"))
         writer.write(
             JobRunPhase.PENDING,
-            "JobCreated",
-            "",
+            KUEUE_ADMISSION if suspended else "JobCreated",
+            kueue_wait_message(plan.job) if suspended else "",
             jobName=job_name,
             **start_record(plan.job),
         )

@@ -27,6 +27,48 @@ def pinned_version(tool: str, module: str) -> str:
 
 
 @dataclass(frozen=True)
+class KueueBuild:
+    """Kueue's manager and what build-bins.sh copied from its module: CRDs, its RBAC roles, its webhooks."""
+
+    version: str
+    directory: Path
+
+    @classmethod
+    def locate(cls) -> KueueBuild:
+        version = pinned_version("kueue-bin", "sigs.k8s.io/kueue")
+        return cls(version, BIN_CACHE / f"kueue-{version}")
+
+    @property
+    def manager(self) -> Path:
+        return self.directory / "kueue"
+
+    @property
+    def crds(self) -> list[Path]:
+        return sorted((self.directory / "crds").glob("*.yaml"))
+
+    @property
+    def manager_role(self) -> Path:
+        return self.directory / "manager-role.yaml"
+
+    @property
+    def secrets_role(self) -> Path:
+        return self.directory / "manager-secrets-role.yaml"
+
+    @property
+    def webhooks(self) -> Path:
+        return self.directory / "webhooks.yaml"
+
+    def require(self) -> None:
+        marker = self.directory / "version"
+        complete = marker.is_file() and marker.read_text().strip() == self.version
+        if not (complete and os.access(self.manager, os.X_OK)):
+            raise MissingBinary(
+                f"Kueue {self.version} is not built in {self.directory} "
+                "(run tests/cluster/build-bins.sh kueue)"
+            )
+
+
+@dataclass(frozen=True)
 class Binaries:
     """Paths of every program the cluster runs."""
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Build the test cluster's Go binaries (Kubernetes, etcd, kwok, helm, CoreDNS) into ~/.cache/jobplane/bin/<name>-<version>/.
+# Build the test cluster's Go binaries (Kubernetes, etcd, kwok, helm, CoreDNS, Kueue) into ~/.cache/jobplane/bin/<name>-<version>/.
 #
 # Idempotent: a component whose binaries are present and report the pinned version is skipped, so a warm call takes
 # seconds. Versions come from the wrapper modules under tools/ (their go.mod is the single source of truth).
-# Usage: tests/cluster/build-bins.sh [k8s] [etcd] [kwok] [helm] [coredns]   (default: all)
+# Usage: tests/cluster/build-bins.sh [k8s] [etcd] [kwok] [helm] [coredns] [kueue]   (default: all)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -116,19 +116,51 @@ build_coredns() {
     build coredns-bin "$dir" "-X github.com/coredns/coredns/coremain.GitCommit=$v" ./cmd/coredns
 }
 
+# kueue_assets <dir>: what the tests apply besides the manager, copied from the module now so that a test
+# never reads GOMODCACHE (which a CI cache may not keep): CRDs, RBAC and webhook manifests.
+KUEUE_ASSETS=(crds/kueue.x-k8s.io_workloads.yaml manager-role.yaml manager-secrets-role.yaml webhooks.yaml)
+kueue_assets() {
+    local dir=$1 mod
+    mod=$(cd "$ROOT/tools/kueue-bin" && go list -m -f '{{.Dir}}' sigs.k8s.io/kueue)
+    mkdir -p "$dir/crds"
+    cp "$mod"/config/components/crd/bases/*.yaml "$dir/crds/"
+    cp "$mod/config/components/rbac/role.yaml" "$dir/manager-role.yaml"
+    cp "$mod/config/components/rbac/manager_secrets_role.yaml" "$dir/manager-secrets-role.yaml"
+    cp "$mod/config/components/webhook/manifests.yaml" "$dir/webhooks.yaml"
+    chmod -R u+w "$dir"
+}
+
+build_kueue() {
+    local v dir a
+    v=$(require_version kueue-bin sigs.k8s.io/kueue); dir=$CACHE/kueue-$v
+    # The manager has no --version flag (it logs its gitVersion when it starts): the version file, written
+    # after the build and its assets, marks a complete directory.
+    if [[ -x $dir/kueue ]] && grep -qxF "$v" "$dir/version" 2>/dev/null; then
+        for a in "${KUEUE_ASSETS[@]}"; do
+            [[ -s $dir/$a ]] || { log "kueue $v: copying its manifests again"; kueue_assets "$dir"; break; }
+        done
+        log "kueue $v present"; return
+    fi
+    build kueue-bin "$dir" "-X sigs.k8s.io/kueue/pkg/version.GitVersion=$v -X sigs.k8s.io/kueue/pkg/version.GitCommit=$v
+        -X sigs.k8s.io/kueue/pkg/version.BuildDate=1970-01-01T00:00:00Z" sigs.k8s.io/kueue/cmd/kueue
+    kueue_assets "$dir"
+    echo "$v" > "$dir/version"
+}
+
 main() {
     command -v go >/dev/null || { log "go is not installed"; exit 1; }
     local start=$SECONDS parts=("$@")
-    (( ${#parts[@]} )) || parts=(etcd k8s kwok helm coredns)
+    (( ${#parts[@]} )) || parts=(etcd k8s kwok helm coredns kueue)
     local p
     for p in "${parts[@]}"; do "build_$p"; done
     log "done in $((SECONDS - start)) s; versions:"
-    local k8s etcd kwok helm coredns
+    local k8s etcd kwok helm coredns kueue
     k8s=$CACHE/k8s-$(require_version k8s-bins k8s.io/kubernetes)
     etcd=$CACHE/etcd-$(require_version etcd-bin go.etcd.io/etcd/server/v3)
     kwok=$CACHE/kwok-$(require_version kwok-bin sigs.k8s.io/kwok)
     helm=$CACHE/helm-$(require_version helm-bin helm.sh/helm/v3)
     coredns=$CACHE/coredns-$(require_version coredns-bin github.com/coredns/coredns)-min
+    kueue=$CACHE/kueue-$(require_version kueue-bin sigs.k8s.io/kueue)
     for p in "${parts[@]}"; do
         case $p in
             k8s) for b in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy; do
@@ -138,6 +170,7 @@ main() {
             kwok) printf '  %-24s %s\n' kwok "$("$kwok/kwok" --version | head -1)" ;;
             helm) printf '  %-24s %s\n' helm "$("$helm/helm" version --short)" ;;
             coredns) printf '  %-24s %s\n' coredns "$("$coredns/coredns" -version | head -1)" ;;
+            kueue) printf '  %-24s %s\n' kueue "$(cat "$kueue/version") ($(ls "$kueue/crds" | wc -l) CRDs)" ;;
         esac
     done
 }

@@ -79,11 +79,15 @@ def test_invalid_objects_are_refused_with_actionable_messages(cluster: Cluster, 
     assert unknown.returncode != 0
     assert 'unknown field "spec.dryrun"' in unknown.stderr
 
-    # Reserved for the Kueue hand-off, which is not built: refused rather than silently ignored.
-    kueue = {**bad_queue, "spec": {"kueueLocalQueue": "team-a"}}
+    # Kueue's quota bounds a queue handed to it: a limit of its own beside it would be ignored, so refused.
+    kueue = {**bad_queue, "spec": {"kueueLocalQueue": "team-a", "concurrencyLimit": 2}}
     refused = _create(cluster, namespace, kueue, check=False)
     assert refused.returncode != 0
-    assert "kueueLocalQueue is not supported yet" in refused.stderr
+    assert "spec.concurrencyLimit and spec.kueueLocalQueue exclude each other" in refused.stderr
+    not_a_name = {**bad_queue, "spec": {"kueueLocalQueue": "Team A"}}
+    refused = _create(cluster, namespace, not_a_name, check=False)
+    assert refused.returncode != 0
+    assert "spec.kueueLocalQueue" in refused.stderr
 
 
 @pytest.mark.usefixtures("without_admission")

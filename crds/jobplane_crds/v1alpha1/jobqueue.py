@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -11,6 +11,8 @@ from jobplane_crds.v1alpha1.common import Condition, CrdModel, PrinterColumn, Re
 __all__ = ["JobQueue", "JobQueueSpec", "JobQueueStatus", "ResourceRequirements", "Toleration"]
 
 Quantity = int | str
+# A label value that names a LocalQueue (a DNS-1123 subdomain, within the 63 characters of a label value).
+LOCAL_QUEUE_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 
 
 class Toleration(CrdModel):
@@ -52,7 +54,8 @@ class JobQueueSpec(CrdModel):
     priority_class_name: str | None = None
     """PriorityClass of the pods."""
     concurrency_limit: int | None = Field(default=None, ge=0)
-    """At most this many runs at once; more wait in phase Queued. Unset means no limit."""
+    """At most this many runs at once; more wait in phase Queued. Unset means no limit. Not with
+    kueueLocalQueue (Kueue's quota bounds those runs): a queue that sets both is refused."""
     pod_template: dict[str, Any] | None = Field(
         default=None, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True}
     )
@@ -63,18 +66,13 @@ class JobQueueSpec(CrdModel):
     operator's default (the chart's operator.runTTLSecondsAfterFinished, one day unless changed). Its
     JobResult, logs and files stay in the API's database under their own retention."""
     kueue_local_queue: str | None = Field(
-        default=None,
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "false",
-                    "message": "kueueLocalQueue is not supported yet: leave it unset (the queue's "
-                    "concurrencyLimit bounds its runs)",
-                }
-            ]
-        },
+        default=None, min_length=1, max_length=63, pattern=LOCAL_QUEUE_PATTERN
     )
-    """Reserved for handing the queue's Jobs to a Kueue LocalQueue; not supported yet, so refused."""
+    """Hand the queue's runs to this Kueue LocalQueue (in the run's namespace): each Job is created
+    suspended, labelled kueue.x-k8s.io/queue-name, and starts when Kueue admits it within its
+    ClusterQueue's quota. Jobplane's own limit is then off: concurrencyLimit may not be set with it, and
+    a run waits in phase Pending with a Waiting condition of reason KueueAdmission, not in Queued. Kueue
+    must run in the cluster with its batch/job integration, else the Jobs stay suspended."""
 
 
 class JobQueueStatus(CrdModel):
@@ -83,7 +81,8 @@ class JobQueueStatus(CrdModel):
     active: int | None = None
     """Runs of the queue that have a Job and have not ended (they hold the queue's slots)."""
     waiting: int | None = None
-    """Runs of the queue waiting to start in phase Queued (for a slot, or for a singleton's lock)."""
+    """Runs of the queue waiting to start: in phase Queued (for a slot, or for a singleton's lock), or,
+    on a queue handed to Kueue, with their Job suspended until Kueue admits it (reason KueueAdmission)."""
     limit: int | None = None
     """The concurrency limit the counts were taken under; unset when the queue has none."""
     conditions: list[Condition] = Field(
@@ -101,12 +100,20 @@ class JobQueue(Resource):
     kind_name = "JobQueue"
     plural = "jobqueues"
     short_names = ("jq",)
+    root_validations: ClassVar[tuple[dict[str, str], ...]] = (
+        {
+            "rule": "!has(self.spec) || !has(self.spec.kueueLocalQueue) || !has(self.spec.concurrencyLimit)",
+            "message": "spec.concurrencyLimit and spec.kueueLocalQueue exclude each other: the runs of a "
+            "queue handed to Kueue are bounded by its ClusterQueue's quota, so leave concurrencyLimit unset",
+        },
+    )
     printer_columns = (
         PrinterColumn(name="Pool", type="string", json_path=".spec.nodeSelector"),
         PrinterColumn(name="Limit", type="integer", json_path=".spec.concurrencyLimit"),
         PrinterColumn(name="Active", type="integer", json_path=".status.active"),
         PrinterColumn(name="Waiting", type="integer", json_path=".status.waiting"),
         PrinterColumn(name="Age", type="date", json_path=".metadata.creationTimestamp"),
+        PrinterColumn(name="Kueue-LocalQueue", type="string", json_path=".spec.kueueLocalQueue", priority=1),
     )
 
     kind: str = "JobQueue"

@@ -77,6 +77,9 @@ class WaitingReason(StrEnum):
     """The kubelet cannot pull its image; the message is the container's waiting reason and message."""
     CONTAINER_NOT_CREATED = "ContainerNotCreated"
     """The kubelet cannot create its container (a missing ConfigMap or Secret key...)."""
+    KUEUE_ADMISSION = "KueueAdmission"
+    """Its queue hands runs to a Kueue LocalQueue (spec.kueueLocalQueue) and its Job stays suspended until
+    Kueue admits it within the ClusterQueue's quota."""
 
 
 class ApprovalDecision(StrEnum):
@@ -192,7 +195,7 @@ class JobRunStatus(CrdModel):
     )
     """Current state, one condition per type: Accepted, Finished, Approved, SingletonLockIgnored, and
     Waiting (True while the run waits, with a reason from QueueConcurrencyLimit, SingletonLockHeld,
-    AwaitingApproval, InputsSecretMissing, Unschedulable, ImagePull, ContainerNotCreated)."""
+    AwaitingApproval, InputsSecretMissing, Unschedulable, ImagePull, ContainerNotCreated, KueueAdmission)."""
     observed_generation: int | None = None
     """The metadata.generation this status describes."""
     job_name: str | None = None

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from jobplane_crds.v1alpha1 import JobRunPhase
+from jobplane_operator.reconcile.waiting import KUEUE_ADMISSION
 
 __all__ = ["QueueKey", "queue_loads", "queue_status_changes"]
 
@@ -20,8 +21,8 @@ def _key(meta: Mapping[str, Any]) -> QueueKey:
 def queue_loads(
     runs: Iterable[Mapping[str, Any]], queues: Iterable[Mapping[str, Any]]
 ) -> dict[QueueKey, dict[str, Any]]:
-    """Each queue's load: ``active`` runs (a Job, not ended), ``waiting`` runs (phase Queued) and its
-    ``limit`` (spec.concurrencyLimit, None for none).
+    """Each queue's load: ``active`` runs (a Job, not ended), ``waiting`` runs (phase Queued, or a Job
+    suspended until Kueue admits it) and its ``limit`` (spec.concurrencyLimit, None for none).
 
     A run counts on the queue its status names (spec.queue until it has one). A run with no status yet
     counts nowhere: it is new, or started on an unlimited queue without a status write (it counts once
@@ -46,7 +47,7 @@ def queue_loads(
         )
         if load is None:
             continue
-        if phase == JobRunPhase.QUEUED.value:
+        if phase == JobRunPhase.QUEUED.value or status.get("reason") == KUEUE_ADMISSION:
             load["waiting"] += 1
         elif status.get("jobName"):
             load["active"] += 1

@@ -53,7 +53,7 @@ from jobplane_crds.v1alpha1 import (
     JobRunPhase,
 )
 from jobplane_crds.v1alpha1.jobdefinition import effective_of
-from jobplane_operator.reconcile.waiting import names_in_short
+from jobplane_operator.reconcile.waiting import KUEUE_ADMISSION, names_in_short
 
 # The environment contract with `jobplane run-pod` is defined once, on its side (imported above).
 __all__ = [
@@ -76,6 +76,7 @@ __all__ = [
     "ENV_RUN_UID",
     "ENV_SOFT_TIME_LIMIT",
     "INPUTS_MOUNT",
+    "LABEL_KUEUE_QUEUE",
     "RUN_TOKEN_KEY",
     "RUN_TOKEN_MOUNT",
     "START_ANNOTATIONS",
@@ -99,6 +100,7 @@ __all__ = [
     "inputs_wait_over",
     "job_event_matters",
     "job_name_for",
+    "kueue_wait_message",
     "merge_pod_template",
     "observe",
     "plan_job",
@@ -137,6 +139,8 @@ LABEL_RUN = "jobplane.io/run"
 LABEL_RUN_UID = "jobplane.io/run-uid"
 LABEL_QUEUE = "jobplane.io/queue"
 LABEL_JOB = "jobplane.io/job"
+# Kueue manages a Job that carries this label: it admits it to the named LocalQueue by unsuspending it.
+LABEL_KUEUE_QUEUE = "kueue.x-k8s.io/queue-name"
 # What a run's first status records about its start (status field -> annotation of its Job). A run of a
 # queue without a concurrency limit may get no status write when its Job is created: its Job carries
 # these until the first status written from the Job's events (or a poll) copies them.
@@ -440,6 +444,11 @@ def plan_job(
             "template": template,
         },
     }
+    if spec is not None and spec.kueue_local_queue:
+        # Kueue admits it: created suspended (no pod, no startTime: the Job controller starts the
+        # activeDeadlineSeconds clock only when Kueue resumes it), labelled with the LocalQueue.
+        job["metadata"]["labels"] = {**labels, LABEL_KUEUE_QUEUE: spec.kueue_local_queue}
+        job["spec"]["suspend"] = True
     if ttl_seconds_after_finished is not None:
         # The finished Job and its pod (their logs) go away after this; the run's outcome is in its status.
         job["spec"]["ttlSecondsAfterFinished"] = ttl_seconds_after_finished
@@ -459,6 +468,17 @@ def plan_job(
             "data": {RUN_TOKEN_KEY: base64.b64encode(token.encode()).decode()},
         }
     return JobPlan(job=job, inputs_secret=secret, token_secret=token_secret)
+
+
+def kueue_wait_message(job: dict[str, Any]) -> str:
+    """What a run whose Job is suspended waits for: Kueue's admission through the LocalQueue it names."""
+    meta = job.get("metadata") or {}
+    local_queue = (meta.get("labels") or {}).get(LABEL_KUEUE_QUEUE)
+    where = f"LocalQueue {local_queue}" if local_queue else "no LocalQueue (the Job has no queue-name label)"
+    return (
+        f"Job {meta.get('name')} is suspended until Kueue admits it through {where}: its ClusterQueue's "
+        "quota is in use, or Kueue is not running (kubectl get workloads shows why)"
+    )
 
 
 def start_record(job: dict[str, Any]) -> dict[str, Any]:
@@ -996,6 +1016,8 @@ def _observe(
     failed = _condition(job, "Failed") or _condition(job, "FailureTarget")
     if failed:
         return _ended(pod, failed_condition=failed)
+    if (job.get("spec") or {}).get("suspend"):
+        return Observation(JobRunPhase.PENDING, KUEUE_ADMISSION, kueue_wait_message(job), pod_name)
     if pod is None:
         return Observation(
             JobRunPhase.PENDING, "JobCreated", "Waiting for the Job controller to create the pod"
@@ -1079,6 +1101,8 @@ def job_event_matters(job: dict[str, Any] | None, run_status: dict[str, Any]) ->
     if status.get("failed") or status.get("succeeded") or any(_condition(job, kind) for kind in _JOB_ENDED):
         return True
     phase = run_status.get("phase")
+    if run_status.get("reason") == KUEUE_ADMISSION and not (job.get("spec") or {}).get("suspend"):
+        return True  # Kueue admitted it: the run no longer waits for Kueue, whatever its pod does next
     if status.get("ready"):
         return not (phase == JobRunPhase.RUNNING.value and run_status.get("podName"))
     # Created, or its pod exists but is not ready yet: news only for a run that was already running.

@@ -10,7 +10,10 @@ from typing import Any
 from jobplane_crds.v1alpha1 import WAITING, JobRunPhase, WaitingReason
 from jobplane_operator.reconcile.conditions import condition
 
-__all__ = ["Waiting", "names_in_short", "waiting_condition", "waiting_of"]
+# The status reason of a run whose Job is suspended, waiting for Kueue to admit it (spec.kueueLocalQueue).
+KUEUE_ADMISSION = "KueueAdmission"
+
+__all__ = ["KUEUE_ADMISSION", "Waiting", "names_in_short", "waiting_condition", "waiting_of"]
 
 # The status reasons (phase, reason) the reconcile writes while a run waits for something it can name.
 _WAITING_FOR: dict[tuple[JobRunPhase, str], WaitingReason] = {
@@ -20,6 +23,7 @@ _WAITING_FOR: dict[tuple[JobRunPhase, str], WaitingReason] = {
     (JobRunPhase.PENDING, "Unschedulable"): WaitingReason.UNSCHEDULABLE,
     (JobRunPhase.PENDING, "ImagePullFailed"): WaitingReason.IMAGE_PULL,
     (JobRunPhase.PENDING, "CreateContainerFailed"): WaitingReason.CONTAINER_NOT_CREATED,
+    (JobRunPhase.PENDING, KUEUE_ADMISSION): WaitingReason.KUEUE_ADMISSION,
 }
 NAMES_SHOWN = 5
 

@@ -76,3 +76,12 @@ def test_a_thousand_runs_changing_make_one_write_per_queue_per_pass() -> None:
     runs += [run(f"s{i}", phase="Running", queue="bulk", jobName=f"s{i}-1") for i in range(10)]
     changes = queue_status_changes(queue_loads(runs, queues), queues, {})
     assert changes == {("ops", "bulk"): {"active": 10, "waiting": 990, "limit": 10}}
+
+
+def test_runs_suspended_for_kueue_count_as_waiting_not_active() -> None:
+    runs = [
+        run("a", spec_queue="kq", phase="Pending", reason="KueueAdmission", jobName="a-1"),
+        run("b", spec_queue="kq", phase="Running", reason="PodRunning", jobName="b-1"),
+    ]
+    loads = queue_loads(runs, [queue("kq")])
+    assert loads[("ops", "kq")] == {"active": 1, "waiting": 1, "limit": None}

@@ -1411,3 +1411,58 @@ def test_a_pod_that_cannot_read_the_data_database_fails_its_run_with_that_reason
             pod_with(phase="Failed", terminated={"exitCode": 2, "message": json.dumps(said)}),
         )
         assert seen.reason == "InvalidInputs"
+
+
+# --- Kueue hand-off (spec.kueueLocalQueue) ---
+
+
+def test_a_kueue_queue_plans_its_job_suspended_with_kueues_queue_label() -> None:
+    job = plan(queue=make_queue(kueueLocalQueue="team-a", nodeSelector={"pool": "gpu"}))
+    assert job["spec"]["suspend"] is True
+    assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-a"
+    # Kueue reads the pod template's labels and requests; the run's own labels stay as on any queue.
+    assert "kueue.x-k8s.io/queue-name" not in job["spec"]["template"]["metadata"]["labels"]
+    assert job["spec"]["activeDeadlineSeconds"] == 91
+    plain = plan(queue=make_queue(nodeSelector={"pool": "gpu"}))
+    assert "suspend" not in plain["spec"]
+    assert "kueue.x-k8s.io/queue-name" not in plain["metadata"]["labels"]
+
+
+def test_a_suspended_job_waits_for_kueue_and_is_never_reported_running() -> None:
+    job = {**job_with(), "spec": {"suspend": True}}
+    job["metadata"]["labels"] = {"kueue.x-k8s.io/queue-name": "team-a"}
+    waiting = look(job)
+    assert (waiting.phase, waiting.reason) == (JobRunPhase.PENDING, "KueueAdmission")
+    assert "suspended until Kueue admits it through LocalQueue team-a" in waiting.message
+    # Suspended again (Kueue preempted it) while its pod still shows running: it waits, it does not run.
+    assert look(job, pod_with(phase="Running", startTime=ts())).reason == "KueueAdmission"
+    # An end is an end, suspended or not.
+    ended = {**job_with("Complete"), "spec": {"suspend": True}}
+    assert look(ended).phase == JobRunPhase.SUCCEEDED
+
+
+def test_kueues_admission_is_news_for_a_run_that_waits_for_it() -> None:
+    waits = {"phase": "Pending", "reason": "KueueAdmission", "jobName": "j"}
+    suspended = {**job_counts(), "spec": {"suspend": True}}
+    resumed = {**job_counts(), "spec": {"suspend": False}}
+    assert not job_event_matters(suspended, waits)
+    assert job_event_matters(resumed, waits)
+    assert not job_event_matters(resumed, {"phase": "Pending", "reason": "PodPending", "jobName": "j"})
+
+
+def test_a_run_of_a_kueue_queue_skips_jobplanes_count_and_says_it_waits_for_kueue() -> None:
+    kueued = {"metadata": {"name": "default"}, "spec": {"kueueLocalQueue": "team-a"}}
+    catalog = FakeCatalog(definition(), None, {"default": kueued})
+    clients = start(catalog, run_obj_of("audit.Audit"), active=5)
+    assert "unfinished_job_runs" not in clients.calls  # no count: Kueue's quota decides
+    (job,) = clients.jobs
+    assert job["spec"]["suspend"] is True
+    (created,) = clients.statuses
+    assert (created["phase"], created["reason"], created["jobName"]) == (
+        "Pending",
+        "KueueAdmission",
+        job["metadata"]["name"],
+    )
+    waiting = conditions_of(created)["Waiting"]
+    assert (waiting["status"], waiting["reason"]) == ("True", "KueueAdmission")
+    assert "LocalQueue team-a" in waiting["message"]

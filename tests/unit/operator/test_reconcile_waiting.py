@@ -66,6 +66,13 @@ LATER = NOW + timedelta(seconds=30)
             WaitingReason.CONTAINER_NOT_CREATED,
             'configmap "x" not found',
         ),
+        (
+            JobRunPhase.PENDING,
+            "KueueAdmission",
+            "Job r-1 is suspended until Kueue admits it through LocalQueue team-a: ...",
+            WaitingReason.KUEUE_ADMISSION,
+            "LocalQueue team-a",
+        ),
     ],
 )
 def test_each_cause_a_run_waits_for_is_named_with_a_message_to_act_on(
