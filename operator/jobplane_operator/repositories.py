@@ -289,6 +289,24 @@ def _check(
         log.info("sync started repository=%s/%s commit=%s job=%s", namespace, name, commit, job_name)
 
 
+def _log_unreadable(exc: Exception, pod: Mapping[str, Any]) -> str | None:
+    """Why a finished sync pod's log cannot be read, when the apiserver answered that it cannot reach the
+    pod's kubelet (a 5xx: its node gone or stopped since the pod ended), or None for any other failure.
+
+    Without this, such a sync would stay Syncing forever (the log never becomes readable): it fails instead,
+    and is retried with the back-off of any failed sync, from a new pod.
+    """
+    status = getattr(exc, "status", None)
+    if not isinstance(status, int) or status < 500:
+        return None
+    try:
+        said = json.loads(getattr(exc, "body", "") or "{}").get("message")
+    except (ValueError, AttributeError):
+        said = None
+    node = (pod.get("spec") or {}).get("nodeName") or "?"
+    return f"The sync pod's log cannot be read from its node {node}: {said or getattr(exc, 'reason', exc)}"
+
+
 def _refusal(exc: Exception) -> str | None:
     """What the API said when it refused to create a Job (a 4xx), or None for any other failure."""
     status = getattr(exc, "status", None)
@@ -309,15 +327,18 @@ def _follow(clients: Clients, obj: dict[str, Any], writer: _StatusWriter, settin
     job = clients.get_job(namespace, job_name)
     if job is not None and sync_job_state(job) == "running":
         return
-    pod, report = None, None
+    pod, report, unreadable = None, None, None
     if job is not None:
         pods = clients.list_pods(namespace, f"{LABEL_SYNC_JOB}={job_name}")
         pod = max(pods, key=lambda p: p["metadata"].get("creationTimestamp", ""), default=None)
-        text = (
-            clients.read_pod_log(namespace, pod["metadata"]["name"], CONTAINER, LOG_TAIL_LINES)
-            if pod
-            else None
-        )
+        text = None
+        if pod:
+            try:
+                text = clients.read_pod_log(namespace, pod["metadata"]["name"], CONTAINER, LOG_TAIL_LINES)
+            except Exception as exc:
+                unreadable = _log_unreadable(exc, pod)
+                if unreadable is None:
+                    raise  # the API is unwell: the next look tries again
         report = parse_sync_report(text) if text else None
     try:
         _, secrets, _ = _credentials(clients, repo)  # only to scrub what the pod said
@@ -326,6 +347,8 @@ def _follow(clients: Clients, obj: dict[str, Any], writer: _StatusWriter, settin
         secrets = []
     done: dict[str, Any] = {"syncJob": None, "syncingCommit": None}
     failure = sync_failure(job, pod, report, commit=commit, timeout=settings.repository_sync_timeout)
+    if unreadable is not None and report is None:
+        failure = ("SyncFailed", unreadable)
     if failure is not None or report is None:
         reason, message = failure or ("SyncFailed", "The sync pod printed no report")
         log.info("sync failed repository=%s/%s commit=%s reason=%s", namespace, name, commit, reason)

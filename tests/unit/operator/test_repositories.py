@@ -64,6 +64,7 @@ class FakeClients:
         self.conflicts: dict[str, int] = {}  # definition → how many more status patches conflict
         self.version = 0
         self.refuse_jobs = ""  # a message: create_job answers 422 with it
+        self.log_errors: list[ApiError] = []  # what the next reads of a pod's log raise
 
     def _maybe_fail(self, method: str) -> None:
         self.calls.append(method)
@@ -142,6 +143,8 @@ class FakeClients:
 
     def read_pod_log(self, namespace: str, name: str, container: str, tail_lines: int) -> str | None:
         self.calls.append("read_pod_log")
+        if self.log_errors:
+            raise self.log_errors.pop(0)
         return self.logs.get(name)
 
     # --- helpers for the tests ---
@@ -496,6 +499,35 @@ def test_a_sync_pod_without_a_report_fails_the_sync() -> None:
     after = reconcile(clients, repo)
     assert condition(after, "Synced")["reason"] == "SyncFailed"
     assert clients.definitions == {}
+
+
+def test_a_sync_pod_whose_node_cannot_be_reached_for_its_log_fails_the_sync_and_is_retried() -> None:
+    # The apiserver answers 500 when it cannot dial the pod's kubelet (its node gone since the pod ended):
+    # the log never becomes readable, so the sync must not stay Syncing forever.
+    clients = FakeClients()
+    repo = started(clients)
+    first = repo["status"]["syncJob"]
+    clients.finish(first, succeeded=True, log="")
+    clients.pods[first][0]["spec"] = {"nodeName": "gone-1"}
+    unreachable = 'Get "https://gone-1:10250/containerLogs/...": dial tcp: connect: connection refused'
+    clients.log_errors.append(ApiError("read_pod_log", 500, unreachable))
+    repo = reconcile(clients, repo)
+    synced = condition(repo, "Synced")
+    assert (synced["status"], synced["reason"]) == ("False", "SyncFailed")
+    assert synced["message"] == f"The sync pod's log cannot be read from its node gone-1: {unreachable}"
+    assert "syncJob" not in repo["status"]
+    repo = reconcile(clients, repo, Resolver(C1), now=NOW + timedelta(seconds=10))
+    assert repo["status"]["syncJob"] not in (None, first)
+
+
+def test_a_sync_pod_log_the_api_refuses_for_another_reason_is_read_again_later() -> None:
+    clients = FakeClients()
+    repo = started(clients)
+    job = repo["status"]["syncJob"]
+    clients.finish(job, succeeded=True, log="")
+    clients.log_errors.append(ApiError("read_pod_log", 403, "forbidden"))
+    with pytest.raises(ApiError):
+        reconcile(clients, repo)
 
 
 def test_a_deleted_sync_job_fails_the_sync_and_a_later_check_starts_another() -> None:
