@@ -59,6 +59,7 @@ ENV PATH=/opt/jobplane/venv/bin:/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/us
     PYTHONDONTWRITEBYTECODE=1 \
     JOBPLANE_JOBS_ROOT=/opt/jobplane/jobs \
     JOBPLANE_DATABASE_URL=sqlite:////tmp/jobplane.sqlite3
+# The whole file system on purpose: it is the base, slimmed (DL3067 warns against copying one).
 # hadolint ignore=DL3067
 COPY --from=rootfs / /
 COPY --from=builder /opt/jobplane/venv /opt/jobplane/venv

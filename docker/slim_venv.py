@@ -2,8 +2,9 @@
 
 Run by the Dockerfile's builder stage with the venv's own interpreter: `python slim_venv.py SITE_PACKAGES`.
 
-1. Removed: the packages' own tests and test harnesses, sources of their compiled extensions (.c, .pyx, .h, ...), files for
-   other platforms or tools (urllib3's browser backend, FastAPI's notes for coding agents, dotfiles), and
+1. Removed: the packages' own tests and test harnesses, sources of their compiled extensions (.c, .pyx,
+   .h, ...), files for other platforms or tools (urllib3's browser backend, FastAPI's notes for coding
+   agents, dotfiles), and
    kubernetes' asyncio client (`kubernetes.aio`, 35+), which nothing here imports: we use the synchronous
    client, and kopf talks to the API through aiohttp itself.
 2. Every top-level package made of Python modules only (no extension, no data file) moves into one zip

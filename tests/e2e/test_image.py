@@ -19,7 +19,8 @@ import pytest
 from jobplane.store.database import HEAD_REVISION
 from tests.cluster import images
 
-pytestmark = pytest.mark.cluster
+# The first test's setup may build the image cold: 3 to 5 minutes here, on a loaded machine.
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
 
 MAX_BYTES = 200_000_000  # 200 MB as podman counts it: the uncompressed size of all layers
 USER = "10001:10001"
