@@ -67,7 +67,7 @@ def helm(cluster: Cluster | None, *args: str, timeout: float = 300) -> subproces
 # --- static checks ------------------------------------------------------------------------------------------
 
 
-def test_dockerfile_passes_hadolint_with_nothing_above_info() -> None:
+def test_dockerfile_passes_hadolint_with_no_finding_at_all() -> None:
     beside = Path(sys.executable).parent / "hadolint"
     hadolint = str(beside) if beside.exists() else shutil.which("hadolint")
     if hadolint is None:
@@ -76,7 +76,9 @@ def test_dockerfile_passes_hadolint_with_nothing_above_info() -> None:
         [hadolint, "--format", "json", str(REPO_ROOT / "Dockerfile")], capture_output=True, text=True
     )
     findings = json.loads(proc.stdout or "[]")
-    assert [f for f in findings if f["level"] not in ("info", "style")] == [], findings
+    # Every level counts (style and info too); a justified exception is an inline `# hadolint ignore=`.
+    assert proc.returncode == 0, proc.stderr
+    assert findings == []
 
 
 @pytest.mark.parametrize("values", SCENARIOS, ids=lambda p: p.name)

@@ -211,6 +211,8 @@ def testapp_image() -> Image:
 BUILD_REQUIREMENTS = ("setuptools==84.2.1",)
 # What the project Dockerfile copies, besides the package folders pyproject names.
 PROJECT_FILES = ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md")
+# The scripts the Dockerfile runs to slim the image (docker/slim_venv.py, docker/slim_rootfs.sh).
+PROJECT_FOLDERS = ("docker",)
 PROJECT_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", ".*_cache", "build", "dist")
 
 
@@ -283,7 +285,7 @@ def stage_project_context(dest: Path, root: Path = REPO_ROOT) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     for name in PROJECT_FILES:
         shutil.copy2(root / name, dest / name)
-    for folder in sorted(set(folders)):
+    for folder in sorted({*folders, *PROJECT_FOLDERS}):
         shutil.copytree(root / folder, dest / folder, ignore=PROJECT_IGNORE)
     return dest
 
