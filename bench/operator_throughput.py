@@ -93,7 +93,7 @@ class CpuWindow:
             self.used[key] = round(spent, 2)
 
 
-def _job(name: str) -> dict[str, Any]:
+def _job(name: str, pool: str = "batch") -> dict[str, Any]:
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -103,7 +103,7 @@ def _job(name: str) -> dict[str, Any]:
             "template": {
                 "spec": {
                     "restartPolicy": "Never",
-                    "nodeSelector": {"pool": "batch"},
+                    "nodeSelector": {"pool": pool},
                     "containers": [{"name": "job", "image": KWOK_IMAGE, "command": ["jobplane", "run-pod"]}],
                 }
             },

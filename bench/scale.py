@@ -36,7 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.operator_throughput import _percentile  # noqa: E402
+from bench.operator_throughput import _job, _percentile  # noqa: E402
 from bench.schedule_fire_lag import _apiserver_requests, _operator_pids, _rss_mib  # noqa: E402
 from tests.cluster.cluster import KWOK_NODE_LABEL, Cluster, wait_for  # noqa: E402
 from tests.e2e.support import KWOK_IMAGE, Workspace, running_operator  # noqa: E402
@@ -167,24 +167,6 @@ def add_nodes(cluster: Cluster, count: int, pools: int) -> None:
     wait_for(f"{count} kwok nodes Ready", ready, timeout=600, interval=2)
 
 
-def _raw_job(name: str, pool: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {"name": name},
-        "spec": {
-            "backoffLimit": 0,
-            "template": {
-                "spec": {
-                    "restartPolicy": "Never",
-                    "nodeSelector": {"pool": pool},
-                    "containers": [{"name": "job", "image": KWOK_IMAGE, "command": ["jobplane", "run-pod"]}],
-                }
-            },
-        },
-    }
-
-
 def _run(name: str, queue: str) -> dict[str, Any]:
     return {
         "apiVersion": "jobplane.io/v1alpha1",
@@ -243,7 +225,7 @@ def baseline(cluster: Cluster, namespace: str, count: int, pools: int, threads: 
     before = _apiserver_requests()
     started = time.monotonic()
     _create_all(
-        lambda name, index: batch.create_namespaced_job(namespace, _raw_job(name, f"pool-{index % pools}")),
+        lambda name, index: batch.create_namespaced_job(namespace, _job(name, f"pool-{index % pools}")),
         names,
         timeline,
         threads,
