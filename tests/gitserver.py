@@ -48,8 +48,12 @@ class GitHttpServer:
         password: str | None,
         *,
         protocol_v2: bool = True,
+        host: str = "127.0.0.1",
     ) -> None:
         self.root = root.resolve()
+        # A test cluster's pods (on its pod network) reach the host at the cluster's bridge address
+        # (Cluster.apiserver_ip), not at 127.0.0.1: the e2e tests serve there.
+        self.host = host
         self.username = username
         self.password = password
         self.protocol_v2 = protocol_v2
@@ -110,7 +114,7 @@ class GitHttpServer:
         return pairs
 
     def __enter__(self) -> GitHttpServer:
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd = ThreadingHTTPServer((self.host, 0), _handler_for(self))
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="git-http", daemon=True)
         self._thread.start()

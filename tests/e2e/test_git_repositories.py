@@ -100,8 +100,9 @@ def workdir(git_root: Path) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
-def git_server(git_root: Path) -> Iterator[GitHttpServer]:
-    with GitHttpServer(git_root, USERNAME, PASSWORD) as server:
+def git_server(git_root: Path, cluster: Cluster) -> Iterator[GitHttpServer]:
+    # On the cluster's bridge address: the sync pods run on the pod network.
+    with GitHttpServer(git_root, USERNAME, PASSWORD, host=cluster.apiserver_ip) as server:
         yield server
 
 

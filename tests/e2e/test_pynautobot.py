@@ -282,11 +282,12 @@ def test_tokens_from_a_password_then_by_token(nb: pynautobot.api, stack: Stack) 
 
 
 @pytest.fixture(scope="module")
-def git_server() -> Iterator[tuple[GitHttpServer, Path]]:
+def git_server(stack: Stack) -> Iterator[tuple[GitHttpServer, Path]]:
     """An anonymous Git server (as a public repository), its root, a work tree beside it."""
     root = Path(tempfile.mkdtemp(prefix="jobplane-pynb-git-"))
     try:
-        with GitHttpServer(root, None, None) as server:
+        # On the cluster's bridge address: the sync pods run on the pod network.
+        with GitHttpServer(root, None, None, host=stack.cluster.apiserver_ip) as server:
             yield server, root
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -48,9 +48,9 @@ def stack(api_stack: Stack) -> Stack:
 
 
 @pytest.fixture(scope="module")
-def served_url() -> Iterator[str]:
-    """A public repository (no credentials) of one job, served over smart HTTP on 127.0.0.1, which the
-    sync pods reach over the host's network."""
+def served_url(stack: Stack) -> Iterator[str]:
+    """A public repository (no credentials) of one job, served over smart HTTP on the cluster's bridge
+    address, which the sync pods reach from the pod network."""
     root = Path(tempfile.mkdtemp(prefix="jobplane-ui-git-"))
     try:
         bare = root / "ui-jobs.git"
@@ -63,7 +63,8 @@ def served_url() -> Iterator[str]:
             "one job",
             push_to=bare,
         )
-        with GitHttpServer(root, None, None) as server:
+        # On the cluster's bridge address: the sync pods run on the pod network.
+        with GitHttpServer(root, None, None, host=stack.cluster.apiserver_ip) as server:
             yield server.url_for("ui-jobs.git")
     finally:
         shutil.rmtree(root, ignore_errors=True)
