@@ -289,6 +289,15 @@ def _check(
         log.info("sync started repository=%s/%s commit=%s job=%s", namespace, name, commit, job_name)
 
 
+def _api_said(exc: Exception) -> str | None:
+    """The message of a Kubernetes API error's Status body, if it has one."""
+    try:
+        said = json.loads(getattr(exc, "body", "") or "{}").get("message")
+    except (ValueError, AttributeError):
+        return None
+    return str(said) if said else None
+
+
 def _log_unreadable(exc: Exception, pod: Mapping[str, Any]) -> str | None:
     """Why a finished sync pod's log cannot be read, when the apiserver answered that it cannot reach the
     pod's kubelet (a 5xx: its node gone or stopped since the pod ended), or None for any other failure.
@@ -299,10 +308,7 @@ def _log_unreadable(exc: Exception, pod: Mapping[str, Any]) -> str | None:
     status = getattr(exc, "status", None)
     if not isinstance(status, int) or status < 500:
         return None
-    try:
-        said = json.loads(getattr(exc, "body", "") or "{}").get("message")
-    except (ValueError, AttributeError):
-        said = None
+    said = _api_said(exc)
     node = (pod.get("spec") or {}).get("nodeName") or "?"
     return f"The sync pod's log cannot be read from its node {node}: {said or getattr(exc, 'reason', exc)}"
 
@@ -312,10 +318,7 @@ def _refusal(exc: Exception) -> str | None:
     status = getattr(exc, "status", None)
     if not isinstance(status, int) or not 400 <= status < 500 or status in (408, 429):
         return None
-    try:
-        said = json.loads(getattr(exc, "body", "") or "{}").get("message")
-    except (ValueError, AttributeError):
-        said = None
+    said = _api_said(exc)
     return f"The API refused the sync Job ({status}): {said or getattr(exc, 'reason', '')}"
 
 
@@ -347,7 +350,7 @@ def _follow(clients: Clients, obj: dict[str, Any], writer: _StatusWriter, settin
         secrets = []
     done: dict[str, Any] = {"syncJob": None, "syncingCommit": None}
     failure = sync_failure(job, pod, report, commit=commit, timeout=settings.repository_sync_timeout)
-    if unreadable is not None and report is None:
+    if unreadable is not None:  # no log, so no report: the node is why
         failure = ("SyncFailed", unreadable)
     if failure is not None or report is None:
         reason, message = failure or ("SyncFailed", "The sync pod printed no report")
