@@ -223,13 +223,19 @@ class NodeNetwork:
 
     def kube_proxy_synced(self) -> bool:
         """kube-proxy has written the `kubernetes` Service's rules in the router namespace."""
+        return self.kube_proxy_routes(self.kubernetes_service_ip)
+
+    def kube_proxy_routes(self, cluster_ip: str) -> bool:
+        """kube-proxy has written the rules that send a ClusterIP to its endpoints (only once the Service has
+        a ready endpoint, and some time after). Until then the router has no route to the address and a pod's
+        connect fails with "Network is unreachable"."""
         out = subprocess.run(
             ["ip", "netns", "exec", self.netns, "iptables", "-w", "-t", "nat", "-S", "KUBE-SERVICES"],
             capture_output=True,
             text=True,
             check=False,
         ).stdout
-        return f"-d {self.kubernetes_service_ip}/32" in out
+        return f"-d {cluster_ip}/32" in out
 
 
 def remove(bridge: str, netns: str) -> None:

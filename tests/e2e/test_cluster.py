@@ -372,6 +372,15 @@ def test_a_bridge_pod_resolves_a_service_by_dns_and_reaches_it_and_the_apiserver
         ),
         timeout=90,
     )
+    # A ready endpoint reaches kube-proxy's rules a moment later (its sync period, longer under load); a
+    # client started before that gets "Network is unreachable" from the router, as on any cluster before
+    # kube-proxy syncs. Wait for the rules, so the test asserts the route and not the race.
+    cluster_ip = cluster.get_json("service", "hello", "-n", namespace)["spec"]["clusterIP"]
+    wait_for(
+        "kube-proxy's rules for the hello Service",
+        lambda: cluster.network.kube_proxy_routes(cluster_ip),
+        timeout=60,
+    )
     client = job("client", image=testapp_image, command=["python", "-c", CLIENT])
     pod_spec = client["spec"]["template"]["spec"]
     # The cluster's defaults, as any pod gets them: the pod network, ClusterFirst DNS, a token.
@@ -386,7 +395,6 @@ def test_a_bridge_pod_resolves_a_service_by_dns_and_reaches_it_and_the_apiserver
 
     network = cluster.network
     assert ipaddress.ip_address(pod["status"]["podIP"]) in ipaddress.ip_network(network.pod_cidr)
-    cluster_ip = cluster.get_json("service", "hello", "-n", namespace)["spec"]["clusterIP"]
     assert ipaddress.ip_address(cluster_ip) in ipaddress.ip_network(network.service_cidr)
     # CoreDNS answers the full name and the short one (the search path); kube-proxy routes the ClusterIP.
     assert seen["fqdn"] == seen["short"] == cluster_ip
