@@ -149,6 +149,31 @@ def _operator_env(docs: list[dict[str, Any]]) -> dict[str, str]:
     return {e["name"]: e.get("value", "") for e in container["env"]}
 
 
+def test_serving_replicas_keep_serving_a_while_after_they_are_told_to_stop() -> None:
+    """The webhook's and the API's replicas sleep before their SIGTERM (preStop): a helm upgrade's hooks
+    called the webhook Service while kube-proxy still sent them to the old replica, which had closed its
+    port ("connection refused"). 0 turns it off."""
+
+    def pre_stop(*args: str) -> dict[str, Any]:
+        docs = _render("--set", "postgresql.enabled=true", *args)
+        return {
+            d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0].get("lifecycle")
+            for d in docs
+            if d["kind"] == "Deployment"
+        }
+
+    assert pre_stop() == {
+        f"{FULLNAME}-operator": {"preStop": {"sleep": {"seconds": 5}}},
+        f"{FULLNAME}-api": {"preStop": {"sleep": {"seconds": 5}}},
+    }
+    assert pre_stop("--set", "operator.preStopSleepSeconds=0", "--set", "api.preStopSleepSeconds=12") == {
+        f"{FULLNAME}-operator": None,
+        f"{FULLNAME}-api": {"preStop": {"sleep": {"seconds": 12}}},
+    }
+    with pytest.raises(AssertionError, match="preStopSleepSeconds"):
+        _render("--set", "postgresql.enabled=true", "--set", "operator.preStopSleepSeconds=-1")
+
+
 DATA_URL = "postgresql://jobs:data-Pa55@inventory.example.com:5432/inventory"
 
 
