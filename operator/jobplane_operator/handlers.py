@@ -30,8 +30,10 @@ from jobplane_operator.reconcile.jobrepository import (
 from jobplane_operator.reconcile.jobrun import (
     LABEL_MANAGED_BY,
     LABEL_RUN,
+    LABEL_RUN_UID,
     first_poll_age,
     job_event_matters,
+    pod_disruption,
     poll_interval,
     run_event_matters,
 )
@@ -43,7 +45,7 @@ from jobplane_operator.repositories import (
     reconcile_repository,
     repository_lock,
 )
-from jobplane_operator.runs import reconcile_run, refresh_definition
+from jobplane_operator.runs import DISRUPTED_PODS, reconcile_run, refresh_definition
 from jobplane_operator.schedules import finish_schedule, fire_schedule
 from jobplane_operator.settings import OperatorSettings
 
@@ -594,6 +596,13 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
             run = api().get_run(namespace, name)  # the index lagged behind a write: decide again
             if run is not None:
                 decide(run)
+
+    # One thing about a pod its Job does not say: why Kubernetes took it away. An evicted pod that stops at
+    # once is deleted before its Job's failure is read; its last state waits here (only disrupted pods').
+    @kopf.on.event("", "v1", "pods", labels={**MANAGED, LABEL_RUN_UID: kopf.PRESENT}, registry=registry)
+    async def pod_event(body: Any, **_: Any) -> None:
+        if pod_disruption(body) is not None:
+            DISRUPTED_PODS.remember(_plain(body))
 
     # Job events are enough to follow the pods: the Job's active/ready/failed counts and conditions
     # change with them. Pod events would multiply the work, and the polls cover the rest

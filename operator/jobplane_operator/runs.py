@@ -36,6 +36,7 @@ from jobplane_operator.reconcile.jobrun import (
     label_value,
     observe,
     plan_job,
+    pod_disruption,
     repository_of,
     repository_source,
     run_commit,
@@ -623,7 +624,9 @@ def _reconcile(
             jobName=job_name,
         )
         return
-    pods = clients.list_pods(namespace, f"{LABEL_RUN_UID}={obj['metadata']['uid']}")
+    uid = obj["metadata"]["uid"]
+    # A pod Kubernetes took away and deleted before this look: its last state, as its events showed it.
+    pods = clients.list_pods(namespace, f"{LABEL_RUN_UID}={uid}") or DISRUPTED_PODS.of(uid)
     observation = observe(job, pods, now=now, pending_timeout=timedelta(seconds=settings.pending_timeout))
     written = writer.write(
         observation.phase,
@@ -642,7 +645,49 @@ def _reconcile(
         # Only once the reason is recorded: a run whose Job vanished otherwise reads as JobDeleted.
         clients.delete_job(namespace, job_name)
     if observation.phase.is_terminal:
+        DISRUPTED_PODS.forget(uid)
         _forget_secrets(clients, run, namespace, job_name, settings)
+
+
+class DisruptedPods:
+    """The last state of run pods that Kubernetes took away (evicted, preempted, node lost), by run uid.
+
+    Job events are enough to follow a run, except for one thing: the reason Kubernetes took its pod lives on
+    the pod, and a pod that stops at once is deleted before its Job's failure is read (the Job's condition
+    then names only "a DisruptionTarget"). Pod events keep that state here until the run's end is written;
+    bounded, oldest first out, since a run deleted before it ended never comes back to take its entry.
+    """
+
+    def __init__(self, limit: int = 1000) -> None:
+        self._pods: dict[str, dict[str, Any]] = {}
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def remember(self, pod: dict[str, Any]) -> None:
+        uid = (pod.get("metadata", {}).get("labels") or {}).get(LABEL_RUN_UID)
+        if not uid or pod_disruption(pod) is None:
+            return
+        kept = {
+            "metadata": {key: pod["metadata"].get(key) for key in ("name", "creationTimestamp")},
+            "status": pod.get("status") or {},
+        }
+        with self._lock:
+            self._pods.pop(uid, None)
+            self._pods[uid] = kept
+            while len(self._pods) > self._limit:
+                del self._pods[next(iter(self._pods))]
+
+    def of(self, run_uid: str) -> list[dict[str, Any]]:
+        with self._lock:
+            pod = self._pods.get(run_uid)
+        return [pod] if pod is not None else []
+
+    def forget(self, run_uid: str) -> None:
+        with self._lock:
+            self._pods.pop(run_uid, None)
+
+
+DISRUPTED_PODS = DisruptedPods()
 
 
 def _forget_secrets(

@@ -930,7 +930,7 @@ def _terminated(pod: dict[str, Any]) -> dict[str, Any] | None:
     return dict(found) if found else None
 
 
-def _disruption(pod: dict[str, Any]) -> tuple[str, str] | None:
+def pod_disruption(pod: dict[str, Any]) -> tuple[str, str] | None:
     """The run's reason and message when Kubernetes takes the pod away (evicted, preempted, node lost)."""
     pod_status = pod.get("status", {})
     if pod_status.get("reason") == "Evicted":
@@ -964,7 +964,7 @@ def _ended(pod: dict[str, Any] | None, *, failed_condition: dict[str, Any]) -> O
 
     if deadline:
         return failed("DeadlineExceeded", "The hard time limit was reached")
-    disrupted = _disruption(pod)
+    disrupted = pod_disruption(pod)
     if disrupted is not None:
         return failed(*disrupted)
     if pod["metadata"].get("deletionTimestamp"):
@@ -1022,7 +1022,7 @@ def _observe(
         return Observation(
             JobRunPhase.PENDING, "JobCreated", "Waiting for the Job controller to create the pod"
         )
-    disrupted = _disruption(pod)
+    disrupted = pod_disruption(pod)
     if disrupted is not None and _condition(pod, "DisruptionTarget") is not None:
         # Kubernetes has decided: the pod goes, and the pod failure policy fails the Job rather than
         # replace it. The run ends now, not after the pod's grace period and the Job controller's turn

@@ -18,6 +18,7 @@ from jobplane_crds.podcontract import (
     PodContract,
 )
 from jobplane_crds.v1alpha1 import JobQueue, JobRun, JobRunPhase
+from jobplane_operator import runs
 from jobplane_operator.kube import SecretData
 from jobplane_operator.reconcile.jobrun import (
     DATA_DATABASE_VOLUME,
@@ -28,6 +29,7 @@ from jobplane_operator.reconcile.jobrun import (
     ENV_REPO_SLUG,
     ENV_REPO_URL,
     INPUTS_MOUNT,
+    LABEL_RUN_UID,
     Refusal,
     RepositorySource,
     admit,
@@ -49,7 +51,7 @@ from jobplane_operator.reconcile.jobrun import (
     start_expired,
     start_record,
 )
-from jobplane_operator.runs import reconcile_run
+from jobplane_operator.runs import DisruptedPods, reconcile_run
 from jobplane_operator.settings import OperatorSettings
 from tests.unit.operator.test_reconcile_jobrepository import plan as plan_sync
 from tests.unit.operator.test_reconcile_jobrepository import repository_secret
@@ -1466,3 +1468,30 @@ def test_a_run_of_a_kueue_queue_skips_jobplanes_count_and_says_it_waits_for_kueu
     waiting = conditions_of(created)["Waiting"]
     assert (waiting["status"], waiting["reason"]) == ("True", "KueueAdmission")
     assert "LocalQueue team-a" in waiting["message"]
+
+
+def test_an_evicted_pod_gone_before_its_jobs_failure_is_read_still_ends_its_run_as_evicted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The pod stopped at once and was deleted; its last state came with its events (the pod watch).
+    clients, obj, job = started_image_run()
+    failed = {**job, "status": job_with("Failed", "PodFailurePolicy")["status"]}
+    pod = evicted_pod(phase="Failed", terminated={"exitCode": 143, "message": '{"status": "FAILURE"}'})
+    pod["metadata"]["labels"] = {LABEL_RUN_UID: UID}
+    memory = DisruptedPods(limit=2)
+    memory.remember({**pod, "metadata": {**pod["metadata"], "labels": {LABEL_RUN_UID: "another-run"}}})
+    memory.remember(pod_with(phase="Running"))  # not disrupted, no run uid: not kept
+    memory.remember(pod)
+    assert memory.of(UID)[0]["status"]["conditions"] == pod["status"]["conditions"]
+    monkeypatch.setattr(runs, "DISRUPTED_PODS", memory)
+    reconcile_run(clients, obj, OperatorSettings(), Settings(), clients.catalog, job=failed)  # type: ignore[arg-type]
+    (status,) = clients.statuses
+    assert (status["phase"], status["reason"]) == ("Failed", "Evicted")
+    assert status["message"] == "Eviction API: evicting"
+    assert status["podName"] == pod["metadata"]["name"]
+    # Taken once the run's end is written; the oldest entries go first past the limit.
+    assert memory.of(UID) == []
+    for n in range(3):
+        memory.remember({**pod, "metadata": {**pod["metadata"], "labels": {LABEL_RUN_UID: f"run-{n}"}}})
+    assert [bool(memory.of(f"run-{n}")) for n in range(3)] == [False, True, True]
+    assert memory.of("another-run") == []
