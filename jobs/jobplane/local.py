@@ -23,7 +23,9 @@ from jobplane.schema import JobDataError, validate_data
 from jobplane.store.sqlite import (
     LOG_LEVELS,
     JobStatus,
+    NewJobResult,
     ResultSummary,
+    RunEnd,
     SqliteResultsStore,
     sqlite_file,
 )
@@ -56,17 +58,7 @@ class ResultsStore(Protocol):
 
     def ensure_schema(self) -> None: ...
 
-    def create_job_result(
-        self,
-        *,
-        name: str,
-        job_class_path: str,
-        user: str | None,
-        task_kwargs: dict[str, Any] | None,
-        queue: str | None,
-        soft_time_limit: float | None,
-        time_limit: float | None,
-    ) -> uuid.UUID: ...
+    def create_job_result(self, new: NewJobResult) -> uuid.UUID: ...
 
     def mark_started(self, job_result_id: uuid.UUID, now: datetime) -> None: ...
 
@@ -78,18 +70,9 @@ class ResultsStore(Protocol):
 
     def delete_files(self, file_ids: Sequence[uuid.UUID]) -> None: ...
 
-    def finish_job_result(
-        self,
-        job_result_id: uuid.UUID,
-        status: JobStatus,
-        now: datetime,
-        result: Any = None,
-        traceback: str | None = None,
-    ) -> bool: ...
+    def finish_job_result(self, job_result_id: uuid.UUID, end: RunEnd) -> bool: ...
 
-    def finish_if_unfinished(
-        self, job_result_id: uuid.UUID, entry: LogEntry, status: JobStatus, result: Any
-    ) -> None: ...
+    def finish_if_unfinished(self, job_result_id: uuid.UUID, entry: LogEntry, end: RunEnd) -> None: ...
 
     def summary(self, job_result_id: uuid.UUID) -> ResultSummary | None: ...
 
@@ -152,7 +135,7 @@ class LocalStoreReporter:
 
     def finished(self, status: str, result: Any, traceback: str | None) -> None:
         self._store.finish_job_result(
-            self._id, JobStatus(status), datetime.now(UTC), result=result, traceback=traceback
+            self._id, RunEnd(JobStatus(status), datetime.now(UTC), result, traceback)
         )
 
 
@@ -279,8 +262,7 @@ def _finalize_if_unfinished(
     store.finish_if_unfinished(
         job_result_id,
         LogEntry(level=level, message=why, grouping="initialization"),
-        status,
-        {"exc_type": "JobProcessEnded", "exc_message": why},
+        RunEnd(status, datetime.now(UTC), {"exc_type": "JobProcessEnded", "exc_message": why}),
     )
 
 
@@ -330,13 +312,15 @@ def _run(
     properties = job_class.properties()
     limits = properties.time_limits(settings)
     job_result_id = store.create_job_result(
-        name=properties.name,
-        job_class_path=job_class.class_path(),
-        user=user,
-        task_kwargs=None if properties.has_sensitive_variables else cleaned,
-        queue=properties.task_queues[0],
-        soft_time_limit=limits.soft,
-        time_limit=limits.hard,
+        NewJobResult(
+            name=properties.name,
+            job_class_path=job_class.class_path(),
+            user=user,
+            task_kwargs=None if properties.has_sensitive_variables else cleaned,
+            queue=properties.task_queues[0],
+            soft_time_limit=limits.soft,
+            time_limit=limits.hard,
+        )
     )
     print(f"Running {job_class.class_path()} as job result {job_result_id}", file=out, flush=True)
 

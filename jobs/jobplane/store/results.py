@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -13,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from jobplane.joblog import LogEntry
 from jobplane.store.database import create_store_engine, ensure_schema, make_sessionmaker
 from jobplane.store.models import LOG_LEVELS, FileProxy, JobLogEntry, JobResult, JobStatus, utcnow
-from jobplane.store.sqlite import ResultSummary
+from jobplane.store.sqlite import NewJobResult, ResultSummary, RunEnd, count_by_level
 
 __all__ = [
     "SessionResultsStore",
@@ -103,10 +104,8 @@ def count_logs_by_level(*, session: Session, job_result_id: uuid.UUID) -> dict[s
         select(JobLogEntry.log_level, func.count())
         .where(JobLogEntry.job_result_id == job_result_id)
         .group_by(JobLogEntry.log_level)
-    ).all()
-    counts = dict.fromkeys(LOG_LEVELS, 0)
-    counts.update({level: count for level, count in rows if level in counts})
-    return counts
+    ).tuples()
+    return count_by_level(rows)
 
 
 def log_count_columns(*, session: Session, job_result_id: uuid.UUID) -> dict[str, int]:
@@ -177,28 +176,9 @@ class SessionResultsStore:
     def ensure_schema(self) -> None:
         ensure_schema(self._engine)
 
-    def create_job_result(
-        self,
-        *,
-        name: str,
-        job_class_path: str,
-        user: str | None,
-        task_kwargs: dict[str, Any] | None,
-        queue: str | None,
-        soft_time_limit: float | None,
-        time_limit: float | None,
-    ) -> uuid.UUID:
+    def create_job_result(self, new: NewJobResult) -> uuid.UUID:
         with self._sessions.begin() as session:
-            return create_job_result(
-                session=session,
-                name=name,
-                job_class_path=job_class_path,
-                user=user,
-                task_kwargs=task_kwargs,
-                queue=queue,
-                soft_time_limit=soft_time_limit,
-                time_limit=time_limit,
-            ).id
+            return create_job_result(session=session, **dataclasses.asdict(new)).id
 
     def mark_started(self, job_result_id: uuid.UUID, now: datetime) -> None:
         with self._sessions.begin() as session:
@@ -221,36 +201,18 @@ class SessionResultsStore:
         with self._sessions.begin() as session:
             delete_files(session=session, file_ids=file_ids)
 
-    def finish_job_result(
-        self,
-        job_result_id: uuid.UUID,
-        status: JobStatus,
-        now: datetime,
-        result: Any = None,
-        traceback: str | None = None,
-    ) -> bool:
+    def finish_job_result(self, job_result_id: uuid.UUID, end: RunEnd) -> bool:
         with self._sessions.begin() as session:
-            return finish_job_result(
-                session=session,
-                job_result_id=job_result_id,
-                status=status,
-                now=now,
-                result=result,
-                traceback=traceback,
-            )
+            return finish_job_result(session=session, job_result_id=job_result_id, **dataclasses.asdict(end))
 
-    def finish_if_unfinished(
-        self, job_result_id: uuid.UUID, entry: LogEntry, status: JobStatus, result: Any
-    ) -> None:
+    def finish_if_unfinished(self, job_result_id: uuid.UUID, entry: LogEntry, end: RunEnd) -> None:
         with self._sessions.begin() as session:
             current = get_job_result(session=session, job_result_id=job_result_id)
             if current is None or JobStatus(current.status).is_terminal:
                 return
             add_log_entry(session=session, job_result_id=job_result_id, entry=entry)
             session.flush()
-            finish_job_result(
-                session=session, job_result_id=job_result_id, status=status, now=utcnow(), result=result
-            )
+            finish_job_result(session=session, job_result_id=job_result_id, **dataclasses.asdict(end))
 
     def summary(self, job_result_id: uuid.UUID) -> ResultSummary | None:
         with self._sessions() as session:

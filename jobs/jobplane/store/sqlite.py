@@ -16,7 +16,7 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,8 +29,11 @@ __all__ = [
     "HEAD_REVISION",
     "LOG_LEVELS",
     "JobStatus",
+    "NewJobResult",
     "ResultSummary",
+    "RunEnd",
     "SqliteResultsStore",
+    "count_by_level",
     "set_sqlite_pragmas",
     "sqlite_file",
 ]
@@ -112,6 +115,36 @@ def _read_json(value: Any) -> Any:
     return json.loads(value)
 
 
+def count_by_level(rows: Iterable[tuple[str, int]]) -> dict[str, int]:
+    """Every level's count of log entries (0 for a level without any) from (level, count) rows."""
+    counts = dict.fromkeys(LOG_LEVELS, 0)
+    counts.update({level: count for level, count in rows if level in counts})
+    return counts
+
+
+@dataclass(frozen=True)
+class NewJobResult:
+    """A run about to start: what its JobResult is created with."""
+
+    name: str
+    job_class_path: str
+    user: str | None
+    task_kwargs: dict[str, Any] | None
+    queue: str | None = None
+    soft_time_limit: float | None = None
+    time_limit: float | None = None
+
+
+@dataclass(frozen=True)
+class RunEnd:
+    """How a run ended: its terminal status, when, its result and its traceback."""
+
+    status: JobStatus
+    now: datetime
+    result: Any = None
+    traceback: str | None = None
+
+
 @dataclass(frozen=True)
 class ResultSummary:
     """What the CLI prints of a finished run (Nautobot's runjob summary)."""
@@ -179,17 +212,7 @@ class SqliteResultsStore:
         finally:
             engine.dispose()
 
-    def create_job_result(
-        self,
-        *,
-        name: str,
-        job_class_path: str,
-        user: str | None,
-        task_kwargs: dict[str, Any] | None,
-        queue: str | None,
-        soft_time_limit: float | None,
-        time_limit: float | None,
-    ) -> uuid.UUID:
+    def create_job_result(self, new: NewJobResult) -> uuid.UUID:
         job_result_id = uuid.uuid4()
         counts = [f"{level}_log_count" for level in LOG_LEVELS]
         columns = [
@@ -208,15 +231,15 @@ class SqliteResultsStore:
         ]
         values = [
             job_result_id.hex,
-            name,
-            job_class_path,
-            user,
+            new.name,
+            new.job_class_path,
+            new.user,
             JobStatus.PENDING.value,
             _timestamp(datetime.now(UTC)),
-            _json(task_kwargs),
-            queue,
-            soft_time_limit,
-            time_limit,
+            _json(new.task_kwargs),
+            new.queue,
+            new.soft_time_limit,
+            new.time_limit,
             *([0] * len(counts)),
             False,
         ]
@@ -289,37 +312,27 @@ class SqliteResultsStore:
                 [file_id.hex for file_id in file_ids],
             )
 
-    def finish_job_result(
-        self,
-        job_result_id: uuid.UUID,
-        status: JobStatus,
-        now: datetime,
-        result: Any = None,
-        traceback: str | None = None,
-    ) -> bool:
+    def finish_job_result(self, job_result_id: uuid.UUID, end: RunEnd) -> bool:
         """Move a run to a terminal status with its per-level log counts; False if it already ended."""
         with self._transaction() as connection:
-            return self._finish(connection, job_result_id, status, now, result, traceback)
+            return self._finish(connection, job_result_id, end)
 
-    def _finish(
-        self,
-        connection: sqlite3.Connection,
-        job_result_id: uuid.UUID,
-        status: JobStatus,
-        now: datetime,
-        result: Any,
-        traceback: str | None,
-    ) -> bool:
-        counts = self._log_counts(connection, job_result_id)
+    def _finish(self, connection: sqlite3.Connection, job_result_id: uuid.UUID, end: RunEnd) -> bool:
+        counts = count_by_level(
+            connection.execute(
+                "SELECT log_level, count(*) FROM job_log_entry WHERE job_result_id = ? GROUP BY log_level",
+                (job_result_id.hex,),
+            )
+        )
         assignments = ", ".join(f"{level}_log_count = ?" for level in LOG_LEVELS)
         changed = connection.execute(
             f"UPDATE job_result SET status = ?, date_done = ?, result = ?, traceback = ?, {assignments} "
             "WHERE id = ? AND status IN (?, ?)",
             (
-                status.value,
-                _timestamp(now),
-                _json(result),
-                traceback,
+                end.status.value,
+                _timestamp(end.now),
+                _json(end.result),
+                end.traceback,
                 *(counts[level] for level in LOG_LEVELS),
                 job_result_id.hex,
                 JobStatus.PENDING.value,
@@ -328,19 +341,8 @@ class SqliteResultsStore:
         )
         return bool(changed.rowcount)
 
-    def _log_counts(self, connection: sqlite3.Connection, job_result_id: uuid.UUID) -> dict[str, int]:
-        counts = dict.fromkeys(LOG_LEVELS, 0)
-        rows = connection.execute(
-            "SELECT log_level, count(*) FROM job_log_entry WHERE job_result_id = ? GROUP BY log_level",
-            (job_result_id.hex,),
-        )
-        counts.update({level: count for level, count in rows if level in counts})
-        return counts
-
-    def finish_if_unfinished(
-        self, job_result_id: uuid.UUID, entry: LogEntry, status: JobStatus, result: Any
-    ) -> None:
-        """Log ``entry`` and end the run with ``status``, in one transaction, unless it has ended already."""
+    def finish_if_unfinished(self, job_result_id: uuid.UUID, entry: LogEntry, end: RunEnd) -> None:
+        """Log ``entry`` and end the run, in one transaction, unless it has ended already."""
         with self._transaction() as connection:
             row = connection.execute(
                 "SELECT status FROM job_result WHERE id = ?", (job_result_id.hex,)
@@ -348,7 +350,7 @@ class SqliteResultsStore:
             if row is None or JobStatus(row[0]).is_terminal:
                 return
             self._insert_log_entry(connection, job_result_id, entry)
-            self._finish(connection, job_result_id, status, datetime.now(UTC), result, None)
+            self._finish(connection, job_result_id, end)
 
     def summary(self, job_result_id: uuid.UUID) -> ResultSummary | None:
         counts = ", ".join(f"{level}_log_count" for level in LOG_LEVELS)

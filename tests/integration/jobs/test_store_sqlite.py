@@ -18,7 +18,7 @@ from jobplane.local import LocalStoreReporter, ResultsStore, open_results_store
 from jobplane.store.database import HEAD_REVISION, create_store_engine, current_revision, make_sessionmaker
 from jobplane.store.models import FileProxy, JobResult, JobStatus
 from jobplane.store.results import SessionResultsStore, list_log_entries
-from jobplane.store.sqlite import SqliteResultsStore, sqlite_file
+from jobplane.store.sqlite import NewJobResult, RunEnd, SqliteResultsStore, sqlite_file
 
 WHEN = datetime(2026, 3, 1, 12, 0, 0, 250000, tzinfo=UTC)
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}")
@@ -31,13 +31,15 @@ def one_run(store: ResultsStore) -> dict[str, uuid.UUID]:
     store.ensure_schema()
     upload = store.add_file(None, "input.txt", b"uploaded")
     ok = store.create_job_result(
-        name="Grüße",
-        job_class_path="hello.Hello",
-        user="ada",
-        task_kwargs={"who": "Zoë", "n": 3, "tags": ["a", "b"], "nested": {"x": None}},
-        queue="default",
-        soft_time_limit=30,
-        time_limit=60.5,
+        NewJobResult(
+            name="Grüße",
+            job_class_path="hello.Hello",
+            user="ada",
+            task_kwargs={"who": "Zoë", "n": 3, "tags": ["a", "b"], "nested": {"x": None}},
+            queue="default",
+            soft_time_limit=30,
+            time_limit=60.5,
+        )
     )
     reporter = LocalStoreReporter(store, ok, max_file_size=100)
     reporter.started()
@@ -55,38 +57,49 @@ def one_run(store: ResultsStore) -> dict[str, uuid.UUID]:
     made = reporter.create_file("out.csv", b"a,b\n")
     assert reporter.open_input_file(str(upload)).read() == b"uploaded"
     reporter.discard_input_files([str(upload)])
-    assert store.finish_job_result(ok, JobStatus.SUCCESS, WHEN + timedelta(seconds=2), {"rows": [1, 2]})
-    assert not store.finish_job_result(ok, JobStatus.FAILURE, WHEN, None, "late")
-    store.finish_if_unfinished(ok, LogEntry(level="failure", message="never"), JobStatus.FAILURE, None)
+    assert store.finish_job_result(
+        ok, RunEnd(JobStatus.SUCCESS, WHEN + timedelta(seconds=2), {"rows": [1, 2]})
+    )
+    assert not store.finish_job_result(ok, RunEnd(JobStatus.FAILURE, WHEN, None, "late"))
+    store.finish_if_unfinished(
+        ok, LogEntry(level="failure", message="never"), RunEnd(JobStatus.FAILURE, WHEN)
+    )
 
     secret = store.create_job_result(
-        name="Secret",
-        job_class_path="s.Secret",
-        user=None,
-        task_kwargs=None,
-        queue=None,
-        soft_time_limit=None,
-        time_limit=None,
+        NewJobResult(
+            name="Secret",
+            job_class_path="s.Secret",
+            user=None,
+            task_kwargs=None,
+            queue=None,
+            soft_time_limit=None,
+            time_limit=None,
+        )
     )
     reporter = LocalStoreReporter(store, secret, max_file_size=100)
     reporter.started()
     store.finish_if_unfinished(
         secret,
         LogEntry(level="warning", message="killed", grouping="initialization", created=WHEN),
-        JobStatus.REVOKED,
-        {"exc_type": "JobProcessEnded", "exc_message": "killed"},
+        RunEnd(
+            JobStatus.REVOKED, datetime.now(UTC), {"exc_type": "JobProcessEnded", "exc_message": "killed"}
+        ),
     )
     # A JSON column has NUMERIC affinity in SQLite: a number is stored, and read back, as one.
     counted = store.create_job_result(
-        name="Count",
-        job_class_path="c.Count",
-        user="bob",
-        task_kwargs={},
-        queue="default",
-        soft_time_limit=1.5,
-        time_limit=3,
+        NewJobResult(
+            name="Count",
+            job_class_path="c.Count",
+            user="bob",
+            task_kwargs={},
+            queue="default",
+            soft_time_limit=1.5,
+            time_limit=3,
+        )
     )
-    store.finish_job_result(counted, JobStatus.FAILURE, WHEN, 7, "Traceback (most recent call last):\n")
+    store.finish_job_result(
+        counted, RunEnd(JobStatus.FAILURE, WHEN, 7, "Traceback (most recent call last):\n")
+    )
     return {"ok": ok, "secret": secret, "counted": counted, "made": uuid.UUID(made)}
 
 
@@ -212,13 +225,15 @@ def test_a_naive_timestamp_is_refused_as_by_the_models(tmp_path: Path) -> None:
     try:
         store.ensure_schema()
         run = store.create_job_result(
-            name="n",
-            job_class_path="m.N",
-            user=None,
-            task_kwargs=None,
-            queue=None,
-            soft_time_limit=None,
-            time_limit=None,
+            NewJobResult(
+                name="n",
+                job_class_path="m.N",
+                user=None,
+                task_kwargs=None,
+                queue=None,
+                soft_time_limit=None,
+                time_limit=None,
+            )
         )
         with pytest.raises(ValueError, match="only takes aware timestamps"):
             store.add_log_entry(run, LogEntry(level="info", message="x", created=datetime(2026, 1, 1)))
