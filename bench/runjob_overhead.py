@@ -16,7 +16,9 @@ in its JOBS_ROOT, registered (`nautobot-server post_upgrade`) and enabled, with 
 script runs `nautobot-server runjob --local --username USER CLASS_PATH` as it is.
 
 `--jobplane PATH` times another installation's `jobplane` command (e.g. a fresh venv with the SDK alone,
-`pip install .`); by default the console script next to this interpreter.
+`pip install .`); by default the console script next to this interpreter. `--compare PATH` times a second
+installation in the same rounds (e.g. a fresh venv of the commit before a change: an A/B at the same load),
+on its own copy of the store, and prints Jobplane's medians over its.
 """
 
 from __future__ import annotations
@@ -93,6 +95,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=21)
     parser.add_argument("--jobplane", help="the jobplane command to time (default: this venv's)")
+    parser.add_argument("--compare", help="another jobplane command to time in the same rounds (A/B)")
     parser.add_argument("--nautobot-server", default=shutil.which("nautobot-server"))
     parser.add_argument(
         "--nautobot-job", default="bench_noop.Noop", help="class path of Nautobot's no-op job"
@@ -120,6 +123,14 @@ def main() -> int:
             env,
         )
         series = [baseline, jobplane]
+        compare: Series | None = None
+        if args.compare:
+            compare = Series(
+                "--compare runjob --local",
+                [args.compare, "runjob", "--local", "--quiet", "bench_noop.Noop"],
+                {**env, "JOBPLANE_DATABASE_URL": f"sqlite:///{work / 'compare.sqlite3'}"},
+            )
+            series.append(compare)
         nautobot: Series | None = None
         if args.nautobot_server:
             nautobot = Series(
@@ -144,6 +155,10 @@ def main() -> int:
         # The first run creates the SQLite schema (migrations): timed once, apart.
         first = Series("first run, with migrations", jobplane.command, env)
         first.time_once(work)
+        if compare is not None:
+            compare.time_once(work)  # its store's migrations, not timed
+            compare.wall.clear()
+            compare.cpu.clear()
         for _ in range(args.runs):
             for one in series:
                 one.time_once(work)
@@ -169,6 +184,17 @@ def main() -> int:
         "aim_s": AIM_SECONDS,
         "jobplane_meets_aim": jobplane.wall_median <= AIM_SECONDS,
     }
+    if compare is not None:
+        print(
+            f"\nJobplane / --compare: wall {jobplane.wall_median / compare.wall_median:.3f}, "
+            f"CPU {jobplane.cpu_median / compare.cpu_median:.3f}"
+        )
+        report |= {
+            "compare_wall_s": round(compare.wall_median, 4),
+            "compare_cpu_s": round(compare.cpu_median, 4),
+            "jobplane_vs_compare_wall": round(jobplane.wall_median / compare.wall_median, 3),
+            "jobplane_vs_compare_cpu": round(jobplane.cpu_median / compare.cpu_median, 3),
+        }
     if nautobot is not None:
         ratio = jobplane.wall_median / nautobot.wall_median
         print(f"\nJobplane / Nautobot (wall medians): {ratio:.3f}")

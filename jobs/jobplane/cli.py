@@ -16,12 +16,13 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from pydantic import ValidationError
-
+from jobplane.localsettings import LocalRunSettings, RunSettings, read_local_settings
 from jobplane.repocli import add_repo_commands
-from jobplane.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from jobplane.settings import Settings
 
 __all__ = ["COMMAND_EXTRAS", "EXIT_BAD_INPUT", "EXIT_FAILURE", "EXIT_OK", "EXIT_UNAVAILABLE", "main", "run"]
 
@@ -251,7 +252,7 @@ def _read_files(specs: list[str]) -> dict[str, tuple[str, bytes]]:
     return files
 
 
-def _runjob(args: argparse.Namespace, settings: Settings) -> int:
+def _runjob(args: argparse.Namespace, settings: Settings | LocalRunSettings) -> int:
     from jobplane.discovery import find_job
     from jobplane.schema import JobDataError
 
@@ -266,6 +267,8 @@ def _runjob(args: argparse.Namespace, settings: Settings) -> int:
         _error(str(exc))
         return EXIT_BAD_INPUT
     if not args.local:
+        if isinstance(settings, LocalRunSettings):
+            raise TypeError("main() reads the settings without the model for runjob --local only")
         return _runjob_remote(args, settings, data, file_inputs)
 
     job_class, discovery = find_job(args.class_path, settings)
@@ -310,7 +313,7 @@ def _runjob(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK if job_result.status == "SUCCESS" else EXIT_FAILURE
 
 
-def _refuse_requester(username: str, job_class: Any, settings: Settings) -> tuple[int, str] | None:
+def _refuse_requester(username: str, job_class: Any, settings: RunSettings) -> tuple[int, str] | None:
     """The exit code and why ``username`` may not run the job locally (None: they may), as the API decides.
 
     The user and their object permissions are read from the results store (JOBPLANE_DATABASE_URL) and
@@ -508,19 +511,38 @@ def _identity(args: argparse.Namespace, settings: Settings) -> int:
     return run_identity_command(args)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def _read_settings(args: argparse.Namespace) -> Settings | LocalRunSettings | None:
+    """The command's settings; None (after saying why) when the environment holds an invalid one.
+
+    ``runjob --local`` takes them without pydantic when they are plainly valid (measured start-up cost:
+    building the settings model was a third of a no-op local run); anything else is judged by the model.
+    """
+    if args.command == "runjob" and args.local:
+        local = read_local_settings(os.environ)
+        if local is not None:
+            return local
+    # Imported here, not at the top: a local run with plainly valid settings never needs pydantic.
+    from pydantic import ValidationError
+
+    from jobplane.settings import get_settings
+
     try:
-        settings = get_settings()
+        return get_settings()
     except ValidationError as exc:
         # Name the variable and the problem, never the value: URLs carry passwords.
         for error in exc.errors(include_input=False, include_url=False):
             field = ".".join(str(part) for part in error["loc"])
             where = f"JOBPLANE_{field.upper()}: " if field else ""
             _error(f"invalid setting: {where}{error['msg']}")
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = _read_settings(args)
+    if settings is None:
         return EXIT_BAD_INPUT
     handlers = {
-        "runjob": _runjob,
         "jobs": _jobs,
         "sync-jobs": _sync_jobs,
         "operator": _operator,
@@ -536,6 +558,12 @@ def main(argv: list[str] | None = None) -> int:
         "results-retention": _results_retention,
     }
     try:
+        if args.command == "runjob":
+            return _runjob(args, settings)
+        if isinstance(settings, LocalRunSettings):
+            raise TypeError(
+                f"main() reads the settings without the model for runjob --local only, not {args.command}"
+            )
         return handlers[args.command](args, settings)
     except ModuleNotFoundError as exc:
         message = _missing_extra(args.command, exc)

@@ -16,7 +16,7 @@ from jobplane.variables import DryRunVar, ScriptVariable
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from jobplane.settings import Settings
+    from jobplane.localsettings import RunSettings
 
 __all__ = [
     "Job",
@@ -83,7 +83,7 @@ class JobProperties:
     task_queues: tuple[str, ...] = ("default",)
     field_order: tuple[str, ...] = ()
 
-    def time_limits(self, settings: Settings) -> TimeLimits:
+    def time_limits(self, settings: RunSettings) -> TimeLimits:
         """0 means the system default (JOBPLANE_SOFT_TIME_LIMIT / JOBPLANE_TIME_LIMIT)."""
         return TimeLimits(
             soft=self.soft_time_limit or settings.soft_time_limit,

@@ -11,26 +11,36 @@ import sys
 import time
 import traceback
 import uuid
-from collections.abc import Callable
-from typing import IO, Any, TextIO
-
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import IO, TYPE_CHECKING, Any, Protocol, TextIO, runtime_checkable
 
 from jobplane.job import Job, TimeLimits
 from jobplane.joblog import LogEntry
+from jobplane.localsettings import RunSettings
 from jobplane.runner import execute_job
 from jobplane.schema import JobDataError, validate_data
-from jobplane.settings import Settings
-from jobplane.store import results
-from jobplane.store.database import create_store_engine, ensure_schema, make_sessionmaker
-from jobplane.store.models import LOG_LEVELS, FileProxy, JobResult, JobStatus, utcnow
+from jobplane.store.sqlite import (
+    LOG_LEVELS,
+    JobStatus,
+    NewJobResult,
+    ResultSummary,
+    RunEnd,
+    SqliteResultsStore,
+    sqlite_file,
+)
 from jobplane.variables import ObjectVar, VariableError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = [
     "LocalStoreReporter",
+    "ResultsStore",
     "format_summary",
     "job_permission_fields",
+    "open_results_store",
     "run_local",
     "store_input_file",
     "validate_for_run",
@@ -40,25 +50,69 @@ __all__ = [
 INTERRUPT_GRACE_SECONDS = 5.0
 
 
+@runtime_checkable
+class ResultsStore(Protocol):
+    """The units of work of a local run on the results store, each its own short transaction."""
+
+    def close(self) -> None: ...
+
+    def ensure_schema(self) -> None: ...
+
+    def create_job_result(self, new: NewJobResult) -> uuid.UUID: ...
+
+    def mark_started(self, job_result_id: uuid.UUID, now: datetime) -> None: ...
+
+    def add_log_entry(self, job_result_id: uuid.UUID, entry: LogEntry) -> None: ...
+
+    def add_file(self, job_result_id: uuid.UUID | None, name: str, content: bytes) -> uuid.UUID: ...
+
+    def read_file(self, file_id: uuid.UUID) -> tuple[str, bytes] | None: ...
+
+    def delete_files(self, file_ids: Sequence[uuid.UUID]) -> None: ...
+
+    def finish_job_result(self, job_result_id: uuid.UUID, end: RunEnd) -> bool: ...
+
+    def finish_if_unfinished(self, job_result_id: uuid.UUID, entry: LogEntry, end: RunEnd) -> None: ...
+
+    def summary(self, job_result_id: uuid.UUID) -> ResultSummary | None: ...
+
+
+def open_results_store(database_url: str) -> ResultsStore:
+    """The results store at ``database_url``; a plain SQLite file is written without SQLAlchemy."""
+    path = sqlite_file(database_url)
+    if path is not None:
+        return SqliteResultsStore(path)
+    # SQLAlchemy only for a store that is not a plain SQLite file (measured start-up cost: its ORM is
+    # more than half of a no-op local run's start-up).
+    from jobplane.store.results import SessionResultsStore
+
+    return SessionResultsStore.for_url(database_url)
+
+
 class LocalStoreReporter:
     """Reports a run straight into the results store, one short transaction per event.
 
     Each log entry is committed as it happens, so it is visible while the job runs and survives
-    the job raising, or its process being killed.
+    the job raising, or its process being killed. ``store`` is a :class:`ResultsStore`, or the sessions
+    of one (SQLAlchemy's sessionmaker).
     """
 
-    def __init__(self, sessions: sessionmaker[Session], job_result_id: uuid.UUID, max_file_size: int) -> None:
-        self._sessions = sessions
+    def __init__(
+        self, store: ResultsStore | sessionmaker[Session], job_result_id: uuid.UUID, max_file_size: int
+    ) -> None:
+        if not isinstance(store, ResultsStore):
+            from jobplane.store.results import SessionResultsStore  # it has SQLAlchemy's sessions already
+
+            store = SessionResultsStore(store)
+        self._store = store
         self._id = job_result_id
         self._max_file_size = max_file_size
 
     def started(self) -> None:
-        with self._sessions.begin() as session:
-            results.mark_started(session=session, job_result_id=self._id, now=utcnow())
+        self._store.mark_started(self._id, datetime.now(UTC))
 
     def log(self, entry: LogEntry) -> None:
-        with self._sessions.begin() as session:
-            results.add_log_entry(session=session, job_result_id=self._id, entry=entry)
+        self._store.add_log_entry(self._id, entry)
 
     def create_file(self, name: str, content: bytes) -> str:
         if len(content) > self._max_file_size:
@@ -66,39 +120,53 @@ class LocalStoreReporter:
                 f"File {name!r} is {len(content)} bytes, above the limit of {self._max_file_size} bytes "
                 "(JOBPLANE_CREATE_FILE_MAX_SIZE)"
             )
-        with self._sessions.begin() as session:
-            proxy = results.add_file(session=session, job_result_id=self._id, name=name, content=content)
-            return str(proxy.id)
+        return str(self._store.add_file(self._id, name, content))
 
     def open_input_file(self, file_id: str) -> IO[bytes]:
-        with self._sessions() as session:
-            proxy = session.get(FileProxy, uuid.UUID(file_id))
-            if proxy is None:
-                raise VariableError(f"No uploaded file with id {file_id}")
-            handle = io.BytesIO(proxy.content)
-            handle.name = proxy.name
-            return handle
+        stored = self._store.read_file(uuid.UUID(file_id))
+        if stored is None:
+            raise VariableError(f"No uploaded file with id {file_id}")
+        handle = io.BytesIO(stored[1])
+        handle.name = stored[0]
+        return handle
 
     def discard_input_files(self, file_ids: list[str]) -> None:
-        with self._sessions.begin() as session:
-            results.delete_files(session=session, file_ids=[uuid.UUID(f) for f in file_ids])
+        self._store.delete_files([uuid.UUID(f) for f in file_ids])
 
     def finished(self, status: str, result: Any, traceback: str | None) -> None:
-        with self._sessions.begin() as session:
-            results.finish_job_result(
-                session=session,
-                job_result_id=self._id,
-                status=JobStatus(status),
-                now=utcnow(),
-                result=result,
-                traceback=traceback,
-            )
+        self._store.finish_job_result(
+            self._id, RunEnd(JobStatus(status), datetime.now(UTC), result, traceback)
+        )
 
 
-def store_input_file(sessions: sessionmaker[Session], name: str, content: bytes) -> str:
+def store_input_file(store: ResultsStore, name: str, content: bytes) -> str:
     """Keep an uploaded FileVar input until its run ends; returns the id to put in the job data."""
-    with sessions.begin() as session:
-        return str(results.add_file(session=session, job_result_id=None, name=name, content=content).id)
+    return str(store.add_file(None, name, content))
+
+
+class DataSessions:
+    """Sessions on the job-data database, its engine made on first use and disposed by :meth:`dispose`.
+
+    Most runs never touch it (no ObjectVar, no ``self.db``): they do not import SQLAlchemy (measured
+    start-up cost).
+    """
+
+    def __init__(self, settings: RunSettings) -> None:
+        self._settings = settings
+        self._engine: Engine | None = None
+        self._sessions: sessionmaker[Session] | None = None
+
+    def __call__(self) -> Session:
+        if self._sessions is None:
+            from jobplane.store.database import create_store_engine, make_sessionmaker
+
+            self._engine = create_store_engine(self._settings.effective_data_database_url)
+            self._sessions = make_sessionmaker(self._engine)
+        return self._sessions()
+
+    def dispose(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
 
 
 class _ResolveOnly:
@@ -157,14 +225,14 @@ def _child(
     job_class: type[Job],
     data: dict[str, Any],
     job_result_id: uuid.UUID,
-    settings: Settings,
+    settings: RunSettings,
     limits: TimeLimits,
     user: str | None,
     echo: bool,
 ) -> None:
-    store = create_store_engine(settings.database_url)
-    data_engine = _data_engine(settings, store)
-    reporter = LocalStoreReporter(make_sessionmaker(store), job_result_id, settings.create_file_max_size)
+    store = open_results_store(settings.database_url)
+    data_sessions = DataSessions(settings)
+    reporter = LocalStoreReporter(store, job_result_id, settings.create_file_max_size)
     try:
         execute_job(
             job_class,
@@ -173,12 +241,12 @@ def _child(
             job_result_id=str(job_result_id),
             limits=limits,
             user=user,
-            data_session_factory=make_sessionmaker(data_engine),
+            data_session_factory=data_sessions,
             echo=_print_entry if echo else None,
         )
     finally:
-        store.dispose()
-        data_engine.dispose()
+        store.close()
+        data_sessions.dispose()
     sys.stdout.flush()
 
 
@@ -186,87 +254,65 @@ def _print_entry(entry: LogEntry) -> None:
     print(entry.format_line(), flush=True)
 
 
-def _data_engine(settings: Settings, store: Engine) -> Engine:
-    url = settings.effective_data_database_url
-    if url == settings.database_url:
-        return store
-    return create_store_engine(url)
-
-
 def _finalize_if_unfinished(
-    sessions: sessionmaker[Session], job_result_id: uuid.UUID, why: str, status: JobStatus
+    store: ResultsStore, job_result_id: uuid.UUID, why: str, status: JobStatus
 ) -> None:
     """End a run whose process could not (killed, crashed): log the reason and mark it terminal."""
-    with sessions.begin() as session:
-        current = results.get_job_result(session=session, job_result_id=job_result_id)
-        if current is None or JobStatus(current.status).is_terminal:
-            return
-        level = "failure" if status == JobStatus.FAILURE else "warning"
-        results.add_log_entry(
-            session=session,
-            job_result_id=job_result_id,
-            entry=LogEntry(level=level, message=why, grouping="initialization"),
-        )
-        session.flush()
-        results.finish_job_result(
-            session=session,
-            job_result_id=job_result_id,
-            status=status,
-            now=utcnow(),
-            result={"exc_type": "JobProcessEnded", "exc_message": why},
-        )
+    level = "failure" if status == JobStatus.FAILURE else "warning"
+    store.finish_if_unfinished(
+        job_result_id,
+        LogEntry(level=level, message=why, grouping="initialization"),
+        RunEnd(status, datetime.now(UTC), {"exc_type": "JobProcessEnded", "exc_message": why}),
+    )
 
 
 def run_local(
     job_class: type[Job],
     data: Any,
     *,
-    settings: Settings,
+    settings: RunSettings,
     user: str | None,
     file_inputs: dict[str, tuple[str, bytes]] | None = None,
     echo: bool = True,
     out: TextIO | None = None,
-) -> JobResult:
+) -> ResultSummary:
     """Validate, create the JobResult, run the job in a child process and enforce its limits.
 
     Raises JobDataError (and creates nothing) when the data does not fit the job.
     """
-    store = create_store_engine(settings.database_url)
-    data_engine = _data_engine(settings, store)
+    store = open_results_store(settings.database_url)
+    data_sessions = DataSessions(settings)
     try:
         return _run(
-            job_class, data, store, data_engine, settings, user, file_inputs or {}, echo, out or sys.stdout
+            job_class, data, store, data_sessions, settings, user, file_inputs or {}, echo, out or sys.stdout
         )
     finally:
         # Closing the last connection is what checkpoints SQLite's WAL back into the database file.
-        store.dispose()
-        data_engine.dispose()
+        store.close()
+        data_sessions.dispose()
 
 
 def _run(
     job_class: type[Job],
     data: Any,
-    store: Engine,
-    data_engine: Engine,
-    settings: Settings,
+    store: ResultsStore,
+    data_sessions: DataSessions,
+    settings: RunSettings,
     user: str | None,
     file_inputs: dict[str, tuple[str, bytes]],
     echo: bool,
     out: TextIO,
-) -> JobResult:
-    ensure_schema(store)
-    sessions = make_sessionmaker(store)
-    data_sessions = make_sessionmaker(data_engine)
+) -> ResultSummary:
+    store.ensure_schema()
     data = dict(data) if isinstance(data, dict) else data
     cleaned = validate_for_run(job_class, data, data_sessions)
     for var_name, (file_name, content) in file_inputs.items():
-        cleaned[var_name] = store_input_file(sessions, file_name, content)
+        cleaned[var_name] = store_input_file(store, file_name, content)
 
     properties = job_class.properties()
     limits = properties.time_limits(settings)
-    with sessions.begin() as session:
-        job_result = results.create_job_result(
-            session=session,
+    job_result_id = store.create_job_result(
+        NewJobResult(
             name=properties.name,
             job_class_path=job_class.class_path(),
             user=user,
@@ -275,12 +321,12 @@ def _run(
             soft_time_limit=limits.soft,
             time_limit=limits.hard,
         )
-        job_result_id = job_result.id
+    )
     print(f"Running {job_class.class_path()} as job result {job_result_id}", file=out, flush=True)
 
-    # No pooled connection may cross the fork.
-    store.dispose()
-    data_engine.dispose()
+    # No open connection may cross the fork.
+    store.close()
+    data_sessions.dispose()
     interrupted: list[int] = []
     previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
     try:
@@ -294,13 +340,12 @@ def _run(
         why = _describe_exit(process.exitcode)
         status = JobStatus.FAILURE
     if why is not None:
-        _finalize_if_unfinished(sessions, job_result_id, why, status)
+        _finalize_if_unfinished(store, job_result_id, why, status)
     # A child that exited 0 must have ended the run; if not, nothing may stay PENDING or STARTED.
     _finalize_if_unfinished(
-        sessions, job_result_id, "The job process ended without reporting a result", JobStatus.FAILURE
+        store, job_result_id, "The job process ended without reporting a result", JobStatus.FAILURE
     )
-    with sessions() as session:
-        final = results.get_job_result(session=session, job_result_id=job_result_id)
+    final = store.summary(job_result_id)
     if final is None:
         raise RuntimeError(f"job result {job_result_id} disappeared from the results store during the run")
     return final
@@ -379,18 +424,18 @@ def _describe_exit(exitcode: int | None) -> str:
     return f"The job process exited with code {exitcode}"
 
 
-def format_summary(jr: JobResult) -> str:
+def format_summary(summary: ResultSummary) -> str:
     """Nautobot's runjob summary: counts per level, status, result, duration."""
     counts = ", ".join(
-        f"{level}: {count}" for level in LOG_LEVELS if (count := getattr(jr, f"{level}_log_count"))
+        f"{level}: {count}" for level in LOG_LEVELS if (count := summary.log_counts.get(level))
     )
     lines = [
         f"Logs: {counts or 'none'}",
-        f"Status: {jr.status}",
-        f"Result: {json.dumps(jr.result, default=str)}",
+        f"Status: {summary.status}",
+        f"Result: {json.dumps(summary.result, default=str)}",
     ]
-    if jr.traceback:
-        lines.append(f"Traceback:\n{jr.traceback.rstrip()}")
-    duration = jr.duration
+    if summary.traceback:
+        lines.append(f"Traceback:\n{summary.traceback.rstrip()}")
+    duration = summary.duration
     lines.append(f"Duration: {duration:.3f} s" if duration is not None else "Duration: unknown")
     return "\n".join(lines)

@@ -7,11 +7,17 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from jobplane.localsettings import data_database_url_of
+
 __all__ = ["Settings", "get_settings"]
 
 
 class Settings(BaseSettings):
-    """Everything the SDK reads from the environment; build it with :func:`get_settings`."""
+    """Everything the SDK reads from the environment; build it with :func:`get_settings`.
+
+    A local run reads its fields through :func:`jobplane.localsettings.read_local_settings` first (the same
+    defaults, without pydantic), and comes here for anything that is not plainly valid.
+    """
 
     model_config = SettingsConfigDict(env_prefix="JOBPLANE_", extra="ignore", frozen=True)
 
@@ -104,23 +110,8 @@ class Settings(BaseSettings):
 
     @property
     def effective_data_database_url(self) -> str:
-        """The job-data database: as set, else the results store's, except with SQLite.
-
-        SQLite allows one writer per file: a job holding an open write transaction on its data would
-        block every log line the runner stores meanwhile. So a SQLite results store gets a sibling
-        file for job data (``jobplane.sqlite3`` → ``jobplane-data.sqlite3``).
-        """
-        if self.data_database_url:
-            return self.data_database_url
-        from sqlalchemy.engine import make_url  # only needed here; keeps the settings import light
-
-        url = make_url(self.database_url)
-        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-            path = Path(url.database)
-            return url.set(database=str(path.with_name(f"{path.stem}-data{path.suffix}"))).render_as_string(
-                hide_password=False
-            )
-        return self.database_url
+        """The job-data database: as set, else the results store's (a sibling file for SQLite)."""
+        return data_database_url_of(self.database_url, self.data_database_url)
 
 
 def get_settings() -> Settings:

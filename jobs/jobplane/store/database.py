@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
-import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
+
+from jobplane.store.sqlite import HEAD_REVISION, set_sqlite_pragmas
 
 __all__ = [
     "HEAD_REVISION",
@@ -23,34 +23,12 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-# The newest migration. Checked against Alembic's own view by a test, so that a start-up can tell an
-# up-to-date database without importing Alembic (which costs a tenth of a second per CLI call).
-HEAD_REVISION = "0008_result_provenance_waiting"
 # Postgres advisory lock key held while migrating: "jobplane" in ASCII, as a 64-bit integer.
 MIGRATION_LOCK_ID = int.from_bytes(b"jobplane", "big") >> 1
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA busy_timeout=30000")
-    # Cascades need foreign keys on; WAL lets the CLI read a run's logs while its job process writes them.
-    cursor.execute("PRAGMA foreign_keys=ON")
-    _set_wal(cursor)
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
-
-
-def _set_wal(cursor: Any) -> None:
-    # Two processes opening a new database at once both switch it to WAL; SQLite answers the loser
-    # "database is locked" at once, without waiting on the busy timeout. The switch is short: try again.
-    for attempt in range(50):
-        try:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or attempt == 49:
-                raise
-            time.sleep(0.02 * (attempt + 1))
+    set_sqlite_pragmas(dbapi_connection)
 
 
 def create_store_engine(url: str, **kwargs: Any) -> Engine:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -25,6 +24,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeEngine
 
+# Defined without SQLAlchemy, for the local run's writes on SQLite (jobplane.store.sqlite).
+from jobplane.store.sqlite import LOG_LEVELS, JobStatus
+
 __all__ = [
     "LOG_LEVELS",
     "Base",
@@ -43,8 +45,6 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-LOG_LEVELS = ("debug", "info", "success", "warning", "failure", "error", "critical")
 
 
 def utcnow() -> datetime:
@@ -93,20 +93,6 @@ BigIntId = BigInteger().with_variant(Integer(), "sqlite")
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType(), Any: JSONType()}
-
-
-class JobStatus(StrEnum):
-    """Celery's state names, which Nautobot clients already understand."""
-
-    PENDING = "PENDING"
-    STARTED = "STARTED"
-    SUCCESS = "SUCCESS"
-    FAILURE = "FAILURE"
-    REVOKED = "REVOKED"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self in (JobStatus.SUCCESS, JobStatus.FAILURE, JobStatus.REVOKED)
 
 
 class JobResult(Base):
