@@ -14,6 +14,7 @@ import getpass
 import json
 import logging
 import os
+import sqlite3
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -309,6 +310,11 @@ def _runjob(args: argparse.Namespace, settings: Settings | LocalRunSettings) -> 
     except JobDataError as exc:
         _print_errors(exc.as_response())
         return EXIT_BAD_INPUT
+    except sqlite3.Error as exc:
+        # The SQLite results store cannot be opened or written (a missing folder, no permission, a file
+        # that is not a database): say which, not a traceback. The job did not run.
+        _error(f"cannot use the results store {settings.database_url} (JOBPLANE_DATABASE_URL): {exc}")
+        return EXIT_UNAVAILABLE
     print(format_summary(job_result))
     return EXIT_OK if job_result.status == "SUCCESS" else EXIT_FAILURE
 

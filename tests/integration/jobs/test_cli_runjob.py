@@ -245,6 +245,18 @@ def test_without_local_and_without_an_api_says_what_to_set(sqlite_cli: Cli) -> N
     assert "--local" in done.stderr
 
 
+def test_a_sqlite_store_that_cannot_be_opened_is_named_and_the_job_does_not_run(tmp_path: Path) -> None:
+    not_a_database = tmp_path / "notes.txt"
+    not_a_database.write_text("my notes, not a database")
+    for url in (f"sqlite:///{tmp_path / 'missing' / 'jobplane.sqlite3'}", f"sqlite:///{not_a_database}"):
+        done = Cli(tmp_path, url).runjob("Greet", {"who": "Ada"})
+        assert done.returncode == 3, done.stderr
+        assert f"cannot use the results store {url} (JOBPLANE_DATABASE_URL): " in done.stderr
+        assert "Traceback" not in done.stderr
+        assert "hello Ada" not in done.stdout
+    assert not_a_database.read_text() == "my notes, not a database"
+
+
 def test_sensitive_inputs_are_not_stored(cli: Cli) -> None:
     done = cli.runjob("Secret", {"password": "hunter2"})
     assert done.returncode == 0, done.stderr
