@@ -54,6 +54,10 @@ def custom_objects_api() -> Any:
     return client.CustomObjectsApi()
 
 
+# The label Kueue puts on a Job's Workload: the Job's uid.
+KUEUE_JOB_UID = "kueue.x-k8s.io/job-uid"
+
+
 def _not_found(exc: Exception) -> bool:
     return getattr(exc, "status", None) == 404
 
@@ -407,6 +411,24 @@ class Clients:
         path = self._path("api", "v1", "namespaces", namespace, "pods")
         listed = json.loads(self._call("GET", path, query={"labelSelector": selector}))
         return list(listed.get("items") or [])
+
+    def kueue_workload(self, namespace: str, job_uid: str) -> dict[str, Any] | None:
+        """Kueue's Workload of a suspended Job (it says why Kueue has not admitted it), or None: none yet,
+        Kueue not installed, or no right to read workloads (the chart grants it; without it the run's
+        Waiting condition just says less)."""
+        from kubernetes.client.exceptions import ApiException
+
+        path = self._path("apis", "kueue.x-k8s.io", "v1beta2", "namespaces", namespace, "workloads")
+        try:
+            listed = json.loads(
+                self._call("GET", path, query={"labelSelector": f"{KUEUE_JOB_UID}={job_uid}"})
+            )
+        except ApiException as exc:
+            if getattr(exc, "status", None) in (403, 404):
+                return None
+            raise
+        items = listed.get("items") or []
+        return dict(items[0]) if items else None
 
     # --- the Secrets of a run: its sensitive inputs, its token ----------------------------------------
     def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:

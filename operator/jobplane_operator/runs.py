@@ -627,7 +627,13 @@ def _reconcile(
     uid = obj["metadata"]["uid"]
     # A pod Kubernetes took away and deleted before this look: its last state, as its events showed it.
     pods = clients.list_pods(namespace, f"{LABEL_RUN_UID}={uid}") or DISRUPTED_PODS.of(uid)
-    observation = observe(job, pods, now=now, pending_timeout=timedelta(seconds=settings.pending_timeout))
+    # A Job Kueue holds suspended: Kueue's Workload says why it waits.
+    job_uid = (job.get("metadata") or {}).get("uid")
+    suspended = bool((job.get("spec") or {}).get("suspend"))
+    workload = clients.kueue_workload(namespace, job_uid) if suspended and job_uid else None
+    observation = observe(
+        job, pods, now=now, pending_timeout=timedelta(seconds=settings.pending_timeout), workload=workload
+    )
     written = writer.write(
         observation.phase,
         observation.reason,

@@ -156,6 +156,18 @@ def test_kueue_admits_a_queues_runs_two_at_a_time_within_its_quota_and_all_finis
         found = wait_for("a run to wait for Kueue's admission", one_waits_for_kueue, timeout=60)
         assert found["status"]["phase"] == "Pending"
         assert "suspended until Kueue admits it through LocalQueue team" in found["waiting"]["message"]
+
+        def one_quotes_kueue() -> str | None:
+            for name in names:
+                status = workspace.get("jobrun", name).get("status") or {}
+                waiting = next((c for c in status.get("conditions") or [] if c["type"] == "Waiting"), None)
+                if waiting and waiting["status"] == "True" and "Kueue: " in waiting["message"]:
+                    return str(waiting["message"])
+            return None
+
+        # A poll later, Kueue's own word from the Job's Workload: the quota it lacks.
+        quoted = wait_for("a waiting run to quote Kueue's Workload", one_quotes_kueue, timeout=60)
+        assert "insufficient unused quota" in quoted, quoted
         ended = {name: workspace.wait_phase(name, "Succeeded", "Failed", timeout=180) for name in names}
     finally:
         sampler.done.set()

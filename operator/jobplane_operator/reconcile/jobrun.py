@@ -470,15 +470,34 @@ def plan_job(
     return JobPlan(job=job, inputs_secret=secret, token_secret=token_secret)
 
 
-def kueue_wait_message(job: dict[str, Any]) -> str:
-    """What a run whose Job is suspended waits for: Kueue's admission through the LocalQueue it names."""
+def kueue_wait_message(job: dict[str, Any], workload: dict[str, Any] | None = None) -> str:
+    """What a run whose Job is suspended waits for: Kueue's admission through the LocalQueue it names, and
+    Kueue's own word for why not yet, from the Job's Workload (None: not read, or not made yet)."""
     meta = job.get("metadata") or {}
     local_queue = (meta.get("labels") or {}).get(LABEL_KUEUE_QUEUE)
     where = f"LocalQueue {local_queue}" if local_queue else "no LocalQueue (the Job has no queue-name label)"
+    head = f"Job {meta.get('name')} is suspended until Kueue admits it through {where}"
+    said = _kueue_says(workload) if workload is not None else None
+    if said:
+        return f"{head}. Kueue: {said}"
+    if workload is not None:
+        return (
+            f"{head}: Kueue has its Workload {workload.get('metadata', {}).get('name')} and says nothing yet"
+        )
     return (
-        f"Job {meta.get('name')} is suspended until Kueue admits it through {where}: its ClusterQueue's "
-        "quota is in use, or Kueue is not running (kubectl get workloads shows why)"
+        f"{head}: its ClusterQueue's quota is in use, or Kueue is not running (kubectl get workloads shows "
+        "why)"
     )
+
+
+def _kueue_says(workload: dict[str, Any]) -> str | None:
+    """Why Kueue has not admitted a Workload: its QuotaReserved (or Admitted) condition's message."""
+    conditions = {c.get("type"): c for c in (workload.get("status") or {}).get("conditions") or []}
+    for kind in ("QuotaReserved", "Admitted"):
+        found = conditions.get(kind)
+        if found and found.get("status") == "False" and found.get("message"):
+            return str(found["message"])
+    return None
 
 
 def start_record(job: dict[str, Any]) -> dict[str, Any]:
@@ -990,20 +1009,27 @@ def observe(
     *,
     now: datetime,
     pending_timeout: timedelta,
+    workload: dict[str, Any] | None = None,
 ) -> Observation:
-    """Where a run stands, from its Job and that Job's pods, and which image digest its pod ran.
+    """Where a run stands, from its Job and that Job's pods (and its Kueue Workload, for a suspended Job),
+    and which image digest its pod ran.
 
     A pod that cannot be scheduled, or whose image cannot be pulled, for longer than ``pending_timeout``
     ends the run (``stop_job``): it would otherwise wait for ever, which is what our users fled.
     """
     pod = max(pods, key=lambda p: p["metadata"].get("creationTimestamp", ""), default=None)
-    observation = _observe(job, pod, now=now, pending_timeout=pending_timeout)
+    observation = _observe(job, pod, now=now, pending_timeout=pending_timeout, workload=workload)
     digest = image_digest_of(pod)
     return observation if digest is None else replace(observation, image_digest=digest)
 
 
 def _observe(
-    job: dict[str, Any], pod: dict[str, Any] | None, *, now: datetime, pending_timeout: timedelta
+    job: dict[str, Any],
+    pod: dict[str, Any] | None,
+    *,
+    now: datetime,
+    pending_timeout: timedelta,
+    workload: dict[str, Any] | None,
 ) -> Observation:
     pod_name = pod["metadata"]["name"] if pod else None
     if _condition(job, "Complete") or _condition(job, "SuccessCriteriaMet"):
@@ -1017,7 +1043,7 @@ def _observe(
     if failed:
         return _ended(pod, failed_condition=failed)
     if (job.get("spec") or {}).get("suspend"):
-        return Observation(JobRunPhase.PENDING, KUEUE_ADMISSION, kueue_wait_message(job), pod_name)
+        return Observation(JobRunPhase.PENDING, KUEUE_ADMISSION, kueue_wait_message(job, workload), pod_name)
     if pod is None:
         return Observation(
             JobRunPhase.PENDING, "JobCreated", "Waiting for the Job controller to create the pod"

@@ -1443,6 +1443,67 @@ def test_a_suspended_job_waits_for_kueue_and_is_never_reported_running() -> None
     assert look(ended).phase == JobRunPhase.SUCCEEDED
 
 
+QUOTA_MESSAGE = (
+    "couldn't assign flavors to pod set main: "
+    "insufficient unused quota for cpu in flavor default, 1 more needed"
+)
+
+
+def workload_with(**condition: Any) -> dict[str, Any]:
+    conditions = [{"type": "QuotaReserved", "status": "False", "reason": "Pending", **condition}]
+    return {"metadata": {"name": "job-j-1a2b3"}, "status": {"conditions": conditions}}
+
+
+def test_a_run_waiting_for_kueue_says_what_kueues_workload_says() -> None:
+    job = {**job_with(), "spec": {"suspend": True}}
+    job["metadata"]["labels"] = {"kueue.x-k8s.io/queue-name": "team-a"}
+
+    def said(workload: dict[str, Any] | None) -> str:
+        seen = observe(job, [], now=NOW, pending_timeout=timedelta(seconds=10), workload=workload)
+        assert (seen.phase, seen.reason) == (JobRunPhase.PENDING, "KueueAdmission")
+        return str(seen.message)
+
+    assert said(workload_with(message=QUOTA_MESSAGE)) == (
+        f"Job j is suspended until Kueue admits it through LocalQueue team-a. Kueue: {QUOTA_MESSAGE}"
+    )
+    # Made, nothing said yet; not made yet (or not readable): what it may be.
+    assert said({"metadata": {"name": "job-j-1a2b3"}, "status": {}}).endswith(
+        "Kueue has its Workload job-j-1a2b3 and says nothing yet"
+    )
+    assert "quota is in use, or Kueue is not running" in said(None)
+    # A reserved quota is no reason to wait: nothing of it is quoted.
+    assert "Kueue:" not in said(workload_with(status="True", message="Quota reserved in ClusterQueue cq"))
+
+
+class KueueClients(FakeClients):
+    def __init__(self, catalog: FakeCatalog, workload: dict[str, Any] | None) -> None:
+        super().__init__(catalog)
+        self.workload = workload
+        self.asked: list[tuple[str, str]] = []
+
+    def kueue_workload(self, namespace: str, job_uid: str) -> dict[str, Any] | None:
+        self.asked.append((namespace, job_uid))
+        return self.workload
+
+
+def test_a_poll_of_a_run_kueue_holds_reads_its_workload_and_only_then() -> None:
+    kueued = {"metadata": {"name": "default"}, "spec": {"kueueLocalQueue": "team-a"}}
+    catalog = FakeCatalog(definition(), None, {"default": kueued})
+    obj = run_obj_of("audit.Audit", phase="Pending", reason="KueueAdmission", jobName="x")
+    clients = KueueClients(catalog, workload_with(message=QUOTA_MESSAGE))
+    job = {**job_with(), "spec": {"suspend": True}}
+    job["metadata"].update(name=job_name_for("r1", UID), uid="job-uid-1")
+    reconcile_run(clients, obj, OperatorSettings(), Settings(), catalog, job=job)  # type: ignore[arg-type]
+    assert clients.asked == [("ops", "job-uid-1")]
+    (status,) = clients.statuses
+    assert status["message"].endswith(f"Kueue: {QUOTA_MESSAGE}")
+    # Admitted (no longer suspended): Kueue is not asked.
+    clients.asked.clear()
+    running = {**job, "spec": {"suspend": False}}
+    reconcile_run(clients, obj, OperatorSettings(), Settings(), catalog, job=running)  # type: ignore[arg-type]
+    assert clients.asked == []
+
+
 def test_kueues_admission_is_news_for_a_run_that_waits_for_it() -> None:
     waits = {"phase": "Pending", "reason": "KueueAdmission", "jobName": "j"}
     suspended = {**job_counts(), "spec": {"suspend": True}}
