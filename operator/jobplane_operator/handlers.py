@@ -31,6 +31,7 @@ from jobplane_operator.reconcile.jobrun import (
     LABEL_MANAGED_BY,
     LABEL_RUN,
     first_poll_age,
+    indexed_run,
     job_event_matters,
     poll_interval,
     run_event_matters,
@@ -192,9 +193,10 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
 
     # The runs as last seen, so that a Job event costs no read of its run. It may lag a write of ours
     # by a moment: the resourceVersion then refuses the status write and the run is read again.
+    # Only what is read of them (indexed_run): finished runs stay for their TTL, a day by default.
     @kopf.index(GROUP, VERSION, "jobruns", id="runs_by_name", registry=registry)
     async def runs_by_name(namespace: str | None, name: str, body: Any, **_: Any) -> dict[Any, Any]:
-        return {(namespace, name): _plain(body)}
+        return {(namespace, name): indexed_run(body)}
 
     # The repositories, so that a run of a repository job finds its URL and slug without an API call.
     @kopf.index(GROUP, VERSION, "jobrepositories", id="repositories_by_name", registry=registry)
@@ -615,6 +617,8 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
             return
         # A deleted Job is looked up again (and found gone): the run then says why it ended.
         known = next(iter(kwargs["runs_by_name"].get((namespace, name), [])), None)
+        if known is not None and (known.get("status") or {}).get("phase") in ENDED_PHASES:
+            return  # its run has ended: nothing its Job does changes it (its collection deletes the Job)
         if known is not None and not job_event_matters(
             None if type == "DELETED" else body, known.get("status") or {}
         ):
