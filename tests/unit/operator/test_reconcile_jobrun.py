@@ -634,6 +634,18 @@ def test_run_events_reconcile_runs_to_start_or_cancel_and_every_unfinished_run_a
         assert not run_event_matters(run_obj(cancel=True, phase=phase), listing=True)
 
 
+# A stored run's metadata, less its annotations and managed fields (stored_run adds those).
+STORED_METADATA = {
+    "name": "r",
+    "namespace": "ops",
+    "uid": UID,
+    "resourceVersion": "7",
+    "generation": 1,
+    "creationTimestamp": "2026-11-25T11:00:00Z",
+    "labels": {"jobplane.io/schedule": "nightly"},
+}
+
+
 def stored_run(**status: Any) -> dict[str, Any]:
     """A JobRun as the apiserver hands it out: with its managed fields and kubectl's annotation."""
     manifest = {"spec": {"job": "noop.Noop", "data": {"site": "x" * 500}, "queue": "batch"}}
@@ -641,13 +653,8 @@ def stored_run(**status: Any) -> dict[str, Any]:
         "apiVersion": "jobplane.io/v1alpha1",
         "kind": "JobRun",
         "metadata": {
-            "name": "r",
-            "namespace": "ops",
-            "uid": UID,
-            "resourceVersion": "7",
-            "generation": 1,
-            "creationTimestamp": "2026-11-25T11:00:00Z",
-            "labels": {"jobplane.io/schedule": "nightly"},
+            **STORED_METADATA,
+            "labels": dict(STORED_METADATA["labels"]),  # type: ignore[call-overload]
             "annotations": {
                 "kubectl.kubernetes.io/last-applied-configuration": json.dumps(manifest),
                 "jobplane.io/scheduled-at": "2026-11-25T11:00:00Z",
@@ -689,18 +696,7 @@ def test_the_index_keeps_of_a_finished_run_what_its_collection_reads() -> None:
     assert kept == {
         "apiVersion": "jobplane.io/v1alpha1",
         "kind": "JobRun",
-        "metadata": {
-            key: obj["metadata"][key]
-            for key in (
-                "name",
-                "namespace",
-                "uid",
-                "resourceVersion",
-                "generation",
-                "creationTimestamp",
-                "labels",
-            )
-        },
+        "metadata": STORED_METADATA,  # no managed fields, no annotations
         "spec": {"job": "noop.Noop", "queue": "batch"},
         "status": {
             "phase": "Succeeded",
