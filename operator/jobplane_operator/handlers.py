@@ -194,9 +194,10 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
     def queues_by_name(namespace: str | None, name: str, body: Any, **_: Any) -> dict[Any, Any]:
         return {(namespace, name): _plain(body)}
 
-    # The runs as last seen, so that a Job event costs no read of its run. It may lag a write of ours
-    # by a moment: the resourceVersion then refuses the status write and the run is read again.
-    # Only what is read of them (indexed_run): finished runs stay for their TTL, a day by default.
+    # The runs as last seen, so that a Job event costs no read of its run. It lags our own status writes
+    # by a moment: own_writes stands in for it meanwhile; another writer's change makes the resourceVersion
+    # refuse our write, and the run is read again. Only what is read of them (indexed_run): finished runs
+    # stay for their TTL, a day by default.
     @kopf.index(GROUP, VERSION, "jobruns", id="runs_by_name", registry=registry)
     async def runs_by_name(namespace: str | None, name: str, body: Any, **_: Any) -> dict[Any, Any]:
         return {(namespace, name): indexed_run(body)}
