@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -46,6 +47,63 @@ TERMINAL = {"Succeeded", "Failed", "Cancelled"}
 # Runs are re-checked only when their Job or pod changes (kwok's pods end within a second); the poll
 # settings of bench/operator_throughput.py keep one phase's runs from being polled during the next.
 OPERATOR_SETTINGS = {"pending_timeout": "3600", "resync_interval": "5", "running_resync_interval": "3600"}
+
+
+class HeapSnapshots:
+    """The operator's tracemalloc snapshots at the phase's moments (``--tracemalloc``): what Python holds
+    live, by where it was allocated, beside its RSS (which also counts what Python keeps and does not use).
+    Tracing starts at the first snapshot (bench/heap_hook), so "before" holds nothing and the later ones
+    hold what was allocated since and is still live."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.taken: dict[str, Any] = {}
+
+    @staticmethod
+    def environment(directory: Path, frames: int) -> dict[str, str]:
+        """What the operator's environment needs for bench/heap_hook to answer SIGUSR2."""
+        path = os.pathsep.join(
+            filter(None, [str(ROOT / "bench" / "heap_hook"), os.environ.get("PYTHONPATH")])
+        )
+        return {
+            "PYTHONPATH": path,
+            "JOBPLANE_BENCH_HEAP_DIR": str(directory),
+            "JOBPLANE_BENCH_HEAP_FRAMES": str(frames),
+        }
+
+    def take(self, label: str, pids: list[int]) -> None:
+        import tracemalloc
+
+        before = set(self.directory.glob("*.snapshot"))
+        for pid in pids:
+            os.kill(pid, signal.SIGUSR2)
+        wait_for(
+            f"the operator's heap snapshot ({label})",
+            lambda: (set(self.directory.glob("*.snapshot")) - before) or None,
+            timeout=600,
+            interval=1,
+        )
+        (path,) = set(self.directory.glob("*.snapshot")) - before
+        self.taken[label] = tracemalloc.Snapshot.load(str(path))
+
+    def traced_mib(self, label: str) -> float:
+        return round(sum(stat.size for stat in self.taken[label].statistics("filename")) / 2**20, 1)
+
+    def growth(self, old: str, new: str, per: int, top: int = 12) -> list[str]:
+        """The allocation sites (innermost frames of ours or kopf's, a few deep) that grew most from
+        ``old`` to ``new``, in KiB per ``per`` runs."""
+        lines = []
+        for stat in self.taken[new].compare_to(self.taken[old], "traceback")[: top * 4]:
+            frames = [
+                f"{Path(frame.filename).name}:{frame.lineno}"
+                for frame in stat.traceback
+                if "jobplane" in frame.filename or "kopf" in frame.filename or "kubernetes" in frame.filename
+            ][-4:] or [f"{Path(stat.traceback[-1].filename).name}:{stat.traceback[-1].lineno}"]
+            lines.append(
+                f"{stat.size_diff / 1024 / per * 1000:+9.1f} KiB/1000 runs "
+                f"{stat.count_diff / per * 1000:+8.0f} blocks/1000  " + " < ".join(reversed(frames))
+            )
+        return lines[:top]
 
 
 class Follow:
@@ -252,9 +310,10 @@ def baseline(cluster: Cluster, namespace: str, count: int, pools: int, threads: 
 class RunTimeline:
     """JobRuns of a namespace and their Jobs, as two watches see them."""
 
-    def __init__(self, namespace: str) -> None:
+    def __init__(self, namespace: str, prefix: str) -> None:
         from kubernetes import client
 
+        self.prefix = prefix  # the phase's runs: those whose names start so
         self.timeline = Timeline()
         custom = client.CustomObjectsApi()
         batch = client.BatchV1Api()
@@ -267,7 +326,12 @@ class RunTimeline:
 
     def _run(self, obj: dict[str, Any], at: float) -> None:
         status = obj.get("status") or {}
-        if status.get("phase") in TERMINAL and obj["metadata"]["name"] not in self.timeline.ended:
+        name = obj["metadata"]["name"]
+        if (
+            name.startswith(self.prefix)
+            and status.get("phase") in TERMINAL
+            and name not in self.timeline.ended
+        ):
             self.timeline.ended[obj["metadata"]["name"]] = at
             outcome = f"{status['phase']}/{status.get('reason') or '-'}"
             self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
@@ -281,7 +345,7 @@ class RunTimeline:
             ),
             None,
         )
-        if owner is not None:
+        if owner is not None and owner.startswith(self.prefix):
             self.timeline.job_seen.setdefault(owner, at)
 
     def stop(self) -> None:
@@ -324,15 +388,42 @@ def _sampler(
         stop.wait(every)
 
 
-def burst(cluster: Cluster, ws: Workspace, args: argparse.Namespace) -> dict[str, Any]:
+def _warm_up(cluster: Cluster, ws: Workspace, pools: int) -> int:
+    """One run per pool through the operator, to its end, before the burst's first figures: the operator
+    imports and makes some of what it needs at its first run (the Kubernetes client's API classes, its
+    threads), which is not the burst's cost. Returns how many runs it left (finished, present)."""
+    from kubernetes import client
+
+    custom = client.CustomObjectsApi()
+    for pool in range(pools):
+        custom.create_namespaced_custom_object(
+            *GROUP, ws.namespace, "jobruns", _run(f"warm-{pool}", f"pool-{pool}")
+        )
+
+    def ended() -> bool | None:
+        runs = cluster.get_json("jobruns", "-n", ws.namespace)["items"]
+        done = [run for run in runs if (run.get("status") or {}).get("phase") in TERMINAL]
+        return len(done) >= pools or None
+
+    wait_for("the warm-up runs to end", ended, timeout=600, interval=1)
+    time.sleep(5)
+    return pools
+
+
+def burst(
+    cluster: Cluster, ws: Workspace, args: argparse.Namespace, heap: HeapSnapshots | None = None
+) -> dict[str, Any]:
     """--burst JobRuns at once; the operator's RSS with all of them finished and present, and after TTL."""
     from kubernetes import client
 
     custom = client.CustomObjectsApi()
-    watch = RunTimeline(ws.namespace)
+    warmed = _warm_up(cluster, ws, args.pools)
+    watch = RunTimeline(ws.namespace, "burst-")
     names = [f"burst-{index:05d}" for index in range(args.burst)]
     pids = _operator_pids(cluster.kubeconfig)
     rss_before = _rss_mib(pids)
+    if heap is not None:
+        heap.take("before", pids)
     before = _apiserver_requests()
     started = time.monotonic()
     _create_all(
@@ -354,8 +445,10 @@ def burst(cluster: Cluster, ws: Workspace, args: argparse.Namespace) -> dict[str
     elapsed = max(watch.timeline.ended.values()) - started
     after = _apiserver_requests()
     time.sleep(10)  # the last statuses written; nothing is collected yet (the TTL is long)
-    present = _count_runs(cluster, ws.namespace)
+    present = _count_runs(cluster, ws.namespace) - warmed
     rss_with_finished = _rss_mib(pids)
+    if heap is not None:
+        heap.take("finished_present", pids)
     _set_ttl(ws, args.pools, 1)
     wait_for(
         "the burst's runs to be collected",
@@ -367,6 +460,15 @@ def burst(cluster: Cluster, ws: Workspace, args: argparse.Namespace) -> dict[str
     time.sleep(30)
     watch.stop()
     t = watch.timeline
+    rss_after = _rss_mib(pids)
+    heap_report: dict[str, Any] = {}
+    if heap is not None:
+        heap.take("collected", pids)
+        heap_report = {
+            "operator_traced_mib": {label: heap.traced_mib(label) for label in heap.taken},
+            "traced_growth_with_finished_present": heap.growth("before", "finished_present", present or 1),
+            "traced_left_after_collection": heap.growth("before", "collected", present or 1),
+        }
     return {
         "runs": args.burst,
         "created_in_s": round(created_in, 1),
@@ -379,8 +481,13 @@ def burst(cluster: Cluster, ws: Workspace, args: argparse.Namespace) -> dict[str
         "operator_rss_mib_peak": round(peak[0], 1),
         "finished_runs_present": present,
         "operator_rss_mib_with_finished_present": round(rss_with_finished, 1),
+        # The issue's figure, per run present: (RSS with them - RSS before the burst) per 1,000 runs.
+        "operator_rss_mib_per_1000_present": round(
+            (rss_with_finished - rss_before) / (present or 1) * 1000, 1
+        ),
         "collected_in_s": round(collected_in, 1),
-        "operator_rss_mib_after_collection": round(_rss_mib(pids), 1),
+        "operator_rss_mib_after_collection": round(rss_after, 1),
+        **heap_report,
         "load_average_1m_at_end": round(os.getloadavg()[0], 2),
         "nodes_not_ready_at_end": _not_ready(cluster),
     }
@@ -394,7 +501,7 @@ def steady(cluster: Cluster, ws: Workspace, args: argparse.Namespace) -> dict[st
     _set_ttl(ws, args.pools, args.ttl)
     rate = args.per_day / 86400
     count = int(rate * 60 * args.steady_minutes)
-    watch = RunTimeline(ws.namespace)
+    watch = RunTimeline(ws.namespace, "steady-")
     names = [f"steady-{index:06d}" for index in range(count)]
     pids = _operator_pids(cluster.kubeconfig)
     samples: list[tuple[float, float]] = []
@@ -467,7 +574,12 @@ def _namespaces(cluster: Cluster, *names: str) -> Iterator[str]:
     yield from names
 
 
+def _interrupt(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt  # the cluster's context then stops it (a background job ignores SIGINT)
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=1000)
     parser.add_argument("--pools", type=int, default=10)
@@ -483,6 +595,14 @@ def main() -> int:
         "--threads", type=int, default=4, help="threads creating the burst (and the baseline)"
     )
     parser.add_argument("--skip", choices=("baseline", "burst", "steady"), action="append", default=[])
+    parser.add_argument(
+        "--tracemalloc",
+        type=int,
+        default=0,
+        metavar="FRAMES",
+        help="trace the operator's allocations (FRAMES deep; slows it) and report where the burst's memory "
+        "went: its snapshots before the burst, with the runs finished and present, after collection",
+    )
     args = parser.parse_args()
     report: dict[str, Any] = {"nodes": args.nodes, "pools": args.pools}
     began = time.monotonic()
@@ -507,10 +627,13 @@ def main() -> int:
                 interval=5,
             )
         log = Path(tmp) / "operator.log"
+        heap = HeapSnapshots(Path(tmp)) if args.tracemalloc else None
+        if heap is not None:
+            os.environ.update(HeapSnapshots.environment(heap.directory, args.tracemalloc))
         with running_operator(cluster, KWOK_IMAGE, log, **OPERATOR_SETTINGS):
             wait_for("the operator to lead", lambda: "leading lease=" in log.read_text() or None, timeout=60)
             if "burst" not in args.skip:
-                report["burst"] = burst(cluster, ws, args)
+                report["burst"] = burst(cluster, ws, args, heap)
             if "steady" not in args.skip:
                 report["steady"] = steady(cluster, ws, args)
     base, ours = report.get("baseline_raw_jobs"), report.get("burst")

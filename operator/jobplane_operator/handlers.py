@@ -32,12 +32,14 @@ from jobplane_operator.reconcile.jobrun import (
     LABEL_RUN,
     LABEL_RUN_UID,
     first_poll_age,
+    indexed_run,
     job_event_matters,
     pod_disruption,
     poll_interval,
     run_event_matters,
 )
 from jobplane_operator.reconcile.jobschedule import LABEL_SCHEDULE, schedule_event_matters, schedule_run
+from jobplane_operator.reconcile.own_writes import OwnWrites
 from jobplane_operator.repositories import (
     adopt_definitions,
     forget_missing_repositories,
@@ -154,6 +156,7 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
     clients: list[Clients] = []
 
     executions: list[Any] = []  # kopf's execution settings: its thread pool for blocking work
+    own_writes = OwnWrites()  # the runs' status writes the runs index does not show yet
     bursts: list[FireBurst] = []  # made in kopf's event loop, at start-up
 
     def api() -> Clients:
@@ -180,6 +183,7 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
         executions.append(settings.execution)
         # Before the first event: made lazily, a burst of first handlers would each make (and import) it.
         clients.append(Clients.load(connections=HANDLER_THREADS + FIRE_THREADS))
+        clients[0].on_run_written = own_writes.wrote
 
     # In-memory copies of the definitions and queues, kept current by kopf's watches: a run's
     # admission then costs no API call for them.
@@ -192,11 +196,13 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
     def queues_by_name(namespace: str | None, name: str, body: Any, **_: Any) -> dict[Any, Any]:
         return {(namespace, name): _plain(body)}
 
-    # The runs as last seen, so that a Job event costs no read of its run. It may lag a write of ours
-    # by a moment: the resourceVersion then refuses the status write and the run is read again.
+    # The runs as last seen, so that a Job event costs no read of its run. It lags our own status writes
+    # by a moment: own_writes stands in for it meanwhile; another writer's change makes the resourceVersion
+    # refuse our write, and the run is read again. Only what is read of them (indexed_run): finished runs
+    # stay for their TTL, a day by default.
     @kopf.index(GROUP, VERSION, "jobruns", id="runs_by_name", registry=registry)
     async def runs_by_name(namespace: str | None, name: str, body: Any, **_: Any) -> dict[Any, Any]:
-        return {(namespace, name): _plain(body)}
+        return {(namespace, name): indexed_run(body)}
 
     # The repositories, so that a run of a repository job finds its URL and slug without an API call.
     @kopf.index(GROUP, VERSION, "jobrepositories", id="repositories_by_name", registry=registry)
@@ -275,8 +281,12 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
             now, due, seen = loop.time(), [], set()
             finished: list[dict[str, Any]] = []
             wall = datetime.now(UTC)
+            versions: dict[tuple[str, str], str | None] = {}
             for store in list(indices["runs_by_name"].values()):
-                for obj in list(store):
+                for indexed in list(store):
+                    meta = indexed["metadata"]
+                    versions[(meta["namespace"], meta["name"])] = meta.get("resourceVersion")
+                    obj = own_writes.latest(indexed) or indexed
                     uid = obj["metadata"]["uid"]
                     seen.add(uid)
                     interval = poll_interval(obj.get("status") or {}, **intervals)
@@ -290,6 +300,7 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
             for uid in set(last_polled) - seen:
                 del last_polled[uid]
             collector.forget(seen)
+            own_writes.forget(versions)
             ttl_of = functools.partial(queue_ttl, indices["queues_by_name"])
             ended = collector.pick(finished, ttl_of, now=wall, moment=now)
             queue_writes = queue_status_changes_of(indices, queues_written)
@@ -579,7 +590,7 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
     def owner_changed(
         namespace: str, name: str, job_name: str, job: dict[str, Any] | None, kwargs: dict[str, Any]
     ) -> None:
-        known = next(iter(kwargs["runs_by_name"].get((namespace, name), [])), None)
+        known = own_writes.latest(next(iter(kwargs["runs_by_name"].get((namespace, name), [])), None))
         run = known or api().get_run(namespace, name)
         if run is None or not job_event_matters(job, run.get("status") or {}):
             return
@@ -623,7 +634,9 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
         if not name:
             return
         # A deleted Job is looked up again (and found gone): the run then says why it ended.
-        known = next(iter(kwargs["runs_by_name"].get((namespace, name), [])), None)
+        known = own_writes.latest(next(iter(kwargs["runs_by_name"].get((namespace, name), [])), None))
+        if known is not None and (known.get("status") or {}).get("phase") in ENDED_PHASES:
+            return  # its run has ended: nothing its Job does changes it (its collection deletes the Job)
         if known is not None and not job_event_matters(
             None if type == "DELETED" else body, known.get("status") or {}
         ):

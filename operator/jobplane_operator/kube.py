@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -109,6 +110,9 @@ class Clients:
     custom: Any
     batch: Any
     core: Any
+    # Told of each run status write that succeeded over a resourceVersion: (that version, the run the
+    # apiserver answered with). The operator's handlers decide on it until their index shows the write.
+    on_run_written: Callable[[str | None, dict[str, Any]], None] | None = None
 
     @classmethod
     def load(cls, connections: int | None = None) -> Clients:
@@ -205,20 +209,24 @@ class Clients:
         Events of the run, its Job and its pods are handled concurrently; the resourceVersion makes a
         decision taken on stale data lose instead of overwriting a newer one (Running back to Pending).
         """
-        return self._patch_status(namespace, JOB_RUNS, name, status, resource_version)
+        written = self._patch_status(namespace, JOB_RUNS, name, status, resource_version)
+        if written is not None and self.on_run_written is not None:
+            self.on_run_written(resource_version, json.loads(written))
+        return written is not None
 
     def patch_queue_status(self, namespace: str, name: str, status: dict[str, Any]) -> bool:
         """Merge these fields into a queue's status (None removes one); False when the queue is gone."""
-        return self._patch_status(namespace, JOB_QUEUES, name, status, None)
+        return self._patch_status(namespace, JOB_QUEUES, name, status, None) is not None
 
     def patch_definition_status(
         self, namespace: str, name: str, status: dict[str, Any], resource_version: str | None
     ) -> bool:
-        return self._patch_status(namespace, JOB_DEFINITIONS, name, status, resource_version)
+        return self._patch_status(namespace, JOB_DEFINITIONS, name, status, resource_version) is not None
 
     def _patch_status(
         self, namespace: str, plural: str, name: str, status: dict[str, Any], resource_version: str | None
-    ) -> bool:
+    ) -> bytes | None:
+        """The object as written (its JSON), or None when it changed meanwhile or is gone."""
         from kubernetes.client.exceptions import ApiException
 
         body: dict[str, Any] = {"status": status}
@@ -226,12 +234,11 @@ class Clients:
             body["metadata"] = {"resourceVersion": resource_version}
         path = self._path("apis", GROUP, VERSION, "namespaces", namespace, plural, name, "status")
         try:
-            self._call("PATCH", path, body, content_type="application/merge-patch+json")
+            return self._call("PATCH", path, body, content_type="application/merge-patch+json")
         except ApiException as exc:
             if exc.status in (404, 409):
-                return False
+                return None
             raise
-        return True
 
     def list_job_definitions(self, namespace: str) -> list[dict[str, Any]]:
         return list_job_definitions(self.custom, namespace)
@@ -287,7 +294,7 @@ class Clients:
         self, namespace: str, name: str, status: dict[str, Any], resource_version: str | None
     ) -> bool:
         """Write a repository's status if it is still as it was read (see patch_run_status)."""
-        return self._patch_status(namespace, JOB_REPOSITORIES, name, status, resource_version)
+        return self._patch_status(namespace, JOB_REPOSITORIES, name, status, resource_version) is not None
 
     def get_secret_data(self, namespace: str, name: str) -> SecretData | None:
         """A Secret's labels and data (base64 values, as the API holds them), or None when it does not exist.

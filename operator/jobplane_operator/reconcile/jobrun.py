@@ -11,7 +11,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -96,6 +96,7 @@ __all__ = [
     "first_poll_age",
     "holder_is_active",
     "image_digest_of",
+    "indexed_run",
     "inputs_secret_refusal",
     "inputs_wait_over",
     "job_event_matters",
@@ -1091,6 +1092,63 @@ def _observe(
         # The pod ended but the Job controller has not written its condition yet: wait for it.
         return Observation(JobRunPhase.RUNNING, "Finishing", "", pod_name, start_time=status.get("startTime"))
     return Observation(JobRunPhase.PENDING, "PodPending", "", pod_name)
+
+
+# --- what the operator keeps of a run ------------------------------------------------------------------
+
+# Never read by the operator, and often most of an object's size: the apiserver's record of who set
+# which field (an entry per writer, a tree of every field it set) and kubectl's copy of the manifest.
+_UNREAD_METADATA = ("managedFields",)
+_UNREAD_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
+# What is read of a finished run: whether it ended, when (collection) and on which queue (its TTL).
+_FINISHED_STATUS = ("phase", "reason", "queue", "completionTime", "jobName")
+_FINISHED_METADATA = (
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "labels",
+)
+
+
+def indexed_run(run: Mapping[str, Any]) -> dict[str, Any]:
+    """What the operator keeps in memory of a JobRun (its runs index), as a copy of its own.
+
+    An unfinished run whole, less the fields nothing of the operator reads; a finished one only as much
+    as the poll loop reads to collect it (phase, completion time, queue, names): a day of finished runs
+    stays in the cluster at the default TTL, and each held whole cost the operator more than the run's
+    JSON. A finished run is never reconciled again, so its spec, results and conditions are not kept
+    (a Finished condition only stands in for a missing completionTime, see collection.finished_at).
+    """
+    meta = run.get("metadata") or {}
+    status = run.get("status") or {}
+    phase = status.get("phase")
+    if not (phase and JobRunPhase(phase).is_terminal):
+        kept = {key: value for key, value in run.items() if key != "metadata"}
+        kept_meta = {key: value for key, value in meta.items() if key not in _UNREAD_METADATA}
+        annotations = {
+            key: value
+            for key, value in (meta.get("annotations") or {}).items()
+            if key not in _UNREAD_ANNOTATIONS
+        }
+        if "annotations" in kept_meta:
+            kept_meta["annotations"] = annotations
+        return copy.deepcopy({**kept, "metadata": kept_meta})
+    slim_status = {key: status[key] for key in _FINISHED_STATUS if key in status}
+    if not status.get("completionTime"):
+        slim_status["conditions"] = [c for c in status.get("conditions") or [] if c.get("type") == "Finished"]
+    spec = run.get("spec") or {}
+    return copy.deepcopy(
+        {
+            "apiVersion": run.get("apiVersion"),
+            "kind": run.get("kind"),
+            "metadata": {key: meta[key] for key in _FINISHED_METADATA if key in meta},
+            "spec": {key: spec[key] for key in ("job", "queue") if key in spec},
+            "status": slim_status,
+        }
+    )
 
 
 # --- which events call for a reconcile ----------------------------------------------------------------

@@ -20,6 +20,7 @@ from jobplane_crds.podcontract import (
 from jobplane_crds.v1alpha1 import JobQueue, JobRun, JobRunPhase
 from jobplane_operator import runs
 from jobplane_operator.kube import SecretData
+from jobplane_operator.reconcile.collection import finished_at, run_queue_name
 from jobplane_operator.reconcile.jobrun import (
     DATA_DATABASE_VOLUME,
     ENV_DATA,
@@ -37,6 +38,7 @@ from jobplane_operator.reconcile.jobrun import (
     find_definition,
     first_poll_age,
     image_digest_of,
+    indexed_run,
     job_event_matters,
     job_name_for,
     label_value,
@@ -632,6 +634,89 @@ def test_run_events_reconcile_runs_to_start_or_cancel_and_every_unfinished_run_a
     assert run_event_matters(run_obj(phase="Queued"), listing=True)
     for phase in ("Succeeded", "Failed", "Cancelled"):
         assert not run_event_matters(run_obj(cancel=True, phase=phase), listing=True)
+
+
+# A stored run's metadata, less its annotations and managed fields (stored_run adds those).
+STORED_METADATA = {
+    "name": "r",
+    "namespace": "ops",
+    "uid": UID,
+    "resourceVersion": "7",
+    "generation": 1,
+    "creationTimestamp": "2026-11-25T11:00:00Z",
+    "labels": {"jobplane.io/schedule": "nightly"},
+}
+
+
+def stored_run(**status: Any) -> dict[str, Any]:
+    """A JobRun as the apiserver hands it out: with its managed fields and kubectl's annotation."""
+    manifest = {"spec": {"job": "noop.Noop", "data": {"site": "x" * 500}, "queue": "batch"}}
+    return {
+        "apiVersion": "jobplane.io/v1alpha1",
+        "kind": "JobRun",
+        "metadata": {
+            **STORED_METADATA,
+            "labels": dict(STORED_METADATA["labels"]),  # type: ignore[call-overload]
+            "annotations": {
+                "kubectl.kubernetes.io/last-applied-configuration": json.dumps(manifest),
+                "jobplane.io/scheduled-at": "2026-11-25T11:00:00Z",
+            },
+            "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {"f:data": {}}}}],
+        },
+        "spec": manifest["spec"],
+        "status": status,
+    }
+
+
+def test_the_index_keeps_an_unfinished_run_whole_but_for_what_nothing_reads() -> None:
+    obj = stored_run(phase="Running", jobName="j", reason="PodRunning", conditions=[{"type": "Accepted"}])
+    kept = indexed_run(obj)
+    assert "managedFields" not in kept["metadata"]
+    assert kept["metadata"]["annotations"] == {"jobplane.io/scheduled-at": "2026-11-25T11:00:00Z"}
+    assert {key: value for key, value in kept.items() if key != "metadata"} == {
+        key: value for key, value in obj.items() if key != "metadata"
+    }
+    obj["status"]["phase"] = "Succeeded"
+    obj["metadata"]["labels"]["x"] = "y"
+    assert kept["status"]["phase"] == "Running"  # a copy: kopf's body changes under it
+    assert "x" not in kept["metadata"]["labels"]
+    assert indexed_run({"metadata": {"name": "new"}, "spec": {"job": "noop.Noop"}}) == {
+        "metadata": {"name": "new"},
+        "spec": {"job": "noop.Noop"},
+    }
+
+
+def test_the_index_keeps_of_a_finished_run_what_its_collection_reads() -> None:
+    result = {"status": "SUCCESS", "result": "r" * 2048}
+    conditions = [
+        {"type": "Accepted", "status": "True"},
+        {"type": "Finished", "status": "True", "lastTransitionTime": "2026-11-25T11:05:00Z"},
+    ]
+    ended = {"phase": "Succeeded", "reason": "Completed", "queue": "batch", "jobName": "j", "result": result}
+    obj = stored_run(**ended, completionTime="2026-11-25T11:04:00Z", conditions=conditions)
+    kept = indexed_run(obj)
+    assert kept == {
+        "apiVersion": "jobplane.io/v1alpha1",
+        "kind": "JobRun",
+        "metadata": STORED_METADATA,  # no managed fields, no annotations
+        "spec": {"job": "noop.Noop", "queue": "batch"},
+        "status": {
+            "phase": "Succeeded",
+            "reason": "Completed",
+            "queue": "batch",
+            "jobName": "j",
+            "completionTime": "2026-11-25T11:04:00Z",
+        },
+    }
+    for read in (finished_at, run_queue_name):
+        assert read(kept) == read(obj)
+    assert poll_interval(kept["status"], queued=1, pending=1, running=1) is None
+    assert not run_event_matters(kept, listing=True)
+    JobRun.model_validate(kept)  # still a JobRun, should anything validate it
+    # Without a completionTime (written by something else), the Finished condition dates its end.
+    untimed = indexed_run(stored_run(**ended, conditions=conditions))
+    assert untimed["status"]["conditions"] == [conditions[1]]
+    assert finished_at(untimed) == datetime(2026, 11, 25, 11, 5, tzinfo=UTC)
 
 
 def job_counts(**counts: int) -> dict[str, Any]:
