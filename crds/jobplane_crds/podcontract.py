@@ -27,6 +27,7 @@ __all__ = [
     "DATA_DATABASE_MOUNT",
     "DATA_DATABASE_UNAVAILABLE",
     "ENV_PREFIX",
+    "GitFetchLimits",
     "PodContract",
     "PodContractError",
 ]
@@ -59,6 +60,55 @@ class PodContractError(ValueError):
 
 def _refuse(message: str, **context: Any) -> PydanticCustomError:
     return PydanticCustomError("pod_contract", message, context or None)
+
+
+def _seconds_text(value: float) -> str:
+    # Short when that is exact ("60", "2.5"), every digit otherwise: the reader gets what was meant.
+    short = f"{value:g}"
+    return short if float(short) == value else repr(value)
+
+
+def _env_of(fields: Mapping[str, Any]) -> list[dict[str, str]]:
+    return [{"name": f"{ENV_PREFIX}{field.upper()}", "value": str(value)} for field, value in fields.items()]
+
+
+class GitFetchLimits(BaseSettings):
+    """How far a fetch of job code may go: in a sync pod, in a run pod of a repository's job, and in any
+    jobplane process that fetches (``jobplane.settings.Settings`` is built on this model, so it reads these
+    same variables). The operator builds it by keyword, with only what it means to set."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    git_timeout: float = Field(
+        default=120.0,
+        gt=0,
+        description="Seconds a fetch of one commit may take, or a listing of a repository's refs.",
+    )
+    git_max_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        gt=0,
+        description="Largest a checkout may be, in bytes: the fetched history plus the checked-out files.",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # As PodContract's: what the operator writes is what it set, never its own environment.
+        return (init_settings,)
+
+    @field_serializer("git_timeout")
+    def _timeout_text(self, value: float) -> str:
+        return _seconds_text(value)
+
+    def env(self) -> list[dict[str, str]]:
+        """The EnvVars of the limits that were set (a pod left without one uses the image's default)."""
+        return _env_of(self.model_dump(mode="json", include=self.model_fields_set))
 
 
 class PodContract(BaseSettings):
@@ -237,12 +287,8 @@ class PodContract(BaseSettings):
         )
 
     @field_serializer("run_soft_time_limit")
-    def _seconds_text(self, value: float | None) -> str | None:
-        if value is None:
-            return None
-        # Short when that is exact ("60", "2.5"), every digit otherwise: the runner reads what was meant.
-        short = f"{value:g}"
-        return short if float(short) == value else repr(value)
+    def _limit_text(self, value: float | None) -> str | None:
+        return None if value is None else _seconds_text(value)
 
     @field_serializer("run_dryrun")
     def _flag_text(self, value: bool | None) -> str | None:
@@ -251,8 +297,7 @@ class PodContract(BaseSettings):
     def env(self) -> list[dict[str, str]]:
         """The pod's EnvVars (``name``/``value``) for every field that is set, in field order. No entry is a
         ``valueFrom``: what is secret is a mounted file, and only its path is a value."""
-        values = self.model_dump(mode="json", exclude_none=True)
-        return [{"name": self.env_name(field), "value": str(values[field])} for field in values]
+        return _env_of(self.model_dump(mode="json", exclude_none=True))
 
     # --- the runner's side -----------------------------------------------------------------------------
     @classmethod

@@ -5,15 +5,34 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from jobplane_crds.podcontract import GitFetchLimits
 
 __all__ = ["Settings", "get_settings"]
 
 
-class Settings(BaseSettings):
-    """Everything the SDK reads from the environment; build it with :func:`get_settings`."""
+class Settings(GitFetchLimits):
+    """Everything the SDK reads from the environment; build it with :func:`get_settings`.
+
+    The bounds of a fetch of job code (``git_timeout``, ``git_max_bytes``) are the pod contract's
+    :class:`~jobplane_crds.podcontract.GitFetchLimits`, which the operator writes into the pods it starts.
+    """
 
     model_config = SettingsConfigDict(env_prefix="JOBPLANE_", extra="ignore", frozen=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Unlike the contract the operator writes, the settings are read from the environment (and the
+        # rest of pydantic-settings' usual sources).
+        return (init_settings, env_settings, dotenv_settings, file_secret_settings)
 
     # --- where jobs come from -------------------------------------------------------------
     jobs_root: Path = Field(
@@ -29,16 +48,7 @@ class Settings(BaseSettings):
     )
 
     # --- jobs from Git repositories (sync-repo, and run-pod of a repository's job) ---------------
-    git_timeout: float = Field(
-        default=120.0,
-        gt=0,
-        description="Seconds a fetch of one commit may take, or a listing of a repository's refs.",
-    )
-    git_max_bytes: int = Field(
-        default=512 * 1024 * 1024,
-        gt=0,
-        description="Largest a checkout may be, in bytes: the fetched history plus the checked-out files.",
-    )
+    # git_timeout and git_max_bytes: GitFetchLimits.
     git_workdir: Path = Field(
         default=Path("/tmp/jobplane-repos"),
         description=(

@@ -18,12 +18,11 @@ from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from jobplane.gitsource import CREDENTIALS_MOUNT, SYNC_REPORT_PREFIX, GitCredentials
+from jobplane_crds.podcontract import GitFetchLimits
 from jobplane_crds.v1alpha1 import JobQueue, JobRepository
 from jobplane_operator.reconcile.conditions import condition
 from jobplane_operator.reconcile.jobrun import (
     CONTAINER,
-    ENV_GIT_MAX_BYTES,
-    ENV_GIT_TIMEOUT,
     LABEL_MANAGED_BY,
     controller_owner,
     label_value,
@@ -170,10 +169,7 @@ def plan_sync_job(
         raise ValueError("plan_sync_job needs a stored JobRepository (name, namespace and uid)")
     queue_spec = queue.spec if queue is not None else None
     command = ["jobplane", "sync-repo", "--url", spec.url, "--commit", commit, "--slug", spec.slug]
-    env = [
-        {"name": ENV_GIT_TIMEOUT, "value": str(max(1, math.floor(timeout * FETCH_SHARE)))},
-        {"name": ENV_GIT_MAX_BYTES, "value": str(max_bytes)},
-    ]
+    env = GitFetchLimits(git_timeout=max(1, math.floor(timeout * FETCH_SHARE)), git_max_bytes=max_bytes).env()
     # The checkout and its objects: twice the fetch limit, so the limit, not the volume, is what stops it.
     tmp_size = f"{max(1, math.ceil(2 * max_bytes / MIB))}Mi"
     volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": tmp_size}}]

@@ -23,6 +23,7 @@ from jobplane_crds.podcontract import (
     DATA_DATABASE_FILE,
     DATA_DATABASE_MOUNT,
     DATA_DATABASE_UNAVAILABLE,
+    GitFetchLimits,
     PodContract,
 )
 from jobplane_crds.v1alpha1 import (
@@ -40,8 +41,6 @@ from jobplane_operator.reconcile.waiting import KUEUE_ADMISSION, names_in_short
 __all__ = [
     "DATA_DATABASE_VOLUME",
     "DEFAULT_QUEUE",
-    "ENV_GIT_MAX_BYTES",
-    "ENV_GIT_TIMEOUT",
     "INPUTS_MOUNT",
     "LABEL_KUEUE_QUEUE",
     "RUN_TOKEN_KEY",
@@ -88,9 +87,6 @@ __all__ = [
 ]
 
 
-# The SDK settings that bound a fetch of job code (jobplane.settings: git_timeout, git_max_bytes).
-ENV_GIT_TIMEOUT = "JOBPLANE_GIT_TIMEOUT"
-ENV_GIT_MAX_BYTES = "JOBPLANE_GIT_MAX_BYTES"
 INPUTS_MOUNT = "/var/run/jobplane/inputs"
 INPUTS_KEY = INPUTS_SECRET_KEY
 RUN_TOKEN_MOUNT = "/var/run/jobplane/run-token"
@@ -370,7 +366,7 @@ def plan_job(
     )
     env: list[dict[str, Any]] = [*contract.env()]
     if repository is not None and repository.max_bytes is not None:
-        env.append({"name": ENV_GIT_MAX_BYTES, "value": str(repository.max_bytes)})
+        env += GitFetchLimits(git_max_bytes=repository.max_bytes).env()
 
     labels = {
         LABEL_MANAGED_BY: "jobplane",
