@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_serializer, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_serializer, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -27,6 +27,7 @@ __all__ = [
     "DATA_DATABASE_MOUNT",
     "DATA_DATABASE_UNAVAILABLE",
     "ENV_PREFIX",
+    "GitFetchFields",
     "GitFetchLimits",
     "PodContract",
     "PodContractError",
@@ -72,12 +73,29 @@ def _env_of(fields: Mapping[str, Any]) -> list[dict[str, str]]:
     return [{"name": f"{ENV_PREFIX}{field.upper()}", "value": str(value)} for field, value in fields.items()]
 
 
-class GitFetchLimits(BaseSettings):
-    """How far a fetch of job code may go: in a sync pod, in a run pod of a repository's job, and in any
-    jobplane process that fetches (``jobplane.settings.Settings`` is built on this model, so it reads these
-    same variables). The operator builds it by keyword, with only what it means to set."""
+class _WrittenByKeyword(BaseSettings):
+    """A contract the operator builds by keyword: a field it leaves out stays unset, never filled from the
+    operator's own environment (which may hold JOBPLANE_* variables of its own)."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+class GitFetchFields(BaseModel):
+    """How far a fetch of job code may go: in a sync pod, in a run pod of a repository's job, and in any
+    jobplane process that fetches. The fields of :class:`GitFetchLimits` (what the operator writes) and of
+    ``jobplane.settings.Settings`` (what every jobplane process reads, with pydantic-settings), so the
+    variables are defined once."""
 
     git_timeout: float = Field(
         default=120.0,
@@ -90,35 +108,25 @@ class GitFetchLimits(BaseSettings):
         description="Largest a checkout may be, in bytes: the fetched history plus the checked-out files.",
     )
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # As PodContract's: what the operator writes is what it set, never its own environment.
-        return (init_settings,)
-
     @field_serializer("git_timeout")
     def _timeout_text(self, value: float) -> str:
         return _seconds_text(value)
+
+
+class GitFetchLimits(GitFetchFields, _WrittenByKeyword):
+    """The Git fetch limits the operator writes into a pod: build it with only what it means to set."""
 
     def env(self) -> list[dict[str, str]]:
         """The EnvVars of the limits that were set (a pod left without one uses the image's default)."""
         return _env_of(self.model_dump(mode="json", include=self.model_fields_set))
 
 
-class PodContract(BaseSettings):
+class PodContract(_WrittenByKeyword):
     """The environment of a job pod. Build it with keyword arguments in the operator (never from the
     operator's own environment) and with :meth:`read` in the pod.
 
     Blank values are unset, as the runner has always read them (a pod template may set a variable to "").
     """
-
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
 
     # --- which run, and how: always written by the operator ----------------------------------------------
     run_name: str | None = Field(default=None, description="The JobRun's name.")
@@ -177,19 +185,6 @@ class PodContract(BaseSettings):
             "(a run outside Kubernetes)."
         ),
     )
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Built by keyword, it is what the operator writes: a field it leaves out must stay unset, not be
-        # filled from the operator's own environment. The environment is read by read(), and only there.
-        return (init_settings,)
 
     @model_validator(mode="before")
     @classmethod

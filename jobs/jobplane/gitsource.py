@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 from jobplane.discovery import Discovery, _describe_error, _forget_modules, describe_job
 from jobplane.job import clear_registry, registered_jobs
-from jobplane_crds.podcontract import GitFetchLimits, PodContract
+from jobplane_crds.podcontract import GitFetchFields, PodContract
 
 __all__ = [
     "CREDENTIALS_MOUNT",
@@ -63,8 +63,8 @@ CREDENTIALS_MOUNT = "/var/run/jobplane/git-credentials"
 # The last stdout line of `jobplane sync-repo`: this prefix, then the report as compact JSON.
 SYNC_REPORT_PREFIX = "JOBPLANE-SYNC-REPORT "
 
-DEFAULT_TIMEOUT: float = GitFetchLimits.model_fields["git_timeout"].default
-DEFAULT_MAX_BYTES: int = GitFetchLimits.model_fields["git_max_bytes"].default
+DEFAULT_TIMEOUT: float = GitFetchFields.model_fields["git_timeout"].default
+DEFAULT_MAX_BYTES: int = GitFetchFields.model_fields["git_max_bytes"].default
 # The keys of a credentials Secret (Flux's names), which are also the file names where it is mounted.
 CREDENTIAL_KEYS = ("username", "password", "identity", "known_hosts")
 HIDDEN = "<hidden>"

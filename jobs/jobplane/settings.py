@@ -5,34 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from jobplane_crds.podcontract import GitFetchLimits
+from jobplane_crds.podcontract import GitFetchFields
 
 __all__ = ["Settings", "get_settings"]
 
 
-class Settings(GitFetchLimits):
+class Settings(GitFetchFields, BaseSettings):
     """Everything the SDK reads from the environment; build it with :func:`get_settings`.
 
     The bounds of a fetch of job code (``git_timeout``, ``git_max_bytes``) are the pod contract's
-    :class:`~jobplane_crds.podcontract.GitFetchLimits`, which the operator writes into the pods it starts.
+    :class:`~jobplane_crds.podcontract.GitFetchFields`, which the operator writes into the pods it starts
+    (as GitFetchLimits).
     """
 
     model_config = SettingsConfigDict(env_prefix="JOBPLANE_", extra="ignore", frozen=True)
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Unlike the contract the operator writes, the settings are read from the environment (and the
-        # rest of pydantic-settings' usual sources).
-        return (init_settings, env_settings, dotenv_settings, file_secret_settings)
 
     # --- where jobs come from -------------------------------------------------------------
     jobs_root: Path = Field(
@@ -48,7 +36,7 @@ class Settings(GitFetchLimits):
     )
 
     # --- jobs from Git repositories (sync-repo, and run-pod of a repository's job) ---------------
-    # git_timeout and git_max_bytes: GitFetchLimits.
+    # git_timeout and git_max_bytes: GitFetchFields (the pod contract), above.
     git_workdir: Path = Field(
         default=Path("/tmp/jobplane-repos"),
         description=(
