@@ -26,6 +26,7 @@ from jobplane_crds.podcontract import (
     GitFetchLimits,
     PodContract,
 )
+from jobplane_crds.times import parse_time
 from jobplane_crds.v1alpha1 import (
     INPUTS_SECRET_KEY,
     INPUTS_SECRET_TYPE,
@@ -889,7 +890,7 @@ def _summary(terminated: dict[str, Any]) -> dict[str, Any]:
 def _since(timestamp: str | None, now: datetime) -> timedelta:
     if not timestamp:
         return timedelta(0)
-    return now - datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    return now - (parse_time(timestamp) or now)
 
 
 def _terminated(pod: dict[str, Any]) -> dict[str, Any] | None:
