@@ -18,17 +18,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError, field_serializer, field_validator, model_validator
+from pydantic import Field, ValidationError, field_serializer, field_validator, model_validator
 from pydantic_core import PydanticCustomError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from jobplane_crds.envcontract import ENV_PREFIX, WrittenByKeyword, env_vars, seconds_text
 
 __all__ = [
     "DATA_DATABASE_FILE",
     "DATA_DATABASE_MOUNT",
     "DATA_DATABASE_UNAVAILABLE",
-    "ENV_PREFIX",
-    "GitFetchFields",
-    "GitFetchLimits",
     "PodContract",
     "PodContractError",
 ]
@@ -39,7 +37,6 @@ DATA_DATABASE_FILE = "url"
 # The reason a run ends with when the pod was promised a data database and cannot read its URL.
 DATA_DATABASE_UNAVAILABLE = "DataDatabaseUnavailable"
 
-ENV_PREFIX = "JOBPLANE_"
 _SECRET_REF = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[-._a-zA-Z0-9]+$")
 # The words a flag may be (any case); anything else is refused rather than guessed.
 _TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
@@ -63,65 +60,7 @@ def _refuse(message: str, **context: Any) -> PydanticCustomError:
     return PydanticCustomError("pod_contract", message, context or None)
 
 
-def _seconds_text(value: float) -> str:
-    # Short when that is exact ("60", "2.5"), every digit otherwise: the reader gets what was meant.
-    short = f"{value:g}"
-    return short if float(short) == value else repr(value)
-
-
-def _env_of(fields: Mapping[str, Any]) -> list[dict[str, str]]:
-    return [{"name": f"{ENV_PREFIX}{field.upper()}", "value": str(value)} for field, value in fields.items()]
-
-
-class _WrittenByKeyword(BaseSettings):
-    """A contract the operator builds by keyword: a field it leaves out stays unset, never filled from the
-    operator's own environment (which may hold JOBPLANE_* variables of its own)."""
-
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings,)
-
-
-class GitFetchFields(BaseModel):
-    """How far a fetch of job code may go: in a sync pod, in a run pod of a repository's job, and in any
-    jobplane process that fetches. The fields of :class:`GitFetchLimits` (what the operator writes) and of
-    ``jobplane.settings.Settings`` (what every jobplane process reads, with pydantic-settings), so the
-    variables are defined once."""
-
-    git_timeout: float = Field(
-        default=120.0,
-        gt=0,
-        description="Seconds a fetch of one commit may take, or a listing of a repository's refs.",
-    )
-    git_max_bytes: int = Field(
-        default=512 * 1024 * 1024,
-        gt=0,
-        description="Largest a checkout may be, in bytes: the fetched history plus the checked-out files.",
-    )
-
-    @field_serializer("git_timeout")
-    def _timeout_text(self, value: float) -> str:
-        return _seconds_text(value)
-
-
-class GitFetchLimits(GitFetchFields, _WrittenByKeyword):
-    """The Git fetch limits the operator writes into a pod: build it with only what it means to set."""
-
-    def env(self) -> list[dict[str, str]]:
-        """The EnvVars of the limits that were set (a pod left without one uses the image's default)."""
-        return _env_of(self.model_dump(mode="json", include=self.model_fields_set))
-
-
-class PodContract(_WrittenByKeyword):
+class PodContract(WrittenByKeyword):
     """The environment of a job pod. Build it with keyword arguments in the operator (never from the
     operator's own environment) and with :meth:`read` in the pod.
 
@@ -283,7 +222,7 @@ class PodContract(_WrittenByKeyword):
 
     @field_serializer("run_soft_time_limit")
     def _limit_text(self, value: float | None) -> str | None:
-        return None if value is None else _seconds_text(value)
+        return None if value is None else seconds_text(value)
 
     @field_serializer("run_dryrun")
     def _flag_text(self, value: bool | None) -> str | None:
@@ -292,7 +231,7 @@ class PodContract(_WrittenByKeyword):
     def env(self) -> list[dict[str, str]]:
         """The pod's EnvVars (``name``/``value``) for every field that is set, in field order. No entry is a
         ``valueFrom``: what is secret is a mounted file, and only its path is a value."""
-        return _env_of(self.model_dump(mode="json", exclude_none=True))
+        return env_vars(self.model_dump(mode="json", exclude_none=True))
 
     # --- the runner's side -----------------------------------------------------------------------------
     @classmethod

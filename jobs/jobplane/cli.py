@@ -22,7 +22,6 @@ from pydantic import ValidationError
 
 from jobplane.repocli import add_repo_commands
 from jobplane.settings import Settings, get_settings
-from jobplane_crds.podcontract import PodContract
 
 __all__ = ["COMMAND_EXTRAS", "EXIT_BAD_INPUT", "EXIT_FAILURE", "EXIT_OK", "EXIT_UNAVAILABLE", "main", "run"]
 
@@ -102,9 +101,9 @@ def _parser() -> argparse.ArgumentParser:
     sync_repo.add_argument(
         "--credentials-dir",
         type=Path,
-        default=os.environ.get(PodContract.env_name("repo_credentials_dir")) or None,
+        default=os.environ.get("JOBPLANE_REPO_CREDENTIALS_DIR") or None,
         help="a folder with the files username and password, or identity and known_hosts "
-        f"(default: {PodContract.env_name('repo_credentials_dir')})",
+        "(default: JOBPLANE_REPO_CREDENTIALS_DIR)",
     )
     sync_repo.add_argument(
         "--workdir", type=Path, help="where to check it out (default: a temporary folder, removed after)"

@@ -32,7 +32,8 @@ from urllib.parse import urlsplit
 
 from jobplane.discovery import Discovery, _describe_error, _forget_modules, describe_job
 from jobplane.job import clear_registry, registered_jobs
-from jobplane_crds.podcontract import GitFetchFields, PodContract
+from jobplane_crds.envcontract import GitFetchFields
+from jobplane_crds.podcontract import PodContract
 
 __all__ = [
     "CREDENTIALS_MOUNT",

@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from jobplane_crds.podcontract import GitFetchFields
+from jobplane_crds.envcontract import GitFetchFields
 
 __all__ = ["Settings", "get_settings"]
 
@@ -16,7 +16,7 @@ class Settings(GitFetchFields, BaseSettings):
     """Everything the SDK reads from the environment; build it with :func:`get_settings`.
 
     The bounds of a fetch of job code (``git_timeout``, ``git_max_bytes``) are the pod contract's
-    :class:`~jobplane_crds.podcontract.GitFetchFields`, which the operator writes into the pods it starts
+    :class:`~jobplane_crds.envcontract.GitFetchFields`, which the operator writes into the pods it starts
     (as GitFetchLimits).
     """
 

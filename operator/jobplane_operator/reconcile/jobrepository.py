@@ -18,7 +18,7 @@ from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from jobplane.gitsource import CREDENTIALS_MOUNT, SYNC_REPORT_PREFIX, GitCredentials
-from jobplane_crds.podcontract import GitFetchLimits
+from jobplane_crds.envcontract import GitFetchLimits
 from jobplane_crds.times import parse_duration, parse_time
 from jobplane_crds.v1alpha1 import JobQueue, JobRepository
 from jobplane_operator.reconcile.conditions import condition

@@ -19,11 +19,11 @@ from typing import Any
 
 from jobplane.gitsource import CREDENTIALS_MOUNT
 from jobplane.runtoken import run_token
+from jobplane_crds.envcontract import GitFetchLimits
 from jobplane_crds.podcontract import (
     DATA_DATABASE_FILE,
     DATA_DATABASE_MOUNT,
     DATA_DATABASE_UNAVAILABLE,
-    GitFetchLimits,
     PodContract,
 )
 from jobplane_crds.times import parse_time

@@ -9,11 +9,11 @@ import pytest
 from pydantic import ValidationError
 
 from jobplane.settings import Settings
+from jobplane_crds.envcontract import GitFetchLimits
 from jobplane_crds.podcontract import (
     DATA_DATABASE_FILE,
     DATA_DATABASE_MOUNT,
     DATA_DATABASE_UNAVAILABLE,
-    GitFetchLimits,
     PodContract,
     PodContractError,
 )
