@@ -32,15 +32,13 @@ from urllib.parse import urlsplit
 
 from jobplane.discovery import Discovery, _describe_error, _forget_modules, describe_job
 from jobplane.job import clear_registry, registered_jobs
+from jobplane_crds.envcontract import GitFetchFields
+from jobplane_crds.podcontract import PodContract
 
 __all__ = [
     "CREDENTIALS_MOUNT",
     "DEFAULT_MAX_BYTES",
     "DEFAULT_TIMEOUT",
-    "ENV_REPO_COMMIT",
-    "ENV_REPO_CREDENTIALS_DIR",
-    "ENV_REPO_SLUG",
-    "ENV_REPO_URL",
     "SYNC_REPORT_PREFIX",
     "GitCredentials",
     "GitSourceError",
@@ -61,18 +59,13 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# What the operator gives a run pod of a repository's job.
-ENV_REPO_URL = "JOBPLANE_REPO_URL"
-ENV_REPO_COMMIT = "JOBPLANE_REPO_COMMIT"
-ENV_REPO_SLUG = "JOBPLANE_REPO_SLUG"
-ENV_REPO_CREDENTIALS_DIR = "JOBPLANE_REPO_CREDENTIALS_DIR"
 # Where the credentials Secret is mounted in sync and run pods (one file per key).
 CREDENTIALS_MOUNT = "/var/run/jobplane/git-credentials"
 # The last stdout line of `jobplane sync-repo`: this prefix, then the report as compact JSON.
 SYNC_REPORT_PREFIX = "JOBPLANE-SYNC-REPORT "
 
-DEFAULT_TIMEOUT = 120.0
-DEFAULT_MAX_BYTES = 512 * 1024 * 1024
+DEFAULT_TIMEOUT: float = GitFetchFields.model_fields["git_timeout"].default
+DEFAULT_MAX_BYTES: int = GitFetchFields.model_fields["git_max_bytes"].default
 # The keys of a credentials Secret (Flux's names), which are also the file names where it is mounted.
 CREDENTIAL_KEYS = ("username", "password", "identity", "known_hosts")
 HIDDEN = "<hidden>"
@@ -882,27 +875,25 @@ def sync_repo(
 
 
 def prepare_repository_job(
-    env: Mapping[str, str],
+    contract: PodContract,
     workdir: Path,
     *,
     timeout: float = DEFAULT_TIMEOUT,
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> Path:
-    """For run-pod: check out the commit named by the JOBPLANE_REPO_* variables into ``workdir/<slug>``.
+    """For run-pod: check out the commit the pod contract names (``repo_*``) into ``workdir/<slug>``.
 
     ``workdir`` goes on sys.path, so the job's class path (``<slug>.jobs.<module>.<Class>``) imports.
     Returns the checkout; raises GitSourceError.
     """
-    url, commit, slug = (env.get(name, "").strip() for name in (ENV_REPO_URL, ENV_REPO_COMMIT, ENV_REPO_SLUG))
-    missing = [name for name, value in ((ENV_REPO_COMMIT, commit), (ENV_REPO_SLUG, slug)) if not value]
-    if not url or missing:
-        raise GitSourceError(
-            "InvalidInput", f"a repository job needs {ENV_REPO_URL}, {ENV_REPO_COMMIT} and {ENV_REPO_SLUG}"
-        )
+    url, commit, slug = contract.repo_url, contract.repo_commit, contract.repo_slug
+    if not (url and commit and slug):
+        # The contract refuses a URL without the other two; this is a pod with no repository at all.
+        names = ", ".join(PodContract.env_name(f) for f in ("repo_url", "repo_commit", "repo_slug"))
+        raise GitSourceError("InvalidInput", f"a repository job needs {names}")
     dest = workdir / slug
     _check_slug(slug, dest)
-    credentials_dir = env.get(ENV_REPO_CREDENTIALS_DIR, "").strip()
-    credentials = load_credentials(Path(credentials_dir) if credentials_dir else None)
+    credentials = load_credentials(contract.repo_credentials_dir)
     if dest.exists():
         # Left by an earlier attempt in this pod (a restarted container keeps its emptyDir).
         shutil.rmtree(dest, ignore_errors=True)

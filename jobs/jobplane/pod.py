@@ -40,6 +40,7 @@ __all__ = [
     "data_database_url",
     "load_data",
     "make_reporter",
+    "read_contract",
     "read_pod_run",
     "run_pod",
     "scrub",
@@ -53,22 +54,6 @@ EXIT_BAD_INPUT = 2
 # What a process killed by SIGTERM reports, so the operator sees the same code with or without our handler.
 EXIT_TERMINATED = 128 + signal.SIGTERM
 
-ENV_CLASS_PATH = "JOBPLANE_RUN_CLASS_PATH"
-ENV_RUN_NAME = "JOBPLANE_RUN_NAME"
-ENV_RUN_UID = "JOBPLANE_RUN_UID"
-ENV_RUN_NAMESPACE = "JOBPLANE_RUN_NAMESPACE"
-ENV_QUEUE = "JOBPLANE_RUN_QUEUE"
-ENV_USER = "JOBPLANE_RUN_USER"
-ENV_DATA = "JOBPLANE_RUN_DATA"
-ENV_DATA_FILE = "JOBPLANE_RUN_DATA_FILE"
-ENV_SOFT_TIME_LIMIT = "JOBPLANE_RUN_SOFT_TIME_LIMIT"
-ENV_DRYRUN = "JOBPLANE_RUN_DRYRUN"
-ENV_TERMINATION_MESSAGE_PATH = "JOBPLANE_TERMINATION_MESSAGE_PATH"
-# Where the pod reports to (set by the operator when it has an API URL): the API, and the file holding
-# the run-scoped token (mounted from a Secret; the token itself never sits in the environment).
-ENV_API_URL = "JOBPLANE_API_URL"
-ENV_RUN_TOKEN_FILE = "JOBPLANE_RUN_TOKEN_FILE"
-
 DEFAULT_TERMINATION_MESSAGE_PATH = Path("/dev/termination-log")
 # The kubelet keeps at most 4096 bytes of a container's termination message and cuts the rest.
 TERMINATION_MESSAGE_LIMIT = 4096
@@ -79,8 +64,6 @@ ERROR_EXCERPT_MAX = 1024
 TRUNCATED = "...[truncated]"
 HIDDEN = "<hidden>"
 
-TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
-FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})
 FAILURE_LEVELS = frozenset({"failure", "error", "critical"})
 
 
@@ -114,94 +97,82 @@ class PodRun:
 # --- reading the pod's inputs ------------------------------------------------------------------
 
 
-def load_data(env: Mapping[str, str]) -> tuple[Any, bool]:
-    """The job data and whether it came from a file: the file, else the env value, else ``{}``.
-
-    Setting both is refused: which one the operator meant would be a guess. Errors never quote the
-    data, which may be sensitive.
-    """
-    path = env.get(ENV_DATA_FILE, "")
-    inline = env.get(ENV_DATA)
-    if path and inline is not None and inline.strip():
-        raise PodInputError("InvalidInput", f"set only one of {ENV_DATA_FILE} and {ENV_DATA}")
-    if path:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise PodInputError("InvalidInput", f"cannot read {ENV_DATA_FILE} {path}: {reason}") from exc
-        return _parse_json(text, f"the file {path} ({ENV_DATA_FILE})"), True
-    if inline is None or not inline.strip():
-        return {}, False
-    return _parse_json(inline, ENV_DATA), False
-
-
-def _parse_json(text: str, where: str) -> Any:
+def read_contract(env: Mapping[str, str]) -> PodContract:
+    """The pod contract the operator wrote into ``env``; PodInputError("InvalidInput") naming every variable
+    that does not fit, never its value."""
     try:
-        return json.loads(text)
+        return PodContract.read(env)
+    except PodContractError as exc:
+        raise PodInputError(exc.reason, str(exc)) from None
+
+
+def load_data(contract: PodContract) -> tuple[Any, bool]:
+    """The job data and whether it came from a file: the file, else the inline value, else ``{}``.
+
+    Setting both is refused by the contract: which one the operator meant would be a guess. Errors never
+    quote the data, which may be sensitive.
+    """
+    path = contract.run_data_file
+    if path is None:
+        return contract.inline_data(), False
+    variable = PodContract.env_name("run_data_file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise PodInputError("InvalidInput", f"cannot read {variable} {path}: {reason}") from exc
+    try:
+        return json.loads(text), True
     except json.JSONDecodeError as exc:
         # exc.msg and the position, never str(exc.doc): the document is the data itself.
+        where = f"line {exc.lineno}, column {exc.colno}"
         raise PodInputError(
-            "InvalidInput", f"{where} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+            "InvalidInput", f"the file {path} ({variable}) is not valid JSON: {exc.msg} ({where})"
         ) from None
 
 
-def _parse_soft_limit(value: str | None) -> float | None:
-    if value is None or not value.strip():
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise PodInputError("InvalidInput", f"{ENV_SOFT_TIME_LIMIT} must be a number of seconds") from None
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise PodInputError("InvalidInput", f"{ENV_SOFT_TIME_LIMIT} must be above 0 and finite")
-    return seconds
+def termination_message_path(env: Mapping[str, str] | PodContract) -> Path | None:
+    """Where the summary goes: the contract's override (empty: nowhere), else Kubernetes' file if it exists.
 
-
-def _parse_flag(name: str, value: str | None) -> bool:
-    word = (value or "").strip().lower()
-    if word in TRUE_WORDS:
-        return True
-    if word in FALSE_WORDS:
-        return False
-    raise PodInputError("InvalidInput", f"{name} must be true or false")
-
-
-def termination_message_path(env: Mapping[str, str]) -> Path | None:
-    """Where the summary goes: the env override (empty: nowhere), else Kubernetes' file if it exists."""
-    if ENV_TERMINATION_MESSAGE_PATH in env:
-        return Path(env[ENV_TERMINATION_MESSAGE_PATH]) if env[ENV_TERMINATION_MESSAGE_PATH] else None
+    From the environment it is read on its own: a pod whose contract is broken still leaves a summary.
+    """
+    if isinstance(env, PodContract):
+        override = env.termination_message_path
+    else:
+        override = env.get(PodContract.env_name("termination_message_path"))
+    if override is not None:
+        return Path(override) if override else None
     # Kubernetes mounts this file into every container; elsewhere (a laptop, as root) never create it.
     return DEFAULT_TERMINATION_MESSAGE_PATH if DEFAULT_TERMINATION_MESSAGE_PATH.exists() else None
 
 
-def read_pod_run(class_path: str | None, env: Mapping[str, str]) -> PodRun:
-    """Everything run-pod needs from its argument and environment; PodInputError if something is wrong."""
-    path = class_path or env.get(ENV_CLASS_PATH, "")
+def read_pod_run(class_path: str | None, contract: PodContract) -> PodRun:
+    """Everything run-pod needs from its argument and the pod contract; PodInputError if something is
+    wrong."""
+    path = class_path or contract.run_class_path
     if not path:
-        raise PodInputError(
-            "InvalidInput", f"no job class path: give it as an argument or in {ENV_CLASS_PATH}"
-        )
-    data, from_file = load_data(env)
+        variable = PodContract.env_name("run_class_path")
+        raise PodInputError("InvalidInput", f"no job class path: give it as an argument or in {variable}")
+    data, from_file = load_data(contract)
     return PodRun(
         class_path=path,
-        run_name=env.get(ENV_RUN_NAME) or None,
+        run_name=contract.run_name,
         # A run started by hand has no JobRun: a fresh id keeps job_result_id unique all the same.
-        run_uid=env.get(ENV_RUN_UID) or str(uuid.uuid4()),
-        user=env.get(ENV_USER) or None,
+        run_uid=contract.run_uid or str(uuid.uuid4()),
+        user=contract.run_user,
         data=data,
         data_from_file=from_file,
-        soft_time_limit=_parse_soft_limit(env.get(ENV_SOFT_TIME_LIMIT)),
-        dryrun=_parse_flag(ENV_DRYRUN, env.get(ENV_DRYRUN)),
-        termination_message_path=termination_message_path(env),
+        soft_time_limit=contract.run_soft_time_limit,
+        dryrun=bool(contract.run_dryrun),
+        termination_message_path=termination_message_path(contract),
     )
 
 
-def data_database_url(env: Mapping[str, str], settings: Settings) -> str | None:
+def data_database_url(contract: PodContract, settings: Settings) -> str | None:
     """The job-data database's URL: from the file the operator mounts (the pod contract), else
     JOBPLANE_DATA_DATABASE_URL (a pod started by hand), else None. Never quoted in an error."""
     try:
-        mounted = PodContract.read(env).data_database_url()
+        mounted = contract.data_database_url()
     except PodContractError as exc:
         raise PodInputError(exc.reason, str(exc)) from None
     if mounted and settings.data_database_url:
@@ -407,7 +378,8 @@ class StdoutReporter:
 
     def open_input_file(self, file_id: str) -> IO[bytes]:
         raise VariableError(
-            f"No uploaded file with id {file_id}: file inputs need the API ({ENV_API_URL} is not set)"
+            f"No uploaded file with id {file_id}: file inputs need the API "
+            f"({PodContract.env_name('api_url')} is not set)"
         )
 
     def discard_input_files(self, file_ids: list[str]) -> None:
@@ -425,7 +397,7 @@ class StdoutReporter:
 
 def make_reporter(
     run: PodRun,
-    env: Mapping[str, str],
+    contract: PodContract,
     *,
     out: TextIO,
     err: TextIO,
@@ -437,20 +409,20 @@ def make_reporter(
     never stops a job from running.
     """
     identity = {"job": run.class_path, "run": run.run_name, "run_uid": run.run_uid}
-    api_url, token_file = env.get(ENV_API_URL, ""), env.get(ENV_RUN_TOKEN_FILE, "")
+    api_url, token_file = contract.api_url, contract.run_token_file
     if not (api_url and token_file):
         return StdoutReporter(out, max_file_size=max_file_size, run=identity)
     try:
-        token = Path(token_file).read_text(encoding="utf-8").strip()
+        token = token_file.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        variable = PodContract.env_name("run_token_file")
         print(
-            f"jobplane: cannot read the run token {token_file} ({ENV_RUN_TOKEN_FILE}): {reason}; "
+            f"jobplane: cannot read the run token {token_file} ({variable}): {reason}; "
             "this run is reported on stdout only",
             file=err,
         )
         return StdoutReporter(out, max_file_size=max_file_size, run=identity)
-    from jobplane.gitsource import ENV_REPO_COMMIT
     from jobplane.reporting import ApiReporter  # brings httpx; only for pods that report to the API
 
     return ApiReporter(
@@ -465,10 +437,10 @@ def make_reporter(
         started_body={
             "class_path": run.class_path,
             "run_name": run.run_name,
-            "namespace": env.get(ENV_RUN_NAMESPACE) or None,
+            "namespace": contract.run_namespace,
             "user": run.user,
-            "queue": env.get(ENV_QUEUE) or None,
-            "commit": env.get(ENV_REPO_COMMIT) or None,
+            "queue": contract.run_queue,
+            "commit": contract.repo_commit,
         },
         err=err,
     )
@@ -529,8 +501,8 @@ def _prepare(job_class: type[Job], run: PodRun, data_sessions: Callable[[], Any]
         # The value already sat in the pod's env; refusing makes that visible rather than quietly running.
         raise PodInputError(
             "SensitiveDataInEnv",
-            f"{run.class_path} has sensitive variables: its data must come from a file ({ENV_DATA_FILE}), "
-            f"never from {ENV_DATA}",
+            f"{run.class_path} has sensitive variables: its data must come from a file "
+            f"({PodContract.env_name('run_data_file')}), never from {PodContract.env_name('run_data')}",
         )
     if run.dryrun:
         if not job_class.supports_dryrun():
@@ -601,21 +573,22 @@ def run_pod(
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
     try:
-        run = read_pod_run(class_path, env)
+        contract = read_contract(env)
+        run = read_pod_run(class_path, contract)
     except PodInputError as exc:
         return _refuse(exc, termination_message_path(env), err, None)
 
     from jobplane.discovery import find_job
-    from jobplane.gitsource import ENV_REPO_URL, GitSourceError, prepare_repository_job
+    from jobplane.gitsource import GitSourceError, prepare_repository_job
     from jobplane.job import TimeLimits
     from jobplane.runner import execute_job
 
     checkout = None
-    if env.get(ENV_REPO_URL):
+    if contract.repo_url:
         # A job from a Git repository: its commit is checked out before the class can be imported.
         try:
             checkout = prepare_repository_job(
-                env, settings.git_workdir, timeout=settings.git_timeout, max_bytes=settings.git_max_bytes
+                contract, settings.git_workdir, timeout=settings.git_timeout, max_bytes=settings.git_max_bytes
             )
         except GitSourceError as exc:
             failed = PodInputError("RepositoryFetchFailed", exc.message)
@@ -635,7 +608,7 @@ def run_pod(
     data_sessions = None
     password = None
     try:
-        url = data_database_url(env, settings)
+        url = data_database_url(contract, settings)
         password = _password_of(url)
         if url:
             from jobplane.store.database import make_sessionmaker  # brings SQLAlchemy, as above
@@ -653,7 +626,7 @@ def run_pod(
         soft = run.soft_time_limit or job_class.properties().time_limits(settings).soft
         # The hard limit is Kubernetes' activeDeadlineSeconds: nothing in here may kill the run for it.
         limits = TimeLimits(soft=soft, hard=math.inf)
-        reporter = make_reporter(run, env, out=out, err=err, max_file_size=settings.create_file_max_size)
+        reporter = make_reporter(run, contract, out=out, err=err, max_file_size=settings.create_file_max_size)
         with (
             _terminate_with_message(run.termination_message_path, reporter, err),
             contextlib.closing(reporter),

@@ -8,15 +8,19 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from jobplane.localsettings import data_database_url_of
+from jobplane_crds.envcontract import GitFetchFields
 
 __all__ = ["Settings", "get_settings"]
 
 
-class Settings(BaseSettings):
+class Settings(GitFetchFields, BaseSettings):
     """Everything the SDK reads from the environment; build it with :func:`get_settings`.
 
     A local run reads its fields through :func:`jobplane.localsettings.read_local_settings` first (the same
-    defaults, without pydantic), and comes here for anything that is not plainly valid.
+    defaults, without pydantic), and comes here for anything that is not plainly valid. The bounds of a fetch
+    of job code (``git_timeout``, ``git_max_bytes``) are the pod contract's
+    :class:`~jobplane_crds.envcontract.GitFetchFields`, which the operator writes into the pods it starts
+    (as GitFetchLimits).
     """
 
     model_config = SettingsConfigDict(env_prefix="JOBPLANE_", extra="ignore", frozen=True)
@@ -35,16 +39,7 @@ class Settings(BaseSettings):
     )
 
     # --- jobs from Git repositories (sync-repo, and run-pod of a repository's job) ---------------
-    git_timeout: float = Field(
-        default=120.0,
-        gt=0,
-        description="Seconds a fetch of one commit may take, or a listing of a repository's refs.",
-    )
-    git_max_bytes: int = Field(
-        default=512 * 1024 * 1024,
-        gt=0,
-        description="Largest a checkout may be, in bytes: the fetched history plus the checked-out files.",
-    )
+    # git_timeout and git_max_bytes: GitFetchFields (the pod contract), above.
     git_workdir: Path = Field(
         default=Path("/tmp/jobplane-repos"),
         description=(

@@ -34,6 +34,7 @@ from jobplane_api.schemas import (
     GitWebhookResponse,
     JobRepositoryReference,
 )
+from jobplane_crds.times import parse_time
 
 if TYPE_CHECKING:
     from pydantic import SecretStr
@@ -128,12 +129,6 @@ class WebhookUnauthenticated(ApiError):
 
 
 # --- values (pure) ----------------------------------------------------------------------------------------
-
-
-def _timestamp(value: Any) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
 def sync_timestamp(now: datetime) -> str:
@@ -314,8 +309,8 @@ def repository_record(repository: Mapping[str, Any], base_url: str) -> GitReposi
     synced = (conditions.get("Synced") or {}).get("status") == "True"
     degraded = (conditions.get("Degraded") or {}).get("status") == "True"
     telling = conditions.get("Degraded") if degraded else conditions.get("Synced")
-    created = _timestamp(meta.get("creationTimestamp"))
-    last_sync = _timestamp(status.get("lastSyncTime"))
+    created = parse_time(meta.get("creationTimestamp"))
+    last_sync = parse_time(status.get("lastSyncTime"))
     uid = meta["uid"]
     name = repository_display_name(repository)
     return GitRepositoryRead(

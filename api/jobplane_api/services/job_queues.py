@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from jobplane_api.schemas import ChoiceValue, JobQueueRead
+from jobplane_crds.times import parse_time
 
 if TYPE_CHECKING:
     from jobplane_api.identity import Principal
@@ -20,7 +20,7 @@ QUEUE = "extras.jobqueue"
 def queue_record(queue: dict[str, Any], base: str) -> JobQueueRead:
     meta, spec, status = queue["metadata"], queue.get("spec") or {}, queue.get("status") or {}
     created = meta.get("creationTimestamp")
-    stamp = datetime.fromisoformat(str(created).replace("Z", "+00:00")) if created else None
+    stamp = parse_time(created)
     return JobQueueRead(
         id=uuid.UUID(meta["uid"]),
         display=meta["name"],

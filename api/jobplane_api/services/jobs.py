@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from jobplane_api.errors import BadRequest, Conflict, NotFound, PermissionDenied, Unavailable
 from jobplane_api.schemas import JobRead, JobUpdate, JobVariableRead, NestedObject
 from jobplane_api.services.filters import parse_boolean
 from jobplane_api.services.job_queues import QUEUE
+from jobplane_crds.times import parse_time
 from jobplane_crds.v1alpha1.jobdefinition import effective_of
 
 if TYPE_CHECKING:
@@ -47,12 +47,6 @@ OVERRIDABLE = {
     "task_queues": "taskQueues",
 }
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
-
-
-def _datetime(value: Any) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
 def class_path_of(definition: Mapping[str, Any]) -> str:
@@ -94,7 +88,7 @@ def job_record(
     def flag(field: str) -> bool:
         return OVERRIDABLE[field] in overrides
 
-    created = _datetime(meta.get("creationTimestamp"))
+    created = parse_time(meta.get("creationTimestamp"))
     return JobRead(
         id=uuid.UUID(uid),
         display=name,

@@ -21,6 +21,7 @@ from jobplane.store.models import JobResult, JobResultTombstone, JobStatus
 from jobplane.store.results import log_count_columns
 from jobplane_api.kube import display_name
 from jobplane_api.services.result_events import notify_result_changed
+from jobplane_crds.times import parse_time
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -126,13 +127,6 @@ class ResultChange:
         return status is not None and _is_terminal(status)
 
 
-def _timestamp(value: Any) -> datetime | None:
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def _clip(column: str, value: Any) -> Any:
     limit = _LIMITS.get(column)
     if limit is not None and isinstance(value, str):
@@ -181,7 +175,7 @@ def _approval(spec: Mapping[str, Any]) -> dict[str, Any]:
     approval = spec.get("approval") or {}
     if approval.get("decision") != "Approved":
         return {"approved_by": None, "approved_at": None}
-    return {"approved_by": approval.get("by"), "approved_at": _timestamp(approval.get("at"))}
+    return {"approved_by": approval.get("by"), "approved_at": parse_time(approval.get("at"))}
 
 
 def waiting_of(run_status: Mapping[str, Any]) -> dict[str, Any]:
@@ -227,15 +221,15 @@ def plan_result(
         "scheduled_job_id": scheduled_job_of(run),
         **_approval(spec),
     }
-    started = _timestamp(run_status.get("startTime"))
-    done = _timestamp(run_status.get("completionTime")) if _is_terminal(target) else None
+    started = parse_time(run_status.get("startTime"))
+    done = parse_time(run_status.get("completionTime")) if _is_terminal(target) else None
     # A run that ended (or was deleted) waits for nothing, whatever its last status said.
     waiting = waiting_of({} if _is_terminal(target) else run_status)
 
     if existing is None:
         values: dict[str, Any] = {
             "id": uuid.UUID(str(meta["uid"])),
-            "date_created": _timestamp(meta.get("creationTimestamp")),
+            "date_created": parse_time(meta.get("creationTimestamp")),
             "status": target,
             "name": job_name or class_path or spec.get("job") or meta.get("name") or "",
             "job_class_path": class_path or spec.get("job") or "",

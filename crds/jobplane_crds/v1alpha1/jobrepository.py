@@ -6,12 +6,12 @@ from datetime import datetime
 
 from pydantic import Field
 
+from jobplane_crds.times import DURATION_PATTERN
 from jobplane_crds.v1alpha1.common import Condition, CrdModel, PrinterColumn, Resource
 
 __all__ = ["JobRepository", "JobRepositorySpec", "JobRepositoryStatus"]
 
 SLUG_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
-INTERVAL_PATTERN = r"^([0-9]+(s|m|h))+$"
 # A password in the URL would sit in etcd, in every copy of the manifest and in the API's answers:
 # refused at admission, so that credentials only ever live in the Secret.
 _PASSWORD_IN_URL = r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#@]*:[^/?#@]*@"
@@ -56,7 +56,7 @@ class JobRepositorySpec(CrdModel):
     )
     """The Python package name of the repository: its jobs import as <slug>.jobs.<module>.<Class>.
     Unique among the namespace's repositories, and immutable (the jobs' class paths depend on it)."""
-    interval: str = Field(default="5m", pattern=INTERVAL_PATTERN, max_length=32)
+    interval: str = Field(default="5m", pattern=DURATION_PATTERN, max_length=32)
     """How often to look for new commits on the ref, as a Go duration (30s, 5m, 1h30m); the operator looks
     at most every few seconds (its repository_poll_check). A failing repository is tried again sooner, 10 s
     after the failure, then ever less often up to this interval. A webhook or a sync request does not wait."""

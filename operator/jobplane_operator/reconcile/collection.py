@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from jobplane_crds.times import parse_time
 from jobplane_crds.v1alpha1 import JobRunPhase
 
 __all__ = [
@@ -26,12 +27,6 @@ __all__ = [
 _ENDED = frozenset(phase.value for phase in JobRunPhase if phase.is_terminal)
 
 
-def _parsed(timestamp: Any) -> datetime | None:
-    if not timestamp:
-        return None
-    return datetime.fromisoformat(str(timestamp).replace("Z", "+00:00"))
-
-
 def finished_at(obj: dict[str, Any]) -> datetime | None:
     """When a run ended, or None while it has not.
 
@@ -43,15 +38,15 @@ def finished_at(obj: dict[str, Any]) -> datetime | None:
     phase = status.get("phase")
     if phase not in _ENDED:
         return None
-    completed = _parsed(status.get("completionTime"))
+    completed = parse_time(status.get("completionTime"))
     if completed is not None:
         return completed
     for condition in status.get("conditions") or []:
         if condition.get("type") == "Finished" and condition.get("status") == "True":
-            transition = _parsed(condition.get("lastTransitionTime"))
+            transition = parse_time(condition.get("lastTransitionTime"))
             if transition is not None:
                 return transition
-    return _parsed((obj.get("metadata") or {}).get("creationTimestamp"))
+    return parse_time((obj.get("metadata") or {}).get("creationTimestamp"))
 
 
 def run_queue_name(obj: dict[str, Any]) -> str | None:

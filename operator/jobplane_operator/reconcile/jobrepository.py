@@ -18,12 +18,12 @@ from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from jobplane.gitsource import CREDENTIALS_MOUNT, SYNC_REPORT_PREFIX, GitCredentials
+from jobplane_crds.envcontract import GitFetchLimits
+from jobplane_crds.times import parse_duration, parse_time
 from jobplane_crds.v1alpha1 import JobQueue, JobRepository
 from jobplane_operator.reconcile.conditions import condition
 from jobplane_operator.reconcile.jobrun import (
     CONTAINER,
-    ENV_GIT_MAX_BYTES,
-    ENV_GIT_TIMEOUT,
     LABEL_MANAGED_BY,
     controller_owner,
     label_value,
@@ -74,25 +74,7 @@ MESSAGE_MAX = 4096
 FETCH_SHARE = 2 / 3
 MIB = 1024 * 1024
 
-_DURATION = re.compile(r"^([0-9]+(s|m|h))+$")
-_DURATION_PART = re.compile(r"([0-9]+)(s|m|h)")
-_UNITS = {"s": 1, "m": 60, "h": 3600}
 _DNS_LABEL = re.compile(r"[^a-z0-9-]+")
-
-
-def parse_duration(text: str) -> timedelta:
-    """A Go-style duration of hours, minutes and seconds (1h30m, 5m, 45s) as a timedelta."""
-    if not _DURATION.match(text):
-        raise ValueError(f"not a duration: {text!r} (use for example 30s, 5m or 1h30m)")
-    return timedelta(seconds=sum(int(n) * _UNITS[unit] for n, unit in _DURATION_PART.findall(text)))
-
-
-def _time(value: Any) -> datetime | None:
-    if not value:
-        return None
-    if isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
 def _condition_of(status: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
@@ -113,7 +95,7 @@ def sync_due(obj: Mapping[str, Any], now: datetime) -> str | None:
         return "Requested"
     if int(meta.get("generation") or 1) != status.get("observedGeneration"):
         return "SpecChanged"
-    last = _time(status.get("lastCheckTime"))
+    last = parse_time(status.get("lastCheckTime"))
     if last is None:
         return "FirstCheck"
     try:
@@ -122,7 +104,7 @@ def sync_due(obj: Mapping[str, Any], now: datetime) -> str | None:
         wait = DEFAULT_INTERVAL
     synced = _condition_of(status, SYNCED)
     if synced is not None and synced.get("status") == "False":
-        failing_since = _time(synced.get("lastTransitionTime")) or last
+        failing_since = parse_time(synced.get("lastTransitionTime")) or last
         wait = min(wait, max(FAILURE_RETRY_MIN, last - failing_since))
     return "Interval" if now - last >= wait else None
 
@@ -170,10 +152,7 @@ def plan_sync_job(
         raise ValueError("plan_sync_job needs a stored JobRepository (name, namespace and uid)")
     queue_spec = queue.spec if queue is not None else None
     command = ["jobplane", "sync-repo", "--url", spec.url, "--commit", commit, "--slug", spec.slug]
-    env = [
-        {"name": ENV_GIT_TIMEOUT, "value": str(max(1, math.floor(timeout * FETCH_SHARE)))},
-        {"name": ENV_GIT_MAX_BYTES, "value": str(max_bytes)},
-    ]
+    env = GitFetchLimits(git_timeout=max(1, math.floor(timeout * FETCH_SHARE)), git_max_bytes=max_bytes).env()
     # The checkout and its objects: twice the fetch limit, so the limit, not the volume, is what stops it.
     tmp_size = f"{max(1, math.ceil(2 * max_bytes / MIB))}Mi"
     volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": tmp_size}}]

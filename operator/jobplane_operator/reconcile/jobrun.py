@@ -14,35 +14,19 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from jobplane.gitsource import (
-    CREDENTIALS_MOUNT,
-    ENV_REPO_COMMIT,
-    ENV_REPO_CREDENTIALS_DIR,
-    ENV_REPO_SLUG,
-    ENV_REPO_URL,
-)
-from jobplane.pod import (
-    ENV_API_URL,
-    ENV_CLASS_PATH,
-    ENV_DATA,
-    ENV_DATA_FILE,
-    ENV_DRYRUN,
-    ENV_QUEUE,
-    ENV_RUN_NAME,
-    ENV_RUN_NAMESPACE,
-    ENV_RUN_TOKEN_FILE,
-    ENV_RUN_UID,
-    ENV_SOFT_TIME_LIMIT,
-)
+from jobplane.gitsource import CREDENTIALS_MOUNT
 from jobplane.runtoken import run_token
+from jobplane_crds.envcontract import GitFetchLimits
 from jobplane_crds.podcontract import (
     DATA_DATABASE_FILE,
     DATA_DATABASE_MOUNT,
     DATA_DATABASE_UNAVAILABLE,
     PodContract,
 )
+from jobplane_crds.times import parse_time
 from jobplane_crds.v1alpha1 import (
     INPUTS_SECRET_KEY,
     INPUTS_SECRET_TYPE,
@@ -55,26 +39,9 @@ from jobplane_crds.v1alpha1 import (
 from jobplane_crds.v1alpha1.jobdefinition import effective_of
 from jobplane_operator.reconcile.waiting import KUEUE_ADMISSION, names_in_short
 
-# The environment contract with `jobplane run-pod` is defined once, on its side (imported above).
 __all__ = [
     "DATA_DATABASE_VOLUME",
     "DEFAULT_QUEUE",
-    "ENV_API_URL",
-    "ENV_CLASS_PATH",
-    "ENV_DATA",
-    "ENV_DATA_FILE",
-    "ENV_DRYRUN",
-    "ENV_GIT_MAX_BYTES",
-    "ENV_GIT_TIMEOUT",
-    "ENV_REPO_COMMIT",
-    "ENV_REPO_CREDENTIALS_DIR",
-    "ENV_REPO_SLUG",
-    "ENV_REPO_URL",
-    "ENV_RUN_NAME",
-    "ENV_RUN_NAMESPACE",
-    "ENV_RUN_TOKEN_FILE",
-    "ENV_RUN_UID",
-    "ENV_SOFT_TIME_LIMIT",
     "INPUTS_MOUNT",
     "LABEL_KUEUE_QUEUE",
     "RUN_TOKEN_KEY",
@@ -122,9 +89,6 @@ __all__ = [
 ]
 
 
-# The SDK settings that bound a fetch of job code (jobplane.settings: git_timeout, git_max_bytes).
-ENV_GIT_TIMEOUT = "JOBPLANE_GIT_TIMEOUT"
-ENV_GIT_MAX_BYTES = "JOBPLANE_GIT_MAX_BYTES"
 INPUTS_MOUNT = "/var/run/jobplane/inputs"
 INPUTS_KEY = INPUTS_SECRET_KEY
 RUN_TOKEN_MOUNT = "/var/run/jobplane/run-token"
@@ -338,15 +302,6 @@ def plan_job(
     uid = meta.uid
     name = job_name_for(meta.name, uid)
     spec = queue.spec if queue is not None else None
-    env: list[dict[str, Any]] = [
-        {"name": ENV_RUN_NAME, "value": meta.name},
-        {"name": ENV_RUN_UID, "value": uid},
-        {"name": ENV_RUN_NAMESPACE, "value": meta.namespace},
-        {"name": ENV_CLASS_PATH, "value": class_path},
-        {"name": ENV_QUEUE, "value": queue_name},
-        {"name": ENV_SOFT_TIME_LIMIT, "value": f"{soft_time_limit:g}"},
-        {"name": ENV_DRYRUN, "value": "true" if run.spec.dry_run else "false"},
-    ]
     volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
     mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
     secret = run.spec.inputs_secret_ref if has_sensitive_variables else None
@@ -354,19 +309,14 @@ def plan_job(
         # Inputs travel only as a mounted file from a Secret: never in the spec, env, or command line.
         volumes.append({"name": "inputs", "secret": {"secretName": secret, "defaultMode": 0o400}})
         mounts.append({"name": "inputs", "mountPath": INPUTS_MOUNT, "readOnly": True})
-        env.append({"name": ENV_DATA_FILE, "value": f"{INPUTS_MOUNT}/{INPUTS_KEY}"})
-    else:
-        # A sensitive job without a Secret runs with no inputs; spec.data is never copied for it.
-        data = {} if has_sensitive_variables else run.spec.data
-        env.append({"name": ENV_DATA, "value": json.dumps(data, sort_keys=True)})
+    # A sensitive job without a Secret runs with no inputs; spec.data is never copied for it.
+    data = {} if has_sensitive_variables else run.spec.data
     token_secret_ref = token_secret_name(name) if api_url else None
     if token_secret_ref:
         volumes.append(
             {"name": "run-token", "secret": {"secretName": token_secret_ref, "defaultMode": 0o400}}
         )
         mounts.append({"name": "run-token", "mountPath": RUN_TOKEN_MOUNT, "readOnly": True})
-        env.append({"name": ENV_API_URL, "value": api_url})
-        env.append({"name": ENV_RUN_TOKEN_FILE, "value": f"{RUN_TOKEN_MOUNT}/{RUN_TOKEN_KEY}"})
     if data_database_secret:
         # Referenced, never read: the kubelet mounts the key as a file. Optional, so that a missing Secret
         # or key starts the pod anyway and the runner ends the run saying which (DataDatabaseUnavailable)
@@ -384,22 +334,41 @@ def plan_job(
             }
         )
         mounts.append({"name": DATA_DATABASE_VOLUME, "mountPath": DATA_DATABASE_MOUNT, "readOnly": True})
-        env += PodContract.for_data_database(data_database_secret, data_database_secret_key).env()
     credentials = repository.credentials_secret_ref if repository else None
-    if repository is not None:
-        env += [
-            {"name": ENV_REPO_URL, "value": repository.url},
-            {"name": ENV_REPO_COMMIT, "value": repository.commit},
-            {"name": ENV_REPO_SLUG, "value": repository.slug},
-        ]
-        if repository.max_bytes is not None:
-            env.append({"name": ENV_GIT_MAX_BYTES, "value": str(repository.max_bytes)})
     if credentials:
         volumes.append(
             {"name": "git-credentials", "secret": {"secretName": credentials, "defaultMode": 0o400}}
         )
         mounts.append({"name": "git-credentials", "mountPath": CREDENTIALS_MOUNT, "readOnly": True})
-        env.append({"name": ENV_REPO_CREDENTIALS_DIR, "value": CREDENTIALS_MOUNT})
+    data_database = (
+        PodContract.for_data_database(data_database_secret, data_database_secret_key)
+        if data_database_secret
+        else PodContract()
+    )
+    # What the pod is told, as the runner reads it (the pod contract): the names of the files above, never
+    # what is in them.
+    contract = PodContract(
+        run_name=meta.name,
+        run_uid=uid,
+        run_namespace=meta.namespace,
+        run_class_path=class_path,
+        run_queue=queue_name,
+        run_soft_time_limit=soft_time_limit,
+        run_dryrun=run.spec.dry_run,
+        run_data_file=Path(INPUTS_MOUNT, INPUTS_KEY) if secret else None,
+        run_data=None if secret else json.dumps(data, sort_keys=True),
+        api_url=api_url if token_secret_ref else None,
+        run_token_file=Path(RUN_TOKEN_MOUNT, RUN_TOKEN_KEY) if token_secret_ref else None,
+        data_database_url_file=data_database.data_database_url_file,
+        data_database_secret=data_database.data_database_secret,
+        repo_url=repository.url if repository else None,
+        repo_commit=repository.commit if repository else None,
+        repo_slug=repository.slug if repository else None,
+        repo_credentials_dir=Path(CREDENTIALS_MOUNT) if credentials else None,
+    )
+    env: list[dict[str, Any]] = [*contract.env()]
+    if repository is not None and repository.max_bytes is not None:
+        env += GitFetchLimits(git_max_bytes=repository.max_bytes).env()
 
     labels = {
         LABEL_MANAGED_BY: "jobplane",
@@ -941,7 +910,7 @@ def _summary(terminated: dict[str, Any]) -> dict[str, Any]:
 def _since(timestamp: str | None, now: datetime) -> timedelta:
     if not timestamp:
         return timedelta(0)
-    return now - datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    return now - (parse_time(timestamp) or now)
 
 
 def _terminated(pod: dict[str, Any]) -> dict[str, Any] | None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from jobplane_crds.times import parse_time
 from jobplane_crds.v1alpha1 import (
     APPROVAL_ANNOTATION,
     INPUTS_SECRET_KEY,
@@ -55,11 +56,8 @@ def run_name(schedule_name: str, fire: datetime) -> str:
 
 
 def _parse(value: Any) -> datetime | None:
-    if not value:
-        return None
-    if isinstance(value, datetime):
-        return aware(value).astimezone(UTC)
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
+    moment = parse_time(value)
+    return moment.astimezone(UTC) if moment is not None else None
 
 
 def _scheduled_at(run: dict[str, Any]) -> datetime | None:

@@ -19,6 +19,7 @@ from jobplane.pod import (
     build_summary,
     data_database_url,
     load_data,
+    read_contract,
     read_pod_run,
     scrub,
 )
@@ -31,32 +32,35 @@ SECRET = "s3cr3t-Pa55word"
 
 
 def test_no_data_means_an_empty_object() -> None:
-    assert load_data({}) == ({}, False)
-    assert load_data({"JOBPLANE_RUN_DATA": "  "}) == ({}, False)
+    assert load_data(read_contract({})) == ({}, False)
+    assert load_data(read_contract({"JOBPLANE_RUN_DATA": "  "})) == ({}, False)
 
 
 def test_data_from_env() -> None:
-    assert load_data({"JOBPLANE_RUN_DATA": '{"who": "Ann"}'}) == ({"who": "Ann"}, False)
+    assert load_data(read_contract({"JOBPLANE_RUN_DATA": '{"who": "Ann"}'})) == ({"who": "Ann"}, False)
 
 
 def test_data_from_file(tmp_path: Path) -> None:
     path = tmp_path / "data.json"
     path.write_text(json.dumps({"password": SECRET}), encoding="utf-8")
-    assert load_data({"JOBPLANE_RUN_DATA_FILE": str(path)}) == ({"password": SECRET}, True)
+    assert load_data(read_contract({"JOBPLANE_RUN_DATA_FILE": str(path)})) == ({"password": SECRET}, True)
 
 
 def test_file_and_env_together_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "data.json"
     path.write_text("{}", encoding="utf-8")
     with pytest.raises(PodInputError, match="only one of"):
-        load_data({"JOBPLANE_RUN_DATA_FILE": str(path), "JOBPLANE_RUN_DATA": "{}"})
+        load_data(read_contract({"JOBPLANE_RUN_DATA_FILE": str(path), "JOBPLANE_RUN_DATA": "{}"}))
     # A blank env value next to the file is no conflict (a template may always set the variable).
-    assert load_data({"JOBPLANE_RUN_DATA_FILE": str(path), "JOBPLANE_RUN_DATA": ""}) == ({}, True)
+    assert load_data(read_contract({"JOBPLANE_RUN_DATA_FILE": str(path), "JOBPLANE_RUN_DATA": ""})) == (
+        {},
+        True,
+    )
 
 
 def test_missing_file_is_named_without_content(tmp_path: Path) -> None:
     with pytest.raises(PodInputError, match=r"cannot read .*missing\.json: No such file"):
-        load_data({"JOBPLANE_RUN_DATA_FILE": str(tmp_path / "missing.json")})
+        load_data(read_contract({"JOBPLANE_RUN_DATA_FILE": str(tmp_path / "missing.json")}))
 
 
 @pytest.mark.parametrize("key", ["JOBPLANE_RUN_DATA", "JOBPLANE_RUN_DATA_FILE"])
@@ -69,34 +73,38 @@ def test_invalid_json_error_never_quotes_the_data(tmp_path: Path, key: str) -> N
     else:
         env = {key: text}
     with pytest.raises(PodInputError) as caught:
-        load_data(env)
+        load_data(read_contract(env))
     assert "not valid JSON" in str(caught.value)
     assert SECRET not in str(caught.value)
     assert caught.value.kind == "InvalidInput"
 
 
 def test_class_path_argument_beats_env() -> None:
-    run = read_pod_run("a.B", {"JOBPLANE_RUN_CLASS_PATH": "c.D", "JOBPLANE_TERMINATION_MESSAGE_PATH": ""})
+    run = read_pod_run(
+        "a.B", read_contract({"JOBPLANE_RUN_CLASS_PATH": "c.D", "JOBPLANE_TERMINATION_MESSAGE_PATH": ""})
+    )
     assert run.class_path == "a.B"
-    assert read_pod_run(None, {"JOBPLANE_RUN_CLASS_PATH": "c.D"}).class_path == "c.D"
+    assert read_pod_run(None, read_contract({"JOBPLANE_RUN_CLASS_PATH": "c.D"})).class_path == "c.D"
 
 
 def test_missing_class_path_is_refused() -> None:
     with pytest.raises(PodInputError, match="no job class path"):
-        read_pod_run(None, {})
+        read_pod_run(None, read_contract({}))
 
 
 def test_identity_limits_and_flags_from_env(tmp_path: Path) -> None:
     run = read_pod_run(
         "a.B",
-        {
-            "JOBPLANE_RUN_NAME": "nightly-1",
-            "JOBPLANE_RUN_UID": "0b7c5d0e-3d6c-4d8e-9d34-7d1b8c3f5a11",
-            "JOBPLANE_RUN_USER": "ann",
-            "JOBPLANE_RUN_SOFT_TIME_LIMIT": "2.5",
-            "JOBPLANE_RUN_DRYRUN": "True",
-            "JOBPLANE_TERMINATION_MESSAGE_PATH": str(tmp_path / "msg"),
-        },
+        read_contract(
+            {
+                "JOBPLANE_RUN_NAME": "nightly-1",
+                "JOBPLANE_RUN_UID": "0b7c5d0e-3d6c-4d8e-9d34-7d1b8c3f5a11",
+                "JOBPLANE_RUN_USER": "ann",
+                "JOBPLANE_RUN_SOFT_TIME_LIMIT": "2.5",
+                "JOBPLANE_RUN_DRYRUN": "True",
+                "JOBPLANE_TERMINATION_MESSAGE_PATH": str(tmp_path / "msg"),
+            }
+        ),
     )
     assert (run.run_name, run.run_uid, run.user) == (
         "nightly-1",
@@ -109,7 +117,7 @@ def test_identity_limits_and_flags_from_env(tmp_path: Path) -> None:
 
 
 def test_defaults_without_env() -> None:
-    run = read_pod_run("a.B", {})
+    run = read_pod_run("a.B", read_contract({}))
     assert run.soft_time_limit is None
     assert run.dryrun is False
     assert run.run_name is None
@@ -122,12 +130,12 @@ def test_defaults_without_env() -> None:
 @pytest.mark.parametrize("value", ["0", "-1", "soon", "inf", "nan"])
 def test_bad_soft_limit_is_refused(value: str) -> None:
     with pytest.raises(PodInputError, match="JOBPLANE_RUN_SOFT_TIME_LIMIT"):
-        read_pod_run("a.B", {"JOBPLANE_RUN_SOFT_TIME_LIMIT": value})
+        read_pod_run("a.B", read_contract({"JOBPLANE_RUN_SOFT_TIME_LIMIT": value}))
 
 
 def test_bad_dryrun_flag_is_refused() -> None:
     with pytest.raises(PodInputError, match="JOBPLANE_RUN_DRYRUN must be true or false"):
-        read_pod_run("a.B", {"JOBPLANE_RUN_DRYRUN": "maybe"})
+        read_pod_run("a.B", read_contract({"JOBPLANE_RUN_DRYRUN": "maybe"}))
 
 
 # --- the termination message -------------------------------------------------------------------
@@ -157,10 +165,13 @@ def test_summary_carries_a_reason_only_when_the_pod_gives_one() -> None:
 def test_the_data_database_comes_from_the_contracts_file_else_the_settings(tmp_path: Path) -> None:
     path = tmp_path / "url"
     path.write_text("sqlite:///data.db\n", encoding="utf-8")
-    contract = {"JOBPLANE_DATA_DATABASE_URL_FILE": str(path)}
+    contract = read_contract({"JOBPLANE_DATA_DATABASE_URL_FILE": str(path)})
     assert data_database_url(contract, Settings()) == "sqlite:///data.db"
-    assert data_database_url({}, Settings(data_database_url="sqlite:///by-hand.db")) == "sqlite:///by-hand.db"
-    assert data_database_url({}, Settings()) is None
+    assert (
+        data_database_url(read_contract({}), Settings(data_database_url="sqlite:///by-hand.db"))
+        == "sqlite:///by-hand.db"
+    )
+    assert data_database_url(read_contract({}), Settings()) is None
     with pytest.raises(PodInputError, match="set only one of") as both:
         data_database_url(contract, Settings(data_database_url="sqlite:///by-hand.db"))
     assert both.value.kind == "InvalidInput"
@@ -168,7 +179,9 @@ def test_the_data_database_comes_from_the_contracts_file_else_the_settings(tmp_p
 
 def test_a_data_database_file_that_is_not_there_is_unavailable(tmp_path: Path) -> None:
     with pytest.raises(PodInputError) as caught:
-        data_database_url({"JOBPLANE_DATA_DATABASE_URL_FILE": str(tmp_path / "url")}, Settings())
+        data_database_url(
+            read_contract({"JOBPLANE_DATA_DATABASE_URL_FILE": str(tmp_path / "url")}), Settings()
+        )
     assert caught.value.kind == "DataDatabaseUnavailable"
 
 

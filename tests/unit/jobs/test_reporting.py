@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from jobplane.joblog import LogEntry
-from jobplane.pod import PodRun, StdoutReporter, make_reporter
+from jobplane.pod import PodRun, StdoutReporter, make_reporter, read_contract
 from jobplane.reporting import ApiReporter
 from jobplane.variables import VariableError
 from tests.cluster.cluster import free_port, wait_for
@@ -345,9 +345,13 @@ def test_run_pod_reports_to_the_api_only_with_a_url_and_a_token_file(api: FakeAp
     out, err = io.StringIO(), io.StringIO()
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")
-    assert isinstance(make_reporter(pod_run(), {}, out=out, err=err, max_file_size=10), StdoutReporter)
+    assert isinstance(
+        make_reporter(pod_run(), read_contract({}), out=out, err=err, max_file_size=10), StdoutReporter
+    )
     only_url = {"JOBPLANE_API_URL": api.url}
-    assert isinstance(make_reporter(pod_run(), only_url, out=out, err=err, max_file_size=10), StdoutReporter)
+    assert isinstance(
+        make_reporter(pod_run(), read_contract(only_url), out=out, err=err, max_file_size=10), StdoutReporter
+    )
     env = {
         **only_url,
         "JOBPLANE_RUN_TOKEN_FILE": str(token_file),
@@ -355,7 +359,7 @@ def test_run_pod_reports_to_the_api_only_with_a_url_and_a_token_file(api: FakeAp
         "JOBPLANE_RUN_QUEUE": "network",
         "JOBPLANE_REPO_COMMIT": "c" * 40,
     }
-    chosen = make_reporter(pod_run(), env, out=out, err=err, max_file_size=10)
+    chosen = make_reporter(pod_run(), read_contract(env), out=out, err=err, max_file_size=10)
     assert isinstance(chosen, ApiReporter)
     chosen.started()
     chosen.close()
@@ -375,6 +379,6 @@ def test_run_pod_reports_to_the_api_only_with_a_url_and_a_token_file(api: FakeAp
 def test_an_unreadable_token_file_falls_back_to_stdout(tmp_path: Path) -> None:
     err = io.StringIO()
     env = {"JOBPLANE_API_URL": "http://api", "JOBPLANE_RUN_TOKEN_FILE": str(tmp_path / "missing")}
-    chosen = make_reporter(pod_run(), env, out=io.StringIO(), err=err, max_file_size=10)
+    chosen = make_reporter(pod_run(), read_contract(env), out=io.StringIO(), err=err, max_file_size=10)
     assert isinstance(chosen, StdoutReporter)
     assert "cannot read the run token" in err.getvalue()

@@ -23,12 +23,6 @@ from jobplane_operator.kube import SecretData
 from jobplane_operator.reconcile.collection import finished_at, run_queue_name
 from jobplane_operator.reconcile.jobrun import (
     DATA_DATABASE_VOLUME,
-    ENV_DATA,
-    ENV_DATA_FILE,
-    ENV_REPO_COMMIT,
-    ENV_REPO_CREDENTIALS_DIR,
-    ENV_REPO_SLUG,
-    ENV_REPO_URL,
     INPUTS_MOUNT,
     LABEL_RUN_UID,
     Refusal,
@@ -60,6 +54,12 @@ from tests.unit.operator.test_reconcile_jobrepository import repository_secret
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 UID = "6f1f6c2e-3f0a-4d3e-9d7e-1b2c3d4e5f60"
+ENV_DATA = PodContract.env_name("run_data")
+ENV_DATA_FILE = PodContract.env_name("run_data_file")
+ENV_REPO_URL = PodContract.env_name("repo_url")
+ENV_REPO_COMMIT = PodContract.env_name("repo_commit")
+ENV_REPO_SLUG = PodContract.env_name("repo_slug")
+ENV_REPO_CREDENTIALS_DIR = PodContract.env_name("repo_credentials_dir")
 
 
 def make_run(name: str = "nightly-audit", **spec: Any) -> JobRun:
@@ -1429,7 +1429,19 @@ def test_the_data_database_reaches_a_run_pod_only_as_an_optional_mounted_secret_
     }
     assert pod["securityContext"]["fsGroup"] == 10001  # the non-root job can read the 0400 file
     # What the runner reads (the pod contract) is what was written; the URL is nowhere in the spec.
-    assert PodContract.read(env_of(job)) == PodContract.for_data_database("jobplane-data-database", "DB_URL")
+    told = PodContract.for_data_database("jobplane-data-database", "DB_URL")
+    assert PodContract.read(env_of(job)) == PodContract(
+        run_name="nightly-audit",
+        run_uid=UID,
+        run_namespace="ops",
+        run_class_path="audit.Audit",
+        run_queue="default",
+        run_soft_time_limit=60,
+        run_dryrun=False,
+        run_data='{"site": "ams1"}',
+        data_database_url_file=told.data_database_url_file,
+        data_database_secret=told.data_database_secret,
+    )
     container = pod["containers"][0]
     assert all("valueFrom" not in item for item in container["env"])
     assert "://" not in json.dumps(job)

@@ -12,11 +12,9 @@ from pydantic import ValidationError
 
 from jobplane.runtoken import run_token, verify_run_token
 from jobplane.settings import Settings
+from jobplane_crds.podcontract import PodContract
 from jobplane_crds.v1alpha1 import JobRun
 from jobplane_operator.reconcile.jobrun import (
-    ENV_API_URL,
-    ENV_RUN_NAMESPACE,
-    ENV_RUN_TOKEN_FILE,
     RUN_TOKEN_MOUNT,
     JobPlan,
     job_name_for,
@@ -28,6 +26,10 @@ from jobplane_operator.settings import OperatorSettings
 UID = "6f1f6c2e-3f0a-4d3e-9d7e-1b2c3d4e5f60"
 KEY = b"k" * 32
 API_URL = "http://jobplane-api.jobplane.svc:8000"
+
+ENV_API_URL = PodContract.env_name("api_url")
+ENV_RUN_NAMESPACE = PodContract.env_name("run_namespace")
+ENV_RUN_TOKEN_FILE = PodContract.env_name("run_token_file")
 
 
 def make_run(**spec: Any) -> JobRun:
