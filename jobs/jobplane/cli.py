@@ -14,8 +14,10 @@ import getpass
 import json
 import logging
 import os
+import signal
 import sqlite3
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -543,8 +545,17 @@ def _read_settings(args: argparse.Namespace) -> Settings | LocalRunSettings | No
         return None
 
 
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    os._exit(128 + signum)  # the status of a process killed by the signal (pod.EXIT_TERMINATED)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command in ("run-pod", "sync-repo") and threading.current_thread() is threading.main_thread():
+        # A pod's main process is PID 1 of its container, and the kernel drops the signals PID 1 has no
+        # handler for: a pod deleted before run-pod installs its own handler (after the job's code is
+        # fetched and imported) would run on to the end of its grace period. Until then, SIGTERM ends it.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
     settings = _read_settings(args)
     if settings is None:
         return EXIT_BAD_INPUT

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -312,3 +313,42 @@ def test_sigterm_ends_the_run_at_once_with_a_summary(run_pod: RunPod) -> None:
     assert done.code == 143
     assert done.message is not None
     assert done.message["error"].startswith("Terminated: the pod received SIGTERM")
+
+
+def test_as_pid_1_a_sigterm_before_the_jobs_code_is_fetched_still_ends_the_pod(run_pod: RunPod) -> None:
+    """A pod's main process is PID 1 of its container, where the kernel drops the signals it has no handler
+    for. Deleted while its job's code is still being fetched (a Git server that never answers here), the pod
+    must end now, not at the end of its grace period."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    held: list[socket.socket] = []
+    port = server.getsockname()[1]
+    env = run_pod.env(
+        run_pod.root,
+        {
+            "JOBPLANE_REPO_URL": f"http://127.0.0.1:{port}/netops.git",
+            "JOBPLANE_REPO_COMMIT": "0" * 40,
+            "JOBPLANE_REPO_SLUG": "netops",
+            "JOBPLANE_GIT_WORKDIR": str(run_pod.tmp / "git"),
+        },
+    )
+    # Its own PID namespace, as a container's: run-pod is PID 1 there (unshare waits for it, outside).
+    command = ["unshare", "--pid", "--fork", "--kill-child", sys.executable, "-m", "jobplane.cli", "run-pod"]
+    process = subprocess.Popen([*command, "netops.jobs.hello.Hello"], cwd=run_pod.tmp, env=env)
+    try:
+        server.settimeout(60)
+        held.append(server.accept()[0])  # git asks for the repository: run-pod is fetching
+        (pid_1,) = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+        (ns_pids,) = [
+            line for line in Path(f"/proc/{pid_1}/status").read_text().splitlines() if "NSpid" in line
+        ]
+        assert ns_pids.split()[-1] == "1", ns_pids  # its pid in its own namespace
+        os.kill(int(pid_1), signal.SIGTERM)
+        assert process.wait(timeout=15) == 143
+    finally:
+        process.kill()
+        process.wait()
+        for connection in held:
+            connection.close()
+        server.close()
