@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 
 from jobplane.store.models import JobResult, JobResultTombstone, JobStatus
-from jobplane.store.results import log_count_columns
+from jobplane.store.results import log_count_columns, upsert_job_result
 from jobplane_api.kube import display_name
 from jobplane_api.services.result_events import notify_result_changed
 from jobplane_crds.times import parse_time
@@ -289,24 +289,6 @@ def plan_result(
     return ResultChange(create=False, values=changes) if changes else None
 
 
-def _insert_ignoring_conflict(session: Session, values: dict[str, Any]) -> bool:
-    """Insert the row unless another writer (an API replica, the run's creator) just did; True if inserted."""
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    dialect = session.get_bind().dialect.name
-    statement: postgresql.Insert | sqlite.Insert
-    if dialect == "postgresql":
-        statement = (
-            postgresql.insert(JobResult).values(**values).on_conflict_do_nothing(index_elements=["id"])
-        )
-    elif dialect == "sqlite":
-        statement = sqlite.insert(JobResult).values(**values).on_conflict_do_nothing(index_elements=["id"])
-    else:  # pragma: no cover - the store runs on Postgres or SQLite only
-        raise RuntimeError(f"unsupported database {dialect}")
-    # RETURNING tells an insert from a conflict; rowcount does not under psycopg (always -1 here).
-    return session.execute(statement.returning(JobResult.id)).first() is not None
-
-
 class RunMirror:
     """Watches the JobRuns of ``settings.mirrored_namespaces`` and keeps their JobResults in line."""
 
@@ -409,7 +391,8 @@ class RunMirror:
                 if change.ends:
                     values.update(log_count_columns(session=session, job_result_id=uid))
                 if change.create:
-                    if not _insert_ignoring_conflict(session, values):
+                    # Unless another writer (an API replica, the run's creator) just did.
+                    if upsert_job_result(session, values) is None:
                         continue
                 else:
                     session.execute(update(JobResult).where(JobResult.id == uid).values(**values))

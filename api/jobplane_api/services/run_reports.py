@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from jobplane.joblog import LogEntry
 from jobplane.runtoken import verify_run_token
 from jobplane.store.models import FileProxy, JobLogEntry, JobResult, JobStatus
-from jobplane.store.results import log_count_columns
+from jobplane.store.results import log_count_columns, upsert_job_result
 from jobplane_api.errors import ApiError, NotFound, PayloadTooLarge, Unavailable
 from jobplane_api.services.result_events import notify_result_changed
 
@@ -118,8 +118,6 @@ def record_started(
     queue and commit it lacks: the pod may report before the run's first status, which also has them.
     A terminal row is left as it is.
     """
-    from sqlalchemy.dialects import postgresql, sqlite
-
     values: dict[str, Any] = {
         "id": run_uid,
         "name": _clip("name", class_path),
@@ -133,17 +131,8 @@ def record_started(
         "queue": _clip("queue", queue),
         "commit": _clip("commit", commit),
     }
-    dialect = session.get_bind().dialect.name
-    statement: postgresql.Insert | sqlite.Insert
-    if dialect == "postgresql":
-        statement = (
-            postgresql.insert(JobResult).values(**values).on_conflict_do_nothing(index_elements=["id"])
-        )
-    else:
-        statement = sqlite.insert(JobResult).values(**values).on_conflict_do_nothing(index_elements=["id"])
-    # RETURNING rather than rowcount, which the ORM's insert path leaves at -1 on psycopg.
     notify_result_changed(session, run_uid)
-    if session.execute(statement.returning(JobResult.id)).first() is not None:
+    if upsert_job_result(session, values) is not None:
         log.info("run started, result created run_uid=%s class_path=%s", run_uid, class_path)
         return
     session.execute(

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from jobplane.schema import JobDataError, validate_data
-from jobplane.store.models import FileProxy, JobResult, JobStatus
+from jobplane.store.models import FileProxy, JobStatus
+from jobplane.store.results import upsert_job_result
 from jobplane_api.errors import BadRequest, NotInstalled, PayloadTooLarge, PermissionDenied, Unavailable
 from jobplane_api.schemas import JobRunResponse
 from jobplane_api.services.jobs import JOB, class_path_of, job_queue_names, lookup_job
@@ -208,12 +208,13 @@ def run_job(
     }
     # The mirror may have recorded the run already (it watches JobRuns): insert or complete that row, in one
     # statement that returns it (one round trip where an insert, an update and a read took three).
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    upsert = insert(JobResult).values(id=run_uid, status=JobStatus.PENDING, date_created=now, **values)
-    result = session.execute(
-        upsert.on_conflict_do_update(index_elements=[JobResult.id], set_=values).returning(JobResult),
-        execution_options={"populate_existing": True},
-    ).scalar_one()
+    # Its status and creation time stay the mirror's: the run may have moved on meanwhile.
+    result = upsert_job_result(
+        session,
+        {"id": run_uid, "status": JobStatus.PENDING, "date_created": now, **values},
+        update_columns=values,
+    )
+    assert result is not None  # a row is always written (inserted or updated) and returned
     for name, upload in request.files.items():
         session.add(
             FileProxy(

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import ColumnDefault, Engine, bindparam, delete, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.base import Executable
 
 from jobplane.joblog import LogEntry
 from jobplane.store.database import create_store_engine, ensure_schema, make_sessionmaker
@@ -28,6 +30,7 @@ __all__ = [
     "list_log_entries",
     "log_count_columns",
     "mark_started",
+    "upsert_job_result",
 ]
 
 
@@ -57,6 +60,76 @@ def create_job_result(
     session.add(result)
     session.flush()
     return result
+
+
+@functools.cache
+def _upsert_statement(update_columns: tuple[str, ...]) -> Executable:
+    """``INSERT ... ON CONFLICT (id) DO NOTHING`` (no ``update_columns``) or ``DO UPDATE SET`` those columns,
+    ``RETURNING`` the row: one statement per column set, built once, as a ``text()`` with a typed bind
+    parameter and a typed result column per column of the table.
+
+    Not SQLAlchemy's ``postgresql.insert(...).on_conflict_do_update(...)``: in SQLAlchemy 2.0 the dialects'
+    ``Insert`` has no cache key (``inherit_cache = False``, logged ``[no key]``; cacheable from 2.1 on), so
+    it was compiled anew on every execution, the largest part of the run endpoint's SQL CPU. A ``text()``
+    with typed parameters is cached per dialect like any other statement; its SQL is the upsert that
+    Postgres and SQLite (3.35+) both speak, and the types still convert each value (UUIDs, aware
+    timestamps, JSON/JSONB, with Postgres's bind casts) as the ORM's insert did; it returns the row as
+    JobResult entities.
+    """
+    table = JobResult.__table__
+    names = [column.name for column in table.columns]
+
+    def quoted(name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    conflict = (
+        "DO UPDATE SET " + ", ".join(f"{quoted(name)} = excluded.{quoted(name)}" for name in update_columns)
+        if update_columns
+        else "DO NOTHING"
+    )
+    sql = (
+        f"INSERT INTO {quoted(JobResult.__tablename__)} ({', '.join(quoted(name) for name in names)}) "
+        f"VALUES ({', '.join(f':{name}' for name in names)}) "
+        f"ON CONFLICT ({quoted('id')}) {conflict} "
+        f"RETURNING {', '.join(quoted(name) for name in names)}"
+    )
+    typed = [bindparam(column.name, type_=column.type) for column in table.columns]
+    # The ORM statement itself is kept too: its cache key (30 parameters' worth) is then computed once.
+    return select(JobResult).from_statement(text(sql).bindparams(*typed).columns(*table.columns))
+
+
+def _default_of(default: Any) -> Any:
+    """A column's Python-side default (what the ORM's insert would have used for a value not given)."""
+    if not isinstance(default, ColumnDefault):
+        return None
+    return default.arg(None) if default.is_callable else default.arg
+
+
+def upsert_job_result(
+    session: Session, values: Mapping[str, Any], *, update_columns: Collection[str] = ()
+) -> JobResult | None:
+    """Insert the JobResult ``values`` describe (``id`` required; columns not given take their defaults);
+    if a row of that id exists already (another writer came first), set only ``update_columns`` of it to
+    the given values, or leave it as it is when none are named.
+
+    Returns the row as stored after the statement (loaded into the session, replacing what it held), or
+    None when an existing row was left as it is. The one upsert of job results: the run endpoint, the
+    JobRun mirror and the pod's first report all write through it.
+    """
+    columns = JobResult.__table__.columns
+    unknown = (set(values) | set(update_columns)) - {column.name for column in columns}
+    if unknown or "id" not in values:
+        raise ValueError(f"not a job result row: unknown columns {sorted(unknown)}, id {values.get('id')!r}")
+    row = {
+        column.name: values[column.name] if column.name in values else _default_of(column.default)
+        for column in columns
+    }
+    statement = _upsert_statement(tuple(column.name for column in columns if column.name in update_columns))
+    return session.execute(
+        statement,
+        row,
+        execution_options={"populate_existing": True},
+    ).scalar_one_or_none()
 
 
 def get_job_result(*, session: Session, job_result_id: uuid.UUID) -> JobResult | None:

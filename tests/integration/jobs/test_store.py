@@ -190,3 +190,66 @@ def test_two_processes_migrating_at_once_both_succeed(store_url: str) -> None:
     finally:
         for engine in engines:
             engine.dispose()
+
+
+def test_the_one_upsert_inserts_keeps_or_completes_a_row_and_is_compiled_once(store_url: str) -> None:
+    """results.upsert_job_result on both backends: a new row takes the columns' defaults; a row another
+    writer made first is left as it is, or gets only the columns named; the statement is cached."""
+    from sqlalchemy import event
+    from sqlalchemy.engine.default import DefaultExecutionContext
+    from sqlalchemy.engine.interfaces import CacheStats
+
+    engine = create_store_engine(store_url)
+    ensure_schema(engine)
+    hits: list[Any] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _seen(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+        if statement.startswith('INSERT INTO "job_result"'):
+            assert isinstance(context, DefaultExecutionContext)
+            hits.append(context.cache_hit)
+
+    made_at = datetime(2026, 11, 25, 10, 0, 1, tzinfo=UTC)
+    uid = uuid.uuid4()
+    with make_sessionmaker(engine)() as session, session.begin():
+        first = results.upsert_job_result(
+            session,
+            {"id": uid, "name": "Hello", "job_class_path": "hello.Hello", "status": JobStatus.STARTED,
+             "date_created": made_at, "task_kwargs": {"who": "Ada", "n": [1, 2]}, "user": "ada"},
+        )  # fmt: skip
+        assert first is not None
+        assert (first.status, first.date_created, first.task_kwargs) == (
+            JobStatus.STARTED,
+            made_at,
+            {"who": "Ada", "n": [1, 2]},
+        )
+        assert (first.info_log_count, first.dry_run, first.result, first.queue) == (0, False, None, None)
+        # Another writer's insert of the same run: left as it is.
+        kept = results.upsert_job_result(
+            session, {"id": uid, "name": "Other", "job_class_path": "x.Y", "status": JobStatus.PENDING}
+        )
+        assert kept is None
+        # The run's creator completes it: only the columns it names; status and creation time stay.
+        completed = results.upsert_job_result(
+            session,
+            {"id": uid, "name": "Hello!", "job_class_path": "hello.Hello", "status": JobStatus.PENDING,
+             "date_created": made_at + timedelta(hours=1), "queue": "default", "task_kwargs": None},
+            update_columns=["name", "queue", "task_kwargs"],
+        )  # fmt: skip
+        assert completed is first  # the session's object, refreshed from what the statement returned
+        assert (completed.name, completed.queue, completed.task_kwargs) == ("Hello!", "default", None)
+        assert (completed.status, completed.date_created) == (JobStatus.STARTED, made_at)
+        # A row without a creation time takes the column's default (now), as the ORM's insert did.
+        other = results.upsert_job_result(session, {"id": uuid.uuid4(), "name": "N", "job_class_path": "n.N"})
+        assert other is not None
+        assert other.status == JobStatus.PENDING
+        assert abs(other.date_created - datetime.now(UTC)) < timedelta(minutes=5)
+        with pytest.raises(ValueError, match="unknown columns"):
+            results.upsert_job_result(session, {"id": uuid.uuid4(), "colour": "red"})
+    with make_sessionmaker(engine)() as session:
+        stored = session.get(JobResult, uid)
+        assert stored is not None
+        assert (stored.name, stored.status, stored.task_kwargs) == ("Hello!", JobStatus.STARTED, None)
+    # Compiled once per statement shape (insert-or-keep, insert-or-complete), then taken from the cache.
+    assert hits == [CacheStats.CACHE_MISS, CacheStats.CACHE_HIT, CacheStats.CACHE_MISS, CacheStats.CACHE_HIT]
+    engine.dispose()
