@@ -21,16 +21,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from jobplane_api.errors import ApiError
 from jobplane_api.settings import ApiSettings
 from jobplane_api.ui.auth import SESSION_COOKIE, CsrfFailed, LoginRequired, login_url, optional_user
+from jobplane_api.ui.headers import PageSecurityHeaders
 from jobplane_api.ui.templating import STATIC_DIR, is_htmx, render
 
 __all__ = ["install_ui"]
-
-# Only our own files: the vendored htmx and its extension, Pico CSS, and ui.js. Pico and htmx's indicator
-# styles set style attributes, hence 'unsafe-inline' for styles only.
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-    "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
-)
 
 
 def _is_api(request: Request) -> bool:
@@ -52,15 +46,7 @@ def install_ui(app: FastAPI) -> None:
     for router in ROUTERS:
         app.include_router(router, include_in_schema=False)
 
-    @app.middleware("http")
-    async def _security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
-        response: Response = await call_next(request)
-        if not _is_api(request):
-            response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-            response.headers.setdefault("X-Frame-Options", "DENY")
-            response.headers.setdefault("X-Content-Type-Options", "nosniff")
-            response.headers.setdefault("Referrer-Policy", "same-origin")
-        return response
+    app.add_middleware(PageSecurityHeaders)
 
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, exc: LoginRequired) -> Response:
