@@ -7,24 +7,29 @@ each decision in a short transaction, safely alongside other API replicas doing 
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import threading
+import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from jobplane.store.models import JobResult, JobResultTombstone, JobStatus
 from jobplane.store.results import log_count_columns, upsert_job_result
-from jobplane_api.kube import display_name
+from jobplane_api.kube import LISTED, display_name
 from jobplane_api.services.result_events import notify_result_changed
 from jobplane_crds.times import parse_time
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session, sessionmaker
+    from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
     from jobplane_api.kube import Informer, KubeGateway
     from jobplane_api.settings import ApiSettings
@@ -33,7 +38,10 @@ __all__ = [
     "PHASE_STATUS",
     "ExistingResult",
     "ResultChange",
+    "RunClaim",
     "RunMirror",
+    "RunsWritten",
+    "creating_run",
     "plan_result",
     "scheduled_job_of",
     "waiting_of",
@@ -289,6 +297,134 @@ def plan_result(
     return ResultChange(create=False, values=changes) if changes else None
 
 
+_WRITTEN = "jobplane.runs_written"  # session.info: the registry (set by the mirror's sessionmaker)
+_CLAIMS = "jobplane.run_claims"  # session.info: the claims the session's transaction will settle
+
+
+class RunClaim:
+    """A run the endpoint of this process created and is recording, at the version its create answered."""
+
+    def __init__(self, uid: str, resource_version: str) -> None:
+        self.uid = uid
+        self.resource_version = resource_version
+        self.complete = False  # the row as written leaves nothing for the mirror to add for that version
+        self.committed = False
+        self.settled = threading.Event()
+
+    def recorded(self, row: JobResult, definition: Mapping[str, Any], run: Mapping[str, Any]) -> None:
+        """The endpoint wrote ``row`` for ``run``: complete if the mirror's own plan for it is empty (the
+        plan it would make from the same definition), so the skip can never drop what it would write."""
+        change = plan_result(
+            run,
+            ExistingResult.of(row),
+            job_name=display_name(definition),
+            job_model_id=uuid.UUID(str(definition["metadata"]["uid"])),
+        )
+        self.complete = change is None
+
+    def settle(self, *, committed: bool) -> None:
+        self.committed = committed
+        self.settled.set()
+
+
+class RunsWritten:
+    """The runs whose rows the run endpoint of this process wrote, so that the mirror's watch event for the
+    very version of the run the endpoint recorded (the JobRun as created) costs no transaction.
+
+    The endpoint announces a create before it sends it (:meth:`creating`) and claims the run it made as soon
+    as the apiserver answers; the claim settles when the request's transaction ends. The watch event of a
+    new run can only come after its create was sent, so the mirror, seeing it, waits for the creates then
+    in flight to be answered, then for the claim of that run, if any, to settle (at most ``wait`` seconds
+    in all), and skips it only if the transaction committed a row complete for that version. Any other
+    version of the run (a status the operator wrote since), a rollback, a row the mirror would add to, a
+    timeout: the run is mirrored as before. Other replicas' mirrors are not told and mirror as before.
+    """
+
+    def __init__(self, *, capacity: int = 4096, wait: float = 5.0) -> None:
+        self._capacity = capacity
+        self._wait = wait
+        self._changed = threading.Condition()
+        self._claims: OrderedDict[str, RunClaim] = OrderedDict()
+        self._in_flight: set[int] = set()
+        self._tickets = itertools.count()
+
+    def install(self, sessions: sessionmaker[Session]) -> None:
+        """Make the sessions of ``sessions`` carry this registry, and settle their claims as they end."""
+        sessions.configure(info={_WRITTEN: self})
+        event.listen(sessions, "after_commit", self._committed)
+        event.listen(sessions, "after_transaction_end", self._ended)
+
+    def uninstall(self, sessions: sessionmaker[Session]) -> None:
+        sessions.configure(info={})
+        event.remove(sessions, "after_commit", self._committed)
+        event.remove(sessions, "after_transaction_end", self._ended)
+
+    @contextmanager
+    def creating(self, session: Session) -> Iterator[Callable[[Mapping[str, Any]], RunClaim]]:
+        """Around one create of a run: yields the function claiming the run it made."""
+        ticket = next(self._tickets)
+        with self._changed:
+            self._in_flight.add(ticket)
+        try:
+            yield lambda run: self._claim(session, run)
+        finally:
+            with self._changed:
+                self._in_flight.discard(ticket)
+                self._changed.notify_all()
+
+    def _claim(self, session: Session, run: Mapping[str, Any]) -> RunClaim:
+        meta = run["metadata"]
+        claim = RunClaim(str(meta["uid"]), str(meta.get("resourceVersion") or ""))
+        session.info.setdefault(_CLAIMS, []).append(claim)
+        with self._changed:
+            self._claims[claim.uid] = claim
+            while len(self._claims) > self._capacity:  # events that came before their claim, never taken
+                self._claims.popitem(last=False)[1].settle(committed=False)
+            self._changed.notify_all()
+        return claim
+
+    def covers(self, kind: str, run: Mapping[str, Any]) -> bool:
+        """Whether the endpoint's own committed row already says all the mirror would for this event."""
+        meta = run.get("metadata") or {}
+        uid = str(meta.get("uid"))
+        deadline = time.monotonic() + self._wait
+        with self._changed:
+            if kind in ("ADDED", LISTED):
+                # Only a create sent before this event was received can have made this run.
+                sent = set(self._in_flight)
+                while uid not in self._claims and sent & self._in_flight:
+                    if not self._changed.wait(deadline - time.monotonic()):
+                        break
+            claim = self._claims.pop(uid, None)
+        if claim is None or kind not in ("ADDED", LISTED) or not claim.resource_version:
+            return False
+        if claim.resource_version != str(meta.get("resourceVersion") or ""):
+            return False
+        settled = claim.settled.wait(max(0.0, deadline - time.monotonic()))
+        return settled and claim.committed and claim.complete
+
+    def _committed(self, session: Session) -> None:
+        for claim in session.info.pop(_CLAIMS, ()):
+            claim.settle(committed=True)
+
+    def _ended(self, session: Session, transaction: SessionTransaction) -> None:
+        if transaction.parent is None:  # the outermost one: rolled back or closed without a commit
+            for claim in session.info.pop(_CLAIMS, ()):
+                claim.settle(committed=False)
+
+
+@contextmanager
+def creating_run(session: Session) -> Iterator[Callable[[Mapping[str, Any]], RunClaim | None]]:
+    """Around the run endpoint's create of a run: yields the function claiming the run made (see
+    RunsWritten), or returning None if the session belongs to an API whose mirror does not run."""
+    written = session.info.get(_WRITTEN)
+    if not isinstance(written, RunsWritten):
+        yield lambda _run: None
+        return
+    with written.creating(session) as claim:
+        yield claim
+
+
 class RunMirror:
     """Watches the JobRuns of ``settings.mirrored_namespaces`` and keeps their JobResults in line."""
 
@@ -309,12 +445,14 @@ class RunMirror:
         self._orphan_grace = orphan_grace
         self._now = now
         self._informers: list[Informer] = []
+        self.written = RunsWritten()
 
     # --- lifecycle ---
     def start(self) -> None:
         """A daemon watch thread per namespace; each lists first, catching up on runs missed while down."""
         if self._informers:
             return
+        self.written.install(self._sessionmaker)
         for namespace in self._namespaces:
             informer = self._gateway.run_informer(
                 namespace,
@@ -329,6 +467,8 @@ class RunMirror:
     def stop(self) -> None:
         for informer in self._informers:
             informer.stop()
+        if self._informers:
+            self.written.uninstall(self._sessionmaker)
         self._informers = []
 
     def wait_synced(self, timeout: float | None = None) -> bool:
@@ -346,6 +486,8 @@ class RunMirror:
 
     # --- events ---
     def _on_event(self, kind: str, run: dict[str, Any]) -> None:
+        if self.written.covers(kind, run):
+            return
         # Names come from the definitions cache: wait (once, briefly) for its first list.
         self._gateway.wait_synced(10)
         self.apply(run, deleted=kind == "DELETED")

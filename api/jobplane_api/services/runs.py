@@ -17,6 +17,7 @@ from jobplane.store.results import upsert_job_result
 from jobplane_api.errors import BadRequest, NotInstalled, PayloadTooLarge, PermissionDenied, Unavailable
 from jobplane_api.schemas import JobRunResponse
 from jobplane_api.services.jobs import JOB, class_path_of, job_queue_names, lookup_job
+from jobplane_api.services.mirror import creating_run
 from jobplane_api.services.results import result_record, user_ids
 from jobplane_api.services.schedules import ScheduleInput, checked_schedule, create_scheduled_job
 from jobplane_crds.v1alpha1.jobdefinition import effective_of
@@ -176,15 +177,18 @@ def run_job(
         spec["inputsSecretRef"] = secret
     else:
         spec["data"] = data if not sensitive else {}
-    try:
-        run = kube.create_run(
-            namespace=namespace,
-            generate_name=f"{definition['metadata']['name'][:40].rstrip('-.')}-",
-            spec=spec,
-            labels={"jobplane.io/requested-via": "api"},
-        )
-    except KubeError as exc:
-        raise Unavailable(f"Could not create the run: {exc}") from None
+    # This process's mirror skips its watch event for the run as created, once this row is committed.
+    with creating_run(session) as claim_run:
+        try:
+            run = kube.create_run(
+                namespace=namespace,
+                generate_name=f"{definition['metadata']['name'][:40].rstrip('-.')}-",
+                spec=spec,
+                labels={"jobplane.io/requested-via": "api"},
+            )
+        except KubeError as exc:
+            raise Unavailable(f"Could not create the run: {exc}") from None
+        claim = claim_run(run)
     if secret is not None:
         try:
             kube.create_inputs_secret(run=run, name=secret, data_json=json.dumps(data))
@@ -215,6 +219,8 @@ def run_job(
         update_columns=values,
     )
     assert result is not None  # a row is always written (inserted or updated) and returned
+    if claim is not None:
+        claim.recorded(result, definition, run)
     for name, upload in request.files.items():
         session.add(
             FileProxy(
