@@ -771,11 +771,17 @@ def measure_runs(url: str, admin_key: str, workdir: Path, args: argparse.Namespa
             for _ in range(10):
                 post(0)
                 status(0)
-            profiler = _py_spy(pids[0], args.py_spy) if args.py_spy else None
             created = 10
+            parts: list[Path] = []
             for _ in range(args.rounds):
                 # In turn, so that each round's figures and their baselines see the same machine.
                 row: dict[str, float] = {"load_1m": os.getloadavg()[0]}
+                # The profile covers the API's own requests only: the client's JobRuns of the baselines
+                # below are in the API's namespace too, and its mirror's work on them is not the endpoint's.
+                if args.py_spy:
+                    parts.append(args.py_spy.with_name(f"{args.py_spy.name}.{len(parts)}"))
+                    profiler = _py_spy(pids[0], parts[-1])
+                    time.sleep(1)  # py-spy attaches
                 used = _cpu_seconds(pids[0])
                 row["status_per_s"], _ = _rate(args.runs, threads, status)
                 row["status_cpu_ms"], used = (
@@ -786,6 +792,8 @@ def measure_runs(url: str, admin_key: str, workdir: Path, args: argparse.Namespa
                 api_latencies += latencies
                 row["api_threads_per_s"], _ = _rate(args.runs, threads, post)
                 row["api_cpu_ms"] = (_cpu_seconds(pids[0]) - used) * 1000 / (2 * args.runs)
+                if args.py_spy:
+                    _stop_py_spy(profiler)
                 row["direct_sequential_per_s"], latencies = _rate(args.runs, 1, direct)
                 direct_latencies += latencies
                 row["direct_threads_per_s"], _ = _rate(args.runs, threads, direct)
@@ -797,8 +805,12 @@ def measure_runs(url: str, admin_key: str, workdir: Path, args: argparse.Namespa
                 row["api_vs_direct_threads"] = row["api_threads_per_s"] / row["direct_threads_per_s"]
                 rounds.append({key: round(value, 2) for key, value in row.items()})
                 print(f"  run endpoint round: {rounds[-1]}", file=sys.stderr)
-            if profiler is not None:
-                _stop_py_spy(profiler)
+            if parts:
+                # py-spy's raw format is one folded stack and its count a line: the rounds' files add up.
+                texts = [part.read_text() for part in parts if part.exists()]
+                args.py_spy.write_text("".join(text.rstrip("\n") + "\n" for text in texts))
+                for part in parts:
+                    part.unlink(missing_ok=True)
             wait_for(
                 "the API's runs in Kubernetes",
                 lambda: (
@@ -892,7 +904,9 @@ def main() -> int:
     parser.add_argument("--runs-only", action="store_true", help="only the run endpoint (a small store)")
     parser.add_argument("--threads", type=int, default=4, help="client threads of the concurrent measures")
     parser.add_argument("--rounds", type=int, default=3, help="run-endpoint rounds, baselines taken in turn")
-    parser.add_argument("--py-spy", type=Path, help="record the API (GIL holder) with py-spy (raw) meanwhile")
+    parser.add_argument(
+        "--py-spy", type=Path, help="record the API (GIL holder) with py-spy (raw) during its own requests"
+    )
     parser.add_argument(
         "--try-indexes", action="store_true", help="measure the job-results cases again with PROPOSED_INDEXES"
     )
