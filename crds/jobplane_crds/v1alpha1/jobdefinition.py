@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cached_property
 from typing import Any
 
 from pydantic import Field
@@ -136,14 +137,21 @@ class JobDefinition(Resource):
     def effective(self) -> JobMetadata:
         """The metadata in force now: the admin's overrides over what the code said at the last sync.
 
-        Computed from spec at every use rather than read from status.effective, which may predate an edit.
+        Computed from spec rather than read from status.effective, which may predate an edit; computed once
+        per object (a changed resource is a new object), as readers ask for it on every request.
         """
-        code = self.status.code if self.status is not None and self.status.code is not None else None
-        values = {}
-        for field in JobMetadata.model_fields:
-            given = getattr(self.spec.overrides, field)
-            values[field] = given if given is not None else getattr(code, field, None)
-        return JobMetadata.model_construct(**values)  # both sides were validated when parsed
+        return self._effective
+
+    @cached_property
+    def _effective(self) -> JobMetadata:
+        overrides = self.spec.overrides
+        given = {
+            field: value
+            for field in overrides.model_fields_set
+            if (value := getattr(overrides, field)) is not None
+        }
+        code = self.status.code if self.status is not None else None
+        return (code or JobMetadata()).model_copy(update=given)
 
     @property
     def class_path(self) -> str | None:
