@@ -10,6 +10,7 @@ from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobplane_api.errors import BadRequest, NotAuthenticated, PermissionDenied, Unavailable
+from jobplane_api.identity import AuthenticationFailed, Principal, authenticate
 from jobplane_api.settings import ApiSettings
 
 if TYPE_CHECKING:
@@ -65,8 +66,6 @@ KubeDep = Annotated["KubeGateway", Depends(get_kube)]
 
 def get_principal(request: Request, session: SessionDep, settings: SettingsDep) -> Principal:
     """The caller, from ``Authorization: Token <key>``; read-only tokens and anonymous callers only read."""
-    from jobplane_api.identity import AuthenticationFailed, Principal, authenticate
-
     header = request.headers.get("authorization")
     try:
         principal: Principal = authenticate(session=session, authorization=header, now=datetime.now(UTC))

@@ -9,11 +9,14 @@ straight to the API server; every Kubernetes error leaves this module as a :clas
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from pydantic import ValidationError
 
 from jobplane_crds import GROUP
 from jobplane_crds.v1alpha1 import (
@@ -21,8 +24,12 @@ from jobplane_crds.v1alpha1 import (
     INPUTS_SECRET_TYPE,
     SCHEDULE_INPUTS_SECRET_TYPE,
     VERSION,
+    JobDefinition,
+    JobQueue,
+    JobRepository,
+    JobSchedule,
 )
-from jobplane_crds.v1alpha1.jobdefinition import effective_of
+from jobplane_crds.v1alpha1.common import Resource
 
 if TYPE_CHECKING:
     from jobplane_api.settings import ApiSettings
@@ -42,6 +49,7 @@ __all__ = [
     "KubeInvalid",
     "KubeNotFound",
     "KubeUnavailable",
+    "ModelInformer",
     "display_name",
     "find_definition",
     "find_repository",
@@ -97,8 +105,6 @@ class KubeUnavailable(KubeError):
 
 
 def _message_of(exc: Any) -> str:
-    import json
-
     body = getattr(exc, "body", None)
     if body:
         try:
@@ -113,6 +119,7 @@ def _message_of(exc: Any) -> str:
 @contextlib.contextmanager
 def _translated(what: str) -> Iterator[None]:
     """Turn the client's exceptions into domain errors, so none of them leaks out of this module."""
+    # local: the kubernetes client takes ~1 s to import, paid only once a gateway talks to a cluster
     from kubernetes.client.exceptions import ApiException
     from urllib3.exceptions import HTTPError
 
@@ -135,32 +142,30 @@ def _translated(what: str) -> Iterator[None]:
 
 
 # --- lookups (pure) ---------------------------------------------------------------------------------
-def _class_path(definition: Mapping[str, Any]) -> str | None:
-    status = definition.get("status") or {}
-    found = status.get("classPath") or (definition.get("spec") or {}).get("classPath")
-    return str(found) if found else None
+def display_name(definition: JobDefinition | Mapping[str, Any]) -> str:
+    """The job's name as the API shows it: the admin's override, else the code's, else its class name.
 
-
-def display_name(definition: Mapping[str, Any]) -> str:
-    """The job's name as the API shows it: the admin's override, else the code's, else its class name."""
-    status = definition.get("status") or {}
-    effective = effective_of(definition)
-    name = effective.get("name") or (status.get("effective") or {}).get("name")
+    Takes the object as Kubernetes sends it too, for the mirror, which reads runs' definitions that way.
+    """
+    if not isinstance(definition, JobDefinition):
+        definition = JobDefinition.model_validate(definition)
+    status = definition.status
+    name = definition.effective().name or (status.effective.name if status and status.effective else None)
     if name:
-        return str(name)
-    class_path = _class_path(definition)
+        return name
+    class_path = definition.class_path
     if class_path:
         return class_path.rpartition(".")[2]
-    return str(definition["metadata"]["name"])
+    return str(definition.metadata.name)
 
 
-def find_definition(definitions: list[dict[str, Any]], key: str) -> dict[str, Any] | None:
+def find_definition(definitions: list[JobDefinition], key: str) -> JobDefinition | None:
     """The definition a client names: by uid, else display name, else object name, else class path."""
-    lookups: tuple[Callable[[dict[str, Any]], Any], ...] = (
-        lambda d: d["metadata"].get("uid"),
+    lookups: tuple[Callable[[JobDefinition], Any], ...] = (
+        lambda d: d.metadata.uid,
         display_name,
-        lambda d: d["metadata"].get("name"),
-        _class_path,
+        lambda d: d.metadata.name,
+        lambda d: d.class_path,
     )
     for lookup in lookups:
         for definition in definitions:
@@ -169,29 +174,29 @@ def find_definition(definitions: list[dict[str, Any]], key: str) -> dict[str, An
     return None
 
 
-def resolve_job(definitions: list[dict[str, Any]], job: str) -> dict[str, Any] | None:
+def resolve_job(definitions: list[JobDefinition], job: str) -> JobDefinition | None:
     """The definition a JobRun's spec.job names, as the operator resolves it: object name, else class path."""
     for definition in definitions:
-        if definition["metadata"].get("name") == job:
+        if definition.metadata.name == job:
             return definition
     for definition in definitions:
-        if _class_path(definition) == job:
+        if definition.class_path == job:
             return definition
     return None
 
 
-def repository_display_name(repository: Mapping[str, Any]) -> str:
+def repository_display_name(repository: JobRepository) -> str:
     """The repository's name as the API shows it: the name it was created with, else its object name."""
-    meta = repository.get("metadata") or {}
-    return str((meta.get("annotations") or {}).get(REPOSITORY_DISPLAY_NAME) or meta.get("name") or "")
+    meta = repository.metadata
+    return str((meta.annotations or {}).get(REPOSITORY_DISPLAY_NAME) or meta.name or "")
 
 
-def find_repository(repositories: list[dict[str, Any]], key: str) -> dict[str, Any] | None:
+def find_repository(repositories: list[JobRepository], key: str) -> JobRepository | None:
     """The JobRepository a client names: by uid, else display name, else object name."""
-    lookups: tuple[Callable[[Mapping[str, Any]], Any], ...] = (
-        lambda repository: repository["metadata"].get("uid"),
+    lookups: tuple[Callable[[JobRepository], Any], ...] = (
+        lambda repository: repository.metadata.uid,
         repository_display_name,
-        lambda repository: repository["metadata"].get("name"),
+        lambda repository: repository.metadata.name,
     )
     for field_of in lookups:
         for repository in repositories:
@@ -206,6 +211,9 @@ def _resource_version(obj: Mapping[str, Any]) -> int | None:
         return int((obj.get("metadata") or {}).get("resourceVersion") or "")
     except ValueError:
         return None
+
+
+ModelT = TypeVar("ModelT", bound=Resource)
 
 
 # --- informer ---------------------------------------------------------------------------------------
@@ -257,15 +265,29 @@ class Informer:
     def put(self, obj: dict[str, Any]) -> None:
         """Store an object just written, unless the cache already holds a newer version of it."""
         name = obj["metadata"]["name"]
+        prepared = self._prepare(obj)
         with self._lock:
             current = self._objects.get(name)
             if current is not None and not self._newer_or_same(obj, current):
                 return
             self._objects[name] = obj
+            self._stored(name, prepared)
 
     def discard(self, name: str) -> None:
         with self._lock:
             self._objects.pop(name, None)
+            self._stored(name, None)
+
+    # Hooks of a subclass that keeps something derived from each object: _prepare runs outside the lock,
+    # _stored (one object changed; None: it left) and _replaced (a list replaced them all) under it.
+    def _prepare(self, obj: dict[str, Any]) -> Any:
+        return None
+
+    def _stored(self, name: str, prepared: Any) -> None:
+        pass
+
+    def _replaced(self, prepared: dict[str, Any]) -> None:
+        pass
 
     @staticmethod
     def _newer_or_same(obj: Mapping[str, Any], current: Mapping[str, Any]) -> bool:
@@ -299,6 +321,7 @@ class Informer:
         return self._synced.is_set()
 
     def _run(self) -> None:
+        # local: the kubernetes client takes ~1 s to import, paid only once a gateway talks to a cluster
         from kubernetes.client.exceptions import ApiException
 
         delay = self._backoff[0]
@@ -342,8 +365,10 @@ class Informer:
         listed = self._api.list_namespaced_custom_object(GROUP, VERSION, self.namespace, self.plural)
         items = [dict(item) for item in listed.get("items", [])]
         if self._keep:
+            prepared = {item["metadata"]["name"]: self._prepare(item) for item in items}
             with self._lock:
                 self._objects = {item["metadata"]["name"]: item for item in items}
+                self._replaced(prepared)
         if self._handler is not None:
             for item in items:
                 self._handler(LISTED, item)
@@ -354,6 +379,7 @@ class Informer:
         return str(listed["metadata"]["resourceVersion"])
 
     def _watch_from(self, version: str) -> str:
+        # local: the kubernetes client takes ~1 s to import, paid only once a gateway talks to a cluster
         from kubernetes import watch
 
         new_watch: Any = watch.Watch  # untyped in the client
@@ -395,9 +421,51 @@ class Informer:
             self._handler(kind, obj)
 
 
+class ModelInformer(Informer, Generic[ModelT]):
+    """An :class:`Informer` that also keeps each cached object parsed into its model, parsed once when it
+    enters the cache, so readers use attributes and no request parses. An object the model refuses (a
+    newer schema than this API's) is logged and left out of the parsed view."""
+
+    def __init__(self, api: Any, plural: str, namespace: str, *, model: type[ModelT], **options: Any) -> None:
+        super().__init__(api, plural, namespace, **options)
+        self._model = model
+        self._models: dict[str, ModelT] = {}
+
+    def models(self) -> list[ModelT]:
+        """The cached objects as the model, by name."""
+        with self._lock:
+            return [self._models[name] for name in sorted(self._models)]
+
+    def model(self, name: str) -> ModelT | None:
+        with self._lock:
+            return self._models.get(name)
+
+    def parse(self, obj: Mapping[str, Any]) -> ModelT | None:
+        """The object as the model, or None (logged) when the model refuses it."""
+        try:
+            return self._model.model_validate(obj)
+        except ValidationError as exc:
+            name = (obj.get("metadata") or {}).get("name")
+            log.warning("unreadable object kind=%s name=%s error=%s", self.plural, name, exc)
+            return None
+
+    def _prepare(self, obj: dict[str, Any]) -> ModelT | None:
+        return self.parse(obj)
+
+    def _stored(self, name: str, prepared: ModelT | None) -> None:
+        if prepared is None:
+            self._models.pop(name, None)
+        else:
+            self._models[name] = prepared
+
+    def _replaced(self, prepared: dict[str, ModelT | None]) -> None:
+        self._models = {name: model for name, model in prepared.items() if model is not None}
+
+
 # --- the gateway ------------------------------------------------------------------------------------
 def _default_api_client() -> Any:
     """An ApiClient from the pod's service account, else from the kubeconfig (KUBECONFIG), as the operator."""
+    # local: the kubernetes client takes ~1 s to import, paid only once a gateway talks to a cluster
     from kubernetes import client, config
 
     try:
@@ -411,6 +479,7 @@ class KubeGateway:
     """Everything the API reads from and writes to Kubernetes."""
 
     def __init__(self, settings: ApiSettings, *, api_client: Any = None) -> None:
+        # local: the kubernetes client takes ~1 s to import, paid only once a gateway talks to a cluster
         from kubernetes import client
 
         self.namespace = settings.namespace
@@ -418,12 +487,14 @@ class KubeGateway:
         # Typed loosely: the bodies are plain dicts, which the generated signatures do not describe.
         self._custom: Any = client.CustomObjectsApi(self._api_client)
         self._core: Any = client.CoreV1Api(self._api_client)
-        self._definitions = Informer(self._custom, JOB_DEFINITIONS, self.namespace)
-        self._queues = Informer(self._custom, JOB_QUEUES, self.namespace)
+        self._definitions = ModelInformer(self._custom, JOB_DEFINITIONS, self.namespace, model=JobDefinition)
+        self._queues = ModelInformer(self._custom, JOB_QUEUES, self.namespace, model=JobQueue)
         # Not part of `synced`: an installation without the JobRepository CRD still serves jobs.
-        self._repositories = Informer(self._custom, JOB_REPOSITORIES, self.namespace)
+        self._repositories = ModelInformer(
+            self._custom, JOB_REPOSITORIES, self.namespace, model=JobRepository
+        )
         # Not part of `synced` either: the scheduled-jobs endpoints list them now while it has no first list.
-        self._schedules = Informer(self._custom, JOB_SCHEDULES, self.namespace)
+        self._schedules = ModelInformer(self._custom, JOB_SCHEDULES, self.namespace, model=JobSchedule)
 
     # --- lifecycle ---
     def start(self) -> None:
@@ -462,20 +533,29 @@ class KubeGateway:
         return self.informer(JOB_RUNS, namespace, handler, **options)
 
     # --- JobDefinitions (cached) ---
-    def definitions(self) -> list[dict[str, Any]]:
-        return self._definitions.items()
+    def definitions(self) -> list[JobDefinition]:
+        return self._definitions.models()
 
-    def find_definition(self, key: str) -> dict[str, Any] | None:
+    def definition_object(self, name: str) -> dict[str, Any] | None:
+        """The cached definition as Kubernetes sent it, for a reader not on the model (services/runs.py)."""
+        return self._definitions.get(name)
+
+    def find_definition(self, key: str) -> JobDefinition | None:
         """By metadata.uid, else display name, else metadata.name, else class path."""
         return find_definition(self.definitions(), key)
 
-    def resolve_job(self, job: str, namespace: str) -> dict[str, Any] | None:
+    def resolve_definition(self, job: str, namespace: str) -> JobDefinition | None:
         """The definition a run's spec.job names, when the run is in the namespace this API caches."""
         if namespace != self.namespace:
             return None
         return resolve_job(self.definitions(), job)
 
-    def patch_definition_spec(self, name: str, spec_patch: dict[str, Any]) -> dict[str, Any]:
+    def resolve_job(self, job: str, namespace: str) -> dict[str, Any] | None:
+        """:meth:`resolve_definition` as Kubernetes sent it, for the mirror (services/mirror.py)."""
+        found = self.resolve_definition(job, namespace)
+        return self._definitions.get(str(found.metadata.name)) if found is not None else None
+
+    def patch_definition_spec(self, name: str, spec_patch: dict[str, Any]) -> JobDefinition:
         """A JSON merge patch of the definition's spec; the cache holds the result at once."""
         with _translated(f"JobDefinition {name}"):
             updated = dict(
@@ -483,8 +563,7 @@ class KubeGateway:
                     GROUP, VERSION, self.namespace, JOB_DEFINITIONS, name, {"spec": spec_patch}
                 )
             )
-        self._definitions.put(updated)
-        return updated
+        return self._written(self._definitions, updated)
 
     def delete_definition(self, name: str) -> None:
         with _translated(f"JobDefinition {name}"):
@@ -494,31 +573,47 @@ class KubeGateway:
         self._definitions.discard(name)
 
     # --- JobQueues (cached) ---
-    def queues(self) -> list[dict[str, Any]]:
-        return self._queues.items()
+    def queues(self) -> list[JobQueue]:
+        return self._queues.models()
 
-    def queue(self, name: str) -> dict[str, Any] | None:
-        return self._queues.get(name)
+    def queue(self, name: str) -> JobQueue | None:
+        return self._queues.model(name)
 
     # --- JobRepositories (cached once listed) ---
-    def repositories(self) -> list[dict[str, Any]]:
+    def repositories(self) -> list[JobRepository]:
         """All JobRepositories of the namespace: from the cache, or listed now while it has no first list."""
         if self._repositories.synced:
-            return self._repositories.items()
+            return self._repositories.models()
         with _translated(f"JobRepositories in {self.namespace}"):
             listed = self._custom.list_namespaced_custom_object(
                 GROUP, VERSION, self.namespace, JOB_REPOSITORIES
             )
-        items = [dict(item) for item in listed.get("items", [])]
-        return sorted(items, key=lambda item: str(item["metadata"]["name"]))
+        return self._parsed_list(self._repositories, listed)
 
-    def find_repository(self, key: str) -> dict[str, Any] | None:
+    @staticmethod
+    def _parsed_list(informer: ModelInformer[ModelT], listed: Mapping[str, Any]) -> list[ModelT]:
+        """A list answer's items as the informer's model (refused ones left out, as in its cache), by name."""
+        parsed = (informer.parse(dict(item)) for item in listed.get("items", []))
+        return sorted((item for item in parsed if item is not None), key=lambda item: str(item.metadata.name))
+
+    @staticmethod
+    def _written(informer: ModelInformer[ModelT], obj: dict[str, Any]) -> ModelT:
+        """Cache an object just written; return it as the model (a write the model refuses is an error)."""
+        informer.put(obj)
+        parsed = informer.model(obj["metadata"]["name"])
+        if parsed is None or parsed.metadata.resource_version != obj["metadata"].get("resourceVersion"):
+            parsed = informer.parse(obj)  # the cache holds a newer version already: answer with this one
+        if parsed is None:
+            raise KubeError(f"{informer.plural}: the API server answered with an object this API cannot read")
+        return parsed
+
+    def find_repository(self, key: str) -> JobRepository | None:
         """By metadata.uid, else display name, else metadata.name."""
         return find_repository(self.repositories(), key)
 
     def create_repository(
         self, name: str, spec: dict[str, Any], annotations: Mapping[str, str] | None = None
-    ) -> dict[str, Any]:
+    ) -> JobRepository:
         metadata: dict[str, Any] = {"name": name, "namespace": self.namespace}
         if annotations:
             metadata["annotations"] = dict(annotations)
@@ -529,11 +624,10 @@ class KubeGateway:
                     GROUP, VERSION, self.namespace, JOB_REPOSITORIES, body
                 )
             )
-        self._repositories.put(created)
         log.info("created repository repository=%s/%s url=%s", self.namespace, name, spec.get("url"))
-        return created
+        return self._written(self._repositories, created)
 
-    def patch_repository(self, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+    def patch_repository(self, name: str, patch: dict[str, Any]) -> JobRepository:
         """A JSON merge patch of the repository (its spec, or its metadata); the cache holds the result."""
         with _translated(f"JobRepository {name}"):
             updated = dict(
@@ -541,10 +635,9 @@ class KubeGateway:
                     GROUP, VERSION, self.namespace, JOB_REPOSITORIES, name, patch
                 )
             )
-        self._repositories.put(updated)
-        return updated
+        return self._written(self._repositories, updated)
 
-    def request_sync(self, name: str, requested_at: str) -> dict[str, Any]:
+    def request_sync(self, name: str, requested_at: str) -> JobRepository:
         """Ask the operator to sync now: the annotation changes, never the spec (no new generation)."""
         updated = self.patch_repository(
             name, {"metadata": {"annotations": {SYNC_REQUESTED_AT: requested_at}}}
@@ -561,14 +654,13 @@ class KubeGateway:
         log.info("deleted repository repository=%s/%s", self.namespace, name)
 
     # --- JobSchedules (cached once listed) ---
-    def schedules(self) -> list[dict[str, Any]]:
+    def schedules(self) -> list[JobSchedule]:
         """All JobSchedules of the namespace: from the cache, or listed now while it has no first list."""
         if self._schedules.synced:
-            return self._schedules.items()
+            return self._schedules.models()
         with _translated(f"JobSchedules in {self.namespace}"):
             listed = self._custom.list_namespaced_custom_object(GROUP, VERSION, self.namespace, JOB_SCHEDULES)
-        items = [dict(item) for item in listed.get("items", [])]
-        return sorted(items, key=lambda item: str(item["metadata"]["name"]))
+        return self._parsed_list(self._schedules, listed)
 
     def create_schedule(
         self,
@@ -577,7 +669,7 @@ class KubeGateway:
         spec: dict[str, Any],
         labels: Mapping[str, str],
         annotations: Mapping[str, str],
-    ) -> dict[str, Any]:
+    ) -> JobSchedule:
         """Create a JobSchedule named from ``generate_name``; returns it as stored (with its uid)."""
         metadata: dict[str, Any] = {
             "generateName": generate_name,
@@ -592,17 +684,17 @@ class KubeGateway:
                     GROUP, VERSION, self.namespace, JOB_SCHEDULES, body
                 )
             )
-        self._schedules.put(created)
+        schedule = self._written(self._schedules, created)
         log.info(
             "created schedule schedule=%s/%s uid=%s job=%s",
             self.namespace,
-            created["metadata"]["name"],
-            created["metadata"]["uid"],
-            spec.get("job"),
+            schedule.metadata.name,
+            schedule.metadata.uid,
+            schedule.spec.job,
         )
-        return created
+        return schedule
 
-    def patch_schedule_spec(self, name: str, spec_patch: dict[str, Any]) -> dict[str, Any]:
+    def patch_schedule_spec(self, name: str, spec_patch: dict[str, Any]) -> JobSchedule:
         """A JSON merge patch of the schedule's spec; the cache holds the result at once."""
         with _translated(f"JobSchedule {name}"):
             updated = dict(
@@ -610,13 +702,12 @@ class KubeGateway:
                     GROUP, VERSION, self.namespace, JOB_SCHEDULES, name, {"spec": spec_patch}
                 )
             )
-        self._schedules.put(updated)
         log.info(
             "patched schedule schedule=%s/%s fields=%s", self.namespace, name, ",".join(sorted(spec_patch))
         )
-        return updated
+        return self._written(self._schedules, updated)
 
-    def decide_schedule(self, name: str, patch: dict[str, Any], *, uid: str) -> dict[str, Any]:
+    def decide_schedule(self, name: str, patch: dict[str, Any], *, uid: str) -> JobSchedule:
         """An approval decision on that schedule (a merge patch of its approval annotation and
         spec.approval, which admission checks and stamps); the uid test keeps a schedule that took the name
         since from being decided instead."""
@@ -627,16 +718,19 @@ class KubeGateway:
                     GROUP, VERSION, self.namespace, JOB_SCHEDULES, name, body
                 )
             )
-        self._schedules.put(updated)
-        by = patch["spec"]["approval"]["by"]
-        log.info("decided schedule schedule=%s/%s by=%s", self.namespace, name, by)
-        return updated
+        decided = self._written(self._schedules, updated)
+        approval = decided.spec.approval
+        log.info(
+            "decided schedule schedule=%s/%s by=%s", self.namespace, name, approval.by if approval else None
+        )
+        return decided
 
     def delete_schedule(self, name: str, *, uid: str) -> None:
         """Delete that schedule (gone already is fine); its runs and inputs Secret follow by owner reference.
 
         The uid precondition keeps a later schedule that took the same name from being deleted instead.
         """
+        # local: the kubernetes client takes ~1 s to import, paid only once a gateway talks to a cluster
         from kubernetes import client
 
         body = client.V1DeleteOptions(
@@ -649,14 +743,12 @@ class KubeGateway:
         self._schedules.discard(name)
         log.info("deleted schedule schedule=%s/%s uid=%s", self.namespace, name, uid)
 
-    def create_schedule_inputs_secret(
-        self, *, schedule: Mapping[str, Any], name: str, data_json: str
-    ) -> None:
+    def create_schedule_inputs_secret(self, *, schedule: JobSchedule, name: str, data_json: str) -> None:
         """The Secret holding a sensitive schedule's inputs under ``data.json``: of Jobplane's schedule-inputs
         type and owned by the schedule from its creation, as the operator requires before a fire copies it
         to the fire's run (deleting the schedule deletes it too)."""
         self._create_owned_secret(
-            owner=schedule,
+            owner=(str(schedule.metadata.name), str(schedule.metadata.uid), self.namespace),
             kind="JobSchedule",
             name=name,
             secret_type=SCHEDULE_INPUTS_SECRET_TYPE,
@@ -712,21 +804,28 @@ class KubeGateway:
         """The Secret holding a sensitive run's inputs under ``data.json``: of Jobplane's inputs type and
         owned by the run from its creation, the only kind of Secret the operator mounts for a run (and
         deletes when the run ends; deleting the run deletes it too)."""
+        meta = run["metadata"]  # the JobRun as create_run returned it
         self._create_owned_secret(
-            owner=run, kind="JobRun", name=name, secret_type=INPUTS_SECRET_TYPE, data_json=data_json
+            owner=(meta["name"], meta["uid"], meta["namespace"]),
+            kind="JobRun",
+            name=name,
+            secret_type=INPUTS_SECRET_TYPE,
+            data_json=data_json,
         )
 
     def _create_owned_secret(
-        self, *, owner: Mapping[str, Any], kind: str, name: str, secret_type: str, data_json: str
+        self, *, owner: tuple[str, str, str], kind: str, name: str, secret_type: str, data_json: str
     ) -> None:
+        """A Secret in the owner's namespace, owned by it; ``owner`` is its name, uid and namespace."""
+        # local: the kubernetes client takes ~1 s to import, paid only once a gateway talks to a cluster
         from kubernetes import client
 
-        meta = owner["metadata"]
+        owner_name, owner_uid, namespace = owner
         reference = client.V1OwnerReference(
             api_version=API_VERSION,
             kind=kind,
-            name=meta["name"],
-            uid=meta["uid"],
+            name=owner_name,
+            uid=owner_uid,
             controller=True,
             block_owner_deletion=True,
         )
@@ -736,7 +835,7 @@ class KubeGateway:
             string_data={INPUTS_KEY: data_json},
         )
         with _translated(f"Secret {name}"):
-            self._core.create_namespaced_secret(meta["namespace"], body)
+            self._core.create_namespaced_secret(namespace, body)
 
     def delete_run(self, namespace: str, name: str, *, uid: str | None = None) -> None:
         """Delete the run (gone already is fine); its Job, pod and Secrets follow by owner reference.
@@ -744,6 +843,7 @@ class KubeGateway:
         With ``uid``, only that run: a later run that took the same name is another run's record, and
         the precondition's 409 means the one meant is gone.
         """
+        # local: the kubernetes client takes ~1 s to import, paid only once a gateway talks to a cluster
         from kubernetes import client
 
         body = client.V1DeleteOptions(

@@ -7,6 +7,7 @@ from typing import Annotated, Generic, TypeVar
 
 from fastapi import Depends, Query, Request
 from pydantic import BaseModel
+from starlette.datastructures import URL
 
 from jobplane_api.deps import SettingsDep
 
@@ -31,8 +32,6 @@ class PageParams:
     url: str
 
     def _link(self, offset: int) -> str:
-        from starlette.datastructures import URL
-
         return str(URL(self.url).include_query_params(limit=self.limit, offset=offset))
 
     def page(self, results: list[T], count: int) -> Page[T]:

@@ -87,8 +87,8 @@ def test_the_cache_follows_definitions_and_queues(
     found = wait_for(
         "the definition in the cache", lambda: gateway.find_definition("Hello World"), timeout=15
     )
-    assert found["metadata"]["uid"] == uid
-    assert [d["metadata"]["name"] for d in gateway.definitions()] == ["hello"]
+    assert found.metadata.uid == uid
+    assert [d.metadata.name for d in gateway.definitions()] == ["hello"]
 
     # An admin renames the job with kubectl: the cache follows.
     _patch(
@@ -104,8 +104,8 @@ def test_the_cache_follows_definitions_and_queues(
 
     _create(cluster, namespace, "JobQueue", "gpu", {"nodeSelector": {"pool": "gpu"}})
     queue = wait_for("the queue in the cache", lambda: gateway.queue("gpu"), timeout=15)
-    assert queue["spec"]["nodeSelector"] == {"pool": "gpu"}
-    assert [q["metadata"]["name"] for q in gateway.queues()] == ["gpu"]
+    assert queue.spec.node_selector == {"pool": "gpu"}
+    assert [q.metadata.name for q in gateway.queues()] == ["gpu"]
 
     cluster.kubectl("delete", "jobdefinition", "hello", "-n", namespace)
     wait_for("the definition gone", lambda: gateway.find_definition(uid) is None, timeout=15)
@@ -121,7 +121,7 @@ def test_find_definition_tries_uid_then_display_name_then_object_name_then_class
     wait_for(
         "both definitions discovered",
         lambda: (
-            all((d.get("status") or {}).get("classPath") for d in gateway.definitions())
+            all(d.status is not None and d.status.class_path for d in gateway.definitions())
             and len(gateway.definitions()) == 2
         ),
         timeout=15,
@@ -129,7 +129,7 @@ def test_find_definition_tries_uid_then_display_name_then_object_name_then_class
 
     def name_of(key: str) -> str | None:
         found = gateway.find_definition(key)
-        return None if found is None else str(found["metadata"]["name"])
+        return None if found is None else str(found.metadata.name)
 
     assert name_of(first["metadata"]["uid"]) == "a"
     assert name_of(second["metadata"]["uid"]) == "b"
@@ -138,6 +138,7 @@ def test_find_definition_tries_uid_then_display_name_then_object_name_then_class
     assert name_of("mod_b.JobB") == "b"
     assert name_of("mod_a.JobA") == "a"
     assert name_of("nothing") is None
+    assert gateway.resolve_definition("b", namespace).metadata.name == "b"  # type: ignore[union-attr]
     assert gateway.resolve_job("b", namespace)["metadata"]["name"] == "b"  # type: ignore[index]
 
 
@@ -148,16 +149,17 @@ def test_a_spec_patch_is_seen_at_once_and_refusals_are_domain_errors(
     wait_for("the definition in the cache", lambda: gateway.find_definition(CLASS_PATH), timeout=15)
 
     updated = gateway.patch_definition_spec("hello", {"enabled": False, "overrides": {"grouping": "Demo"}})
-    assert updated["spec"]["enabled"] is False
+    assert updated.spec.enabled is False
     # No wait: the very next read sees the write.
     cached = gateway.find_definition(CLASS_PATH)
     assert cached is not None
-    assert (cached["spec"]["enabled"], cached["spec"]["overrides"]["grouping"]) == (False, "Demo")
-    assert cached["status"]["classPath"] == CLASS_PATH  # a spec patch leaves status alone
+    assert (cached.spec.enabled, cached.spec.overrides.grouping) == (False, "Demo")
+    assert cached.status.class_path == CLASS_PATH  # type: ignore[union-attr]  # a spec patch leaves status alone
 
     # A merge patch with null removes an override.
     gateway.patch_definition_spec("hello", {"overrides": {"grouping": None}})
-    assert "grouping" not in gateway.find_definition(CLASS_PATH)["spec"]["overrides"]  # type: ignore[index]
+    assert gateway.find_definition(CLASS_PATH).spec.overrides.grouping is None  # type: ignore[union-attr]
+    assert "grouping" not in gateway.definition_object("hello")["spec"]["overrides"]  # type: ignore[index]
 
     with pytest.raises(KubeInvalid):
         gateway.patch_definition_spec("hello", {"overrides": {"softTimeLimit": -1}})

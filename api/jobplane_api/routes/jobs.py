@@ -46,7 +46,7 @@ def list_jobs(
 def get_job(
     key: JobKey, request: Request, kube: KubeDep, principal: PrincipalDep, depth: DepthDep
 ) -> JobRead | JSONResponse:
-    _, record = service.lookup_job(kube=kube, principal=principal, key=key, base_url=base_url(request))
+    _, record = service.find_job(kube=kube, principal=principal, key=key, base_url=base_url(request))
     if not depth:
         return record
     related = nesting.Related(queues=nesting.queues_by_id(kube, principal, base_url(request)))
@@ -76,7 +76,7 @@ def delete_job(key: JobKey, request: Request, kube: KubeDep, principal: Principa
 def job_variables(
     key: JobKey, request: Request, kube: KubeDep, principal: PrincipalDep
 ) -> list[JobVariableRead]:
-    definition, _ = service.lookup_job(kube=kube, principal=principal, key=key, base_url=base_url(request))
+    definition, _ = service.find_job(kube=kube, principal=principal, key=key, base_url=base_url(request))
     return service.job_variables(definition)
 
 
@@ -182,7 +182,7 @@ def _form_value(values: list[Any], prop: dict[str, Any]) -> Any:
 async def _multipart(request: Request, kube: KubeDep, key: str, max_size: int) -> RunRequest:
     form = await request.form(max_part_size=max_size + 1)
     definition = kube.find_definition(key)
-    schema = ((definition or {}).get("status") or {}).get("variablesSchema") or {}
+    schema = definition.variables_schema if definition is not None else {}
     properties: dict[str, Any] = schema.get("properties") or {}
     run = RunRequest(data={})
     grouped: dict[str, list[Any]] = {}

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import platform
+from importlib.metadata import version
 from typing import Any
 
 from fastapi import APIRouter, Request
-from sqlalchemy import text
 
 from jobplane_api.deps import SessionDep
 from jobplane_api.routes import base_url
+from jobplane_api.services import health
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -37,9 +38,7 @@ def api_root(request: Request) -> dict[str, Any]:
 @router.get("/status/", response_model=dict[str, Any])
 def api_status(request: Request, session: SessionDep) -> dict[str, Any]:
     """Versions and readiness; needs no token (as Nautobot's), says nothing secret."""
-    from importlib.metadata import version
-
-    session.execute(text("SELECT 1"))
+    health.check_database(session=session)
     kube = request.app.state.kube
     return {
         "jobplane-version": version("jobplane"),

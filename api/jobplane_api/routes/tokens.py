@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 
 from jobplane.store.identity import User
 from jobplane_api.deps import PrincipalDep, SessionDep, SettingsDep, get_depth, get_principal
-from jobplane_api.errors import NotAuthenticated
 from jobplane_api.pagination import Page, PageDep
 from jobplane_api.routes import base_url, query_filters
 from jobplane_api.schemas import TokenProvision, TokenRead, TokenWrite
@@ -28,10 +27,7 @@ def token_owner(request: Request, session: SessionDep, settings: SettingsDep) ->
         username, password = service.basic_credentials(header)
         return service.password_user(session=session, username=username, password=password)
     principal = get_principal(request, session, settings)
-    user = session.get(User, principal.user_id) if principal.user_id is not None else None
-    if user is None:
-        raise NotAuthenticated()
-    return user
+    return service.token_user(session=session, principal=principal)
 
 
 OwnerDep = Annotated[User, Depends(token_owner)]

@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from jobplane_api.errors import ApiError, BadRequest, Conflict, PermissionDenied, Unavailable
+from jobplane_api.kube import KubeError
 from jobplane_api.schemas import JobRead, JobResultRead, ScheduledJobRead
 from jobplane_api.services import schedules
 from jobplane_api.services.jobs import JOB, job_record
 from jobplane_api.services.runs import RunRequest, run_job
-from jobplane_crds.v1alpha1 import APPROVAL_ANNOTATION, ApprovalDecision, Interval
+from jobplane_crds.v1alpha1 import APPROVAL_ANNOTATION, ApprovalDecision, Interval, JobSchedule
 
 if TYPE_CHECKING:
     from jobplane_api.identity import Principal
@@ -110,7 +111,7 @@ def approval_decision(decision: ApprovalDecision, username: str | None, now: dat
 
 @dataclass(frozen=True)
 class _Target:
-    item: Any  # schedules._Visible
+    item: schedules._Visible
     job: JobRead | None
 
 
@@ -126,12 +127,10 @@ def _may_approve(principal: Principal, job: JobRead | None) -> bool:
     return job is not None and principal.allows("approve", JOB, job.model_dump(mode="json"))
 
 
-def _decide(kube: KubeGateway, schedule: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    from jobplane_api.kube import KubeError
-
-    meta = schedule["metadata"]
+def _decide(kube: KubeGateway, schedule: JobSchedule, patch: dict[str, Any]) -> JobSchedule:
+    meta = schedule.metadata
     try:
-        return kube.decide_schedule(str(meta["name"]), patch, uid=str(meta["uid"]))
+        return kube.decide_schedule(str(meta.name), patch, uid=str(meta.uid))
     except KubeError as exc:
         raise Unavailable(f"Could not record the decision: {exc}") from None
 
@@ -154,18 +153,16 @@ def approve_scheduled_job(
     target = _target(kube, principal, base_url, scheduled_job_id, "change")
     if not _may_approve(principal, target.job):
         raise PermissionDenied("You do not have permission to approve this request.")
-    spec = target.item.schedule.get("spec") or {}
-    if spec.get("requestedBy") == principal.username:
+    spec = target.item.schedule.spec
+    if spec.requested_by == principal.username:
         raise SelfApproval()
-    decided = spec.get("approval")
+    decided = spec.approval
     if decided:
-        raise Conflict(
-            f"This scheduled job was already {str(decided.get('decision')).lower()} by {decided.get('by')}."
-        )
+        raise Conflict(f"This scheduled job was already {decided.decision.value.lower()} by {decided.by}.")
     now = now or datetime.now(UTC)
-    when = spec.get("schedule") or {}
-    start = schedules._time(when.get("startTime"))
-    if when.get("interval") == Interval.ONCE.value and start is not None and start < now and not force:
+    when = spec.schedule
+    start = schedules._time(when.start_time)
+    if when.interval == Interval.ONCE and start is not None and start < now and not force:
         raise StartTimePassed()
     updated = _decide(
         kube, target.item.schedule, approval_decision(ApprovalDecision.APPROVED, principal.username, now)
@@ -195,8 +192,7 @@ def deny_scheduled_job(
     if not _may_approve(principal, target.job):
         raise PermissionDenied("You do not have permission to deny this request.")
     schedule = target.item.schedule
-    spec = schedule.get("spec") or {}
-    if not spec.get("approval") and spec.get("requestedBy") != principal.username:
+    if not schedule.spec.approval and schedule.spec.requested_by != principal.username:
         patch = approval_decision(ApprovalDecision.DENIED, principal.username, now or datetime.now(UTC))
         schedule = _decide(kube, schedule, patch)
     schedules.delete_scheduled_job(
@@ -227,8 +223,8 @@ def dry_run_scheduled_job(
         raise DryRunNotAllowed("This job does not support dry-run.")
     if not principal.allows("run", JOB, job.model_dump(mode="json")):
         raise PermissionDenied("You do not have permission to run this job.")
-    spec = target.item.schedule.get("spec") or {}
-    if spec.get("inputsSecretRef"):
+    spec = target.item.schedule.spec
+    if spec.inputs_secret_ref:
         # Its inputs are in a Secret only the operator reads: the API has nothing to run it with.
         raise BadRequest(
             body={
@@ -237,9 +233,7 @@ def dry_run_scheduled_job(
                 ]
             }
         )
-    request = RunRequest(
-        data={**(spec.get("data") or {}), "dryrun": True}, job_queue=spec.get("queue"), dryrun=True
-    )
+    request = RunRequest(data={**spec.data, "dryrun": True}, job_queue=spec.queue, dryrun=True)
     answer = run_job(
         session=session,
         kube=kube,

@@ -25,7 +25,15 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from jobplane_api.errors import ApiError, BadRequest, Conflict, NotFound, PermissionDenied, Unavailable
-from jobplane_api.kube import REPOSITORY_DISPLAY_NAME, repository_display_name
+from jobplane_api.kube import (
+    REPOSITORY_DISPLAY_NAME,
+    KubeConflict,
+    KubeError,
+    KubeInvalid,
+    KubeNotFound,
+    find_repository,
+    repository_display_name,
+)
 from jobplane_api.schemas import (
     GitRepositoryRead,
     GitRepositoryStatusRead,
@@ -34,7 +42,10 @@ from jobplane_api.schemas import (
     GitWebhookResponse,
     JobRepositoryReference,
 )
+from jobplane_api.services.results import result_record, user_ids
+from jobplane_api.services.sync_results import new_sync_result
 from jobplane_crds.times import parse_time
+from jobplane_crds.v1alpha1 import JobRepository, JobRepositoryStatus
 
 if TYPE_CHECKING:
     from pydantic import SecretStr
@@ -295,48 +306,44 @@ def contents_problems(contents: list[str]) -> list[str]:
 # --- records ----------------------------------------------------------------------------------------------
 
 
-def _conditions(status: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    found = status.get("conditions") or []
-    return {str(c.get("type")): c for c in found if isinstance(c, Mapping)}
-
-
-def repository_record(repository: Mapping[str, Any], base_url: str) -> GitRepositoryRead:
+def repository_record(repository: JobRepository | Mapping[str, Any], base_url: str) -> GitRepositoryRead:
     """The Nautobot GitRepository record of a JobRepository."""
-    meta = repository["metadata"]
-    spec = repository.get("spec") or {}
-    status = repository.get("status") or {}
-    conditions = _conditions(status)
-    synced = (conditions.get("Synced") or {}).get("status") == "True"
-    degraded = (conditions.get("Degraded") or {}).get("status") == "True"
-    telling = conditions.get("Degraded") if degraded else conditions.get("Synced")
-    created = parse_time(meta.get("creationTimestamp"))
-    last_sync = parse_time(status.get("lastSyncTime"))
-    uid = meta["uid"]
+    repository = JobRepository.of(repository)
+    meta, spec = repository.metadata, repository.spec
+    status = repository.status or JobRepositoryStatus()
+    conditions = {condition.type: condition for condition in status.conditions}
+    synced_condition, degraded_condition = conditions.get("Synced"), conditions.get("Degraded")
+    synced = synced_condition is not None and synced_condition.status == "True"
+    degraded = degraded_condition is not None and degraded_condition.status == "True"
+    telling = degraded_condition if degraded else synced_condition
+    created = parse_time(meta.creation_timestamp)
+    last_sync = parse_time(status.last_sync_time)
+    uid = meta.uid
     name = repository_display_name(repository)
     return GitRepositoryRead(
         id=uuid.UUID(str(uid)),
         display=name,
         url=f"{base_url}/api/extras/git-repositories/{uid}/",
         name=name,
-        slug=str(spec.get("slug") or ""),
-        remote_url=str(spec.get("url") or ""),
-        branch=str(spec.get("ref") or DEFAULT_REF),
-        secrets_group=spec.get("credentialsSecretRef") or None,
+        slug=spec.slug,
+        remote_url=spec.url,
+        branch=spec.ref or DEFAULT_REF,
+        secrets_group=spec.credentials_secret_ref or None,
         provided_contents=list(PROVIDED_CONTENTS),
-        current_head=str(status.get("commit") or ""),
+        current_head=str(status.commit or ""),
         created=created,
         last_updated=max(created, last_sync) if created and last_sync else (last_sync or created),
-        interval=str(spec.get("interval") or DEFAULT_INTERVAL),
-        suspend=bool(spec.get("suspend", False)),
+        interval=spec.interval or DEFAULT_INTERVAL,
+        suspend=spec.suspend,
         status=GitRepositoryStatusRead(
             synced=synced,
             degraded=degraded,
-            message=str((telling or {}).get("message") or "") or None,
-            class_paths=[str(path) for path in status.get("classPaths") or []],
-            import_errors={str(k): str(v) for k, v in (status.get("importErrors") or {}).items()},
+            message=(telling.message if telling is not None else "") or None,
+            class_paths=list(status.class_paths),
+            import_errors=dict(status.import_errors),
             last_sync_time=last_sync,
         ),
-        job_repository=JobRepositoryReference(namespace=str(meta.get("namespace") or ""), name=meta["name"]),
+        job_repository=JobRepositoryReference(namespace=str(meta.namespace or ""), name=str(meta.name)),
     )
 
 
@@ -366,8 +373,6 @@ def filter_repositories(
 @contextmanager
 def _kube_errors(what: str) -> Iterator[None]:
     """Kubernetes failures as API errors: gone → 404, changed meanwhile → 409, refused → 400, else 503."""
-    from jobplane_api.kube import KubeConflict, KubeError, KubeInvalid, KubeNotFound
-
     try:
         yield
     except KubeNotFound:
@@ -380,9 +385,7 @@ def _kube_errors(what: str) -> Iterator[None]:
         raise Unavailable(exc.message) from None
 
 
-def _all_repositories(kube: KubeGateway) -> list[dict[str, Any]]:
-    from jobplane_api.kube import KubeError, KubeNotFound
-
+def _all_repositories(kube: KubeGateway) -> list[JobRepository]:
     try:
         return kube.repositories()
     except KubeNotFound:
@@ -407,10 +410,8 @@ def list_repositories(
 
 def lookup_repository(
     *, kube: KubeGateway, principal: Principal, key: str, base_url: str, action: str = "view"
-) -> tuple[dict[str, Any], GitRepositoryRead]:
+) -> tuple[JobRepository, GitRepositoryRead]:
     """The repository named by its id (uid), name or object name; 404 when unknown or not visible."""
-    from jobplane_api.kube import find_repository
-
     if not principal.has("view", GIT_REPOSITORY) and not principal.has(action, GIT_REPOSITORY):
         raise PermissionDenied()
     repository = find_repository(_all_repositories(kube), key)
@@ -477,24 +478,22 @@ def _name_value(given: Mapping[str, Any], errors: dict[str, list[str]]) -> str |
     return name
 
 
-def _name_in_use(repositories: list[dict[str, Any]], name: str, exclude_uid: str | None = None) -> bool:
+def _name_in_use(repositories: list[JobRepository], name: str, exclude_uid: str | None = None) -> bool:
     return any(
-        repository_display_name(repository) == name and repository["metadata"].get("uid") != exclude_uid
+        repository_display_name(repository) == name and repository.metadata.uid != exclude_uid
         for repository in repositories
     )
 
 
 def _url_problem_of_others(
-    repositories: list[dict[str, Any]], url: str, exclude_uid: str | None = None
+    repositories: list[JobRepository], url: str, exclude_uid: str | None = None
 ) -> str | None:
     """Nautobot's check: no two repositories with the same remote_url may provide the same contents. Jobs
     are all a repository provides here, so the same URL (compared as written, as Nautobot compares it) is
     refused whatever its branch. The other repository is not named: the caller may not be allowed to see it.
     """
     for repository in repositories:
-        if (repository.get("spec") or {}).get("url") == url and repository["metadata"].get(
-            "uid"
-        ) != exclude_uid:
+        if repository.spec.url == url and repository.metadata.uid != exclude_uid:
             return (
                 f"The remote URL {url} is already a Git repository's, which provides jobs: two repositories "
                 "of one URL would provide the same jobs. Change the branch of that repository instead."
@@ -503,24 +502,26 @@ def _url_problem_of_others(
 
 
 def _slug_in_use(
-    kube: KubeGateway, repositories: list[dict[str, Any]], slug: str, errors: dict[str, list[str]]
+    kube: KubeGateway, repositories: list[JobRepository], slug: str, errors: dict[str, list[str]]
 ) -> None:
     object_name = object_name_from_slug(slug)
     for repository in repositories:
-        if (repository.get("spec") or {}).get("slug") == slug:
+        if repository.spec.slug == slug:
             errors.setdefault("slug", []).append(SLUG_TAKEN)
             return
-        if repository["metadata"]["name"] == object_name:
+        if repository.metadata.name == object_name:
             errors.setdefault("slug", []).append(
                 f"The JobRepository name {object_name!r} made from this slug is already Git repository "
                 f"{repository_display_name(repository)!r}'s: choose another slug."
             )
             return
     for definition in kube.definitions():
-        status = definition.get("status") or {}
-        if (status.get("source") or {}).get("type") == "repository" or not status.get("installed"):
+        status = definition.status
+        if status is None or (status.source is not None and status.source.type == "repository"):
             continue
-        class_path = str(status.get("classPath") or "")
+        if not status.installed:
+            continue
+        class_path = str(status.class_path or "")
         if class_path.split(".", 1)[0] == slug:
             errors.setdefault("slug", []).append(
                 f"{slug!r} is already the module of the installed job {class_path}: choose another slug."
@@ -602,7 +603,7 @@ def update_repository(
     values = _spec_values(given, errors)
     if errors:
         raise BadRequest(body=errors)
-    current = repository.get("spec") or {}
+    current = repository.spec.model_dump(by_alias=True)  # the keys of _spec_values's
     url = values.get("url", current.get("url"))
     if url and (problem := _url_problem_of_others(_all_repositories(kube), url, str(record.id))):
         raise BadRequest(body={"non_field_errors": [problem]})
@@ -614,7 +615,7 @@ def update_repository(
         body["metadata"] = {"annotations": {REPOSITORY_DISPLAY_NAME: new_name}}
     if not body:
         return record
-    name = repository["metadata"]["name"]
+    name = str(repository.metadata.name)
     with _kube_errors(f"Git repository {name}"):
         updated = kube.patch_repository(name, body)
     changed = sorted(spec_patch) + (["name"] if new_name is not None else [])
@@ -627,7 +628,7 @@ def delete_repository(*, kube: KubeGateway, principal: Principal, key: str, base
     repository, _ = lookup_repository(
         kube=kube, principal=principal, key=key, base_url=base_url, action="delete"
     )
-    name = repository["metadata"]["name"]
+    name = str(repository.metadata.name)
     with _kube_errors(f"Git repository {name}"):
         kube.delete_repository(name)
 
@@ -643,14 +644,11 @@ def sync_repository(
 ) -> GitRepositorySyncResponse:
     """Ask the operator to sync now (Nautobot's sync needs change on the repository) and answer with the
     sync's job result, PENDING until the operator acts (services/sync_results.py follows it)."""
-    from jobplane_api.services.results import result_record, user_ids
-    from jobplane_api.services.sync_results import new_sync_result
-
     repository, record = lookup_repository(
         kube=kube, principal=principal, key=key, base_url=base_url, action="change"
     )
-    name = repository["metadata"]["name"]
-    if (repository.get("spec") or {}).get("suspend"):
+    name = str(repository.metadata.name)
+    if repository.spec.suspend:
         raise Conflict(f"Repository {record.name} is suspended: set suspend to false to sync it.")
     requested_at = sync_timestamp(now)
     with _kube_errors(f"Git repository {name}"):
@@ -743,17 +741,17 @@ def follows(ref: str, pushed: str | None) -> bool:
 
 
 def matching_repositories(
-    repositories: Iterable[Mapping[str, Any]], urls: set[str], pushed: str | None = None
+    repositories: Iterable[JobRepository], urls: set[str], pushed: str | None = None
 ) -> list[str]:
     """Names of the repositories whose spec.url is one of ``urls`` (normalised) and whose ref the push of
     ``pushed`` can move, sorted; suspended ones are left out (the operator ignores their sync requests)."""
     names = []
     for repository in repositories:
-        spec = repository.get("spec") or {}
-        if spec.get("suspend") or normalise_url(str(spec.get("url") or "")) not in urls:
+        spec = repository.spec
+        if spec.suspend or normalise_url(spec.url) not in urls:
             continue
-        if follows(str(spec.get("ref") or "main"), pushed):
-            names.append(str(repository["metadata"]["name"]))
+        if follows(spec.ref or "main", pushed):
+            names.append(str(repository.metadata.name))
     return sorted(names)
 
 
@@ -771,8 +769,6 @@ def handle_webhook(
 
     Never logs the body or the signature; only the names synced (or the URLs matched when none was).
     """
-    from jobplane_api.kube import KubeError, KubeNotFound
-
     verify_signature(secret, body, signature)
     payload = parse_payload(body, content_type)
     urls = webhook_urls(payload)

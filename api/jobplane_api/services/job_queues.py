@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from jobplane_api.schemas import ChoiceValue, JobQueueRead
 from jobplane_crds.times import parse_time
+from jobplane_crds.v1alpha1 import JobQueue
 
 if TYPE_CHECKING:
     from jobplane_api.identity import Principal
@@ -17,22 +19,22 @@ __all__ = ["QUEUE", "queue_record", "visible_queues"]
 QUEUE = "extras.jobqueue"
 
 
-def queue_record(queue: dict[str, Any], base: str) -> JobQueueRead:
-    meta, spec, status = queue["metadata"], queue.get("spec") or {}, queue.get("status") or {}
-    created = meta.get("creationTimestamp")
-    stamp = parse_time(created)
+def queue_record(queue: JobQueue | Mapping[str, Any], base: str) -> JobQueueRead:
+    queue = JobQueue.of(queue)
+    meta, status = queue.metadata, queue.status
+    stamp = parse_time(meta.creation_timestamp)
     return JobQueueRead(
-        id=uuid.UUID(meta["uid"]),
-        display=meta["name"],
-        url=f"{base}/api/extras/job-queues/{meta['uid']}/",
-        name=meta["name"],
+        id=uuid.UUID(meta.uid),
+        display=str(meta.name),
+        url=f"{base}/api/extras/job-queues/{meta.uid}/",
+        name=str(meta.name),
         queue_type=ChoiceValue(value="kubernetes", label="Kubernetes"),
-        description=str((meta.get("annotations") or {}).get("jobplane.io/description", "")),
-        namespace=str(spec.get("namespace") or meta.get("namespace") or ""),
-        concurrency_limit=spec.get("concurrencyLimit"),
+        description=str((meta.annotations or {}).get("jobplane.io/description", "")),
+        namespace=str(meta.namespace or ""),
+        concurrency_limit=queue.spec.concurrency_limit,
         # The operator's counts (JobQueue status): runs holding a slot, runs waiting to start.
-        running=status.get("active"),
-        queued=status.get("waiting"),
+        running=status.active if status is not None else None,
+        queued=status.waiting if status is not None else None,
         created=stamp,
         last_updated=stamp,
     )

@@ -8,11 +8,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from jobplane_api.errors import BadRequest, Conflict, NotFound, PermissionDenied, Unavailable
+from jobplane_api.kube import KubeConflict, KubeError, KubeNotFound
 from jobplane_api.schemas import JobRead, JobUpdate, JobVariableRead, NestedObject
 from jobplane_api.services.filters import parse_boolean
 from jobplane_api.services.job_queues import QUEUE
 from jobplane_crds.times import parse_time
-from jobplane_crds.v1alpha1.jobdefinition import effective_of
+from jobplane_crds.v1alpha1 import JobDefinition, JobQueue
 
 if TYPE_CHECKING:
     from jobplane_api.identity import Principal
@@ -23,6 +24,7 @@ __all__ = [
     "JOB",
     "delete_job",
     "filter_jobs",
+    "find_job",
     "job_record",
     "job_variables",
     "list_jobs",
@@ -49,28 +51,31 @@ OVERRIDABLE = {
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
 
 
-def class_path_of(definition: Mapping[str, Any]) -> str:
-    status = definition.get("status") or {}
-    return str(status.get("classPath") or (definition.get("spec") or {}).get("classPath") or "")
+# A definition as the gateway caches it (the model), or as Kubernetes sends it (services/runs.py's).
+AnyDefinition = JobDefinition | Mapping[str, Any]
 
 
-def job_queue_names(definition: Mapping[str, Any]) -> list[str]:
-    return list(effective_of(definition).get("taskQueues") or [DEFAULT_QUEUE])
+def class_path_of(definition: AnyDefinition) -> str:
+    return JobDefinition.of(definition).class_path or ""
+
+
+def job_queue_names(definition: AnyDefinition) -> list[str]:
+    return list(JobDefinition.of(definition).effective().task_queues or [DEFAULT_QUEUE])
 
 
 def job_record(
-    definition: Mapping[str, Any], base_url: str, queue_ids: Mapping[str, str] | None = None
+    definition: AnyDefinition, base_url: str, queue_ids: Mapping[str, str] | None = None
 ) -> JobRead:
     """The Nautobot job record of a JobDefinition."""
-    meta = definition["metadata"]
-    spec = definition.get("spec") or {}
-    status = definition.get("status") or {}
-    overrides = {key: value for key, value in (spec.get("overrides") or {}).items() if value is not None}
-    effective = effective_of(definition)
+    definition = JobDefinition.of(definition)
+    meta = definition.metadata
+    spec = definition.spec
+    status = definition.status
+    effective = definition.effective()
     class_path = class_path_of(definition)
     module_name, _, class_name = class_path.rpartition(".")
-    name = str(effective.get("name") or class_name or meta["name"])
-    uid = meta["uid"]
+    name = str(effective.name or class_name or meta.name)
+    uid = str(meta.uid)
     queues = job_queue_names(definition)
     queue_ids = queue_ids or {}
 
@@ -86,30 +91,30 @@ def job_record(
         )
 
     def flag(field: str) -> bool:
-        return OVERRIDABLE[field] in overrides
+        return getattr(spec.overrides, field) is not None  # the API's names are the model's
 
-    created = parse_time(meta.get("creationTimestamp"))
+    created = parse_time(meta.creation_timestamp)
     return JobRead(
         id=uuid.UUID(uid),
         display=name,
         url=f"{base_url}/api/extras/jobs/{uid}/",
-        natural_slug=meta["name"],
+        natural_slug=meta.name,
         module_name=module_name,
         job_class_name=class_name,
         class_path=class_path,
-        grouping=str(effective.get("grouping") or module_name),
+        grouping=str(effective.grouping or module_name),
         name=name,
-        description=str(effective.get("description") or ""),
-        installed=bool(status.get("installed", False)),
-        enabled=bool(spec.get("enabled", False)),
-        has_sensitive_variables=effective.get("hasSensitiveVariables") is not False,
-        approval_required=bool(effective.get("approvalRequired")),
-        hidden=bool(effective.get("hidden")),
-        dryrun_default=bool(effective.get("dryrunDefault")),
-        soft_time_limit=float(effective.get("softTimeLimit") or 0),
-        time_limit=float(effective.get("timeLimit") or 0),
-        supports_dryrun=bool(status.get("supportsDryrun")),
-        is_singleton=bool(effective.get("isSingleton")),
+        description=str(effective.description or ""),
+        installed=bool(status is not None and status.installed),
+        enabled=spec.enabled,
+        has_sensitive_variables=effective.has_sensitive_variables is not False,
+        approval_required=bool(effective.approval_required),
+        hidden=bool(effective.hidden),
+        dryrun_default=bool(effective.dryrun_default),
+        soft_time_limit=float(effective.soft_time_limit or 0),
+        time_limit=float(effective.time_limit or 0),
+        supports_dryrun=bool(status is not None and status.supports_dryrun),
+        is_singleton=bool(effective.is_singleton),
         grouping_override=flag("grouping"),
         name_override=flag("name"),
         description_override=flag("description"),
@@ -132,8 +137,9 @@ def job_record(
     )
 
 
-def _queue_ids(kube: KubeGateway) -> dict[str, str]:
-    return {queue["metadata"]["name"]: queue["metadata"]["uid"] for queue in kube.queues()}
+def queue_ids(kube: KubeGateway) -> dict[str, str]:
+    """The uid of each JobQueue, by name."""
+    return {str(queue.metadata.name): str(queue.metadata.uid) for queue in kube.queues()}
 
 
 # --- filters --------------------------------------------------------------------------------------------
@@ -188,27 +194,39 @@ def list_jobs(
 ) -> list[JobRead]:
     if not principal.has("view", JOB):
         raise PermissionDenied()
-    queue_ids = _queue_ids(kube)
-    records = [job_record(definition, base_url, queue_ids) for definition in kube.definitions()]
+    ids = queue_ids(kube)
+    records = [job_record(definition, base_url, ids) for definition in kube.definitions()]
     visible = [record for record in records if _visible(principal, record)]
     return sorted(filter_jobs(visible, filters), key=lambda record: (record.grouping, record.name))
 
 
-def lookup_job(
+def find_job(
     *, kube: KubeGateway, principal: Principal, key: str, base_url: str, action: str = "view"
-) -> tuple[dict[str, Any], JobRead]:
+) -> tuple[JobDefinition, JobRead]:
     """The job named by a UUID, its name or class path; 404 when unknown or not visible to the caller."""
     if not principal.has("view", JOB) and not principal.has(action, JOB):
         raise PermissionDenied()
     definition = kube.find_definition(key)
     if definition is None:
         raise NotFound(f"No job with id or name {key!r}." if not _UUID.match(key) else None)
-    record = job_record(definition, base_url, _queue_ids(kube))
+    record = job_record(definition, base_url, queue_ids(kube))
     if not (_visible(principal, record) or _visible(principal, record, action)):
         raise NotFound()
     if action != "view" and not _visible(principal, record, action):
         raise PermissionDenied(f"You do not have permission to {action} this job.")
     return definition, record
+
+
+def lookup_job(
+    *, kube: KubeGateway, principal: Principal, key: str, base_url: str, action: str = "view"
+) -> tuple[dict[str, Any], JobRead]:
+    """:func:`find_job` with the definition as Kubernetes sent it, for services/runs.py until it reads the
+    model (its owner's change is in flight)."""
+    definition, record = find_job(kube=kube, principal=principal, key=key, base_url=base_url, action=action)
+    raw = kube.definition_object(str(definition.metadata.name))
+    if raw is None:  # removed from the cache since: as unknown as it is now
+        raise NotFound()
+    return raw, record
 
 
 def spec_patch(update: JobUpdate) -> dict[str, Any]:
@@ -251,7 +269,7 @@ def sets_job_queues(update: JobUpdate) -> bool:
     return "job_queues" in given or "default_job_queue" in given
 
 
-def _queue_reference(field: str, reference: Any, queues: Sequence[Mapping[str, Any]]) -> str:
+def _queue_reference(field: str, reference: Any, queues: Sequence[JobQueue]) -> str:
     """The name of the JobQueue a reference names: its id, name or API URL, or an object holding one of
     them (``{"id"}``, ``{"url"}``, ``{"name"}``, as a record shows one), as Nautobot's related fields do."""
     value = reference
@@ -263,8 +281,8 @@ def _queue_reference(field: str, reference: Any, queues: Sequence[Mapping[str, A
         raise BadRequest(body={field: [f"{reference!r} is not a job queue: give its id, name or url."]})
     key = value.rstrip("/").rsplit("/", 1)[-1] if "://" in value else value
     for queue in queues:
-        if key in (queue["metadata"]["uid"], queue["metadata"]["name"]):
-            return str(queue["metadata"]["name"])
+        if key in (queue.metadata.uid, queue.metadata.name):
+            return str(queue.metadata.name)
     # A queue the caller may not view is as absent as one that does not exist.
     raise BadRequest(body={field: [f"There is no job queue {value!r} (looked up by id, name and url)."]})
 
@@ -274,7 +292,7 @@ def _ids(references: list[Any]) -> list[str]:
 
 
 def queue_patch(
-    update: JobUpdate, definition: Mapping[str, Any], record: JobRead, queues: Sequence[Mapping[str, Any]]
+    update: JobUpdate, definition: JobDefinition, record: JobRead, queues: Sequence[JobQueue]
 ) -> dict[str, Any]:
     """The ``taskQueues`` override for Nautobot's queue fields: ``{}`` (unchanged), ``{"taskQueues": list}``
     (the default first) or ``{"taskQueues": None}`` (the code's queues again).
@@ -290,7 +308,8 @@ def queue_patch(
     if not given or ("task_queues" in update.model_fields_set and not sets_job_queues(update)):
         return {}  # nothing of Nautobot's queue fields, or task_queues with a flag (spec_patch's)
     current = job_queue_names(definition)
-    code = list(((definition.get("status") or {}).get("code") or {}).get("taskQueues") or [DEFAULT_QUEUE])
+    code_metadata = definition.status.code if definition.status is not None else None
+    code = list((code_metadata.task_queues if code_metadata is not None else None) or [DEFAULT_QUEUE])
     default, listed = current[0], current
     chose_default = chose_queues = False
     if "default_job_queue" in given:
@@ -311,7 +330,7 @@ def queue_patch(
                 raise BadRequest(body={"job_queues": ["A job needs at least one queue."]})
             listed, chose_queues = [_queue_reference("job_queues", ref, queues) for ref in references], True
     wanted = list(dict.fromkeys([default, *listed]))
-    overridden = ((definition.get("spec") or {}).get("overrides") or {}).get("taskQueues") is not None
+    overridden = definition.spec.overrides.task_queues is not None
     chose = chose_default or chose_queues
     flags = {given.get("job_queues_override"), given.get("default_job_queue_override")}
     if True in flags or (chose and False not in flags):
@@ -335,49 +354,41 @@ def queue_patch(
 def patch_job(
     *, kube: KubeGateway, principal: Principal, key: str, update: JobUpdate, base_url: str
 ) -> JobRead:
-    from jobplane_api.kube import KubeConflict, KubeError, KubeNotFound
-
-    definition, record = lookup_job(
-        kube=kube, principal=principal, key=key, base_url=base_url, action="change"
-    )
+    definition, record = find_job(kube=kube, principal=principal, key=key, base_url=base_url, action="change")
     patch = spec_patch(update)
     queues = [
         queue
         for queue in kube.queues()
-        if principal.allows(
-            "view", QUEUE, {"id": queue["metadata"]["uid"], "name": queue["metadata"]["name"]}
-        )
+        if principal.allows("view", QUEUE, {"id": queue.metadata.uid, "name": queue.metadata.name})
     ]
     if queue_override := queue_patch(update, definition, record, queues):
         patch.setdefault("overrides", {}).update(queue_override)
     if not patch:
-        return job_record(definition, base_url, _queue_ids(kube))
+        return job_record(definition, base_url, queue_ids(kube))
     try:
-        updated = kube.patch_definition_spec(definition["metadata"]["name"], patch)
+        updated = kube.patch_definition_spec(str(definition.metadata.name), patch)
     except KubeNotFound:
         raise NotFound() from None
     except KubeConflict as exc:
         raise Conflict(str(exc)) from None
     except KubeError as exc:
         raise BadRequest(body={"detail": [str(exc)]}) from None
-    return job_record(updated, base_url, _queue_ids(kube))
+    return job_record(updated, base_url, queue_ids(kube))
 
 
 def delete_job(*, kube: KubeGateway, principal: Principal, key: str, base_url: str) -> None:
-    from jobplane_api.kube import KubeError, KubeNotFound
-
-    definition, _ = lookup_job(kube=kube, principal=principal, key=key, base_url=base_url, action="delete")
+    definition, _ = find_job(kube=kube, principal=principal, key=key, base_url=base_url, action="delete")
     try:
-        kube.delete_definition(definition["metadata"]["name"])
+        kube.delete_definition(str(definition.metadata.name))
     except KubeNotFound:
         raise NotFound() from None
     except KubeError as exc:
         raise Unavailable(str(exc)) from None
 
 
-def job_variables(definition: Mapping[str, Any]) -> list[JobVariableRead]:
+def job_variables(definition: AnyDefinition) -> list[JobVariableRead]:
     """Nautobot's per-variable metadata, read back from the job's JSON Schema."""
-    schema = (definition.get("status") or {}).get("variablesSchema") or {}
+    schema = JobDefinition.of(definition).variables_schema
     properties: dict[str, Any] = schema.get("properties") or {}
     order = schema.get("x-jobplane-order") or list(properties)
     required = set(schema.get("required") or [])

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import anyio.to_thread
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, distinct, select
 
 from jobplane.store.models import JobLogEntry, JobResult, JobStatus
 from jobplane_api.errors import BadRequest
@@ -38,6 +38,8 @@ __all__ = [
     "StreamEnd",
     "StreamTarget",
     "follow_logs",
+    "log_groupings",
+    "log_page",
     "open_log_stream",
     "parse_resume_point",
 ]
@@ -96,6 +98,32 @@ def open_log_stream(*, session: Session, principal: Principal, result_id: str) -
     log_restriction = principal.sql_filter("view", LOG) if principal.has("view", LOG) else None
     return StreamTarget(
         result_id=result.id, result_restriction=result_restriction, log_restriction=log_restriction
+    )
+
+
+def log_page(
+    *, session: Session, target: StreamTarget, filters: LogFilter, after: int, limit: int
+) -> list[JobLogEntry]:
+    """Up to ``limit`` of the result's entries after id ``after`` that pass the filters, oldest first (the
+    entries a log page shows before its stream takes over)."""
+    conditions = [
+        JobLogEntry.job_result_id == target.result_id,
+        JobLogEntry.id > after,
+        *filters.conditions(),
+    ]
+    if target.log_restriction is not None:
+        conditions.append(target.log_restriction)
+    return list(session.scalars(select(JobLogEntry).where(*conditions).order_by(JobLogEntry.id).limit(limit)))
+
+
+def log_groupings(*, session: Session, result_id: uuid.UUID) -> list[str]:
+    """The groupings of the result's log entries, sorted (a log page's grouping filter offers them)."""
+    return list(
+        session.scalars(
+            select(distinct(JobLogEntry.grouping))
+            .where(JobLogEntry.job_result_id == result_id)
+            .order_by(JobLogEntry.grouping)
+        )
     )
 
 

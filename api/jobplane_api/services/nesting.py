@@ -30,6 +30,9 @@ from jobplane_api.schemas import (
     UserRead,
 )
 from jobplane_api.services.job_queues import visible_queues
+from jobplane_api.services.jobs import job_record, queue_ids
+from jobplane_api.services.results import FILE_COLUMNS, file_record
+from jobplane_api.services.users import user_record
 
 if TYPE_CHECKING:
     from jobplane_api.identity import Principal
@@ -154,8 +157,6 @@ def related_of_results(
     base_url: str,
 ) -> Related:
     """The jobs, users, files (and at depth 2, queues) of these results that the caller may view."""
-    from jobplane_api.services.results import FILE_COLUMNS, file_record
-
     related = Related()
     if depth < 1:
         return related
@@ -177,17 +178,15 @@ def _jobs_by_id(
     kube: KubeGateway, principal: Principal, base_url: str, job_ids: Sequence[str]
 ) -> dict[str, JobRead]:
     """The jobs of these ids that the caller may view."""
-    from jobplane_api.services.jobs import job_record
-
     found: dict[str, JobRead] = {}
     if not principal.has("view", JOB):
         return found
-    queue_ids = {queue["metadata"]["name"]: queue["metadata"]["uid"] for queue in kube.queues()}
+    ids = queue_ids(kube)
     for job_id in set(job_ids):
         definition = kube.find_definition(job_id)
         if definition is None:
             continue
-        job = job_record(definition, base_url, queue_ids)
+        job = job_record(definition, base_url, ids)
         if principal.allows("view", JOB, job.model_dump(mode="json")):
             found[job_id] = job
     return found
@@ -197,8 +196,6 @@ def _users_by_id(
     session: Session, principal: Principal, base_url: str, user_ids: Sequence[str]
 ) -> dict[str, UserRead]:
     """The users of these ids that the caller may view."""
-    from jobplane_api.services.users import user_record
-
     wanted = {int(user_id) for user_id in user_ids}
     if not wanted or not principal.has("view", USER):
         return {}

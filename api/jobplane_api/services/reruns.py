@@ -27,9 +27,10 @@ from sqlalchemy.orm import Session
 from jobplane.store.models import FileProxy, JobResult
 from jobplane_api.errors import Conflict, PermissionDenied
 from jobplane_api.schemas import JobRunResponse
-from jobplane_api.services.jobs import JOB, lookup_job
+from jobplane_api.services.jobs import JOB, find_job
 from jobplane_api.services.results import readable_result
 from jobplane_api.services.runs import RunRequest, UploadedFile, run_job
+from jobplane_crds.v1alpha1 import JobDefinition
 
 if TYPE_CHECKING:
     from jobplane_api.identity import Principal
@@ -95,9 +96,9 @@ def _files_refusal(missing: list[str]) -> str:
     )
 
 
-def rerun_refusal(*, session: Session, previous: JobResult, definition: Mapping[str, Any]) -> str | None:
+def rerun_refusal(*, session: Session, previous: JobResult, definition: JobDefinition) -> str | None:
     """Why this result cannot be re-run with its inputs (the web UI says it instead of the button)."""
-    schema = (definition.get("status") or {}).get("variablesSchema") or {}
+    schema = definition.variables_schema
     inputs = rerun_inputs(previous.task_kwargs, schema)
     if isinstance(inputs, str):
         return inputs
@@ -126,8 +127,8 @@ def rerun_result(
     if previous.job_model_id is None:
         raise Conflict("This result's job no longer exists: it cannot be re-run.")
     key = str(previous.job_model_id)
-    definition, _ = lookup_job(kube=kube, principal=principal, key=key, base_url=base_url, action="run")
-    schema = (definition.get("status") or {}).get("variablesSchema") or {}
+    definition, _ = find_job(kube=kube, principal=principal, key=key, base_url=base_url, action="run")
+    schema = definition.variables_schema
     inputs = rerun_inputs(previous.task_kwargs, schema)
     if isinstance(inputs, str):
         raise Conflict(inputs)

@@ -133,7 +133,7 @@ class ResultNotifier:
                 wakeup.ring()
 
     async def _listen(self, listening: asyncio.Event) -> None:
-        import psycopg
+        import psycopg  # local: an optional dependency (the postgres extra); a SQLite store never listens
 
         assert self._conninfo is not None
         delay = 1.0

@@ -20,6 +20,7 @@ from jobplane.store.models import (
     JobStatus,
 )
 from jobplane_api.errors import BadRequest, Conflict, NotFound, PermissionDenied, Unavailable
+from jobplane_api.kube import KubeError, KubeNotFound
 from jobplane_api.pagination import Page, PageParams
 from jobplane_api.schemas import (
     ChoiceValue,
@@ -344,8 +345,6 @@ def delete_result(
     event it had queued or a relist. A run that has not ended is refused (cancel it first). An API without
     Kubernetes (and so without a mirror) leaves JobRuns alone: there the row goes, its tombstone stays.
     """
-    from jobplane_api.kube import KubeError
-
     # Locked: a second delete of the same result waits, then finds nothing (404).
     result = _get(session, principal, result_id, "delete", lock=True)
     if not JobStatus(result.status).is_terminal:
@@ -380,8 +379,6 @@ def cancel_result(
     *, session: Session, kube: KubeGateway, principal: Principal, result_id: str, base_url: str
 ) -> JobResultRead:
     """Ask the operator to stop the run (spec.cancel); the mirror records REVOKED when it has stopped."""
-    from jobplane_api.kube import KubeError, KubeNotFound
-
     result = _get(session, principal, result_id, "view")
     refusal = cancel_refusal(principal, result)
     if refusal is not None:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from jobplane.store.models import JobResult
 from jobplane_api.errors import BadRequest, NotFound, PermissionDenied, Unavailable
+from jobplane_api.kube import KubeError
 from jobplane_api.pagination import Page, PageParams
 from jobplane_api.schemas import (
     ChoiceValue,
@@ -33,10 +34,9 @@ from jobplane_api.schemas import (
     ScheduledJobUpdate,
 )
 from jobplane_api.services.filters import parse_boolean
-from jobplane_api.services.jobs import JOB, job_record
+from jobplane_api.services.jobs import JOB, job_record, queue_ids
 from jobplane_api.services.results import user_ids
-from jobplane_crds.v1alpha1 import Interval
-from jobplane_crds.v1alpha1.jobdefinition import effective_of
+from jobplane_crds.v1alpha1 import ApprovalDecision, Interval, JobDefinition, JobSchedule
 from jobplane_crds.v1alpha1.jobschedule import SCHEDULE_NAME_MAX, Schedule
 from jobplane_crds.v1alpha1.schedule_times import fire_times, schedule_error
 
@@ -270,9 +270,9 @@ def _object_name(display: str) -> str:
     return (slug[: SCHEDULE_NAME_MAX - 6].rstrip("-") or "schedule") + "-"
 
 
-def display_name(schedule: Mapping[str, Any]) -> str:
-    meta = schedule.get("metadata") or {}
-    return str((meta.get("annotations") or {}).get(DISPLAY_NAME) or meta.get("name") or "")
+def display_name(schedule: JobSchedule) -> str:
+    meta = schedule.metadata
+    return str((meta.annotations or {}).get(DISPLAY_NAME) or meta.name or "")
 
 
 # --- records -------------------------------------------------------------------------------------------
@@ -286,92 +286,92 @@ def _ref(object_type: str, path: str, object_id: Any, base_url: str) -> NestedOb
     return NestedObject(id=object_id, object_type=object_type, url=f"{base_url}/api/{path}/{object_id}/")
 
 
-def _finished(status: Mapping[str, Any]) -> bool:
-    return any(
-        c.get("type") == "Ready" and c.get("reason") == "Finished" for c in status.get("conditions") or []
-    )
+def _finished(schedule: JobSchedule) -> bool:
+    conditions = schedule.status.conditions if schedule.status is not None else []
+    return any(c.type == "Ready" and c.reason == "Finished" for c in conditions)
 
 
-def _changed(meta: Mapping[str, Any]) -> datetime | None:
+def _changed(schedule: JobSchedule) -> datetime | None:
     """When the schedule was last written by anyone (its managedFields), else its creation."""
-    times = [_time(entry.get("time")) for entry in meta.get("managedFields") or []]
+    times = [_time(entry.get("time")) for entry in schedule.metadata.managed_fields or []]
     known = [moment for moment in times if moment is not None]
-    return max(known) if known else _time(meta.get("creationTimestamp"))
+    return max(known) if known else _time(schedule.metadata.creation_timestamp)
 
 
 def scheduled_job_record(
-    schedule: Mapping[str, Any],
+    schedule: JobSchedule | Mapping[str, Any],
     base_url: str,
     *,
-    definition: Mapping[str, Any] | None,
+    definition: JobDefinition | Mapping[str, Any] | None,
     queue_ids: Mapping[str, str],
     users: Mapping[str, int],
     run_count: int,
 ) -> ScheduledJobRead:
     """The Nautobot record of a JobSchedule; ``definition`` is the JobDefinition its job names (or None),
     ``run_count`` the job results its fires made."""
-    meta, spec, status = schedule["metadata"], schedule.get("spec") or {}, schedule.get("status") or {}
-    when = spec.get("schedule") or {}
-    uid = str(meta["uid"])
+    schedule = JobSchedule.of(schedule)
+    definition = JobDefinition.of(definition) if definition is not None else None
+    meta, spec, status = schedule.metadata, schedule.spec, schedule.status
+    when = spec.schedule
+    uid = str(meta.uid)
     name = display_name(schedule)
-    interval = NAUTOBOT_INTERVALS.get(Interval(when["interval"]), "custom") if when.get("interval") else ""
-    effective = effective_of(definition) if definition is not None else {}
-    queue = str(spec.get("queue") or (list(effective.get("taskQueues") or []) or ["default"])[0])
+    interval = NAUTOBOT_INTERVALS.get(when.interval, "custom")
+    effective = definition.effective() if definition is not None else None
+    queue = str(spec.queue or ((effective.task_queues if effective else None) or ["default"])[0])
     queue_id = queue_ids.get(queue)
-    task = str((definition or {}).get("status", {}).get("classPath") or spec.get("job") or "")
-    requested_by = spec.get("requestedBy")
+    found = definition.status.class_path if definition is not None and definition.status is not None else None
+    task = str(found or spec.job)
+    requested_by = spec.requested_by
     user_id = users.get(requested_by) if requested_by else None
-    start = _time(when.get("startTime"))
-    finished = _finished(status)
+    start = _time(when.start_time)
+    finished = _finished(schedule)
     state = "completed" if finished else "active"
     # Nautobot 2.x's approval fields and 3.1's states: pending until approved, denied for good.
-    approval = spec.get("approval") or {}
-    approval_required = bool(effective.get("approvalRequired"))
-    approved = approval.get("decision") == "Approved"
-    if approval.get("decision") == "Denied":
+    approval = spec.approval
+    approval_required = bool(effective and effective.approval_required)
+    approved = approval is not None and approval.decision == ApprovalDecision.APPROVED
+    if approval is not None and approval.decision == ApprovalDecision.DENIED:
         state = "denied"
-    elif approval_required and not approval:
+    elif approval_required and approval is None:
         state = "pending"
-    approver_id = users.get(str(approval.get("by"))) if approved else None
+    approver_id = users.get(approval.by) if approval is not None and approved else None
     limits = {
-        key: float(effective[crd])
-        for key, crd in (("soft_time_limit", "softTimeLimit"), ("time_limit", "timeLimit"))
-        if effective.get(crd)
+        key: float(value)
+        for key in ("soft_time_limit", "time_limit")
+        if effective is not None and (value := getattr(effective, key))
     }
     return ScheduledJobRead(
         id=uuid.UUID(uid),
         display=f"{name}: {interval}",
         url=f"{base_url}/api/extras/scheduled-jobs/{uid}/",
-        natural_slug=str(meta["name"]),
+        natural_slug=str(meta.name),
         name=name,
         task=task,
         interval=interval,
-        crontab=str(when.get("crontab") or ""),
+        crontab=str(when.crontab or ""),
         queue=queue,
         job_queue=_ref("extras.jobqueue", "extras/job-queues", queue_id, base_url) if queue_id else None,
-        job_model=(
-            _ref(JOB, "extras/jobs", definition["metadata"]["uid"], base_url)
-            if definition is not None
-            else None
-        ),
+        job_model=_ref(JOB, "extras/jobs", definition.metadata.uid, base_url)
+        if definition is not None
+        else None,
         user=_ref("users.user", "users/users", user_id, base_url) if user_id is not None else None,
         approved_by_user=(
             _ref("users.user", "users/users", approver_id, base_url) if approver_id is not None else None
         ),
-        approved_at=_time(approval.get("at")) if approved else None,
-        approved_by=str(approval.get("by")) if approved else None,
+        approved_at=_time(approval.at) if approval is not None and approved else None,
+        approved_by=approval.by if approval is not None and approved else None,
         approval_required=approval_required,
         state=ChoiceValue(value=state, label=STATES[state]),
-        one_off=when.get("interval") == Interval.ONCE.value,
+        one_off=when.interval == Interval.ONCE,
         start_time=start,
-        time_zone=str(when.get("timeZone") or DEFAULT_TIME_ZONE),
-        enabled=not spec.get("suspend", False) and not finished,
-        last_run_at=_time(status.get("lastScheduleTime")),
+        time_zone=str(when.time_zone or DEFAULT_TIME_ZONE),
+        enabled=not spec.suspend and not finished,
+        last_run_at=_time(status.last_schedule_time if status is not None else None),
         total_run_count=run_count,
-        date_changed=_changed(meta),
+        date_changed=_changed(schedule),
         description=f"Jobplane job {name} scheduled by {requested_by or 'nobody'} for "
         f"{start.isoformat() if start else 'its crontab'}",
-        kwargs={} if spec.get("inputsSecretRef") else dict(spec.get("data") or {}),
+        kwargs={} if spec.inputs_secret_ref else dict(spec.data),
         celery_kwargs={
             "queue": queue,
             "nautobot_job_profile": False,
@@ -379,9 +379,9 @@ def scheduled_job_record(
             "nautobot_job_ignore_singleton_lock": False,
             **limits,
         },
-        next_run_at=_time(status.get("nextScheduleTime")),
+        next_run_at=_time(status.next_schedule_time if status is not None else None),
         requested_by=requested_by,
-        job_schedule=JobScheduleReference(namespace=str(meta.get("namespace") or ""), name=str(meta["name"])),
+        job_schedule=JobScheduleReference(namespace=str(meta.namespace or ""), name=str(meta.name)),
     )
 
 
@@ -417,43 +417,39 @@ def recent_run_ids(*, session: Session, scheduled_job_id: uuid.UUID, limit: int)
 class _Visible:
     """A JobSchedule the caller may view, with the job it runs."""
 
-    schedule: dict[str, Any]
-    definition: dict[str, Any] | None
+    schedule: JobSchedule
+    definition: JobDefinition | None
     job_visible: bool
 
 
-def _constraint_fields(schedule: Mapping[str, Any], definition: Mapping[str, Any] | None) -> dict[str, Any]:
+def _constraint_fields(schedule: JobSchedule, definition: JobDefinition | None) -> dict[str, Any]:
     """The fields a permission's constraints on extras.scheduledjob may name."""
-    spec = schedule.get("spec") or {}
-    interval = (spec.get("schedule") or {}).get("interval")
+    spec = schedule.spec
     return {
-        "id": str(schedule["metadata"]["uid"]),
+        "id": str(schedule.metadata.uid),
         "name": display_name(schedule),
-        "user": spec.get("requestedBy"),
-        "interval": NAUTOBOT_INTERVALS.get(Interval(interval), "") if interval else "",
-        "enabled": not spec.get("suspend", False),
-        "job_model_id": str(definition["metadata"]["uid"]) if definition is not None else None,
+        "user": spec.requested_by,
+        "interval": NAUTOBOT_INTERVALS.get(spec.schedule.interval, ""),
+        "enabled": not spec.suspend,
+        "job_model_id": str(definition.metadata.uid) if definition is not None else None,
     }
 
 
 def _visible(kube: KubeGateway, principal: Principal, base_url: str, action: str = "view") -> list[_Visible]:
     """The schedules the caller may act on: the permission on extras.scheduledjob (with its constraints),
     and the job they run must be one the caller may view (as the jobs list shows them)."""
-    from jobplane_api.kube import KubeError
-
     if not principal.has("view", SCHEDULED_JOB) or not principal.has(action, SCHEDULED_JOB):
         raise PermissionDenied()
     try:
         schedules = kube.schedules()
     except KubeError as exc:
         raise Unavailable(f"Could not list the scheduled jobs: {exc}") from None
-    queue_ids = {queue["metadata"]["name"]: queue["metadata"]["uid"] for queue in kube.queues()}
+    ids = queue_ids(kube)
     visible: list[_Visible] = []
     for schedule in schedules:
-        job = str((schedule.get("spec") or {}).get("job") or "")
-        definition = kube.resolve_job(job, str(schedule["metadata"].get("namespace") or kube.namespace))
+        definition = kube.resolve_definition(schedule.spec.job, schedule.metadata.namespace or kube.namespace)
         job_visible = definition is not None and principal.allows(
-            "view", JOB, job_record(definition, base_url, queue_ids).model_dump(mode="json")
+            "view", JOB, job_record(definition, base_url, ids).model_dump(mode="json")
         )
         # A schedule whose job is gone (or was never there) shows only to those who see every job.
         if not job_visible and not principal.is_superuser:
@@ -470,21 +466,21 @@ def _visible(kube: KubeGateway, principal: Principal, base_url: str, action: str
 def _records(
     session: Session, kube: KubeGateway, visible: list[_Visible], base_url: str
 ) -> list[ScheduledJobRead]:
-    queue_ids = {queue["metadata"]["name"]: queue["metadata"]["uid"] for queue in kube.queues()}
-    specs = [item.schedule.get("spec") or {} for item in visible]
-    names = [spec.get("requestedBy") for spec in specs] + [
-        (spec.get("approval") or {}).get("by") for spec in specs
+    ids = queue_ids(kube)
+    specs = [item.schedule.spec for item in visible]
+    names = [spec.requested_by for spec in specs] + [
+        spec.approval.by if spec.approval else None for spec in specs
     ]
     users = user_ids(session, names)
-    counts = _run_counts(session, (str(item.schedule["metadata"]["uid"]) for item in visible))
+    counts = _run_counts(session, (str(item.schedule.metadata.uid) for item in visible))
     return [
         scheduled_job_record(
             item.schedule,
             base_url,
             definition=item.definition,
-            queue_ids=queue_ids,
+            queue_ids=ids,
             users=users,
-            run_count=counts.get(uuid.UUID(str(item.schedule["metadata"]["uid"])), 0),
+            run_count=counts.get(uuid.UUID(str(item.schedule.metadata.uid)), 0),
         )
         for item in visible
     ]
@@ -549,7 +545,7 @@ def list_scheduled_jobs(
     interval, state, time_zone, q."""
     visible = _visible(kube, principal, base_url)
     job_names = {
-        str(item.definition["metadata"]["uid"]): job_record(item.definition, base_url).name
+        str(item.definition.metadata.uid): job_record(item.definition, base_url).name
         for item in visible
         if item.definition is not None
     }
@@ -574,7 +570,7 @@ def _find(
     kube: KubeGateway, principal: Principal, base_url: str, scheduled_job_id: str, action: str = "view"
 ) -> _Visible:
     for item in _visible(kube, principal, base_url, action):
-        if str(item.schedule["metadata"]["uid"]) == scheduled_job_id:
+        if str(item.schedule.metadata.uid) == scheduled_job_id:
             return item
     raise NotFound()
 
@@ -591,12 +587,10 @@ def delete_scheduled_job(
 ) -> None:
     """Delete the JobSchedule: no more fires; its runs (and a sensitive job's inputs Secret) go with it
     through their owner references, their job results stay."""
-    from jobplane_api.kube import KubeError
-
     item = _find(kube, principal, base_url, scheduled_job_id, "delete")
-    meta = item.schedule["metadata"]
+    meta = item.schedule.metadata
     try:
-        kube.delete_schedule(str(meta["name"]), uid=str(meta["uid"]))
+        kube.delete_schedule(str(meta.name), uid=str(meta.uid))
     except KubeError as exc:
         raise Unavailable(f"Could not delete the scheduled job: {exc}") from None
 
@@ -612,8 +606,6 @@ def change_scheduled_job(
 ) -> ScheduledJobRead:
     """``enabled``: false pauses the fires (spec.suspend), true resumes them, which also needs the right
     to run the job (the fires run it again); the runs stay requested by whoever scheduled it."""
-    from jobplane_api.kube import KubeError
-
     item = _find(kube, principal, base_url, scheduled_job_id, "change")
     given = update.model_dump(exclude_unset=True)
     if "enabled" not in given:
@@ -625,9 +617,8 @@ def change_scheduled_job(
         job = job_record(item.definition, base_url) if item.definition is not None else None
         if job is None or not principal.allows("run", JOB, job.model_dump(mode="json")):
             raise PermissionDenied("You do not have permission to run this job.")
-    meta = item.schedule["metadata"]
     try:
-        updated = kube.patch_schedule_spec(str(meta["name"]), {"suspend": not update.enabled})
+        updated = kube.patch_schedule_spec(str(item.schedule.metadata.name), {"suspend": not update.enabled})
     except KubeError as exc:
         raise Unavailable(f"Could not change the scheduled job: {exc}") from None
     return _records(session, kube, [_Visible(updated, item.definition, item.job_visible)], base_url)[0]
@@ -638,7 +629,7 @@ def create_scheduled_job(
     session: Session,
     kube: KubeGateway,
     principal: Principal,
-    definition: Mapping[str, Any],
+    definition: JobDefinition | Mapping[str, Any],
     planned: PlannedSchedule,
     queue: str,
     data: dict[str, Any],
@@ -649,8 +640,7 @@ def create_scheduled_job(
     """Create the JobSchedule for the caller; a sensitive job's inputs go to a Secret of the schedule-inputs
     type owned by it, made right after it (admission refuses a schedule naming a Secret that exists). If
     that Secret cannot be stored, the schedule is deleted again (by uid) before it fires."""
-    from jobplane_api.kube import KubeError
-
+    definition = JobDefinition.of(definition)  # services/runs.py passes it as Kubernetes sent it
     try:
         taken = any(display_name(schedule) == planned.name for schedule in kube.schedules())
     except KubeError as exc:
@@ -660,7 +650,7 @@ def create_scheduled_job(
     secret = f"jobplane-schedule-inputs-{uuid.uuid4().hex}" if sensitive and data else None
     spec = schedule_spec(
         planned,
-        job=str(definition["metadata"]["name"]),
+        job=str(definition.metadata.name),
         queue=queue,
         requested_by=principal.username,
         data=data if not sensitive else {},
@@ -679,8 +669,7 @@ def create_scheduled_job(
         try:
             kube.create_schedule_inputs_secret(schedule=schedule, name=secret, data_json=json.dumps(data))
         except KubeError as exc:
-            meta = schedule["metadata"]
-            kube.delete_schedule(str(meta["name"]), uid=str(meta["uid"]))
+            kube.delete_schedule(str(schedule.metadata.name), uid=str(schedule.metadata.uid))
             raise Unavailable(f"Could not store the scheduled job's inputs: {exc}") from None
-    visible = _Visible(schedule, dict(definition), True)
+    visible = _Visible(schedule, definition, True)
     return _records(session, kube, [visible], base_url)[0]

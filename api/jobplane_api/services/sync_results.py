@@ -24,6 +24,7 @@ from sqlalchemy import select, update
 from jobplane.store.models import JobLogEntry, JobResult, JobStatus
 from jobplane.store.results import log_count_columns
 from jobplane_api.kube import JOB_REPOSITORIES, LISTED
+from jobplane_crds.v1alpha1 import JobRepository, JobRepositoryStatus
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -63,9 +64,10 @@ class SyncChange:
 
 
 def new_sync_result(
-    *, repository: Mapping[str, Any], requested_at: str, user: str | None, now: datetime
+    *, repository: JobRepository | Mapping[str, Any], requested_at: str, user: str | None, now: datetime
 ) -> JobResult:
     """The PENDING result of a sync just requested (``requested_at``: the annotation's value)."""
+    repository = JobRepository.of(repository)
     return JobResult(
         id=uuid.uuid4(),
         name=SYNC_JOB_NAME,
@@ -74,20 +76,13 @@ def new_sync_result(
         status=JobStatus.PENDING,
         date_created=now,
         # Nautobot's sync job takes the repository; the request's timestamp ties the result to it.
-        task_kwargs={"repository": str(repository["metadata"]["uid"]), "sync_requested_at": requested_at},
+        task_kwargs={"repository": str(repository.metadata.uid), "sync_requested_at": requested_at},
         message=WAITING_MESSAGE,
     )
 
 
-def _synced_condition(status: Mapping[str, Any]) -> Mapping[str, Any]:
-    for condition in status.get("conditions") or []:
-        if isinstance(condition, Mapping) and condition.get("type") == "Synced":
-            return condition
-    return {}
-
-
 def plan_sync_result(
-    repository: Mapping[str, Any] | None,
+    repository: JobRepository | Mapping[str, Any] | None,
     *,
     requested_at: str,
     status: str,
@@ -109,40 +104,41 @@ def plan_sync_result(
             "date_done": now,
         }
         return SyncChange(values, (("failure", DELETED_MESSAGE),))
-    repo_status = repository.get("status") or {}
-    acted = str(repo_status.get("syncRequest") or "")
+    repository = JobRepository.of(repository)
+    repo_status = repository.status or JobRepositoryStatus()
+    acted = str(repo_status.sync_request or "")
     # The annotation's values sort as they were made; the operator acting on a later one syncs this too.
     if acted < requested_at:
         return None
-    if repo_status.get("syncJob"):
+    if repo_status.sync_job:
         if status == JobStatus.STARTED:
             return None
-        commit = str(repo_status.get("syncingCommit") or "")
+        commit = str(repo_status.syncing_commit or "")
         return SyncChange(
             {
                 "status": JobStatus.STARTED,
                 "date_started": now,
                 "commit": commit[:64] or None,
-                "message": f"Syncing commit {commit} in Job {repo_status['syncJob']}",
+                "message": f"Syncing commit {commit} in Job {repo_status.sync_job}",
             }
         )
-    synced = _synced_condition(repo_status)
-    if synced.get("status") not in ("True", "False"):
+    synced = next((c for c in repo_status.conditions if c.type == "Synced"), None)
+    if synced is None or synced.status not in ("True", "False"):
         return None  # the operator has not said yet
-    reason = str(synced.get("reason") or "")[:100] or None
-    message = str(synced.get("message") or "") or None
+    reason = synced.reason[:100] or None
+    message = synced.message or None
     values = {"date_done": now, "reason": reason, "message": message}
     if not started:
         values["date_started"] = now
-    name = str(repository["metadata"].get("name") or "")
-    if synced["status"] == "False":
+    name = str(repository.metadata.name or "")
+    if synced.status == "False":
         values["status"] = JobStatus.FAILURE
         return SyncChange(values, (("failure", f"Sync of {name} failed ({reason}): {message or ''}"),))
     values["status"] = JobStatus.SUCCESS
-    values["commit"] = str(repo_status.get("commit") or "")[:64] or None
+    values["commit"] = str(repo_status.commit or "")[:64] or None
     logs = [("info", message or f"Synced {name}")]
     # Nautobot logs a module that does not import as an error, and the sync still succeeds.
-    for module, error in sorted((repo_status.get("importErrors") or {}).items()):
+    for module, error in sorted(repo_status.import_errors.items()):
         logs.append(("error", f"Error in loading Jobs from Git repository: {module}: {error}"))
     return SyncChange(values, tuple(logs))
 
@@ -198,23 +194,25 @@ class SyncResultMirror:
         self.sync_all(repositories)
 
     # --- writes ---
-    def apply(self, repository: dict[str, Any], *, deleted: bool = False) -> int:
+    def apply(self, repository: JobRepository | Mapping[str, Any], *, deleted: bool = False) -> int:
         """Bring the unfinished sync results of this repository in line with it; returns how many changed."""
-        uid = str(repository["metadata"]["uid"])
+        repository = JobRepository.of(repository)  # the watch hands it over as Kubernetes sent it
+        uid = str(repository.metadata.uid)
         return self._apply({uid: None if deleted else repository}, lambda _row: False)
 
-    def sync_all(self, repositories: Iterable[dict[str, Any]]) -> int:
+    def sync_all(self, repositories: Iterable[JobRepository | Mapping[str, Any]]) -> int:
         """All unfinished sync results against a full list: one whose repository is gone is revoked once it
         is older than the grace period (a repository made after the list was taken is not in it)."""
-        present: dict[str, dict[str, Any] | None] = {
-            str(repository["metadata"]["uid"]): repository for repository in repositories
+        parsed = [JobRepository.of(repository) for repository in repositories]
+        present: dict[str, JobRepository | None] = {
+            str(repository.metadata.uid): repository for repository in parsed
         }
         cutoff = self._now() - self._orphan_grace
         return self._apply(present, lambda row: row.date_created < cutoff, every=True)
 
     def _apply(
         self,
-        repositories: Mapping[str, dict[str, Any] | None],
+        repositories: Mapping[str, JobRepository | None],
         gone: Callable[[JobResult], bool],
         *,
         every: bool = False,

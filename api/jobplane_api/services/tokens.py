@@ -45,6 +45,7 @@ __all__ = [
     "password_user",
     "provision_token",
     "token_record",
+    "token_user",
     "update_token",
 ]
 
@@ -257,6 +258,14 @@ def password_user(*, session: Session, username: str, password: str) -> User:
         return identity.check_password(session=session, username=username, password=password)
     except AuthenticationFailed as exc:
         raise NotAuthenticated(exc.message) from None
+
+
+def token_user(*, session: Session, principal: Principal) -> User:
+    """The user whose token the caller presented; NotAuthenticated for an anonymous caller or a user gone."""
+    user = session.get(User, principal.user_id) if principal.user_id is not None else None
+    if user is None:
+        raise NotAuthenticated()
+    return user
 
 
 def provision_token(

@@ -18,10 +18,13 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from jobplane.store.database import create_store_engine
 from jobplane_api.errors import ApiError
 from jobplane_api.settings import ApiSettings
 from jobplane_api.ui.auth import SESSION_COOKIE, CsrfFailed, LoginRequired, login_url, optional_user
 from jobplane_api.ui.headers import PageSecurityHeaders
+from jobplane_api.ui.object_choices import DataChoices
+from jobplane_api.ui.routes import ROUTERS
 from jobplane_api.ui.templating import STATIC_DIR, is_htmx, render
 
 __all__ = ["install_ui"]
@@ -33,14 +36,9 @@ def _is_api(request: Request) -> bool:
 
 def install_ui(app: FastAPI) -> None:
     """Mount the pages and the static files, and answer the UI's errors with pages (the API's with JSON)."""
-    from jobplane_api.ui.routes import ROUTERS
-
     app.mount("/static", StaticFiles(directory=STATIC_DIR, packages=None), name="static")
     settings: ApiSettings = app.state.settings
     if settings.ui_data_database_url is not None:
-        from jobplane.store.database import create_store_engine
-        from jobplane_api.ui.object_choices import DataChoices
-
         url = settings.ui_data_database_url.get_secret_value()
         app.state.ui_object_choices = DataChoices(create_store_engine(url, pool_pre_ping=True))
     for router in ROUTERS:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -52,6 +53,9 @@ class ObjectMeta(CrdModel):
     generation: int | None = None
     labels: dict[str, str] | None = None
     annotations: dict[str, str] | None = None
+    resource_version: str | None = None
+    creation_timestamp: datetime | None = None
+    managed_fields: list[dict[str, Any]] | None = None
 
 
 class PrinterColumn(BaseModel):
@@ -87,3 +91,8 @@ class Resource(CrdModel):
     api_version: str = f"jobplane.io/{VERSION}"
     kind: str = ""
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+
+    @classmethod
+    def of(cls, obj: Self | Mapping[str, Any]) -> Self:
+        """The object itself if it is already this model, else the object as Kubernetes sends it, parsed."""
+        return obj if isinstance(obj, cls) else cls.model_validate(obj)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cached_property
 from typing import Any
 
 from pydantic import Field
@@ -132,6 +133,35 @@ class JobDefinition(Resource):
     kind: str = "JobDefinition"
     spec: JobDefinitionSpec = Field(default_factory=JobDefinitionSpec)
     status: JobDefinitionStatus | None = None
+
+    def effective(self) -> JobMetadata:
+        """The metadata in force now: the admin's overrides over what the code said at the last sync.
+
+        Computed from spec rather than read from status.effective, which may predate an edit; computed once
+        per object (a changed resource is a new object), as readers ask for it on every request.
+        """
+        return self._effective
+
+    @cached_property
+    def _effective(self) -> JobMetadata:
+        overrides = self.spec.overrides
+        given = {
+            field: value
+            for field in overrides.model_fields_set
+            if (value := getattr(overrides, field)) is not None
+        }
+        code = self.status.code if self.status is not None else None
+        return (code or JobMetadata()).model_copy(update=given)
+
+    @property
+    def class_path(self) -> str | None:
+        """<module>.<ClassName>: as discovery found it, else as the spec names it (set before discovery)."""
+        return (self.status.class_path if self.status is not None else None) or self.spec.class_path or None
+
+    @property
+    def variables_schema(self) -> dict[str, Any]:
+        """The JSON Schema of the job's inputs; empty while discovery has not described them."""
+        return (self.status.variables_schema if self.status is not None else None) or {}
 
 
 def effective_metadata(code: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> dict[str, Any]:

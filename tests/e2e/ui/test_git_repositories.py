@@ -31,7 +31,15 @@ def world(ui_world: UiWorld) -> UiWorld:
         {
             "commit": COMMIT,
             "lastSyncTime": "2026-11-30T12:00:00Z",
-            "conditions": [{"type": "Synced", "status": "True", "reason": "Synced", "message": "1 job"}],
+            "conditions": [
+                {
+                    "type": "Synced",
+                    "status": "True",
+                    "reason": "Synced",
+                    "message": "1 job",
+                    "lastTransitionTime": "2026-11-30T12:00:00Z",
+                }
+            ],
         },
     )
     ui_world.fake.objects[("jobrepositories", "netops")]["metadata"]["annotations"] = {

@@ -447,7 +447,15 @@ def test_a_sync_answers_a_job_result_that_ends_when_the_sync_does(
         "syncRequest": requested,
         "commit": "c" * 40,
         "classPaths": ["acceptance_seed_jobs.jobs.hello.Hello"],
-        "conditions": [{"type": "Synced", "status": "True", "reason": "Synced", "message": "1 job at ccc"}],
+        "conditions": [
+            {
+                "type": "Synced",
+                "status": "True",
+                "reason": "Synced",
+                "message": "1 job at ccc",
+                "lastTransitionTime": "2026-03-04T05:06:08Z",
+            }
+        ],
     }
     assert mirror.apply(copy.deepcopy(stored)) == 1
     done = client.get(poll, headers=root).json()
@@ -461,7 +469,15 @@ def test_a_sync_answers_a_job_result_that_ends_when_the_sync_does(
     failing = client.post(f"{PATH}acceptance-seed-jobs/sync/", headers=root).json()["job_result"]["id"]
     stored["status"] = {
         "syncRequest": stored["metadata"]["annotations"][SYNC_REQUESTED_AT],
-        "conditions": [{"type": "Synced", "status": "False", "reason": "RefNotFound", "message": "no main"}],
+        "conditions": [
+            {
+                "type": "Synced",
+                "status": "False",
+                "reason": "RefNotFound",
+                "message": "no main",
+                "lastTransitionTime": "2026-03-04T05:06:08Z",
+            }
+        ],
     }
     assert mirror.apply(copy.deepcopy(stored)) == 1
     failed = client.get(f"/api/extras/job-results/{failing}/", headers=root).json()

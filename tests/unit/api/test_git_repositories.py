@@ -41,6 +41,7 @@ from jobplane_api.services.git_repositories import (
     webhook_urls,
 )
 from jobplane_api.settings import ApiSettings
+from jobplane_crds.v1alpha1 import JobRepository
 
 BASE = "http://api.test"
 NOW = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
@@ -395,12 +396,13 @@ def test_repositories_match_by_normalised_url_and_suspended_ones_are_left_out() 
         repository("paused", url="https://github.com/Org/Repo.git", suspend=True),
         repository("case", url="https://github.com/org/repo.git"),  # paths keep their case
     ]
-    assert matching_repositories(repositories, webhook_urls(GITHUB_PUSH)) == ["by-https", "by-ssh"]
+    typed = [JobRepository.model_validate(repository) for repository in repositories]
+    assert matching_repositories(typed, webhook_urls(GITHUB_PUSH)) == ["by-https", "by-ssh"]
 
 
 def test_a_push_syncs_only_the_repositories_that_follow_the_pushed_branch_or_tag() -> None:
     url = "https://github.com/Org/Repo.git"
-    repositories = [
+    given = [
         repository("main", url=url),
         repository("release", url=url, ref="release"),
         repository("tagged", url=url, ref="v1.2"),
@@ -408,6 +410,7 @@ def test_a_push_syncs_only_the_repositories_that_follow_the_pushed_branch_or_tag
         repository("full", url=url, ref="refs/heads/main"),
     ]
     urls = webhook_urls(GITHUB_PUSH)
+    repositories = [JobRepository.model_validate(repository) for repository in given]
     assert matching_repositories(repositories, urls, pushed_ref(GITHUB_PUSH)) == ["full", "main"]
     assert matching_repositories(repositories, urls, "refs/tags/v1.2") == ["tagged"]
     assert matching_repositories(repositories, urls, "refs/heads/feature") == []
@@ -429,8 +432,20 @@ def test_a_record_has_nautobots_fields_and_the_sync_state() -> None:
         "classPaths": ["netops.jobs.hello.Hello"],
         "importErrors": {"netops.jobs.broken": "jobs/broken.py, line 3: invalid syntax"},
         "conditions": [
-            {"type": "Synced", "status": "True", "reason": "Synced", "message": "2 jobs at aaaa"},
-            {"type": "Degraded", "status": "True", "reason": "ImportErrors", "message": "1 module failed"},
+            {
+                "type": "Synced",
+                "status": "True",
+                "reason": "Synced",
+                "message": "2 jobs at aaaa",
+                "lastTransitionTime": "2026-01-03T00:00:00Z",
+            },
+            {
+                "type": "Degraded",
+                "status": "True",
+                "reason": "ImportErrors",
+                "message": "1 module failed",
+                "lastTransitionTime": "2026-01-03T00:00:00Z",
+            },
         ],
     }
     record = repository_record(repository(status=status, credentialsSecretRef="git-creds"), BASE).model_dump(
@@ -468,15 +483,17 @@ def test_a_record_has_nautobots_fields_and_the_sync_state() -> None:
 
 
 def test_a_record_shows_the_name_it_was_given_and_its_object_name() -> None:
-    named = repository("acceptance-seed-jobs")
-    named["metadata"]["annotations"] = {REPOSITORY_DISPLAY_NAME: "Acceptance Seed Jobs"}
+    given = repository("acceptance-seed-jobs")
+    given["metadata"]["annotations"] = {REPOSITORY_DISPLAY_NAME: "Acceptance Seed Jobs"}
+    named = JobRepository.model_validate(given)
     record = repository_record(named, BASE)
     assert (record.name, record.display, record.job_repository.name) == (
         "Acceptance Seed Jobs",
         "Acceptance Seed Jobs",
         "acceptance-seed-jobs",
     )
-    assert find_repository([repository("other"), named], "Acceptance Seed Jobs") is named
+    other = JobRepository.model_validate(repository("other"))
+    assert find_repository([other, named], "Acceptance Seed Jobs") is named
     assert find_repository([named], "acceptance-seed-jobs") is named
 
 
@@ -492,7 +509,17 @@ def test_a_record_before_its_first_sync() -> None:
         "last_sync_time": None,
     }
     failing = repository(
-        status={"conditions": [{"type": "Synced", "status": "False", "message": "RefNotFound: no ref x"}]}
+        status={
+            "conditions": [
+                {
+                    "type": "Synced",
+                    "status": "False",
+                    "reason": "RefNotFound",
+                    "message": "RefNotFound: no ref x",
+                    "lastTransitionTime": "2026-01-03T00:00:00Z",
+                }
+            ]
+        }
     )
     assert repository_record(failing, BASE).status.message == "RefNotFound: no ref x"
 
@@ -515,10 +542,13 @@ def test_filters() -> None:
 
 
 def test_find_repository_by_uid_then_name() -> None:
-    one, two = repository("one"), repository("two")
-    two["metadata"]["uid"] = "one"
+    one, two = (
+        JobRepository.model_validate(repository("one")),
+        JobRepository.model_validate(repository("two")),
+    )
+    two.metadata.uid = "one"
     assert find_repository([one, two], "one") is two
-    assert find_repository([one, two], one["metadata"]["uid"]) is one
+    assert find_repository([one, two], str(one.metadata.uid)) is one
     assert find_repository([one], "missing") is None
 
 
@@ -534,10 +564,8 @@ def test_a_sync_request_patches_only_the_annotation() -> None:
             {"metadata": {"annotations": {SYNC_REQUESTED_AT: "2026-03-04T05:06:07.890123Z"}}},
         )
     ]
-    assert updated["metadata"]["generation"] == 1
-    assert updated["metadata"]["annotations"] == {
-        "jobplane.io/sync-requested-at": "2026-03-04T05:06:07.890123Z"
-    }
+    assert updated.metadata.generation == 1
+    assert updated.metadata.annotations == {"jobplane.io/sync-requested-at": "2026-03-04T05:06:07.890123Z"}
 
 
 # --- the service --------------------------------------------------------------------------------------------

@@ -16,11 +16,13 @@ from jobplane_api.kube import (
     KubeInvalid,
     KubeNotFound,
     KubeUnavailable,
+    ModelInformer,
     _translated,
     display_name,
     find_definition,
     resolve_job,
 )
+from jobplane_crds.v1alpha1 import JobDefinition
 
 
 def _definition(
@@ -36,10 +38,13 @@ def _definition(
 
 
 DEFINITIONS = [
-    _definition("a", "uid-a", "mod_a.JobA", "b"),
-    _definition("b", "uid-b", "mod_b.JobB", "Job B"),
-    _definition("c", "uid-c", "mod_c.JobC", "Job C", {"name": "Renamed"}),
-    _definition("pending", "uid-p"),
+    JobDefinition.model_validate(definition)
+    for definition in (
+        _definition("a", "uid-a", "mod_a.JobA", "b"),
+        _definition("b", "uid-b", "mod_b.JobB", "Job B"),
+        _definition("c", "uid-c", "mod_c.JobC", "Job C", {"name": "Renamed"}),
+        _definition("pending", "uid-p"),
+    )
 ]
 
 
@@ -59,7 +64,7 @@ DEFINITIONS = [
 )
 def test_find_definition_precedence(key: str, expected: str | None) -> None:
     found = find_definition(DEFINITIONS, key)
-    assert (found["metadata"]["name"] if found else None) == expected
+    assert (found.metadata.name if found else None) == expected
 
 
 def test_display_name_falls_back_to_the_class_name_then_the_object_name() -> None:
@@ -72,8 +77,8 @@ def test_display_name_falls_back_to_the_class_name_then_the_object_name() -> Non
 
 
 def test_resolve_job_follows_the_operator_object_name_then_class_path() -> None:
-    assert resolve_job(DEFINITIONS, "b")["metadata"]["name"] == "b"  # type: ignore[index]
-    assert resolve_job(DEFINITIONS, "mod_a.JobA")["metadata"]["name"] == "a"  # type: ignore[index]
+    assert resolve_job(DEFINITIONS, "b").metadata.name == "b"  # type: ignore[union-attr]
+    assert resolve_job(DEFINITIONS, "mod_a.JobA").metadata.name == "a"  # type: ignore[union-attr]
     assert resolve_job(DEFINITIONS, "Job B") is None
 
 
@@ -212,3 +217,24 @@ def test_delete_run_takes_a_run_already_gone_as_done(status: int, uid: str | Non
 def test_delete_run_reports_other_refusals(status: int, uid: str | None, error: type[KubeError]) -> None:
     with pytest.raises(error):
         _gateway(_Deletes(status)).delete_run("jobs", "hello-x1", uid=uid)
+
+
+def test_a_model_informer_parses_each_object_once_when_it_enters_the_cache() -> None:
+    informer = ModelInformer(FakeApi(), "jobdefinitions", "ns", model=JobDefinition)
+    informer.put(_definition("x", "u", "m.J"))
+    first = informer.model("x")
+    assert first is not None
+    assert first.class_path == "m.J"
+    assert informer.models() == [first]
+    assert informer.models()[0] is first
+    newer = _definition("x", "u", "m.K")
+    newer["metadata"]["resourceVersion"] = "2"
+    informer.put(newer)
+    assert informer.model("x").class_path == "m.K"  # type: ignore[union-attr]
+    refused = _definition("y", "v", "m.J")
+    refused["spec"]["enabled"] = "not a boolean"
+    informer.put(refused)
+    assert informer.get("y") is refused
+    assert informer.model("y") is None
+    informer.discard("x")
+    assert informer.models() == []

@@ -30,6 +30,7 @@ from jobplane_api.services.approvals import (
     dry_run_scheduled_job,
 )
 from jobplane_api.services.runs import RunRequest, run_job
+from jobplane_crds.v1alpha1 import JobDefinition, JobQueue, JobSchedule
 
 NAMESPACE = "runs"
 JOB_UID = "1b6f7c2e-3d4a-4b5c-8d9e-0f1a2b3c4d5e"
@@ -92,24 +93,27 @@ class Gateway:
         self.deleted: list[tuple[str, str]] = []
         self.runs: list[dict[str, Any]] = []
 
-    def schedules(self) -> list[dict[str, Any]]:
-        return list(self.by_name.values())
+    def schedules(self) -> list[JobSchedule]:
+        return [JobSchedule.model_validate(item) for item in self.by_name.values()]
 
-    def queues(self) -> list[dict[str, Any]]:
+    def queues(self) -> list[JobQueue]:
         return []
 
-    def find_definition(self, key: str) -> dict[str, Any] | None:
-        return find_definition([self.job], key)
+    def find_definition(self, key: str) -> JobDefinition | None:
+        return find_definition([JobDefinition.model_validate(self.job)], key)
 
-    def resolve_job(self, job: str, namespace: str) -> dict[str, Any] | None:
-        return self.job if job == self.job["metadata"]["name"] else None
+    def definition_object(self, name: str) -> dict[str, Any] | None:
+        return self.job if name == self.job["metadata"]["name"] else None
 
-    def decide_schedule(self, name: str, patch: dict[str, Any], *, uid: str) -> dict[str, Any]:
+    def resolve_definition(self, job: str, namespace: str) -> JobDefinition | None:
+        return JobDefinition.model_validate(self.job) if job == self.job["metadata"]["name"] else None
+
+    def decide_schedule(self, name: str, patch: dict[str, Any], *, uid: str) -> JobSchedule:
         self.patches.append(patch)
         found = self.by_name[name]
         found["metadata"].setdefault("annotations", {}).update(patch["metadata"]["annotations"])
         found["spec"].update(patch["spec"])
-        return found
+        return JobSchedule.model_validate(found)
 
     def delete_schedule(self, name: str, *, uid: str) -> None:
         self.deleted.append((name, uid))
@@ -126,7 +130,7 @@ class Gateway:
 
     def create_schedule(
         self, *, generate_name: str, spec: dict[str, Any], labels: Any, annotations: Any
-    ) -> dict[str, Any]:
+    ) -> JobSchedule:
         made = {
             "metadata": {
                 "name": f"{generate_name}x7k2p",
@@ -137,7 +141,7 @@ class Gateway:
             "spec": spec,
         }
         self.by_name[made["metadata"]["name"]] = made
-        return made
+        return JobSchedule.model_validate(made)
 
 
 def user(name: str, *actions: tuple[str, str]) -> Principal:

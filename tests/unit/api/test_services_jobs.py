@@ -11,6 +11,7 @@ from jobplane import FileVar, IntegerVar, Job, MultiChoiceVar, StringVar
 from jobplane_api.errors import BadRequest
 from jobplane_api.schemas import JobUpdate
 from jobplane_api.services.jobs import filter_jobs, job_record, job_variables, queue_patch, spec_patch
+from jobplane_crds.v1alpha1 import JobDefinition, JobQueue
 
 BASE = "http://api.test"
 
@@ -164,7 +165,8 @@ def queue_change(
     job = job or queued()
     queues = [job_queue(name) for name in visible or tuple(QUEUE_UIDS)]
     record = job_record(job, BASE, {name: QUEUE_UIDS[name] for name in QUEUE_UIDS})
-    return queue_patch(JobUpdate.model_validate(body), job, record, queues)
+    typed = [JobQueue.model_validate(queue) for queue in queues]
+    return queue_patch(JobUpdate.model_validate(body), JobDefinition.model_validate(job), record, typed)
 
 
 def test_job_queues_and_default_job_queue_are_written_as_nautobot_keeps_them() -> None:

@@ -214,7 +214,7 @@ def test_a_rerun_of_a_disabled_job_or_with_inputs_the_job_no_longer_takes_is_ref
     assert "hostname" in bad.json()["errors"]
     definition = world.gateway.find_definition(TOUR)
     assert definition is not None
-    definition["spec"]["enabled"] = False
+    definition.spec.enabled = False
     disabled = rerun(client, ada, first["id"])
     assert disabled.status_code == 403
     assert disabled.json() == {"detail": "This job is not enabled to be run."}

@@ -26,6 +26,7 @@ from jobplane_api.identity.principal import Grant
 from jobplane_api.kube import KubeError, find_definition
 from jobplane_api.schemas import JobRunResponse
 from jobplane_api.services.runs import RunRequest, run_job
+from jobplane_crds.v1alpha1 import JobDefinition, JobQueue
 
 NAMESPACE = "runs"
 JOB_UID = "7c0e9a52-1d3b-4f6e-8a2d-5b9c0f1e2d3a"
@@ -60,10 +61,18 @@ class FakeGateway:
         self.secrets: list[dict[str, Any]] = []
         self.deleted: list[tuple[str, str, str | None]] = []
 
-    def find_definition(self, key: str) -> dict[str, Any] | None:
-        return find_definition([definition()], key)
+    def raw_definition(self) -> dict[str, Any]:
+        """The one job, as Kubernetes would send it."""
+        return definition()
 
-    def queues(self) -> list[dict[str, Any]]:
+    def find_definition(self, key: str) -> JobDefinition | None:
+        return find_definition([JobDefinition.model_validate(self.raw_definition())], key)
+
+    def definition_object(self, name: str) -> dict[str, Any] | None:
+        found = self.raw_definition()
+        return found if found["metadata"]["name"] == name else None
+
+    def queues(self) -> list[JobQueue]:
         return []
 
     def create_run(
@@ -244,7 +253,7 @@ class SingletonGateway(FakeGateway):
         super().__init__()
         self.singleton = singleton
 
-    def find_definition(self, key: str) -> dict[str, Any] | None:
+    def raw_definition(self) -> dict[str, Any]:
         found = definition()
         found["metadata"]["name"] = "tools-audit"
         code = {"name": "Audit", "isSingleton": self.singleton, "hasSensitiveVariables": False}

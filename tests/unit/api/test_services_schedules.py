@@ -26,7 +26,7 @@ from jobplane_api.services.schedules import (
     schedule_spec,
     scheduled_job_record,
 )
-from jobplane_crds.v1alpha1 import Interval
+from jobplane_crds.v1alpha1 import Interval, JobDefinition, JobQueue, JobSchedule
 from tests.unit.api import test_services_runs
 from tests.unit.api.test_services_runs import JOB_UID, NAMESPACE, definition
 
@@ -272,7 +272,14 @@ def test_suspended_is_disabled_a_finished_once_is_completed_and_sensitive_inputs
         None,
     )
     done = schedule_object(schedule={"interval": "Once", "startTime": "2026-12-06T02:00:00Z"})
-    done["status"]["conditions"] = [{"type": "Ready", "status": "False", "reason": "Finished"}]
+    done["status"]["conditions"] = [
+        {
+            "type": "Ready",
+            "status": "False",
+            "reason": "Finished",
+            "lastTransitionTime": "2026-12-06T02:00:01Z",
+        }
+    ]
     once = scheduled_job_record(done, BASE, definition=None, queue_ids={}, users={}, run_count=1)
     assert (once.interval, once.one_off, once.enabled, once.state.value) == (
         "future",
@@ -340,18 +347,22 @@ class ScheduleGateway:
         self.secrets: list[dict[str, Any]] = []
         self.deleted: list[tuple[str, str]] = []
 
-    def find_definition(self, key: str) -> dict[str, Any] | None:
-        return find_definition([definition()], key)
+    def find_definition(self, key: str) -> JobDefinition | None:
+        return find_definition([JobDefinition.model_validate(definition())], key)
 
-    def queues(self) -> list[dict[str, Any]]:
+    def definition_object(self, name: str) -> dict[str, Any] | None:
+        found = definition()
+        return found if found["metadata"]["name"] == name else None
+
+    def queues(self) -> list[JobQueue]:
         return []
 
-    def schedules(self) -> list[dict[str, Any]]:
-        return list(self.schedules_made.values())
+    def schedules(self) -> list[JobSchedule]:
+        return [JobSchedule.model_validate(made) for made in self.schedules_made.values()]
 
     def create_schedule(
         self, *, generate_name: str, spec: dict[str, Any], labels: Any, annotations: Any
-    ) -> dict[str, Any]:
+    ) -> JobSchedule:
         name = f"{generate_name}x7k2p"
         made = {
             "metadata": {
@@ -364,12 +375,10 @@ class ScheduleGateway:
             "spec": spec,
         }
         self.schedules_made[name] = made
-        return made
+        return JobSchedule.model_validate(made)
 
-    def create_schedule_inputs_secret(self, *, schedule: dict[str, Any], name: str, data_json: str) -> None:
-        self.secrets.append(
-            {"owner": schedule["metadata"]["uid"], "name": name, "data": json.loads(data_json)}
-        )
+    def create_schedule_inputs_secret(self, *, schedule: JobSchedule, name: str, data_json: str) -> None:
+        self.secrets.append({"owner": schedule.metadata.uid, "name": name, "data": json.loads(data_json)})
         if self.refuse_secret:
             raise KubeError('secrets "x" is forbidden: exceeded quota', status=403)
 

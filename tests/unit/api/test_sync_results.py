@@ -33,7 +33,15 @@ def repository(**status: Any) -> dict[str, Any]:
 
 
 def synced(value: str, reason: str, message: str) -> list[dict[str, str]]:
-    return [{"type": "Synced", "status": value, "reason": reason, "message": message}]
+    return [
+        {
+            "type": "Synced",
+            "status": value,
+            "reason": reason,
+            "message": message,
+            "lastTransitionTime": "2026-03-04T05:06:08Z",
+        }
+    ]
 
 
 def plan(repo: dict[str, Any] | None, status: str = JobStatus.PENDING, started: bool = False) -> Any:

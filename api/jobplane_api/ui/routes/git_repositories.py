@@ -27,6 +27,7 @@ from jobplane_api.services import git_repositories as service
 from jobplane_api.services import jobs as jobs_service
 from jobplane_api.ui.auth import UserDep, csrf_protect
 from jobplane_api.ui.templating import is_htmx, render
+from jobplane_crds.v1alpha1 import JobDefinition
 
 __all__ = ["ADD_FIELDS", "repository_job_ids", "router", "sync_state", "write_of_form"]
 
@@ -76,13 +77,13 @@ def sync_state(record: GitRepositoryRead) -> tuple[str, str]:
     return "sync failed", "bad"
 
 
-def repository_job_ids(definitions: Iterable[Mapping[str, Any]], object_name: str) -> list[str]:
+def repository_job_ids(definitions: Iterable[JobDefinition], object_name: str) -> list[str]:
     """The ids of the JobDefinitions whose code came from the JobRepository ``object_name``."""
     ids = []
     for definition in definitions:
-        source = (definition.get("status") or {}).get("source") or {}
-        if source.get("type") == "repository" and source.get("repository") == object_name:
-            ids.append(str(definition["metadata"]["uid"]))
+        source = definition.status.source if definition.status is not None else None
+        if source is not None and source.type == "repository" and source.repository == object_name:
+            ids.append(str(definition.metadata.uid))
     return sorted(ids)
 
 

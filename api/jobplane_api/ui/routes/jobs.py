@@ -34,6 +34,7 @@ from jobplane_api.ui.forms import (
     schedule_values,
 )
 from jobplane_api.ui.templating import is_htmx, render
+from jobplane_crds.v1alpha1 import JobDefinition
 
 __all__ = ["ObjectChoices", "approval_note", "router", "run_blocker", "run_landing"]
 
@@ -140,19 +141,17 @@ def _detail(
     request: Request,
     session: SessionDep,
     user: Principal,
-    definition: Mapping[str, Any],
+    definition: JobDefinition,
     job: JobRead,
     *,
     errors: Mapping[str, list[str]] | None = None,
     status_code: int = 200,
 ) -> Response:
-    status = definition.get("status") or {}
-    schema = status.get("variablesSchema") or {}
     context = {
         "nav": "jobs",
         "job": job,
-        "source": status.get("source") or {},
-        "fields": fields_of(schema),
+        "source": (definition.status.source if definition.status is not None else None) or {},
+        "fields": fields_of(definition.variables_schema),
         "results": _recent_results(request, session, user, job),
         "blocker": run_blocker(user, job),
         "can_change": _can_change(user, job),
@@ -164,7 +163,7 @@ def _detail(
 
 @router.get("/{key}/")
 def job_detail(request: Request, key: str, user: UserDep, kube: KubeDep, session: SessionDep) -> Response:
-    definition, job = service.lookup_job(kube=kube, principal=user, key=key, base_url=base_url(request))
+    definition, job = service.find_job(kube=kube, principal=user, key=key, base_url=base_url(request))
     return _detail(request, session, user, definition, job)
 
 
@@ -206,7 +205,7 @@ async def change_settings(
             service.patch_job, kube=kube, principal=user, key=key, update=update, base_url=base_url(request)
         )
     except (ValidationError, BadRequest) as exc:
-        definition, job = service.lookup_job(kube=kube, principal=user, key=key, base_url=base_url(request))
+        definition, job = service.find_job(kube=kube, principal=user, key=key, base_url=base_url(request))
         return _detail(request, session, user, definition, job, errors=_errors_of(exc), status_code=400)
     return RedirectResponse(f"/jobs/{key}/", status_code=303)
 
@@ -241,7 +240,7 @@ def _object_choices(request: Request, fields: list[FormField]) -> dict[str, list
 def _run_page(
     request: Request,
     user: Principal,
-    definition: Mapping[str, Any],
+    definition: JobDefinition,
     job: JobRead,
     *,
     values: Mapping[str, Any] | None = None,
@@ -252,8 +251,7 @@ def _run_page(
     schedule: Mapping[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    schema = (definition.get("status") or {}).get("variablesSchema") or {}
-    fields = fields_of(schema)
+    fields = fields_of(definition.variables_schema)
     queues = service.job_queue_names(definition)
     approval = approval_note(job)
     context = {
@@ -282,7 +280,7 @@ def run_form(
     request: Request, key: str, user: UserDep, kube: KubeDep, session: SessionDep, rerun: str | None = None
 ) -> Response:
     """The run form; ``rerun`` (a result id) fills it with that run's inputs and queue."""
-    definition, job = service.lookup_job(kube=kube, principal=user, key=key, base_url=base_url(request))
+    definition, job = service.find_job(kube=kube, principal=user, key=key, base_url=base_url(request))
     values: dict[str, Any] | None = None
     queue: str | None = None
     notes: list[str] = []
@@ -290,8 +288,7 @@ def run_form(
         previous = readable_result(session=session, principal=user, result_id=rerun)
         if previous.job_model_id != job.id:
             raise BadRequest(f"Result {rerun} is not a run of this job.")
-        schema = (definition.get("status") or {}).get("variablesSchema") or {}
-        fields = fields_of(schema)
+        fields = fields_of(definition.variables_schema)
         if previous.task_kwargs is None and fields:
             # Sensitive inputs are never stored: there is nothing to fill in.
             notes.append("The inputs of that run are not stored (the job has sensitive variables).")
@@ -333,8 +330,8 @@ async def run(
 ) -> Response:
     """Run the job through the API's run service; the result page on success, the form with its errors
     otherwise (400)."""
-    definition, job = service.lookup_job(kube=kube, principal=user, key=key, base_url=base_url(request))
-    schema = (definition.get("status") or {}).get("variablesSchema") or {}
+    definition, job = service.find_job(kube=kube, principal=user, key=key, base_url=base_url(request))
+    schema = definition.variables_schema
     fields = fields_of(schema)
     form = await request.form(max_part_size=settings.upload_max_size + 1)
     parsed = await parse_run_form(form, fields, max_size=settings.upload_max_size)

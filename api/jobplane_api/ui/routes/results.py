@@ -9,27 +9,29 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Mapping
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
-from sqlalchemy import distinct, select
 
-from jobplane.store.models import LOG_LEVELS, JobLogEntry, JobResult, JobStatus
+from jobplane.store.models import LOG_LEVELS, JobResult, JobStatus
 from jobplane_api.deps import KubeDep, SessionDep, SettingsDep
 from jobplane_api.errors import ApiError, NotFound, PermissionDenied
 from jobplane_api.identity import Principal
+from jobplane_api.kube import KubeError
 from jobplane_api.pagination import PageParams
 from jobplane_api.routes import attachment, base_url
 from jobplane_api.routes.results import RECONNECT_MS, resume_point
 from jobplane_api.services import jobs as jobs_service
 from jobplane_api.services import log_stream, reruns
 from jobplane_api.services import results as service
-from jobplane_api.ui.auth import UserDep, csrf_protect
+from jobplane_api.ui.auth import UserDep, csrf_protect, csrf_token
 from jobplane_api.ui.templating import is_htmx, render, templates
-from jobplane_crds.v1alpha1.jobdefinition import effective_of
+from jobplane_crds.v1alpha1 import WAITING, JobDefinition, JobRun, JobRunStatus
 
 if TYPE_CHECKING:
     from jobplane_api.kube import KubeGateway
@@ -62,8 +64,6 @@ def _list_filters(request: Request) -> dict[str, list[str]]:
 
 
 def _next_day(day: str) -> str:
-    from datetime import date, timedelta
-
     try:
         return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
     except ValueError:
@@ -103,12 +103,12 @@ def job_choices(kube: KubeGateway, user: Principal, base: str) -> list[JobChoice
     return [JobChoice(uid, name) for _, name, uid in ordered]
 
 
-def _choice_key(definition: Mapping[str, Any]) -> tuple[str, str, str]:
+def _choice_key(definition: JobDefinition) -> tuple[str, str, str]:
     """A job's grouping, name and id, as its record (``services.jobs.job_record``) has them."""
-    effective = effective_of(definition)
+    effective = definition.effective()
     module_name, _, class_name = jobs_service.class_path_of(definition).rpartition(".")
-    name = str(effective.get("name") or class_name or definition["metadata"]["name"])
-    return str(effective.get("grouping") or module_name), name, str(definition["metadata"]["uid"])
+    name = str(effective.name or class_name or definition.metadata.name)
+    return str(effective.grouping or module_name), name, str(definition.metadata.uid)
 
 
 @router.get("/")
@@ -144,41 +144,37 @@ def result_list(
 # --- one result -------------------------------------------------------------------------------------------
 
 
-def _live_run(request: Request, row: JobResult) -> dict[str, Any] | None:
+def _live_run(request: Request, row: JobResult) -> JobRun | None:
     """The result's JobRun as the cluster has it now; None when there is none (any more) or no cluster."""
-    kube = request.app.state.kube
+    kube: KubeGateway | None = request.app.state.kube
     if kube is None or not row.run_name or not row.run_namespace:
         return None
-    from jobplane_api.kube import KubeError
-
     try:
-        run: dict[str, Any] = kube.get_run(row.run_namespace, row.run_name)
+        run = JobRun.model_validate(kube.get_run(row.run_namespace, row.run_name))
     except KubeError:
         return None
     # A JobRun of the same name made since is another run.
-    return run if str((run.get("metadata") or {}).get("uid")) == str(row.id) else None
+    return run if str(run.metadata.uid) == str(row.id) else None
 
 
-def _waiting(row: JobResult, run: Mapping[str, Any] | None) -> dict[str, Any] | None:
+def _waiting(row: JobResult, run: JobRun | None) -> dict[str, Any] | None:
     """Why a run that has not started waits: its JobRun's Waiting condition (else its phase and reason),
     or, without the JobRun, what the mirror recorded of it."""
     if row.status != JobStatus.PENDING:
         return None
-    status = (run or {}).get("status") or {}
-    conditions = status.get("conditions") or []
-    waits: Mapping[str, Any] = next(
-        (c for c in conditions if c.get("type") == "Waiting" and c.get("status") == "True"), {}
-    )
+    status = (run.status if run is not None else None) or JobRunStatus()
+    conditions = status.conditions
+    waits = next((c for c in conditions if c.type == WAITING and c.status == "True"), None)
     return {
-        "phase": status.get("phase"),
-        "reason": waits.get("reason") or status.get("reason") or row.waiting_reason or row.reason,
-        "message": waits.get("message") or status.get("message") or row.waiting_message or row.message,
-        "position": status.get("queuePosition"),
+        "phase": status.phase.value if status.phase is not None else None,
+        "reason": (waits.reason if waits else None) or status.reason or row.waiting_reason or row.reason,
+        "message": (waits.message if waits else None) or status.message or row.waiting_message or row.message,
+        "position": status.queue_position,
         "conditions": [
             condition
             for condition in conditions
-            if condition.get("type") != "Waiting"
-            and (condition.get("status") != "True" or condition.get("type") in ("Queued", "Scheduled"))
+            if condition.type != WAITING
+            and (condition.status != "True" or condition.type in ("Queued", "Scheduled"))
         ],
     }
 
@@ -215,7 +211,7 @@ def _summary_context(request: Request, user: Principal, session: Any, row: JobRe
         "terminal": terminal,
         "files": files,
         "waiting": _waiting(row, run),
-        "pod": ((run or {}).get("status") or {}).get("podName"),
+        "pod": run.status.pod_name if run is not None and run.status is not None else None,
         "cancel_refusal": None if terminal else service.cancel_refusal(user, row),
         "can_run": can_run,
         "rerun_url": rerun,
@@ -225,8 +221,8 @@ def _summary_context(request: Request, user: Principal, session: Any, row: JobRe
     }
 
 
-def _definition(request: Request, key: str) -> Mapping[str, Any] | None:
-    kube = request.app.state.kube
+def _definition(request: Request, key: str) -> JobDefinition | None:
+    kube: KubeGateway | None = request.app.state.kube
     return kube.find_definition(key) if kube is not None else None
 
 
@@ -236,8 +232,6 @@ def _log_filter(request: Request) -> log_stream.LogFilter:
 
 
 def _stream_query(filters: log_stream.LogFilter, after: int) -> str:
-    from urllib.parse import urlencode
-
     pairs: list[tuple[str, str]] = [("after", str(after))]
     pairs += [("log_level", level) for level in filters.levels]
     pairs += [("grouping", grouping) for grouping in filters.groupings]
@@ -257,22 +251,13 @@ def result_page(
     target = log_stream.open_log_stream(session=session, principal=user, result_id=result_id)
     filters = _log_filter(request)
     row = service.readable_result(session=session, principal=user, result_id=result_id)
-    conditions = [JobLogEntry.job_result_id == row.id, JobLogEntry.id > after, *filters.conditions()]
-    if target.log_restriction is not None:
-        conditions.append(target.log_restriction)
-    entries = list(
-        session.scalars(
-            select(JobLogEntry).where(*conditions).order_by(JobLogEntry.id).limit(LOG_PAGE + 1)
-        ).all()
+    entries = log_stream.log_page(
+        session=session, target=target, filters=filters, after=after, limit=LOG_PAGE + 1
     )
     more = len(entries) > LOG_PAGE
     entries = entries[:LOG_PAGE]
     last_id = entries[-1].id if entries else after
-    groupings = session.scalars(
-        select(distinct(JobLogEntry.grouping))
-        .where(JobLogEntry.job_result_id == row.id)
-        .order_by(JobLogEntry.grouping)
-    ).all()
+    groupings = log_stream.log_groupings(session=session, result_id=row.id)
     summary = _summary_context(request, user, session, row)
     # The stream picks up after what the page shows: live entries, or the rest of a long log.
     follow = not summary["terminal"] or more
@@ -295,8 +280,6 @@ def result_page(
 
 
 def _render_fragment(request: Request, name: str, context: Mapping[str, Any]) -> str:
-    from jobplane_api.ui.auth import csrf_token
-
     merged = {"request": request, "user": request.state.ui_principal, "csrf_token": csrf_token(request)}
     return templates().get_template(name).render({**merged, **context})
 

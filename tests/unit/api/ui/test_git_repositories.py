@@ -21,6 +21,7 @@ from jobplane_api.schemas import GitRepositoryRead
 from jobplane_api.services.git_repositories import repository_record, url_problem
 from jobplane_api.services.sync_results import SYNC_TASK_NAME
 from jobplane_api.ui.routes.git_repositories import repository_job_ids, sync_state, write_of_form
+from jobplane_crds.v1alpha1 import JobDefinition
 from tests.ui_support import Disabled, Tour, UiWorld, csrf_of, job_definition
 from tests.unit.api.ui.test_auth import sign_in
 
@@ -31,7 +32,15 @@ COMMIT = "c0ffee" + "0" * 34
 SYNCED: dict[str, Any] = {
     "commit": COMMIT,
     "lastSyncTime": "2026-11-30T12:00:00Z",
-    "conditions": [{"type": "Synced", "status": "True", "reason": "Synced", "message": "2 jobs"}],
+    "conditions": [
+        {
+            "type": "Synced",
+            "status": "True",
+            "reason": "Synced",
+            "message": "2 jobs",
+            "lastTransitionTime": "2026-01-03T00:00:00Z",
+        }
+    ],
 }
 
 
@@ -116,10 +125,28 @@ def test_the_last_sync_as_a_badge() -> None:
     assert sync_state(_record(SYNCED)) == ("synced", "ok")
     failed = {
         "lastSyncTime": "2026-11-30T12:00:00Z",
-        "conditions": [{"type": "Synced", "status": "False", "reason": "CloneFailed"}],
+        "conditions": [
+            {
+                "type": "Synced",
+                "status": "False",
+                "reason": "CloneFailed",
+                "lastTransitionTime": "2026-01-03T00:00:00Z",
+            }
+        ],
     }
     assert sync_state(_record(failed)) == ("sync failed", "bad")
-    degraded = {**SYNCED, "conditions": [*SYNCED["conditions"], {"type": "Degraded", "status": "True"}]}
+    degraded = {
+        **SYNCED,
+        "conditions": [
+            *SYNCED["conditions"],
+            {
+                "type": "Degraded",
+                "status": "True",
+                "reason": "ImportErrors",
+                "lastTransitionTime": "2026-01-03T00:00:00Z",
+            },
+        ],
+    }
     assert sync_state(_record(degraded)) == ("degraded", "bad")
     assert sync_state(_record(SYNCED, suspend=True)) == ("suspended", "muted")
 
@@ -132,7 +159,8 @@ def test_a_repositorys_jobs_are_those_its_sync_discovered() -> None:
         {"metadata": {"uid": "d"}, "status": {"source": {"type": "image"}}},
         {"metadata": {"uid": "e"}, "spec": {}},
     ]
-    assert repository_job_ids(definitions, "netops") == ["a", "b"]
+    typed = [JobDefinition.model_validate(definition) for definition in definitions]
+    assert repository_job_ids(typed, "netops") == ["a", "b"]
 
 
 # --- pages -----------------------------------------------------------------------------------------------

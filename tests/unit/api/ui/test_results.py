@@ -15,6 +15,7 @@ from jobplane.store.models import FileProxy, JobLogEntry, JobResult, JobStatus
 from jobplane_api.identity import Grant, Principal
 from jobplane_api.services.jobs import list_jobs
 from jobplane_api.ui.routes.results import JobChoice, job_choices
+from jobplane_crds.v1alpha1 import Condition, JobRun
 from tests.ui_support import Disabled, Hidden, Reserve, Tour, TwoQueues, UiWorld, csrf_of, job_definition
 from tests.unit.api.ui.test_auth import sign_in
 
@@ -298,9 +299,21 @@ def test_a_waiting_result_says_why_from_its_runs_waiting_condition_or_the_mirror
         "status": "True",
         "reason": "SingletonLockHeld",
         "message": "run r7 is active",
+        "lastTransitionTime": "2026-12-06T06:00:00Z",
     }
-    pending = {"type": "Approved", "status": "False", "reason": "AwaitingApproval", "message": ""}
-    run = {"status": {"phase": "Queued", "reason": "SingletonActive", "conditions": [waits, pending]}}
+    pending = {
+        "type": "Approved",
+        "status": "False",
+        "reason": "AwaitingApproval",
+        "message": "",
+        "lastTransitionTime": "2026-12-06T06:00:00Z",
+    }
+    run = JobRun.model_validate(
+        {
+            "spec": {"job": "tour"},
+            "status": {"phase": "Queued", "reason": "SingletonActive", "conditions": [waits, pending]},
+        }
+    )
     shown = _waiting(row, run)
     assert shown is not None
     assert (shown["phase"], shown["reason"], shown["message"]) == (
@@ -308,7 +321,9 @@ def test_a_waiting_result_says_why_from_its_runs_waiting_condition_or_the_mirror
         "SingletonLockHeld",
         "run r7 is active",
     )
-    assert shown["conditions"] == [pending]  # the Waiting condition is the box itself, not listed again
+    assert shown["conditions"] == [
+        Condition.model_validate(pending)
+    ]  # the Waiting condition is the box itself, not listed again
     # Without its JobRun (the cluster unreachable), what the mirror recorded.
     unread = _waiting(row, None)
     assert unread is not None
