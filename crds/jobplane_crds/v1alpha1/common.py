@@ -52,6 +52,8 @@ class ObjectMeta(CrdModel):
     generation: int | None = None
     labels: dict[str, str] | None = None
     annotations: dict[str, str] | None = None
+    resource_version: str | None = None
+    creation_timestamp: datetime | None = None
 
 
 class PrinterColumn(BaseModel):

@@ -133,6 +133,23 @@ class JobDefinition(Resource):
     spec: JobDefinitionSpec = Field(default_factory=JobDefinitionSpec)
     status: JobDefinitionStatus | None = None
 
+    def effective(self) -> JobMetadata:
+        """The metadata in force now: the admin's overrides over what the code said at the last sync.
+
+        Computed from spec at every use rather than read from status.effective, which may predate an edit.
+        """
+        code = self.status.code if self.status is not None and self.status.code is not None else None
+        values: dict[str, Any] = {}
+        for field in JobMetadata.model_fields:
+            given = getattr(self.spec.overrides, field)
+            values[field] = given if given is not None else getattr(code, field, None)
+        return JobMetadata.model_construct(**values)  # both sides were validated when parsed
+
+    @property
+    def class_path(self) -> str | None:
+        """<module>.<ClassName>: as discovery found it, else as the spec names it (applied first)."""
+        return (self.status.class_path if self.status is not None else None) or self.spec.class_path or None
+
 
 def effective_metadata(code: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> dict[str, Any]:
     """Overrides over code, field by field; a field an admin left out follows the code."""
