@@ -178,9 +178,8 @@ def plan(
     if bound is None and spec.schedule.interval != Interval.ONCE:
         # A repeating schedule does not make up for the time before it existed; a Once in the past fires
         # (within startingDeadlineSeconds), as "run at 09:00" applied at 09:00:05 should.
-        bound = _parse(
-            schedule.metadata.model_extra.get("creationTimestamp") if schedule.metadata.model_extra else None
-        )
+        created = schedule.metadata.creation_timestamp
+        bound = created.astimezone(UTC) if created is not None else None
     latest = latest_fire(spec.schedule, now)
     due = latest if latest is not None and (bound is None or latest > bound) else None
     upcoming = next(fire_times(spec.schedule, max(now, bound) if bound else now), None)
