@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import kopf
+from kubernetes.client.exceptions import ApiException
 
 from jobplane_crds import GROUP
 from jobplane_crds.v1alpha1 import (
@@ -87,8 +88,6 @@ def _inputs(api: Clients, schedule: JobSchedule) -> tuple[str | None, str | None
 
 def _create_run(api: Clients, body: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
     """The fire's run, created or found already created by this schedule; else why not (admission)."""
-    from kubernetes.client.exceptions import ApiException
-
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     try:
         return json.loads(api._call("POST", _runs_path(namespace), body)), None
