@@ -8,7 +8,7 @@ import contextlib
 import copy
 import functools
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -150,29 +150,83 @@ def _plain(body: Any) -> dict[str, Any]:
     return copy.deepcopy(dict(body))
 
 
+class _Shared:
+    """What the handlers of every kind share: built with the registry, filled in at start-up."""
+
+    def __init__(self, settings: OperatorSettings, defaults: Settings) -> None:
+        self.settings = settings
+        self.defaults = defaults
+        self.clients: list[Clients] = []
+        self.executions: list[Any] = []  # kopf's execution settings: its thread pool for blocking work
+        self.own_writes = OwnWrites()  # the runs' status writes the runs index does not show yet
+        self.bursts: list[FireBurst] = []  # made in kopf's event loop, at start-up
+        # The loops each kind runs beside its handlers, started at start-up with kopf's (live) indexes and
+        # its execution settings; and what to stop at clean-up.
+        self.pollers: list[Callable[[dict[str, Any], Any], Coroutine[Any, Any, None]]] = []
+        self.cleanups: list[Callable[[], None]] = []
+
+    def api(self) -> Clients:
+        return self.clients[0]  # made at start-up, before any resource handler runs
+
+    def burst(self) -> FireBurst:
+        if not self.bursts:
+            self.bursts.append(FireBurst())
+        return self.bursts[0]
+
+    async def in_thread(self, function: Any, *args: Any) -> None:
+        # Async handlers decide in the event loop whether an event matters (most are the echoes of our
+        # own writes); only the work that calls the API goes to kopf's thread pool, after any fires.
+        await self.burst().wait()
+        await asyncio.get_running_loop().run_in_executor(self.executions[0].executor, function, *args)
+
+    def catalog(self, kwargs: dict[str, Any]) -> IndexCatalog:
+        return IndexCatalog(
+            kwargs["definitions_by_namespace"], kwargs["queues_by_name"], kwargs["repositories_by_name"]
+        )
+
+
+class IndexCatalog:
+    """The Catalog (runs.Catalog) of the operator's kopf indexes."""
+
+    def __init__(self, definitions: Any, queues: Any, repositories: Any) -> None:
+        self._definitions = definitions
+        self._queues = queues
+        self._repositories = repositories
+
+    def definitions(self, namespace: str) -> list[JobDefinition]:
+        return list(self._definitions.get(namespace, []))
+
+    def queue(self, namespace: str, name: str) -> JobQueue | None:
+        return next(iter(self._queues.get((namespace, name), [])), None)
+
+    def repository(self, namespace: str, name: str) -> JobRepository | None:
+        found = next(iter(self._repositories.get((namespace, name), [])), None)
+        return parsed(JobRepository, found) if found is not None else None
+
+    def repositories(self, namespace: str) -> list[JobRepository]:
+        stored = [
+            obj for key, store in list(self._repositories.items()) if key[0] == namespace for obj in store
+        ]
+        return [repo for repo in (parsed(JobRepository, obj) for obj in stored) if repo is not None]
+
+
 def build_registry(settings: OperatorSettings, defaults: Settings | None = None) -> kopf.OperatorRegistry:
     """All handlers, registered with the intervals of these settings (no import-time configuration)."""
     registry = kopf.OperatorRegistry()
-    defaults = defaults or get_settings()
-    clients: list[Clients] = []
+    shared = _Shared(settings, defaults or get_settings())
+    _register_start_and_stop(registry, shared)
+    _register_catalog(registry, shared)
+    owner_changed = _register_runs(registry, shared)
+    _register_definitions(registry, shared)
+    _register_schedules(registry, shared)
+    sync_job_changed = _register_repositories(registry, shared)
+    _register_jobs_and_pods(registry, shared, owner_changed, sync_job_changed)
+    return registry
 
-    executions: list[Any] = []  # kopf's execution settings: its thread pool for blocking work
-    own_writes = OwnWrites()  # the runs' status writes the runs index does not show yet
-    bursts: list[FireBurst] = []  # made in kopf's event loop, at start-up
 
-    def api() -> Clients:
-        return clients[0]  # made at start-up, before any resource handler runs
-
-    def burst() -> FireBurst:
-        if not bursts:
-            bursts.append(FireBurst())
-        return bursts[0]
-
-    async def in_thread(function: Any, *args: Any) -> None:
-        # Async handlers decide in the event loop whether an event matters (most are the echoes of our
-        # own writes); only the work that calls the API goes to kopf's thread pool, after any fires.
-        await burst().wait()
-        await asyncio.get_running_loop().run_in_executor(executions[0].executor, function, *args)
+def _register_start_and_stop(registry: kopf.OperatorRegistry, shared: _Shared) -> None:
+    """Log in, configure kopf and the API clients, start each kind's loops; stop them at clean-up."""
+    polling: list[asyncio.Task[None]] = []
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> Any:
@@ -181,10 +235,27 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         configure_kopf(settings)
-        executions.append(settings.execution)
+        shared.executions.append(settings.execution)
         # Before the first event: made lazily, a burst of first handlers would each make (and import) it.
-        clients.append(Clients.load(connections=HANDLER_THREADS + FIRE_THREADS))
-        clients[0].on_run_written = own_writes.wrote
+        shared.clients.append(Clients.load(connections=HANDLER_THREADS + FIRE_THREADS))
+        shared.clients[0].on_run_written = shared.own_writes.wrote
+
+    @kopf.on.startup(registry=registry)
+    async def start_polling(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
+        # kopf hands the (live) indexes to start-up handlers too; they fill once the watches start.
+        for poller in shared.pollers:
+            polling.append(asyncio.create_task(poller(kwargs, settings.execution)))
+
+    @kopf.on.cleanup(registry=registry)
+    async def stop_polling(**_: Any) -> None:
+        for task in polling:
+            task.cancel()
+        for cleanup in shared.cleanups:
+            cleanup()
+
+
+def _register_catalog(registry: kopf.OperatorRegistry, shared: _Shared) -> None:
+    """The indexes a run's start reads instead of the API: definitions, queues, repositories."""
 
     # In-memory copies of the definitions and queues, kept current by kopf's watches: a run's
     # admission then costs no API call for them. Parsed into their models once per change, here.
@@ -199,6 +270,19 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
         queue = parsed(JobQueue, body)
         return {(namespace, name): queue} if queue is not None else {}
 
+    # The repositories, so that a run of a repository job finds its URL and slug without an API call. As
+    # stored: a pass over one writes its status from the stored one (see repositories._StatusWriter).
+    @kopf.index(GROUP, VERSION, "jobrepositories", id="repositories_by_name", registry=registry)
+    def repositories_by_name(namespace: str | None, name: str, body: Any, **_: Any) -> dict[Any, Any]:
+        return {(namespace, name): _plain(body)}
+
+
+def _register_runs(registry: kopf.OperatorRegistry, shared: _Shared) -> Callable[..., None]:
+    """JobRuns: their index, their events, and the loop that polls them and collects the finished ones.
+    Returns what a run's Job event calls (owner_changed)."""
+    api, in_thread, catalog, burst = shared.api, shared.in_thread, shared.catalog, shared.burst
+    settings, defaults, own_writes = shared.settings, shared.defaults, shared.own_writes
+
     # The runs as last seen, so that a Job event costs no read of its run. It lags our own status writes
     # by a moment: own_writes stands in for it meanwhile; another writer's change makes the resourceVersion
     # refuse our write, and the run is read again. Only what is read of them (indexed_run): finished runs
@@ -206,39 +290,6 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
     @kopf.index(GROUP, VERSION, "jobruns", id="runs_by_name", registry=registry)
     async def runs_by_name(namespace: str | None, name: str, body: Any, **_: Any) -> dict[Any, Any]:
         return {(namespace, name): indexed_run(body)}
-
-    # The repositories, so that a run of a repository job finds its URL and slug without an API call. As
-    # stored: a pass over one writes its status from the stored one (see repositories._StatusWriter).
-    @kopf.index(GROUP, VERSION, "jobrepositories", id="repositories_by_name", registry=registry)
-    def repositories_by_name(namespace: str | None, name: str, body: Any, **_: Any) -> dict[Any, Any]:
-        return {(namespace, name): _plain(body)}
-
-    class IndexCatalog:
-        def __init__(self, definitions: Any, queues: Any, repositories: Any) -> None:
-            self._definitions = definitions
-            self._queues = queues
-            self._repositories = repositories
-
-        def definitions(self, namespace: str) -> list[JobDefinition]:
-            return list(self._definitions.get(namespace, []))
-
-        def queue(self, namespace: str, name: str) -> JobQueue | None:
-            return next(iter(self._queues.get((namespace, name), [])), None)
-
-        def repository(self, namespace: str, name: str) -> JobRepository | None:
-            found = next(iter(self._repositories.get((namespace, name), [])), None)
-            return parsed(JobRepository, found) if found is not None else None
-
-        def repositories(self, namespace: str) -> list[JobRepository]:
-            stored = [
-                obj for key, store in list(self._repositories.items()) if key[0] == namespace for obj in store
-            ]
-            return [repo for repo in (parsed(JobRepository, obj) for obj in stored) if repo is not None]
-
-    def catalog(kwargs: dict[str, Any]) -> IndexCatalog:
-        return IndexCatalog(
-            kwargs["definitions_by_namespace"], kwargs["queues_by_name"], kwargs["repositories_by_name"]
-        )
 
     def reconcile(obj: dict[str, Any], kwargs: dict[str, Any], polled: bool = False) -> None:
         reconcile_run(api(), obj, settings, defaults, catalog(kwargs), polled=polled)
@@ -262,7 +313,6 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
         "pending": max(settings.resync_interval, settings.pending_timeout / 3),
         "running": settings.running_resync_interval,
     }
-    polling: list[asyncio.Task[None]] = []
 
     def queue_ttl(queues: Any, namespace: str, name: str | None) -> int | None:
         queue = next(iter(queues.get((namespace, name), [])), None) if name else None
@@ -359,24 +409,40 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
                 log.warning("queue status write failed queue=%s/%s error=%r", namespace, name, exc)
         return written
 
-    @kopf.on.startup(registry=registry)
-    async def start_polling(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
-        # kopf hands the (live) indexes to start-up handlers too; they fill once the watches start.
-        names = ("definitions_by_namespace", "queues_by_name", "runs_by_name", "repositories_by_name")
-        indices = {key: kwargs[key] for key in names}
-        polling.append(asyncio.create_task(poll_forever(indices, settings.execution)))
-        polling.append(asyncio.create_task(poll_repositories(indices, settings.execution)))
-        schedule_indexes.update(
-            {key: kwargs[key] for key in ("definitions_by_namespace", "runs_by_schedule")}
-        )
-        polling.append(asyncio.create_task(poll_schedules(kwargs["schedules_by_name"], settings.execution)))
+    def owner_changed(
+        namespace: str, name: str, job_name: str, job: dict[str, Any] | None, kwargs: dict[str, Any]
+    ) -> None:
+        known = own_writes.latest(next(iter(kwargs["runs_by_name"].get((namespace, name), [])), None))
+        run = known or api().get_run(namespace, name)
+        if run is None or not job_event_matters(job, RunView(run)):
+            return
+        # The event carries the Job as it is now (or its deletion): no need to read it again. It also
+        # tells that the run started, though its status may not say so yet.
+        deleted = None if job is not None else job_name
 
-    @kopf.on.cleanup(registry=registry)
-    async def stop_polling(**_: Any) -> None:
-        for task in polling:
-            task.cancel()
-        for executor in fire_executor:
-            executor.shutdown(wait=False, cancel_futures=True)
+        def decide(run: dict[str, Any]) -> bool:
+            return reconcile_run(
+                api(), run, settings, defaults, catalog(kwargs), job=job, deleted_job=deleted
+            )
+
+        # Our own retry, not kopf's: kopf retries no event handler (see run_event for why runs have no
+        # change handlers); a status write refused for its resourceVersion is decided again on a fresh read.
+        if not decide(run) and known:
+            run = api().get_run(namespace, name)  # the index lagged behind a write: decide again
+            if run is not None:
+                decide(run)
+
+    def start_polling(kwargs: dict[str, Any], execution: Any) -> Coroutine[Any, Any, None]:
+        names = ("definitions_by_namespace", "queues_by_name", "runs_by_name", "repositories_by_name")
+        return poll_forever({key: kwargs[key] for key in names}, execution)
+
+    shared.pollers.append(start_polling)
+    return owner_changed
+
+
+def _register_definitions(registry: kopf.OperatorRegistry, shared: _Shared) -> None:
+    """JobDefinitions: an admin's edit of the overrides refreshes status.effective."""
+    api = shared.api
 
     @kopf.on.resume(GROUP, VERSION, "jobdefinitions", registry=registry)
     @kopf.on.create(GROUP, VERSION, "jobdefinitions", registry=registry)
@@ -384,12 +450,19 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
     def definition_changed(body: Any, namespace: str | None, **_: Any) -> None:
         obj = dict(body)
         definition = JobDefinition.model_validate(obj)
-        if namespace and definition.spec.class_path and not (definition.status and definition.status.code):
+        code = definition.status.code if definition.status else None
+        if namespace and definition.spec.class_path and not (code and code.model_fields_set):
             # Applied before discovery: a sync may have made a definition of its class meanwhile.
             adopt_definitions(api(), namespace)
-        refresh_definition(api(), obj)
+        if not refresh_definition(api(), obj):
+            # Changed since this body was read: kopf calls the handler again, with the object as it is.
+            raise kopf.TemporaryError("the definition changed while its status was refreshed", delay=1)
 
-    # --- JobSchedules ------------------------------------------------------------------------------
+
+def _register_schedules(registry: kopf.OperatorRegistry, shared: _Shared) -> None:
+    """JobSchedules: their index, their events and their runs' ends, and the loop that fires them."""
+    api, burst, executions, settings = shared.api, shared.burst, shared.executions, shared.settings
+
     # The schedules as last seen: one loop wakes each second and fires those due. Not kopf timers or
     # daemons: those put a finalizer on every schedule, which then cannot be deleted while the operator
     # is down (a GitOps tool's prune hangs). A fire's run has a deterministic name, so two passes (an
@@ -506,7 +579,25 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
             for uid in set(written) - seen:
                 del written[uid]
 
-    # --- JobRepositories ----------------------------------------------------------------------------
+    def start_polling(kwargs: dict[str, Any], execution: Any) -> Coroutine[Any, Any, None]:
+        schedule_indexes.update(
+            {key: kwargs[key] for key in ("definitions_by_namespace", "runs_by_schedule")}
+        )
+        return poll_schedules(kwargs["schedules_by_name"], execution)
+
+    def stop_fires() -> None:
+        for executor in fire_executor:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    shared.pollers.append(start_polling)
+    shared.cleanups.append(stop_fires)
+
+
+def _register_repositories(registry: kopf.OperatorRegistry, shared: _Shared) -> Callable[..., None]:
+    """JobRepositories: their events and the loop that checks them when due. Returns what a sync Job's
+    event calls (sync_job_changed)."""
+    api, catalog, settings = shared.api, shared.catalog, shared.settings
+
     def reconcile_repository_now(obj: dict[str, Any], kwargs: dict[str, Any]) -> None:
         namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
         lock = repository_lock(namespace, name)
@@ -518,6 +609,9 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
             if waited:
                 # Another pass just ran (and probably wrote): decide on what it left.
                 fresh = api().get_job_repository(namespace, name)
+            # Our own retry, not kopf's: kopf retries no event handler (and a change handler would put
+            # its progress annotations on every repository); a status write refused for its
+            # resourceVersion is decided again at once, on a fresh read.
             for _ in range(2):
                 if fresh is None or reconcile_repository(api(), fresh, settings, catalog(kwargs)):
                     return
@@ -561,7 +655,9 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
 
     async def poll_repositories(indices: dict[str, Any], execution: Any) -> None:
         """Look every repository_poll_check seconds for repositories whose interval elapsed, and now and
-        then at a running sync Job (its events do the work). One pass per repository at a time."""
+        then at a running sync Job (its events do the work). One pass per repository at a time. A loop of
+        ours rather than kopf timers, as for runs and schedules: a timer puts a finalizer on every
+        repository, which then cannot be deleted while the operator is down."""
         loop = asyncio.get_running_loop()
         try:
             namespaces = list(settings.namespaces)
@@ -603,26 +699,22 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
             for uid in set(followed) - seen:
                 del followed[uid]
 
-    def owner_changed(
-        namespace: str, name: str, job_name: str, job: dict[str, Any] | None, kwargs: dict[str, Any]
-    ) -> None:
-        known = own_writes.latest(next(iter(kwargs["runs_by_name"].get((namespace, name), [])), None))
-        run = known or api().get_run(namespace, name)
-        if run is None or not job_event_matters(job, RunView(run)):
-            return
-        # The event carries the Job as it is now (or its deletion): no need to read it again. It also
-        # tells that the run started, though its status may not say so yet.
-        deleted = None if job is not None else job_name
+    def start_polling(kwargs: dict[str, Any], execution: Any) -> Coroutine[Any, Any, None]:
+        names = ("definitions_by_namespace", "queues_by_name", "runs_by_name", "repositories_by_name")
+        return poll_repositories({key: kwargs[key] for key in names}, execution)
 
-        def decide(run: dict[str, Any]) -> bool:
-            return reconcile_run(
-                api(), run, settings, defaults, catalog(kwargs), job=job, deleted_job=deleted
-            )
+    shared.pollers.append(start_polling)
+    return sync_job_changed
 
-        if not decide(run) and known:
-            run = api().get_run(namespace, name)  # the index lagged behind a write: decide again
-            if run is not None:
-                decide(run)
+
+def _register_jobs_and_pods(
+    registry: kopf.OperatorRegistry,
+    shared: _Shared,
+    owner_changed: Callable[..., None],
+    sync_job_changed: Callable[..., None],
+) -> None:
+    """The Jobs (and disrupted pods) of runs and of repositories' syncs: each event goes to its owner."""
+    in_thread, own_writes = shared.in_thread, shared.own_writes
 
     # One thing about a pod its Job does not say: why Kubernetes took it away. An evicted pod that stops at
     # once is deleted before its Job's failure is read; its last state waits here (only disrupted pods').
@@ -658,5 +750,3 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
             return  # decided from the index on kopf's view of the Job: no copy, no thread, no API call
         job = None if type == "DELETED" else _plain(body)
         await in_thread(owner_changed, namespace, name, str(meta.get("name")), job, kwargs)
-
-    return registry

@@ -457,6 +457,8 @@ def _apply(
     report = _checked_jobs(report)
     source = {"type": "repository", "repository": repository, "commit": report.commit}
     failure: Exception | None = None
+    # Our own retry, not kopf's: this runs inside a pass over a repository (an event handler's or the poll
+    # loop's, which kopf does not retry), and it must finish before the status names the new commit.
     for attempt in range(APPLY_ATTEMPTS):
         if attempt:
             sleep(min(2.0, APPLY_BACKOFF * 2 ** (attempt - 1)))
@@ -530,7 +532,8 @@ def forget_repository(clients: Clients, namespace: str, name: str, now: datetime
     for definition, status in planned.items():
         version = existing[definition]["metadata"].get("resourceVersion")
         if not clients.patch_definition_status(namespace, definition, status, version):
-            # Changed meanwhile (an admin's edit): write it on what it is now.
+            # Changed meanwhile (an admin's edit): write it on what it is now. Here, not through kopf's
+            # retry: this runs on a repository's DELETED event and at start-up, which kopf does not retry.
             fresh = plan_forget(clients.list_job_definitions(namespace), name, now=now).get(definition)
             if fresh is not None:
                 clients.patch_definition_status(namespace, definition, fresh, None)

@@ -708,28 +708,30 @@ def _forget_secrets(
         clients.delete_secret(namespace, token_secret_name(job_name))
 
 
-def refresh_definition(clients: Clients, obj: dict[str, Any], now: datetime | None = None) -> None:
+def refresh_definition(clients: Clients, obj: dict[str, Any], now: datetime | None = None) -> bool:
     """Keep a JobDefinition's status.effective in line with an admin's edit of spec.overrides, and the
-    NameUnique conditions of the namespace's definitions in line with the names that edit gives."""
-    status = dict(obj.get("status") or {})
-    if not status.get("code"):
-        return  # Not discovered yet: sync-jobs fills the status when the class appears.
-    meta = obj["metadata"]
-    wanted = {
-        "effective": effective_of(obj),
-        "observedGeneration": int(meta.get("generation", 1)),
-    }
-    changed = any(status.get(key) != value for key, value in wanted.items())
-    if changed and not clients.patch_definition_status(
-        meta["namespace"], meta["name"], wanted, meta.get("resourceVersion")
-    ):
-        return  # Changed meanwhile: its next event refreshes it again.
-    edited = {**obj, "status": {**status, **wanted}}
+    NameUnique conditions of the namespace's definitions in line with the names that edit gives.
+
+    False when the definition changed since ``obj`` was read, so nothing was written: decide again on a
+    fresh read (its kopf handler raises TemporaryError, and kopf calls it again)."""
+    definition = JobDefinition.model_validate(obj)
+    if not (definition.status and definition.status.code and definition.status.code.model_fields_set):
+        return True  # Not discovered yet: sync-jobs fills the status when the class appears.
+    meta = definition.metadata
+    namespace, name = meta.namespace or "", meta.name or ""
+    # Written and compared in the stored form: the status as stored, effective_of's output as written.
+    stored = dict(obj.get("status") or {})
+    wanted = {"effective": effective_of(obj), "observedGeneration": meta.generation or 1}
+    changed = any(stored.get(key) != value for key, value in wanted.items())
+    if changed and not clients.patch_definition_status(namespace, name, wanted, meta.resource_version):
+        return False
+    edited = {**obj, "status": {**stored, **wanted}}
     definitions = [
-        edited if item["metadata"]["name"] == meta["name"] else item
-        for item in clients.list_job_definitions(meta["namespace"])
+        edited if item["metadata"]["name"] == name else item
+        for item in clients.list_job_definitions(namespace)
     ]
-    for name, conflicts in plan_name_conflicts(definitions, now=now or datetime.now(UTC)).items():
+    for other, conflicts in plan_name_conflicts(definitions, now=now or datetime.now(UTC)).items():
         # Without a resource version: the conditions are recomputed from all names on every such edit.
         conditions = {"conditions": conflicts["conditions"]}
-        clients.patch_definition_status(meta["namespace"], name, conditions, None)
+        clients.patch_definition_status(namespace, other, conditions, None)
+    return True
