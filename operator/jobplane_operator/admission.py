@@ -186,16 +186,16 @@ def build_admission_registry(options: OperatorSettings) -> kopf.OperatorRegistry
         if kwargs.get("operation") == "UPDATE":
             # Only an approval decision is reviewed on a change (the rest of the spec is immutable, by CEL,
             # but cancel); the approver's SubjectAccessReview is an API call.
+            before = JobRun.model_validate(copy.deepcopy(dict(old))) if old else None
             if any(
-                (obj.get("spec") or {}).get("approval")
-                or APPROVAL_ANNOTATION in ((obj.get("metadata") or {}).get("annotations") or {})
-                for obj in (body, old or {})
+                decided.spec.approval is not None
+                or APPROVAL_ANNOTATION in (decided.metadata.annotations or {})
+                for decided in (run, before)
+                if decided is not None
             ):
                 await asyncio.to_thread(refuse_approval, "JobRun", body, namespace, userinfo, old, "UPDATE")
             return
-        if (body.get("spec") or {}).get("approval") or APPROVAL_ANNOTATION in (
-            run.metadata.annotations or {}
-        ):
+        if run.spec.approval is not None or APPROVAL_ANNOTATION in (run.metadata.annotations or {}):
             await asyncio.to_thread(refuse_approval, "JobRun", body, namespace, userinfo, None, "CREATE")
         if run.spec.ignore_singleton_lock and username not in trusted:
             allowed = await asyncio.to_thread(api().may, userinfo, FORCE_VERB, "jobruns", namespace, GROUP)

@@ -22,7 +22,13 @@ from jobplane.gitsource import (
     validate_slug,
     validate_url,
 )
-from jobplane_crds.v1alpha1 import JobDefinitionStatus, JobQueue, JobRepository, JobRepositoryStatus
+from jobplane_crds.v1alpha1 import (
+    JobDefinition,
+    JobDefinitionStatus,
+    JobQueue,
+    JobRepository,
+    JobRepositoryStatus,
+)
 from jobplane_operator.kube import Clients
 from jobplane_operator.reconcile.conditions import rfc3339
 from jobplane_operator.reconcile.jobdefinition import (
@@ -554,11 +560,13 @@ def forget_missing_repositories(clients: Clients, namespaces: list[str], now: da
         for obj in clients.list_all_job_repositories(namespaces)
     }
     missing = set()
-    for obj in clients.list_all_job_definitions(namespaces):
-        status = obj.get("status") or {}
-        source = status.get("source") or {}
-        key = (obj["metadata"]["namespace"], str(source.get("repository") or ""))
-        if source.get("type") == "repository" and status.get("installed") and key not in present:
+    for definition in map(JobDefinition.model_validate, clients.list_all_job_definitions(namespaces)):
+        status = definition.status
+        source = status.source if status is not None else None
+        if status is None or source is None or source.type != "repository" or not status.installed:
+            continue
+        key = (definition.metadata.namespace or "", source.repository or "")
+        if key not in present:
             missing.add(key)
     for namespace, name in sorted(missing):
         forget_repository(clients, namespace, name, now)

@@ -696,10 +696,8 @@ def singleton_holders(lease: dict[str, Any]) -> list[LeaseHolder]:
 
 def holder_is_active(holder_uid: str, holder_run: dict[str, Any] | None) -> bool:
     """Whether the run a Lease names still holds it: it exists (the same object) and has not ended."""
-    if holder_run is None or (holder_run.get("metadata") or {}).get("uid") != holder_uid:
-        return False
-    phase = (holder_run.get("status") or {}).get("phase")
-    return not (phase and JobRunPhase(phase).is_terminal)
+    run = RunView(holder_run) if holder_run is not None else None
+    return run is not None and run.uid == holder_uid and not run.finished
 
 
 @dataclass(frozen=True)
