@@ -265,9 +265,9 @@ def _admission(
     definitions = catalog.definitions(namespace)
     definition = find_definition(run.spec.job, definitions)
     effective = definition.effective() if definition is not None else JobMetadata()
-    queue_name = run.spec.queue or default_queue(definition)
+    queue_name = run.spec.queue or default_queue(definition, effective)
     queue = catalog.queue(namespace, queue_name)
-    refusal = check_runnable(run, definition, queue_name, queue is not None)
+    refusal = check_runnable(run, definition, queue_name, queue is not None, effective)
     # A run pins its commit at its first status write; a run started later keeps it (a push meanwhile
     # changes the definition, not what was asked for).
     pinned = run.status.commit if run.status else None
@@ -350,7 +350,7 @@ def _start(
         return None
     assert found.definition is not None  # check_runnable refuses a missing (or undiscovered) definition
     class_path = str(found.definition.class_path)
-    undecided = approval_wait(run, found.definition)
+    undecided = approval_wait(run, found.definition, found.effective)
     if undecided is not None:
         # No Job until someone other than the requester approves (spec.approval, stamped at admission).
         writer.write(

@@ -39,6 +39,7 @@ from jobplane_crds.v1alpha1 import (
     JobRun,
     JobRunPhase,
 )
+from jobplane_crds.v1alpha1.jobdefinition import JobMetadata
 from jobplane_operator.reconcile.run_view import RunView
 from jobplane_operator.reconcile.waiting import KUEUE_ADMISSION, names_in_short
 
@@ -509,14 +510,21 @@ def find_definition(job: str, definitions: Sequence[JobDefinition]) -> JobDefini
     return None
 
 
-def default_queue(definition: JobDefinition | None) -> str:
-    """The queue a run of ``definition`` goes to when it names none: the first of the job's queues."""
-    queues = definition.effective().task_queues if definition is not None else None
+def default_queue(definition: JobDefinition | None, effective: JobMetadata | None = None) -> str:
+    """The queue a run of ``definition`` goes to when it names none: the first of the job's queues.
+    ``effective``: its effective metadata, when the caller has it (each computation costs ~40 us)."""
+    if definition is not None and effective is None:
+        effective = definition.effective()
+    queues = effective.task_queues if effective is not None else None
     return (queues or [DEFAULT_QUEUE])[0]
 
 
 def check_runnable(
-    run: JobRun, definition: JobDefinition | None, queue_name: str, queue_exists: bool
+    run: JobRun,
+    definition: JobDefinition | None,
+    queue_name: str,
+    queue_exists: bool,
+    effective: JobMetadata | None = None,
 ) -> Refusal | None:
     """Nautobot's rules for starting a run, plus ours: the job exists, is enabled and installed, may use the
     queue, and the inputs fit its variables schema (checked from the schema alone, no job code imported).
@@ -530,7 +538,7 @@ def check_runnable(
         return Refusal("JobDisabled", f"Job {status.class_path} is disabled; an admin must enable it")
     if not status.installed:
         return Refusal("JobNotInstalled", f"Job {status.class_path} is no longer installed")
-    effective = definition.effective()
+    effective = effective or definition.effective()
     allowed = effective.task_queues or [DEFAULT_QUEUE]
     if queue_name not in allowed:
         return Refusal("QueueNotAllowed", f"Queue {queue_name!r} is not one of the job's queues: {allowed}")
@@ -566,14 +574,16 @@ class ApprovalWait:
     message: str
 
 
-def approval_wait(run: JobRun, definition: JobDefinition | None) -> ApprovalWait | None:
+def approval_wait(
+    run: JobRun, definition: JobDefinition | None, effective: JobMetadata | None = None
+) -> ApprovalWait | None:
     """Whether a run may start as far as approval goes (None), waits for a decision, or was denied.
 
     As Nautobot: a job with approval_required runs only once someone other than its requester approved
     it, except a dry run of a job with a DryRunVar (``dryrun``), which needs no approval. A denied run
     ends Cancelled with reason Denied and never gets a Job.
     """
-    if definition is None or not definition.effective().approval_required:
+    if definition is None or not (effective or definition.effective()).approval_required:
         return None
     class_path = definition.status.class_path if definition.status else None
     if run.spec.dry_run and definition.status and definition.status.supports_dryrun:
