@@ -19,8 +19,9 @@ from typing import Any
 import kopf
 
 from jobplane_crds import GROUP
-from jobplane_crds.v1alpha1 import APPROVAL_ANNOTATION, VERSION, JobRun, JobSchedule
+from jobplane_crds.v1alpha1 import APPROVAL_ANNOTATION, VERSION, JobDefinition, JobRun, JobSchedule
 from jobplane_operator.kube import Clients
+from jobplane_operator.parsing import parsed
 from jobplane_operator.reconcile.admission import (
     FORCE_VERB,
     Denial,
@@ -111,7 +112,8 @@ def build_admission_registry(options: OperatorSettings) -> kopf.OperatorRegistry
     # In-memory copies kept by kopf's watches: a run's admission costs no API call for them.
     @kopf.index(GROUP, VERSION, "jobdefinitions", id="admission_definitions", registry=registry)
     def admission_definitions(namespace: str | None, body: Any, **_: Any) -> dict[Any, Any]:
-        return {namespace: copy.deepcopy(dict(body))}
+        definition = parsed(JobDefinition, body)
+        return {namespace: definition} if definition is not None else {}
 
     @kopf.index(GROUP, VERSION, "jobqueues", id="admission_queues", registry=registry)
     def admission_queues(namespace: str | None, name: str, **_: Any) -> dict[Any, Any]:
@@ -184,16 +186,16 @@ def build_admission_registry(options: OperatorSettings) -> kopf.OperatorRegistry
         if kwargs.get("operation") == "UPDATE":
             # Only an approval decision is reviewed on a change (the rest of the spec is immutable, by CEL,
             # but cancel); the approver's SubjectAccessReview is an API call.
+            before = JobRun.model_validate(copy.deepcopy(dict(old))) if old else None
             if any(
-                (obj.get("spec") or {}).get("approval")
-                or APPROVAL_ANNOTATION in ((obj.get("metadata") or {}).get("annotations") or {})
-                for obj in (body, old or {})
+                decided.spec.approval is not None
+                or APPROVAL_ANNOTATION in (decided.metadata.annotations or {})
+                for decided in (run, before)
+                if decided is not None
             ):
                 await asyncio.to_thread(refuse_approval, "JobRun", body, namespace, userinfo, old, "UPDATE")
             return
-        if (body.get("spec") or {}).get("approval") or APPROVAL_ANNOTATION in (
-            run.metadata.annotations or {}
-        ):
+        if run.spec.approval is not None or APPROVAL_ANNOTATION in (run.metadata.annotations or {}):
             await asyncio.to_thread(refuse_approval, "JobRun", body, namespace, userinfo, None, "CREATE")
         if run.spec.ignore_singleton_lock and username not in trusted:
             allowed = await asyncio.to_thread(api().may, userinfo, FORCE_VERB, "jobruns", namespace, GROUP)
@@ -205,7 +207,7 @@ def build_admission_registry(options: OperatorSettings) -> kopf.OperatorRegistry
         ref = run.spec.inputs_secret_ref
         secret = await asyncio.to_thread(api().get_secret, namespace, ref) if ref else None
 
-        def decide(definitions: list[dict[str, Any]], queue_exists: Any) -> Denial | None:
+        def decide(definitions: list[JobDefinition], queue_exists: Any) -> Denial | None:
             return review_run(
                 run,
                 username=username,
@@ -222,7 +224,7 @@ def build_admission_registry(options: OperatorSettings) -> kopf.OperatorRegistry
             # The indexes may lag a moment behind a job enabled or a queue made just before: refuse only
             # on fresh data.
             def decide_on_fresh_data() -> Denial | None:
-                fresh = api().list_job_definitions(namespace)
+                fresh = [JobDefinition.model_validate(obj) for obj in api().list_job_definitions(namespace)]
                 return decide(fresh, lambda queue: api().get_job_queue(namespace, queue) is not None)
 
             denial = await asyncio.to_thread(decide_on_fresh_data)
@@ -266,7 +268,7 @@ def build_admission_registry(options: OperatorSettings) -> kopf.OperatorRegistry
             old_spec,
             username=username,
             trusted=trusted,
-            definitions=api().list_job_definitions(namespace),
+            definitions=[JobDefinition.model_validate(obj) for obj in api().list_job_definitions(namespace)],
             queue_exists=lambda queue: api().get_job_queue(namespace, queue) is not None,
             secret_exists=lambda name: api().get_secret(namespace, name) is not None,
             may_create_runs=lambda: api().may(userinfo, "create", "jobruns", namespace, group=GROUP),

@@ -8,7 +8,7 @@ import contextlib
 import copy
 import functools
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -17,8 +17,9 @@ import kopf
 
 from jobplane.settings import Settings, get_settings
 from jobplane_crds import GROUP
-from jobplane_crds.v1alpha1 import VERSION, JobRunPhase
+from jobplane_crds.v1alpha1 import VERSION, JobDefinition, JobQueue, JobRepository, JobSchedule
 from jobplane_operator.kube import Clients
+from jobplane_operator.parsing import parsed
 from jobplane_operator.reconcile.collection import Collector, finished_at, ttl_after_finished
 from jobplane_operator.reconcile.jobqueue import queue_loads, queue_status_changes
 from jobplane_operator.reconcile.jobrepository import (
@@ -40,6 +41,7 @@ from jobplane_operator.reconcile.jobrun import (
 )
 from jobplane_operator.reconcile.jobschedule import LABEL_SCHEDULE, schedule_event_matters, schedule_run
 from jobplane_operator.reconcile.own_writes import OwnWrites
+from jobplane_operator.reconcile.run_view import RunView
 from jobplane_operator.repositories import (
     adopt_definitions,
     forget_missing_repositories,
@@ -56,7 +58,6 @@ __all__ = ["FireBurst", "build_registry", "configure_kopf"]
 log = logging.getLogger(__name__)
 
 MANAGED = {LABEL_MANAGED_BY: "jobplane"}
-ENDED_PHASES = frozenset(phase.value for phase in JobRunPhase if phase.is_terminal)
 # Handlers are sync and mostly wait on the API: threads for kopf's executor, and as many connections.
 HANDLER_THREADS = 20
 # Schedules' fires have threads of their own (and connections), so that a minute's fires never queue
@@ -149,29 +150,83 @@ def _plain(body: Any) -> dict[str, Any]:
     return copy.deepcopy(dict(body))
 
 
+class _Shared:
+    """What the handlers of every kind share: built with the registry, filled in at start-up."""
+
+    def __init__(self, settings: OperatorSettings, defaults: Settings) -> None:
+        self.settings = settings
+        self.defaults = defaults
+        self.clients: list[Clients] = []
+        self.executions: list[Any] = []  # kopf's execution settings: its thread pool for blocking work
+        self.own_writes = OwnWrites()  # the runs' status writes the runs index does not show yet
+        self.bursts: list[FireBurst] = []  # made in kopf's event loop, at start-up
+        # The loops each kind runs beside its handlers, started at start-up with kopf's (live) indexes and
+        # its execution settings; and what to stop at clean-up.
+        self.pollers: list[Callable[[dict[str, Any], Any], Coroutine[Any, Any, None]]] = []
+        self.cleanups: list[Callable[[], None]] = []
+
+    def api(self) -> Clients:
+        return self.clients[0]  # made at start-up, before any resource handler runs
+
+    def burst(self) -> FireBurst:
+        if not self.bursts:
+            self.bursts.append(FireBurst())
+        return self.bursts[0]
+
+    async def in_thread(self, function: Any, *args: Any) -> None:
+        # Async handlers decide in the event loop whether an event matters (most are the echoes of our
+        # own writes); only the work that calls the API goes to kopf's thread pool, after any fires.
+        await self.burst().wait()
+        await asyncio.get_running_loop().run_in_executor(self.executions[0].executor, function, *args)
+
+    def catalog(self, kwargs: dict[str, Any]) -> IndexCatalog:
+        return IndexCatalog(
+            kwargs["definitions_by_namespace"], kwargs["queues_by_name"], kwargs["repositories_by_name"]
+        )
+
+
+class IndexCatalog:
+    """The Catalog (runs.Catalog) of the operator's kopf indexes."""
+
+    def __init__(self, definitions: Any, queues: Any, repositories: Any) -> None:
+        self._definitions = definitions
+        self._queues = queues
+        self._repositories = repositories
+
+    def definitions(self, namespace: str) -> list[JobDefinition]:
+        return list(self._definitions.get(namespace, []))
+
+    def queue(self, namespace: str, name: str) -> JobQueue | None:
+        return next(iter(self._queues.get((namespace, name), [])), None)
+
+    def repository(self, namespace: str, name: str) -> JobRepository | None:
+        found = next(iter(self._repositories.get((namespace, name), [])), None)
+        return parsed(JobRepository, found) if found is not None else None
+
+    def repositories(self, namespace: str) -> list[JobRepository]:
+        stored = [
+            obj for key, store in list(self._repositories.items()) if key[0] == namespace for obj in store
+        ]
+        return [repo for repo in (parsed(JobRepository, obj) for obj in stored) if repo is not None]
+
+
 def build_registry(settings: OperatorSettings, defaults: Settings | None = None) -> kopf.OperatorRegistry:
     """All handlers, registered with the intervals of these settings (no import-time configuration)."""
     registry = kopf.OperatorRegistry()
-    defaults = defaults or get_settings()
-    clients: list[Clients] = []
+    shared = _Shared(settings, defaults or get_settings())
+    _register_start_and_stop(registry, shared)
+    _register_catalog(registry, shared)
+    owner_changed = _register_runs(registry, shared)
+    _register_definitions(registry, shared)
+    _register_schedules(registry, shared)
+    sync_job_changed = _register_repositories(registry, shared)
+    _register_jobs_and_pods(registry, shared, owner_changed, sync_job_changed)
+    return registry
 
-    executions: list[Any] = []  # kopf's execution settings: its thread pool for blocking work
-    own_writes = OwnWrites()  # the runs' status writes the runs index does not show yet
-    bursts: list[FireBurst] = []  # made in kopf's event loop, at start-up
 
-    def api() -> Clients:
-        return clients[0]  # made at start-up, before any resource handler runs
-
-    def burst() -> FireBurst:
-        if not bursts:
-            bursts.append(FireBurst())
-        return bursts[0]
-
-    async def in_thread(function: Any, *args: Any) -> None:
-        # Async handlers decide in the event loop whether an event matters (most are the echoes of our
-        # own writes); only the work that calls the API goes to kopf's thread pool, after any fires.
-        await burst().wait()
-        await asyncio.get_running_loop().run_in_executor(executions[0].executor, function, *args)
+def _register_start_and_stop(registry: kopf.OperatorRegistry, shared: _Shared) -> None:
+    """Log in, configure kopf and the API clients, start each kind's loops; stop them at clean-up."""
+    polling: list[asyncio.Task[None]] = []
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> Any:
@@ -180,21 +235,53 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         configure_kopf(settings)
-        executions.append(settings.execution)
+        shared.executions.append(settings.execution)
         # Before the first event: made lazily, a burst of first handlers would each make (and import) it.
-        clients.append(Clients.load(connections=HANDLER_THREADS + FIRE_THREADS))
-        clients[0].on_run_written = own_writes.wrote
+        shared.clients.append(Clients.load(connections=HANDLER_THREADS + FIRE_THREADS))
+        shared.clients[0].on_run_written = shared.own_writes.wrote
+
+    @kopf.on.startup(registry=registry)
+    async def start_polling(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
+        # kopf hands the (live) indexes to start-up handlers too; they fill once the watches start.
+        for poller in shared.pollers:
+            polling.append(asyncio.create_task(poller(kwargs, settings.execution)))
+
+    @kopf.on.cleanup(registry=registry)
+    async def stop_polling(**_: Any) -> None:
+        for task in polling:
+            task.cancel()
+        for cleanup in shared.cleanups:
+            cleanup()
+
+
+def _register_catalog(registry: kopf.OperatorRegistry, shared: _Shared) -> None:
+    """The indexes a run's start reads instead of the API: definitions, queues, repositories."""
 
     # In-memory copies of the definitions and queues, kept current by kopf's watches: a run's
-    # admission then costs no API call for them.
+    # admission then costs no API call for them. Parsed into their models once per change, here.
     # Explicit ids: kopf hands each index to handlers as a keyword argument named by its id.
     @kopf.index(GROUP, VERSION, "jobdefinitions", id="definitions_by_namespace", registry=registry)
     def definitions_by_namespace(namespace: str | None, body: Any, **_: Any) -> dict[Any, Any]:
-        return {namespace: _plain(body)}
+        definition = parsed(JobDefinition, body)
+        return {namespace: definition} if definition is not None else {}
 
     @kopf.index(GROUP, VERSION, "jobqueues", id="queues_by_name", registry=registry)
     def queues_by_name(namespace: str | None, name: str, body: Any, **_: Any) -> dict[Any, Any]:
+        queue = parsed(JobQueue, body)
+        return {(namespace, name): queue} if queue is not None else {}
+
+    # The repositories, so that a run of a repository job finds its URL and slug without an API call. As
+    # stored: a pass over one writes its status from the stored one (see repositories._StatusWriter).
+    @kopf.index(GROUP, VERSION, "jobrepositories", id="repositories_by_name", registry=registry)
+    def repositories_by_name(namespace: str | None, name: str, body: Any, **_: Any) -> dict[Any, Any]:
         return {(namespace, name): _plain(body)}
+
+
+def _register_runs(registry: kopf.OperatorRegistry, shared: _Shared) -> Callable[..., None]:
+    """JobRuns: their index, their events, and the loop that polls them and collects the finished ones.
+    Returns what a run's Job event calls (owner_changed)."""
+    api, in_thread, catalog, burst = shared.api, shared.in_thread, shared.catalog, shared.burst
+    settings, defaults, own_writes = shared.settings, shared.defaults, shared.own_writes
 
     # The runs as last seen, so that a Job event costs no read of its run. It lags our own status writes
     # by a moment: own_writes stands in for it meanwhile; another writer's change makes the resourceVersion
@@ -203,36 +290,6 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
     @kopf.index(GROUP, VERSION, "jobruns", id="runs_by_name", registry=registry)
     async def runs_by_name(namespace: str | None, name: str, body: Any, **_: Any) -> dict[Any, Any]:
         return {(namespace, name): indexed_run(body)}
-
-    # The repositories, so that a run of a repository job finds its URL and slug without an API call.
-    @kopf.index(GROUP, VERSION, "jobrepositories", id="repositories_by_name", registry=registry)
-    def repositories_by_name(namespace: str | None, name: str, body: Any, **_: Any) -> dict[Any, Any]:
-        return {(namespace, name): _plain(body)}
-
-    class IndexCatalog:
-        def __init__(self, definitions: Any, queues: Any, repositories: Any) -> None:
-            self._definitions = definitions
-            self._queues = queues
-            self._repositories = repositories
-
-        def definitions(self, namespace: str) -> list[dict[str, Any]]:
-            return list(self._definitions.get(namespace, []))
-
-        def queue(self, namespace: str, name: str) -> dict[str, Any] | None:
-            return next(iter(self._queues.get((namespace, name), [])), None)
-
-        def repository(self, namespace: str, name: str) -> dict[str, Any] | None:
-            return next(iter(self._repositories.get((namespace, name), [])), None)
-
-        def repositories(self, namespace: str) -> list[dict[str, Any]]:
-            return [
-                obj for key, store in list(self._repositories.items()) if key[0] == namespace for obj in store
-            ]
-
-    def catalog(kwargs: dict[str, Any]) -> IndexCatalog:
-        return IndexCatalog(
-            kwargs["definitions_by_namespace"], kwargs["queues_by_name"], kwargs["repositories_by_name"]
-        )
 
     def reconcile(obj: dict[str, Any], kwargs: dict[str, Any], polled: bool = False) -> None:
         reconcile_run(api(), obj, settings, defaults, catalog(kwargs), polled=polled)
@@ -256,18 +313,17 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
         "pending": max(settings.resync_interval, settings.pending_timeout / 3),
         "running": settings.running_resync_interval,
     }
-    polling: list[asyncio.Task[None]] = []
 
     def queue_ttl(queues: Any, namespace: str, name: str | None) -> int | None:
         queue = next(iter(queues.get((namespace, name), [])), None) if name else None
         return ttl_after_finished(queue, settings.run_ttl_seconds)
 
     def collect(obj: dict[str, Any], ttl: int | None) -> None:
-        meta = obj["metadata"]
-        if api().delete_run(meta["namespace"], meta["name"], meta["uid"]):
+        run = RunView(obj)
+        if api().delete_run(run.namespace, run.name, str(run.uid)):
             log.info(
                 "collected finished run run=%s/%s uid=%s finished=%s ttl=%s",
-                meta["namespace"], meta["name"], meta["uid"], finished_at(obj), ttl,
+                run.namespace, run.name, run.uid, finished_at(obj), ttl,
             )  # fmt: skip
 
     async def poll_forever(indices: dict[str, Any], execution: Any) -> None:
@@ -284,14 +340,15 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
             versions: dict[tuple[str, str], str | None] = {}
             for store in list(indices["runs_by_name"].values()):
                 for indexed in list(store):
-                    meta = indexed["metadata"]
-                    versions[(meta["namespace"], meta["name"])] = meta.get("resourceVersion")
+                    stored = RunView(indexed)
+                    versions[(stored.namespace, stored.name)] = stored.resource_version
                     obj = own_writes.latest(indexed) or indexed
-                    uid = obj["metadata"]["uid"]
+                    run = RunView(obj)
+                    uid = str(run.uid)
                     seen.add(uid)
-                    interval = poll_interval(obj.get("status") or {}, **intervals)
+                    interval = poll_interval(run, **intervals)
                     if uid not in last_polled:
-                        last_polled[uid] = now - first_poll_age(obj, now=wall, began=began)
+                        last_polled[uid] = now - first_poll_age(run, now=wall, began=began)
                     if interval is not None and now - last_polled[uid] >= interval:
                         last_polled[uid] = now
                         due.append(obj)
@@ -315,16 +372,16 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
             )
             for obj, outcome in zip(due, outcomes, strict=True):
                 if isinstance(outcome, Exception):
-                    meta = obj["metadata"]
-                    log.warning("poll failed run=%s/%s error=%r", meta["namespace"], meta["name"], outcome)
+                    run = RunView(obj)
+                    log.warning("poll failed run=%s/%s error=%r", run.namespace, run.name, outcome)
             collected = await asyncio.gather(
                 *(loop.run_in_executor(execution.executor, collect, obj, ttl) for obj, ttl in ended),
                 return_exceptions=True,
             )
             for (obj, _), outcome in zip(ended, collected, strict=True):
                 if isinstance(outcome, Exception):
-                    meta = obj["metadata"]
-                    log.warning("collect failed run=%s/%s error=%r", meta["namespace"], meta["name"], outcome)
+                    run = RunView(obj)
+                    log.warning("collect failed run=%s/%s error=%r", run.namespace, run.name, outcome)
 
     def queue_status_changes_of(
         indices: dict[str, Any], written: dict[tuple[str, str], dict[str, Any]]
@@ -334,7 +391,7 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
         writes) forgets the queues that are gone."""
         runs = [obj for store in list(indices["runs_by_name"].values()) for obj in list(store)]
         queues = [obj for store in list(indices["queues_by_name"].values()) for obj in list(store)]
-        present = {(queue["metadata"]["namespace"], queue["metadata"]["name"]) for queue in queues}
+        present = {(queue.metadata.namespace or "", queue.metadata.name or "") for queue in queues}
         for key in set(written) - present:
             del written[key]
         return queue_status_changes(queue_loads(runs, queues), queues, written)
@@ -352,40 +409,60 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
                 log.warning("queue status write failed queue=%s/%s error=%r", namespace, name, exc)
         return written
 
-    @kopf.on.startup(registry=registry)
-    async def start_polling(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
-        # kopf hands the (live) indexes to start-up handlers too; they fill once the watches start.
-        names = ("definitions_by_namespace", "queues_by_name", "runs_by_name", "repositories_by_name")
-        indices = {key: kwargs[key] for key in names}
-        polling.append(asyncio.create_task(poll_forever(indices, settings.execution)))
-        polling.append(asyncio.create_task(poll_repositories(indices, settings.execution)))
-        schedule_indexes.update(
-            {key: kwargs[key] for key in ("definitions_by_namespace", "runs_by_schedule")}
-        )
-        polling.append(asyncio.create_task(poll_schedules(kwargs["schedules_by_name"], settings.execution)))
+    def owner_changed(
+        namespace: str, name: str, job_name: str, job: dict[str, Any] | None, kwargs: dict[str, Any]
+    ) -> None:
+        known = own_writes.latest(next(iter(kwargs["runs_by_name"].get((namespace, name), [])), None))
+        run = known or api().get_run(namespace, name)
+        if run is None or not job_event_matters(job, RunView(run)):
+            return
+        # The event carries the Job as it is now (or its deletion): no need to read it again. It also
+        # tells that the run started, though its status may not say so yet.
+        deleted = None if job is not None else job_name
 
-    @kopf.on.cleanup(registry=registry)
-    async def stop_polling(**_: Any) -> None:
-        for task in polling:
-            task.cancel()
-        for executor in fire_executor:
-            executor.shutdown(wait=False, cancel_futures=True)
+        def decide(run: dict[str, Any]) -> bool:
+            return reconcile_run(
+                api(), run, settings, defaults, catalog(kwargs), job=job, deleted_job=deleted
+            )
+
+        # Our own retry, not kopf's: kopf retries no event handler (see run_event for why runs have no
+        # change handlers); a status write refused for its resourceVersion is decided again on a fresh read.
+        if not decide(run) and known:
+            run = api().get_run(namespace, name)  # the index lagged behind a write: decide again
+            if run is not None:
+                decide(run)
+
+    def start_polling(kwargs: dict[str, Any], execution: Any) -> Coroutine[Any, Any, None]:
+        names = ("definitions_by_namespace", "queues_by_name", "runs_by_name", "repositories_by_name")
+        return poll_forever({key: kwargs[key] for key in names}, execution)
+
+    shared.pollers.append(start_polling)
+    return owner_changed
+
+
+def _register_definitions(registry: kopf.OperatorRegistry, shared: _Shared) -> None:
+    """JobDefinitions: an admin's edit of the overrides refreshes status.effective."""
+    api = shared.api
 
     @kopf.on.resume(GROUP, VERSION, "jobdefinitions", registry=registry)
     @kopf.on.create(GROUP, VERSION, "jobdefinitions", registry=registry)
     @kopf.on.update(GROUP, VERSION, "jobdefinitions", field="spec", registry=registry)
     def definition_changed(body: Any, namespace: str | None, **_: Any) -> None:
         obj = dict(body)
-        if (
-            namespace
-            and (obj.get("spec") or {}).get("classPath")
-            and not (obj.get("status") or {}).get("code")
-        ):
+        definition = JobDefinition.model_validate(obj)
+        code = definition.status.code if definition.status else None
+        if namespace and definition.spec.class_path and not (code and code.model_fields_set):
             # Applied before discovery: a sync may have made a definition of its class meanwhile.
             adopt_definitions(api(), namespace)
-        refresh_definition(api(), obj)
+        if not refresh_definition(api(), obj):
+            # Changed since this body was read: kopf calls the handler again, with the object as it is.
+            raise kopf.TemporaryError("the definition changed while its status was refreshed", delay=1)
 
-    # --- JobSchedules ------------------------------------------------------------------------------
+
+def _register_schedules(registry: kopf.OperatorRegistry, shared: _Shared) -> None:
+    """JobSchedules: their index, their events and their runs' ends, and the loop that fires them."""
+    api, burst, executions, settings = shared.api, shared.burst, shared.executions, shared.settings
+
     # The schedules as last seen: one loop wakes each second and fires those due. Not kopf timers or
     # daemons: those put a finalizer on every schedule, which then cannot be deleted while the operator
     # is down (a GitOps tool's prune hangs). A fire's run has a deterministic name, so two passes (an
@@ -401,8 +478,8 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
         registry=registry,
     )  # fmt: skip
     async def runs_by_schedule(namespace: str | None, body: Any, **_: Any) -> dict[Any, Any]:
-        labels = (body.get("metadata") or {}).get("labels") or {}
-        return {(namespace, labels.get(LABEL_SCHEDULE)): copy.deepcopy(schedule_run(dict(body)))}
+        schedule = RunView(body).labels.get(LABEL_SCHEDULE)
+        return {(namespace, schedule): copy.deepcopy(schedule_run(dict(body)))}
 
     schedules_in_flight: set[tuple[str, str]] = set()
     schedule_indexes: dict[str, Any] = {}  # definitions and runs by schedule, once start-up hands them over
@@ -452,16 +529,18 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
     # limits: its schedule is looked at then, rather than polled.
     @kopf.on.event(GROUP, VERSION, "jobruns", labels={LABEL_SCHEDULE: kopf.PRESENT}, registry=registry)
     async def scheduled_run_event(body: Any, type: str | None, namespace: str | None, **kwargs: Any) -> None:
-        meta = body.get("metadata") or {}
-        key = (namespace, (meta.get("labels") or {}).get(LABEL_SCHEDULE))
-        schedule = next(iter(kwargs["schedules_by_name"].get(key, [])), None)
-        if type is None or schedule is None:
+        run = RunView(body)
+        key = (namespace, run.labels.get(LABEL_SCHEDULE))
+        stored = next(iter(kwargs["schedules_by_name"].get(key, [])), None)
+        if type is None or stored is None:
             return  # at start-up, the schedules' own listing looks at them all
-        phase = (body.get("status") or {}).get("phase")
-        listed = {run["name"]: run.get("phase") for run in (schedule.get("status") or {}).get("runs") or []}
-        ended = phase in ENDED_PHASES and listed.get(meta.get("name")) != phase
-        if ended or (type == "DELETED" and meta.get("name") in listed):
-            await reconcile_schedule_now(schedule)
+        schedule = parsed(JobSchedule, stored)  # only at a scheduled run's event: a few per fire
+        if schedule is None:
+            return
+        listed = {entry.name: entry.phase for entry in (schedule.status.runs if schedule.status else [])}
+        ended = run.finished and listed.get(run.name) != run.phase
+        if ended or (type == "DELETED" and run.name in listed):
+            await reconcile_schedule_now(stored)
 
     async def poll_schedules(schedules: Any, execution: Any) -> None:
         """Fire the schedules that are due, and look at every one each running_resync_interval (a safety
@@ -500,7 +579,25 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
             for uid in set(written) - seen:
                 del written[uid]
 
-    # --- JobRepositories ----------------------------------------------------------------------------
+    def start_polling(kwargs: dict[str, Any], execution: Any) -> Coroutine[Any, Any, None]:
+        schedule_indexes.update(
+            {key: kwargs[key] for key in ("definitions_by_namespace", "runs_by_schedule")}
+        )
+        return poll_schedules(kwargs["schedules_by_name"], execution)
+
+    def stop_fires() -> None:
+        for executor in fire_executor:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    shared.pollers.append(start_polling)
+    shared.cleanups.append(stop_fires)
+
+
+def _register_repositories(registry: kopf.OperatorRegistry, shared: _Shared) -> Callable[..., None]:
+    """JobRepositories: their events and the loop that checks them when due. Returns what a sync Job's
+    event calls (sync_job_changed)."""
+    api, catalog, settings = shared.api, shared.catalog, shared.settings
+
     def reconcile_repository_now(obj: dict[str, Any], kwargs: dict[str, Any]) -> None:
         namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
         lock = repository_lock(namespace, name)
@@ -512,6 +609,9 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
             if waited:
                 # Another pass just ran (and probably wrote): decide on what it left.
                 fresh = api().get_job_repository(namespace, name)
+            # Our own retry, not kopf's: kopf retries no event handler (and a change handler would put
+            # its progress annotations on every repository); a status write refused for its
+            # resourceVersion is decided again at once, on a fresh read.
             for _ in range(2):
                 if fresh is None or reconcile_repository(api(), fresh, settings, catalog(kwargs)):
                     return
@@ -522,13 +622,17 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
     # An event handler, as for runs: no kopf annotations or finalizers on repositories (a GitOps tool's
     # re-apply then changes nothing). Deleted: its definitions are kept, marked not installed.
     @kopf.on.event(GROUP, VERSION, "jobrepositories", registry=registry)
-    def repository_event(body: Any, type: str | None, namespace: str | None, **kwargs: Any) -> None:
+    def repository_event(
+        body: Any, type: str | None, namespace: str | None, name: str, **kwargs: Any
+    ) -> None:
         obj = _plain(body)
         if not namespace:
             return
         if type == "DELETED":
-            forget_repository(api(), namespace, obj["metadata"]["name"])
-        elif repository_event_matters(obj, datetime.now(UTC), listing=type is None):
+            forget_repository(api(), namespace, name)
+        elif (repo := parsed(JobRepository, obj)) is not None and repository_event_matters(
+            repo, datetime.now(UTC), listing=type is None
+        ):
             reconcile_repository_now(obj, kwargs)
 
     def sync_job_changed(
@@ -538,15 +642,22 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
         owner = next((o for o in meta.get("ownerReferences") or [] if o.get("kind") == "JobRepository"), None)
         if owner is None or not sync_job_finished(job):
             return
+
+        def following(stored: dict[str, Any] | None) -> bool:
+            repo = parsed(JobRepository, stored) if stored is not None else None
+            return repo is not None and repo.status is not None and repo.status.sync_job == meta["name"]
+
         known = next(iter(kwargs["repositories_by_name"].get((namespace, owner["name"]), [])), None)
-        if known is None or (known.get("status") or {}).get("syncJob") != meta["name"]:
+        if not following(known):
             known = api().get_job_repository(namespace, owner["name"])  # the index may lag our write
-        if known is not None and (known.get("status") or {}).get("syncJob") == meta["name"]:
+        if known is not None and following(known):
             reconcile_repository_now(known, kwargs)
 
     async def poll_repositories(indices: dict[str, Any], execution: Any) -> None:
         """Look every repository_poll_check seconds for repositories whose interval elapsed, and now and
-        then at a running sync Job (its events do the work). One pass per repository at a time."""
+        then at a running sync Job (its events do the work). One pass per repository at a time. A loop of
+        ours rather than kopf timers, as for runs and schedules: a timer puts a finalizer on every
+        repository, which then cannot be deleted while the operator is down."""
         loop = asyncio.get_running_loop()
         try:
             namespaces = list(settings.namespaces)
@@ -567,19 +678,20 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
             seen = set()
             for store in list(indices["repositories_by_name"].values()):
                 for obj in list(store):
-                    meta = obj["metadata"]
-                    seen.add(meta["uid"])
-                    key = (meta["namespace"], meta["name"])
+                    # Tens of repositories, every repository_poll_check seconds: parsed at each look.
+                    repo = parsed(JobRepository, obj)
+                    if repo is None:
+                        continue
+                    uid = str(repo.metadata.uid)
+                    seen.add(uid)
+                    key = (repo.metadata.namespace or "", repo.metadata.name or "")
                     if key in in_flight:
                         continue
-                    if (obj.get("status") or {}).get("syncJob"):
-                        if (
-                            moment - followed.setdefault(meta["uid"], moment)
-                            < settings.running_resync_interval
-                        ):
+                    if repo.status and repo.status.sync_job:
+                        if moment - followed.setdefault(uid, moment) < settings.running_resync_interval:
                             continue
-                        followed[meta["uid"]] = moment
-                    elif sync_due(obj, now) is None:
+                        followed[uid] = moment
+                    elif sync_due(repo, now) is None:
                         continue
                     in_flight.add(key)
                     future = loop.run_in_executor(execution.executor, reconcile_repository_now, obj, indices)
@@ -587,26 +699,22 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
             for uid in set(followed) - seen:
                 del followed[uid]
 
-    def owner_changed(
-        namespace: str, name: str, job_name: str, job: dict[str, Any] | None, kwargs: dict[str, Any]
-    ) -> None:
-        known = own_writes.latest(next(iter(kwargs["runs_by_name"].get((namespace, name), [])), None))
-        run = known or api().get_run(namespace, name)
-        if run is None or not job_event_matters(job, run.get("status") or {}):
-            return
-        # The event carries the Job as it is now (or its deletion): no need to read it again. It also
-        # tells that the run started, though its status may not say so yet.
-        deleted = None if job is not None else job_name
+    def start_polling(kwargs: dict[str, Any], execution: Any) -> Coroutine[Any, Any, None]:
+        names = ("definitions_by_namespace", "queues_by_name", "runs_by_name", "repositories_by_name")
+        return poll_repositories({key: kwargs[key] for key in names}, execution)
 
-        def decide(run: dict[str, Any]) -> bool:
-            return reconcile_run(
-                api(), run, settings, defaults, catalog(kwargs), job=job, deleted_job=deleted
-            )
+    shared.pollers.append(start_polling)
+    return sync_job_changed
 
-        if not decide(run) and known:
-            run = api().get_run(namespace, name)  # the index lagged behind a write: decide again
-            if run is not None:
-                decide(run)
+
+def _register_jobs_and_pods(
+    registry: kopf.OperatorRegistry,
+    shared: _Shared,
+    owner_changed: Callable[..., None],
+    sync_job_changed: Callable[..., None],
+) -> None:
+    """The Jobs (and disrupted pods) of runs and of repositories' syncs: each event goes to its owner."""
+    in_thread, own_writes = shared.in_thread, shared.own_writes
 
     # One thing about a pod its Job does not say: why Kubernetes took it away. An evicted pod that stops at
     # once is deleted before its Job's failure is read; its last state waits here (only disrupted pods').
@@ -635,13 +743,10 @@ def build_registry(settings: OperatorSettings, defaults: Settings | None = None)
             return
         # A deleted Job is looked up again (and found gone): the run then says why it ended.
         known = own_writes.latest(next(iter(kwargs["runs_by_name"].get((namespace, name), [])), None))
-        if known is not None and (known.get("status") or {}).get("phase") in ENDED_PHASES:
+        run = RunView(known) if known is not None else None
+        if run is not None and run.finished:
             return  # its run has ended: nothing its Job does changes it (its collection deletes the Job)
-        if known is not None and not job_event_matters(
-            None if type == "DELETED" else body, known.get("status") or {}
-        ):
+        if run is not None and not job_event_matters(None if type == "DELETED" else body, run):
             return  # decided from the index on kopf's view of the Job: no copy, no thread, no API call
         job = None if type == "DELETED" else _plain(body)
         await in_thread(owner_changed, namespace, name, str(meta.get("name")), job, kwargs)
-
-    return registry

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
 from jobplane_crds import GROUP
 from jobplane_crds.v1alpha1 import VERSION
 
@@ -39,7 +42,6 @@ class SecretData:
 
 def load_config() -> None:
     """Configure the official client: the pod's service account, else the kubeconfig (KUBECONFIG)."""
-    from kubernetes import config
 
     try:
         config.load_incluster_config()  # type: ignore[no-untyped-call]
@@ -49,7 +51,6 @@ def load_config() -> None:
 
 def custom_objects_api() -> Any:
     """A CustomObjectsApi from the pod's service account, else from the kubeconfig (KUBECONFIG)."""
-    from kubernetes import client
 
     load_config()
     return client.CustomObjectsApi()
@@ -118,7 +119,6 @@ class Clients:
     def load(cls, connections: int | None = None) -> Clients:
         """``connections``: how many threads may call at once (the client's default pool holds
         five per core; a thread finding it empty opens, and then drops, a connection of its own)."""
-        from kubernetes import client
 
         load_config()
         configuration = client.Configuration.get_default_copy()
@@ -147,7 +147,6 @@ class Clients:
         before they send it: a seventh of the operator's CPU for each run it started (py-spy). Errors are
         the client's ApiException, as from those methods.
         """
-        from kubernetes.client.exceptions import ApiException
 
         api_client = self.batch.api_client
         if query:
@@ -170,7 +169,6 @@ class Clients:
 
     # --- JobRuns and their companions ---------------------------------------------------------------
     def get_run(self, namespace: str, name: str) -> dict[str, Any] | None:
-        from kubernetes.client.exceptions import ApiException
 
         try:
             return dict(self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, JOB_RUNS, name))
@@ -185,8 +183,6 @@ class Clients:
         Background: the run goes now, the garbage collector then removes its Job, pod and Secrets, which
         it owns.
         """
-        from kubernetes import client
-        from kubernetes.client.exceptions import ApiException
 
         options = client.V1DeleteOptions(
             propagation_policy="Background", preconditions=client.V1Preconditions(uid=uid)
@@ -227,7 +223,6 @@ class Clients:
         self, namespace: str, plural: str, name: str, status: dict[str, Any], resource_version: str | None
     ) -> bytes | None:
         """The object as written (its JSON), or None when it changed meanwhile or is gone."""
-        from kubernetes.client.exceptions import ApiException
 
         body: dict[str, Any] = {"status": status}
         if resource_version:
@@ -252,8 +247,6 @@ class Clients:
 
     def delete_job_definition(self, namespace: str, name: str, resource_version: str | None) -> bool:
         """Delete a definition if it is still as it was read; False when it changed or is gone."""
-        from kubernetes import client
-        from kubernetes.client.exceptions import ApiException
 
         preconditions = (
             client.V1Preconditions(resource_version=resource_version) if resource_version else None
@@ -275,7 +268,6 @@ class Clients:
 
     # --- JobRepositories ---------------------------------------------------------------------------
     def get_job_repository(self, namespace: str, name: str) -> dict[str, Any] | None:
-        from kubernetes.client.exceptions import ApiException
 
         try:
             return dict(
@@ -313,7 +305,6 @@ class Clients:
 
     def read_pod_log(self, namespace: str, name: str, container: str, tail_lines: int) -> str | None:
         """The end of a container's log, or None when the pod (or its log) is gone."""
-        from kubernetes.client.exceptions import ApiException
 
         try:
             response = self.core.read_namespaced_pod_log(
@@ -336,7 +327,6 @@ class Clients:
         return items
 
     def get_job_queue(self, namespace: str, name: str) -> dict[str, Any] | None:
-        from kubernetes.client.exceptions import ApiException
 
         try:
             return dict(self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, JOB_QUEUES, name))
@@ -347,7 +337,6 @@ class Clients:
 
     # --- batch Jobs and pods -----------------------------------------------------------------------
     def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
-        from kubernetes.client.exceptions import ApiException
 
         try:
             return dict(
@@ -365,7 +354,6 @@ class Clients:
     def create_job(self, namespace: str, body: dict[str, Any]) -> bool:
         """Create the run's Job: True when created, False when it already existed (a restart mid-way, or a
         run started before its status was written), which is adopted, never duplicated."""
-        from kubernetes.client.exceptions import ApiException
 
         try:
             self._call("POST", self._path("apis", "batch", "v1", "namespaces", namespace, "jobs"), body)
@@ -376,8 +364,6 @@ class Clients:
         return True
 
     def delete_job(self, namespace: str, name: str) -> None:
-        from kubernetes import client
-        from kubernetes.client.exceptions import ApiException
 
         try:
             # Background: the Job goes now, the garbage collector stops and removes its pods.
@@ -423,7 +409,6 @@ class Clients:
         """Kueue's Workload of a suspended Job (it says why Kueue has not admitted it), or None: none yet,
         Kueue not installed, or no right to read workloads (the chart grants it; without it the run's
         Waiting condition just says less)."""
-        from kubernetes.client.exceptions import ApiException
 
         path = self._path("apis", "kueue.x-k8s.io", "v1beta2", "namespaces", namespace, "workloads")
         try:
@@ -441,7 +426,6 @@ class Clients:
     def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
         """A Secret as stored, or None; read one by one, never listed. Only the Secrets a run or a
         repository names, checked by type and owner (or label and URL) before anything of it is used."""
-        from kubernetes.client.exceptions import ApiException
 
         try:
             return dict(
@@ -460,7 +444,6 @@ class Clients:
         return self._path(*parts, *([name] if name else []))
 
     def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
-        from kubernetes.client.exceptions import ApiException
 
         try:
             return dict(json.loads(self._call("GET", self._lease_path(namespace, name))))
@@ -471,7 +454,6 @@ class Clients:
 
     def take_lease(self, namespace: str, body: dict[str, Any], replacing: dict[str, Any] | None) -> bool:
         """Create the Lease, or replace ``replacing`` (as read); False when someone else wrote it first."""
-        from kubernetes.client.exceptions import ApiException
 
         try:
             if replacing is None:
@@ -511,7 +493,6 @@ class Clients:
 
     def create_secret(self, namespace: str, body: dict[str, Any]) -> None:
         """Create a Secret the operator owns; one already there (a restart mid-way) is kept as it is."""
-        from kubernetes.client.exceptions import ApiException
 
         try:
             self.core.create_namespaced_secret(namespace, body)
@@ -521,8 +502,6 @@ class Clients:
 
     def delete_secret(self, namespace: str, name: str, uid: str | None = None) -> None:
         """Delete a Secret; with ``uid``, only that very object (not one made again under its name)."""
-        from kubernetes import client
-        from kubernetes.client.exceptions import ApiException
 
         options = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid)) if uid else None
         try:

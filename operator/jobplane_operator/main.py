@@ -11,7 +11,15 @@ import sys
 import threading
 from typing import Any
 
+import kopf
+from kubernetes.leaderelection import electionconfig, leaderelection
+from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
+
 from jobplane.settings import Settings
+from jobplane_operator.admission import build_admission_registry
+from jobplane_operator.handlers import build_registry
+from jobplane_operator.kube import Clients, load_config
+from jobplane_operator.metrics import serve
 from jobplane_operator.settings import OperatorSettings, get_operator_settings
 
 __all__ = ["run_operator"]
@@ -20,8 +28,6 @@ log = logging.getLogger(__name__)
 
 
 def _kopf_kwargs(settings: OperatorSettings, defaults: Settings) -> dict[str, Any]:
-    from jobplane_operator.handlers import build_registry
-
     return {
         "registry": build_registry(settings, defaults),
         # Peering would freeze replicas of equal priority; the Lease below decides who acts instead.
@@ -34,9 +40,6 @@ def _kopf_kwargs(settings: OperatorSettings, defaults: Settings) -> dict[str, An
 def _serve_metrics(settings: OperatorSettings) -> None:
     if not settings.metrics_port:
         return
-    from jobplane_operator.kube import Clients
-    from jobplane_operator.metrics import serve
-
     clients = Clients.load()
     # With a namespace list the operator may have no cluster-wide rights (the chart's RBAC): list each.
     namespaces = list(settings.namespaces)
@@ -53,10 +56,6 @@ class _Admission:
     """
 
     def __init__(self, settings: OperatorSettings) -> None:
-        import kopf
-
-        from jobplane_operator.admission import build_admission_registry
-
         self._stop = threading.Event()
         operator = kopf.operator(
             registry=build_admission_registry(settings),
@@ -88,8 +87,6 @@ def run_operator(defaults: Settings) -> int:
             admission.wait()
             return 1  # the webhook server stopped by itself
         _serve_metrics(settings)
-        import kopf
-
         if not settings.leader_election:
             kopf.run(**_kopf_kwargs(settings, defaults))
             return 0
@@ -101,12 +98,6 @@ def run_operator(defaults: Settings) -> int:
 
 def _run_as_leader(settings: OperatorSettings, defaults: Settings) -> int:
     """Wait for the Lease, act while holding it, and exit when it is lost (a restart makes a standby)."""
-    import kopf
-    from kubernetes.leaderelection import electionconfig, leaderelection
-    from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
-
-    from jobplane_operator.kube import load_config
-
     load_config()
     logging.getLogger("leaderelection").setLevel(logging.WARNING)  # it logs every renewal at INFO
     identity = f"{socket.gethostname()}-{os.getpid()}"

@@ -10,6 +10,8 @@ from prometheus_client import CollectorRegistry, Gauge, Histogram, start_http_se
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from jobplane_operator.reconcile.run_view import RunView
+
 __all__ = ["METRICS", "Metrics", "serve"]
 
 
@@ -25,8 +27,8 @@ class _RunsByPhase(Collector):
         )
         if self.list_runs is not None:
             counts = Counter(
-                (run["metadata"]["namespace"], (run.get("status") or {}).get("phase") or "New")
-                for run in self.list_runs()
+                (run.namespace, run.phase.value if run.phase else "New")
+                for run in map(RunView, self.list_runs())
             )
             for (namespace, phase), count in sorted(counts.items()):
                 family.add_metric([namespace, phase], count)

@@ -22,7 +22,13 @@ from jobplane.gitsource import (
     validate_slug,
     validate_url,
 )
-from jobplane_crds.v1alpha1 import JobDefinitionStatus, JobQueue, JobRepository
+from jobplane_crds.v1alpha1 import (
+    JobDefinition,
+    JobDefinitionStatus,
+    JobQueue,
+    JobRepository,
+    JobRepositoryStatus,
+)
 from jobplane_operator.kube import Clients
 from jobplane_operator.reconcile.conditions import rfc3339
 from jobplane_operator.reconcile.jobdefinition import (
@@ -75,9 +81,9 @@ Resolver = Callable[..., str]
 class RepositoryCatalog(Protocol):
     """Where a repository's reconcile looks up JobQueues and the namespace's other repositories."""
 
-    def queue(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+    def queue(self, namespace: str, name: str) -> JobQueue | None: ...
 
-    def repositories(self, namespace: str) -> list[dict[str, Any]]: ...
+    def repositories(self, namespace: str) -> list[JobRepository]: ...
 
 
 class InvalidPlan(ValueError):
@@ -99,11 +105,15 @@ def repository_lock(namespace: str, name: str) -> threading.Lock:
 
 
 class _StatusWriter:
-    """Builds the repository's next status from its current one; writes it only when something changed."""
+    """Builds the repository's next status from its current one; writes it only when something changed.
 
-    def __init__(self, clients: Clients, obj: dict[str, Any], now: datetime) -> None:
+    From the status as stored (``obj``'s), not as the model would print it back: the fields it does not
+    decide are kept as they are, and an unchanged status is not written.
+    """
+
+    def __init__(self, clients: Clients, repo: JobRepository, obj: Mapping[str, Any], now: datetime) -> None:
         self.clients = clients
-        self.obj = obj
+        self.repo = repo
         self.old: dict[str, Any] = dict(obj.get("status") or {})
         self.now = now
         self.conflicted = False
@@ -119,7 +129,7 @@ class _StatusWriter:
         status = {key: value for key, value in self.old.items() if key != "conditions"}
         status.update(fields)
         status = {key: value for key, value in status.items() if value is not None}
-        generation = int(status.get("observedGeneration") or self.obj["metadata"].get("generation") or 1)
+        generation = int(status.get("observedGeneration") or self.repo.metadata.generation or 1)
         status["conditions"] = repository_conditions(
             self.old, synced=synced, import_errors=import_errors, generation=generation, now=self.now
         )
@@ -127,9 +137,9 @@ class _StatusWriter:
             return True
         patch: dict[str, Any] = {key: None for key in self.old if key not in status}
         patch.update(status)
-        meta = self.obj["metadata"]
-        where = (meta["namespace"], meta["name"])
-        if not self.clients.patch_repository_status(*where, patch, meta.get("resourceVersion")):
+        meta = self.repo.metadata
+        where = (meta.namespace or "", meta.name or "")
+        if not self.clients.patch_repository_status(*where, patch, meta.resource_version):
             log.debug("repository changed meanwhile; deciding again repository=%s/%s", *where)
             self.conflicted = True
             return False
@@ -152,16 +162,17 @@ def reconcile_repository(
     sync_due), resolves its ref and starts a sync Job for a new commit. False when the repository changed
     since ``obj`` was read, so nothing was written: read it again to decide on fresh data.
     """
-    writer = _StatusWriter(clients, obj, now or datetime.now(UTC))
-    if (obj.get("status") or {}).get("syncJob"):
-        _follow(clients, obj, writer, settings)
-    elif sync_due(obj, writer.now) is not None:
-        _check(clients, obj, writer, settings, catalog, resolve)
+    repo = JobRepository.model_validate(obj)
+    writer = _StatusWriter(clients, repo, obj, now or datetime.now(UTC))
+    if repo.status and repo.status.sync_job:
+        _follow(clients, repo, writer, settings)
+    elif sync_due(repo, writer.now) is not None:
+        _check(clients, repo, writer, settings, catalog, resolve)
     return not writer.conflicted
 
 
 def _invalid(
-    repo: JobRepository, obj: Mapping[str, Any], settings: OperatorSettings, catalog: RepositoryCatalog
+    repo: JobRepository, settings: OperatorSettings, catalog: RepositoryCatalog
 ) -> tuple[str, str] | None:
     """Why the spec cannot be synced, as (reason, message); checked before any network or pod."""
     try:
@@ -173,17 +184,17 @@ def _invalid(
         return exc.reason, exc.message
     namespace, name = repo.metadata.namespace or "", repo.metadata.name or ""
 
-    def age(other: Mapping[str, Any]) -> tuple[str, str]:
-        meta = other.get("metadata") or {}
-        return str(meta.get("creationTimestamp") or ""), str(meta.get("name") or "")
+    def age(other: JobRepository) -> tuple[datetime, str]:
+        created = other.metadata.creation_timestamp or datetime.min.replace(tzinfo=UTC)
+        return created, other.metadata.name or ""
 
-    mine = age(obj)
+    mine = age(repo)
     for other in catalog.repositories(namespace):
-        if other["metadata"]["name"] == name or (other.get("spec") or {}).get("slug") != repo.spec.slug:
+        if other.metadata.name == name or other.spec.slug != repo.spec.slug:
             continue
         if age(other) < mine:  # the older repository keeps the slug
             return "SlugConflict", (
-                f"JobRepository {other['metadata']['name']!r} already uses slug {repo.spec.slug!r} "
+                f"JobRepository {other.metadata.name!r} already uses slug {repo.spec.slug!r} "
                 "in this namespace; pick another slug"
             )
     return None
@@ -216,22 +227,21 @@ def _credentials(
 
 def _check(
     clients: Clients,
-    obj: dict[str, Any],
+    repo: JobRepository,
     writer: _StatusWriter,
     settings: OperatorSettings,
     catalog: RepositoryCatalog,
     resolve: Resolver,
 ) -> None:
-    repo = JobRepository.model_validate(obj)
-    meta, status = obj["metadata"], obj.get("status") or {}
-    namespace, name = meta["namespace"], meta["name"]
-    generation = int(meta.get("generation") or 1)
-    request = (meta.get("annotations") or {}).get(ANNOTATION_SYNC_REQUEST)
+    meta, status = repo.metadata, repo.status or JobRepositoryStatus()
+    namespace, name = meta.namespace or "", meta.name or ""
+    generation = meta.generation or 1
+    request = (meta.annotations or {}).get(ANNOTATION_SYNC_REQUEST)
     acted: dict[str, Any] = {
         "observedGeneration": generation,
-        "syncRequest": request or status.get("syncRequest"),
+        "syncRequest": request or status.sync_request,
     }
-    problem = _invalid(repo, obj, settings, catalog)
+    problem = _invalid(repo, settings, catalog)
     if problem is not None:
         # Nothing reached the network: no lastCheckTime, so a fix (or the other repository's removal) is
         # picked up at the next look.
@@ -256,21 +266,22 @@ def _check(
         writer.write(synced=("False", exc.reason, scrub(exc.message, secrets)), **checked)
         return
     unchanged = (
-        commit == status.get("commit")
-        and (not request or request == status.get("syncRequest"))
-        and generation == status.get("observedGeneration")
+        commit == status.commit
+        and (not request or request == status.sync_request)
+        and generation == status.observed_generation
     )
     if unchanged:
-        count = len(status.get("classPaths") or [])
+        count = len(status.class_paths)
         writer.write(synced=("True", "Synced", synced_message(commit, count)), **checked)
         return
-    job_name = sync_job_name(name, meta["uid"], commit, request, str(status.get("lastCheckTime") or ""))
-    queue_obj = catalog.queue(namespace, settings.repository_queue)
+    # The previous check's time as stored (the text the name was made of before a restart, if it was).
+    previous_check = str(writer.old.get("lastCheckTime") or "")
+    job_name = sync_job_name(name, meta.uid or "", commit, request, previous_check)
     body = plan_sync_job(
         repo,
         job_name=job_name,
         commit=commit,
-        queue=JobQueue.model_validate(queue_obj) if queue_obj else None,
+        queue=catalog.queue(namespace, settings.repository_queue),
         default_image=settings.image,
         timeout=settings.repository_sync_timeout,
         max_bytes=settings.repository_max_bytes,
@@ -322,11 +333,10 @@ def _refusal(exc: Exception) -> str | None:
     return f"The API refused the sync Job ({status}): {said or getattr(exc, 'reason', '')}"
 
 
-def _follow(clients: Clients, obj: dict[str, Any], writer: _StatusWriter, settings: OperatorSettings) -> None:
-    repo = JobRepository.model_validate(obj)
-    meta, status = obj["metadata"], obj.get("status") or {}
-    namespace, name = meta["namespace"], meta["name"]
-    job_name, commit = str(status["syncJob"]), str(status.get("syncingCommit") or "")
+def _follow(clients: Clients, repo: JobRepository, writer: _StatusWriter, settings: OperatorSettings) -> None:
+    status = repo.status or JobRepositoryStatus()
+    namespace, name = repo.metadata.namespace or "", repo.metadata.name or ""
+    job_name, commit = str(status.sync_job), status.syncing_commit or ""
     job = clients.get_job(namespace, job_name)
     if job is not None and sync_job_state(job) == "running":
         return
@@ -453,6 +463,8 @@ def _apply(
     report = _checked_jobs(report)
     source = {"type": "repository", "repository": repository, "commit": report.commit}
     failure: Exception | None = None
+    # Our own retry, not kopf's: this runs inside a pass over a repository (an event handler's or the poll
+    # loop's, which kopf does not retry), and it must finish before the status names the new commit.
     for attempt in range(APPLY_ATTEMPTS):
         if attempt:
             sleep(min(2.0, APPLY_BACKOFF * 2 ** (attempt - 1)))
@@ -526,7 +538,8 @@ def forget_repository(clients: Clients, namespace: str, name: str, now: datetime
     for definition, status in planned.items():
         version = existing[definition]["metadata"].get("resourceVersion")
         if not clients.patch_definition_status(namespace, definition, status, version):
-            # Changed meanwhile (an admin's edit): write it on what it is now.
+            # Changed meanwhile (an admin's edit): write it on what it is now. Here, not through kopf's
+            # retry: this runs on a repository's DELETED event and at start-up, which kopf does not retry.
             fresh = plan_forget(clients.list_job_definitions(namespace), name, now=now).get(definition)
             if fresh is not None:
                 clients.patch_definition_status(namespace, definition, fresh, None)
@@ -547,11 +560,13 @@ def forget_missing_repositories(clients: Clients, namespaces: list[str], now: da
         for obj in clients.list_all_job_repositories(namespaces)
     }
     missing = set()
-    for obj in clients.list_all_job_definitions(namespaces):
-        status = obj.get("status") or {}
-        source = status.get("source") or {}
-        key = (obj["metadata"]["namespace"], str(source.get("repository") or ""))
-        if source.get("type") == "repository" and status.get("installed") and key not in present:
+    for definition in map(JobDefinition.model_validate, clients.list_all_job_definitions(namespaces)):
+        status = definition.status
+        source = status.source if status is not None else None
+        if status is None or source is None or source.type != "repository" or not status.installed:
+            continue
+        key = (definition.metadata.namespace or "", source.repository or "")
+        if key not in present:
             missing.add(key)
     for namespace, name in sorted(missing):
         forget_repository(clients, namespace, name, now)

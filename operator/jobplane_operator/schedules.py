@@ -12,10 +12,16 @@ from datetime import datetime
 from typing import Any
 
 import kopf
+from kubernetes.client.exceptions import ApiException
 
 from jobplane_crds import GROUP
-from jobplane_crds.v1alpha1 import INPUTS_SECRET_KEY, SCHEDULE_INPUTS_SECRET_TYPE, VERSION, JobSchedule
-from jobplane_crds.v1alpha1.jobdefinition import effective_of
+from jobplane_crds.v1alpha1 import (
+    INPUTS_SECRET_KEY,
+    SCHEDULE_INPUTS_SECRET_TYPE,
+    VERSION,
+    JobDefinition,
+    JobSchedule,
+)
 from jobplane_operator.kube import JOB_RUNS, Clients
 from jobplane_operator.reconcile.jobrun import find_definition
 from jobplane_operator.reconcile.jobschedule import (
@@ -82,8 +88,6 @@ def _inputs(api: Clients, schedule: JobSchedule) -> tuple[str | None, str | None
 
 def _create_run(api: Clients, body: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
     """The fire's run, created or found already created by this schedule; else why not (admission)."""
-    from kubernetes.client.exceptions import ApiException
-
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     try:
         return json.loads(api._call("POST", _runs_path(namespace), body)), None
@@ -123,7 +127,7 @@ def fire_schedule(
     api: Clients,
     obj: dict[str, Any],
     now: datetime,
-    definitions: list[dict[str, Any]] | None = None,
+    definitions: list[JobDefinition] | None = None,
     runs: list[dict[str, Any]] | None = None,
 ) -> SchedulePass:
     """The first half of a pass: decide, and make the fire's run if one is due (with its inputs Secret,
@@ -139,9 +143,9 @@ def fire_schedule(
     namespace, name = meta.namespace or "", meta.name or ""
     runs = _owned_runs(api, schedule, runs)
     if definitions is None:
-        definitions = api.list_job_definitions(namespace)
+        definitions = [JobDefinition.model_validate(obj) for obj in api.list_job_definitions(namespace)]
     definition = find_definition(schedule.spec.job, definitions)
-    approval_required = bool(effective_of(definition).get("approvalRequired"))
+    approval_required = bool(definition is not None and definition.effective().approval_required)
     decided = plan(schedule, now=now, runs=runs, approval_required=approval_required)
     status = decided.status
     if decided.fire is not None:

@@ -16,19 +16,14 @@ from jobplane_crds.v1alpha1 import (
     APPROVAL_ANNOTATION,
     SCHEDULE_INPUTS_SECRET_TYPE,
     ApprovalDecision,
+    JobDefinition,
     JobRun,
     JobRunSpec,
     JobSchedule,
 )
-from jobplane_crds.v1alpha1.jobdefinition import effective_of
 from jobplane_crds.v1alpha1.schedule_times import schedule_error
 from jobplane_operator.reconcile.conditions import rfc3339
-from jobplane_operator.reconcile.jobrun import (
-    DEFAULT_QUEUE,
-    Refusal,
-    check_runnable,
-    find_definition,
-)
+from jobplane_operator.reconcile.jobrun import Refusal, check_runnable, default_queue, find_definition
 
 __all__ = [
     "APPROVAL_VALUES",
@@ -100,7 +95,7 @@ def review_run(
     *,
     username: str,
     trusted: Collection[str],
-    definitions: list[dict[str, Any]],
+    definitions: list[JobDefinition],
     queue_exists: Callable[[str], bool],
     secret_exists: Callable[[str], bool],
 ) -> Denial | None:
@@ -119,8 +114,7 @@ def review_run(
             "the Jobplane API creates runs for someone else",
         )
     definition = find_definition(run.spec.job, definitions)
-    effective = effective_of(definition)
-    queue = run.spec.queue or (effective.get("taskQueues") or [DEFAULT_QUEUE])[0]
+    queue = run.spec.queue or default_queue(definition)
     refusal: Refusal | None = check_runnable(run, definition, queue, queue_exists(queue))
     if refusal is not None:
         return Denial(refusal.reason, refusal.message)
@@ -207,7 +201,7 @@ def review_schedule(
     *,
     username: str,
     trusted: Collection[str],
-    definitions: list[dict[str, Any]],
+    definitions: list[JobDefinition],
     queue_exists: Callable[[str], bool],
     secret_exists: Callable[[str], bool],
     may_create_runs: Callable[[], bool],

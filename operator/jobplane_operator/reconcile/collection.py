@@ -7,12 +7,13 @@ stay in the API's database.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from jobplane_crds.times import parse_time
-from jobplane_crds.v1alpha1 import JobRunPhase
+from jobplane_crds.v1alpha1 import JobQueue
+from jobplane_operator.reconcile.run_view import RunView
 
 __all__ = [
     "Collector",
@@ -24,42 +25,37 @@ __all__ = [
 ]
 
 
-_ENDED = frozenset(phase.value for phase in JobRunPhase if phase.is_terminal)
-
-
-def finished_at(obj: dict[str, Any]) -> datetime | None:
+def finished_at(obj: Mapping[str, Any]) -> datetime | None:
     """When a run ended, or None while it has not.
 
     Its status.completionTime, which the operator writes with the terminal phase. A run whose status
     lacks it (written by something else) counts from its Finished condition's transition, and failing
     that from its creation: a finished run is never kept forever for want of a timestamp.
     """
-    status = obj.get("status") or {}
-    phase = status.get("phase")
-    if phase not in _ENDED:
+    run = RunView(obj)
+    if not run.finished:
         return None
-    completed = parse_time(status.get("completionTime"))
+    completed = parse_time(run.completion_time)
     if completed is not None:
         return completed
-    for condition in status.get("conditions") or []:
+    for condition in run.conditions:
         if condition.get("type") == "Finished" and condition.get("status") == "True":
             transition = parse_time(condition.get("lastTransitionTime"))
             if transition is not None:
                 return transition
-    return parse_time((obj.get("metadata") or {}).get("creationTimestamp"))
+    return parse_time(run.creation_timestamp)
 
 
-def run_queue_name(obj: dict[str, Any]) -> str | None:
+def run_queue_name(obj: Mapping[str, Any]) -> str | None:
     """The queue a run was placed on (its status), else the one it asked for; None when neither says."""
-    status, spec = obj.get("status") or {}, obj.get("spec") or {}
-    return status.get("queue") or spec.get("queue") or None
+    return RunView(obj).queue
 
 
-def ttl_after_finished(queue: dict[str, Any] | None, default: int | None) -> int | None:
+def ttl_after_finished(queue: JobQueue | None, default: int | None) -> int | None:
     """Seconds a finished run of ``queue`` stays: the queue's spec.ttlSecondsAfterFinished when it sets
     one, else the operator's ``default``; None keeps the run until someone deletes it."""
-    value = ((queue or {}).get("spec") or {}).get("ttlSecondsAfterFinished")
-    return int(value) if value is not None else default
+    value = queue.spec.ttl_seconds_after_finished if queue is not None else None
+    return value if value is not None else default
 
 
 def collect_at(obj: dict[str, Any], ttl_seconds: int | None) -> datetime | None:
@@ -110,14 +106,11 @@ class Collector:
         for obj in runs:
             if len(picked) >= self.per_pass:
                 break
-            meta = obj["metadata"]
-            uid = meta["uid"]
+            run = RunView(obj)
+            uid = str(run.uid)
             seen = self._seen.get(uid)
             if seen is None or seen[0] is None:  # new, or seen before it ended
-                seen = self._seen[uid] = (
-                    finished_at(obj),
-                    (meta.get("namespace") or "", run_queue_name(obj)),
-                )
+                seen = self._seen[uid] = (finished_at(obj), (run.namespace, run.queue))
             finished, queue = seen
             if finished is None:
                 continue

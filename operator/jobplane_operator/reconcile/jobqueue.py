@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from jobplane_crds.v1alpha1 import JobRunPhase
+from jobplane_crds.v1alpha1 import JobQueue, JobRunPhase
+from jobplane_operator.reconcile.run_view import RunView
 from jobplane_operator.reconcile.waiting import KUEUE_ADMISSION
 
 __all__ = ["QueueKey", "queue_loads", "queue_status_changes"]
@@ -14,12 +15,12 @@ QueueKey = tuple[str, str]  # (namespace, name)
 LOAD_FIELDS = ("active", "waiting", "limit")
 
 
-def _key(meta: Mapping[str, Any]) -> QueueKey:
-    return (str(meta.get("namespace")), str(meta.get("name")))
+def _key(queue: JobQueue) -> QueueKey:
+    return (str(queue.metadata.namespace), str(queue.metadata.name))
 
 
 def queue_loads(
-    runs: Iterable[Mapping[str, Any]], queues: Iterable[Mapping[str, Any]]
+    runs: Iterable[Mapping[str, Any]], queues: Iterable[JobQueue]
 ) -> dict[QueueKey, dict[str, Any]]:
     """Each queue's load: ``active`` runs (a Job, not ended), ``waiting`` runs (phase Queued, or a Job
     suspended until Kueue admits it) and its ``limit`` (spec.concurrencyLimit, None for none).
@@ -30,33 +31,24 @@ def queue_loads(
     """
     loads: dict[QueueKey, dict[str, Any]] = {}
     for queue in queues:
-        meta = queue.get("metadata") or {}
-        limit = (queue.get("spec") or {}).get("concurrencyLimit")
-        loads[(str(meta.get("namespace")), str(meta.get("name")))] = {
-            "active": 0,
-            "waiting": 0,
-            "limit": limit,
-        }
-    for run in runs:
-        status, spec = run.get("status") or {}, run.get("spec") or {}
-        phase = status.get("phase")
-        if not phase or JobRunPhase(phase).is_terminal:
+        loads[_key(queue)] = {"active": 0, "waiting": 0, "limit": queue.spec.concurrency_limit}
+    for run in map(RunView, runs):  # every run the operator holds, each pass: read, not parsed
+        phase = run.phase
+        if phase is None or phase.is_terminal:
             continue
-        load = loads.get(
-            (str((run.get("metadata") or {}).get("namespace")), str(status.get("queue") or spec.get("queue")))
-        )
+        load = loads.get((run.namespace, str(run.queue)))
         if load is None:
             continue
-        if phase == JobRunPhase.QUEUED.value or status.get("reason") == KUEUE_ADMISSION:
+        if phase == JobRunPhase.QUEUED or run.reason == KUEUE_ADMISSION:
             load["waiting"] += 1
-        elif status.get("jobName"):
+        elif run.job_name:
             load["active"] += 1
     return loads
 
 
 def queue_status_changes(
     loads: Mapping[QueueKey, Mapping[str, Any]],
-    queues: Iterable[Mapping[str, Any]],
+    queues: Iterable[JobQueue],
     written: Mapping[QueueKey, Mapping[str, Any]],
 ) -> dict[QueueKey, dict[str, Any]]:
     """The status writes that bring the queues in line with their loads: only where a count changed.
@@ -66,12 +58,12 @@ def queue_status_changes(
     """
     changes: dict[QueueKey, dict[str, Any]] = {}
     for queue in queues:
-        key = _key(queue.get("metadata") or {})
+        key = _key(queue)
         wanted = dict(loads.get(key) or {})
         if not wanted:
             continue
-        status = queue.get("status") or {}
-        shown = {field: status.get(field) for field in LOAD_FIELDS}
+        status = queue.status
+        shown = {field: getattr(status, field, None) for field in LOAD_FIELDS}
         if wanted != shown and wanted != written.get(key):
             changes[key] = wanted
     return changes

@@ -19,8 +19,8 @@ from urllib.parse import unquote, urlsplit
 
 from jobplane.gitsource import CREDENTIALS_MOUNT, SYNC_REPORT_PREFIX, GitCredentials
 from jobplane_crds.envcontract import GitFetchLimits
-from jobplane_crds.times import parse_duration, parse_time
-from jobplane_crds.v1alpha1 import JobQueue, JobRepository
+from jobplane_crds.times import parse_duration
+from jobplane_crds.v1alpha1 import JobQueue, JobRepository, JobRepositoryStatus
 from jobplane_operator.reconcile.conditions import condition
 from jobplane_operator.reconcile.jobrun import (
     CONTAINER,
@@ -81,42 +81,40 @@ def _condition_of(status: Mapping[str, Any], kind: str) -> Mapping[str, Any] | N
     return next((c for c in status.get("conditions") or [] if c.get("type") == kind), None)
 
 
-def sync_due(obj: Mapping[str, Any], now: datetime) -> str | None:
+def sync_due(repo: JobRepository, now: datetime) -> str | None:
     """Why the repository should be checked now (Requested, SpecChanged, FirstCheck, Interval), or None.
 
     A suspended repository is never checked, requests included; one whose sync Job runs waits for it.
     """
-    meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
-    status = obj.get("status") or {}
-    if spec.get("suspend") or status.get("syncJob"):
+    status = repo.status or JobRepositoryStatus()
+    if repo.spec.suspend or status.sync_job:
         return None
-    request = (meta.get("annotations") or {}).get(ANNOTATION_SYNC_REQUEST)
-    if request and request != status.get("syncRequest"):
+    request = (repo.metadata.annotations or {}).get(ANNOTATION_SYNC_REQUEST)
+    if request and request != status.sync_request:
         return "Requested"
-    if int(meta.get("generation") or 1) != status.get("observedGeneration"):
+    if (repo.metadata.generation or 1) != status.observed_generation:
         return "SpecChanged"
-    last = parse_time(status.get("lastCheckTime"))
+    last = status.last_check_time
     if last is None:
         return "FirstCheck"
     try:
-        wait = parse_duration(str(spec.get("interval") or "5m"))
+        wait = parse_duration(repo.spec.interval or "5m")
     except ValueError:
         wait = DEFAULT_INTERVAL
-    synced = _condition_of(status, SYNCED)
-    if synced is not None and synced.get("status") == "False":
-        failing_since = parse_time(synced.get("lastTransitionTime")) or last
-        wait = min(wait, max(FAILURE_RETRY_MIN, last - failing_since))
+    synced = next((c for c in status.conditions if c.type == SYNCED), None)
+    if synced is not None and synced.status == "False":
+        wait = min(wait, max(FAILURE_RETRY_MIN, last - synced.last_transition_time))
     return "Interval" if now - last >= wait else None
 
 
-def repository_event_matters(obj: Mapping[str, Any], now: datetime, *, listing: bool) -> bool:
+def repository_event_matters(repo: JobRepository, now: datetime, *, listing: bool) -> bool:
     """Whether an event of a JobRepository calls for a reconcile: one that is due, and every repository at
     start-up (``listing``: a sync Job a previous process started is followed). The echoes of our own status
     writes are not due, and a running sync Job is followed through its own events.
     """
     if listing:
         return True
-    return sync_due(obj, now) is not None
+    return sync_due(repo, now) is not None
 
 
 def sync_job_name(

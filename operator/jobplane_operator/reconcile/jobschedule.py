@@ -25,6 +25,7 @@ from jobplane_crds.v1alpha1 import (
 from jobplane_crds.v1alpha1.schedule_times import aware, fire_times, latest_fire, schedule_error
 from jobplane_operator.reconcile.conditions import condition, rfc3339
 from jobplane_operator.reconcile.jobrun import LABEL_MANAGED_BY, controller_owner
+from jobplane_operator.reconcile.run_view import RunView
 
 __all__ = [
     "ANNOTATION_SCHEDULED_AT",
@@ -65,9 +66,8 @@ def _scheduled_at(run: dict[str, Any]) -> datetime | None:
 
 
 def _phase(run: dict[str, Any]) -> JobRunPhase | None:
-    phase = (run.get("status") or {}).get("phase")
     try:
-        return JobRunPhase(phase) if phase else None
+        return RunView(run).phase
     except ValueError:
         return None
 
@@ -178,9 +178,8 @@ def plan(
     if bound is None and spec.schedule.interval != Interval.ONCE:
         # A repeating schedule does not make up for the time before it existed; a Once in the past fires
         # (within startingDeadlineSeconds), as "run at 09:00" applied at 09:00:05 should.
-        bound = _parse(
-            schedule.metadata.model_extra.get("creationTimestamp") if schedule.metadata.model_extra else None
-        )
+        created = schedule.metadata.creation_timestamp
+        bound = created.astimezone(UTC) if created is not None else None
     latest = latest_fire(spec.schedule, now)
     due = latest if latest is not None and (bound is None or latest > bound) else None
     upcoming = next(fire_times(spec.schedule, max(now, bound) if bound else now), None)
@@ -344,15 +343,15 @@ def run_inputs_secret(run: dict[str, Any], inputs: str) -> dict[str, Any]:
 def schedule_run(run: dict[str, Any]) -> dict[str, Any]:
     """What ``plan`` (and the history's deletion) reads of a schedule's run: the operator keeps this much of
     each in memory rather than the whole run, or lists them for each pass."""
-    meta = run.get("metadata") or {}
-    annotations = meta.get("annotations") or {}
+    view = RunView(run)
+    meta, annotations = view.meta, view.meta.get("annotations") or {}
     slim: dict[str, Any] = {
         "metadata": {
             key: meta[key]
             for key in ("name", "namespace", "uid", "creationTimestamp", "ownerReferences", "labels")
             if key in meta
         },
-        "status": {"phase": (run.get("status") or {}).get("phase")},
+        "status": {"phase": view.status.get("phase")},
     }
     if ANNOTATION_SCHEDULED_AT in annotations:
         slim["metadata"]["annotations"] = {ANNOTATION_SCHEDULED_AT: annotations[ANNOTATION_SCHEDULED_AT]}
@@ -361,7 +360,8 @@ def schedule_run(run: dict[str, Any]) -> dict[str, Any]:
 
 def schedule_event_matters(obj: dict[str, Any], now: datetime) -> bool:
     """Whether a schedule should be reconciled now: its spec changed since the last pass (or none was
-    made), or its next fire is due. Our own status writes are not."""
+    made), or its next fire is due. Our own status writes are not. Read as stored, not parsed: the schedule
+    loop asks it of every schedule every second."""
     meta, status = obj.get("metadata") or {}, obj.get("status") or {}
     if status.get("observedGeneration") != meta.get("generation"):
         return True

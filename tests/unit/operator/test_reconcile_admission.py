@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from jobplane_crds.v1alpha1 import INPUTS_SECRET_TYPE, JobRun
+from jobplane_crds.v1alpha1 import INPUTS_SECRET_TYPE, JobDefinition, JobRun
 from jobplane_operator.reconcile.admission import (
     Denial,
     force_denial,
@@ -40,7 +40,10 @@ def review(
         run,
         username=username,
         trusted={API},
-        definitions=[definition()] if definitions is None else definitions,
+        definitions=[
+            JobDefinition.model_validate(obj)
+            for obj in ([definition()] if definitions is None else definitions)
+        ],
         queue_exists=lambda name: name in queues,
         secret_exists=lambda name: name in secrets,
     )

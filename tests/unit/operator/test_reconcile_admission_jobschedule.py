@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobplane_crds.v1alpha1 import JobSchedule
+from jobplane_crds.v1alpha1 import JobDefinition, JobSchedule
 from jobplane_operator.reconcile.admission import (
     Denial,
     only_restrains,
@@ -47,7 +47,10 @@ def review(
         old,
         username=username,
         trusted={API},
-        definitions=[definition()] if definitions is None else definitions,
+        definitions=[
+            JobDefinition.model_validate(obj)
+            for obj in ([definition()] if definitions is None else definitions)
+        ],
         queue_exists=lambda name: name in ("default", "batch"),
         secret_exists=lambda name: name in secrets,
         may_create_runs=lambda: may_create_runs,

@@ -19,7 +19,7 @@ from jobplane_operator.reconcile.admission import (
 from jobplane_operator.reconcile.jobrun import approval_wait
 from jobplane_operator.reconcile.jobschedule import fire_run, plan
 from tests.unit.operator.test_reconcile_admission import API
-from tests.unit.operator.test_reconcile_jobrun import definition, run_obj_of
+from tests.unit.operator.test_reconcile_jobrun import definition, model, run_obj_of
 from tests.unit.operator.test_reconcile_jobschedule import at, cond, schedule_of
 from tests.unit.operator.test_runs import BoundaryClients, catalog, reconcile
 
@@ -184,26 +184,26 @@ def run_with(**spec: Any) -> JobRun:
 
 
 def test_a_run_of_an_approval_required_job_waits_naming_its_requester() -> None:
-    waiting = approval_wait(run_with(), definition(approvalRequired=True))
+    waiting = approval_wait(run_with(), model(definition(approvalRequired=True)))
     assert waiting is not None
     assert (waiting.phase, waiting.reason) == ("AwaitingApproval", "AwaitingApproval")
     assert "requested by alice" in waiting.message
-    assert approval_wait(run_with(), definition()) is None
+    assert approval_wait(run_with(), model(definition())) is None
 
 
 def test_a_denied_run_ends_cancelled_with_reason_denied_and_an_approved_one_starts() -> None:
-    denied = approval_wait(run_with(approval=DENIED), definition(approvalRequired=True))
+    denied = approval_wait(run_with(approval=DENIED), model(definition(approvalRequired=True)))
     assert denied is not None
     assert (denied.phase, denied.reason) == ("Cancelled", "Denied")
     assert "Denied by bob" in denied.message
-    assert approval_wait(run_with(approval=APPROVED), definition(approvalRequired=True)) is None
+    assert approval_wait(run_with(approval=APPROVED), model(definition(approvalRequired=True))) is None
 
 
 def test_a_dry_run_needs_no_approval_only_for_a_job_that_supports_dry_run() -> None:
     supports = definition(approvalRequired=True)
     supports["status"]["supportsDryrun"] = True
-    assert approval_wait(run_with(dryRun=True), supports) is None
-    assert approval_wait(run_with(dryRun=True), definition(approvalRequired=True)) is not None
+    assert approval_wait(run_with(dryRun=True), model(supports)) is None
+    assert approval_wait(run_with(dryRun=True), model(definition(approvalRequired=True))) is not None
 
 
 def test_the_operator_creates_no_job_while_awaiting_then_runs_once_approved() -> None:

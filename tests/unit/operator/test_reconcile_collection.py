@@ -42,9 +42,9 @@ def _finished(phase: JobRunPhase = JobRunPhase.SUCCEEDED) -> dict[str, Any]:
     return _run(phase, completionTime=_stamp(ENDED))
 
 
-def _queue(ttl: int | None) -> dict[str, Any]:
+def _queue(ttl: int | None) -> JobQueue:
     spec = {} if ttl is None else {"ttlSecondsAfterFinished": ttl}
-    return {"metadata": {"name": "default", "namespace": "ns"}, "spec": spec}
+    return JobQueue.model_validate({"metadata": {"name": "default", "namespace": "ns"}, "spec": spec})
 
 
 @pytest.mark.parametrize("phase", [JobRunPhase.SUCCEEDED, JobRunPhase.FAILED, JobRunPhase.CANCELLED])

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from jobplane_crds.v1alpha1 import JobQueue
 from jobplane_operator.reconcile.jobqueue import queue_loads, queue_status_changes
 
 
 def queue(
     name: str, concurrency: int | None = None, namespace: str = "ops", status: dict[str, Any] | None = None
-) -> dict[str, Any]:
+) -> JobQueue:
     spec = {"concurrencyLimit": concurrency} if concurrency is not None else {}
     obj: dict[str, Any] = {"metadata": {"namespace": namespace, "name": name}, "spec": spec}
     if status:
         obj["status"] = status
-    return obj
+    return JobQueue.model_validate(obj)
 
 
 def run(name: str, namespace: str = "ops", spec_queue: str | None = None, **status: Any) -> dict[str, Any]:

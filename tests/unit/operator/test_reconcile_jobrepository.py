@@ -44,6 +44,14 @@ def ts(delta: timedelta = timedelta(0)) -> str:
     return (NOW + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def sync_due_of(obj: dict[str, Any], now: datetime) -> str | None:
+    return sync_due(JobRepository.model_validate(obj), now)
+
+
+def repository_event_matters_of(obj: dict[str, Any], now: datetime, *, listing: bool) -> bool:
+    return repository_event_matters(JobRepository.model_validate(obj), now, listing=listing)
+
+
 def repo_obj(
     *,
     generation: int = 1,
@@ -86,35 +94,36 @@ def test_durations_are_go_style() -> None:
 
 
 def test_a_repository_never_checked_is_due() -> None:
-    assert sync_due(repo_obj(), NOW) == "SpecChanged"  # no status at all: nothing observed yet
-    assert sync_due(repo_obj(status={"observedGeneration": 1}), NOW) == "FirstCheck"
+    assert sync_due_of(repo_obj(), NOW) == "SpecChanged"  # no status at all: nothing observed yet
+    assert sync_due_of(repo_obj(status={"observedGeneration": 1}), NOW) == "FirstCheck"
 
 
 def test_a_checked_repository_is_due_when_its_interval_elapsed() -> None:
-    assert sync_due(repo_obj(status=synced_status()), NOW) is None
-    assert sync_due(repo_obj(status=synced_status()), NOW + timedelta(minutes=4)) == "Interval"
-    assert sync_due(repo_obj(interval="1h", status=synced_status()), NOW + timedelta(minutes=4)) is None
+    assert sync_due_of(repo_obj(status=synced_status()), NOW) is None
+    assert sync_due_of(repo_obj(status=synced_status()), NOW + timedelta(minutes=4)) == "Interval"
+    assert sync_due_of(repo_obj(interval="1h", status=synced_status()), NOW + timedelta(minutes=4)) is None
 
 
 def test_a_spec_change_or_a_new_request_makes_it_due_at_once() -> None:
-    assert sync_due(repo_obj(generation=2, status=synced_status()), NOW) == "SpecChanged"
+    assert sync_due_of(repo_obj(generation=2, status=synced_status()), NOW) == "SpecChanged"
     requested = {ANNOTATION_SYNC_REQUEST: "2026-11-25T11:59:59.123456Z"}
-    assert sync_due(repo_obj(annotations=requested, status=synced_status()), NOW) == "Requested"
+    assert sync_due_of(repo_obj(annotations=requested, status=synced_status()), NOW) == "Requested"
     acted = synced_status(syncRequest="2026-11-25T11:59:59.123456Z")
-    assert sync_due(repo_obj(annotations=requested, status=acted), NOW) is None
+    assert sync_due_of(repo_obj(annotations=requested, status=acted), NOW) is None
 
 
 def test_a_suspended_repository_is_never_due_not_even_on_request() -> None:
     requested = {ANNOTATION_SYNC_REQUEST: "2026-11-25T11:59:59.123456Z"}
     assert (
-        sync_due(repo_obj(suspend=True, annotations=requested, generation=3), NOW + timedelta(days=1)) is None
+        sync_due_of(repo_obj(suspend=True, annotations=requested, generation=3), NOW + timedelta(days=1))
+        is None
     )
 
 
 def test_nothing_is_due_while_a_sync_job_runs() -> None:
     running = synced_status(syncJob="netops-sync-abc", lastCheckTime=ts(timedelta(hours=-2)))
     requested = {ANNOTATION_SYNC_REQUEST: "later"}
-    assert sync_due(repo_obj(annotations=requested, generation=2, status=running), NOW) is None
+    assert sync_due_of(repo_obj(annotations=requested, generation=2, status=running), NOW) is None
 
 
 def test_a_failing_repository_is_tried_again_sooner_and_less_often_as_it_keeps_failing() -> None:
@@ -128,20 +137,20 @@ def test_a_failing_repository_is_tried_again_sooner_and_less_often_as_it_keeps_f
         return repo_obj(interval="1h", status=synced_status(lastCheckTime=ts(last), conditions=[synced]))
 
     just_failed = failing(timedelta(0), timedelta(0))
-    assert sync_due(just_failed, NOW + timedelta(seconds=9)) is None
-    assert sync_due(just_failed, NOW + timedelta(seconds=10)) == "Interval"
+    assert sync_due_of(just_failed, NOW + timedelta(seconds=9)) is None
+    assert sync_due_of(just_failed, NOW + timedelta(seconds=10)) == "Interval"
     long_failing = failing(timedelta(minutes=-8), timedelta(0))  # failing for 8 minutes: wait 8 more
-    assert sync_due(long_failing, NOW + timedelta(minutes=7)) is None
-    assert sync_due(long_failing, NOW + timedelta(minutes=8)) == "Interval"
+    assert sync_due_of(long_failing, NOW + timedelta(minutes=7)) is None
+    assert sync_due_of(long_failing, NOW + timedelta(minutes=8)) == "Interval"
     ancient = failing(timedelta(days=-3), timedelta(0))  # never longer than the interval
-    assert sync_due(ancient, NOW + timedelta(hours=1)) == "Interval"
+    assert sync_due_of(ancient, NOW + timedelta(hours=1)) == "Interval"
 
 
 def test_repository_events_matter_when_due_and_all_at_start_up() -> None:
     quiet = repo_obj(status=synced_status())
-    assert not repository_event_matters(quiet, NOW, listing=False)  # the echo of our own status write
-    assert repository_event_matters(quiet, NOW, listing=True)
-    assert repository_event_matters(repo_obj(generation=2, status=synced_status()), NOW, listing=False)
+    assert not repository_event_matters_of(quiet, NOW, listing=False)  # the echo of our own status write
+    assert repository_event_matters_of(quiet, NOW, listing=True)
+    assert repository_event_matters_of(repo_obj(generation=2, status=synced_status()), NOW, listing=False)
 
 
 # --- the sync Job ---

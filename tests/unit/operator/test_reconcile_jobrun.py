@@ -17,7 +17,7 @@ from jobplane_crds.podcontract import (
     DATA_DATABASE_UNAVAILABLE,
     PodContract,
 )
-from jobplane_crds.v1alpha1 import JobQueue, JobRun, JobRunPhase
+from jobplane_crds.v1alpha1 import JobDefinition, JobQueue, JobRepository, JobRun, JobRunPhase
 from jobplane_operator import runs
 from jobplane_operator.kube import SecretData
 from jobplane_operator.reconcile.collection import finished_at, run_queue_name
@@ -47,6 +47,7 @@ from jobplane_operator.reconcile.jobrun import (
     start_expired,
     start_record,
 )
+from jobplane_operator.reconcile.run_view import RunView
 from jobplane_operator.runs import DisruptedPods, reconcile_run
 from jobplane_operator.settings import OperatorSettings
 from tests.unit.operator.test_reconcile_jobrepository import plan as plan_sync
@@ -580,8 +581,18 @@ def definition(enabled: bool = True, installed: bool = True, **code: Any) -> dic
     }
 
 
+def model(obj: dict[str, Any]) -> JobDefinition:
+    """A definition as the operator's index holds it."""
+    return JobDefinition.model_validate(obj)
+
+
+def status_of(**status: Any) -> RunView:
+    """A run with this status, as the operator's index holds it."""
+    return RunView({"metadata": {"name": "r"}, "spec": {"job": "noop.Noop"}, "status": status})
+
+
 def test_definitions_are_found_by_name_or_class_path() -> None:
-    found = definition()
+    found = model(definition())
     assert find_definition("audit-abc123", [found]) is found
     assert find_definition("audit.Audit", [found]) is found
     assert find_definition("other.Job", [found]) is None
@@ -602,17 +613,17 @@ def test_definitions_are_found_by_name_or_class_path() -> None:
 def test_runs_that_may_not_start_are_refused_with_a_reason(
     found: dict[str, Any] | None, queue: str, exists: bool, data: dict[str, Any], reason: str
 ) -> None:
-    refusal = check_runnable(make_run(data=data), found, queue, exists)
+    refusal = check_runnable(make_run(data=data), model(found) if found else None, queue, exists)
     assert refusal is not None
     assert refusal.reason == reason
 
 
 def test_a_runnable_run_is_not_refused_and_overrides_decide_the_queues() -> None:
-    assert check_runnable(make_run(data={"depth": 0}), definition(), "default", False) is None
+    assert check_runnable(make_run(data={"depth": 0}), model(definition()), "default", False) is None
     overridden = definition()
     overridden["spec"]["overrides"] = {"taskQueues": ["gpu"]}
-    assert check_runnable(make_run(), overridden, "gpu", True) is None
-    refused = check_runnable(make_run(), overridden, "default", False)
+    assert check_runnable(make_run(), model(overridden), "gpu", True) is None
+    refused = check_runnable(make_run(), model(overridden), "default", False)
     assert refused is not None
     assert refused.reason == "QueueNotAllowed"
 
@@ -710,7 +721,7 @@ def test_the_index_keeps_of_a_finished_run_what_its_collection_reads() -> None:
     }
     for read in (finished_at, run_queue_name):
         assert read(kept) == read(obj)
-    assert poll_interval(kept["status"], queued=1, pending=1, running=1) is None
+    assert poll_interval(RunView(kept), queued=1, pending=1, running=1) is None
     assert not run_event_matters(kept, listing=True)
     JobRun.model_validate(kept)  # still a JobRun, should anything validate it
     # Without a completionTime (written by something else), the Finished condition dates its end.
@@ -724,10 +735,10 @@ def job_counts(**counts: int) -> dict[str, Any]:
 
 
 def test_job_events_matter_when_the_pod_starts_running_or_the_job_ends() -> None:
-    pending = {"phase": "Pending", "jobName": "j"}
-    running = {"phase": "Running", "jobName": "j", "podName": "j-abcde"}
+    pending = status_of(phase="Pending", jobName="j")
+    running = status_of(phase="Running", jobName="j", podName="j-abcde")
     assert not job_event_matters(job_counts(), pending)  # just created
-    assert not job_event_matters(job_counts(), {})  # the status naming the Job is on its way
+    assert not job_event_matters(job_counts(), status_of())  # the status naming the Job is on its way
     assert not job_event_matters(job_counts(active=1), pending)  # its pod waits: the pending poll
     assert job_event_matters(job_counts(active=1, ready=1), pending)
     assert not job_event_matters(job_counts(active=1, ready=1), running)
@@ -752,7 +763,7 @@ def test_a_new_run_starts_and_the_start_up_listing_adopts_one_started_without_a_
 
 
 def test_job_events_of_a_run_with_no_status_yet_matter_once_its_pod_is_ready_or_its_job_ends() -> None:
-    no_status: dict[str, Any] = {}
+    no_status = RunView({"metadata": {"name": "r"}, "spec": {"job": "noop.Noop"}})
     assert not job_event_matters({"metadata": {"name": "j"}}, no_status)  # ADDED: no Job status yet
     assert not job_event_matters(job_counts(), no_status)
     assert not job_event_matters(job_counts(active=1), no_status)  # its pod waits: the pending poll's
@@ -768,11 +779,11 @@ def test_job_events_of_a_run_with_no_status_yet_matter_once_its_pod_is_ready_or_
 
 
 def test_a_run_with_no_phase_is_polled_as_pending_counted_from_its_creation() -> None:
-    assert poll_interval({}, queued=1, pending=2, running=3) == 2
+    assert poll_interval(status_of(), queued=1, pending=2, running=3) == 2
 
     def age(created: str | None, began: timedelta) -> float:
         obj = {"metadata": {"creationTimestamp": created} if created else {}}
-        return first_poll_age(obj, now=NOW, began=NOW - began)
+        return first_poll_age(RunView(obj), now=NOW, began=NOW - began)
 
     # Seen a few seconds after its creation: counted from the creation, so due within the pending interval.
     assert age(ts(timedelta(seconds=-4)), began=timedelta(hours=1)) == 4
@@ -784,7 +795,7 @@ def test_a_run_with_no_phase_is_polled_as_pending_counted_from_its_creation() ->
 
 def test_runs_are_polled_by_phase_and_ended_runs_never() -> None:
     def interval(**status: Any) -> float | None:
-        return poll_interval(status, queued=1, pending=2, running=3)
+        return poll_interval(status_of(**status), queued=1, pending=2, running=3)
 
     assert interval(phase="Queued") == 1
     assert interval() == interval(phase="Pending") == 2
@@ -814,17 +825,18 @@ def repository_obj(secret: str | None = "git-creds") -> dict[str, Any]:
 
 
 def test_image_jobs_have_no_repository_and_no_commit() -> None:
-    assert repository_of(definition()) is None
-    assert run_commit(definition(), None) is None
-    assert repository_source(definition(), None, pinned_commit=None) is None
+    assert repository_of(model(definition())) is None
+    assert run_commit(model(definition()), None) is None
+    assert repository_source(model(definition()), None, pinned_commit=None) is None
 
 
 def test_a_run_uses_its_pinned_commit_else_the_definitions() -> None:
-    found = repository_job(commit=NEWER)
+    found = model(repository_job(commit=NEWER))
     assert repository_of(found) == "netops"
     assert run_commit(found, None) == NEWER
     assert run_commit(found, COMMIT) == COMMIT
-    source = repository_source(found, repository_obj(), pinned_commit=COMMIT, max_bytes=1024)
+    repository = JobRepository.model_validate(repository_obj())
+    source = repository_source(found, repository, pinned_commit=COMMIT, max_bytes=1024)
     assert source == RepositorySource(
         url="https://git.example.com/netops.git",
         commit=COMMIT,
@@ -835,7 +847,7 @@ def test_a_run_uses_its_pinned_commit_else_the_definitions() -> None:
 
 
 def test_a_repository_job_whose_repository_is_gone_is_refused() -> None:
-    refusal = repository_source(repository_job(), None, pinned_commit=None)
+    refusal = repository_source(model(repository_job()), None, pinned_commit=None)
     assert isinstance(refusal, Refusal)
     assert refusal.reason == "RepositoryNotFound"
     assert "netops" in refusal.message
@@ -897,7 +909,8 @@ def test_git_credentials_reach_a_run_pod_only_as_a_mounted_secret() -> None:
 
 
 class FakeCatalog:
-    """Indexes as the operator holds them: one repository job, its repository, optional queues."""
+    """Indexes as the operator holds them (each object parsed into its model): one repository job, its
+    repository, optional queues. The objects as stored are what FakeClients answers with."""
 
     def __init__(
         self, found: dict[str, Any], repository: dict[str, Any] | None, queues: dict[str, Any]
@@ -905,18 +918,23 @@ class FakeCatalog:
         self.found, self.repo, self.queues = found, repository, queues
         self.repository_lookups = 0
 
-    def definitions(self, namespace: str) -> list[dict[str, Any]]:
-        return [self.found]
-
-    def queue(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return self.queues.get(name)
-
-    def repository(self, namespace: str, name: str) -> dict[str, Any] | None:
+    def stored_repository(self, name: str) -> dict[str, Any] | None:
         self.repository_lookups += 1
         return self.repo if self.repo and name == self.repo["metadata"]["name"] else None
 
-    def repositories(self, namespace: str) -> list[dict[str, Any]]:
-        return [self.repo] if self.repo else []
+    def definitions(self, namespace: str) -> list[JobDefinition]:
+        return [JobDefinition.model_validate(self.found)]
+
+    def queue(self, namespace: str, name: str) -> JobQueue | None:
+        found = self.queues.get(name)
+        return JobQueue.model_validate(found) if found is not None else None
+
+    def repository(self, namespace: str, name: str) -> JobRepository | None:
+        found = self.stored_repository(name)
+        return JobRepository.model_validate(found) if found is not None else None
+
+    def repositories(self, namespace: str) -> list[JobRepository]:
+        return [JobRepository.model_validate(self.repo)] if self.repo else []
 
 
 class FakeClients:
@@ -942,15 +960,15 @@ class FakeClients:
 
     def list_job_definitions(self, namespace: str) -> list[dict[str, Any]]:
         self.calls.append("list_job_definitions")
-        return self.catalog.definitions(namespace)
+        return [self.catalog.found]
 
     def get_job_queue(self, namespace: str, name: str) -> dict[str, Any] | None:
         self.calls.append("get_job_queue")
-        return self.catalog.queue(namespace, name)
+        return self.catalog.queues.get(name)
 
     def get_job_repository(self, namespace: str, name: str) -> dict[str, Any] | None:
         self.calls.append("get_job_repository")
-        return self.catalog.repository(namespace, name)
+        return self.catalog.stored_repository(name)
 
     def unfinished_job_runs(self, namespace: str, selector: str) -> list[str]:
         self.calls.append("unfinished_job_runs")
@@ -1376,8 +1394,8 @@ def _created_ago(obj: dict[str, Any], seconds: float) -> dict[str, Any]:
 def test_a_run_with_no_status_expires_only_after_a_finished_job_would_be_deleted() -> None:
     now = datetime.now(UTC)
     fresh = _created_ago(run_obj_of("audit.Audit"), 3500)
-    assert start_expired(fresh, now=now, job_ttl_seconds=3600) is None
-    old = _created_ago(run_obj_of("audit.Audit"), 3700)
+    assert start_expired(JobRun.model_validate(fresh), now=now, job_ttl_seconds=3600) is None
+    old = JobRun.model_validate(_created_ago(run_obj_of("audit.Audit"), 3700))
     expired = start_expired(old, now=now, job_ttl_seconds=3600)
     assert expired is not None
     assert expired.reason == "NotStartedInTime"
@@ -1385,7 +1403,7 @@ def test_a_run_with_no_status_expires_only_after_a_finished_job_would_be_deleted
     assert "new JobRun" in expired.message
     # Jobs kept as long as their runs (no TTL), or a run with a status (Queued waits for a slot): never.
     assert start_expired(old, now=now, job_ttl_seconds=0) is None
-    queued = _created_ago(run_obj_of("audit.Audit", phase="Queued"), 7200)
+    queued = JobRun.model_validate(_created_ago(run_obj_of("audit.Audit", phase="Queued"), 7200))
     assert start_expired(queued, now=now, job_ttl_seconds=3600) is None
 
 
@@ -1602,12 +1620,12 @@ def test_a_poll_of_a_run_kueue_holds_reads_its_workload_and_only_then() -> None:
 
 
 def test_kueues_admission_is_news_for_a_run_that_waits_for_it() -> None:
-    waits = {"phase": "Pending", "reason": "KueueAdmission", "jobName": "j"}
+    waits = status_of(phase="Pending", reason="KueueAdmission", jobName="j")
     suspended = {**job_counts(), "spec": {"suspend": True}}
     resumed = {**job_counts(), "spec": {"suspend": False}}
     assert not job_event_matters(suspended, waits)
     assert job_event_matters(resumed, waits)
-    assert not job_event_matters(resumed, {"phase": "Pending", "reason": "PodPending", "jobName": "j"})
+    assert not job_event_matters(resumed, status_of(phase="Pending", reason="PodPending", jobName="j"))
 
 
 def test_a_run_of_a_kueue_queue_skips_jobplanes_count_and_says_it_waits_for_kueue() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from jobplane.gitsource import SYNC_REPORT_PREFIX, GitCredentials, GitSourceError
+from jobplane_crds.v1alpha1 import JobQueue, JobRepository
 from jobplane_operator import repositories
 from jobplane_operator.kube import SecretData
 from jobplane_operator.reconcile.jobdefinition import definition_name
@@ -170,14 +171,16 @@ class FakeClients:
 
 
 class FakeCatalog:
+    """The operator's indexes: each repository parsed into its model."""
+
     def __init__(self, repositories: list[dict[str, Any]] | None = None) -> None:
         self.others = repositories or []
 
-    def queue(self, namespace: str, name: str) -> dict[str, Any] | None:
+    def queue(self, namespace: str, name: str) -> JobQueue | None:
         return None
 
-    def repositories(self, namespace: str) -> list[dict[str, Any]]:
-        return self.others
+    def repositories(self, namespace: str) -> list[JobRepository]:
+        return [JobRepository.model_validate(obj) for obj in self.others]
 
 
 class Resolver:
