@@ -27,6 +27,7 @@ from jobplane_api.kube import find_definition
 from jobplane_api.services.mirror import RunMirror, RunsWritten
 from jobplane_api.services.runs import RunRequest, run_job
 from jobplane_api.settings import ApiSettings
+from jobplane_crds.v1alpha1 import JobDefinition, JobQueue
 
 NAMESPACE = "runs"
 JOB_UID = "5d1c0f3e-2b7a-4c9e-8f61-0a3b5c7d9e12"
@@ -65,18 +66,22 @@ class Gateway:
 
     def __init__(self, job: type[Job] = Report) -> None:
         self.definition = _definition(job)
+        self.model = JobDefinition.model_validate(self.definition)
         self.version = 100
 
-    def find_definition(self, key: str) -> dict[str, Any] | None:
-        return find_definition([self.definition], key)
+    def find_definition(self, key: str) -> JobDefinition | None:
+        return find_definition([self.model], key)
+
+    def definition_object(self, name: str) -> dict[str, Any] | None:
+        return self.definition if name == self.definition["metadata"]["name"] else None
 
     def resolve_job(self, key: str, namespace: str) -> dict[str, Any] | None:
-        return self.find_definition(key)
+        return self.definition if self.find_definition(key) is not None else None
 
     def wait_synced(self, timeout: float | None = None) -> bool:
         return True
 
-    def queues(self) -> list[dict[str, Any]]:
+    def queues(self) -> list[JobQueue]:
         return []
 
     def create_run(
