@@ -21,6 +21,8 @@ RUN python3 -m venv /opt/build \
  && /opt/build/bin/pip install --find-links /wheels ${OFFLINE:+--no-index} "setuptools>=77"
 COPY pyproject.toml README.md ./
 COPY jobs/jobplane/ jobs/jobplane/
+COPY runtime/ runtime/
+COPY store/ store/
 COPY crds/ crds/
 COPY operator/ operator/
 COPY api/ api/

@@ -261,8 +261,8 @@ def _log_row(result_id: uuid.UUID, level: str, index: int, began: datetime, devi
 
 def create_identities(url: str) -> dict[str, str]:
     """A superuser and a user who may only view their own results; returns their token keys."""
-    from jobplane.store.database import create_store_engine, make_sessionmaker
     from jobplane_api.identity import service
+    from jobplane_store.database import create_store_engine, make_sessionmaker
 
     engine = create_store_engine(url)
     try:
@@ -295,7 +295,7 @@ NO_POSTGRES = "Postgres is not installed: run scripts/setup-host.sh"
 @contextlib.contextmanager
 def filled_store(results: int, logs: int, big_runs: int) -> Iterator[tuple[str, Dataset]]:
     """A throwaway Postgres with the store's schema and `fill`'s rows: (its URL, what was written)."""
-    from jobplane.store.database import create_store_engine, ensure_schema
+    from jobplane_store.database import create_store_engine, ensure_schema
 
     bindir = _postgres_bindir()
     if bindir is None:
@@ -519,7 +519,7 @@ def principals(session: Any, keys: dict[str, str]) -> dict[str, Any]:
 
 def captured_sql(url: str, cases: list[Case], keys: dict[str, str]) -> dict[str, list[tuple[str, Any]]]:
     """Each case's statements, as its service function sends them."""
-    from jobplane.store.database import create_store_engine, make_sessionmaker
+    from jobplane_store.database import create_store_engine, make_sessionmaker
 
     engine = create_store_engine(url)
     capture = StatementCapture(engine)

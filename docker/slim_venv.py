@@ -25,7 +25,14 @@ import zipfile
 from pathlib import Path
 
 # Our own packages stay on disk: their templates, static files and migrations are read as files.
-KEEP_ON_DISK = ("jobplane", "jobplane_crds", "jobplane_operator", "jobplane_api")
+KEEP_ON_DISK = (
+    "jobplane",
+    "jobplane_runtime",
+    "jobplane_store",
+    "jobplane_crds",
+    "jobplane_operator",
+    "jobplane_api",
+)
 UNUSED_TREES = (
     "kubernetes/aio",
     "sqlalchemy/testing",  # SQLAlchemy's and Alembic's harnesses for their own test suites

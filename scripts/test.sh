@@ -16,7 +16,7 @@ fi
 
 log "lint, types and import boundaries"
 .venv/bin/ruff check .
-.venv/bin/ruff format --check jobs crds operator api tests bench
+.venv/bin/ruff format --check jobs runtime store crds operator api tests bench
 .venv/bin/mypy
 .venv/bin/lint-imports
 

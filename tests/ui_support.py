@@ -35,11 +35,11 @@ from jobplane import (
     StringVar,
     TextVar,
 )
-from jobplane.store.database import create_store_engine, ensure_schema, make_sessionmaker
 from jobplane_api.app import create_app
 from jobplane_api.identity import service
 from jobplane_api.kube import GROUP, JOB_DEFINITIONS, VERSION, KubeGateway
 from jobplane_api.settings import ApiSettings
+from jobplane_store.database import create_store_engine, ensure_schema, make_sessionmaker
 from tests.unit.api.test_git_repositories import NAMESPACE, FakeCustomObjects, fake_gateway
 from tests.unit.jobs.test_variables import Widget
 

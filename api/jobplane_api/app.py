@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from jobplane.store.database import create_store_engine, ensure_schema, make_sessionmaker
 from jobplane_api.errors import install_error_handlers
 from jobplane_api.services.result_events import ResultNotifier
 from jobplane_api.settings import ApiSettings
 from jobplane_api.versioning import ApiVersionHeader
+from jobplane_store.database import create_store_engine, ensure_schema, make_sessionmaker
 
 if TYPE_CHECKING:
     from jobplane_api.kube import KubeGateway

@@ -298,7 +298,7 @@ def _runjob(args: argparse.Namespace, settings: Settings | LocalRunSettings) -> 
             _error(message)
             return code
 
-    from jobplane.local import format_summary, run_local
+    from jobplane_runtime.local import format_summary, run_local
 
     try:
         job_result = run_local(
@@ -329,9 +329,9 @@ def _refuse_requester(username: str, job_class: Any, settings: RunSettings) -> t
     """
     from sqlalchemy.exc import OperationalError
 
-    from jobplane.local import job_permission_fields
-    from jobplane.store.database import create_store_engine, ensure_schema, make_sessionmaker
     from jobplane_api.identity import IdentityError, principal_of_user
+    from jobplane_runtime.local import job_permission_fields
+    from jobplane_store.database import create_store_engine, ensure_schema, make_sessionmaker
 
     engine = create_store_engine(settings.database_url)
     try:
@@ -449,7 +449,7 @@ def _sync_jobs(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _sync_repo(args: argparse.Namespace, settings: Settings) -> int:
-    from jobplane.gitsource import sync_repo
+    from jobplane_runtime.gitsource import sync_repo
 
     return sync_repo(
         args.url,
@@ -464,13 +464,13 @@ def _sync_repo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run_pod(args: argparse.Namespace, settings: Settings) -> int:
-    from jobplane.pod import run_pod
+    from jobplane_runtime.pod import run_pod
 
     return run_pod(args.class_path, settings)
 
 
 def _db(args: argparse.Namespace, settings: Settings) -> int:
-    from jobplane.store.database import create_store_engine, current_revision, upgrade
+    from jobplane_store.database import create_store_engine, current_revision, upgrade
 
     engine = create_store_engine(settings.database_url)
     try:
@@ -485,8 +485,8 @@ def _db(args: argparse.Namespace, settings: Settings) -> int:
 def _results_retention(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import UTC, datetime
 
-    from jobplane.store.database import create_store_engine, make_sessionmaker
-    from jobplane.store.retention import RetentionPolicy, apply_retention, parse_age
+    from jobplane_store.database import create_store_engine, make_sessionmaker
+    from jobplane_store.retention import RetentionPolicy, apply_retention, parse_age
 
     try:
         max_age = parse_age(args.max_age) if args.max_age is not None else None

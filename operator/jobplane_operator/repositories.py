@@ -14,14 +14,6 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from jobplane.gitsource import (
-    GitCredentials,
-    GitSourceError,
-    credentials_from_secret,
-    resolve_ref,
-    validate_slug,
-    validate_url,
-)
 from jobplane_crds.v1alpha1 import (
     JobDefinition,
     JobDefinitionStatus,
@@ -57,6 +49,14 @@ from jobplane_operator.reconcile.jobrepository import (
 )
 from jobplane_operator.reconcile.jobrun import CONTAINER
 from jobplane_operator.settings import OperatorSettings
+from jobplane_runtime.gitsource import (
+    GitCredentials,
+    GitSourceError,
+    credentials_from_secret,
+    resolve_ref,
+    validate_slug,
+    validate_url,
+)
 
 __all__ = [
     "RepositoryCatalog",

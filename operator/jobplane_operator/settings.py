@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from jobplane.runtoken import MIN_KEY_BYTES
+from jobplane_crds.runtoken import MIN_KEY_BYTES
 
 __all__ = ["OperatorSettings", "get_operator_settings"]
 

@@ -46,7 +46,14 @@ def executables_named(names: tuple[str, ...]) -> list[str]:
 
 def import_everything() -> dict[str, object]:
     imported, failed = 0, {}
-    for top in ("jobplane", "jobplane_crds", "jobplane_operator", "jobplane_api"):
+    for top in (
+        "jobplane",
+        "jobplane_runtime",
+        "jobplane_store",
+        "jobplane_crds",
+        "jobplane_operator",
+        "jobplane_api",
+    ):
         package = importlib.import_module(top)
         for info in pkgutil.walk_packages(package.__path__, f"{top}."):
             try:

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from jobplane.store.database import create_store_engine, make_sessionmaker, upgrade
-from jobplane.store.models import JobResult
 from jobplane_api.kube import KubeGateway, KubeInvalid, KubeNotFound
 from jobplane_api.services.mirror import RunMirror
 from jobplane_api.settings import ApiSettings
+from jobplane_store.database import create_store_engine, make_sessionmaker, upgrade
+from jobplane_store.models import JobResult
 from tests.cluster.cluster import Cluster, wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("jobplane_crds", "without_admission")]

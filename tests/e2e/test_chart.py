@@ -32,9 +32,9 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
-from jobplane.store.database import create_store_engine, make_sessionmaker
-from jobplane.store.models import JobLogEntry, JobResult
 from jobplane_crds.v1alpha1 import KINDS
+from jobplane_store.database import create_store_engine, make_sessionmaker
+from jobplane_store.models import JobLogEntry, JobResult
 from tests.cluster.binaries import Binaries
 from tests.cluster.cluster import Cluster, free_port, wait_for
 from tests.conftest import REPO_ROOT, PostgresServer, missing_component, start_postgres

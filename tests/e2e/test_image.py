@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from jobplane.store.database import HEAD_REVISION
+from jobplane_store.database import HEAD_REVISION
 from tests.cluster import images
 
 # The first test's setup may build the image cold: 3 to 5 minutes here, on a loaded machine.

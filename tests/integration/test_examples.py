@@ -22,8 +22,8 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from jobplane.store.database import create_store_engine, make_sessionmaker
-from jobplane.store.models import FileProxy, JobLogEntry, JobResult
+from jobplane_store.database import create_store_engine, make_sessionmaker
+from jobplane_store.models import FileProxy, JobLogEntry, JobResult
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO_ROOT / "jobs" / "examples"

@@ -8,7 +8,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, union, update
 from sqlalchemy.orm import Session
 
-from jobplane.store.identity import (
+from jobplane_api.identity.errors import AuthenticationFailed, InvalidValue, NotFound
+from jobplane_api.identity.principal import Grant, Principal
+from jobplane_api.identity.tokens import hash_key
+from jobplane_store.identity import (
     ObjectPermission,
     Token,
     User,
@@ -16,9 +19,6 @@ from jobplane.store.identity import (
     object_permission_users,
     user_groups,
 )
-from jobplane_api.identity.errors import AuthenticationFailed, InvalidValue, NotFound
-from jobplane_api.identity.principal import Grant, Principal
-from jobplane_api.identity.tokens import hash_key
 
 __all__ = ["LAST_USED_RESOLUTION", "authenticate", "load_grants", "principal_of_user"]
 

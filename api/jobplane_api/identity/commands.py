@@ -14,10 +14,10 @@ from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from jobplane.store.database import create_store_engine, ensure_schema, make_sessionmaker
 from jobplane_api.identity import service
 from jobplane_api.identity.errors import IdentityError, InvalidValue
 from jobplane_api.settings import ApiSettings
+from jobplane_store.database import create_store_engine, ensure_schema, make_sessionmaker
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_OK", "EXIT_UNAVAILABLE", "run_identity_command"]
 

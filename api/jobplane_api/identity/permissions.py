@@ -20,8 +20,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, false, func, or_, true
 from sqlalchemy.orm import InstrumentedAttribute
 
-from jobplane.store.models import FileProxy, JobLogEntry, JobResult
 from jobplane_api.identity.errors import InvalidPermission
+from jobplane_store.models import FileProxy, JobLogEntry, JobResult
 
 __all__ = [
     "ACTIONS",

@@ -13,12 +13,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from jobplane.store.identity import Group, ObjectPermission, Token, User
-from jobplane.store.models import utcnow
 from jobplane_api.identity.errors import AlreadyExists, AuthenticationFailed, InvalidValue, NotFound
 from jobplane_api.identity.passwords import hash_password, verify_password
 from jobplane_api.identity.permissions import validate_permission
 from jobplane_api.identity.tokens import create_token
+from jobplane_store.identity import Group, ObjectPermission, Token, User
+from jobplane_store.models import utcnow
 
 __all__ = [
     "INVALID_CREDENTIALS",

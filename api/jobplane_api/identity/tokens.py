@@ -9,8 +9,8 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from jobplane.store.identity import Token, User
-from jobplane.store.models import utcnow
+from jobplane_store.identity import Token, User
+from jobplane_store.models import utcnow
 
 __all__ = ["KEY_PREFIX_LENGTH", "create_token", "generate_key", "hash_key"]
 

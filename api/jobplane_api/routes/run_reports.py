@@ -13,11 +13,11 @@ from fastapi import APIRouter, Depends, File, Path, Request, Response, UploadFil
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from jobplane.joblog import LogEntry
-from jobplane.store.models import LOG_LEVELS, JobStatus
 from jobplane_api.deps import SessionDep, SettingsDep
 from jobplane_api.errors import PayloadTooLarge
 from jobplane_api.routes import attachment
 from jobplane_api.services import run_reports as service
+from jobplane_store.models import LOG_LEVELS, JobStatus
 
 __all__ = ["FileCreated", "LogBatch", "LogEntryIn", "ResultIn", "StartedIn", "router"]
 

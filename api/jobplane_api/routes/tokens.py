@@ -7,12 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 
-from jobplane.store.identity import User
 from jobplane_api.deps import PrincipalDep, SessionDep, SettingsDep, get_depth, get_principal
 from jobplane_api.pagination import Page, PageDep
 from jobplane_api.routes import base_url, query_filters
 from jobplane_api.schemas import TokenProvision, TokenRead, TokenWrite
 from jobplane_api.services import tokens as service
+from jobplane_store.identity import User
 
 router = APIRouter(prefix="/api/users/tokens", tags=["tokens"])
 

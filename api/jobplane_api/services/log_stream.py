@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING
 import anyio.to_thread
 from sqlalchemy import ColumnElement, distinct, select
 
-from jobplane.store.models import JobLogEntry, JobResult, JobStatus
 from jobplane_api.errors import BadRequest
 from jobplane_api.services.results import LOG, RESULT, checked_levels, log_search, readable_result
+from jobplane_store.models import JobLogEntry, JobResult, JobStatus
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker

@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, select, update
 
-from jobplane.store.models import JobResult, JobResultTombstone, JobStatus
-from jobplane.store.results import log_count_columns, upsert_job_result
 from jobplane_api.kube import LISTED, display_name
 from jobplane_api.services.result_events import notify_result_changed
 from jobplane_crds.times import parse_time
+from jobplane_store.models import JobResult, JobResultTombstone, JobStatus
+from jobplane_store.results import log_count_columns, upsert_job_result
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, SessionTransaction, sessionmaker

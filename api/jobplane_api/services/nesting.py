@@ -18,8 +18,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session, load_only, selectinload
 
-from jobplane.store.identity import User
-from jobplane.store.models import FileProxy
 from jobplane_api.pagination import Page
 from jobplane_api.schemas import (
     FileProxyRead,
@@ -33,6 +31,8 @@ from jobplane_api.services.job_queues import visible_queues
 from jobplane_api.services.jobs import job_record, queue_ids
 from jobplane_api.services.results import FILE_COLUMNS, file_record
 from jobplane_api.services.users import user_record
+from jobplane_store.identity import User
+from jobplane_store.models import FileProxy
 
 if TYPE_CHECKING:
     from jobplane_api.identity import Principal

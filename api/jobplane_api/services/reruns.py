@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jobplane.store.models import FileProxy, JobResult
 from jobplane_api.errors import Conflict, PermissionDenied
 from jobplane_api.schemas import JobRunResponse
 from jobplane_api.services.jobs import JOB, find_job
 from jobplane_api.services.results import readable_result
 from jobplane_api.services.runs import RunRequest, UploadedFile, run_job
 from jobplane_crds.v1alpha1 import JobDefinition
+from jobplane_store.models import FileProxy, JobResult
 
 if TYPE_CHECKING:
     from jobplane_api.identity import Principal

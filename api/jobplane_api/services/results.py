@@ -10,15 +10,6 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import ColumnElement, Select, delete, func, literal_column, or_, select, text
 from sqlalchemy.orm import Session, load_only
 
-from jobplane.store.identity import User
-from jobplane.store.models import (
-    LOG_LEVELS,
-    FileProxy,
-    JobLogEntry,
-    JobResult,
-    JobResultTombstone,
-    JobStatus,
-)
 from jobplane_api.errors import BadRequest, Conflict, NotFound, PermissionDenied, Unavailable
 from jobplane_api.kube import KubeError, KubeNotFound
 from jobplane_api.pagination import Page, PageParams
@@ -31,6 +22,15 @@ from jobplane_api.schemas import (
     NestedObject,
 )
 from jobplane_api.services.result_events import notify_result_changed
+from jobplane_store.identity import User
+from jobplane_store.models import (
+    LOG_LEVELS,
+    FileProxy,
+    JobLogEntry,
+    JobResult,
+    JobResultTombstone,
+    JobStatus,
+)
 
 if TYPE_CHECKING:
     from jobplane_api.identity import Principal

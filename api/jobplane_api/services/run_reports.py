@@ -1,6 +1,6 @@
 """What a job pod reports about its own run: start, log entries, output files, input files and its result.
 
-The pod proves which run it speaks for with a run-scoped token (:mod:`jobplane.runtoken`); every function
+The pod proves which run it speaks for with a run-scoped token (:mod:`jobplane_crds.runtoken`); every function
 here is already scoped to that one run. Functions take a keyword-only ``session`` and never commit: the
 request's session dependency does.
 """
@@ -18,11 +18,11 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from jobplane.joblog import LogEntry
-from jobplane.runtoken import verify_run_token
-from jobplane.store.models import FileProxy, JobLogEntry, JobResult, JobStatus
-from jobplane.store.results import log_count_columns, upsert_job_result
 from jobplane_api.errors import ApiError, NotFound, PayloadTooLarge, Unavailable
 from jobplane_api.services.result_events import notify_result_changed
+from jobplane_crds.runtoken import verify_run_token
+from jobplane_store.models import FileProxy, JobLogEntry, JobResult, JobStatus
+from jobplane_store.results import log_count_columns, upsert_job_result
 
 __all__ = [
     "FINAL_STATUSES",

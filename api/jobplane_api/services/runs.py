@@ -12,8 +12,6 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from jobplane.schema import JobDataError, validate_data
-from jobplane.store.models import FileProxy, JobStatus
-from jobplane.store.results import upsert_job_result
 from jobplane_api.errors import BadRequest, NotInstalled, PayloadTooLarge, PermissionDenied, Unavailable
 from jobplane_api.schemas import JobRunResponse
 from jobplane_api.services.jobs import JOB, class_path_of, job_queue_names, lookup_job
@@ -21,6 +19,8 @@ from jobplane_api.services.mirror import creating_run
 from jobplane_api.services.results import result_record, user_ids
 from jobplane_api.services.schedules import ScheduleInput, checked_schedule, create_scheduled_job
 from jobplane_crds.v1alpha1.jobdefinition import effective_of
+from jobplane_store.models import FileProxy, JobStatus
+from jobplane_store.results import upsert_job_result
 
 if TYPE_CHECKING:
     from jobplane_api.identity import Principal

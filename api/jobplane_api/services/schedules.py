@@ -22,7 +22,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from jobplane.store.models import JobResult
 from jobplane_api.errors import BadRequest, NotFound, PermissionDenied, Unavailable
 from jobplane_api.kube import KubeError
 from jobplane_api.pagination import Page, PageParams
@@ -39,6 +38,7 @@ from jobplane_api.services.results import user_ids
 from jobplane_crds.v1alpha1 import ApprovalDecision, Interval, JobDefinition, JobSchedule
 from jobplane_crds.v1alpha1.jobschedule import SCHEDULE_NAME_MAX, Schedule
 from jobplane_crds.v1alpha1.schedule_times import fire_times, schedule_error
+from jobplane_store.models import JobResult
 
 if TYPE_CHECKING:
     from jobplane_api.identity import Principal

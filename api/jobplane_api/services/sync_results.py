@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
-from jobplane.store.models import JobLogEntry, JobResult, JobStatus
-from jobplane.store.results import log_count_columns
 from jobplane_api.kube import JOB_REPOSITORIES, LISTED
 from jobplane_crds.v1alpha1 import JobRepository, JobRepositoryStatus
+from jobplane_store.models import JobLogEntry, JobResult, JobStatus
+from jobplane_store.results import log_count_columns
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker

@@ -15,7 +15,6 @@ from sqlalchemy import ColumnElement, func, not_, or_, select, true
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
-from jobplane.store.identity import Token, User
 from jobplane_api.errors import BadRequest, NotAuthenticated, NotFound
 from jobplane_api.identity import service as identity
 from jobplane_api.identity.errors import AuthenticationFailed
@@ -30,6 +29,7 @@ from jobplane_api.services.filters import (
     text_condition,
     time_condition,
 )
+from jobplane_store.identity import Token, User
 
 if TYPE_CHECKING:
     from jobplane_api.identity import Principal

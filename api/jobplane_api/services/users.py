@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session, selectinload
 
-from jobplane.store.identity import User
 from jobplane_api.errors import BadRequest, NotFound, PermissionDenied
 from jobplane_api.pagination import Page, PageParams
 from jobplane_api.schemas import NestedObject, UserRead
+from jobplane_store.identity import User
 
 if TYPE_CHECKING:
     from jobplane_api.identity import Principal

@@ -18,7 +18,6 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from jobplane.store.database import create_store_engine
 from jobplane_api.errors import ApiError
 from jobplane_api.settings import ApiSettings
 from jobplane_api.ui.auth import SESSION_COOKIE, CsrfFailed, LoginRequired, login_url, optional_user
@@ -26,6 +25,7 @@ from jobplane_api.ui.headers import PageSecurityHeaders
 from jobplane_api.ui.object_choices import DataChoices
 from jobplane_api.ui.routes import ROUTERS
 from jobplane_api.ui.templating import STATIC_DIR, is_htmx, render
+from jobplane_store.database import create_store_engine
 
 __all__ = ["install_ui"]
 

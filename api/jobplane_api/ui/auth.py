@@ -25,10 +25,10 @@ from fastapi import Depends, Request, Response
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from jobplane.store.identity import Token
 from jobplane_api.deps import SAFE_METHODS, SessionDep, SettingsDep
 from jobplane_api.identity import AuthenticationFailed, Principal, authenticate, create_token, hash_key
 from jobplane_api.identity.service import check_password
+from jobplane_store.identity import Token
 
 if TYPE_CHECKING:
     from jobplane_api.settings import ApiSettings

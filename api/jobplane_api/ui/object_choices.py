@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import Engine, MetaData, Table, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
-import jobplane.store.identity  # noqa: F401  (its tables join Base.metadata)
-from jobplane.store.models import Base
+import jobplane_store.identity  # noqa: F401  (its tables join Base.metadata)
+from jobplane_store.models import Base
 
 __all__ = ["MAX_CHOICES", "DataChoices"]
 

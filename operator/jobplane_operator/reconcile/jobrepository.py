@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from jobplane.gitsource import CREDENTIALS_MOUNT, SYNC_REPORT_PREFIX, GitCredentials
 from jobplane_crds.envcontract import GitFetchLimits
+from jobplane_crds.gitcontract import CREDENTIALS_MOUNT, SYNC_REPORT_PREFIX, GitCredentials
 from jobplane_crds.times import parse_duration
 from jobplane_crds.v1alpha1 import JobQueue, JobRepository, JobRepositoryStatus
 from jobplane_operator.reconcile.conditions import condition

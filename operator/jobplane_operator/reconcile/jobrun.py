@@ -17,16 +17,16 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from jobplane.gitsource import CREDENTIALS_MOUNT
-from jobplane.runtoken import run_token
 from jobplane.schema import JobDataError, validate_data
 from jobplane_crds.envcontract import GitFetchLimits
+from jobplane_crds.gitcontract import CREDENTIALS_MOUNT
 from jobplane_crds.podcontract import (
     DATA_DATABASE_FILE,
     DATA_DATABASE_MOUNT,
     DATA_DATABASE_UNAVAILABLE,
     PodContract,
 )
+from jobplane_crds.runtoken import run_token
 from jobplane_crds.times import parse_time
 from jobplane_crds.v1alpha1 import (
     INPUTS_SECRET_KEY,

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, Request, expect
 
-from jobplane.store.database import create_store_engine, ensure_schema, make_sessionmaker
-from jobplane.store.models import JobResult, JobStatus
 from jobplane_api.services import log_stream
 from jobplane_api.settings import ApiSettings
+from jobplane_store.database import create_store_engine, ensure_schema, make_sessionmaker
+from jobplane_store.models import JobResult, JobStatus
 from tests.e2e.ui.conftest import ARTIFACTS
 from tests.integration.api.test_log_stream import KEY, Pod
 from tests.ui_support import NAMESPACE, Tour, UiWorld, job_definition

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from jobplane.store.database import create_store_engine, ensure_schema, make_sessionmaker
 from jobplane_api.services.approvals import OWN_REQUEST
+from jobplane_store.database import create_store_engine, ensure_schema, make_sessionmaker
 from tests.e2e.ui.conftest import ARTIFACTS
 from tests.ui_support import SCHEDULING, Reserve, TwoQueues, UiWorld, job_definition
 

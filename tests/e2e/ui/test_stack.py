@@ -17,9 +17,9 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from jobplane.store.database import create_store_engine, make_sessionmaker
 from jobplane_api.identity import service
 from jobplane_api.ui.auth import SESSION_COOKIE
+from jobplane_store.database import create_store_engine, make_sessionmaker
 from tests.e2e.api_support import Api
 from tests.e2e.ui.conftest import ARTIFACTS
 from tests.stack import Stack

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from jobplane.store.database import create_store_engine, make_sessionmaker
 from jobplane_api.identity import service
+from jobplane_store.database import create_store_engine, make_sessionmaker
 from tests.e2e.test_git_repositories import job_module
 from tests.gitserver import GitHttpServer, GitRepo
 from tests.stack import Stack

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from jobplane.store.database import create_store_engine, make_sessionmaker
 from jobplane_api.identity import service
 from jobplane_api.services.approvals import OWN_REQUEST
+from jobplane_store.database import create_store_engine, make_sessionmaker
 from tests.cluster.cluster import wait_for
 from tests.e2e.api_support import Api
 from tests.e2e.test_admission import NOOP, override

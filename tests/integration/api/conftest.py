@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from jobplane.store.database import create_store_engine, ensure_schema, make_sessionmaker
+from jobplane_store.database import create_store_engine, ensure_schema, make_sessionmaker
 
 
 @pytest.fixture

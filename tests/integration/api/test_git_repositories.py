@@ -23,12 +23,12 @@ from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from jobplane.store.models import JobResult, JobStatus, utcnow
 from jobplane_api.app import create_app
 from jobplane_api.identity import service
 from jobplane_api.kube import SYNC_REQUESTED_AT, KubeGateway
 from jobplane_api.services.sync_results import SyncResultMirror
 from jobplane_api.settings import ApiSettings
+from jobplane_store.models import JobResult, JobStatus, utcnow
 from tests.integration.api.conftest import serve_app
 from tests.unit.api.test_git_repositories import FakeCustomObjects, fake_gateway, signed
 

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import Engine, event, inspect, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from jobplane.store.database import create_store_engine, ensure_schema, make_sessionmaker, upgrade
-from jobplane.store.identity import Group, Token, User
-from jobplane.store.models import JobResult, utcnow
 from jobplane_api.identity import AuthenticationFailed, authenticate, service
 from jobplane_api.identity.tokens import create_token
+from jobplane_store.database import create_store_engine, ensure_schema, make_sessionmaker, upgrade
+from jobplane_store.identity import Group, Token, User
+from jobplane_store.models import JobResult, utcnow
 
 pytestmark = pytest.mark.postgres
 
@@ -243,7 +243,7 @@ def test_migration_0002_keeps_existing_results_and_can_be_undone(postgres_url: s
     from alembic import command
     from alembic.config import Config
 
-    from jobplane.store.database import MIGRATIONS_DIR, current_revision
+    from jobplane_store.database import MIGRATIONS_DIR, current_revision
 
     engine = create_store_engine(postgres_url)
     try:

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from jobplane.store.database import create_store_engine, make_sessionmaker
-from jobplane.store.identity import ObjectPermission, Token, User
 from jobplane_api.identity import authenticate
+from jobplane_store.database import create_store_engine, make_sessionmaker
+from jobplane_store.identity import ObjectPermission, Token, User
 
 pytestmark = pytest.mark.postgres
 

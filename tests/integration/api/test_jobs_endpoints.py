@@ -15,11 +15,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from jobplane.store.models import FileProxy, JobResult, JobStatus, utcnow
 from jobplane_api.app import create_app
 from jobplane_api.identity import service
 from jobplane_api.kube import GROUP, JOB_DEFINITIONS, JOB_QUEUES, VERSION, KubeGateway
 from jobplane_api.settings import ApiSettings
+from jobplane_store.models import FileProxy, JobResult, JobStatus, utcnow
 from tests.integration.api.test_results_endpoints import token
 from tests.unit.api.test_git_repositories import NAMESPACE, FakeCustomObjects, fake_gateway
 from tests.unit.api.test_services_jobs import definition

@@ -22,12 +22,12 @@ from sqlalchemy import Engine, delete, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobplane.joblog import LogEntry
-from jobplane.runtoken import run_token
-from jobplane.store.models import JobLogEntry, JobResult, JobStatus, utcnow
 from jobplane_api.app import create_app
 from jobplane_api.services import log_stream, run_reports
 from jobplane_api.services.result_events import Wakeup, notify_result_changed
 from jobplane_api.settings import ApiSettings
+from jobplane_crds.runtoken import run_token
+from jobplane_store.models import JobLogEntry, JobResult, JobStatus, utcnow
 from tests.conftest import run_coroutine
 from tests.integration.api.conftest import serve_app
 from tests.integration.api.test_results_endpoints import token

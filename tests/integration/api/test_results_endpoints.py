@@ -13,7 +13,11 @@ from kubernetes.client.exceptions import ApiException
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from jobplane.store.models import (
+from jobplane_api.app import create_app
+from jobplane_api.identity import service
+from jobplane_api.services.mirror import RunMirror
+from jobplane_api.settings import ApiSettings
+from jobplane_store.models import (
     FileProxy,
     JobLogEntry,
     JobResult,
@@ -21,11 +25,7 @@ from jobplane.store.models import (
     JobStatus,
     utcnow,
 )
-from jobplane.store.retention import RetentionPolicy, apply_retention
-from jobplane_api.app import create_app
-from jobplane_api.identity import service
-from jobplane_api.services.mirror import RunMirror
-from jobplane_api.settings import ApiSettings
+from jobplane_store.retention import RetentionPolicy, apply_retention
 from tests.unit.api.test_git_repositories import NAMESPACE, FakeCustomObjects, fake_gateway
 
 pytestmark = pytest.mark.postgres

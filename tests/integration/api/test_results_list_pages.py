@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from jobplane.store.models import JobResult, JobStatus
 from jobplane_api.identity import Grant, Principal
 from jobplane_api.pagination import PageParams
 from jobplane_api.services.results import list_results
+from jobplane_store.models import JobResult, JobStatus
 
 pytestmark = pytest.mark.postgres
 

@@ -17,10 +17,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from jobplane.runtoken import run_token
-from jobplane.store.models import FileProxy, JobLogEntry, JobResult, JobStatus, utcnow
 from jobplane_api.app import create_app
 from jobplane_api.settings import ApiSettings
+from jobplane_crds.runtoken import run_token
+from jobplane_store.models import FileProxy, JobLogEntry, JobResult, JobStatus, utcnow
 from tests.integration.api.conftest import serve_app
 
 pytestmark = pytest.mark.postgres
@@ -205,7 +205,7 @@ def test_log_batches_are_stored_in_order_and_readable(
     assert rows[0].created.isoformat() == "2026-06-01T12:00:00+00:00"
     # The API's own reader shows them too.
     with sessions() as session:
-        from jobplane.store.results import list_log_entries
+        from jobplane_store.results import list_log_entries
 
         assert len(list_log_entries(session=session, job_result_id=uuid.UUID(uid))) == 151
 
@@ -455,7 +455,7 @@ def start_pod(tmp_path: Path, api_url: str, uid: str, class_path: str, data: Any
 
 def messages(sessions: sessionmaker[Session], uid: str) -> list[str]:
     with sessions() as session:
-        from jobplane.store.results import list_log_entries
+        from jobplane_store.results import list_log_entries
 
         return [row.message for row in list_log_entries(session=session, job_result_id=uuid.UUID(uid))]
 

@@ -20,11 +20,11 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobplane import Job, StringVar
-from jobplane.store.models import JobResult, JobStatus, utcnow
 from jobplane_api.app import create_app
 from jobplane_api.identity import service
 from jobplane_api.kube import GROUP, JOB_DEFINITIONS, VERSION, KubeGateway
 from jobplane_api.settings import ApiSettings
+from jobplane_store.models import JobResult, JobStatus, utcnow
 from tests.integration.api.test_results_endpoints import token
 from tests.unit.api.test_git_repositories import NAMESPACE, FakeCustomObjects, fake_gateway
 

@@ -18,10 +18,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from jobplane.store.identity import Token, User
 from jobplane_api.app import create_app
 from jobplane_api.identity import service
 from jobplane_api.settings import ApiSettings
+from jobplane_store.identity import Token, User
 from tests.integration.api.test_identity_cli import Cli
 
 pytestmark = pytest.mark.postgres

@@ -10,10 +10,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from jobplane.store.models import JobResult, JobStatus, utcnow
 from jobplane_api.app import create_app
 from jobplane_api.identity import service
 from jobplane_api.settings import ApiSettings
+from jobplane_store.models import JobResult, JobStatus, utcnow
 
 pytestmark = pytest.mark.postgres
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from jobplane.store.database import HEAD_REVISION, create_store_engine, make_sessionmaker
-from jobplane.store.models import FileProxy, JobLogEntry, JobResult
+from jobplane_store.database import HEAD_REVISION, create_store_engine, make_sessionmaker
+from jobplane_store.models import FileProxy, JobLogEntry, JobResult
 from tests.builders import write_module
 from tests.cluster.cluster import wait_for
 

@@ -17,8 +17,6 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import SecretStr
 from sqlalchemy.orm import Session
 
-from jobplane.store.database import create_store_engine, ensure_schema, make_sessionmaker
-from jobplane.store.models import JobResult, JobStatus
 from jobplane_api.errors import ApiError, BadRequest, Conflict, NotFound, PermissionDenied, Unavailable
 from jobplane_api.identity.principal import Grant, Principal
 from jobplane_api.kube import REPOSITORY_DISPLAY_NAME, SYNC_REQUESTED_AT, KubeGateway, find_repository
@@ -42,6 +40,8 @@ from jobplane_api.services.git_repositories import (
 )
 from jobplane_api.settings import ApiSettings
 from jobplane_crds.v1alpha1 import JobRepository
+from jobplane_store.database import create_store_engine, ensure_schema, make_sessionmaker
+from jobplane_store.models import JobResult, JobStatus
 
 BASE = "http://api.test"
 NOW = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)

@@ -20,14 +20,14 @@ from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobplane import Job, StringVar
-from jobplane.store.database import create_store_engine, ensure_schema, make_sessionmaker
-from jobplane.store.models import JobResult, JobStatus
 from jobplane_api.identity import Principal
 from jobplane_api.kube import find_definition
 from jobplane_api.services.mirror import RunMirror, RunsWritten
 from jobplane_api.services.runs import RunRequest, run_job
 from jobplane_api.settings import ApiSettings
 from jobplane_crds.v1alpha1 import JobDefinition, JobQueue
+from jobplane_store.database import create_store_engine, ensure_schema, make_sessionmaker
+from jobplane_store.models import JobResult, JobStatus
 
 NAMESPACE = "runs"
 JOB_UID = "5d1c0f3e-2b7a-4c9e-8f61-0a3b5c7d9e12"

@@ -14,7 +14,6 @@ import pytest
 from sqlalchemy.orm import Session
 
 from jobplane import DryRunVar, Job, StringVar
-from jobplane.store.database import create_store_engine, ensure_schema, make_sessionmaker
 from jobplane_api.errors import ApiError, Conflict, PermissionDenied
 from jobplane_api.identity import Principal
 from jobplane_api.identity.principal import Grant
@@ -31,6 +30,7 @@ from jobplane_api.services.approvals import (
 )
 from jobplane_api.services.runs import RunRequest, run_job
 from jobplane_crds.v1alpha1 import JobDefinition, JobQueue, JobSchedule
+from jobplane_store.database import create_store_engine, ensure_schema, make_sessionmaker
 
 NAMESPACE = "runs"
 JOB_UID = "1b6f7c2e-3d4a-4b5c-8d9e-0f1a2b3c4d5e"

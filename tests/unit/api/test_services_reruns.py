@@ -12,10 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from jobplane.store.models import FileProxy, JobResult
 from jobplane_api.identity import service
 from jobplane_api.services.reruns import SENSITIVE_REFUSAL, RerunInputs, rerun_inputs
 from jobplane_api.services.run_reports import discard_input_files
+from jobplane_store.models import FileProxy, JobResult
 from tests.ui_support import Disabled, Sensitive, Tour, TwoQueues, UiWorld, job_definition
 
 TOUR = "11111111-1111-4111-8111-111111111111"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from jobplane.store.models import JobResult, JobStatus, utcnow
 from jobplane_api.services.results import result_record
+from jobplane_store.models import JobResult, JobStatus, utcnow
 
 # Nautobot 3.x's JobResultSerializer fields (fields="__all__" of the JobResult model, plus files).
 NAUTOBOT_RESULT_FIELDS = {

@@ -18,8 +18,6 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from jobplane import Job, StringVar
-from jobplane.store.database import create_store_engine, ensure_schema, make_sessionmaker
-from jobplane.store.models import JobResult, JobStatus
 from jobplane_api.errors import PermissionDenied, Unavailable
 from jobplane_api.identity import Principal
 from jobplane_api.identity.principal import Grant
@@ -27,6 +25,8 @@ from jobplane_api.kube import KubeError, find_definition
 from jobplane_api.schemas import JobRunResponse
 from jobplane_api.services.runs import RunRequest, run_job
 from jobplane_crds.v1alpha1 import JobDefinition, JobQueue
+from jobplane_store.database import create_store_engine, ensure_schema, make_sessionmaker
+from jobplane_store.models import JobResult, JobStatus
 
 NAMESPACE = "runs"
 JOB_UID = "7c0e9a52-1d3b-4f6e-8a2d-5b9c0f1e2d3a"

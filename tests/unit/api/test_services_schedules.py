@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from jobplane.store.models import JobResult, JobStatus, utcnow
 from jobplane_api.errors import BadRequest, Unavailable
 from jobplane_api.identity import Principal
 from jobplane_api.kube import KubeError, find_definition
@@ -27,6 +26,7 @@ from jobplane_api.services.schedules import (
     scheduled_job_record,
 )
 from jobplane_crds.v1alpha1 import Interval, JobDefinition, JobQueue, JobSchedule
+from jobplane_store.models import JobResult, JobStatus, utcnow
 from tests.unit.api import test_services_runs
 from tests.unit.api.test_services_runs import JOB_UID, NAMESPACE, definition
 

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from jobplane.store.database import create_store_engine, ensure_schema, make_sessionmaker
-from jobplane.store.models import JobLogEntry, JobResult, JobStatus
 from jobplane_api.kube import LISTED
 from jobplane_api.services.sync_results import SyncResultMirror, new_sync_result, plan_sync_result
+from jobplane_store.database import create_store_engine, ensure_schema, make_sessionmaker
+from jobplane_store.models import JobLogEntry, JobResult, JobStatus
 from tests.unit.api.test_git_repositories import FakeCustomObjects, fake_gateway
 
 NOW = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from jobplane.gitsource import CREDENTIALS_MOUNT, SYNC_REPORT_PREFIX, GitCredentials
+from jobplane_crds.gitcontract import CREDENTIALS_MOUNT, SYNC_REPORT_PREFIX, GitCredentials
 from jobplane_crds.v1alpha1 import JobQueue, JobRepository
 from jobplane_operator.kube import SecretData
 from jobplane_operator.reconcile.jobrepository import (

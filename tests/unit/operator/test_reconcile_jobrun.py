@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from jobplane.gitsource import CREDENTIALS_MOUNT
 from jobplane.settings import Settings
+from jobplane_crds.gitcontract import CREDENTIALS_MOUNT
 from jobplane_crds.podcontract import (
     DATA_DATABASE_FILE,
     DATA_DATABASE_MOUNT,

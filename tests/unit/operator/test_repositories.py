@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from jobplane.gitsource import SYNC_REPORT_PREFIX, GitCredentials, GitSourceError
 from jobplane_crds.v1alpha1 import JobQueue, JobRepository
 from jobplane_operator import repositories
 from jobplane_operator.kube import SecretData
@@ -22,6 +21,7 @@ from jobplane_operator.repositories import (
     reconcile_repository,
 )
 from jobplane_operator.settings import OperatorSettings
+from jobplane_runtime.gitsource import SYNC_REPORT_PREFIX, GitCredentials, GitSourceError
 from tests.unit.operator.test_reconcile_jobdefinition import describe
 from tests.unit.operator.test_reconcile_jobrepository import repository_secret
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from jobplane.runtoken import run_token, verify_run_token
 from jobplane.settings import Settings
 from jobplane_crds.podcontract import PodContract
+from jobplane_crds.runtoken import run_token, verify_run_token
 from jobplane_crds.v1alpha1 import JobRun
 from jobplane_operator.reconcile.jobrun import (
     RUN_TOKEN_MOUNT,

@@ -18,7 +18,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from jobplane.store.models import LOG_LEVELS, JobResult, JobStatus
 from jobplane_api.deps import KubeDep, SessionDep, SettingsDep
 from jobplane_api.errors import ApiError, NotFound, PermissionDenied
 from jobplane_api.identity import Principal
@@ -32,6 +31,7 @@ from jobplane_api.services import results as service
 from jobplane_api.ui.auth import UserDep, csrf_protect, csrf_token
 from jobplane_api.ui.templating import is_htmx, render, templates
 from jobplane_crds.v1alpha1 import WAITING, JobDefinition, JobRun, JobRunStatus
+from jobplane_store.models import LOG_LEVELS, JobResult, JobStatus
 
 if TYPE_CHECKING:
     from jobplane_api.kube import KubeGateway

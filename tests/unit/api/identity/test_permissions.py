@@ -10,8 +10,6 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from jobplane.store.database import create_store_engine
-from jobplane.store.models import Base, JobResult, utcnow
 from jobplane_api.identity.errors import InvalidPermission
 from jobplane_api.identity.permissions import (
     compile_constraints,
@@ -19,6 +17,8 @@ from jobplane_api.identity.permissions import (
     evaluate_constraints,
     validate_permission,
 )
+from jobplane_store.database import create_store_engine
+from jobplane_store.models import Base, JobResult, utcnow
 
 JOB = {
     "id": "6f1c1f2e-3c1a-4a53-9f2b-0c1e2d3f4a5b",
@@ -181,7 +181,7 @@ RESULTS: list[dict[str, Any]] = [
 
 @pytest.fixture
 def engine(tmp_path: Any) -> Iterator[Engine]:
-    import jobplane.store.identity  # noqa: F401  (the whole metadata, as migrations create it)
+    import jobplane_store.identity  # noqa: F401  (the whole metadata, as migrations create it)
 
     engine = create_store_engine(f"sqlite:///{tmp_path / 'store.sqlite3'}")
     Base.metadata.create_all(engine)

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from jobplane.store.database import create_store_engine, ensure_schema, make_sessionmaker
-from jobplane.store.identity import User
 from jobplane_api.identity import InvalidValue, NotFound, principal_of_user, service
+from jobplane_store.database import create_store_engine, ensure_schema, make_sessionmaker
+from jobplane_store.identity import User
 
 
 @pytest.fixture

@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jobplane.store.database import create_store_engine
-from jobplane.store.identity import Token, User
-from jobplane.store.models import Base
 from jobplane_api.identity.passwords import hash_password, verify_password
 from jobplane_api.identity.tokens import create_token, generate_key, hash_key
+from jobplane_store.database import create_store_engine
+from jobplane_store.identity import Token, User
+from jobplane_store.models import Base
 
 
 def test_keys_are_40_random_hex_characters() -> None:

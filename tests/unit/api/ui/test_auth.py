@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from jobplane.store.identity import Token
 from jobplane_api.ui.auth import CSRF_COOKIE, SESSION_COOKIE, SESSION_DESCRIPTION
+from jobplane_store.identity import Token
 from tests.ui_support import PASSWORD, UiWorld, csrf_of
 
 

@@ -15,13 +15,13 @@ from fastapi.testclient import TestClient
 from markupsafe import escape
 from sqlalchemy import select
 
-from jobplane.store.models import JobResult, JobStatus
 from jobplane_api.kube import REPOSITORY_DISPLAY_NAME, SYNC_REQUESTED_AT
 from jobplane_api.schemas import GitRepositoryRead
 from jobplane_api.services.git_repositories import repository_record, url_problem
 from jobplane_api.services.sync_results import SYNC_TASK_NAME
 from jobplane_api.ui.routes.git_repositories import repository_job_ids, sync_state, write_of_form
 from jobplane_crds.v1alpha1 import JobDefinition
+from jobplane_store.models import JobResult, JobStatus
 from tests.ui_support import Disabled, Tour, UiWorld, csrf_of, job_definition
 from tests.unit.api.ui.test_auth import sign_in
 

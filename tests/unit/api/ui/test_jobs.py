@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from jobplane.store.models import FileProxy, JobResult
 from jobplane_api.kube import JOB_DEFINITIONS
+from jobplane_store.models import FileProxy, JobResult
 from tests.ui_support import (
     Disabled,
     Hidden,

@@ -11,11 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from jobplane.store.models import FileProxy, JobLogEntry, JobResult, JobStatus
 from jobplane_api.identity import Grant, Principal
 from jobplane_api.services.jobs import list_jobs
 from jobplane_api.ui.routes.results import JobChoice, job_choices
 from jobplane_crds.v1alpha1 import Condition, JobRun
+from jobplane_store.models import FileProxy, JobLogEntry, JobResult, JobStatus
 from tests.ui_support import Disabled, Hidden, Reserve, Tour, TwoQueues, UiWorld, csrf_of, job_definition
 from tests.unit.api.ui.test_auth import sign_in
 

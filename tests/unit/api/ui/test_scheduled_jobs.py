@@ -14,7 +14,6 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.datastructures import FormData
 
-from jobplane.store.models import JobResult, JobStatus
 from jobplane_api.identity import Principal
 from jobplane_api.identity.principal import Grant
 from jobplane_api.schemas import ChoiceValue, JobScheduleReference, ScheduledJobRead
@@ -23,6 +22,7 @@ from jobplane_api.services.jobs import job_record
 from jobplane_api.services.schedules import ScheduleInput
 from jobplane_api.ui.forms import schedule_of_form
 from jobplane_api.ui.routes.scheduled_jobs import Actions, interval_text, schedule_actions, state_badge
+from jobplane_store.models import JobResult, JobStatus
 from tests.ui_support import SCHEDULING, Reserve, TwoQueues, UiWorld, csrf_of, job_definition
 from tests.unit.api.ui.test_auth import sign_in
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from jobplane.store.sqlite import HEAD_REVISION, set_sqlite_pragmas
+from jobplane_store.sqlite import HEAD_REVISION, set_sqlite_pragmas
 
 __all__ = [
     "HEAD_REVISION",

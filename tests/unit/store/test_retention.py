@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from jobplane.store.retention import RetentionPolicy, RetentionReport, parse_age
+from jobplane_store.retention import RetentionPolicy, RetentionReport, parse_age
 
 
 @pytest.mark.parametrize(

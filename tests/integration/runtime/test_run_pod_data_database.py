@@ -13,7 +13,7 @@ import pytest
 
 from jobplane_crds.podcontract import DATA_DATABASE_UNAVAILABLE
 from tests.builders import printed_result, runjob_local
-from tests.integration.jobs.test_run_pod_local import EXAMPLES, RunPod
+from tests.integration.runtime.test_run_pod_local import EXAMPLES, RunPod
 
 PASSWORD = "pa55-Wr0ng-h0rse"
 TOUR = "variables_tour.VariablesTour"

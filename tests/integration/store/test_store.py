@@ -14,9 +14,9 @@ from sqlalchemy import func, inspect, select
 from sqlalchemy.exc import StatementError
 
 from jobplane.joblog import LogEntry
-from jobplane.local import LocalStoreReporter
-from jobplane.store import results
-from jobplane.store.database import (
+from jobplane_runtime.local import LocalStoreReporter
+from jobplane_store import results
+from jobplane_store.database import (
     HEAD_REVISION,
     MIGRATIONS_DIR,
     create_store_engine,
@@ -25,7 +25,7 @@ from jobplane.store.database import (
     make_sessionmaker,
     upgrade,
 )
-from jobplane.store.models import Base, FileProxy, JobLogEntry, JobResult, JobStatus
+from jobplane_store.models import Base, FileProxy, JobLogEntry, JobResult, JobStatus
 
 
 def test_head_revision_constant_matches_alembic() -> None:

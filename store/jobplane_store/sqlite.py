@@ -4,9 +4,9 @@
 SQLAlchemy's ORM cost more than the rest of a no-op run (measured start-up cost,
 ``bench/runjob_overhead.py``). The schema stays the Alembic migrations' alone: :meth:`SqliteResultsStore.
 ensure_schema` reads the stored revision and, when it is not :data:`HEAD_REVISION`, runs the migrations
-through :mod:`jobplane.store.database`. The rows are those :mod:`jobplane.store.results` writes through the
+through :mod:`jobplane_store.database`. The rows are those :mod:`jobplane_store.results` writes through the
 models, value for value (UUIDs as 32 hex digits, UTC timestamps without zone, JSON text, None as NULL):
-``tests/integration/jobs/test_store_sqlite.py`` writes the same run both ways and compares the rows, and
+``tests/integration/store/test_sqlite.py`` writes the same run both ways and compares the rows, and
 reads these back through the models.
 """
 
@@ -204,7 +204,7 @@ class SqliteResultsStore:
             return
         self.close()
         # Only a store that is not up to date pays for SQLAlchemy and Alembic (measured start-up cost).
-        from jobplane.store.database import create_store_engine, ensure_schema
+        from jobplane_store.database import create_store_engine, ensure_schema
 
         engine = create_store_engine(f"sqlite:///{self.path}")
         try:

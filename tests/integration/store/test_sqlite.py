@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import select
 
 from jobplane.joblog import LogEntry
-from jobplane.local import LocalStoreReporter, ResultsStore, open_results_store
-from jobplane.store.database import HEAD_REVISION, create_store_engine, current_revision, make_sessionmaker
-from jobplane.store.models import FileProxy, JobResult, JobStatus
-from jobplane.store.results import SessionResultsStore, list_log_entries
-from jobplane.store.sqlite import NewJobResult, RunEnd, SqliteResultsStore, sqlite_file
+from jobplane_runtime.local import LocalStoreReporter, ResultsStore, open_results_store
+from jobplane_store.database import HEAD_REVISION, create_store_engine, current_revision, make_sessionmaker
+from jobplane_store.models import FileProxy, JobResult, JobStatus
+from jobplane_store.results import SessionResultsStore, list_log_entries
+from jobplane_store.sqlite import NewJobResult, RunEnd, SqliteResultsStore, sqlite_file
 
 WHEN = datetime(2026, 3, 1, 12, 0, 0, 250000, tzinfo=UTC)
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}")

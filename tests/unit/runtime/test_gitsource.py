@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from jobplane import gitsource
-from jobplane.gitsource import (
+from jobplane_runtime import gitsource
+from jobplane_runtime.gitsource import (
     GitCredentials,
     GitSourceError,
     build_git_env,

@@ -11,7 +11,7 @@ import pytest
 
 from jobplane import IntegerVar, Job, SoftTimeLimitExceeded, StringVar
 from jobplane.job import TimeLimits
-from jobplane.runner import execute_job
+from jobplane_runtime.runner import execute_job
 from tests.builders import RecordingReporter
 
 LIMITS = TimeLimits(soft=30, hard=60)

@@ -1,6 +1,6 @@
 """The pod's reporter to the API: started, log batches, files, input files and the result, over HTTP.
 
-Every event still goes to stdout as :class:`jobplane.pod.StdoutReporter` writes it; the API is told as
+Every event still goes to stdout as :class:`jobplane_runtime.pod.StdoutReporter` writes it; the API is told as
 well, with the run-scoped token. Reporting never fails the job: when the API cannot be reached after a
 few tries, the pod says so once on stderr and carries on with stdout alone (its termination message
 still carries the outcome). Only :meth:`ApiReporter.create_file` raises, since a file the job asked
@@ -21,8 +21,8 @@ from urllib.parse import unquote
 import httpx
 
 from jobplane.joblog import LogEntry
-from jobplane.pod import StdoutReporter
 from jobplane.variables import VariableError
+from jobplane_runtime.pod import StdoutReporter
 
 __all__ = ["BATCH_SIZE", "FLUSH_INTERVAL", "RETRY_DELAYS", "TIMEOUT", "ApiReporter"]
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Column, ForeignKey, String, Table, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from jobplane.store.models import Base, JSONType, utcnow
+from jobplane_store.models import Base, JSONType, utcnow
 
 __all__ = [
     "Group",

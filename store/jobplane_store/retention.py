@@ -19,7 +19,7 @@ from functools import partial
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from jobplane.store.models import FileProxy, JobLogEntry, JobResult, JobResultTombstone, JobStatus
+from jobplane_store.models import FileProxy, JobLogEntry, JobResult, JobResultTombstone, JobStatus
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",

@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.base import Executable
 
 from jobplane.joblog import LogEntry
-from jobplane.store.database import create_store_engine, ensure_schema, make_sessionmaker
-from jobplane.store.models import LOG_LEVELS, FileProxy, JobLogEntry, JobResult, JobStatus, utcnow
-from jobplane.store.sqlite import NewJobResult, ResultSummary, RunEnd, count_by_level
+from jobplane_store.database import create_store_engine, ensure_schema, make_sessionmaker
+from jobplane_store.models import LOG_LEVELS, FileProxy, JobLogEntry, JobResult, JobStatus, utcnow
+from jobplane_store.sqlite import NewJobResult, ResultSummary, RunEnd, count_by_level
 
 __all__ = [
     "SessionResultsStore",
@@ -227,7 +227,7 @@ def list_log_entries(
 class SessionResultsStore:
     """A local run's units of work on any results store, through the models: one short transaction each.
 
-    The counterpart of :class:`jobplane.store.sqlite.SqliteResultsStore` (which a run on a SQLite file uses
+    The counterpart of :class:`jobplane_store.sqlite.SqliteResultsStore` (which a run on a SQLite file uses
     instead, without SQLAlchemy), with the same methods; the local runner takes either.
     """
 

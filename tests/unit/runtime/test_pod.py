@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from jobplane.joblog import LogEntry
-from jobplane.pod import (
+from jobplane.settings import Settings
+from jobplane_runtime.pod import (
     DEFAULT_TERMINATION_MESSAGE_PATH,
     TERMINATION_MESSAGE_LIMIT,
     TRUNCATED,
@@ -23,7 +24,6 @@ from jobplane.pod import (
     read_pod_run,
     scrub,
 )
-from jobplane.settings import Settings
 
 SECRET = "s3cr3t-Pa55word"
 

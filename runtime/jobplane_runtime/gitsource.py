@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 from jobplane.discovery import Discovery, _describe_error, _forget_modules, describe_job
 from jobplane.job import clear_registry, registered_jobs
 from jobplane_crds.envcontract import GitFetchFields
+from jobplane_crds.gitcontract import CREDENTIAL_KEYS, CREDENTIALS_MOUNT, SYNC_REPORT_PREFIX, GitCredentials
 from jobplane_crds.podcontract import PodContract
 
 __all__ = [
@@ -59,15 +60,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# Where the credentials Secret is mounted in sync and run pods (one file per key).
-CREDENTIALS_MOUNT = "/var/run/jobplane/git-credentials"
-# The last stdout line of `jobplane sync-repo`: this prefix, then the report as compact JSON.
-SYNC_REPORT_PREFIX = "JOBPLANE-SYNC-REPORT "
 
 DEFAULT_TIMEOUT: float = GitFetchFields.model_fields["git_timeout"].default
 DEFAULT_MAX_BYTES: int = GitFetchFields.model_fields["git_max_bytes"].default
-# The keys of a credentials Secret (Flux's names), which are also the file names where it is mounted.
-CREDENTIAL_KEYS = ("username", "password", "identity", "known_hosts")
 HIDDEN = "<hidden>"
 
 _SHA = re.compile(r"^[0-9a-fA-F]{40}$")
@@ -108,37 +103,6 @@ class GitSourceError(Exception):
 
 
 # --- credentials -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class GitCredentials:
-    """HTTP basic credentials (a token goes in ``password``) and/or an SSH key with the hosts it trusts."""
-
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    identity: str | None = field(default=None, repr=False)
-    known_hosts: str | None = None
-
-    @property
-    def has_basic(self) -> bool:
-        return bool(self.username or self.password)
-
-    def basic_token(self) -> str | None:
-        """base64 of ``username:password``, as the Authorization header carries it."""
-        if not self.has_basic:
-            return None
-        return base64.b64encode(f"{self.username or ''}:{self.password or ''}".encode()).decode("ascii")
-
-    def secrets(self) -> list[str]:
-        """Every value to scrub from a message: the password, the header token, the key and its lines."""
-        values = [self.password or "", self.basic_token() or ""]
-        if self.identity:
-            values.append(self.identity.strip())
-            # Each line of the key too (git never prints it; a line too short to be telling is left).
-            lines = [line.strip() for line in self.identity.splitlines() if not line.startswith("-----")]
-            values += [line for line in lines if len(line) >= 8]
-        # Longest first, so a value that contains another one is hidden whole.
-        return sorted({value for value in values if value}, key=len, reverse=True)
 
 
 def _credentials(values: Mapping[str, str], where: str) -> GitCredentials:
@@ -828,7 +792,7 @@ def sync_repo(
     {"reason", "message"}}`` when nothing could be imported. A short summary also goes to the
     termination message. ``workdir`` defaults to a fresh temporary folder, removed afterwards.
     """
-    from jobplane.pod import build_summary, termination_message_path, write_termination_message
+    from jobplane_runtime.pod import build_summary, termination_message_path, write_termination_message
 
     err = sys.stderr if err is None else err
     env = os.environ if env is None else env

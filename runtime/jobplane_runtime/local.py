@@ -18,9 +18,10 @@ from typing import IO, TYPE_CHECKING, Any, Protocol, TextIO, runtime_checkable
 from jobplane.job import Job, TimeLimits
 from jobplane.joblog import LogEntry
 from jobplane.localsettings import RunSettings
-from jobplane.runner import execute_job
 from jobplane.schema import JobDataError, validate_data
-from jobplane.store.sqlite import (
+from jobplane.variables import ObjectVar, VariableError
+from jobplane_runtime.runner import execute_job
+from jobplane_store.sqlite import (
     LOG_LEVELS,
     JobStatus,
     NewJobResult,
@@ -29,7 +30,6 @@ from jobplane.store.sqlite import (
     SqliteResultsStore,
     sqlite_file,
 )
-from jobplane.variables import ObjectVar, VariableError
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -84,7 +84,7 @@ def open_results_store(database_url: str) -> ResultsStore:
         return SqliteResultsStore(path)
     # SQLAlchemy only for a store that is not a plain SQLite file (measured start-up cost: its ORM is
     # more than half of a no-op local run's start-up).
-    from jobplane.store.results import SessionResultsStore
+    from jobplane_store.results import SessionResultsStore
 
     return SessionResultsStore.for_url(database_url)
 
@@ -101,7 +101,7 @@ class LocalStoreReporter:
         self, store: ResultsStore | sessionmaker[Session], job_result_id: uuid.UUID, max_file_size: int
     ) -> None:
         if not isinstance(store, ResultsStore):
-            from jobplane.store.results import SessionResultsStore  # it has SQLAlchemy's sessions already
+            from jobplane_store.results import SessionResultsStore  # it has SQLAlchemy's sessions already
 
             store = SessionResultsStore(store)
         self._store = store
@@ -158,7 +158,7 @@ class DataSessions:
 
     def __call__(self) -> Session:
         if self._sessions is None:
-            from jobplane.store.database import create_store_engine, make_sessionmaker
+            from jobplane_store.database import create_store_engine, make_sessionmaker
 
             self._engine = create_store_engine(self._settings.effective_data_database_url)
             self._sessions = make_sessionmaker(self._engine)

@@ -185,7 +185,7 @@ def _data_engine(url: str) -> Any:
     # SQLAlchemy is imported only by pods that have a data database.
     from sqlalchemy.exc import SQLAlchemyError
 
-    from jobplane.store.database import create_store_engine
+    from jobplane_store.database import create_store_engine
 
     try:
         return create_store_engine(url)
@@ -339,7 +339,7 @@ class StdoutReporter:
     """Reports a run as JSON lines on stdout, one event per line, for ``kubectl logs`` and log shippers.
 
     Used alone when the pod has no API to report to (created files then stay in memory); the API
-    reporter (:mod:`jobplane.reporting`) writes the same lines and tells the API too.
+    reporter (:mod:`jobplane_runtime.reporting`) writes the same lines and tells the API too.
     """
 
     def __init__(self, out: TextIO, *, max_file_size: int, run: Mapping[str, Any] | None = None) -> None:
@@ -423,7 +423,7 @@ def make_reporter(
             file=err,
         )
         return StdoutReporter(out, max_file_size=max_file_size, run=identity)
-    from jobplane.reporting import ApiReporter  # brings httpx; only for pods that report to the API
+    from jobplane_runtime.reporting import ApiReporter  # brings httpx; only for pods that report to the API
 
     return ApiReporter(
         out,
@@ -485,7 +485,7 @@ def _refuse(
 
 def _repository_errors(checkout: Path) -> dict[str, str]:
     """Why a repository's job could not be found: its modules' import errors, named by repository file."""
-    from jobplane.gitsource import GitSourceError, discover_repository
+    from jobplane_runtime.gitsource import GitSourceError, discover_repository
 
     try:
         return discover_repository(checkout, checkout.name).errors
@@ -510,7 +510,7 @@ def _prepare(job_class: type[Job], run: PodRun, data_sessions: Callable[[], Any]
         if isinstance(data, dict):
             data = {**data, "dryrun": True}
     if data_sessions is not None:
-        from jobplane.local import validate_for_run  # brings SQLAlchemy; only with a data database
+        from jobplane_runtime.local import validate_for_run  # brings SQLAlchemy; only with a data database
 
         # The same validation as --local: the schema, then every ObjectVar looked up.
         return validate_for_run(job_class, data, data_sessions)
@@ -579,9 +579,9 @@ def run_pod(
         return _refuse(exc, termination_message_path(env), err, None)
 
     from jobplane.discovery import find_job
-    from jobplane.gitsource import GitSourceError, prepare_repository_job
     from jobplane.job import TimeLimits
-    from jobplane.runner import execute_job
+    from jobplane_runtime.gitsource import GitSourceError, prepare_repository_job
+    from jobplane_runtime.runner import execute_job
 
     checkout = None
     if contract.repo_url:
@@ -611,7 +611,7 @@ def run_pod(
         url = data_database_url(contract, settings)
         password = _password_of(url)
         if url:
-            from jobplane.store.database import make_sessionmaker  # brings SQLAlchemy, as above
+            from jobplane_store.database import make_sessionmaker  # brings SQLAlchemy, as above
 
             data_engine = _data_engine(url)
             data_sessions = make_sessionmaker(data_engine)

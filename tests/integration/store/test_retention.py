@@ -16,9 +16,9 @@ from sqlalchemy import event, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from jobplane.store.database import create_store_engine, ensure_schema, make_sessionmaker
-from jobplane.store.models import FileProxy, JobLogEntry, JobResult, JobResultTombstone, JobStatus
-from jobplane.store.retention import RETENTION_USER, RetentionPolicy, apply_retention
+from jobplane_store.database import create_store_engine, ensure_schema, make_sessionmaker
+from jobplane_store.models import FileProxy, JobLogEntry, JobResult, JobResultTombstone, JobStatus
+from jobplane_store.retention import RETENTION_USER, RetentionPolicy, apply_retention
 from tests.conftest import REPO_ROOT
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)

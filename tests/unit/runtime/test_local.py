@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from jobplane import Job
-from jobplane.local import job_permission_fields
 from jobplane_api.identity.principal import Grant, Principal
+from jobplane_runtime.local import job_permission_fields
 
 
 class Audit(Job):

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from jobplane.joblog import LogEntry
-from jobplane.pod import PodRun, StdoutReporter, make_reporter, read_contract
-from jobplane.reporting import ApiReporter
 from jobplane.variables import VariableError
+from jobplane_runtime.pod import PodRun, StdoutReporter, make_reporter, read_contract
+from jobplane_runtime.reporting import ApiReporter
 from tests.cluster.cluster import free_port, wait_for
 
 RUN_UID = "6f1c2a4e-8a53-4a0e-9a9c-2f7e0d1b5c3d"

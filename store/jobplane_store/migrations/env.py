@@ -1,12 +1,12 @@
-"""Alembic environment of the results store: runs on the connection handed in by jobplane.store.database."""
+"""Alembic environment of the results store: runs on the connection handed in by jobplane_store.database."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import create_engine
 
-import jobplane.store.identity  # noqa: F401  (its tables are part of the metadata)
-from jobplane.store.models import Base
+import jobplane_store.identity  # noqa: F401  (its tables are part of the metadata)
+from jobplane_store.models import Base
 
 config = context.config
 target_metadata = Base.metadata

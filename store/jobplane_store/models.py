@@ -24,8 +24,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeEngine
 
-# Defined without SQLAlchemy, for the local run's writes on SQLite (jobplane.store.sqlite).
-from jobplane.store.sqlite import LOG_LEVELS, JobStatus
+# Defined without SQLAlchemy, for the local run's writes on SQLite (jobplane_store.sqlite).
+from jobplane_store.sqlite import LOG_LEVELS, JobStatus
 
 __all__ = [
     "LOG_LEVELS",

@@ -21,8 +21,9 @@ from typing import Any
 
 import pytest
 
-from jobplane import gitsource
-from jobplane.gitsource import (
+from jobplane.job import clear_registry
+from jobplane_runtime import gitsource
+from jobplane_runtime.gitsource import (
     SYNC_REPORT_PREFIX,
     GitCredentials,
     GitSourceError,
@@ -31,7 +32,6 @@ from jobplane.gitsource import (
     resolve_ref,
     sync_repo,
 )
-from jobplane.job import clear_registry
 from tests.conftest import missing_component
 from tests.gitserver import GitHttpServer, GitRepo
 
