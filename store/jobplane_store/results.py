@@ -13,7 +13,7 @@ from sqlalchemy import ColumnDefault, Engine, bindparam, delete, func, select, t
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.base import Executable
 
-from jobplane.joblog import LogEntry
+from jobplane_crds.reports import LogEntry
 from jobplane_store.database import create_store_engine, ensure_schema, make_sessionmaker
 from jobplane_store.models import LOG_LEVELS, FileProxy, JobLogEntry, JobResult, JobStatus, utcnow
 from jobplane_store.sqlite import NewJobResult, ResultSummary, RunEnd, count_by_level

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from jobplane.joblog import LogEntry
+from jobplane_crds.reports import LogEntry
 
 __all__ = [
     "HEAD_REVISION",
