@@ -449,7 +449,7 @@ def _sync_jobs(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _sync_repo(args: argparse.Namespace, settings: Settings) -> int:
-    from jobplane_runtime.gitsource import sync_repo
+    from jobplane_runtime.syncrepo import sync_repo
 
     return sync_repo(
         args.url,

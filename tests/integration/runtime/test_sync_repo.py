@@ -30,8 +30,8 @@ from jobplane_runtime.gitsource import (
     discover_repository,
     fetch_commit,
     resolve_ref,
-    sync_repo,
 )
+from jobplane_runtime.syncrepo import sync_repo
 from tests.conftest import missing_component
 from tests.gitserver import GitHttpServer, GitRepo
 
