@@ -282,7 +282,8 @@ def project_requirements(root: Path = REPO_ROOT, extras: tuple[str, ...] = IMAGE
 def stage_project_context(dest: Path, root: Path = REPO_ROOT) -> Path:
     """Copy what the project Dockerfile needs into dest: its files and the package folders pyproject names."""
     project = tomllib.loads((root / "pyproject.toml").read_text())
-    folders = [Path(package).parent.as_posix() for package in project["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]]
+    packages = project["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+    folders = [Path(package).parent.as_posix() for package in packages]
     dest.mkdir(parents=True, exist_ok=True)
     for name in PROJECT_FILES:
         shutil.copy2(root / name, dest / name)
