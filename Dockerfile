@@ -1,6 +1,6 @@
 # One image for every jobplane command: `jobplane run-pod`, `jobplane operator`, `jobplane api`, `jobplane sync-jobs`.
 #
-# Dependencies (and setuptools for the build) come from the wheelhouse in wheels/ first. With
+# Dependencies (and hatchling, the build backend) come from the wheelhouse in wheels/ first. With
 # --build-arg OFFLINE=1 they come from it only (pip --no-index), for builds without network access;
 # otherwise what wheels/ lacks is fetched from PyPI. wheels/ must exist, even if empty.
 #   mkdir -p wheels && podman build --build-arg BASE=python:3.11-slim -t jobplane .
@@ -18,7 +18,7 @@ WORKDIR /src
 COPY wheels/ /wheels/
 # A venv of its own for the build tools, so nothing of them reaches the runtime venv.
 RUN python3 -m venv /opt/build \
- && /opt/build/bin/pip install --find-links /wheels ${OFFLINE:+--no-index} "setuptools>=77"
+ && /opt/build/bin/pip install --find-links /wheels ${OFFLINE:+--no-index} "hatchling>=1.27"
 COPY pyproject.toml README.md ./
 COPY jobs/jobplane/ jobs/jobplane/
 COPY runtime/ runtime/
@@ -27,7 +27,7 @@ COPY crds/ crds/
 COPY operator/ operator/
 COPY api/ api/
 COPY docker/slim_venv.py /src/docker/
-# --no-build-isolation: setuptools comes from the build venv above, not from an index at build time.
+# --no-build-isolation: hatchling comes from the build venv above, not from an index at build time.
 # The image runs every command, so it installs the wheel with the extra `all` (the job SDK alone needs
 # none of the servers' dependencies; see pyproject.toml). The runtime venv gets no pip or setuptools: the
 # build venv's pip installs into it (--python), without bytecode, which docker/slim_venv.py writes once it

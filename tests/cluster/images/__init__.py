@@ -207,8 +207,9 @@ def testapp_image() -> Image:
     return build_image(HERE / "testapp", "jobplane-testapp", requirements=["six==1.17.0"])
 
 
-# pyproject asks for setuptools>=77 (SPDX license field); the dev venv may hold an older one, so pin here.
-BUILD_REQUIREMENTS = ("setuptools==84.2.1",)
+# The build backend pyproject asks for (hatchling>=1.27: the SPDX license field); the dev venv need not
+# have it, so pin here.
+BUILD_REQUIREMENTS = ("hatchling==1.33.0",)
 # What the project Dockerfile copies, besides the package folders pyproject names.
 PROJECT_FILES = ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md")
 # The scripts the Dockerfile runs to slim the image (docker/slim_venv.py, docker/slim_rootfs.sh).
@@ -281,7 +282,8 @@ def project_requirements(root: Path = REPO_ROOT, extras: tuple[str, ...] = IMAGE
 def stage_project_context(dest: Path, root: Path = REPO_ROOT) -> Path:
     """Copy what the project Dockerfile needs into dest: its files and the package folders pyproject names."""
     project = tomllib.loads((root / "pyproject.toml").read_text())
-    folders = project["tool"]["setuptools"]["packages"]["find"]["where"]
+    packages = project["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+    folders = [Path(package).parent.as_posix() for package in packages]
     dest.mkdir(parents=True, exist_ok=True)
     for name in PROJECT_FILES:
         shutil.copy2(root / name, dest / name)
