@@ -5,19 +5,32 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from jobplane_api.errors import install_error_handlers
+from jobplane_api.kube import KubeGateway
+from jobplane_api.routes import (
+    approvals,
+    git_repositories,
+    job_queues,
+    jobs,
+    results,
+    run_reports,
+    scheduled_jobs,
+    status,
+    tokens,
+    users,
+)
+from jobplane_api.services.mirror import RunMirror
 from jobplane_api.services.result_events import ResultNotifier
+from jobplane_api.services.sync_results import SyncResultMirror
 from jobplane_api.settings import ApiSettings
+from jobplane_api.ui import install_ui
 from jobplane_api.versioning import ApiVersionHeader
 from jobplane_store.database import create_store_engine, ensure_schema, make_sessionmaker
-
-if TYPE_CHECKING:
-    from jobplane_api.kube import KubeGateway
 
 __all__ = ["create_app"]
 
@@ -33,19 +46,6 @@ def create_app(
 ) -> FastAPI:
     """The API with its store, its Kubernetes gateway and the mirrors of JobRuns and repository syncs into
     job results (started with the app)."""
-    from jobplane_api.routes import (
-        approvals,
-        git_repositories,
-        job_queues,
-        jobs,
-        results,
-        run_reports,
-        scheduled_jobs,
-        status,
-        tokens,
-        users,
-    )
-
     url = settings.database_url.get_secret_value()
     if engine is None:
         if not url:
@@ -53,8 +53,6 @@ def create_app(
         engine = create_store_engine(url, pool_pre_ping=True)
     sessions = make_sessionmaker(engine)
     if kube is None and settings.kubernetes:
-        from jobplane_api.kube import KubeGateway
-
         kube = KubeGateway(settings)
     background: list[Any] = []
     # Wakes the log streams of a result when any replica writes to it (Postgres LISTEN/NOTIFY).
@@ -68,9 +66,6 @@ def create_app(
             kube.start()
             background.append(kube)
             if mirror:
-                from jobplane_api.services.mirror import RunMirror
-                from jobplane_api.services.sync_results import SyncResultMirror
-
                 run_mirror = RunMirror(settings, sessions, kube)
                 run_mirror.start()
                 background.append(run_mirror)
@@ -116,7 +111,5 @@ def create_app(
     for module in modules:
         app.include_router(module.router)
     # The web UI under / (after the API's routers and error handlers: it keeps JSON errors for /api/).
-    from jobplane_api.ui import install_ui
-
     install_ui(app)
     return app

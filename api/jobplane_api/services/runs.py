@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from jobplane.schema import JobDataError, validate_data
 from jobplane_api.errors import BadRequest, NotInstalled, PayloadTooLarge, PermissionDenied, Unavailable
+from jobplane_api.kube import KubeError
 from jobplane_api.schemas import JobRunResponse
 from jobplane_api.services.jobs import JOB, class_path_of, job_queue_names, lookup_job
 from jobplane_api.services.mirror import creating_run
@@ -101,8 +102,6 @@ def run_job(
     answer carries it with a null job result, as Nautobot's does. ``ignore_singleton_lock`` starts a
     singleton job's run beside an active one (the JobRun's spec.ignoreSingletonLock).
     """
-    from jobplane_api.kube import KubeError
-
     if not principal.has("run", JOB):
         # Nautobot's permission class refuses before its view runs, with DRF's words (the view's own
         # "This user does not have permission to run jobs." is never reached).
@@ -112,6 +111,7 @@ def run_job(
         raise NotInstalled()
     if not record.enabled:
         raise PermissionDenied("This job is not enabled to be run.")
+    # Local: services.approvals runs approved runs through run_job, so each module needs the other.
     from jobplane_api.services.approvals import awaiting_approval
 
     effective = effective_of(definition)
