@@ -260,7 +260,7 @@ class Job:
 
     def load_yaml(self, filename: str) -> Any:
         """Load a YAML file that sits next to the job's source file."""
-        import yaml
+        import yaml  # local: PyYAML is loaded by the jobs that use it, not by every run
 
         with (self._job_dir() / filename).open(encoding="utf-8") as handle:
             return yaml.safe_load(handle)

@@ -85,7 +85,7 @@ def run_remote(
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
     """Submit, follow, summarise; exit codes as `runjob --local` (0 SUCCESS, 1 failed, 2 refused)."""
-    import httpx
+    import httpx  # local: the optional extra `client`; jobplane.cli names it when missing
 
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err

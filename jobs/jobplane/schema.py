@@ -113,6 +113,7 @@ TYPE_MESSAGES = {
 def _prefix_length(
     validator: Validator, bounds: Any, instance: Any, schema: Any
 ) -> Iterator[ValidationError]:
+    # Local, as every jsonschema import here: a run whose inputs need no validating never loads jsonschema.
     from jsonschema.exceptions import ValidationError
 
     if not isinstance(instance, str) or not _is_ip_network(instance):

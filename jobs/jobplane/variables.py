@@ -325,6 +325,7 @@ class ObjectVar(ScriptVariable):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        # Local, as each SQLAlchemy import of this module: only jobs with an ObjectVar load SQLAlchemy.
         from sqlalchemy import inspect as sa_inspect
         from sqlalchemy.exc import NoInspectionAvailable
 

@@ -158,6 +158,7 @@ class DataSessions:
 
     def __call__(self) -> Session:
         if self._sessions is None:
+            # Local: only a job that uses self.db pays for SQLAlchemy (a plain local run uses sqlite3).
             from jobplane_store.database import create_store_engine, make_sessionmaker
 
             self._engine = create_store_engine(self._settings.effective_data_database_url)

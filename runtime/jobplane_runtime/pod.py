@@ -17,11 +17,15 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, TYPE_CHECKING, Any, Protocol, TextIO
 
+from jobplane.discovery import find_job
+from jobplane.job import TimeLimits
 from jobplane.joblog import LogEntry
 from jobplane.schema import JobDataError
 from jobplane.settings import Settings
 from jobplane.variables import ObjectVar, VariableError
 from jobplane_crds.podcontract import DATA_DATABASE_UNAVAILABLE, PodContract, PodContractError
+from jobplane_runtime.gitsource import GitSourceError, discover_repository, prepare_repository_job
+from jobplane_runtime.runner import execute_job
 
 if TYPE_CHECKING:
     from jobplane.job import Job
@@ -485,8 +489,6 @@ def _refuse(
 
 def _repository_errors(checkout: Path) -> dict[str, str]:
     """Why a repository's job could not be found: its modules' import errors, named by repository file."""
-    from jobplane_runtime.gitsource import GitSourceError, discover_repository
-
     try:
         return discover_repository(checkout, checkout.name).errors
     except GitSourceError as exc:
@@ -577,11 +579,6 @@ def run_pod(
         run = read_pod_run(class_path, contract)
     except PodInputError as exc:
         return _refuse(exc, termination_message_path(env), err, None)
-
-    from jobplane.discovery import find_job
-    from jobplane.job import TimeLimits
-    from jobplane_runtime.gitsource import GitSourceError, prepare_repository_job
-    from jobplane_runtime.runner import execute_job
 
     checkout = None
     if contract.repo_url:

@@ -54,6 +54,7 @@ def current_revision(engine: Engine) -> str | None:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply the migrations up to ``revision`` (all of them by default)."""
+    # Local: Alembic is loaded only when a store needs migrating, not by every run that opens one.
     from alembic import command
     from alembic.config import Config
 
