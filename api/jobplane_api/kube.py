@@ -445,8 +445,17 @@ class ModelInformer(Informer, Generic[ModelT]):
         try:
             return self._model.model_validate(obj)
         except ValidationError as exc:
+            # The first error's field and message, not pydantic's full text, which quotes the input.
             name = (obj.get("metadata") or {}).get("name")
-            log.warning("unreadable object kind=%s name=%s error=%s", self.plural, name, exc)
+            error = exc.errors(include_url=False, include_input=False)[0]
+            field = ".".join(str(part) for part in error["loc"])
+            log.warning(
+                "unreadable object left out kind=%s name=%s field=%s error=%s",
+                self.plural,
+                name,
+                field,
+                error["msg"],
+            )
             return None
 
     def _prepare(self, obj: dict[str, Any]) -> ModelT | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
@@ -219,7 +220,9 @@ def test_delete_run_reports_other_refusals(status: int, uid: str | None, error: 
         _gateway(_Deletes(status)).delete_run("jobs", "hello-x1", uid=uid)
 
 
-def test_a_model_informer_parses_each_object_once_when_it_enters_the_cache() -> None:
+def test_a_model_informer_parses_each_object_once_when_it_enters_the_cache(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     informer = ModelInformer(FakeApi(), "jobdefinitions", "ns", model=JobDefinition)
     informer.put(_definition("x", "u", "m.J"))
     first = informer.model("x")
@@ -233,8 +236,12 @@ def test_a_model_informer_parses_each_object_once_when_it_enters_the_cache() -> 
     assert informer.model("x").class_path == "m.K"  # type: ignore[union-attr]
     refused = _definition("y", "v", "m.J")
     refused["spec"]["enabled"] = "not a boolean"
-    informer.put(refused)
+    with caplog.at_level(logging.WARNING, logger="jobplane_api.kube"):
+        informer.put(refused)
     assert informer.get("y") is refused
     assert informer.model("y") is None
+    (warning,) = [record.getMessage() for record in caplog.records if "left out" in record.getMessage()]
+    assert "kind=jobdefinitions name=y field=spec.enabled" in warning
+    assert "not a boolean" not in warning  # the refused value is not logged
     informer.discard("x")
     assert informer.models() == []
