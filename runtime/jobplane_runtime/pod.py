@@ -25,7 +25,7 @@ from jobplane.settings import Settings
 from jobplane.variables import ObjectVar, VariableError
 from jobplane_crds.podcontract import DATA_DATABASE_UNAVAILABLE, PodContract, PodContractError
 from jobplane_runtime.gitsource import GitSourceError, discover_repository, prepare_repository_job
-from jobplane_runtime.runner import execute_job
+from jobplane_runtime.runner import RunReporter, execute_job
 
 if TYPE_CHECKING:
     from jobplane.job import Job
@@ -312,7 +312,7 @@ def _no_soft_limit_interrupts() -> Iterator[None]:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM})
 
 
-class PodReporter(Protocol):
+class PodReporter(RunReporter, Protocol):
     """What run-pod needs of a reporter: the runner's RunReporter, plus raw events and flushing."""
 
     @property
@@ -320,18 +320,6 @@ class PodReporter(Protocol):
         """The message of the last failure-or-worse log entry: why a run that raised nothing failed."""
 
     def emit(self, event: Mapping[str, Any]) -> None: ...
-
-    def started(self) -> None: ...
-
-    def log(self, entry: LogEntry) -> None: ...
-
-    def create_file(self, name: str, content: bytes) -> str: ...
-
-    def open_input_file(self, file_id: str) -> IO[bytes]: ...
-
-    def discard_input_files(self, file_ids: list[str]) -> None: ...
-
-    def finished(self, status: str, result: Any, traceback: str | None) -> None: ...
 
     def flush(self, timeout: float) -> None:
         """Best effort: send what is still buffered within ``timeout`` seconds."""
