@@ -49,6 +49,11 @@ TERMINAL = {"Succeeded", "Failed", "Cancelled"}
 OPERATOR_SETTINGS = {"pending_timeout": "3600", "resync_interval": "5", "running_resync_interval": "3600"}
 
 
+def _hook_path() -> str:
+    """PYTHONPATH with bench/heap_hook first, so the operator's interpreter loads its sitecustomize."""
+    return os.pathsep.join(filter(None, [str(ROOT / "bench" / "heap_hook"), os.environ.get("PYTHONPATH")]))
+
+
 class HeapSnapshots:
     """The operator's tracemalloc snapshots at the phase's moments (``--tracemalloc``): what Python holds
     live, by where it was allocated, beside its RSS (which also counts what Python keeps and does not use).
@@ -62,11 +67,8 @@ class HeapSnapshots:
     @staticmethod
     def environment(directory: Path, frames: int) -> dict[str, str]:
         """What the operator's environment needs for bench/heap_hook to answer SIGUSR2."""
-        path = os.pathsep.join(
-            filter(None, [str(ROOT / "bench" / "heap_hook"), os.environ.get("PYTHONPATH")])
-        )
         return {
-            "PYTHONPATH": path,
+            "PYTHONPATH": _hook_path(),
             "JOBPLANE_BENCH_HEAP_DIR": str(directory),
             "JOBPLANE_BENCH_HEAP_FRAMES": str(frames),
         }
@@ -416,6 +418,14 @@ def _warm_up(cluster: Cluster, ws: Workspace, pools: int) -> int:
     return pools
 
 
+def _trimmed_rss_mib(pids: list[int]) -> float:
+    """RSS after the operator ran gc.collect() and malloc_trim(0) (bench/heap_hook, --trim): what it uses."""
+    for pid in pids:
+        os.kill(pid, signal.SIGUSR1)
+    time.sleep(5)
+    return round(_rss_mib(pids), 1)
+
+
 def burst(
     cluster: Cluster, ws: Workspace, args: argparse.Namespace, heap: HeapSnapshots | None = None
 ) -> dict[str, Any]:
@@ -453,6 +463,9 @@ def burst(
     time.sleep(10)  # the last statuses written; nothing is collected yet (the TTL is long)
     present = _count_runs(cluster, ws.namespace) - warmed
     rss_with_finished = _rss_mib(pids)
+    trimmed: dict[str, float] = {}
+    if args.trim:
+        trimmed["with_finished_present"] = _trimmed_rss_mib(pids)
     if heap is not None:
         heap.take("finished_present", pids)
     _set_ttl(ws, args.pools, 1)
@@ -467,6 +480,8 @@ def burst(
     watch.stop()
     t = watch.timeline
     rss_after = _rss_mib(pids)
+    if args.trim:
+        trimmed["after_collection"] = _trimmed_rss_mib(pids)
     heap_report: dict[str, Any] = {}
     if heap is not None:
         heap.take("collected", pids)
@@ -493,6 +508,7 @@ def burst(
         ),
         "collected_in_s": round(collected_in, 1),
         "operator_rss_mib_after_collection": round(rss_after, 1),
+        **({"operator_rss_mib_after_gc_and_malloc_trim": trimmed} if trimmed else {}),
         **heap_report,
         "load_average_1m_at_end": round(os.getloadavg()[0], 2),
         "nodes_not_ready_at_end": _not_ready(cluster),
@@ -609,6 +625,12 @@ def main() -> int:
         help="trace the operator's allocations (FRAMES deep; slows it) and report where the burst's memory "
         "went: its snapshots before the burst, with the runs finished and present, after collection",
     )
+    parser.add_argument(
+        "--trim",
+        action="store_true",
+        help="also read the operator's RSS after a full gc and malloc_trim(0) (bench/heap_hook, SIGUSR1): "
+        "what it still uses, beside what its allocators keep",
+    )
     args = parser.parse_args()
     report: dict[str, Any] = {"nodes": args.nodes, "pools": args.pools}
     began = time.monotonic()
@@ -622,7 +644,9 @@ def main() -> int:
         report["nodes_ready_after_s"] = round(time.monotonic() - began, 1)
         raw_ns, runs_ns = _namespaces(cluster, "bench-raw", "bench-scale")
         ws = Workspace.prepare(cluster, runs_ns, pool="pool-0")
-        ws.enable("noop.Noop", taskQueues=[f"pool-{pool}" for pool in range(args.pools)])
+        # An hour's hard limit: in a 10k burst kwok ends pods minutes late (the raw Jobs' p50 to Complete
+        # was 229 s), and the default 300 s would end runs DeadlineExceeded, measuring the limit instead.
+        ws.enable("noop.Noop", taskQueues=[f"pool-{pool}" for pool in range(args.pools)], timeLimit=3600)
         _set_ttl(ws, args.pools, 86400)  # the burst's runs stay until its figures are taken
         if "baseline" not in args.skip:
             report["baseline_raw_jobs"] = baseline(cluster, raw_ns, args.burst, args.pools, args.threads)
@@ -637,6 +661,8 @@ def main() -> int:
         heap = HeapSnapshots(Path(tmp)) if args.tracemalloc else None
         if heap is not None:
             os.environ.update(HeapSnapshots.environment(heap.directory, args.tracemalloc))
+        if args.trim:
+            os.environ.update({"PYTHONPATH": _hook_path(), "JOBPLANE_BENCH_TRIM": "1"})
         with running_operator(cluster, KWOK_IMAGE, log, **OPERATOR_SETTINGS):
             wait_for("the operator to lead", lambda: "leading lease=" in log.read_text() or None, timeout=60)
             if "burst" not in args.skip:
