@@ -61,6 +61,17 @@ OPTIONAL_PACKAGES = {
 }
 
 
+# The sync pod's contract, as `jobplane sync-repo --help` lists it (a unit test holds it to the model; the
+# model itself is not imported to build the parser, which every command, runjob --local too, does).
+SYNC_REPO_VARIABLES = (
+    "JOBPLANE_REPO_URL (the repository's Git URL), JOBPLANE_REPO_COMMIT (the full 40-character commit "
+    "id), JOBPLANE_REPO_SLUG (the package name its jobs import under), JOBPLANE_REPO_CREDENTIALS_DIR "
+    "(optional: a folder with the files username and password, or identity and known_hosts), "
+    "JOBPLANE_GIT_TIMEOUT (optional: seconds the fetch may take) and JOBPLANE_GIT_MAX_BYTES (optional: "
+    "the largest checkout, in bytes)"
+)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jobplane", description="Nautobot-style Python Jobs on Kubernetes.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -98,25 +109,16 @@ def _parser() -> argparse.ArgumentParser:
     sync_repo = commands.add_parser(
         "sync-repo",
         help="fetch one commit of a Git repository, import its jobs, and print a JOBPLANE-SYNC-REPORT line",
-    )
-    sync_repo.add_argument("--url", required=True, help="the repository's URL (https, http, ssh, file)")
-    sync_repo.add_argument("--commit", required=True, help="the full 40-character commit id to fetch")
-    sync_repo.add_argument("--slug", required=True, help="the package name its jobs import under")
-    sync_repo.add_argument(
-        "--credentials-dir",
-        type=Path,
-        default=os.environ.get("JOBPLANE_REPO_CREDENTIALS_DIR") or None,
-        help="a folder with the files username and password, or identity and known_hosts "
-        "(default: JOBPLANE_REPO_CREDENTIALS_DIR)",
+        description=(
+            "A sync pod's main process. What to sync is the sync pod's contract, which the operator writes "
+            "into the pod's environment (jobplane_crds.gitcontract.SyncContract), and nothing else: "
+            f"{SYNC_REPO_VARIABLES}. It has no flags for them, so that a sync run by hand takes exactly "
+            "what a pod is given: set the same variables. A contract that does not hold is reported like "
+            "any failure (reason InvalidInput), naming the variable and never its value."
+        ),
     )
     sync_repo.add_argument(
         "--workdir", type=Path, help="where to check it out (default: a temporary folder, removed after)"
-    )
-    sync_repo.add_argument(
-        "--timeout", type=float, help="seconds the fetch may take (default: JOBPLANE_GIT_TIMEOUT)"
-    )
-    sync_repo.add_argument(
-        "--max-bytes", type=int, help="largest checkout in bytes (default: JOBPLANE_GIT_MAX_BYTES)"
     )
 
     run_pod = commands.add_parser(
@@ -448,19 +450,10 @@ def _sync_jobs(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _sync_repo(args: argparse.Namespace, settings: Settings) -> int:
+def _sync_repo(args: argparse.Namespace) -> int:
     from jobplane_runtime.syncrepo import sync_repo
 
-    return sync_repo(
-        args.url,
-        args.commit,
-        args.slug,
-        credentials_dir=args.credentials_dir,
-        workdir=args.workdir,
-        out=sys.stdout,
-        timeout=args.timeout or settings.git_timeout,
-        max_bytes=args.max_bytes or settings.git_max_bytes,
-    )
+    return sync_repo(out=sys.stdout, workdir=args.workdir)
 
 
 def _run_pod(args: argparse.Namespace, settings: Settings) -> int:
@@ -556,6 +549,21 @@ def main(argv: list[str] | None = None) -> int:
         # handler for: a pod deleted before run-pod installs its own handler (after the job's code is
         # fetched and imported) would run on to the end of its grace period. Until then, SIGTERM ends it.
         signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        if args.command == "sync-repo":
+            # Its settings are the sync contract, which sync_repo reads: a bad one ends in a report.
+            return _sync_repo(args)
+        return _run_command(args)
+    except ModuleNotFoundError as exc:
+        message = _missing_extra(args.command, exc)
+        if message is None:
+            raise
+        _error(message)
+        return EXIT_UNAVAILABLE
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    """A command that reads the settings (every one but sync-repo)."""
     settings = _read_settings(args)
     if settings is None:
         return EXIT_BAD_INPUT
@@ -564,7 +572,6 @@ def main(argv: list[str] | None = None) -> int:
         "sync-jobs": _sync_jobs,
         "operator": _operator,
         "api": _api,
-        "sync-repo": _sync_repo,
         "run-pod": _run_pod,
         "db": _db,
         "users": _identity,
@@ -574,20 +581,13 @@ def main(argv: list[str] | None = None) -> int:
         "repo": _repo,
         "results-retention": _results_retention,
     }
-    try:
-        if args.command == "runjob":
-            return _runjob(args, settings)
-        if isinstance(settings, LocalRunSettings):
-            raise TypeError(
-                f"main() reads the settings without the model for runjob --local only, not {args.command}"
-            )
-        return handlers[args.command](args, settings)
-    except ModuleNotFoundError as exc:
-        message = _missing_extra(args.command, exc)
-        if message is None:
-            raise
-        _error(message)
-        return EXIT_UNAVAILABLE
+    if args.command == "runjob":
+        return _runjob(args, settings)
+    if isinstance(settings, LocalRunSettings):
+        raise TypeError(
+            f"main() reads the settings without the model for runjob --local only, not {args.command}"
+        )
+    return handlers[args.command](args, settings)
 
 
 def run() -> NoReturn:

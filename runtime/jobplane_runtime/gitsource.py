@@ -32,7 +32,15 @@ from urllib.parse import urlsplit
 from jobplane.discovery import Discovery, _describe_error, _forget_modules
 from jobplane.job import clear_registry, registered_jobs
 from jobplane_crds.envcontract import GitFetchFields
-from jobplane_crds.gitcontract import CREDENTIAL_KEYS, CREDENTIALS_MOUNT, SYNC_REPORT_PREFIX, GitCredentials
+from jobplane_crds.gitcontract import (
+    COMMIT_PATTERN,
+    CREDENTIAL_KEYS,
+    CREDENTIALS_MOUNT,
+    SCP_PASSWORD_IN_URL,
+    SLUG_PATTERN,
+    SYNC_REPORT_PREFIX,
+    GitCredentials,
+)
 from jobplane_crds.podcontract import PodContract
 
 __all__ = [
@@ -62,10 +70,10 @@ DEFAULT_TIMEOUT: float = GitFetchFields.model_fields["git_timeout"].default
 DEFAULT_MAX_BYTES: int = GitFetchFields.model_fields["git_max_bytes"].default
 HIDDEN = "<hidden>"
 
-_SHA = re.compile(r"^[0-9a-fA-F]{40}$")
-_SLUG = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SHA = re.compile(COMMIT_PATTERN)
+_SLUG = re.compile(SLUG_PATTERN)
 _SCP_LIKE = re.compile(r"^(?:(?P<user>[^@/:]+)@)?(?P<host>[^@/:\[\]]+|\[[0-9A-Fa-f:.]+\]):(?P<path>.+)$")
-_SCP_WITH_PASSWORD = re.compile(r"^[^@/]+:[^@/]*@[^/]+:")
+_SCP_WITH_PASSWORD = re.compile(SCP_PASSWORD_IN_URL)
 _URL_USERINFO = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s'\"]+@")
 _URL_SCHEMES = ("https", "http", "ssh")
 # git's words when a server will not send a commit that no branch or tag points at (protocol v0).

@@ -23,7 +23,8 @@ from jobplane.joblog import LogEntry
 from jobplane.schema import JobDataError
 from jobplane.settings import Settings
 from jobplane.variables import ObjectVar, VariableError
-from jobplane_crds.podcontract import DATA_DATABASE_UNAVAILABLE, PodContract, PodContractError
+from jobplane_crds.envcontract import ContractError
+from jobplane_crds.podcontract import DATA_DATABASE_UNAVAILABLE, PodContract
 from jobplane_runtime.gitsource import GitSourceError, discover_repository, prepare_repository_job
 from jobplane_runtime.runner import RunReporter, execute_job
 
@@ -106,7 +107,7 @@ def read_contract(env: Mapping[str, str]) -> PodContract:
     that does not fit, never its value."""
     try:
         return PodContract.read(env)
-    except PodContractError as exc:
+    except ContractError as exc:
         raise PodInputError(exc.reason, str(exc)) from None
 
 
@@ -177,7 +178,7 @@ def data_database_url(contract: PodContract, settings: Settings) -> str | None:
     JOBPLANE_DATA_DATABASE_URL (a pod started by hand), else None. Never quoted in an error."""
     try:
         mounted = contract.data_database_url()
-    except PodContractError as exc:
+    except ContractError as exc:
         raise PodInputError(exc.reason, str(exc)) from None
     if mounted and settings.data_database_url:
         variable = PodContract.env_name("data_database_url_file")

@@ -1,4 +1,8 @@
-"""`jobplane sync-repo`, a sync pod's main process: fetch a commit, import its jobs, report them on stdout."""
+"""`jobplane sync-repo`, a sync pod's main process: fetch a commit, import its jobs, report them on stdout.
+
+What to sync is the sync contract the operator wrote into the pod's environment
+(:class:`~jobplane_crds.gitcontract.SyncContract`); a broken one is reported like any other failure.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from jobplane.discovery import Discovery, _describe_error, describe_job
-from jobplane_crds.gitcontract import SYNC_REPORT_PREFIX
+from jobplane_crds.envcontract import ContractError
+from jobplane_crds.gitcontract import SYNC_REPORT_PREFIX, SyncContract
 from jobplane_runtime.gitsource import (
     GitSourceError,
     _shown_url,
@@ -40,37 +45,42 @@ def _report_jobs(discovery: Discovery, checkout: Path) -> list[dict[str, Any]]:
 
 
 def sync_repo(
-    url: str,
-    commit: str,
-    slug: str,
-    *,
-    credentials_dir: Path | None,
-    workdir: Path | None,
-    out: TextIO,
-    timeout: float,
-    max_bytes: int,
-    err: TextIO | None = None,
     env: Mapping[str, str] | None = None,
+    *,
+    out: TextIO,
+    err: TextIO | None = None,
+    workdir: Path | None = None,
 ) -> int:
-    """Fetch ``commit``, import its jobs, and print the report as the last stdout line; 0 ok, 1 failure.
+    """Fetch the commit the sync contract in ``env`` (default: the process environment) names, import its
+    jobs, and print the report as the last stdout line; 0 ok, 1 failure.
 
     The report is ``SYNC_REPORT_PREFIX`` + ``{"commit", "jobs", "errors"}``, or ``{"commit", "failure":
-    {"reason", "message"}}`` when nothing could be imported. A short summary also goes to the
+    {"reason", "message"}}`` when nothing could be imported, a contract that does not hold included
+    (reason InvalidInput, and the commit "" when it is not known). A short summary also goes to the
     termination message. ``workdir`` defaults to a fresh temporary folder, removed afterwards.
     """
     err = sys.stderr if err is None else err
     env = os.environ if env is None else env
-    commit = commit.strip().lower()
+    commit = ""
     started = time.monotonic()
     scratch: Path | None = None
     report: dict[str, Any]
     try:
+        contract = SyncContract.read(env)
+        url, commit, slug = contract.checkout()
         validate_slug(slug)
-        credentials = load_credentials(credentials_dir)
+        credentials = load_credentials(contract.repo_credentials_dir)
         if workdir is None:
             workdir = scratch = Path(tempfile.mkdtemp(prefix="jobplane-sync-"))
         checkout = workdir / slug
-        fetch_commit(url, commit, checkout, credentials, timeout=timeout, max_bytes=max_bytes)
+        fetch_commit(
+            url,
+            commit,
+            checkout,
+            credentials,
+            timeout=contract.git_timeout,
+            max_bytes=contract.git_max_bytes,
+        )
         print(f"Fetched commit {commit} of {_shown_url(url)} in {time.monotonic() - started:.2f} s", file=out)
         imported = time.monotonic()
         # Whatever the repository's modules print goes to stderr: stdout ends with the report.
@@ -78,10 +88,10 @@ def sync_repo(
             discovery = discover_repository(checkout, slug)
             jobs = _report_jobs(discovery, checkout)
         report = {"commit": commit, "jobs": jobs, "errors": dict(sorted(discovery.errors.items()))}
-    except GitSourceError as exc:
-        print(f"jobplane: {exc.reason}: {exc.message}", file=err)
-        report = {"commit": commit, "failure": {"reason": exc.reason, "message": exc.message}}
-        summary = build_summary("FAILURE", {"commit": commit}, f"{exc.reason}: {exc.message}")
+    except (ContractError, GitSourceError) as exc:
+        print(f"jobplane: {exc.reason}: {exc}", file=err)
+        report = {"commit": commit, "failure": {"reason": exc.reason, "message": str(exc)}}
+        summary = build_summary("FAILURE", {"commit": commit}, f"{exc.reason}: {exc}")
     else:
         print(
             f"Imported {len(jobs)} jobs in {time.monotonic() - imported:.2f} s; "

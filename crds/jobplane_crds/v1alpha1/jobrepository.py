@@ -6,27 +6,25 @@ from datetime import datetime
 
 from pydantic import Field
 
+from jobplane_crds.gitcontract import PASSWORD_IN_URL, SLUG_PATTERN
 from jobplane_crds.times import DURATION_PATTERN
 from jobplane_crds.v1alpha1.common import Condition, CrdModel, PrinterColumn, Resource
 
 __all__ = ["JobRepository", "JobRepositorySpec", "JobRepositoryStatus"]
 
-SLUG_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
-# A password in the URL would sit in etcd, in every copy of the manifest and in the API's answers:
-# refused at admission, so that credentials only ever live in the Secret.
-_PASSWORD_IN_URL = r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#@]*:[^/?#@]*@"
-
 
 class JobRepositorySpec(CrdModel):
     """Where the job code is and how closely to follow it; written by people, the API or GitOps."""
 
+    # A password in the URL would sit in etcd, in every copy of the manifest and in the API's answers:
+    # refused at admission, so that credentials only ever live in the Secret.
     url: str = Field(
         min_length=1,
         max_length=2048,
         json_schema_extra={
             "x-kubernetes-validations": [
                 {
-                    "rule": f"!self.matches('{_PASSWORD_IN_URL}')",
+                    "rule": f"!self.matches('{PASSWORD_IN_URL}')",
                     "message": "url must not hold a password: put credentials in the Secret named by "
                     "credentialsSecretRef",
                 }

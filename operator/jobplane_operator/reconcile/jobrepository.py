@@ -14,11 +14,11 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from jobplane_crds.envcontract import GitFetchLimits
-from jobplane_crds.gitcontract import CREDENTIALS_MOUNT, SYNC_REPORT_PREFIX, GitCredentials
+from jobplane_crds.gitcontract import CREDENTIALS_MOUNT, SYNC_REPORT_PREFIX, GitCredentials, SyncContract
 from jobplane_crds.times import parse_duration
 from jobplane_crds.v1alpha1 import JobQueue, JobRepository, JobRepositoryStatus
 from jobplane_operator.reconcile.conditions import condition
@@ -143,20 +143,27 @@ def plan_sync_job(
     """The batch/v1 Job that fetches ``commit``, imports its job modules and prints its report.
 
     It runs like a job pod of the queue ``queue`` (placement, image, overlay), owned by the repository, never
-    retried, within ``timeout`` seconds; credentials reach it only as a mounted Secret.
+    retried, within ``timeout`` seconds; credentials reach it only as a mounted Secret. What to sync is its
+    environment, the sync contract (:class:`~jobplane_crds.gitcontract.SyncContract`), and its command
+    is `jobplane sync-repo` alone.
     """
     meta, spec = repository.metadata, repository.spec
     if not (meta.name and meta.namespace and meta.uid):
         raise ValueError("plan_sync_job needs a stored JobRepository (name, namespace and uid)")
     queue_spec = queue.spec if queue is not None else None
-    command = ["jobplane", "sync-repo", "--url", spec.url, "--commit", commit, "--slug", spec.slug]
-    env = GitFetchLimits(git_timeout=max(1, math.floor(timeout * FETCH_SHARE)), git_max_bytes=max_bytes).env()
+    contract = SyncContract(
+        repo_url=spec.url,
+        repo_commit=commit,
+        repo_slug=spec.slug,
+        repo_credentials_dir=Path(CREDENTIALS_MOUNT) if spec.credentials_secret_ref else None,
+        git_timeout=max(1, math.floor(timeout * FETCH_SHARE)),
+        git_max_bytes=max_bytes,
+    )
     # The checkout and its objects: twice the fetch limit, so the limit, not the volume, is what stops it.
     tmp_size = f"{max(1, math.ceil(2 * max_bytes / MIB))}Mi"
     volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": tmp_size}}]
     mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
     if spec.credentials_secret_ref:
-        command += ["--credentials-dir", CREDENTIALS_MOUNT]
         volumes.append(
             {
                 "name": "git-credentials",
@@ -168,8 +175,8 @@ def plan_sync_job(
     template = queue_pod_template(
         queue_spec,
         default_image=default_image,
-        command=command,
-        env=env,
+        command=["jobplane", "sync-repo"],
+        env=contract.env(),
         volumes=volumes,
         mounts=mounts,
         labels={**labels, LABEL_SYNC_JOB: job_name},

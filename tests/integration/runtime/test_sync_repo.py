@@ -22,6 +22,9 @@ from typing import Any
 import pytest
 
 from jobplane.job import clear_registry
+from jobplane_crds.gitcontract import SyncContract
+from jobplane_crds.v1alpha1 import JobRepository
+from jobplane_operator.reconcile.jobrepository import parse_sync_report, plan_sync_job
 from jobplane_runtime import gitsource
 from jobplane_runtime.gitsource import (
     SYNC_REPORT_PREFIX,
@@ -380,6 +383,14 @@ def parse_report(stdout: str) -> dict[str, Any]:
     return report
 
 
+def sync_env(url: str, commit: str, *, slug: str = SLUG, **extra: str) -> dict[str, str]:
+    """A sync pod's environment, as the operator writes it (its contract), with ``extra`` variables."""
+    contract = SyncContract(
+        repo_url=url, repo_commit=commit, repo_slug=slug, git_timeout=30, git_max_bytes=MIB
+    )
+    return {**{item["name"]: item["value"] for item in contract.env()}, **extra}
+
+
 def test_sync_repo_prints_the_report_last(repo: GitRepo, tmp_path: Path) -> None:
     chatty = textwrap.dedent(HELLO) + "\nprint('imported!')\n"
     commit = repo.commit(
@@ -387,18 +398,8 @@ def test_sync_repo_prints_the_report_last(repo: GitRepo, tmp_path: Path) -> None
     )
     out, err = io.StringIO(), io.StringIO()
     message = tmp_path / "termination-log"
-    code = sync_repo(
-        repo.url,
-        commit,
-        SLUG,
-        credentials_dir=None,
-        workdir=tmp_path / "work",
-        out=out,
-        err=err,
-        timeout=30,
-        max_bytes=MIB,
-        env={"JOBPLANE_TERMINATION_MESSAGE_PATH": str(message)},
-    )
+    env = sync_env(repo.url, commit, JOBPLANE_TERMINATION_MESSAGE_PATH=str(message))
+    code = sync_repo(env, workdir=tmp_path / "work", out=out, err=err)
     assert code == 0, err.getvalue()
     report = parse_report(out.getvalue())
     assert report["commit"] == commit
@@ -418,16 +419,7 @@ def test_sync_repo_failures_are_reported_too(repo: GitRepo, tmp_path: Path) -> N
     out, err = io.StringIO(), io.StringIO()
     message = tmp_path / "termination-log"
     code = sync_repo(
-        repo.url,
-        "f" * 40,
-        SLUG,
-        credentials_dir=None,
-        workdir=None,
-        out=out,
-        err=err,
-        timeout=30,
-        max_bytes=MIB,
-        env={"JOBPLANE_TERMINATION_MESSAGE_PATH": str(message)},
+        sync_env(repo.url, "f" * 40, JOBPLANE_TERMINATION_MESSAGE_PATH=str(message)), out=out, err=err
     )
     assert code == 1
     report = parse_report(out.getvalue())
@@ -442,22 +434,67 @@ def test_sync_repo_failures_are_reported_too(repo: GitRepo, tmp_path: Path) -> N
     assert summary["status"] == "FAILURE"
     assert summary["error"].startswith("FetchFailed: commit ffff")
     conflict = io.StringIO()
-    assert (
-        sync_repo(
-            repo.url,
-            "f" * 40,
-            "json",
-            credentials_dir=None,
-            workdir=None,
-            out=conflict,
-            timeout=30,
-            max_bytes=MIB,
-            err=io.StringIO(),
-            env={},
-        )
-        == 1
-    )
+    assert sync_repo(sync_env(repo.url, "f" * 40, slug="json"), out=conflict, err=io.StringIO()) == 1
     assert parse_report(conflict.getvalue())["failure"]["reason"] == "SlugConflict"
+
+
+def test_a_sync_contract_that_does_not_hold_is_reported_never_quoted(tmp_path: Path) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    message = tmp_path / "termination-log"
+    url = f"https://ann:{PASSWORD}@git.example.com/jobs.git"
+    # Written by hand: the operator would refuse to build this contract at all.
+    env = {
+        "JOBPLANE_REPO_URL": url,
+        "JOBPLANE_REPO_COMMIT": "f" * 40,
+        "JOBPLANE_REPO_SLUG": SLUG,
+        "JOBPLANE_TERMINATION_MESSAGE_PATH": str(message),
+    }
+    assert sync_repo(env, out=out, err=err) == 1
+    refused = (
+        "JOBPLANE_REPO_URL must not hold a password: credentials go in the Secret named by the "
+        "JobRepository's credentialsSecretRef"
+    )
+    # The report the operator reads (the commit is not taken from a contract that does not hold), the
+    # termination message, and stderr.
+    assert parse_report(out.getvalue()) == {
+        "commit": "",
+        "failure": {"reason": "InvalidInput", "message": refused},
+    }
+    assert json.loads(message.read_text())["error"] == f"InvalidInput: {refused}"
+    assert err.getvalue() == f"jobplane: InvalidInput: {refused}\n"
+    assert PASSWORD not in out.getvalue() + err.getvalue() + message.read_text()
+
+
+def test_the_sync_job_the_operator_plans_is_what_sync_repo_runs(repo: GitRepo, tmp_path: Path) -> None:
+    # The operator's side writes the pod's environment, the pod's side reads it: either drifting fails here.
+    commit = job_repo(repo)
+    repository = JobRepository.model_validate(
+        {
+            "metadata": {"name": "jobs", "namespace": "ops", "uid": "4e1d2c3b-0000-4000-8000-000000000001"},
+            "spec": {"url": repo.url, "slug": SLUG},
+        }
+    )
+    job = plan_sync_job(
+        repository,
+        job_name="jobs-sync-1",
+        commit=commit,
+        queue=None,
+        default_image="localhost/jobplane:dev",
+        timeout=60,
+        max_bytes=MIB,
+    )
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["jobplane", "sync-repo"]
+    env = {item["name"]: item["value"] for item in container["env"]}
+    out, err = io.StringIO(), io.StringIO()
+    assert sync_repo({**env, "JOBPLANE_TERMINATION_MESSAGE_PATH": ""}, out=out, err=err) == 0, err.getvalue()
+    report = parse_sync_report(out.getvalue())
+    assert report is not None
+    assert report.failure is None
+    assert (report.commit, [job["classPath"] for job in report.jobs]) == (
+        commit,
+        [f"{SLUG}.jobs.hello.Hello"],
+    )
 
 
 def cli_env(**extra: str) -> dict[str, str]:
@@ -498,12 +535,14 @@ class Job{number}x{index}(Job):
     with GitHttpServer(root, "ann", PASSWORD) as server:
         # As the operator mounts a Secret scoped to the repository: its url key is a file too, ignored.
         (credentials / "url").write_text(server.base_url + "/")
-        command = [sys.executable, "-m", "jobplane.cli", "sync-repo", "--url", server.url_for("jobs.git")]
-        command += ["--commit", commit, "--slug", SLUG]
+        command = [sys.executable, "-m", "jobplane.cli", "sync-repo"]
+        contract = sync_env(
+            server.url_for("jobs.git"), commit, JOBPLANE_REPO_CREDENTIALS_DIR=str(credentials)
+        )
         started = time.monotonic()
         done = subprocess.run(
             command,
-            env=cli_env(JOBPLANE_REPO_CREDENTIALS_DIR=str(credentials)),
+            env=cli_env(**contract),
             capture_output=True,
             text=True,
             timeout=120,

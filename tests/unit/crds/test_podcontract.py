@@ -9,13 +9,12 @@ import pytest
 from pydantic import ValidationError
 
 from jobplane.settings import Settings
-from jobplane_crds.envcontract import GitFetchLimits
+from jobplane_crds.envcontract import ContractError, GitFetchLimits
 from jobplane_crds.podcontract import (
     DATA_DATABASE_FILE,
     DATA_DATABASE_MOUNT,
     DATA_DATABASE_UNAVAILABLE,
     PodContract,
-    PodContractError,
 )
 
 URL = "postgresql+psycopg://jobs:pa55-w0rd@db.example:5432/inventory"
@@ -52,7 +51,7 @@ def test_an_unknown_field_has_no_variable() -> None:
 
 
 def test_a_bad_value_is_named_by_its_variable_not_quoted() -> None:
-    with pytest.raises(PodContractError) as caught:
+    with pytest.raises(ContractError) as caught:
         PodContract.read({"JOBPLANE_DATA_DATABASE_SECRET": URL})
     assert caught.value.reason == "InvalidInput"
     assert "JOBPLANE_DATA_DATABASE_SECRET" in str(caught.value)
@@ -72,7 +71,7 @@ def test_the_url_comes_from_its_file_trimmed(tmp_path: Path) -> None:
 
 def test_a_missing_file_names_the_secret_and_its_key(tmp_path: Path) -> None:
     contract = PodContract(data_database_url_file=tmp_path / "url", data_database_secret="data-db/DB_URL")
-    with pytest.raises(PodContractError) as caught:
+    with pytest.raises(ContractError) as caught:
         contract.data_database_url()
     assert caught.value.reason == DATA_DATABASE_UNAVAILABLE
     message = str(caught.value)
@@ -84,7 +83,7 @@ def test_a_missing_file_names_the_secret_and_its_key(tmp_path: Path) -> None:
 def test_an_empty_or_unreadable_file_is_unavailable(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "url"
     path.write_bytes(content)
-    with pytest.raises(PodContractError) as caught:
+    with pytest.raises(ContractError) as caught:
         PodContract(data_database_url_file=path).data_database_url()
     assert caught.value.reason == DATA_DATABASE_UNAVAILABLE
     assert str(path) in str(caught.value)
@@ -150,7 +149,7 @@ def test_built_by_keyword_it_never_takes_the_operators_own_environment(
 
 
 def test_a_repository_url_without_its_commit_names_the_missing_variable() -> None:
-    with pytest.raises(PodContractError) as caught:
+    with pytest.raises(ContractError) as caught:
         PodContract.read(
             {"JOBPLANE_REPO_URL": "https://git.example.com/netops.git", "JOBPLANE_REPO_SLUG": "n"}
         )
@@ -175,13 +174,13 @@ def test_a_repository_url_without_its_commit_names_the_missing_variable() -> Non
     ],
 )
 def test_a_malformed_variable_is_named_with_what_it_must_be(variable: str, value: str, message: str) -> None:
-    with pytest.raises(PodContractError) as caught:
+    with pytest.raises(ContractError) as caught:
         PodContract.read({variable: value})
     assert (caught.value.reason, str(caught.value)) == ("InvalidInput", message)
 
 
 def test_inline_data_that_is_not_json_is_named_by_position_never_quoted() -> None:
-    with pytest.raises(PodContractError) as caught:
+    with pytest.raises(ContractError) as caught:
         PodContract.read({"JOBPLANE_RUN_DATA": '{"password": "' + "hunter2"})
     assert str(caught.value).startswith("JOBPLANE_RUN_DATA is not valid JSON: Unterminated string")
     assert "(line 1, column 14)" in str(caught.value)
@@ -189,7 +188,7 @@ def test_inline_data_that_is_not_json_is_named_by_position_never_quoted() -> Non
 
 
 def test_every_problem_is_named_at_once() -> None:
-    with pytest.raises(PodContractError) as caught:
+    with pytest.raises(ContractError) as caught:
         PodContract.read({"JOBPLANE_RUN_DRYRUN": "perhaps", "JOBPLANE_RUN_SOFT_TIME_LIMIT": "nan"})
     assert str(caught.value) == (
         "JOBPLANE_RUN_SOFT_TIME_LIMIT must be above 0 and finite; JOBPLANE_RUN_DRYRUN must be true or false"
@@ -197,9 +196,7 @@ def test_every_problem_is_named_at_once() -> None:
 
 
 def test_inputs_inline_and_from_a_file_together_are_refused() -> None:
-    with pytest.raises(
-        PodContractError, match="set only one of JOBPLANE_RUN_DATA_FILE and JOBPLANE_RUN_DATA"
-    ):
+    with pytest.raises(ContractError, match="set only one of JOBPLANE_RUN_DATA_FILE and JOBPLANE_RUN_DATA"):
         PodContract.read({"JOBPLANE_RUN_DATA": "{}", "JOBPLANE_RUN_DATA_FILE": "/in/data.json"})
 
 

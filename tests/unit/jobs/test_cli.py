@@ -1,12 +1,15 @@
-"""The CLI names the extra to install when a command's dependency is missing, and nothing else."""
+"""The CLI names the extra to install when a command's dependency is missing, and nothing else; sync-repo
+takes its sync contract from the environment, as its help says."""
 
 from __future__ import annotations
 
+import re
 import tomllib
 
 import pytest
 
-from jobplane.cli import COMMAND_EXTRAS, EXIT_UNAVAILABLE, OPTIONAL_PACKAGES, main
+from jobplane.cli import COMMAND_EXTRAS, EXIT_UNAVAILABLE, OPTIONAL_PACKAGES, SYNC_REPO_VARIABLES, main
+from jobplane_crds.gitcontract import SyncContract
 from tests.conftest import REPO_ROOT
 
 
@@ -50,3 +53,16 @@ def test_a_missing_module_that_no_extra_brings_is_not_hidden(monkeypatch: pytest
     monkeypatch.setattr("jobplane.cli._operator", broken)
     with pytest.raises(ModuleNotFoundError, match=r"jobplane_operator\.gone"):
         main(["operator"])
+
+
+def test_sync_repo_help_names_every_variable_of_the_sync_contract_and_no_other() -> None:
+    # The help is written out (building the parser must not import the contract's model): held to it here.
+    named = set(re.findall(r"JOBPLANE_[A-Z_]+", SYNC_REPO_VARIABLES))
+    assert named == {SyncContract.env_name(field) for field in SyncContract.model_fields}
+
+
+def test_sync_repo_takes_no_per_run_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["sync-repo", "--url", "https://git.example.com/x.git"])
+    assert caught.value.code == 2
+    assert "unrecognized arguments: --url" in capsys.readouterr().err

@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from jobplane_crds.gitcontract import CREDENTIALS_MOUNT, SYNC_REPORT_PREFIX, GitCredentials
+from jobplane_crds.gitcontract import CREDENTIALS_MOUNT, SYNC_REPORT_PREFIX, GitCredentials, SyncContract
 from jobplane_crds.v1alpha1 import JobQueue, JobRepository
 from jobplane_operator.kube import SecretData
 from jobplane_operator.reconcile.jobrepository import (
@@ -232,10 +233,7 @@ def test_the_sync_pod_runs_sync_repo_non_root_in_a_bounded_tmp() -> None:
     (container,) = pod["containers"]
     assert container["name"] == "job"  # so the queue's pod template overlays apply
     assert container["image"] == "localhost/jobplane:dev"
-    url = "https://git.example.com/netops.git"
-    assert container["command"] == [
-        "jobplane", "sync-repo", "--url", url, "--commit", C1, "--slug", "netops",
-    ]  # fmt: skip
+    assert container["command"] == ["jobplane", "sync-repo"]  # what to sync is in its environment
     assert container["securityContext"] == {
         "allowPrivilegeEscalation": False,
         "readOnlyRootFilesystem": True,
@@ -245,8 +243,13 @@ def test_the_sync_pod_runs_sync_repo_non_root_in_a_bounded_tmp() -> None:
     assert pod["automountServiceAccountToken"] is False
     assert pod["volumes"] == [{"name": "tmp", "emptyDir": {"sizeLimit": "1024Mi"}}]
     env = env_of(job)
-    assert env["JOBPLANE_GIT_TIMEOUT"] == "200"  # the fetch ends (and reports) before the deadline
-    assert env["JOBPLANE_GIT_MAX_BYTES"] == str(512 * 1024 * 1024)
+    assert env == {
+        "JOBPLANE_REPO_URL": "https://git.example.com/netops.git",
+        "JOBPLANE_REPO_COMMIT": C1,
+        "JOBPLANE_REPO_SLUG": "netops",
+        "JOBPLANE_GIT_TIMEOUT": "200",  # the fetch ends (and reports) before the deadline
+        "JOBPLANE_GIT_MAX_BYTES": str(512 * 1024 * 1024),
+    }  # and no credentials folder: the repository names no Secret
     assert "ttlSecondsAfterFinished" not in job["spec"]
 
 
@@ -254,7 +257,9 @@ def test_credentials_reach_the_sync_pod_only_as_a_mounted_secret() -> None:
     job = plan(make_repository(credentialsSecretRef="git-creds"))
     pod = pod_of(job)
     container = pod["containers"][0]
-    assert container["command"][-2:] == ["--credentials-dir", CREDENTIALS_MOUNT]
+    assert container["command"] == ["jobplane", "sync-repo"]
+    assert env_of(job)["JOBPLANE_REPO_CREDENTIALS_DIR"] == CREDENTIALS_MOUNT
+    assert "git-creds" not in json.dumps(container["env"])  # the Secret's name is the volume's business
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["git-credentials"]["secret"] == {"secretName": "git-creds", "defaultMode": 0o400}
     mounts = {m["name"]: m for m in container["volumeMounts"]}
@@ -264,6 +269,22 @@ def test_credentials_reach_the_sync_pod_only_as_a_mounted_secret() -> None:
         "readOnly": True,
     }
     assert pod["securityContext"]["fsGroup"] == 10001  # the image's user reads the root-owned files
+
+
+def test_the_sync_pods_environment_is_the_sync_contract_the_pod_reads() -> None:
+    # The operator's side renders, the pod's side (what `jobplane sync-repo` calls) reads: a field renamed,
+    # dropped or rendered differently on either side fails here.
+    job = plan(make_repository(credentialsSecretRef="git-creds"))
+    assert SyncContract.read(env_of(job)) == SyncContract(
+        repo_url="https://git.example.com/netops.git",
+        repo_commit=C1,
+        repo_slug="netops",
+        repo_credentials_dir=Path(CREDENTIALS_MOUNT),
+        git_timeout=200,
+        git_max_bytes=512 * 1024 * 1024,
+    )
+    # Every variable of the contract, and nothing else, is what the pod is given.
+    assert set(env_of(job)) == {SyncContract.env_name(field) for field in SyncContract.model_fields}
 
 
 def test_the_sync_pod_takes_the_queues_placement_image_and_overlay() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from jobplane.settings import Settings
-from jobplane_crds.gitcontract import CREDENTIALS_MOUNT
+from jobplane_crds.gitcontract import CREDENTIALS_MOUNT, GitCheckoutFields, SyncContract
 from jobplane_crds.podcontract import (
     DATA_DATABASE_FILE,
     DATA_DATABASE_MOUNT,
@@ -1477,7 +1477,10 @@ def test_a_repository_sync_never_gets_the_data_database() -> None:
     sync = plan_sync()
     assert DATA_DATABASE_VOLUME not in {v["name"] for v in sync["spec"]["template"]["spec"]["volumes"]}
     env = {e["name"] for e in sync["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert not env & {PodContract.env_name(field) for field in PodContract.model_fields}
+    # Its own contract only: the checkout it shares with a run pod (JOBPLANE_REPO_*), none of the rest.
+    assert env <= {SyncContract.env_name(field) for field in SyncContract.model_fields}
+    run_only = set(PodContract.model_fields) - set(GitCheckoutFields.model_fields)
+    assert not env & {PodContract.env_name(field) for field in run_only}
 
 
 def test_the_operator_mounts_its_configured_secret_without_reading_any() -> None:

@@ -272,7 +272,8 @@ def test_a_new_repository_gets_a_sync_job_for_its_refs_commit() -> None:
     (job_name,) = clients.jobs
     assert job_name == sync_job_name("netops", UID, C1, None, "")
     job = clients.jobs[job_name]
-    assert job["spec"]["template"]["spec"]["containers"][0]["command"][5] == C1
+    env = {e["name"]: e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["JOBPLANE_REPO_COMMIT"] == C1
     status = after["status"]
     assert (status["syncJob"], status["syncingCommit"]) == (job_name, C1)
     assert (status["lastCheckTime"], status["observedGeneration"]) == (ts(), 1)
