@@ -449,7 +449,9 @@ def _register_definitions(registry: kopf.OperatorRegistry, shared: _Shared) -> N
     @kopf.on.update(GROUP, VERSION, "jobdefinitions", field="spec", registry=registry)
     def definition_changed(body: Any, namespace: str | None, **_: Any) -> None:
         obj = dict(body)
-        definition = JobDefinition.model_validate(obj)
+        definition = parsed(JobDefinition, obj)
+        if definition is None:
+            return  # It does not fit the model (parsed warned): decided again once it, or the CRD, changes.
         code = definition.status.code if definition.status else None
         if namespace and definition.spec.class_path and not (code and code.model_fields_set):
             # Applied before discovery: a sync may have made a definition of its class meanwhile.

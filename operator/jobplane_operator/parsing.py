@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any, TypeVar
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
 
 from jobplane_crds.v1alpha1.common import Resource
 
-__all__ = ["parsed"]
+__all__ = ["Listed", "listed", "parsed"]
 
 log = logging.getLogger(__name__)
 
@@ -33,3 +34,25 @@ def parsed(model: type[R], body: Mapping[str, Any]) -> R | None:
             ".".join(str(part) for part in error["loc"]), error["msg"],
         )  # fmt: skip
         return None
+
+
+@dataclass(frozen=True)
+class Listed(Generic[R]):
+    """A listing of one kind read through its model: the objects that fit, and the names of those left out
+    (a planner writes nothing over an object it could not read)."""
+
+    fits: list[R]
+    refused: frozenset[str]
+
+
+def listed(model: type[R], bodies: Iterable[Mapping[str, Any]]) -> Listed[R]:
+    """``bodies`` (an API listing of one namespace) read through ``model``, each as :func:`parsed` does."""
+    fits: list[R] = []
+    refused: set[str] = set()
+    for body in bodies:
+        obj = parsed(model, body)
+        if obj is not None:
+            fits.append(obj)
+        else:
+            refused.add(str(body["metadata"]["name"]))  # a listed object always has a name
+    return Listed(fits, frozenset(refused))

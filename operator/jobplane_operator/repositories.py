@@ -21,7 +21,9 @@ from jobplane_crds.v1alpha1 import (
     JobRepository,
     JobRepositoryStatus,
 )
+from jobplane_crds.v1alpha1.jobdefinition import JobSource
 from jobplane_operator.kube import Clients
+from jobplane_operator.parsing import listed
 from jobplane_operator.reconcile.conditions import rfc3339
 from jobplane_operator.reconcile.jobdefinition import (
     SyncPlan,
@@ -432,9 +434,9 @@ def _validate(plan: SyncPlan) -> None:
             raise InvalidPlan(f"JobDefinition {name}: {exc.errors()[0]['msg']}") from None
 
 
-def _write(clients: Clients, namespace: str, plan: SyncPlan, existing: Iterable[Mapping[str, Any]]) -> bool:
+def _write(clients: Clients, namespace: str, plan: SyncPlan, existing: Iterable[JobDefinition]) -> bool:
     """Write a plan; False when a definition changed since it was listed (the plan is then stale)."""
-    versions = {obj["metadata"]["name"]: obj["metadata"].get("resourceVersion") for obj in existing}
+    versions = {obj.metadata.name: obj.metadata.resource_version for obj in existing}
     for name, body in plan.create.items():
         clients.create_job_definition(namespace, name, body["spec"])
     for name, status in plan.status.items():
@@ -461,7 +463,7 @@ def _apply(
     only once every definition says so.
     """
     report = _checked_jobs(report)
-    source = {"type": "repository", "repository": repository, "commit": report.commit}
+    source = JobSource(type="repository", repository=repository, commit=report.commit)
     failure: Exception | None = None
     # Our own retry, not kopf's: this runs inside a pass over a repository (an event handler's or the poll
     # loop's, which kopf does not retry), and it must finish before the status names the new commit.
@@ -469,10 +471,17 @@ def _apply(
         if attempt:
             sleep(min(2.0, APPLY_BACKOFF * 2 ** (attempt - 1)))
         try:
-            existing = clients.list_job_definitions(namespace)
-            plan = plan_sync(existing, report.jobs, failed_modules=report.errors, source=source, now=now)
+            existing = listed(JobDefinition, clients.list_job_definitions(namespace))
+            plan = plan_sync(
+                existing.fits,
+                report.jobs,
+                failed_modules=report.errors,
+                source=source,
+                now=now,
+                refused=existing.refused,
+            )
             _validate(plan)
-            if not _write(clients, namespace, plan, existing):
+            if not _write(clients, namespace, plan, existing.fits):
                 continue
         except InvalidPlan:
             raise
@@ -505,11 +514,11 @@ def adopt_definitions(clients: Clients, namespace: str, now: datetime | None = N
     """
     now = now or datetime.now(UTC)
     deleted = []
-    existing = {obj["metadata"]["name"]: obj for obj in clients.list_job_definitions(namespace)}
+    existing = {obj.metadata.name: obj for obj in _definitions(clients, namespace)}
     for adoption in plan_adoptions(existing.values(), now=now):
-        claimant = existing[adoption.claimant]["metadata"]
+        claimant = existing[adoption.claimant].metadata
         if not clients.patch_definition_status(
-            namespace, adoption.claimant, adoption.status, claimant.get("resourceVersion")
+            namespace, adoption.claimant, adoption.status, claimant.resource_version
         ):
             continue  # it changed meanwhile: its next event decides again
         if clients.delete_job_definition(namespace, adoption.duplicate, adoption.duplicate_resource_version):
@@ -523,6 +532,11 @@ def adopt_definitions(clients: Clients, namespace: str, now: datetime | None = N
     return deleted
 
 
+def _definitions(clients: Clients, namespace: str) -> list[JobDefinition]:
+    """The namespace's definitions that fit the model; one that does not is left out (and written nothing)."""
+    return listed(JobDefinition, clients.list_job_definitions(namespace)).fits
+
+
 def _adopt_quietly(clients: Clients, namespace: str, now: datetime) -> None:
     try:
         adopt_definitions(clients, namespace, now)
@@ -533,14 +547,14 @@ def _adopt_quietly(clients: Clients, namespace: str, now: datetime) -> None:
 def forget_repository(clients: Clients, namespace: str, name: str, now: datetime | None = None) -> int:
     """Mark the definitions of a deleted JobRepository not installed (never deleted); how many."""
     now = now or datetime.now(UTC)
-    existing = {obj["metadata"]["name"]: obj for obj in clients.list_job_definitions(namespace)}
+    existing = {obj.metadata.name: obj for obj in _definitions(clients, namespace)}
     planned = plan_forget(existing.values(), name, now=now)
     for definition, status in planned.items():
-        version = existing[definition]["metadata"].get("resourceVersion")
+        version = existing[definition].metadata.resource_version
         if not clients.patch_definition_status(namespace, definition, status, version):
             # Changed meanwhile (an admin's edit): write it on what it is now. Here, not through kopf's
             # retry: this runs on a repository's DELETED event and at start-up, which kopf does not retry.
-            fresh = plan_forget(clients.list_job_definitions(namespace), name, now=now).get(definition)
+            fresh = plan_forget(_definitions(clients, namespace), name, now=now).get(definition)
             if fresh is not None:
                 clients.patch_definition_status(namespace, definition, fresh, None)
     if planned:
@@ -560,7 +574,7 @@ def forget_missing_repositories(clients: Clients, namespaces: list[str], now: da
         for obj in clients.list_all_job_repositories(namespaces)
     }
     missing = set()
-    for definition in map(JobDefinition.model_validate, clients.list_all_job_definitions(namespaces)):
+    for definition in listed(JobDefinition, clients.list_all_job_definitions(namespaces)).fits:
         status = definition.status
         source = status.source if status is not None else None
         if status is None or source is None or source.type != "repository" or not status.installed:

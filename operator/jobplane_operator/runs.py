@@ -9,10 +9,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from jobplane.settings import Settings
-from jobplane_crds.v1alpha1 import JobDefinition, JobQueue, JobRepository, JobRun, JobRunPhase
-from jobplane_crds.v1alpha1.jobdefinition import JobMetadata, effective_of
+from jobplane_crds.v1alpha1 import (
+    JobDefinition,
+    JobDefinitionStatus,
+    JobQueue,
+    JobRepository,
+    JobRun,
+    JobRunPhase,
+)
+from jobplane_crds.v1alpha1.jobdefinition import JobMetadata
 from jobplane_operator.kube import Clients
 from jobplane_operator.metrics import METRICS
+from jobplane_operator.parsing import listed, parsed
 from jobplane_operator.reconcile.conditions import condition, rfc3339
 from jobplane_operator.reconcile.jobdefinition import plan_name_conflicts
 from jobplane_operator.reconcile.jobrepository import CREDENTIALS_NOT_SCOPED, credentials_scope_problem
@@ -714,21 +722,29 @@ def refresh_definition(clients: Clients, obj: dict[str, Any], now: datetime | No
 
     False when the definition changed since ``obj`` was read, so nothing was written: decide again on a
     fresh read (its kopf handler raises TemporaryError, and kopf calls it again)."""
-    definition = JobDefinition.model_validate(obj)
-    if not (definition.status and definition.status.code and definition.status.code.model_fields_set):
+    definition = parsed(JobDefinition, obj)
+    if definition is None:
+        return True  # It does not fit the model (warned about): nothing is written over what cannot be read.
+    status = definition.status
+    if not (status and status.code and status.code.model_fields_set):
         return True  # Not discovered yet: sync-jobs fills the status when the class appears.
     meta = definition.metadata
     namespace, name = meta.namespace or "", meta.name or ""
-    # Written and compared in the stored form: the status as stored, effective_of's output as written.
-    stored = dict(obj.get("status") or {})
-    wanted = {"effective": effective_of(obj), "observedGeneration": meta.generation or 1}
+    # Written and compared in the stored form: the status as stored, the model's effective() as written.
+    stored = status.model_dump(by_alias=True, exclude_unset=True, mode="json")
+    wanted = {
+        "effective": definition.effective().model_dump(by_alias=True),
+        "observedGeneration": meta.generation or 1,
+    }
     changed = any(stored.get(key) != value for key, value in wanted.items())
     if changed and not clients.patch_definition_status(namespace, name, wanted, meta.resource_version):
         return False
-    edited = {**obj, "status": {**stored, **wanted}}
+    edited = JobDefinition(
+        metadata=meta, spec=definition.spec, status=JobDefinitionStatus.model_validate({**stored, **wanted})
+    )
     definitions = [
-        edited if item["metadata"]["name"] == name else item
-        for item in clients.list_job_definitions(namespace)
+        edited if item.metadata.name == name else item
+        for item in listed(JobDefinition, clients.list_job_definitions(namespace)).fits
     ]
     for other, conflicts in plan_name_conflicts(definitions, now=now or datetime.now(UTC)).items():
         # Without a resource version: the conditions are recomputed from all names on every such edit.

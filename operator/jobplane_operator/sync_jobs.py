@@ -9,14 +9,17 @@ from typing import Any
 
 from jobplane.discovery import describe_job, discover_jobs
 from jobplane.settings import Settings
+from jobplane_crds.v1alpha1 import JobDefinition
+from jobplane_crds.v1alpha1.jobdefinition import JobSource
 from jobplane_operator import kube
+from jobplane_operator.parsing import listed
 from jobplane_operator.reconcile.jobdefinition import plan_sync
 
 __all__ = ["SyncReport", "sync_jobs"]
 
 log = logging.getLogger(__name__)
 
-IMAGE_SOURCE = {"type": "image"}
+IMAGE_SOURCE = JobSource(type="image")
 
 
 @dataclass
@@ -34,13 +37,14 @@ def sync_jobs(settings: Settings, namespace: str, api: Any | None = None) -> Syn
     """Discover the image's jobs and bring the namespace's JobDefinitions in line, writing only status."""
     discovery = discover_jobs(settings)
     api = api or kube.custom_objects_api()
-    existing = kube.list_job_definitions(api, namespace)
+    existing = listed(JobDefinition, kube.list_job_definitions(api, namespace))
     plan = plan_sync(
-        existing,
+        existing.fits,
         [describe_job(cls) for cls in discovery.jobs.values()],
         failed_modules=discovery.errors.keys(),
         source=IMAGE_SOURCE,
         now=datetime.now(UTC),
+        refused=existing.refused,
     )
     report = SyncReport(import_errors=dict(discovery.errors))
     for name, body in plan.create.items():

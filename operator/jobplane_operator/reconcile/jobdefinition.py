@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from jobplane_crds.v1alpha1.jobdefinition import effective_metadata
+from jobplane_crds.v1alpha1 import JobDefinition, JobDefinitionSpec, JobDefinitionStatus
+from jobplane_crds.v1alpha1.common import ObjectMeta
+from jobplane_crds.v1alpha1.jobdefinition import JobMetadata, JobSource
 from jobplane_operator.reconcile.conditions import condition
 
 __all__ = [
@@ -59,88 +61,120 @@ class SyncPlan:
         return not self.create and not self.status
 
 
-def _class_path_of(obj: Mapping[str, Any]) -> str | None:
-    found = (obj.get("status") or {}).get("classPath") or (obj.get("spec") or {}).get("classPath")
-    return str(found) if found else None
+def _name(obj: JobDefinition) -> str:
+    return obj.metadata.name or ""
 
 
-def _source_key(source: Mapping[str, Any] | None) -> tuple[str, str] | None:
-    if not source or not source.get("type"):
+def _generation(obj: JobDefinition) -> int:
+    return obj.metadata.generation or 1
+
+
+def _stored(status: JobDefinitionStatus | None) -> dict[str, Any]:
+    """A status in its stored form (the fields it has, as JSON): what a status written over it starts from."""
+    return status.model_dump(by_alias=True, exclude_unset=True, mode="json") if status is not None else {}
+
+
+def _effective(spec: JobDefinitionSpec, code: JobMetadata | None) -> dict[str, Any]:
+    """status.effective as written: ``spec``'s overrides over ``code`` (JobDefinition.effective), every field
+    named."""
+    definition = JobDefinition(spec=spec, status=JobDefinitionStatus(code=code))
+    return definition.effective().model_dump(by_alias=True)
+
+
+def _source_key(source: JobSource | None) -> tuple[str, str] | None:
+    if source is None:
         return None
-    kind = str(source["type"])
-    return kind, str(source.get("repository") or "") if kind == "repository" else ""
+    return source.type, source.repository or "" if source.type == "repository" else ""
 
 
-def same_source(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool:
+def same_source(a: JobSource | None, b: JobSource | None) -> bool:
     """Whether two JobDefinition sources are the same provider: the image, or one named JobRepository
     (the commit does not matter)."""
     return _source_key(a) is not None and _source_key(a) == _source_key(b)
 
 
-def _describe_source(source: Mapping[str, Any]) -> str:
-    if source.get("type") == "repository":
-        return f"JobRepository {source.get('repository')!r}"
-    return f"the {source.get('type')}"
+def _describe_source(source: JobSource) -> str:
+    if source.type == "repository":
+        return f"JobRepository {source.repository!r}"
+    return f"the {source.type}"
 
 
-def _uninstalled(obj: Mapping[str, Any], reason: str, message: str, now: datetime) -> dict[str, Any]:
-    generation = int(obj["metadata"].get("generation", 1))
+def _uninstalled(obj: JobDefinition, reason: str, message: str, now: datetime) -> dict[str, Any]:
+    generation, stored = _generation(obj), _stored(obj.status)
     return {
-        **dict(obj.get("status") or {}),
+        **stored,
         "installed": False,
         "observedGeneration": generation,
         "conditions": [
-            condition(obj.get("status"), INSTALLED, "False", reason, message, generation=generation, now=now)
+            condition(stored, INSTALLED, "False", reason, message, generation=generation, now=now)
         ],
     }
 
 
+def _with_status(obj: JobDefinition, status: JobDefinitionStatus) -> JobDefinition:
+    # A new object rather than model_copy: a copy would keep the original's cached effective().
+    return JobDefinition(metadata=obj.metadata, spec=obj.spec, status=status)
+
+
 def plan_sync(
-    existing: Iterable[Mapping[str, Any]],
+    existing: Iterable[JobDefinition],
     discovered: Iterable[Mapping[str, Any]],
     *,
     failed_modules: Iterable[str],
-    source: Mapping[str, Any],
+    source: JobSource,
     now: datetime,
+    refused: Collection[str] = (),
 ) -> SyncPlan:
     """Plan the writes that bring JobDefinitions in line with one discovery.
 
-    ``discovered`` holds ``jobplane.discovery.describe_job`` dicts; ``existing`` the namespace's JobDefinition
-    objects: those of this ``source`` (the image, or one JobRepository: type and repository name), any applied
-    by hand or GitOps before their class was found (matched by ``spec.classPath`` or by name), and those of
-    other sources, which are left alone: a class path another installed source provides is a conflict.
+    ``discovered`` holds ``jobplane.discovery.describe_job`` dicts; ``existing`` the namespace's
+    JobDefinitions: those of this ``source`` (the image, or one JobRepository: type and repository name), any
+    applied by hand or GitOps before their class was found (matched by ``spec.classPath`` or by name), and
+    those of other sources, which are left alone: a class path another installed source provides is a
+    conflict.
+
+    ``refused`` names the namespace's definitions that do not fit the model (an installed CRD older than the
+    operator; ``parsing.parsed`` left them out): nothing is written over them, and a class whose definition
+    would have one of their names is reported among the conflicts and left as it is.
     """
     plan = SyncPlan()
-    by_path: dict[str, Mapping[str, Any]] = {}
-    by_name: dict[str, Mapping[str, Any]] = {}
+    by_path: dict[str, JobDefinition] = {}
+    by_name: dict[str, JobDefinition] = {}
     for item in existing:
-        by_name[item["metadata"]["name"]] = item
-        known_path = _class_path_of(item)
-        if known_path:
-            by_path[known_path] = item
+        by_name[_name(item)] = item
+        if item.class_path:
+            by_path[item.class_path] = item
     failed = tuple(failed_modules)
     seen: set[str] = set()
+    planned: dict[str, JobDefinitionStatus] = {}
     for description in discovered:
         class_path = description["classPath"]
         current = by_path.get(class_path) or by_name.get(definition_name(class_path))
-        current_status = (current or {}).get("status") or {}
-        theirs = current_status.get("source")
-        if theirs and not same_source(theirs, source) and current_status.get("installed"):
+        if current is None and definition_name(class_path) in refused:
+            plan.conflicts[class_path] = (
+                f"JobDefinition {definition_name(class_path)} of {class_path} does not fit this operator's "
+                "model (is its CRD older?): left as it is"
+            )
+            continue
+        current_status = current.status if current is not None else None
+        theirs = current_status.source if current_status is not None else None
+        if theirs and not same_source(theirs, source) and current_status and current_status.installed:
             plan.conflicts[class_path] = f"{class_path} is already provided by {_describe_source(theirs)}"
             continue
-        name = current["metadata"]["name"] if current else definition_name(class_path)
+        name = _name(current) if current is not None else definition_name(class_path)
         seen.add(name)
-        generation = int(current["metadata"].get("generation", 1)) if current else 1
-        overrides = (current or {}).get("spec", {}).get("overrides")
+        generation = _generation(current) if current is not None else 1
+        stored = _stored(current_status)
+        spec = current.spec if current is not None else JobDefinitionSpec()
         status = {
             **description,
-            "source": dict(source),
+            "source": source.model_dump(by_alias=True, exclude_unset=True),
             "installed": True,
-            "effective": effective_metadata(description["code"], overrides),
+            "effective": _effective(spec, JobMetadata.model_validate(description["code"])),
             "observedGeneration": generation,
             "conditions": [
                 condition(
-                    (current or {}).get("status"),
+                    stored,
                     INSTALLED,
                     "True",
                     "Discovered",
@@ -149,43 +183,45 @@ def plan_sync(
                     now=now,
                 ),
                 # Decided below, over every definition's name: kept as it was until then.
-                *(c for c in current_status.get("conditions") or [] if c.get("type") == NAME_UNIQUE),
+                *(c for c in stored.get("conditions", []) if c["type"] == NAME_UNIQUE),
             ],
         }
+        planned[name] = JobDefinitionStatus.model_validate(status)
         if current is None:
             plan.create[name] = {"spec": {"enabled": False}}
-        if current is None or current.get("status") != status:
+        # Compared as stored and as written, not as models (which take a left-out field for a null): the
+        # statuses a sync writes stay what they were.
+        if current is None or stored != status:
             plan.status[name] = status
     for name, obj in by_name.items():
-        if name in seen or not same_source((obj.get("status") or {}).get("source"), source):
+        if name in seen or obj.status is None or not same_source(obj.status.source, source):
             continue
-        module = str((obj.get("status") or {}).get("moduleName") or "")
+        module = obj.status.module_name or ""
         if any(module == m or module.startswith(m + ".") for m in failed):
             continue  # Its module failed to import this time: keep what the last good import said.
         status = _uninstalled(obj, "ClassNotFound", "The class is no longer in the job code", now)
-        if obj.get("status") != status:
+        if _stored(obj.status) != status:
+            planned[name] = JobDefinitionStatus.model_validate(status)
             plan.status[name] = status
     # Names are compared once this plan is written: over every source's definitions, not only this one's.
-    after = [{**obj, "status": plan.status.get(name, obj.get("status"))} for name, obj in by_name.items()] + [
-        {"metadata": {"name": name, "generation": 1}, "status": plan.status[name]} for name in plan.create
+    after = [
+        _with_status(obj, planned[name]) if name in plan.status else obj for name, obj in by_name.items()
+    ] + [
+        JobDefinition(metadata=ObjectMeta(name=name, generation=1), status=planned[name])
+        for name in plan.create
     ]
     plan.status.update(plan_name_conflicts(after, now=now))
     return plan
 
 
-def display_name(obj: Mapping[str, Any]) -> str:
+def display_name(obj: JobDefinition) -> str:
     """The job's name as the API shows it: the effective name, else the class name, else the object name."""
-    status = obj.get("status") or {}
-    effective = status.get("effective") or effective_metadata(
-        status.get("code") or {}, (obj.get("spec") or {}).get("overrides")
-    )
-    class_path = _class_path_of(obj) or ""
-    return str(effective.get("name") or class_path.rpartition(".")[2] or obj["metadata"]["name"])
+    stored = obj.status.effective if obj.status is not None else None
+    effective = stored if stored is not None and stored.model_fields_set else obj.effective()
+    return str(effective.name or (obj.class_path or "").rpartition(".")[2] or _name(obj))
 
 
-def plan_name_conflicts(
-    definitions: Iterable[Mapping[str, Any]], *, now: datetime
-) -> dict[str, dict[str, Any]]:
+def plan_name_conflicts(definitions: Iterable[JobDefinition], *, now: datetime) -> dict[str, dict[str, Any]]:
     """Statuses (name → status) that mark installed definitions sharing a job name, and unmark the others.
 
     As in Nautobot, a job's name is unique among all jobs, whatever their grouping or source: the API
@@ -195,32 +231,27 @@ def plan_name_conflicts(
     definition by object name or class path are not refused: a job added later (say, by a new repository)
     must not stop a job that was already running, which Nautobot avoids by renaming the newcomer.
     """
-    installed = [obj for obj in definitions if (obj.get("status") or {}).get("installed")]
-    by_display: dict[str, list[Mapping[str, Any]]] = {}
-    for obj in installed:
-        by_display.setdefault(display_name(obj), []).append(obj)
+    definitions = list(definitions)
+    by_display: dict[str, list[JobDefinition]] = {}
+    for obj in definitions:
+        if obj.status is not None and obj.status.installed:
+            by_display.setdefault(display_name(obj), []).append(obj)
     planned: dict[str, dict[str, Any]] = {}
     for obj in definitions:
-        status = dict(obj.get("status") or {})
+        status = _stored(obj.status)
         if not status:
             continue
-        generation = int(obj["metadata"].get("generation", 1))
-        kept = [c for c in status.get("conditions") or [] if c.get("type") != NAME_UNIQUE]
+        generation = _generation(obj)
+        kept = [c for c in status.get("conditions", []) if c["type"] != NAME_UNIQUE]
         clashing = (
-            [
-                other
-                for other in by_display.get(display_name(obj), [])
-                if other["metadata"]["name"] != obj["metadata"]["name"]
-            ]
-            if status.get("installed")
+            [other for other in by_display.get(display_name(obj), []) if _name(other) != _name(obj)]
+            if obj.status is not None and obj.status.installed
             else []
         )
         if clashing:
-            others = ", ".join(
-                sorted(f"{_class_path_of(o)} (JobDefinition {o['metadata']['name']})" for o in clashing)
-            )
+            others = ", ".join(sorted(f"{o.class_path} (JobDefinition {_name(o)})" for o in clashing))
             message = (
-                f"Job name {display_name(obj)!r} of {_class_path_of(obj)} is also the name of {others}; "
+                f"Job name {display_name(obj)!r} of {obj.class_path} is also the name of {others}; "
                 "job names must be unique: override the name (spec.overrides.name) of all but one"
             )
             kept.append(
@@ -228,27 +259,26 @@ def plan_name_conflicts(
                     status, NAME_UNIQUE, "False", NAME_CONFLICT, message, generation=generation, now=now
                 )
             )
-        if kept != (status.get("conditions") or []):
-            planned[obj["metadata"]["name"]] = {**status, "conditions": kept}
+        if kept != status.get("conditions", []):
+            planned[_name(obj)] = {**status, "conditions": kept}
     return planned
 
 
 def plan_forget(
-    existing: Iterable[Mapping[str, Any]], repository: str, *, now: datetime
+    existing: Iterable[JobDefinition], repository: str, *, now: datetime
 ) -> dict[str, dict[str, Any]]:
     """Statuses (name → status) that mark the definitions of a deleted JobRepository not installed.
 
     They are kept, with their admin settings and what the code last said, so that a repository created
     again under the same name takes them back.
     """
-    source = {"type": "repository", "repository": repository}
+    source = JobSource(type="repository", repository=repository)
     message = f"JobRepository {repository!r} was deleted"
     planned = {}
     for obj in existing:
-        status = obj.get("status") or {}
-        if not same_source(status.get("source"), source) or status.get("installed") is False:
+        if obj.status is None or not same_source(obj.status.source, source) or obj.status.installed is False:
             continue
-        planned[obj["metadata"]["name"]] = _uninstalled(obj, "RepositoryDeleted", message, now)
+        planned[_name(obj)] = _uninstalled(obj, "RepositoryDeleted", message, now)
     return planned
 
 
@@ -263,20 +293,19 @@ class Adoption:
     duplicate_resource_version: str | None = None
 
 
-def _pristine(obj: Mapping[str, Any]) -> bool:
+def _pristine(obj: JobDefinition) -> bool:
     # Made by a sync and never touched by an admin: disabled, no overrides, spec never edited.
-    meta, spec = obj["metadata"], obj.get("spec") or {}
-    labels = meta.get("labels") or {}
+    labels = obj.metadata.labels or {}
     return (
         labels.get(MANAGED_BY[0]) == MANAGED_BY[1]
-        and int(meta.get("generation", 1)) == 1
-        and not spec.get("enabled")
-        and not spec.get("classPath")
-        and not any(value is not None for value in (spec.get("overrides") or {}).values())
+        and _generation(obj) == 1
+        and not obj.spec.enabled
+        and not obj.spec.class_path
+        and not any(value is not None for value in obj.spec.overrides.model_dump().values())
     )
 
 
-def plan_adoptions(existing: Iterable[Mapping[str, Any]], *, now: datetime) -> list[Adoption]:
+def plan_adoptions(existing: Iterable[JobDefinition], *, now: datetime) -> list[Adoption]:
     """Merge each definition applied before discovery with the one a sync made for its class meanwhile.
 
     Manifests may arrive in any order: when a sync ran before the definition naming its class was applied,
@@ -284,32 +313,31 @@ def plan_adoptions(existing: Iterable[Mapping[str, Any]], *, now: datetime) -> l
     while nobody has touched it (otherwise both stay, and the sync keeps updating the first one it finds).
     """
     items = list(existing)
-    waiting: dict[str, Mapping[str, Any]] = {}
+    waiting: dict[str, JobDefinition] = {}
     for obj in items:
-        spec_path = (obj.get("spec") or {}).get("classPath")
-        if spec_path and not (obj.get("status") or {}).get("classPath"):
-            waiting.setdefault(str(spec_path), obj)
+        if obj.spec.class_path and not (obj.status is not None and obj.status.class_path):
+            waiting.setdefault(obj.spec.class_path, obj)
     adoptions = []
     for obj in items:
-        status = obj.get("status") or {}
-        claimant = waiting.get(str(status.get("classPath") or ""))
+        status = obj.status
+        if status is None or not status.class_path:
+            continue
+        claimant = waiting.get(status.class_path)
         if claimant is None or claimant is obj or not _pristine(obj):
             continue
-        generation = int(claimant["metadata"].get("generation", 1))
-        old_installed = next((c for c in status.get("conditions") or [] if c.get("type") == INSTALLED), None)
+        generation = _generation(claimant)
+        old_installed = next((c for c in status.conditions if c.type == INSTALLED), None)
         adopted = {
-            **status,
-            "effective": effective_metadata(
-                status.get("code") or {}, (claimant.get("spec") or {}).get("overrides")
-            ),
+            **_stored(status),
+            "effective": _effective(claimant.spec, status.code),
             "observedGeneration": generation,
             "conditions": [
                 condition(
-                    claimant.get("status"),
+                    _stored(claimant.status),
                     INSTALLED,
-                    str(old_installed["status"]) if old_installed else "True",
-                    str(old_installed["reason"]) if old_installed else "Discovered",
-                    str(old_installed.get("message") or "") if old_installed else "",
+                    old_installed.status if old_installed else "True",
+                    old_installed.reason if old_installed else "Discovered",
+                    old_installed.message if old_installed else "",
                     generation=generation,
                     now=now,
                 )
@@ -317,11 +345,11 @@ def plan_adoptions(existing: Iterable[Mapping[str, Any]], *, now: datetime) -> l
         }
         adoptions.append(
             Adoption(
-                claimant=claimant["metadata"]["name"],
+                claimant=_name(claimant),
                 status=adopted,
-                duplicate=obj["metadata"]["name"],
-                duplicate_resource_version=obj["metadata"].get("resourceVersion"),
+                duplicate=_name(obj),
+                duplicate_resource_version=obj.metadata.resource_version,
             )
         )
-        del waiting[str(status["classPath"])]
+        del waiting[status.class_path]
     return adoptions

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from jobplane_crds.v1alpha1 import JobQueue
-from jobplane_operator.parsing import parsed
+from jobplane_operator.parsing import listed, parsed
 
 
 def _queue(**spec: object) -> dict[str, object]:
@@ -36,3 +36,10 @@ def test_an_object_that_does_not_fit_is_left_out_with_its_name_and_field(
     assert "name=jobs/gpu" in message
     assert "field=spec.nodeSelector" in message
     assert "pool=gpu" not in message  # the value itself is not logged
+
+
+def test_a_listing_keeps_what_fits_and_names_what_was_left_out() -> None:
+    other = {**_queue(), "metadata": {"name": "cpu", "namespace": "jobs"}}
+    listing = listed(JobQueue, [_queue(nodeSelector="pool=gpu"), other])
+    assert [queue.metadata.name for queue in listing.fits] == ["cpu"]
+    assert listing.refused == {"gpu"}

@@ -7,14 +7,43 @@ import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from jobplane_operator.reconcile.jobdefinition import (
-    definition_name,
-    plan_adoptions,
-    plan_forget,
-    plan_name_conflicts,
-    plan_sync,
-    same_source,
-)
+from jobplane_crds.v1alpha1 import JobDefinition
+from jobplane_crds.v1alpha1.jobdefinition import JobSource
+from jobplane_operator.reconcile import jobdefinition
+from jobplane_operator.reconcile.jobdefinition import definition_name
+
+# The planner reads definitions through their model; these tests keep them as the apiserver stores them.
+
+
+def models(objects: list[dict[str, Any]]) -> list[JobDefinition]:
+    return [JobDefinition.model_validate(obj) for obj in objects]
+
+
+def source_of(source: dict[str, Any] | None) -> JobSource | None:
+    return JobSource.model_validate(source) if source is not None else None
+
+
+def plan_sync(existing: list[dict[str, Any]], discovered: list[dict[str, Any]], **kwargs: Any) -> Any:
+    return jobdefinition.plan_sync(
+        models(existing), discovered, **{**kwargs, "source": source_of(kwargs["source"])}
+    )
+
+
+def plan_forget(objects: list[dict[str, Any]], repository: str, *, now: datetime) -> dict[str, Any]:
+    return jobdefinition.plan_forget(models(objects), repository, now=now)
+
+
+def plan_adoptions(objects: list[dict[str, Any]], *, now: datetime) -> list[jobdefinition.Adoption]:
+    return jobdefinition.plan_adoptions(models(objects), now=now)
+
+
+def plan_name_conflicts(objects: list[dict[str, Any]], *, now: datetime) -> dict[str, Any]:
+    return jobdefinition.plan_name_conflicts(models(objects), now=now)
+
+
+def same_source(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
+    return jobdefinition.same_source(source_of(a), source_of(b))
+
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 IMAGE = {"type": "image"}
@@ -50,8 +79,8 @@ def apply_plan(
     """Plan, then return the plan and the objects as the apiserver would hold them afterwards."""
     plan = plan_sync(existing, discovered, failed_modules=failed, source=IMAGE, now=now)
     objects = {o["metadata"]["name"]: copy.deepcopy(o) for o in existing}
-    for name, spec in plan.create.items():
-        objects[name] = stored(name, spec)
+    for name, body in plan.create.items():
+        objects[name] = stored(name, body["spec"])
     for name, status in plan.status.items():
         objects[name]["status"] = copy.deepcopy(status)
     return plan, list(objects.values())
@@ -74,6 +103,46 @@ def test_new_jobs_are_created_disabled_with_code_metadata_in_status() -> None:
     assert status["source"] == IMAGE
     assert status["effective"]["timeLimit"] == 30.0
     assert status["conditions"][0]["reason"] == "Discovered"
+
+
+def test_the_written_status_names_every_effective_field_as_the_stored_form_always_has() -> None:
+    # Read through the model, written as before: the discovery as found, every overridable field in
+    # effective (an override left out follows the code), the source as given.
+    spec = {"classPath": "hello.Hello", "overrides": {"timeLimit": 5.0, "hidden": None}}
+    existing = [stored("hello", spec, generation=3)]
+    plan = plan_sync(existing, [describe("hello.Hello")], failed_modules=(), source=IMAGE, now=NOW)
+    assert list(plan.status["hello"]) == [
+        *describe("hello.Hello"),
+        "source",
+        "installed",
+        "effective",
+        "observedGeneration",
+        "conditions",
+    ]
+    assert plan.status["hello"]["source"] == {"type": "image"}
+    assert plan.status["hello"]["effective"] == {
+        "name": "Hello",
+        "grouping": "hello",
+        "description": None,
+        "approvalRequired": None,
+        "dryrunDefault": None,
+        "hasSensitiveVariables": None,
+        "hidden": None,
+        "isSingleton": None,
+        "softTimeLimit": None,
+        "timeLimit": 5.0,
+        "taskQueues": None,
+    }
+    assert plan.status["hello"]["conditions"] == [
+        {
+            "type": "Installed",
+            "status": "True",
+            "reason": "Discovered",
+            "message": "The class was found in the job code",
+            "observedGeneration": 3,
+            "lastTransitionTime": "2026-11-25T12:00:00Z",
+        }
+    ]
 
 
 def test_a_second_sync_plans_nothing_even_later() -> None:

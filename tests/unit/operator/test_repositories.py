@@ -636,6 +636,47 @@ def test_a_definition_applied_after_the_sync_replaces_the_syncs_own() -> None:
     assert adopt_definitions(clients, "ops", NOW) == []  # type: ignore[arg-type]
 
 
+def test_definitions_the_model_refuses_are_left_out_and_written_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The upgrade window: stored under an older CRD, these no longer fit the model (a field it dropped).
+    clients = FakeClients()
+    hello = definition_name("netops.jobs.hello.Hello")
+    clients.definitions[hello] = {
+        "metadata": {"name": hello, "generation": 1, "resourceVersion": "500"},
+        "spec": {"enabled": True, "overrides": {"retiredField": "x"}},
+    }
+    clients.definitions["old-other"] = {
+        "metadata": {"name": "old-other", "generation": 1, "resourceVersion": "501"},
+        "spec": {"classPath": "netops.jobs.gone.Gone"},
+        "status": {
+            "classPath": "netops.jobs.gone.Gone",
+            "source": {"type": "repository", "repository": "netops", "commit": C1},
+            "installed": True,
+            "retiredField": "x",
+        },
+    }
+    refused = copy.deepcopy(clients.definitions)
+    repo = started(clients)
+    jobs = [describe("netops.jobs.hello.Hello"), describe("netops.jobs.other.Other")]
+    clients.finish(repo["status"]["syncJob"], succeeded=True, log=report(C1, jobs))
+    with caplog.at_level("WARNING"):
+        after = reconcile(clients, repo, now=NOW + timedelta(seconds=5))
+    # The readable job is installed; the refused ones are as they were, and the class whose definition is
+    # one of them is named among the repository's errors rather than written over.
+    assert clients.installed()["netops.jobs.other.Other"] == (True, C1)
+    assert {name: clients.definitions[name] for name in refused} == refused
+    assert after["status"]["commit"] == C1
+    assert "does not fit" in after["status"]["importErrors"]["netops.jobs.hello"]
+    assert f"JobDefinition left out: it does not fit the model name=None/{hello}" in caplog.text
+    # Nor do the other planners write over them, or fail on them.
+    forget_repository(clients, "ops", "netops", NOW)  # type: ignore[arg-type]
+    forget_missing_repositories(clients, ["ops"], NOW)  # type: ignore[arg-type]
+    assert adopt_definitions(clients, "ops", NOW) == []  # type: ignore[arg-type]
+    assert {name: clients.definitions[name] for name in refused} == refused
+    assert clients.installed()["netops.jobs.other.Other"] == (False, C1)
+
+
 def test_a_sync_job_the_api_refuses_is_a_condition_tried_again_later() -> None:
     clients = FakeClients()
     clients.refuse_jobs = 'Job.batch "x" is invalid: spec.template.spec.volumes[1].name: Duplicate value'

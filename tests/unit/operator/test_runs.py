@@ -291,6 +291,7 @@ class DefinitionStore:
 
 
 def test_an_override_of_a_name_clears_the_name_conflict_of_both_definitions() -> None:
+    from jobplane_crds.v1alpha1.jobdefinition import JobSource
     from jobplane_operator.reconcile.jobdefinition import plan_sync
     from jobplane_operator.runs import refresh_definition
 
@@ -299,7 +300,7 @@ def test_an_override_of_a_name_clears_the_name_conflict_of_both_definitions() ->
         {"classPath": f"{m}.Sync", "moduleName": m, "jobClassName": "Sync", "code": {"name": "Sync"}}
         for m in ("a", "b")
     ]
-    plan = plan_sync([], found, failed_modules=(), source={"type": "image"}, now=now)
+    plan = plan_sync([], found, failed_modules=(), source=JobSource(type="image"), now=now)
     store = DefinitionStore(
         *(
             {"metadata": {"name": n, "namespace": "ops", "generation": 1}, "spec": {}, "status": s}
@@ -319,3 +320,41 @@ def test_an_override_of_a_name_clears_the_name_conflict_of_both_definitions() ->
         ["Installed"],
     ]
     assert first["status"]["effective"]["name"] == "Sync A"
+
+
+def test_a_definition_the_model_refuses_is_written_nothing_and_does_not_stop_the_others() -> None:
+    from jobplane_crds.v1alpha1.jobdefinition import JobSource
+    from jobplane_operator.reconcile.jobdefinition import plan_sync
+    from jobplane_operator.runs import refresh_definition
+
+    now = datetime(2026, 11, 25, tzinfo=UTC)
+    found = [
+        {"classPath": f"{m}.Sync", "moduleName": m, "jobClassName": "Sync", "code": {"name": "Sync"}}
+        for m in ("a", "b")
+    ]
+    plan = plan_sync([], found, failed_modules=(), source=JobSource(type="image"), now=now)
+    # Stored under an older CRD: a field the model no longer has. Its name clashes too, were it read.
+    refused = {
+        "metadata": {"name": "old", "namespace": "ops", "generation": 1},
+        "spec": {"overrides": {"name": "Sync A", "retiredField": True}},
+        "status": {"installed": True, "code": {"name": "Sync"}, "conditions": []},
+    }
+    store = DefinitionStore(
+        *(
+            {"metadata": {"name": n, "namespace": "ops", "generation": 1}, "spec": {}, "status": s}
+            for n, s in plan.status.items()
+        ),
+        refused,
+    )
+    assert refresh_definition(store, refused, now)  # type: ignore[arg-type]
+    assert store.items["old"]["status"] == {"installed": True, "code": {"name": "Sync"}, "conditions": []}
+    first = next(iter(store.items.values()))
+    first["spec"] = {"overrides": {"name": "Sync A"}}
+    first["metadata"]["generation"] = 2
+    assert refresh_definition(store, first, now)  # type: ignore[arg-type]
+    readable = [d for name, d in store.items.items() if name != "old"]
+    assert [[c["type"] for c in d["status"]["conditions"]] for d in readable] == [
+        ["Installed"],
+        ["Installed"],
+    ]
+    assert store.items["old"]["status"] == {"installed": True, "code": {"name": "Sync"}, "conditions": []}
