@@ -143,12 +143,8 @@ def _translated(what: str) -> Iterator[None]:
 
 # --- lookups (pure) ---------------------------------------------------------------------------------
 def display_name(definition: JobDefinition | Mapping[str, Any]) -> str:
-    """The job's name as the API shows it: the admin's override, else the code's, else its class name.
-
-    Takes the object as Kubernetes sends it too, for the mirror, which reads runs' definitions that way.
-    """
-    if not isinstance(definition, JobDefinition):
-        definition = JobDefinition.model_validate(definition)
+    """The job's name as the API shows it: the admin's override, else the code's, else its class name."""
+    definition = JobDefinition.of(definition)
     status = definition.status
     name = definition.effective().name or (status.effective.name if status and status.effective else None)
     if name:
@@ -545,10 +541,6 @@ class KubeGateway:
     def definitions(self) -> list[JobDefinition]:
         return self._definitions.models()
 
-    def definition_object(self, name: str) -> dict[str, Any] | None:
-        """The cached definition as Kubernetes sent it, for a reader not on the model (services/runs.py)."""
-        return self._definitions.get(name)
-
     def find_definition(self, key: str) -> JobDefinition | None:
         """By metadata.uid, else display name, else metadata.name, else class path."""
         return find_definition(self.definitions(), key)
@@ -558,11 +550,6 @@ class KubeGateway:
         if namespace != self.namespace:
             return None
         return resolve_job(self.definitions(), job)
-
-    def resolve_job(self, job: str, namespace: str) -> dict[str, Any] | None:
-        """:meth:`resolve_definition` as Kubernetes sent it, for the mirror (services/mirror.py)."""
-        found = self.resolve_definition(job, namespace)
-        return self._definitions.get(str(found.metadata.name)) if found is not None else None
 
     def patch_definition_spec(self, name: str, spec_patch: dict[str, Any]) -> JobDefinition:
         """A JSON merge patch of the definition's spec; the cache holds the result at once."""

@@ -27,6 +27,7 @@ from jobplane_crds.v1alpha1 import APPROVAL_ANNOTATION, ApprovalDecision, Interv
 if TYPE_CHECKING:
     from jobplane_api.identity import Principal
     from jobplane_api.kube import KubeGateway
+    from jobplane_crds.v1alpha1.jobdefinition import JobMetadata
 
 __all__ = [
     "OWN_REQUEST",
@@ -73,14 +74,14 @@ class DryRunNotAllowed(ApiError):
 
 
 def awaiting_approval(
-    record: JobRead, effective: dict[str, Any], *, dryrun: bool, now: datetime
+    record: JobRead, effective: JobMetadata, *, dryrun: bool, now: datetime
 ) -> schedules.PlannedSchedule | None:
     """The scheduled job an immediate run of an approval-required job becomes, or None (it runs now).
 
     Nautobot 2.x: such a run is stored as a one-off schedule at now, named "<job> - <time>", which waits
     for approval; a dry run of a job that supports dry-run needs none.
     """
-    if not effective.get("approvalRequired") or (dryrun and record.supports_dryrun):
+    if not effective.approval_required or (dryrun and record.supports_dryrun):
         return None
     return schedules.PlannedSchedule(
         name=f"{record.name} - {now.isoformat(sep=' ')}",

@@ -28,7 +28,6 @@ __all__ = [
     "job_record",
     "job_variables",
     "list_jobs",
-    "lookup_job",
     "patch_job",
 ]
 
@@ -51,22 +50,18 @@ OVERRIDABLE = {
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
 
 
-# A definition as the gateway caches it (the model), or as Kubernetes sends it (services/runs.py's).
-AnyDefinition = JobDefinition | Mapping[str, Any]
+def class_path_of(definition: JobDefinition) -> str:
+    return definition.class_path or ""
 
 
-def class_path_of(definition: AnyDefinition) -> str:
-    return JobDefinition.of(definition).class_path or ""
-
-
-def job_queue_names(definition: AnyDefinition) -> list[str]:
-    return list(JobDefinition.of(definition).effective().task_queues or [DEFAULT_QUEUE])
+def job_queue_names(definition: JobDefinition) -> list[str]:
+    return list(definition.effective().task_queues or [DEFAULT_QUEUE])
 
 
 def job_record(
-    definition: AnyDefinition, base_url: str, queue_ids: Mapping[str, str] | None = None
+    definition: JobDefinition | Mapping[str, Any], base_url: str, queue_ids: Mapping[str, str] | None = None
 ) -> JobRead:
-    """The Nautobot job record of a JobDefinition."""
+    """The Nautobot job record of a JobDefinition (the model, or the object as Kubernetes sends it)."""
     definition = JobDefinition.of(definition)
     meta = definition.metadata
     spec = definition.spec
@@ -215,18 +210,6 @@ def find_job(
     if action != "view" and not _visible(principal, record, action):
         raise PermissionDenied(f"You do not have permission to {action} this job.")
     return definition, record
-
-
-def lookup_job(
-    *, kube: KubeGateway, principal: Principal, key: str, base_url: str, action: str = "view"
-) -> tuple[dict[str, Any], JobRead]:
-    """:func:`find_job` with the definition as Kubernetes sent it, for services/runs.py until it reads the
-    model (its owner's change is in flight)."""
-    definition, record = find_job(kube=kube, principal=principal, key=key, base_url=base_url, action=action)
-    raw = kube.definition_object(str(definition.metadata.name))
-    if raw is None:  # removed from the cache since: as unknown as it is now
-        raise NotFound()
-    return raw, record
 
 
 def spec_patch(update: JobUpdate) -> dict[str, Any]:
@@ -386,7 +369,7 @@ def delete_job(*, kube: KubeGateway, principal: Principal, key: str, base_url: s
         raise Unavailable(str(exc)) from None
 
 
-def job_variables(definition: AnyDefinition) -> list[JobVariableRead]:
+def job_variables(definition: JobDefinition | Mapping[str, Any]) -> list[JobVariableRead]:
     """Nautobot's per-variable metadata, read back from the job's JSON Schema."""
     schema = JobDefinition.of(definition).variables_schema
     properties: dict[str, Any] = schema.get("properties") or {}

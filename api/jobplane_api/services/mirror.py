@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from jobplane_api.kube import Informer, KubeGateway
     from jobplane_api.settings import ApiSettings
+    from jobplane_crds.v1alpha1 import JobDefinition
 
 __all__ = [
     "PHASE_STATUS",
@@ -311,14 +312,14 @@ class RunClaim:
         self.committed = False
         self.settled = threading.Event()
 
-    def recorded(self, row: JobResult, definition: Mapping[str, Any], run: Mapping[str, Any]) -> None:
+    def recorded(self, row: JobResult, definition: JobDefinition, run: Mapping[str, Any]) -> None:
         """The endpoint wrote ``row`` for ``run``: complete if the mirror's own plan for it is empty (the
         plan it would make from the same definition), so the skip can never drop what it would write."""
         change = plan_result(
             run,
             ExistingResult.of(row),
             job_name=display_name(definition),
-            job_model_id=uuid.UUID(str(definition["metadata"]["uid"])),
+            job_model_id=uuid.UUID(str(definition.metadata.uid)),
         )
         self.complete = change is None
 
@@ -495,12 +496,12 @@ class RunMirror:
     def _on_list(self, namespace: str, runs: list[dict[str, Any]]) -> None:
         self.revoke_missing(namespace, {run["metadata"]["uid"] for run in runs})
 
-    def _job_of(self, run: Mapping[str, Any]) -> dict[str, Any] | None:
+    def _job_of(self, run: Mapping[str, Any]) -> JobDefinition | None:
         status = run.get("status") or {}
         namespace = run["metadata"].get("namespace") or ""
         for key in (status.get("classPath"), (run.get("spec") or {}).get("job")):
             if key:
-                definition = self._gateway.resolve_job(str(key), namespace)
+                definition = self._gateway.resolve_definition(str(key), namespace)
                 if definition is not None:
                     return definition
         return None
@@ -511,7 +512,7 @@ class RunMirror:
         uid = uuid.UUID(str(meta["uid"]))
         definition = self._job_of(run)
         job_name = display_name(definition) if definition is not None else None
-        job_model_id = uuid.UUID(definition["metadata"]["uid"]) if definition is not None else None
+        job_model_id = uuid.UUID(str(definition.metadata.uid)) if definition is not None else None
         with self._sessionmaker() as session, session.begin():
             # Twice at most: when another replica inserts the row between our read and our insert, the
             # second pass updates the row it made.

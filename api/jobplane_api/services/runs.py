@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -15,17 +14,17 @@ from jobplane.schema import JobDataError, validate_data
 from jobplane_api.errors import BadRequest, NotInstalled, PayloadTooLarge, PermissionDenied, Unavailable
 from jobplane_api.kube import KubeError
 from jobplane_api.schemas import JobRunResponse
-from jobplane_api.services.jobs import JOB, class_path_of, job_queue_names, lookup_job
+from jobplane_api.services.jobs import JOB, class_path_of, find_job, job_queue_names
 from jobplane_api.services.mirror import creating_run
 from jobplane_api.services.results import result_record, user_ids
 from jobplane_api.services.schedules import ScheduleInput, checked_schedule, create_scheduled_job
-from jobplane_crds.v1alpha1.jobdefinition import effective_of
 from jobplane_store.models import FileProxy, JobStatus
 from jobplane_store.results import upsert_job_result
 
 if TYPE_CHECKING:
     from jobplane_api.identity import Principal
     from jobplane_api.kube import KubeGateway
+    from jobplane_crds.v1alpha1 import JobDefinition
 
 __all__ = ["RunRequest", "UploadedFile", "run_job"]
 
@@ -67,14 +66,12 @@ def _queue(request: RunRequest, allowed: list[str]) -> str:
     return chosen
 
 
-def _validated(
-    definition: Mapping[str, Any], request: RunRequest, file_ids: dict[str, str]
-) -> dict[str, Any]:
+def _validated(definition: JobDefinition, request: RunRequest, file_ids: dict[str, str]) -> dict[str, Any]:
     data = request.data
     if not isinstance(data, dict):
         raise BadRequest(body={"errors": ["Job data needs to be a dict"]})
     data = {**data, **file_ids}
-    schema = (definition.get("status") or {}).get("variablesSchema") or {"type": "object"}
+    schema = definition.variables_schema or {"type": "object"}
     properties = schema.get("properties") or {}
     if request.dryrun is not None and "dryrun" in properties:
         data.setdefault("dryrun", request.dryrun)
@@ -106,7 +103,7 @@ def run_job(
         # Nautobot's permission class refuses before its view runs, with DRF's words (the view's own
         # "This user does not have permission to run jobs." is never reached).
         raise PermissionDenied()
-    definition, record = lookup_job(kube=kube, principal=principal, key=key, base_url=base_url, action="run")
+    definition, record = find_job(kube=kube, principal=principal, key=key, base_url=base_url, action="run")
     if not record.installed:
         raise NotInstalled()
     if not record.enabled:
@@ -114,8 +111,8 @@ def run_job(
     # Local: services.approvals runs approved runs through run_job, so each module needs the other.
     from jobplane_api.services.approvals import awaiting_approval
 
-    effective = effective_of(definition)
-    sensitive = effective.get("hasSensitiveVariables") is not False
+    effective = definition.effective()
+    sensitive = effective.has_sensitive_variables is not False
     now = now or datetime.now(UTC)
     planned = checked_schedule(request.schedule, now=now)
     if planned is None:
@@ -161,12 +158,13 @@ def run_job(
     dry_run = bool(data.get("dryrun")) if record.supports_dryrun else False
 
     class_path = class_path_of(definition)
-    spec: dict[str, Any] = {"job": definition["metadata"]["name"], "queue": queue}
+    job_name = str(definition.metadata.name)
+    spec: dict[str, Any] = {"job": job_name, "queue": queue}
     if principal.username:
         spec["requestedBy"] = principal.username  # kept by admission for the API's own identity only
     if dry_run:
         spec["dryRun"] = True  # the operator lets a dry run of a job with a DryRunVar start unapproved
-    if request.ignore_singleton_lock and effective.get("isSingleton"):
+    if request.ignore_singleton_lock and effective.is_singleton:
         # Nautobot's rule: whoever may run the job may ignore its lock (the run permission, checked above
         # with its constraints). The run records the requester as who forced it.
         spec["ignoreSingletonLock"] = True
@@ -182,7 +180,7 @@ def run_job(
         try:
             run = kube.create_run(
                 namespace=namespace,
-                generate_name=f"{definition['metadata']['name'][:40].rstrip('-.')}-",
+                generate_name=f"{job_name[:40].rstrip('-.')}-",
                 spec=spec,
                 labels={"jobplane.io/requested-via": "api"},
             )

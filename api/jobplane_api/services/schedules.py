@@ -629,7 +629,7 @@ def create_scheduled_job(
     session: Session,
     kube: KubeGateway,
     principal: Principal,
-    definition: JobDefinition | Mapping[str, Any],
+    definition: JobDefinition,
     planned: PlannedSchedule,
     queue: str,
     data: dict[str, Any],
@@ -640,7 +640,6 @@ def create_scheduled_job(
     """Create the JobSchedule for the caller; a sensitive job's inputs go to a Secret of the schedule-inputs
     type owned by it, made right after it (admission refuses a schedule naming a Secret that exists). If
     that Secret cannot be stored, the schedule is deleted again (by uid) before it fires."""
-    definition = JobDefinition.of(definition)  # services/runs.py passes it as Kubernetes sent it
     try:
         taken = any(display_name(schedule) == planned.name for schedule in kube.schedules())
     except KubeError as exc:

@@ -72,11 +72,8 @@ class Gateway:
     def find_definition(self, key: str) -> JobDefinition | None:
         return find_definition([self.model], key)
 
-    def definition_object(self, name: str) -> dict[str, Any] | None:
-        return self.definition if name == self.definition["metadata"]["name"] else None
-
-    def resolve_job(self, key: str, namespace: str) -> dict[str, Any] | None:
-        return self.definition if self.find_definition(key) is not None else None
+    def resolve_definition(self, key: str, namespace: str) -> JobDefinition | None:
+        return self.find_definition(key)
 
     def wait_synced(self, timeout: float | None = None) -> bool:
         return True

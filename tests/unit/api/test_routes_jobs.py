@@ -12,6 +12,7 @@ from jobplane import IntegerVar, Job
 from jobplane_api.errors import BadRequest
 from jobplane_api.routes.jobs import _json
 from jobplane_api.services.runs import RunRequest, _validated
+from jobplane_crds.v1alpha1 import JobDefinition
 from tests.conftest import run_coroutine
 
 
@@ -19,7 +20,7 @@ class Count(Job):
     times = IntegerVar()
 
 
-DEFINITION: dict[str, Any] = {"status": {"variablesSchema": Count.json_schema()}}
+DEFINITION = JobDefinition.model_validate({"status": {"variablesSchema": Count.json_schema()}})
 
 
 def parsed(body: Any) -> RunRequest:

@@ -102,9 +102,6 @@ class Gateway:
     def find_definition(self, key: str) -> JobDefinition | None:
         return find_definition([JobDefinition.model_validate(self.job)], key)
 
-    def definition_object(self, name: str) -> dict[str, Any] | None:
-        return self.job if name == self.job["metadata"]["name"] else None
-
     def resolve_definition(self, job: str, namespace: str) -> JobDefinition | None:
         return JobDefinition.model_validate(self.job) if job == self.job["metadata"]["name"] else None
 

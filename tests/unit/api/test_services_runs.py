@@ -68,10 +68,6 @@ class FakeGateway:
     def find_definition(self, key: str) -> JobDefinition | None:
         return find_definition([JobDefinition.model_validate(self.raw_definition())], key)
 
-    def definition_object(self, name: str) -> dict[str, Any] | None:
-        found = self.raw_definition()
-        return found if found["metadata"]["name"] == name else None
-
     def queues(self) -> list[JobQueue]:
         return []
 

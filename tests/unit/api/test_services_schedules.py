@@ -350,10 +350,6 @@ class ScheduleGateway:
     def find_definition(self, key: str) -> JobDefinition | None:
         return find_definition([JobDefinition.model_validate(definition())], key)
 
-    def definition_object(self, name: str) -> dict[str, Any] | None:
-        found = definition()
-        return found if found["metadata"]["name"] == name else None
-
     def queues(self) -> list[JobQueue]:
         return []
 
