@@ -50,6 +50,7 @@ from jobplane_operator.reconcile.jobrun import (
 from jobplane_operator.reconcile.run_view import RunView
 from jobplane_operator.runs import DisruptedPods, reconcile_run
 from jobplane_operator.settings import OperatorSettings
+from tests.builders import job_definition, job_run
 from tests.unit.operator.test_reconcile_jobrepository import plan as plan_sync
 from tests.unit.operator.test_reconcile_jobrepository import repository_secret
 
@@ -564,10 +565,11 @@ def test_a_long_queue_names_the_first_runs_ahead_and_counts_the_rest() -> None:
 
 
 def definition(enabled: bool = True, installed: bool = True, **code: Any) -> dict[str, Any]:
-    return {
-        "metadata": {"name": "audit-abc123"},
-        "spec": {"enabled": enabled, "overrides": {}},
-        "status": {
+    return job_definition(
+        "audit-abc123",
+        enabled=enabled,
+        overrides={},
+        status={
             "classPath": "audit.Audit",
             "installed": installed,
             "code": {"taskQueues": ["default", "batch"], "hasSensitiveVariables": False, **code},
@@ -578,7 +580,7 @@ def definition(enabled: bool = True, installed: bool = True, **code: Any) -> dic
                 "required": [],
             },
         },
-    }
+    )
 
 
 def model(obj: dict[str, Any]) -> JobDefinition:
@@ -1006,15 +1008,14 @@ class FakeClients:
 
 
 def run_obj_of(job: str, **status: Any) -> dict[str, Any]:
-    obj = {
-        "apiVersion": "jobplane.io/v1alpha1",
-        "kind": "JobRun",
-        "metadata": {"name": "r1", "namespace": "ops", "uid": UID, "generation": 1, "resourceVersion": "1"},
-        "spec": {"job": job, "data": {}},
-    }
-    if status:
-        obj["status"] = status
-    return obj
+    return job_run(
+        "r1",
+        namespace="ops",
+        metadata={"uid": UID, "generation": 1, "resourceVersion": "1"},
+        job=job,
+        data={},
+        status=status or None,
+    )
 
 
 def start(
