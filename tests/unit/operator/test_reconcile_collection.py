@@ -19,7 +19,7 @@ from jobplane_operator.reconcile.collection import (
     ttl_after_finished,
 )
 from jobplane_operator.settings import OperatorSettings
-from tests.builders import job_run
+from tests.builders import job_queue, job_run
 
 CREATED = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 ENDED = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -45,7 +45,7 @@ def _finished(phase: JobRunPhase = JobRunPhase.SUCCEEDED) -> dict[str, Any]:
 
 def _queue(ttl: int | None) -> JobQueue:
     spec = {} if ttl is None else {"ttlSecondsAfterFinished": ttl}
-    return JobQueue.model_validate({"metadata": {"name": "default", "namespace": "ns"}, "spec": spec})
+    return JobQueue.of(job_queue("default", namespace="ns", **spec))
 
 
 @pytest.mark.parametrize("phase", [JobRunPhase.SUCCEEDED, JobRunPhase.FAILED, JobRunPhase.CANCELLED])
