@@ -13,6 +13,7 @@ import textwrap
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -31,82 +32,18 @@ from jobplane_crds.v1alpha1.common import Resource
 # nested objects, and is the only way to get a body the models would refuse.
 
 
-def job_run(
-    name: str,
-    *,
-    namespace: str | None = None,
-    metadata: Mapping[str, Any] | None = None,
-    status: Mapping[str, Any] | None = None,
-    unvalidated: Mapping[str, Any] | None = None,
-    **spec: Any,
-) -> dict[str, Any]:
-    """A JobRun; ``spec`` needs at least ``job``."""
-    return _resource(JobRun, name, namespace, metadata, spec, status, unvalidated)
-
-
-def job_definition(
-    name: str,
-    *,
-    namespace: str | None = None,
-    metadata: Mapping[str, Any] | None = None,
-    status: Mapping[str, Any] | None = None,
-    unvalidated: Mapping[str, Any] | None = None,
-    **spec: Any,
-) -> dict[str, Any]:
-    """A JobDefinition."""
-    return _resource(JobDefinition, name, namespace, metadata, spec, status, unvalidated)
-
-
-def job_queue(
-    name: str,
-    *,
-    namespace: str | None = None,
-    metadata: Mapping[str, Any] | None = None,
-    status: Mapping[str, Any] | None = None,
-    unvalidated: Mapping[str, Any] | None = None,
-    **spec: Any,
-) -> dict[str, Any]:
-    """A JobQueue; with no spec fields, an empty spec (a queue of the defaults)."""
-    return _resource(JobQueue, name, namespace, metadata, spec, status, unvalidated)
-
-
-def job_repository(
-    name: str,
-    *,
-    namespace: str | None = None,
-    metadata: Mapping[str, Any] | None = None,
-    status: Mapping[str, Any] | None = None,
-    unvalidated: Mapping[str, Any] | None = None,
-    **spec: Any,
-) -> dict[str, Any]:
-    """A JobRepository; ``spec`` needs at least ``url`` and ``slug``."""
-    return _resource(JobRepository, name, namespace, metadata, spec, status, unvalidated)
-
-
-def job_schedule(
-    name: str,
-    *,
-    namespace: str | None = None,
-    metadata: Mapping[str, Any] | None = None,
-    status: Mapping[str, Any] | None = None,
-    unvalidated: Mapping[str, Any] | None = None,
-    **spec: Any,
-) -> dict[str, Any]:
-    """A JobSchedule; ``spec`` needs at least ``job`` and ``schedule``."""
-    return _resource(JobSchedule, name, namespace, metadata, spec, status, unvalidated)
-
-
-def _resource(
+def custom_resource(
     model: type[Resource],
     name: str,
-    namespace: str | None,
-    metadata: Mapping[str, Any] | None,
-    spec: Mapping[str, Any],
-    status: Mapping[str, Any] | None,
-    unvalidated: Mapping[str, Any] | None,
+    *,
+    namespace: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    status: Mapping[str, Any] | None = None,
+    unvalidated: Mapping[str, Any] | None = None,
+    **spec: Any,
 ) -> dict[str, Any]:
-    """``metadata`` adds to name and namespace (uid, labels, generation...); a status is given as the
-    apiserver holds it (camelCase)."""
+    """A body of the kind ``model``. ``metadata`` adds to name and namespace (uid, labels, generation...);
+    a status is given as the apiserver holds it (camelCase)."""
     meta: dict[str, Any] = {"name": name}
     if namespace is not None:
         meta["namespace"] = namespace
@@ -120,6 +57,14 @@ def _resource(
         raw["status"] = dict(status)
     body = model.model_validate(raw).model_dump(mode="json", by_alias=True, exclude_unset=True)
     return _merged(body, unvalidated or {})
+
+
+# One builder per kind: job_run("r1", namespace="ops", job="audit.Audit", data={...}).
+job_run = partial(custom_resource, JobRun)  # spec needs at least job
+job_definition = partial(custom_resource, JobDefinition)
+job_queue = partial(custom_resource, JobQueue)  # no spec fields: an empty spec, a queue of the defaults
+job_repository = partial(custom_resource, JobRepository)  # spec needs at least url and slug
+job_schedule = partial(custom_resource, JobSchedule)  # spec needs at least job and schedule
 
 
 def _merged(base: dict[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
