@@ -1,5 +1,5 @@
-"""Builders for test objects shared across tiers: job modules on disk, a recording reporter, and a
-`runjob --local` run on a data database of the test's."""
+"""Builders for test objects shared across tiers: the custom resources (one builder per kind), job modules
+on disk, a recording reporter, and a `runjob --local` run on a data database of the test's."""
 
 from __future__ import annotations
 
@@ -11,11 +11,68 @@ import subprocess
 import sys
 import textwrap
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
 from jobplane.joblog import LogEntry
+from jobplane_crds.v1alpha1 import VERSION, JobDefinition, JobQueue, JobRepository, JobRun, JobSchedule
+from jobplane_crds.v1alpha1.common import Resource
+
+# --- custom resources ---
+#
+# Each builder returns the body a test would `kubectl apply`, POST or hand to a reconciler, built through the
+# kind's typed model: a misspelt or ill-typed field raises pydantic's ValidationError here rather than
+# making a body the CRD's schema refuses. Spec fields are keyword arguments (snake_case or camelCase);
+# the body holds exactly the fields given (nothing of the models' defaults), in camelCase.
+# `unvalidated` is for tests of refusals and of raw input (what a webhook sees before the schema, a status
+# the operator reads as it finds it): it is merged into the body after validation, key by key into
+# nested objects, and is the only way to get a body the models would refuse.
+
+
+def custom_resource(
+    model: type[Resource],
+    name: str,
+    *,
+    namespace: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    status: Mapping[str, Any] | None = None,
+    unvalidated: Mapping[str, Any] | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
+    """A body of the kind ``model``. ``metadata`` adds to name and namespace (uid, labels, generation...);
+    a status is given as the apiserver holds it (camelCase)."""
+    meta: dict[str, Any] = {"name": name}
+    if namespace is not None:
+        meta["namespace"] = namespace
+    raw: dict[str, Any] = {
+        "apiVersion": f"jobplane.io/{VERSION}",
+        "kind": model.kind_name,
+        "metadata": {**meta, **(metadata or {})},
+        "spec": dict(spec),
+    }
+    if status is not None:
+        raw["status"] = dict(status)
+    body = model.model_validate(raw).model_dump(mode="json", by_alias=True, exclude_unset=True)
+    return _merged(body, unvalidated or {})
+
+
+# One builder per kind: job_run("r1", namespace="ops", job="audit.Audit", data={...}).
+job_run = partial(custom_resource, JobRun)  # spec needs at least job
+job_definition = partial(custom_resource, JobDefinition)
+job_queue = partial(custom_resource, JobQueue)  # no spec fields: an empty spec, a queue of the defaults
+job_repository = partial(custom_resource, JobRepository)  # spec needs at least url and slug
+job_schedule = partial(custom_resource, JobSchedule)  # spec needs at least job and schedule
+
+
+def _merged(base: dict[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in changes.items():
+        old = merged.get(key)
+        merged[key] = _merged(old, value) if isinstance(old, dict) and isinstance(value, Mapping) else value
+    return merged
 
 
 def runjob_local(

@@ -31,6 +31,7 @@ from typing import IO, Any
 import yaml
 
 from jobplane_crds.v1alpha1 import KINDS
+from tests.builders import job_queue
 from tests.cluster.binaries import Binaries
 from tests.cluster.cluster import Cluster, free_port, wait_for
 from tests.conftest import REPO_ROOT, PostgresServer, _postgres_bindir
@@ -260,12 +261,9 @@ class Stack:
     def default_queue(self, namespace: str) -> dict[str, Any]:
         """The default JobQueue: the real node, whose pods reach the API on the bridge's host address."""
         template = {"spec": {**self.queue_pod_template.get("spec", {})}}
-        return {
-            "apiVersion": "jobplane.io/v1alpha1",
-            "kind": "JobQueue",
-            "metadata": {"name": "default", "namespace": namespace},
-            "spec": {"nodeSelector": {"pool": "default"}, "podTemplate": template},
-        }
+        return job_queue(
+            "default", namespace=namespace, nodeSelector={"pool": "default"}, podTemplate=template
+        )
 
     def _api_ready(self) -> bool:
         for name, process in self._processes.items():

@@ -40,6 +40,7 @@ from jobplane_api.identity import service
 from jobplane_api.kube import GROUP, JOB_DEFINITIONS, VERSION, KubeGateway
 from jobplane_api.settings import ApiSettings
 from jobplane_store.database import create_store_engine, ensure_schema, make_sessionmaker
+from tests.builders import job_definition as definition_body
 from tests.unit.api.test_git_repositories import NAMESPACE, FakeCustomObjects, fake_gateway
 from tests.unit.jobs.test_variables import Widget
 
@@ -229,17 +230,13 @@ def job_definition(
             value = getattr(meta, attribute)
             code[field] = list(value) if isinstance(value, tuple) else value
     class_path = f"{job.__module__.rpartition('.')[2]}.{job.__name__}"
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "JobDefinition",
-        "metadata": {
-            "name": class_path.lower().replace(".", "-").replace("_", "-"),
-            "namespace": NAMESPACE,
-            "uid": uid or str(uuid.uuid4()),
-            "creationTimestamp": "2026-11-25T10:00:00Z",
-        },
-        "spec": {"enabled": enabled, "overrides": dict(overrides or {})},
-        "status": {
+    return definition_body(
+        class_path.lower().replace(".", "-").replace("_", "-"),
+        namespace=NAMESPACE,
+        metadata={"uid": uid or str(uuid.uuid4()), "creationTimestamp": "2026-11-25T10:00:00Z"},
+        enabled=enabled,
+        overrides=dict(overrides or {}),
+        status={
             "classPath": class_path,
             "installed": installed,
             "supportsDryrun": any(
@@ -249,7 +246,7 @@ def job_definition(
             "code": code,
             "variablesSchema": job.json_schema(),
         },
-    }
+    )
 
 
 class UiWorld:

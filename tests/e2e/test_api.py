@@ -15,6 +15,7 @@ from urllib.parse import quote
 import psycopg
 import pytest
 
+from tests.builders import job_run
 from tests.cluster.cluster import wait_for
 from tests.conftest import PostgresServer
 from tests.e2e.api_support import Api, database_dump, make_token
@@ -154,12 +155,7 @@ def test_logs_are_readable_while_the_job_runs(admin: Api) -> None:
 def test_a_jobrun_applied_with_kubectl_appears_in_job_results(admin: Api, stack: Stack) -> None:
     name = f"kubectl-{secrets.token_hex(3)}"
     definition = admin.job(HELLO)["natural_slug"]
-    body = {
-        "apiVersion": "jobplane.io/v1alpha1",
-        "kind": "JobRun",
-        "metadata": {"name": name, "namespace": stack.namespace},
-        "spec": {"job": definition, "data": {"who": "kubectl"}},
-    }
+    body = job_run(name, namespace=stack.namespace, job=definition, data={"who": "kubectl"})
     stack.cluster.kubectl("apply", "-f", "-", input=json.dumps(body))
     uid = stack.cluster.get_json("jobrun", name, "-n", stack.namespace)["metadata"]["uid"]
 

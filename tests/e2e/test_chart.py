@@ -35,6 +35,7 @@ from sqlalchemy import func, select
 from jobplane_crds.v1alpha1 import KINDS
 from jobplane_store.database import create_store_engine, make_sessionmaker
 from jobplane_store.models import JobLogEntry, JobResult
+from tests.builders import job_run
 from tests.cluster.binaries import Binaries
 from tests.cluster.cluster import Cluster, free_port, wait_for
 from tests.conftest import REPO_ROOT, PostgresServer, missing_component, start_postgres
@@ -433,12 +434,7 @@ def test_a_kubectl_jobrun_and_an_api_run_through_the_service_both_succeed_with_r
         "patch", "jobdefinition", definition, "--type=merge",
         "-p", json.dumps({"spec": {"enabled": True, "overrides": {"grouping": "Chart"}}}),
     )  # fmt: skip
-    run = {
-        "apiVersion": "jobplane.io/v1alpha1",
-        "kind": "JobRun",
-        "metadata": {"name": "from-kubectl"},
-        "spec": {"job": definition, "data": {"who": "kubectl"}},
-    }
+    run = job_run("from-kubectl", job=definition, data={"who": "kubectl"})
     # Through the chart's webhook: a spoofed requester is replaced, a run of an unknown job is refused.
     run["spec"]["requestedBy"] = "someone-else"
     release.kubectl("apply", "-f", "-", input=json.dumps(run))
@@ -509,12 +505,7 @@ def test_a_job_in_a_chart_run_pod_writes_and_looks_up_rows_of_the_data_database(
         release.kubectl(
             "patch", "jobdefinition", definition, "--type=merge", "-p", '{"spec": {"enabled": true}}'
         )
-        body = {
-            "apiVersion": "jobplane.io/v1alpha1",
-            "kind": "JobRun",
-            "metadata": {"name": name},
-            "spec": {"job": definition, "data": data},
-        }
+        body = job_run(name, job=definition, data=data)
         release.kubectl("apply", "-f", "-", input=json.dumps(body))
 
         def ended() -> dict[str, Any] | None:
@@ -624,12 +615,7 @@ def test_upgrade_keeps_job_definition_overrides_the_run_token_key_and_a_running_
     # A job that runs through the upgrade: the API and operator pods are replaced under it.
     slow = release.definition(SLOW)["metadata"]["name"]
     release.kubectl("patch", "jobdefinition", slow, "--type=merge", "-p", '{"spec": {"enabled": true}}')
-    run = {
-        "apiVersion": "jobplane.io/v1alpha1",
-        "kind": "JobRun",
-        "metadata": {"name": "through-upgrade"},
-        "spec": {"job": slow, "data": {"steps": 20, "pause": 1}},
-    }
+    run = job_run("through-upgrade", job=slow, data={"steps": 20, "pause": 1})
     release.kubectl("apply", "-f", "-", input=json.dumps(run))
     wait_for(
         "the slow run Running",

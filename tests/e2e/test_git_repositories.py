@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from jobplane_operator.reconcile.jobdefinition import definition_name
+from tests.builders import job_definition, job_repository, job_run
 from tests.cluster.cluster import Cluster, wait_for
 from tests.conftest import PostgresServer
 from tests.e2e.api_support import Api, running_stack
@@ -549,12 +550,7 @@ def test_credentials_not_scoped_to_the_repository_are_never_sent(
         "patch", "jobdefinition", name, "-n", namespace, "--type=merge", "-p", '{"spec": {"enabled": true}}'
     )
     cluster.kubectl("label", "secret", "unlabelled-creds", "-n", namespace, f"{SECRET_TYPE_LABEL}-")
-    run = {
-        "apiVersion": "jobplane.io/v1alpha1",
-        "kind": "JobRun",
-        "metadata": {"name": "unscoped-run"},
-        "spec": {"job": "unlabelled.jobs.Scoped", "data": {"who": "nobody"}},
-    }
+    run = job_run("unscoped-run", job="unlabelled.jobs.Scoped", data={"who": "nobody"})
     apply(cluster, namespace, run)
     ended = wait_for(
         "the run of a repository whose Secret lost its scope to fail",
@@ -585,12 +581,7 @@ def apply(cluster: Cluster, namespace: str, *objects: dict[str, Any]) -> None:
 
 
 def jrepo(name: str, url: str, slug: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "jobplane.io/v1alpha1",
-        "kind": "JobRepository",
-        "metadata": {"name": name},
-        "spec": {"url": url, "slug": slug, **spec},
-    }
+    return job_repository(name, **{"url": url, "slug": slug, **spec})
 
 
 def test_repository_over_file_url_polling(git_stack: Stack, git_root: Path, workdir: Path) -> None:
@@ -605,12 +596,7 @@ def test_repository_over_file_url_polling(git_stack: Stack, git_root: Path, work
     cluster.kubectl(
         "patch", "jobdefinition", name, "-n", namespace, "--type=merge", "-p", '{"spec": {"enabled": true}}'
     )
-    run = {
-        "apiVersion": "jobplane.io/v1alpha1",
-        "kind": "JobRun",
-        "metadata": {"name": "local-run"},
-        "spec": {"job": "localjobs.jobs.Local", "data": {"who": "kubectl"}},
-    }
+    run = job_run("local-run", job="localjobs.jobs.Local", data={"who": "kubectl"})
     apply(cluster, namespace, run)
     done = wait_for(
         "the kubectl run of a file:// job",
@@ -667,24 +653,15 @@ def gitops_manifests(stack: Stack, namespace: str, repo: ServedRepo) -> dict[str
     batch = json.loads(json.dumps(queue))
     batch["metadata"]["name"] = "batch"
     batch["spec"]["concurrencyLimit"] = 2
-    definition = {
-        "apiVersion": "jobplane.io/v1alpha1",
-        "kind": "JobDefinition",
-        "metadata": {"name": "ops-hello"},
-        "spec": {
-            "classPath": "opsjobs.jobs.hello.Hello",
-            "enabled": True,
-            "overrides": {"description": "from gitops", "taskQueues": ["default", "batch"]},
-        },
-    }
+    definition = job_definition(
+        "ops-hello",
+        classPath="opsjobs.jobs.hello.Hello",
+        enabled=True,
+        overrides={"description": "from gitops", "taskQueues": ["default", "batch"]},
+    )
     # Named as a sync names it: applied after the sync made it, it must not conflict with the operator's
     # (server-side apply refuses to take a field another manager set, such as a defaulted spec.enabled).
-    world = {
-        "apiVersion": "jobplane.io/v1alpha1",
-        "kind": "JobDefinition",
-        "metadata": {"name": definition_name("opsjobs.jobs.world.World")},
-        "spec": {"enabled": True},
-    }
+    world = job_definition(definition_name("opsjobs.jobs.world.World"), enabled=True)
     return {
         "01-queues.yaml": [queue, batch],
         "02-repository.yaml": [jrepo("ops", repo.file_url, "opsjobs", ref="main", interval="1h")],

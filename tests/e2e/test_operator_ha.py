@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.builders import job_run
 from tests.cluster.cluster import Cluster, wait_for
 from tests.e2e.support import KWOK_IMAGE, Workspace, running_operator
 
@@ -24,15 +25,7 @@ def test_killing_the_operator_mid_way_leaves_one_job_per_run_and_every_run_ends(
 ) -> None:
     ws = Workspace.prepare(cluster, namespace, pool="batch")
     ws.enable("noop.Noop")
-    runs = [
-        {
-            "apiVersion": "jobplane.io/v1alpha1",
-            "kind": "JobRun",
-            "metadata": {"name": f"bulk-{i:02d}"},
-            "spec": {"job": "noop.Noop"},
-        }
-        for i in range(50)
-    ]
+    runs = [job_run(f"bulk-{i:02d}", job="noop.Noop") for i in range(50)]
     body = json.dumps({"apiVersion": "v1", "kind": "List", "items": runs})
     only_here = json.dumps([namespace])
     first_log = tmp_path / "first.log"

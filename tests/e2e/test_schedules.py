@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.builders import job_schedule
 from tests.cluster.cluster import wait_for
 from tests.e2e.api_support import Api
 from tests.e2e.test_admission import User
@@ -41,12 +42,7 @@ def kubectl(stack: Stack, *args: str, **kw: Any) -> Any:
 
 
 def apply_schedule(stack: Stack, name: str, spec: dict[str, Any]) -> None:
-    body = {
-        "apiVersion": "jobplane.io/v1alpha1",
-        "kind": "JobSchedule",
-        "metadata": {"name": name},
-        "spec": spec,
-    }
+    body = job_schedule(name, **spec)
     kubectl(stack, "apply", "--server-side", "-f", "-", input=json.dumps(body))
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from jobplane_crds.v1alpha1 import JobDefinition
-from tests.builders import write_module
+from tests.builders import job_definition, write_module
 from tests.cluster.cluster import Cluster
 
 pytestmark = pytest.mark.cluster
@@ -115,12 +115,9 @@ def test_sync_jobs_creates_refreshes_and_uninstalls_without_deleting(
 def test_a_definition_applied_before_its_class_exists_is_adopted(
     cluster: Cluster, namespace: str, tmp_path: Path
 ) -> None:
-    manifest = {
-        "apiVersion": "jobplane.io/v1alpha1",
-        "kind": "JobDefinition",
-        "metadata": {"name": "audit"},
-        "spec": {"enabled": True, "classPath": "sync_audit2.Audit", "overrides": {"hidden": True}},
-    }
+    manifest = job_definition(
+        "audit", enabled=True, classPath="sync_audit2.Audit", overrides={"hidden": True}
+    )
     cluster.kubectl("apply", "--server-side", "-n", namespace, "-f", "-", input=json.dumps(manifest))
     root = tmp_path / "jobs"
     write_module(root, "sync_audit2", AUDIT)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -33,16 +32,13 @@ def serve_app(app: Any) -> Iterator[str]:
     """The app served by uvicorn on a free port of 127.0.0.1 (as a CLI or a pod reaches it); its base URL."""
     import uvicorn
 
-    from tests.cluster.cluster import free_port
+    from tests.cluster.cluster import free_port, wait_for
 
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
+    wait_for("uvicorn to start", lambda: server.started, timeout=20, interval=0.05)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

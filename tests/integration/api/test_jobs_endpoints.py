@@ -20,6 +20,7 @@ from jobplane_api.identity import service
 from jobplane_api.kube import GROUP, JOB_DEFINITIONS, JOB_QUEUES, VERSION, KubeGateway
 from jobplane_api.settings import ApiSettings
 from jobplane_store.models import FileProxy, JobResult, JobStatus, utcnow
+from tests.builders import job_queue
 from tests.integration.api.test_results_endpoints import token
 from tests.unit.api.test_git_repositories import NAMESPACE, FakeCustomObjects, fake_gateway
 from tests.unit.api.test_services_jobs import definition
@@ -159,9 +160,7 @@ def test_a_jobs_queues_are_written_through_nautobots_fields_by_a_user_who_may_vi
     change jobs: queues it may not view are refused as unknown, as Nautobot restricts related objects."""
     uids = {}
     for name in ("default", "gpu", "cpu"):
-        created = fake.create_namespaced_custom_object(
-            GROUP, VERSION, NAMESPACE, JOB_QUEUES, {"metadata": {"name": name}, "spec": {}}
-        )
+        created = fake.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, JOB_QUEUES, job_queue(name))
         gateway._queues.put(created)
         uids[name] = created["metadata"]["uid"]
     headers = token(sessions, "netops", object_types=["extras.job"], actions=["view", "change"])
@@ -223,9 +222,7 @@ def test_depth_renders_related_objects_in_full_that_the_caller_may_view(
 ) -> None:
     """Nautobot's ?depth: 0 gives {id, object_type, url}; 1 the related records (without their
     many-to-many fields); 2 their related records too. Objects the caller may not view stay references."""
-    queue = fake.create_namespaced_custom_object(
-        GROUP, VERSION, NAMESPACE, JOB_QUEUES, {"metadata": {"name": "default"}, "spec": {}}
-    )
+    queue = fake.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, JOB_QUEUES, job_queue("default"))
     gateway._queues.put(queue)
     root = token(sessions, "root")
     reader = token(sessions, "reader", object_types=["extras.jobresult"], actions=["view"])

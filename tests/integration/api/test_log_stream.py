@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -28,6 +27,7 @@ from jobplane_api.services.result_events import Wakeup, notify_result_changed
 from jobplane_api.settings import ApiSettings
 from jobplane_crds.runtoken import run_token
 from jobplane_store.models import JobLogEntry, JobResult, JobStatus, utcnow
+from tests.cluster.cluster import wait_for
 from tests.conftest import run_coroutine
 from tests.integration.api.conftest import serve_app
 from tests.integration.api.test_results_endpoints import token
@@ -415,16 +415,18 @@ def test_batches_of_one_run_take_their_ids_in_commit_order(
     worker.start()
     # The second batch waits on the first's lock on the result row (seen by Postgres, not by a sleep).
     with engine.connect() as watcher:
-        deadline = time.monotonic() + READ_TIMEOUT
-        while not watcher.scalar(
-            text(
+
+        def blocked() -> bool:
+            watcher.rollback()  # a fresh snapshot of pg_stat_activity each time
+            query = text(
                 "SELECT count(*) FROM pg_stat_activity"
                 " WHERE wait_event_type = 'Lock' AND :pid = ANY(pg_blocking_pids(pid))"
-            ),
-            {"pid": first_pid},
-        ):
-            assert time.monotonic() < deadline, "the second batch never waited for the first"
-            watcher.rollback()
+            )
+            return bool(watcher.scalar(query, {"pid": first_pid}))
+
+        wait_for(
+            "the second batch to wait for the first's lock", blocked, timeout=READ_TIMEOUT, interval=0.01
+        )
     assert not done.is_set()
     first.commit()
     first.close()

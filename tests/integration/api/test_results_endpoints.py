@@ -26,6 +26,7 @@ from jobplane_store.models import (
     utcnow,
 )
 from jobplane_store.retention import RetentionPolicy, apply_retention
+from tests.builders import job_run
 from tests.unit.api.test_git_repositories import NAMESPACE, FakeCustomObjects, fake_gateway
 
 pytestmark = pytest.mark.postgres
@@ -271,10 +272,7 @@ class RunsApiserver(FakeCustomObjects):
             "v1alpha1",
             NAMESPACE,
             "jobruns",
-            {
-                "metadata": {"name": name, "namespace": NAMESPACE},
-                "spec": {"job": "hello_world.HelloWorld", "data": {}, "requestedBy": "ada"},
-            },
+            job_run(name, namespace=NAMESPACE, job="hello_world.HelloWorld", data={}, requestedBy="ada"),
         )
         self.objects[("jobruns", name)]["status"] = created["status"] = {"phase": phase}
         return created

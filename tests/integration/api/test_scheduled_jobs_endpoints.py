@@ -25,6 +25,7 @@ from jobplane_api.identity import service
 from jobplane_api.kube import GROUP, JOB_DEFINITIONS, VERSION, KubeGateway
 from jobplane_api.settings import ApiSettings
 from jobplane_store.models import JobResult, JobStatus, utcnow
+from tests.builders import job_definition
 from tests.integration.api.test_results_endpoints import token
 from tests.unit.api.test_git_repositories import NAMESPACE, FakeCustomObjects, fake_gateway
 
@@ -73,10 +74,7 @@ class SchedulesApiserver(FakeCustomObjects):
 
 def _definition(fake: SchedulesApiserver, job: type[Job], uid: str, grouping: str) -> None:
     name = job.__name__
-    body = {
-        "metadata": {"name": name.lower()},
-        "spec": {"enabled": True, "overrides": {}},
-    }
+    body = job_definition(name.lower(), enabled=True, overrides={})
     fake.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, JOB_DEFINITIONS, body)
     stored = fake.objects[(JOB_DEFINITIONS, name.lower())]
     stored["metadata"]["uid"] = uid

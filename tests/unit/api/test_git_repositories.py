@@ -42,6 +42,7 @@ from jobplane_api.settings import ApiSettings
 from jobplane_crds.v1alpha1 import JobRepository
 from jobplane_store.database import create_store_engine, ensure_schema, make_sessionmaker
 from jobplane_store.models import JobResult, JobStatus
+from tests.builders import job_repository
 
 BASE = "http://api.test"
 NOW = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
@@ -207,16 +208,13 @@ def repository(
     status: dict[str, Any] | None = None,
     **spec: Any,
 ) -> dict[str, Any]:
-    return {
-        "metadata": {
-            "name": name,
-            "namespace": NAMESPACE,
-            "uid": "5d0c2a57-8f0e-4b8e-9a36-2c3f2b1e0a11",
-            "creationTimestamp": "2026-01-02T03:04:05Z",
-        },
-        "spec": {"url": url, "ref": "main", "slug": name.replace("-", "_"), "interval": "5m", **spec},
-        "status": status,
-    }
+    return job_repository(
+        name,
+        namespace=NAMESPACE,
+        metadata={"uid": "5d0c2a57-8f0e-4b8e-9a36-2c3f2b1e0a11", "creationTimestamp": "2026-01-02T03:04:05Z"},
+        status=status,
+        **{"url": url, "ref": "main", "slug": name.replace("-", "_"), "interval": "5m", **spec},
+    )
 
 
 # --- URLs ---------------------------------------------------------------------------------------------------

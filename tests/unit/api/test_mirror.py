@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from jobplane_api.services.mirror import PHASE_STATUS, ExistingResult, ResultChange, plan_result
+from tests.builders import job_run
 
 UID = "0b6f3a52-6c1e-4d8e-9a0e-3f1f1d6a2c11"
 CLASS_PATH = "hello_world.HelloWorld"
@@ -19,19 +20,19 @@ DONE = "2025-01-02T03:05:00Z"
 
 
 def _run(phase: str | None = None, *, spec: dict[str, Any] | None = None, **status: Any) -> dict[str, Any]:
-    run: dict[str, Any] = {
-        "metadata": {"name": "hello-x1", "namespace": "jobs", "uid": UID, "creationTimestamp": CREATED},
-        "spec": {
+    return job_run(
+        "hello-x1",
+        namespace="jobs",
+        metadata={"uid": UID, "creationTimestamp": CREATED},
+        status={"phase": phase, **status} if phase is not None or status else None,
+        **{
             "job": "hello-world",
             "data": {"who": "Ada"},
             "dryRun": False,
             "requestedBy": "ada",
             **(spec or {}),
         },
-    }
-    if phase is not None or status:
-        run["status"] = {"phase": phase, **status}
-    return run
+    )
 
 
 def _existing(change: ResultChange, **overrides: Any) -> ExistingResult:
@@ -373,7 +374,15 @@ def test_replaying_every_event_writes_nothing(states: list[tuple[str, dict[str, 
 
 # --- why a run waits, and which image it ran ---------------------------------------------------------
 def _waiting(reason: str, message: str, status: str = "True") -> list[dict[str, Any]]:
-    return [{"type": "Waiting", "status": status, "reason": reason, "message": message}]
+    return [
+        {
+            "type": "Waiting",
+            "status": status,
+            "reason": reason,
+            "message": message,
+            "lastTransitionTime": CREATED,
+        }
+    ]
 
 
 LIMIT_MESSAGE = "Concurrency limit 1 of queue limited reached: 1 active (first); position 1, 0 run(s) ahead"

@@ -28,6 +28,7 @@ from jobplane_api.settings import ApiSettings
 from jobplane_crds.v1alpha1 import JobDefinition, JobQueue
 from jobplane_store.database import create_store_engine, ensure_schema, make_sessionmaker
 from jobplane_store.models import JobResult, JobStatus
+from tests.builders import job_definition
 
 NAMESPACE = "runs"
 JOB_UID = "5d1c0f3e-2b7a-4c9e-8f61-0a3b5c7d9e12"
@@ -49,16 +50,18 @@ class Secretive(Job):
 
 def _definition(job: type[Job]) -> dict[str, Any]:
     sensitive = bool(job.Meta.has_sensitive_variables)
-    return {
-        "metadata": {"name": "tools-report", "uid": JOB_UID, "creationTimestamp": "2026-11-25T10:00:00Z"},
-        "spec": {"enabled": True, "overrides": {}},
-        "status": {
+    return job_definition(
+        "tools-report",
+        metadata={"uid": JOB_UID, "creationTimestamp": "2026-11-25T10:00:00Z"},
+        enabled=True,
+        overrides={},
+        status={
             "classPath": f"tools.{job.__name__}",
             "installed": True,
             "code": {"name": job.__name__, "hasSensitiveVariables": sensitive},
             "variablesSchema": job.json_schema(),
         },
-    }
+    )
 
 
 class Gateway:

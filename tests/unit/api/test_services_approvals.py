@@ -31,6 +31,7 @@ from jobplane_api.services.approvals import (
 from jobplane_api.services.runs import RunRequest, run_job
 from jobplane_crds.v1alpha1 import JobDefinition, JobQueue, JobSchedule
 from jobplane_store.database import create_store_engine, ensure_schema, make_sessionmaker
+from tests.builders import job_definition, job_run, job_schedule
 
 NAMESPACE = "runs"
 JOB_UID = "1b6f7c2e-3d4a-4b5c-8d9e-0f1a2b3c4d5e"
@@ -49,29 +50,31 @@ class Reserve(Job):
 
 
 def definition(**code: Any) -> dict[str, Any]:
-    return {
-        "metadata": {"name": "ipam-reserve", "uid": JOB_UID, "creationTimestamp": "2026-11-25T10:00:00Z"},
-        "spec": {"enabled": True, "overrides": {}},
-        "status": {
+    return job_definition(
+        "ipam-reserve",
+        metadata={"uid": JOB_UID, "creationTimestamp": "2026-11-25T10:00:00Z"},
+        enabled=True,
+        overrides={},
+        status={
             "classPath": "ipam.Reserve",
             "installed": True,
             "supportsDryrun": True,
             "code": {"name": "Reserve", "hasSensitiveVariables": False, "approvalRequired": True, **code},
             "variablesSchema": Reserve.json_schema(),
         },
-    }
+    )
 
 
 def schedule(start: datetime = NOW + timedelta(hours=1), **spec: Any) -> dict[str, Any]:
-    return {
-        "metadata": {
-            "name": "reserve-x7k2p",
-            "namespace": NAMESPACE,
+    return job_schedule(
+        "reserve-x7k2p",
+        namespace=NAMESPACE,
+        metadata={
             "uid": SCHEDULE_UID,
             "creationTimestamp": "2026-12-06T05:00:00Z",
             "annotations": {"jobplane.io/display-name": "Reserve"},
         },
-        "spec": {
+        **{
             "job": "ipam-reserve",
             "queue": "default",
             "schedule": {"interval": "Once", "startTime": start.strftime("%Y-%m-%dT%H:%M:%SZ")},
@@ -79,7 +82,7 @@ def schedule(start: datetime = NOW + timedelta(hours=1), **spec: Any) -> dict[st
             "data": {"site": "ams"},
             **spec,
         },
-    }
+    )
 
 
 class Gateway:
@@ -395,11 +398,14 @@ def test_a_scheduled_job_is_pending_then_shows_who_approved_it_and_when_or_that_
 def test_the_job_result_records_who_approved_its_run_and_when_once_approved() -> None:
     from jobplane_api.services.mirror import ExistingResult, plan_result
 
-    run: dict[str, Any] = {
-        "metadata": {"name": "r1", "namespace": NAMESPACE, "uid": str(uuid.uuid4())},
-        "spec": {"job": "ipam-reserve", "requestedBy": "rita"},
-        "status": {"phase": "AwaitingApproval"},
-    }
+    run = job_run(
+        "r1",
+        namespace=NAMESPACE,
+        metadata={"uid": str(uuid.uuid4())},
+        job="ipam-reserve",
+        requestedBy="rita",
+        status={"phase": "AwaitingApproval"},
+    )
     created = plan_result(run, None, job_name="Reserve")
     assert created is not None
     assert "approved_by" not in created.values

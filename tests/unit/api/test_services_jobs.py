@@ -12,6 +12,8 @@ from jobplane_api.errors import BadRequest
 from jobplane_api.schemas import JobUpdate
 from jobplane_api.services.jobs import filter_jobs, job_record, job_variables, queue_patch, spec_patch
 from jobplane_crds.v1alpha1 import JobDefinition, JobQueue
+from tests.builders import job_definition
+from tests.builders import job_queue as queue_body
 
 BASE = "http://api.test"
 
@@ -32,17 +34,19 @@ def definition(
     installed: bool = True,
     uid: str = "0b5a2c4e-7d1f-4a39-9a57-2f3f3c1d0e11",
 ) -> dict[str, Any]:
-    return {
-        "metadata": {"name": "tools-upload-abc123", "uid": uid, "creationTimestamp": "2026-11-25T10:00:00Z"},
-        "spec": {"enabled": enabled, "overrides": overrides or {}},
-        "status": {
+    return job_definition(
+        "tools-upload-abc123",
+        metadata={"uid": uid, "creationTimestamp": "2026-11-25T10:00:00Z"},
+        enabled=enabled,
+        overrides=overrides or {},
+        status={
             "classPath": class_path,
             "installed": installed,
             "supportsDryrun": False,
             "code": {"name": "Upload", "grouping": "Tools", "description": "Uploads.", **(code or {})},
             "variablesSchema": Upload.json_schema(),
         },
-    }
+    )
 
 
 def test_a_record_shows_code_values_until_an_override_replaces_them() -> None:
@@ -151,7 +155,7 @@ QUEUE_UIDS = {
 
 
 def job_queue(name: str) -> dict[str, Any]:
-    return {"metadata": {"name": name, "uid": QUEUE_UIDS[name]}, "spec": {}}
+    return queue_body(name, metadata={"uid": QUEUE_UIDS[name]})
 
 
 def queued(overrides: dict[str, Any] | None = None, code_queues: list[str] | None = None) -> dict[str, Any]:

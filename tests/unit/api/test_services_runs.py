@@ -27,6 +27,7 @@ from jobplane_api.services.runs import RunRequest, run_job
 from jobplane_crds.v1alpha1 import JobDefinition, JobQueue
 from jobplane_store.database import create_store_engine, ensure_schema, make_sessionmaker
 from jobplane_store.models import JobResult, JobStatus
+from tests.builders import job_definition
 
 NAMESPACE = "runs"
 JOB_UID = "7c0e9a52-1d3b-4f6e-8a2d-5b9c0f1e2d3a"
@@ -40,16 +41,18 @@ class Login(Job):
 
 
 def definition() -> dict[str, Any]:
-    return {
-        "metadata": {"name": "tools-login", "uid": JOB_UID, "creationTimestamp": "2026-11-25T10:00:00Z"},
-        "spec": {"enabled": True, "overrides": {}},
-        "status": {
+    return job_definition(
+        "tools-login",
+        metadata={"uid": JOB_UID, "creationTimestamp": "2026-11-25T10:00:00Z"},
+        enabled=True,
+        overrides={},
+        status={
             "classPath": "tools.Login",
             "installed": True,
             "code": {"name": "Login", "hasSensitiveVariables": True},
             "variablesSchema": Login.json_schema(),
         },
-    }
+    )
 
 
 class FakeGateway:

@@ -27,6 +27,7 @@ from jobplane_api.services.schedules import (
 )
 from jobplane_crds.v1alpha1 import Interval, JobDefinition, JobQueue, JobSchedule
 from jobplane_store.models import JobResult, JobStatus, utcnow
+from tests.builders import job_schedule
 from tests.unit.api import test_services_runs
 from tests.unit.api.test_services_runs import JOB_UID, NAMESPACE, definition
 
@@ -204,15 +205,16 @@ def test_a_spec_carries_the_inputs_or_only_the_name_of_their_secret() -> None:
 
 
 def schedule_object(**spec: Any) -> dict[str, Any]:
-    return {
-        "metadata": {
-            "name": "nightly-backup-x7k2p",
-            "namespace": NAMESPACE,
+    return job_schedule(
+        "nightly-backup-x7k2p",
+        namespace=NAMESPACE,
+        metadata={
             "uid": "5e0c2f4a-9b1d-4c3e-8f7a-6d5c4b3a2910",
             "creationTimestamp": "2026-12-06T06:00:00Z",
             "annotations": {"jobplane.io/display-name": "Nightly backup"},
         },
-        "spec": {
+        status={"lastScheduleTime": "2026-12-06T02:00:00Z", "nextScheduleTime": "2026-12-07T02:00:00Z"},
+        **{
             "job": "tools-login",
             "queue": "default",
             "schedule": {"interval": "Daily", "startTime": "2026-12-07T02:00:00Z", "timeZone": "Etc/UTC"},
@@ -220,8 +222,7 @@ def schedule_object(**spec: Any) -> dict[str, Any]:
             "data": {"host": "r1"},
             **spec,
         },
-        "status": {"lastScheduleTime": "2026-12-06T02:00:00Z", "nextScheduleTime": "2026-12-07T02:00:00Z"},
-    }
+    )
 
 
 def test_a_record_has_nautobots_fields_and_jobplanes_additions() -> None:

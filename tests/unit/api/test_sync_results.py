@@ -16,6 +16,7 @@ from jobplane_api.kube import LISTED
 from jobplane_api.services.sync_results import SyncResultMirror, new_sync_result, plan_sync_result
 from jobplane_store.database import create_store_engine, ensure_schema, make_sessionmaker
 from jobplane_store.models import JobLogEntry, JobResult, JobStatus
+from tests.builders import job_repository
 from tests.unit.api.test_git_repositories import FakeCustomObjects, fake_gateway
 
 NOW = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -25,11 +26,13 @@ LATER = "2026-03-04T05:07:00.000000Z"
 
 
 def repository(**status: Any) -> dict[str, Any]:
-    return {
-        "metadata": {"name": "seed-jobs", "uid": "5d0c2a57-8f0e-4b8e-9a36-2c3f2b1e0a11"},
-        "spec": {"url": "https://h/x", "slug": "seed_jobs"},
-        "status": status,
-    }
+    return job_repository(
+        "seed-jobs",
+        metadata={"uid": "5d0c2a57-8f0e-4b8e-9a36-2c3f2b1e0a11"},
+        url="https://h/x",
+        slug="seed_jobs",
+        status=status,
+    )
 
 
 def synced(value: str, reason: str, message: str) -> list[dict[str, str]]:

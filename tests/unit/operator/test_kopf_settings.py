@@ -9,6 +9,14 @@ import kopf
 from kopf._cogs.structs.references import Resource
 
 from jobplane_operator.handlers import configure_kopf
+from tests.builders import job_run
+
+ACCEPTED = {
+    "type": "Accepted",
+    "status": "True",
+    "reason": "Accepted",
+    "lastTransitionTime": "2026-11-25T11:00:00Z",
+}
 
 
 def _settings() -> kopf.OperatorSettings:
@@ -26,12 +34,10 @@ def test_only_jobplanes_jobs_are_watched_and_the_rest_unfiltered() -> None:
 
 
 def _run() -> dict[str, Any]:
-    return {
-        "apiVersion": "jobplane.io/v1alpha1",
-        "kind": "JobRun",
-        "metadata": {
-            "name": "r1",
-            "namespace": "ops",
+    return job_run(
+        "r1",
+        namespace="ops",
+        metadata={
             "uid": "u1",
             "resourceVersion": "7",
             "labels": {"team": "net"},
@@ -42,9 +48,10 @@ def _run() -> dict[str, Any]:
             },
             "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}],
         },
-        "spec": {"job": "audit.Audit", "data": {"site": "ams1"}},
-        "status": {"phase": "Running", "conditions": [{"type": "Accepted", "status": "True"}]},
-    }
+        job="audit.Audit",
+        data={"site": "ams1"},
+        status={"phase": "Running", "conditions": [ACCEPTED]},
+    )
 
 
 def test_the_diff_base_is_the_essence_kopf_builds_without_copying_status() -> None:

@@ -17,15 +17,14 @@ from jobplane_operator.reconcile.admission import (
     status_code,
 )
 from jobplane_operator.reconcile.jobrun import inputs_secret_refusal
+from tests.builders import job_run
 from tests.unit.operator.test_reconcile_jobrun import UID, definition
 
 API = "system:serviceaccount:jobplane:jobplane-api"
 
 
 def new_run(**spec: Any) -> JobRun:
-    return JobRun.model_validate(
-        {"metadata": {"name": "r1", "namespace": "ops", "uid": UID}, "spec": {"job": "audit.Audit", **spec}}
-    )
+    return JobRun.of(job_run("r1", namespace="ops", metadata={"uid": UID}, **{"job": "audit.Audit", **spec}))
 
 
 def review(

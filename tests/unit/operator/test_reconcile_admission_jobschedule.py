@@ -12,6 +12,7 @@ from jobplane_operator.reconcile.admission import (
     schedule_requester,
     status_code,
 )
+from tests.builders import job_schedule
 from tests.unit.operator.test_reconcile_jobrun import UID, definition
 
 API = "system:serviceaccount:jobplane:jobplane-api"
@@ -39,9 +40,7 @@ def review(
     definitions: list[dict[str, Any]] | None = None,
     secrets: tuple[str, ...] = (),
 ) -> Denial | None:
-    schedule = JobSchedule.model_validate(
-        {"metadata": {"name": "s", "namespace": "ops", "uid": UID}, "spec": spec}
-    )
+    schedule = JobSchedule.of(job_schedule("s", namespace="ops", metadata={"uid": UID}, **spec))
     return review_schedule(
         schedule,
         old,

@@ -19,6 +19,7 @@ from jobplane_operator.reconcile.collection import (
     ttl_after_finished,
 )
 from jobplane_operator.settings import OperatorSettings
+from tests.builders import job_queue, job_run
 
 CREATED = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 ENDED = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -29,13 +30,13 @@ def _stamp(moment: datetime) -> str:
 
 
 def _run(phase: JobRunPhase | None, **status: Any) -> dict[str, Any]:
-    run: dict[str, Any] = {
-        "metadata": {"name": "r", "namespace": "ns", "uid": "u-1", "creationTimestamp": _stamp(CREATED)},
-        "spec": {"job": "hello"},
-    }
-    if phase is not None:
-        run["status"] = {"phase": phase.value, **status}
-    return run
+    return job_run(
+        "r",
+        namespace="ns",
+        metadata={"uid": "u-1", "creationTimestamp": _stamp(CREATED)},
+        job="hello",
+        status={"phase": phase.value, **status} if phase is not None else None,
+    )
 
 
 def _finished(phase: JobRunPhase = JobRunPhase.SUCCEEDED) -> dict[str, Any]:
@@ -44,7 +45,7 @@ def _finished(phase: JobRunPhase = JobRunPhase.SUCCEEDED) -> dict[str, Any]:
 
 def _queue(ttl: int | None) -> JobQueue:
     spec = {} if ttl is None else {"ttlSecondsAfterFinished": ttl}
-    return JobQueue.model_validate({"metadata": {"name": "default", "namespace": "ns"}, "spec": spec})
+    return JobQueue.of(job_queue("default", namespace="ns", **spec))
 
 
 @pytest.mark.parametrize("phase", [JobRunPhase.SUCCEEDED, JobRunPhase.FAILED, JobRunPhase.CANCELLED])
@@ -75,7 +76,12 @@ def test_no_ttl_keeps_a_finished_run() -> None:
 
 
 def test_without_a_completion_time_the_finished_condition_then_the_creation_count() -> None:
-    condition = {"type": "Finished", "status": "True", "lastTransitionTime": _stamp(ENDED)}
+    condition = {
+        "type": "Finished",
+        "status": "True",
+        "reason": "Failed",
+        "lastTransitionTime": _stamp(ENDED),
+    }
     assert finished_at(_run(JobRunPhase.FAILED, conditions=[condition])) == ENDED
     assert finished_at(_run(JobRunPhase.FAILED)) == CREATED
 

@@ -34,6 +34,7 @@ from jobplane_operator.reconcile.jobrepository import (
     sync_job_state,
     url_in_scope,
 )
+from tests.builders import job_repository
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 UID = "0b7e2f5c-8d4a-4c1e-9f3b-2a1d0c9e8f70"
@@ -60,21 +61,13 @@ def repo_obj(
     status: dict[str, Any] | None = None,
     **spec: Any,
 ) -> dict[str, Any]:
-    obj: dict[str, Any] = {
-        "apiVersion": "jobplane.io/v1alpha1",
-        "kind": "JobRepository",
-        "metadata": {
-            "name": "netops",
-            "namespace": "ops",
-            "uid": UID,
-            "generation": generation,
-            "annotations": annotations or {},
-        },
-        "spec": {"url": "https://git.example.com/netops.git", "slug": "netops", "interval": "5m", **spec},
-    }
-    if status is not None:
-        obj["status"] = status
-    return obj
+    return job_repository(
+        "netops",
+        namespace="ops",
+        metadata={"uid": UID, "generation": generation, "annotations": annotations or {}},
+        status=status,
+        **{"url": "https://git.example.com/netops.git", "slug": "netops", "interval": "5m", **spec},
+    )
 
 
 def synced_status(**extra: Any) -> dict[str, Any]:

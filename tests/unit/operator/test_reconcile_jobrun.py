@@ -50,6 +50,7 @@ from jobplane_operator.reconcile.jobrun import (
 from jobplane_operator.reconcile.run_view import RunView
 from jobplane_operator.runs import DisruptedPods, reconcile_run
 from jobplane_operator.settings import OperatorSettings
+from tests.builders import job_definition, job_queue, job_run
 from tests.unit.operator.test_reconcile_jobrepository import plan as plan_sync
 from tests.unit.operator.test_reconcile_jobrepository import repository_secret
 
@@ -64,16 +65,11 @@ ENV_REPO_CREDENTIALS_DIR = PodContract.env_name("repo_credentials_dir")
 
 
 def make_run(name: str = "nightly-audit", **spec: Any) -> JobRun:
-    return JobRun.model_validate(
-        {
-            "metadata": {"name": name, "namespace": "ops", "uid": UID},
-            "spec": {"job": "audit.Audit", **spec},
-        }
-    )
+    return JobRun.of(job_run(name, namespace="ops", metadata={"uid": UID}, **{"job": "audit.Audit", **spec}))
 
 
 def make_queue(**spec: Any) -> JobQueue:
-    return JobQueue.model_validate({"metadata": {"name": "gpu", "namespace": "ops"}, "spec": spec})
+    return JobQueue.of(job_queue("gpu", namespace="ops", **spec))
 
 
 def plan(
@@ -276,7 +272,7 @@ def test_the_job_carries_what_the_runs_first_status_records() -> None:
 
 
 def test_a_run_that_was_never_stored_cannot_be_planned() -> None:
-    unsaved = JobRun.model_validate({"metadata": {"name": "x"}, "spec": {"job": "a.B"}})
+    unsaved = JobRun.of(job_run("x", job="a.B"))
     with pytest.raises(ValueError, match="stored JobRun"):
         plan(unsaved)
 
@@ -564,10 +560,11 @@ def test_a_long_queue_names_the_first_runs_ahead_and_counts_the_rest() -> None:
 
 
 def definition(enabled: bool = True, installed: bool = True, **code: Any) -> dict[str, Any]:
-    return {
-        "metadata": {"name": "audit-abc123"},
-        "spec": {"enabled": enabled, "overrides": {}},
-        "status": {
+    return job_definition(
+        "audit-abc123",
+        enabled=enabled,
+        overrides={},
+        status={
             "classPath": "audit.Audit",
             "installed": installed,
             "code": {"taskQueues": ["default", "batch"], "hasSensitiveVariables": False, **code},
@@ -578,7 +575,7 @@ def definition(enabled: bool = True, installed: bool = True, **code: Any) -> dic
                 "required": [],
             },
         },
-    }
+    )
 
 
 def model(obj: dict[str, Any]) -> JobDefinition:
@@ -1006,15 +1003,14 @@ class FakeClients:
 
 
 def run_obj_of(job: str, **status: Any) -> dict[str, Any]:
-    obj = {
-        "apiVersion": "jobplane.io/v1alpha1",
-        "kind": "JobRun",
-        "metadata": {"name": "r1", "namespace": "ops", "uid": UID, "generation": 1, "resourceVersion": "1"},
-        "spec": {"job": job, "data": {}},
-    }
-    if status:
-        obj["status"] = status
-    return obj
+    return job_run(
+        "r1",
+        namespace="ops",
+        metadata={"uid": UID, "generation": 1, "resourceVersion": "1"},
+        job=job,
+        data={},
+        status=status or None,
+    )
 
 
 def start(
@@ -1129,7 +1125,7 @@ def test_a_repository_run_started_without_a_status_gets_its_commit_from_its_job(
 
 
 def test_a_queued_run_records_its_commit_and_starts_on_it_after_a_push() -> None:
-    full = {"metadata": {"name": "default"}, "spec": {"concurrencyLimit": 1}}
+    full = job_queue("default", concurrencyLimit=1)
     catalog = FakeCatalog(repository_job(), repository_obj(), {"default": full})
     clients = start(catalog, run_obj_of("netops.jobs.audit.Audit"), active=1)
     (queued,) = clients.statuses
@@ -1155,7 +1151,7 @@ def conditions_of(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_a_queued_run_says_why_it_waits_naming_the_active_runs_then_that_it_no_longer_does() -> None:
-    limited = {"metadata": {"name": "default"}, "spec": {"concurrencyLimit": 1}}
+    limited = job_queue("default", concurrencyLimit=1)
     catalog = FakeCatalog(definition(), None, {"default": limited})
     clients = start(catalog, run_obj_of("audit.Audit"), active=1)
     (queued,) = clients.statuses
@@ -1605,7 +1601,7 @@ class KueueClients(FakeClients):
 
 
 def test_a_poll_of_a_run_kueue_holds_reads_its_workload_and_only_then() -> None:
-    kueued = {"metadata": {"name": "default"}, "spec": {"kueueLocalQueue": "team-a"}}
+    kueued = job_queue("default", kueueLocalQueue="team-a")
     catalog = FakeCatalog(definition(), None, {"default": kueued})
     obj = run_obj_of("audit.Audit", phase="Pending", reason="KueueAdmission", jobName="x")
     clients = KueueClients(catalog, workload_with(message=QUOTA_MESSAGE))
@@ -1632,7 +1628,7 @@ def test_kueues_admission_is_news_for_a_run_that_waits_for_it() -> None:
 
 
 def test_a_run_of_a_kueue_queue_skips_jobplanes_count_and_says_it_waits_for_kueue() -> None:
-    kueued = {"metadata": {"name": "default"}, "spec": {"kueueLocalQueue": "team-a"}}
+    kueued = job_queue("default", kueueLocalQueue="team-a")
     catalog = FakeCatalog(definition(), None, {"default": kueued})
     clients = start(catalog, run_obj_of("audit.Audit"), active=5)
     assert "unfinished_job_runs" not in clients.calls  # no count: Kueue's quota decides

@@ -22,6 +22,7 @@ from jobplane_operator.reconcile.jobschedule import (
     schedule_event_matters,
     schedule_run,
 )
+from tests.builders import job_schedule
 from tests.unit.crds.test_schedule_times import BERLIN, at
 
 UID = "5c0a4f8e-1111-2222-3333-444455556666"
@@ -40,19 +41,14 @@ def schedule_of(
     for key in ("crontab", "startTime", "timeZone"):
         if key in spec:
             when[key] = spec.pop(key)
-    obj: dict[str, Any] = {
-        "metadata": {
-            "name": "nightly",
-            "namespace": "ops",
-            "uid": UID,
-            "generation": 2,
-            "creationTimestamp": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        },
-        "spec": {"job": "audit.Audit", "schedule": when, "requestedBy": "alice", **spec},
-    }
-    if status is not None:
-        obj["status"] = status
-    return JobSchedule.model_validate(obj)
+    body = job_schedule(
+        "nightly",
+        namespace="ops",
+        metadata={"uid": UID, "generation": 2, "creationTimestamp": created.strftime("%Y-%m-%dT%H:%M:%SZ")},
+        status=status,
+        **{"job": "audit.Audit", "schedule": when, "requestedBy": "alice", **spec},
+    )
+    return JobSchedule.of(body)
 
 
 def run_of(name: str, fire: datetime, phase: str | None = None) -> dict[str, Any]:

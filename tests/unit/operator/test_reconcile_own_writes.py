@@ -5,22 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from jobplane_operator.reconcile.own_writes import OwnWrites
+from tests.builders import job_run
 
 
 def run(version: str, phase: str | None = None, uid: str = "u1", name: str = "r") -> dict[str, Any]:
-    obj: dict[str, Any] = {
-        "metadata": {
-            "name": name,
-            "namespace": "ops",
-            "uid": uid,
-            "resourceVersion": version,
-            "managedFields": [{"manager": "jobplane"}],
-        },
-        "spec": {"job": "noop.Noop"},
-    }
-    if phase:
-        obj["status"] = {"phase": phase}
-    return obj
+    return job_run(
+        name,
+        namespace="ops",
+        metadata={"uid": uid, "resourceVersion": version, "managedFields": [{"manager": "jobplane"}]},
+        job="noop.Noop",
+        status={"phase": phase} if phase else None,
+    )
 
 
 def test_a_run_the_index_shows_before_our_write_is_decided_on_as_the_write_left_it() -> None:

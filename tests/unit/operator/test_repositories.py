@@ -22,6 +22,7 @@ from jobplane_operator.repositories import (
 )
 from jobplane_operator.settings import OperatorSettings
 from jobplane_runtime.gitsource import SYNC_REPORT_PREFIX, GitCredentials, GitSourceError
+from tests.builders import job_repository
 from tests.unit.operator.test_reconcile_jobdefinition import describe
 from tests.unit.operator.test_reconcile_jobrepository import repository_secret
 
@@ -203,29 +204,25 @@ class Resolver:
 def repo_obj(
     *, status: dict[str, Any] | None = None, annotations: dict[str, str] | None = None, **spec: Any
 ) -> dict[str, Any]:
-    obj: dict[str, Any] = {
-        "apiVersion": "jobplane.io/v1alpha1",
-        "kind": "JobRepository",
-        "metadata": {
-            "name": "netops",
-            "namespace": "ops",
+    return job_repository(
+        "netops",
+        namespace="ops",
+        metadata={
             "uid": UID,
             "generation": 1,
             "resourceVersion": "41",
             "creationTimestamp": ts(timedelta(days=-1)),
             "annotations": annotations or {},
         },
-        "spec": {
+        status=status,
+        **{
             "url": "https://git.example.com/netops.git",
             "slug": "netops",
             "ref": "main",
             "interval": "5m",
             **spec,
         },
-    }
-    if status is not None:
-        obj["status"] = status
-    return obj
+    )
 
 
 def reconcile(

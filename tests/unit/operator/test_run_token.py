@@ -22,6 +22,7 @@ from jobplane_operator.reconcile.jobrun import (
 )
 from jobplane_operator.runs import reconcile_run
 from jobplane_operator.settings import OperatorSettings
+from tests.builders import job_definition, job_run
 
 UID = "6f1f6c2e-3f0a-4d3e-9d7e-1b2c3d4e5f60"
 KEY = b"k" * 32
@@ -33,13 +34,8 @@ ENV_RUN_TOKEN_FILE = PodContract.env_name("run_token_file")
 
 
 def make_run(**spec: Any) -> JobRun:
-    return JobRun.model_validate(
-        {
-            "apiVersion": "jobplane.io/v1alpha1",
-            "kind": "JobRun",
-            "metadata": {"name": "nightly-audit", "namespace": "ops", "uid": UID},
-            "spec": {"job": "audit.Audit", **spec},
-        }
+    return JobRun.of(
+        job_run("nightly-audit", namespace="ops", metadata={"uid": UID}, **{"job": "audit.Audit", **spec})
     )
 
 
@@ -153,16 +149,18 @@ class FakeClients:
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
         self.jobs: dict[str, dict[str, Any]] = {}
-        self.definition = {
-            "metadata": {"name": "audit-abc123", "namespace": "ops"},
-            "spec": {"enabled": True, "overrides": {}},
-            "status": {
+        self.definition = job_definition(
+            "audit-abc123",
+            namespace="ops",
+            enabled=True,
+            overrides={},
+            status={
                 "classPath": "audit.Audit",
                 "installed": True,
                 "code": {"taskQueues": ["default"], "hasSensitiveVariables": False},
                 "variablesSchema": {"type": "object"},
             },
-        }
+        )
 
     def list_job_definitions(self, namespace: str) -> list[dict[str, Any]]:
         self.calls.append(("list_job_definitions", namespace))

@@ -22,6 +22,7 @@ from jobplane_api.services.sync_results import SYNC_TASK_NAME
 from jobplane_api.ui.routes.git_repositories import repository_job_ids, sync_state, write_of_form
 from jobplane_crds.v1alpha1 import JobDefinition
 from jobplane_store.models import JobResult, JobStatus
+from tests.builders import job_repository
 from tests.ui_support import Disabled, Tour, UiWorld, csrf_of, job_definition
 from tests.unit.api.ui.test_auth import sign_in
 
@@ -111,11 +112,15 @@ def test_the_form_becomes_the_apis_create_body() -> None:
 
 def _record(status: dict[str, Any], *, suspend: bool = False) -> GitRepositoryRead:
     return repository_record(
-        {
-            "metadata": {"name": "r", "uid": str(uuid.uuid4()), "namespace": "jobs"},
-            "spec": {"url": "https://h/r.git", "slug": "r", "suspend": suspend},
-            "status": status,
-        },
+        job_repository(
+            "r",
+            namespace="jobs",
+            metadata={"uid": str(uuid.uuid4())},
+            url="https://h/r.git",
+            slug="r",
+            suspend=suspend,
+            status=status,
+        ),
         "http://ui.test",
     )
 
