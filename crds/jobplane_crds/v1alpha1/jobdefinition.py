@@ -17,8 +17,6 @@ __all__ = [
     "JobDefinitionStatus",
     "JobMetadata",
     "JobSource",
-    "effective_metadata",
-    "effective_of",
 ]
 
 # The overridable fields of a JobDefinition (Nautobot's JOB_OVERRIDABLE_FIELDS, plus queues).
@@ -153,6 +151,12 @@ class JobDefinition(Resource):
         code = self.status.code if self.status is not None else None
         return (code or JobMetadata()).model_copy(update=given)
 
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> JobDefinition:
+        """A copy, without this object's computed effective metadata (the copy's fields may differ)."""
+        copied = super().model_copy(update=update, deep=deep)
+        copied.__dict__.pop("_effective", None)
+        return copied
+
     @property
     def class_path(self) -> str | None:
         """<module>.<ClassName>: as discovery found it, else as the spec names it (set before discovery)."""
@@ -162,21 +166,3 @@ class JobDefinition(Resource):
     def variables_schema(self) -> dict[str, Any]:
         """The JSON Schema of the job's inputs; empty while discovery has not described them."""
         return (self.status.variables_schema if self.status is not None else None) or {}
-
-
-def effective_metadata(code: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Overrides over code, field by field; a field an admin left out follows the code."""
-    given = {key: value for key, value in (overrides or {}).items() if value is not None}
-    return {key: given.get(key, code.get(key)) for key in OVERRIDABLE}
-
-
-def effective_of(definition: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The metadata of a JobDefinition object in force now: the admin's overrides over what the code said
-    at the last sync; empty for no definition.
-
-    Computed from spec at every use rather than read from status.effective, which may predate an edit.
-    """
-    if definition is None:
-        return {}
-    status = definition.get("status") or {}
-    return effective_metadata(status.get("code") or {}, (definition.get("spec") or {}).get("overrides"))

@@ -4,27 +4,37 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from jobplane_crds.v1alpha1.jobdefinition import JobDefinition, effective_metadata, effective_of
+from jobplane_crds.v1alpha1.jobdefinition import OVERRIDABLE, JobDefinition, JobDefinitionSpec
 
 
-def test_effective_metadata_ignores_unset_overrides() -> None:
-    code = {"name": "A", "hidden": False}
-    assert effective_metadata(code, {"name": None, "hidden": True}) == {
-        **dict.fromkeys(effective_metadata(code, None)),
+def test_effective_metadata_is_overrides_over_code_not_a_stale_status_effective() -> None:
+    definition = JobDefinition.model_validate(
+        {
+            "spec": {"overrides": {"timeLimit": 30, "taskQueues": ["gpu"], "name": None, "hidden": True}},
+            "status": {
+                "code": {"name": "A", "timeLimit": 600, "hidden": False},
+                "effective": {"name": "old", "timeLimit": 1},
+            },
+        }
+    )
+    effective = definition.effective().model_dump(by_alias=True)
+    assert effective == {
+        **dict.fromkeys(OVERRIDABLE),
         "name": "A",
         "hidden": True,
+        "timeLimit": 30,
+        "taskQueues": ["gpu"],
     }
+    assert JobDefinition().effective().model_dump(by_alias=True) == dict.fromkeys(OVERRIDABLE)
 
 
-def test_effective_of_reads_a_definition_object_and_ignores_its_stale_status_effective() -> None:
-    definition = {
-        "spec": {"overrides": {"timeLimit": 30, "taskQueues": ["gpu"]}},
-        "status": {"code": {"name": "A", "timeLimit": 600}, "effective": {"name": "old", "timeLimit": 1}},
-    }
-    effective = effective_of(definition)
-    assert (effective["name"], effective["timeLimit"], effective["taskQueues"]) == ("A", 30, ["gpu"])
-    assert effective_of({"spec": {}}) == dict.fromkeys(effective_metadata({}, None))
-    assert effective_of(None) == {}
+def test_a_copy_computes_its_own_effective_metadata() -> None:
+    definition = JobDefinition.model_validate({"status": {"code": {"name": "A"}}})
+    assert definition.effective().name == "A"
+    renamed = definition.model_copy(
+        update={"spec": JobDefinitionSpec.model_validate({"overrides": {"name": "B"}})}
+    )
+    assert (renamed.effective().name, definition.effective().name) == ("B", "A")
 
 
 def test_the_models_effective_metadata_is_the_objects() -> None:
@@ -34,9 +44,14 @@ def test_the_models_effective_metadata_is_the_objects() -> None:
         "status": {"code": {"name": "A", "timeLimit": 600, "hidden": True}, "effective": {"name": "old"}},
     }
     definition = JobDefinition.model_validate(raw)
-    assert definition.effective().model_dump(by_alias=True) == effective_of(raw)
+    assert definition.effective().model_dump(by_alias=True) == {
+        **dict.fromkeys(OVERRIDABLE),
+        "name": "A",
+        "timeLimit": 30,
+        "taskQueues": [],
+        "hidden": True,
+    }
     assert (definition.class_path, definition.variables_schema) == ("m.Spec", {})
-    assert JobDefinition().effective().model_dump(by_alias=True) == effective_of({"spec": {}})
     assert definition.metadata.resource_version == "7"
     assert definition.metadata.creation_timestamp == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     discovered = JobDefinition.model_validate(
