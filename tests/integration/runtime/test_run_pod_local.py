@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -192,10 +191,11 @@ def test_fail_exits_1_with_the_last_failure_as_error(run_pod: RunPod) -> None:
 
 
 def test_soft_time_limit_lets_the_job_clean_up(run_pod: RunPod) -> None:
-    started = time.monotonic()
     done = run_pod("soft_time_limit.SlowCleanup", jobs_root=EXAMPLES)
     assert done.code == 1, done.stderr
-    assert time.monotonic() - started < 10
+    # Ended by the soft limit (1 s), which the job caught and re-raised, not killed by the hard one (10 s).
+    assert done.message is not None
+    assert done.message["error"] == "SoftTimeLimitExceeded: Soft time limit of 1 s exceeded"
     logs = done.logs()
     assert any(line.startswith("Soft time limit reached after") for line in logs)
     assert any(line.startswith("Removed ") for line in logs)

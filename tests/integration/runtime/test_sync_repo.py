@@ -14,7 +14,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -143,13 +142,10 @@ def test_a_server_that_never_answers_times_out() -> None:
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
         url = f"http://127.0.0.1:{silent.getsockname()[1]}/jobs.git"
-        started = time.monotonic()
         with pytest.raises(GitSourceError) as caught:
             resolve_ref(url, "main", None, timeout=1.5, allow_file=False)
-        elapsed = time.monotonic() - started
     assert caught.value.reason == "FetchTimeout"
     assert caught.value.message == f"listing the branches and tags of {url} took longer than 1.5 s"
-    assert elapsed < 10
 
 
 # --- fetching one commit -------------------------------------------------------------------------
@@ -539,7 +535,6 @@ class Job{number}x{index}(Job):
         contract = sync_env(
             server.url_for("jobs.git"), commit, JOBPLANE_REPO_CREDENTIALS_DIR=str(credentials)
         )
-        started = time.monotonic()
         done = subprocess.run(
             command,
             env=cli_env(**contract),
@@ -548,14 +543,11 @@ class Job{number}x{index}(Job):
             timeout=120,
             check=False,
         )
-        elapsed = time.monotonic() - started
     assert done.returncode == 0, done.stderr
     report = parse_report(done.stdout)
     assert len(report["jobs"]) == 200
     assert report["errors"] == {}
     assert PASSWORD not in done.stdout + done.stderr
-    print(f"sync-repo of 200 job classes over HTTP: {elapsed:.2f} s")
-    assert elapsed < 20
 
 
 # --- run-pod of a repository's job ------------------------------------------------------------------------

@@ -166,9 +166,7 @@ class Sleeper(Job):
 
 def test_soft_time_limit_raises_inside_the_job_and_hooks_still_run() -> None:
     Sleeper.cleaned_up = []
-    started = time.monotonic()
     reporter = run(Sleeper, limits=TimeLimits(soft=0.3, hard=10))
-    assert time.monotonic() - started < 4  # stopped by the limit, not by the 5 s sleep
     assert Sleeper.cleaned_up == ["run", "on_failure:SoftTimeLimitExceeded", "after_return:FAILURE"]
     assert reporter.outcome is not None
     assert reporter.outcome[1]["exc_type"] == "SoftTimeLimitExceeded"
