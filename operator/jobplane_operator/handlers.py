@@ -17,6 +17,7 @@ import kopf
 
 from jobplane.settings import Settings, get_settings
 from jobplane_crds import GROUP
+from jobplane_crds.runview import RunView
 from jobplane_crds.v1alpha1 import VERSION, JobDefinition, JobQueue, JobRepository, JobSchedule
 from jobplane_operator.kube import Clients
 from jobplane_operator.parsing import parsed
@@ -41,7 +42,6 @@ from jobplane_operator.reconcile.jobrun import (
 )
 from jobplane_operator.reconcile.jobschedule import LABEL_SCHEDULE, schedule_event_matters, schedule_run
 from jobplane_operator.reconcile.own_writes import OwnWrites
-from jobplane_operator.reconcile.run_view import RunView
 from jobplane_operator.repositories import (
     adopt_definitions,
     forget_missing_repositories,

@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, Gauge, Histogram, start_http_se
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from jobplane_operator.reconcile.run_view import RunView
+from jobplane_crds.runview import RunView
 
 __all__ = ["METRICS", "Metrics", "serve"]
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from jobplane.settings import Settings
+from jobplane_crds.runview import RunView
 from jobplane_crds.v1alpha1 import (
     JobDefinition,
     JobDefinitionStatus,
@@ -55,7 +56,6 @@ from jobplane_operator.reconcile.jobrun import (
     start_record,
     token_secret_name,
 )
-from jobplane_operator.reconcile.run_view import RunView
 from jobplane_operator.reconcile.waiting import KUEUE_ADMISSION, waiting_condition
 from jobplane_operator.settings import OperatorSettings
 

@@ -24,6 +24,7 @@ from sqlalchemy import event, select, update
 
 from jobplane_api.kube import LISTED, display_name
 from jobplane_api.services.result_events import notify_result_changed
+from jobplane_crds.runview import RunView
 from jobplane_crds.times import parse_time
 from jobplane_store.models import JobResult, JobResultTombstone, JobStatus
 from jobplane_store.results import log_count_columns, upsert_job_result
@@ -153,11 +154,9 @@ def _parsed_result(text: Any) -> Any:
         return text
 
 
-def _outcome(
-    status: str, run_status: Mapping[str, Any], reason: str | None, message: str | None
-) -> dict[str, Any]:
+def _outcome(status: str, run: RunView, reason: str | None, message: str | None) -> dict[str, Any]:
     """The result and traceback of a run that ended without the pod reporting them."""
-    summary = run_status.get("result") or {}
+    summary = run.result
     if status == JobStatus.FAILURE:
         return {
             "result": {"exc_type": reason or "Failed", "exc_message": message or ""},
@@ -168,9 +167,10 @@ def _outcome(
     return {"result": None, "traceback": None}
 
 
-def scheduled_job_of(run: Mapping[str, Any]) -> uuid.UUID | None:
+def scheduled_job_of(run: Mapping[str, Any] | RunView) -> uuid.UUID | None:
     """The uid of the JobSchedule whose fire made this run: its controller owner of that kind, or None."""
-    for owner in (run.get("metadata") or {}).get("ownerReferences") or []:
+    view = run if isinstance(run, RunView) else RunView(run)
+    for owner in view.owner_references:
         if owner.get("kind") == "JobSchedule" and owner.get("controller") and owner.get("uid"):
             try:
                 return uuid.UUID(str(owner["uid"]))
@@ -179,17 +179,18 @@ def scheduled_job_of(run: Mapping[str, Any]) -> uuid.UUID | None:
     return None
 
 
-def _approval(spec: Mapping[str, Any]) -> dict[str, Any]:
+def _approval(run: RunView) -> dict[str, Any]:
     """Who approved the run and when (its spec.approval, stamped at admission); nothing unless approved."""
-    approval = spec.get("approval") or {}
+    approval = run.approval
     if approval.get("decision") != "Approved":
         return {"approved_by": None, "approved_at": None}
     return {"approved_by": approval.get("by"), "approved_at": parse_time(approval.get("at"))}
 
 
-def waiting_of(run_status: Mapping[str, Any]) -> dict[str, Any]:
-    """Why the run waits (its Waiting condition while True), or nothing once it no longer does."""
-    for condition in run_status.get("conditions") or []:
+def waiting_of(run: RunView | None) -> dict[str, Any]:
+    """Why the run waits (its Waiting condition while True), or nothing once it no longer does (or for
+    no run)."""
+    for condition in run.conditions if run is not None else ():
         if condition.get("type") == "Waiting" and condition.get("status") == "True":
             return {"waiting_reason": condition.get("reason"), "waiting_message": condition.get("message")}
     return {"waiting_reason": None, "waiting_message": None}
@@ -209,40 +210,38 @@ def plan_result(
     what the pod reported (result, traceback, times) wins over what the JobRun says. ``deleted`` tells
     that the JobRun is gone: one that had not ended is REVOKED.
     """
-    meta = run.get("metadata") or {}
-    spec = run.get("spec") or {}
-    run_status = run.get("status") or {}
-    target: str = PHASE_STATUS.get(str(run_status.get("phase") or ""), JobStatus.PENDING)
-    reason, message = run_status.get("reason"), run_status.get("message")
+    view = RunView(run)
+    # The stored phase as written (a phase this API's enum does not know yet is PENDING here, not an error).
+    target: str = PHASE_STATUS.get(str(view.status.get("phase") or ""), JobStatus.PENDING)
+    reason, message = view.reason, view.message
     if deleted and not _is_terminal(target):
         target, reason, message = JobStatus.REVOKED, DELETED_REASON, DELETED_MESSAGE
-    class_path = run_status.get("classPath")
-    sensitive = bool(spec.get("inputsSecretRef"))
+    class_path = view.class_path
     identity: dict[str, Any] = {
-        "user": spec.get("requestedBy"),
-        "queue": run_status.get("queue") or spec.get("queue"),
-        "run_name": meta.get("name"),
-        "run_namespace": meta.get("namespace"),
-        "commit": run_status.get("commit"),
-        "image_digest": run_status.get("imageDigest"),
+        "user": view.requested_by,
+        "queue": view.queue,
+        "run_name": view.name or None,
+        "run_namespace": view.namespace or None,
+        "commit": view.commit,
+        "image_digest": view.image_digest,
         "job_model_id": job_model_id,
-        "task_kwargs": None if sensitive else dict(spec.get("data") or {}),
-        "scheduled_job_id": scheduled_job_of(run),
-        **_approval(spec),
+        "task_kwargs": None if view.inputs_secret_ref else dict(view.data),
+        "scheduled_job_id": scheduled_job_of(view),
+        **_approval(view),
     }
-    started = parse_time(run_status.get("startTime"))
-    done = parse_time(run_status.get("completionTime")) if _is_terminal(target) else None
+    started = parse_time(view.start_time)
+    done = parse_time(view.completion_time) if _is_terminal(target) else None
     # A run that ended (or was deleted) waits for nothing, whatever its last status said.
-    waiting = waiting_of({} if _is_terminal(target) else run_status)
+    waiting = waiting_of(None if _is_terminal(target) else view)
 
     if existing is None:
         values: dict[str, Any] = {
-            "id": uuid.UUID(str(meta["uid"])),
-            "date_created": parse_time(meta.get("creationTimestamp")),
+            "id": uuid.UUID(str(view.uid)),
+            "date_created": parse_time(view.creation_timestamp),
             "status": target,
-            "name": job_name or class_path or spec.get("job") or meta.get("name") or "",
-            "job_class_path": class_path or spec.get("job") or "",
-            "dry_run": bool(spec.get("dryRun", False)),
+            "name": job_name or class_path or view.job or view.name,
+            "job_class_path": class_path or view.job,
+            "dry_run": view.dry_run,
             **identity,
             "date_started": started,
             "date_done": done,
@@ -251,7 +250,7 @@ def plan_result(
             **waiting,
         }
         if _is_terminal(target):
-            values.update(_outcome(target, run_status, reason, message))
+            values.update(_outcome(target, view, reason, message))
         values = {key: _clip(key, value) for key, value in values.items() if value is not None}
         return ResultChange(create=True, values=values)
 
@@ -263,12 +262,12 @@ def plan_result(
     for column, value in identity.items():
         if value is not None and getattr(existing, column) is None:
             changes[column] = value
-    if bool(spec.get("dryRun", False)) != existing.dry_run:
-        changes["dry_run"] = bool(spec.get("dryRun", False))
+    if view.dry_run != existing.dry_run:
+        changes["dry_run"] = view.dry_run
     if class_path and class_path != existing.job_class_path:
         # The row was made before the operator resolved spec.job; the class path is the real one.
         changes["job_class_path"] = class_path
-    fallbacks = {existing.job_class_path, spec.get("job"), class_path, meta.get("name")}
+    fallbacks = {existing.job_class_path, view.spec.get("job"), class_path, view.meta.get("name")}
     if job_name and job_name != existing.name and existing.name in fallbacks:
         changes["name"] = job_name
     if started is not None and existing.date_started is None:
@@ -283,11 +282,11 @@ def plan_result(
             changes[column] = value
     # What the run waits for follows the JobRun both ways: set while it waits, cleared once it does not
     # (or once the row is ahead of it: the pod reported, so the run waits no more).
-    for column, value in (waiting if leads else waiting_of({})).items():
+    for column, value in (waiting if leads else waiting_of(None)).items():
         if value != getattr(existing, column):
             changes[column] = value
     if "status" in changes and _is_terminal(target):
-        outcome = _outcome(target, run_status, reason, message)
+        outcome = _outcome(target, view, reason, message)
         if existing.result is None and outcome["result"] is not None:
             changes["result"] = outcome["result"]
         if existing.traceback is None and outcome["traceback"] is not None:
@@ -374,8 +373,8 @@ class RunsWritten:
                 self._changed.notify_all()
 
     def _claim(self, session: Session, run: Mapping[str, Any]) -> RunClaim:
-        meta = run["metadata"]
-        claim = RunClaim(str(meta["uid"]), str(meta.get("resourceVersion") or ""))
+        view = RunView(run)
+        claim = RunClaim(str(view.uid), view.resource_version or "")
         session.info.setdefault(_CLAIMS, []).append(claim)
         with self._changed:
             self._claims[claim.uid] = claim
@@ -386,8 +385,8 @@ class RunsWritten:
 
     def covers(self, kind: str, run: Mapping[str, Any]) -> bool:
         """Whether the endpoint's own committed row already says all the mirror would for this event."""
-        meta = run.get("metadata") or {}
-        uid = str(meta.get("uid"))
+        view = RunView(run)
+        uid = str(view.uid)
         deadline = time.monotonic() + self._wait
         with self._changed:
             if kind in ("ADDED", LISTED):
@@ -399,7 +398,7 @@ class RunsWritten:
             claim = self._claims.pop(uid, None)
         if claim is None or kind not in ("ADDED", LISTED) or not claim.resource_version:
             return False
-        if claim.resource_version != str(meta.get("resourceVersion") or ""):
+        if claim.resource_version != (view.resource_version or ""):
             return False
         settled = claim.settled.wait(max(0.0, deadline - time.monotonic()))
         return settled and claim.committed and claim.complete
@@ -482,7 +481,7 @@ class RunMirror:
         for namespace in self._namespaces:
             runs = self._gateway.list_runs(namespace)
             changed += sum(self.apply(run) for run in runs)
-            changed += self.revoke_missing(namespace, {run["metadata"]["uid"] for run in runs})
+            changed += self.revoke_missing(namespace, {str(RunView(run).uid) for run in runs})
         return changed
 
     # --- events ---
@@ -494,23 +493,21 @@ class RunMirror:
         self.apply(run, deleted=kind == "DELETED")
 
     def _on_list(self, namespace: str, runs: list[dict[str, Any]]) -> None:
-        self.revoke_missing(namespace, {run["metadata"]["uid"] for run in runs})
+        self.revoke_missing(namespace, {str(RunView(run).uid) for run in runs})
 
-    def _job_of(self, run: Mapping[str, Any]) -> JobDefinition | None:
-        status = run.get("status") or {}
-        namespace = run["metadata"].get("namespace") or ""
-        for key in (status.get("classPath"), (run.get("spec") or {}).get("job")):
+    def _job_of(self, run: RunView) -> JobDefinition | None:
+        for key in (run.class_path, run.job):
             if key:
-                definition = self._gateway.resolve_definition(str(key), namespace)
+                definition = self._gateway.resolve_definition(str(key), run.namespace)
                 if definition is not None:
                     return definition
         return None
 
     def apply(self, run: dict[str, Any], *, deleted: bool = False) -> bool:
         """Bring the run's JobResult in line with it, in one transaction; True if anything was written."""
-        meta = run["metadata"]
-        uid = uuid.UUID(str(meta["uid"]))
-        definition = self._job_of(run)
+        view = RunView(run)
+        uid = uuid.UUID(str(view.uid))
+        definition = self._job_of(view)
         job_name = display_name(definition) if definition is not None else None
         job_model_id = uuid.UUID(str(definition.metadata.uid)) if definition is not None else None
         with self._sessionmaker() as session, session.begin():
@@ -542,8 +539,8 @@ class RunMirror:
                 notify_result_changed(session, uid)
                 log.info(
                     "mirrored run run=%s/%s uid=%s created=%s columns=%s status=%s",
-                    meta.get("namespace"),
-                    meta.get("name"),
+                    view.namespace,
+                    view.name,
                     uid,
                     change.create,
                     ",".join(sorted(change.values)),

@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from jobplane_crds.runview import RunView
 from jobplane_crds.times import parse_time
 from jobplane_crds.v1alpha1 import JobQueue
-from jobplane_operator.reconcile.run_view import RunView
 
 __all__ = [
     "Collector",

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from jobplane_crds.runview import RunView
 from jobplane_crds.v1alpha1 import JobQueue, JobRunPhase
-from jobplane_operator.reconcile.run_view import RunView
 from jobplane_operator.reconcile.waiting import KUEUE_ADMISSION
 
 __all__ = ["QueueKey", "queue_loads", "queue_status_changes"]

@@ -27,6 +27,7 @@ from jobplane_crds.podcontract import (
     PodContract,
 )
 from jobplane_crds.runtoken import run_token
+from jobplane_crds.runview import RunView
 from jobplane_crds.times import parse_time
 from jobplane_crds.v1alpha1 import (
     INPUTS_SECRET_KEY,
@@ -40,7 +41,6 @@ from jobplane_crds.v1alpha1 import (
     JobRunPhase,
 )
 from jobplane_crds.v1alpha1.jobdefinition import JobMetadata
-from jobplane_operator.reconcile.run_view import RunView
 from jobplane_operator.reconcile.waiting import KUEUE_ADMISSION, names_in_short
 
 __all__ = [

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from jobplane_crds.runview import RunView
 from jobplane_crds.times import parse_time
 from jobplane_crds.v1alpha1 import (
     APPROVAL_ANNOTATION,
@@ -25,7 +26,6 @@ from jobplane_crds.v1alpha1 import (
 from jobplane_crds.v1alpha1.schedule_times import aware, fire_times, latest_fire, schedule_error
 from jobplane_operator.reconcile.conditions import condition, rfc3339
 from jobplane_operator.reconcile.jobrun import LABEL_MANAGED_BY, controller_owner
-from jobplane_operator.reconcile.run_view import RunView
 
 __all__ = [
     "ANNOTATION_SCHEDULED_AT",

@@ -17,6 +17,7 @@ from jobplane_crds.podcontract import (
     DATA_DATABASE_UNAVAILABLE,
     PodContract,
 )
+from jobplane_crds.runview import RunView
 from jobplane_crds.v1alpha1 import JobDefinition, JobQueue, JobRepository, JobRun, JobRunPhase
 from jobplane_operator import runs
 from jobplane_operator.kube import SecretData
@@ -47,7 +48,6 @@ from jobplane_operator.reconcile.jobrun import (
     start_expired,
     start_record,
 )
-from jobplane_operator.reconcile.run_view import RunView
 from jobplane_operator.runs import DisruptedPods, reconcile_run
 from jobplane_operator.settings import OperatorSettings
 from tests.builders import job_definition, job_queue, job_run

@@ -1,12 +1,14 @@
 """A typed read of a JobRun in its wire form, for the paths that see every run without parsing any.
 
-kopf hands each JobRun event's body as a mapping, and the runs index keeps every run (a day of finished
-ones at the default TTL) in that form, slimmed (see indexed_run): the poll loop reads a few fields of each
-of them every pass. Parsing each into ``JobRun`` there costs about 20 µs per run per pass, two seconds a
-pass at 100,000 runs a day, and a model per run held in memory; the status writes also compare their
-result with the status as stored, not as a model would print it. These paths read the runs through this
-view instead: nothing is copied, the names are JobRun's, and each field is read in this one place. A
-reconcile pass over one run (runs.reconcile_run) parses it into ``JobRun``.
+The operator: kopf hands each JobRun event's body as a mapping, and the runs index keeps every run (a day
+of finished ones at the default TTL) in that form, slimmed (its ``indexed_run``): the poll loop reads a few
+fields of each of them every pass. Parsing each into ``JobRun`` there costs about 20 µs per run per pass,
+two seconds a pass at 100,000 runs a day, and a model per run held in memory; the status writes also
+compare their result with the status as stored, not as a model would print it. The API: its mirror turns
+every JobRun event into its JobResult row, and must not lose a run's result because an operator newer
+than the API wrote a status field the API's model does not know yet (the models refuse unknown fields).
+Both read runs through this view: nothing is copied, the names are JobRun's, and each field is read in
+this one place. A reconcile pass over one run (the operator's ``reconcile_run``) parses it into ``JobRun``.
 """
 
 from __future__ import annotations
@@ -63,6 +65,10 @@ class RunView:
     def labels(self) -> Mapping[str, str]:
         return self.meta.get("labels") or {}
 
+    @property
+    def owner_references(self) -> list[Mapping[str, Any]]:
+        return list(self.meta.get("ownerReferences") or [])
+
     # spec
     @property
     def job(self) -> str:
@@ -71,6 +77,27 @@ class RunView:
     @property
     def cancel(self) -> bool:
         return bool(self.spec.get("cancel"))
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        return self.spec.get("data") or {}
+
+    @property
+    def inputs_secret_ref(self) -> str | None:
+        return self.spec.get("inputsSecretRef") or None
+
+    @property
+    def requested_by(self) -> str | None:
+        return self.spec.get("requestedBy")
+
+    @property
+    def approval(self) -> Mapping[str, Any]:
+        """spec.approval as stamped at admission: decision, by, at (RFC 3339); empty when none."""
+        return self.spec.get("approval") or {}
+
+    @property
+    def dry_run(self) -> bool:
+        return bool(self.spec.get("dryRun", False))
 
     # status
     @property
@@ -90,6 +117,32 @@ class RunView:
         return self.status.get("reason")
 
     @property
+    def message(self) -> str | None:
+        return self.status.get("message")
+
+    @property
+    def class_path(self) -> str | None:
+        return self.status.get("classPath")
+
+    @property
+    def commit(self) -> str | None:
+        return self.status.get("commit")
+
+    @property
+    def image_digest(self) -> str | None:
+        return self.status.get("imageDigest")
+
+    @property
+    def start_time(self) -> str | None:
+        """RFC 3339, as stored."""
+        return self.status.get("startTime")
+
+    @property
+    def result(self) -> Mapping[str, Any]:
+        """The summary the operator read from the pod's termination message: result, error; empty if none."""
+        return self.status.get("result") or {}
+
+    @property
     def job_name(self) -> str | None:
         return self.status.get("jobName")
 
@@ -104,6 +157,7 @@ class RunView:
 
     @property
     def completion_time(self) -> str | None:
+        """RFC 3339, as stored."""
         return self.status.get("completionTime")
 
     @property
