@@ -18,6 +18,7 @@ from jobplane_api.services.jobs import JOB, class_path_of, find_job, job_queue_n
 from jobplane_api.services.mirror import creating_run
 from jobplane_api.services.results import result_record, user_ids
 from jobplane_api.services.schedules import ScheduleInput, checked_schedule, create_scheduled_job
+from jobplane_crds.runview import RunView
 from jobplane_store.models import FileProxy, JobStatus
 from jobplane_store.results import upsert_job_result
 
@@ -187,14 +188,15 @@ def run_job(
         except KubeError as exc:
             raise Unavailable(f"Could not create the run: {exc}") from None
         claim = claim_run(run)
+    created = RunView(run)  # the apiserver's answer: it has a name and a uid
     if secret is not None:
         try:
             kube.create_inputs_secret(run=run, name=secret, data_json=json.dumps(data))
         except KubeError as exc:
-            kube.delete_run(namespace, run["metadata"]["name"], uid=run["metadata"]["uid"])
+            kube.delete_run(namespace, created.name, uid=created.uid)
             raise Unavailable(f"Could not store the run's inputs: {exc}") from None
 
-    run_uid = uuid.UUID(run["metadata"]["uid"])
+    run_uid = uuid.UUID(str(created.uid))
     values: dict[str, Any] = {
         "name": record.name,
         "job_class_path": class_path,
@@ -204,7 +206,7 @@ def run_job(
         "queue": queue,
         "soft_time_limit": record.soft_time_limit,
         "time_limit": record.time_limit,
-        "run_name": run["metadata"]["name"],
+        "run_name": created.name,
         "run_namespace": namespace,
         "dry_run": dry_run,
     }
