@@ -66,6 +66,10 @@ class RunView:
         return self.meta.get("labels") or {}
 
     @property
+    def annotations(self) -> Mapping[str, str]:
+        return self.meta.get("annotations") or {}
+
+    @property
     def owner_references(self) -> list[Mapping[str, Any]]:
         return list(self.meta.get("ownerReferences") or [])
 

@@ -15,6 +15,7 @@ import kopf
 from kubernetes.client.exceptions import ApiException
 
 from jobplane_crds import GROUP
+from jobplane_crds.runview import RunView
 from jobplane_crds.v1alpha1 import (
     INPUTS_SECRET_KEY,
     SCHEDULE_INPUTS_SECRET_TYPE,
@@ -56,11 +57,7 @@ def _owned_runs(
     if known is None or (not known and listed_in_status):
         query = {"labelSelector": f"{LABEL_SCHEDULE}={meta.name}"}
         known = json.loads(api._call("GET", _runs_path(meta.namespace or ""), query=query)).get("items") or []
-    return [
-        run
-        for run in known
-        if any(o.get("uid") == meta.uid for o in (run.get("metadata") or {}).get("ownerReferences") or [])
-    ]
+    return [run for run in known if any(o.get("uid") == meta.uid for o in RunView(run).owner_references)]
 
 
 def _inputs(api: Clients, schedule: JobSchedule) -> tuple[str | None, str | None]:
@@ -95,9 +92,7 @@ def _create_run(api: Clients, body: dict[str, Any]) -> tuple[dict[str, Any] | No
         if exc.status == 409:
             found = api.get_run(namespace, name)
             owner = body["metadata"]["ownerReferences"][0]["uid"]
-            if found is not None and any(
-                o.get("uid") == owner for o in found["metadata"].get("ownerReferences") or []
-            ):
+            if found is not None and any(o.get("uid") == owner for o in RunView(found).owner_references):
                 return found, None  # this fire was done before a restart: nothing more to create
             return None, f"a JobRun named {name!r} exists and was not made by this schedule"
         if exc.status in (400, 403, 404, 405, 422):
@@ -175,8 +170,8 @@ def finish_schedule(api: Clients, done: SchedulePass) -> bool:
     meta = done.obj.get("metadata") or {}
     namespace, name = meta.get("namespace") or "", meta.get("name") or ""
     for victim in done.delete:
-        found = next(r for r in done.runs if r["metadata"]["name"] == victim)
-        body = {"preconditions": {"uid": found["metadata"]["uid"]}, "propagationPolicy": "Background"}
+        found = next(RunView(r) for r in done.runs if RunView(r).name == victim)
+        body = {"preconditions": {"uid": found.uid}, "propagationPolicy": "Background"}
         try:
             api._call("DELETE", _runs_path(namespace, victim), body)
         except Exception as exc:  # a run deleted meanwhile, or a transient error: the next pass retries

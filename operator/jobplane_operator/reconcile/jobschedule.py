@@ -62,7 +62,7 @@ def _parse(value: Any) -> datetime | None:
 
 
 def _scheduled_at(run: dict[str, Any]) -> datetime | None:
-    return _parse(((run.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_SCHEDULED_AT))
+    return _parse(RunView(run).annotations.get(ANNOTATION_SCHEDULED_AT))
 
 
 def _phase(run: dict[str, Any]) -> JobRunPhase | None:
@@ -95,9 +95,9 @@ def _history(schedule: JobSchedule, runs: list[dict[str, Any]]) -> tuple[list[di
     """The runs to keep (newest first) and the names of the ended ones beyond the limits."""
 
     def newest_first(run: dict[str, Any]) -> tuple[datetime, str]:
-        meta = run.get("metadata") or {}
-        when = _scheduled_at(run) or _parse(meta.get("creationTimestamp")) or datetime.min.replace(tzinfo=UTC)
-        return when, str(meta.get("name", ""))
+        view = RunView(run)
+        when = _scheduled_at(run) or _parse(view.creation_timestamp) or datetime.min.replace(tzinfo=UTC)
+        return when, view.name
 
     kept, delete = [], []
     succeeded = failed = 0
@@ -106,12 +106,12 @@ def _history(schedule: JobSchedule, runs: list[dict[str, Any]]) -> tuple[list[di
         if phase == JobRunPhase.SUCCEEDED:
             succeeded += 1
             if succeeded > schedule.spec.successful_runs_history_limit:
-                delete.append(run["metadata"]["name"])
+                delete.append(RunView(run).name)
                 continue
         elif phase is not None and phase.is_terminal:
             failed += 1
             if failed > schedule.spec.failed_runs_history_limit:
-                delete.append(run["metadata"]["name"])
+                delete.append(RunView(run).name)
                 continue
         kept.append(run)
     return kept, delete
@@ -123,7 +123,7 @@ def _runs_status(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         when = _scheduled_at(run)
         if when is None:
             continue
-        entry: dict[str, Any] = {"name": run["metadata"]["name"], "scheduleTime": rfc3339(when)}
+        entry: dict[str, Any] = {"name": RunView(run).name, "scheduleTime": rfc3339(when)}
         phase = _phase(run)
         if phase is not None:
             entry["phase"] = phase.value
@@ -225,7 +225,7 @@ def plan(
             **kw,
         )  # fmt: skip
     elif active and spec.concurrency_policy == ConcurrencyPolicy.FORBID:
-        names = ", ".join(sorted(run["metadata"]["name"] for run in active))
+        names = ", ".join(sorted(RunView(run).name for run in active))
         _skip(
             status, old, due, "ConcurrencyForbidden",
             f"the fire at {rfc3339(due)} was skipped: concurrencyPolicy is Forbid and {names} has not ended",
@@ -234,7 +234,7 @@ def plan(
     else:
         result.fire = due
         if spec.concurrency_policy == ConcurrencyPolicy.REPLACE:
-            result.cancel = sorted(run["metadata"]["name"] for run in active)
+            result.cancel = sorted(RunView(run).name for run in active)
         status["lastScheduleTime"] = rfc3339(due)
         if missed > MAX_MISSED_FIRES:
             reason = "TooManyMissedFires"

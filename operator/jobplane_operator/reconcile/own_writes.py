@@ -6,6 +6,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from jobplane_crds.runview import RunView
 from jobplane_operator.reconcile.jobrun import indexed_run
 
 __all__ = ["OwnWrites"]
@@ -31,14 +32,14 @@ class OwnWrites:
     def wrote(self, over: str | None, run: Mapping[str, Any]) -> None:
         """A status write made over resourceVersion ``over`` succeeded; ``run`` is the apiserver's answer.
         A write without a resourceVersion (``over`` None) is not kept: nothing tells its version apart."""
-        meta = run.get("metadata") or {}
-        if not over or not meta.get("resourceVersion"):
+        view = RunView(run)
+        if not over or not view.resource_version:
             return
-        key = (str(meta.get("namespace")), str(meta.get("name")))
+        key = (view.namespace, view.name)
         kept = indexed_run(run)
         with self._lock:
             versions, last = self._runs.get(key, (frozenset(), {}))
-            if (last.get("metadata") or {}).get("resourceVersion") != over:
+            if RunView(last).resource_version != over:
                 versions = frozenset()  # made over a version not ours: the index saw it (or will)
             self._runs[key] = (versions | {over}, kept)
 
@@ -47,14 +48,14 @@ class OwnWrites:
         that write replaced, else the index's (which has caught up, or moved on past us)."""
         if indexed is None:
             return None
-        meta = indexed.get("metadata") or {}
-        key = (str(meta.get("namespace")), str(meta.get("name")))
+        view = RunView(indexed)
+        key = (view.namespace, view.name)
         with self._lock:
             entry = self._runs.get(key)
             if entry is None:
                 return indexed
             versions, written = entry
-            if meta.get("resourceVersion") in versions and meta.get("uid") == written["metadata"].get("uid"):
+            if view.resource_version in versions and view.uid == RunView(written).uid:
                 return written
             del self._runs[key]
             return indexed
