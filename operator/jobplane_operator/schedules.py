@@ -170,7 +170,7 @@ def finish_schedule(api: Clients, done: SchedulePass) -> bool:
     meta = done.obj.get("metadata") or {}
     namespace, name = meta.get("namespace") or "", meta.get("name") or ""
     for victim in done.delete:
-        found = next(RunView(r) for r in done.runs if RunView(r).name == victim)
+        found = next(view for view in map(RunView, done.runs) if view.name == victim)
         body = {"preconditions": {"uid": found.uid}, "propagationPolicy": "Background"}
         try:
             api._call("DELETE", _runs_path(namespace, victim), body)

@@ -17,6 +17,7 @@ __all__ = [
     "JobDefinitionStatus",
     "JobMetadata",
     "JobSource",
+    "overridden",
 ]
 
 # The overridable fields of a JobDefinition (Nautobot's JOB_OVERRIDABLE_FIELDS, plus queues).
@@ -60,6 +61,16 @@ class JobMetadata(CrdModel):
     """Seconds before the pod is stopped (activeDeadlineSeconds); 0 means the system default."""
     task_queues: list[str] | None = None
     """Queues the job may run on; the first is its default."""
+
+
+def overridden(code: JobMetadata | None, overrides: JobMetadata) -> JobMetadata:
+    """Each override an admin gave over what the code declares; a field left out (or null) follows code."""
+    given = {
+        field: value
+        for field in overrides.model_fields_set
+        if (value := getattr(overrides, field)) is not None
+    }
+    return (code or JobMetadata()).model_copy(update=given)
 
 
 class JobDefinitionSpec(CrdModel):
@@ -142,14 +153,7 @@ class JobDefinition(Resource):
 
     @cached_property
     def _effective(self) -> JobMetadata:
-        overrides = self.spec.overrides
-        given = {
-            field: value
-            for field in overrides.model_fields_set
-            if (value := getattr(overrides, field)) is not None
-        }
-        code = self.status.code if self.status is not None else None
-        return (code or JobMetadata()).model_copy(update=given)
+        return overridden(self.status.code if self.status is not None else None, self.spec.overrides)
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> JobDefinition:
         """A copy, without this object's computed effective metadata (the copy's fields may differ)."""

@@ -18,7 +18,7 @@ from typing import Any
 
 from jobplane_crds.v1alpha1 import JobDefinition, JobDefinitionSpec, JobDefinitionStatus
 from jobplane_crds.v1alpha1.common import ObjectMeta
-from jobplane_crds.v1alpha1.jobdefinition import JobMetadata, JobSource
+from jobplane_crds.v1alpha1.jobdefinition import JobMetadata, JobSource, overridden
 from jobplane_operator.reconcile.conditions import condition
 
 __all__ = [
@@ -75,10 +75,8 @@ def _stored(status: JobDefinitionStatus | None) -> dict[str, Any]:
 
 
 def _effective(spec: JobDefinitionSpec, code: JobMetadata | None) -> dict[str, Any]:
-    """status.effective as written: ``spec``'s overrides over ``code`` (JobDefinition.effective), every field
-    named."""
-    definition = JobDefinition(spec=spec, status=JobDefinitionStatus(code=code))
-    return definition.effective().model_dump(by_alias=True)
+    """status.effective as written: ``spec``'s overrides over ``code``, every field named."""
+    return overridden(code, spec.overrides).model_dump(by_alias=True)
 
 
 def _source_key(source: JobSource | None) -> tuple[str, str] | None:
