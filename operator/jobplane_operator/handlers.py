@@ -34,6 +34,7 @@ from jobplane_operator.reconcile.jobrun import (
     LABEL_RUN,
     LABEL_RUN_UID,
     first_poll_age,
+    handled_job,
     indexed_run,
     job_event_matters,
     pod_disruption,
@@ -60,6 +61,7 @@ log = logging.getLogger(__name__)
 MANAGED = {LABEL_MANAGED_BY: "jobplane"}
 # Handlers are sync and mostly wait on the API: threads for kopf's executor, and as many connections.
 HANDLER_THREADS = 20
+WORKER_IDLE_SECONDS = 0.5  # kopf's per-object worker: see configure_kopf
 # Schedules' fires have threads of their own (and connections), so that a minute's fires never queue
 # behind the starts of the runs the previous fires made: a thousand schedules firing in the same minute
 # each make their run (one API call), then write status in kopf's executor.
@@ -142,7 +144,17 @@ def configure_kopf(settings: kopf.OperatorSettings) -> None:
     settings.watching.label_selectors["batch", "v1", "jobs"] = ",".join(
         f"{key}={value}" for key, value in MANAGED.items()
     )
+    # The same for pods, as pod_event's filter says (run pods only): kopf also keeps a memory of every
+    # object it has seen until it is deleted, which for pods was every pod of the cluster.
+    settings.watching.label_selectors["", "v1", "pods"] = ",".join(
+        [*(f"{key}={value}" for key, value in MANAGED.items()), LABEL_RUN_UID]
+    )
     settings.execution.max_workers = HANDLER_THREADS
+    # kopf keeps an object's worker for idle_timeout after its last event (5 s by default), and the waiting
+    # worker still holds that event: the whole object, managedFields and all (a Job or pod is 20-40 KB of
+    # Python objects). In a burst thousands of Jobs and pods have had an event in the last 5 s. A new event
+    # after a shorter wait costs a new worker (an asyncio task), which is cheap beside holding the object.
+    settings.queueing.idle_timeout = WORKER_IDLE_SECONDS
 
 
 def _plain(body: Any) -> dict[str, Any]:
@@ -737,7 +749,7 @@ def _register_jobs_and_pods(
             # A repository's sync Job: its end is applied at once (a webhook's push shows in seconds).
             # At start-up the repositories' own listing follows their running syncs.
             if type is not None:
-                job = None if type == "DELETED" else _plain(body)
+                job = None if type == "DELETED" else handled_job(body)
                 await in_thread(sync_job_changed, _plain(meta), namespace, job, kwargs)
             return
         name = labels.get(LABEL_RUN)
@@ -750,5 +762,5 @@ def _register_jobs_and_pods(
             return  # its run has ended: nothing its Job does changes it (its collection deletes the Job)
         if run is not None and not job_event_matters(None if type == "DELETED" else body, run):
             return  # decided from the index on kopf's view of the Job: no copy, no thread, no API call
-        job = None if type == "DELETED" else _plain(body)
+        job = None if type == "DELETED" else handled_job(body)
         await in_thread(owner_changed, namespace, name, str(meta.get("name")), job, kwargs)

@@ -79,6 +79,9 @@ class _Admission:
 def run_operator(defaults: Settings) -> int:
     settings = get_operator_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # kopf logs every handler call that succeeded, a dozen lines per run from its run's, Job's and pod's
+    # events; the operator logs what each run came to. kopf's failures and retries are warnings or errors.
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     log.info("operator starting namespaces=%s image=%s", settings.namespaces or "all", settings.image)
     admission = _Admission(settings) if settings.webhook_port else None
     try:

@@ -25,12 +25,19 @@ def _settings() -> kopf.OperatorSettings:
     return settings
 
 
-def test_only_jobplanes_jobs_are_watched_and_the_rest_unfiltered() -> None:
+def test_only_jobplanes_jobs_and_run_pods_are_watched_and_the_rest_unfiltered() -> None:
     selectors = _settings().watching.label_selectors
     jobs = Resource("batch", "v1", "jobs", kind="Job", namespaced=True)
     runs = Resource("jobplane.io", "v1alpha1", "jobruns", kind="JobRun", namespaced=True)
+    pods = Resource("", "v1", "pods", kind="Pod", namespaced=True)
     assert list(selectors.collect(jobs)) == ["app.kubernetes.io/managed-by=jobplane"]
+    assert list(selectors.collect(pods)) == ["app.kubernetes.io/managed-by=jobplane,jobplane.io/run-uid"]
     assert list(selectors.collect(runs)) == []
+
+
+def test_an_idle_objects_worker_lets_its_last_event_go_within_a_second() -> None:
+    # kopf's default (5 s) held thousands of whole Jobs and pods in a burst (bench/scale.py).
+    assert _settings().queueing.idle_timeout <= 1.0
 
 
 def _run() -> dict[str, Any]:

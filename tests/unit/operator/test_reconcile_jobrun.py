@@ -32,6 +32,7 @@ from jobplane_operator.reconcile.jobrun import (
     check_runnable,
     find_definition,
     first_poll_age,
+    handled_job,
     image_digest_of,
     indexed_run,
     job_event_matters,
@@ -725,6 +726,39 @@ def test_the_index_keeps_of_a_finished_run_what_its_collection_reads() -> None:
     untimed = indexed_run(stored_run(**ended, conditions=conditions))
     assert untimed["status"]["conditions"] == [conditions[1]]
     assert finished_at(untimed) == datetime(2026, 11, 25, 11, 5, tzinfo=UTC)
+
+
+def test_a_job_event_hands_on_the_job_less_its_template_and_managed_fields() -> None:
+    planned = plan()
+    job = {
+        **planned,
+        "metadata": {
+            **planned["metadata"],
+            "uid": "job-uid",
+            "creationTimestamp": ts(timedelta(seconds=-30)),
+            "managedFields": [{"manager": "kube-controller-manager", "fieldsV1": {"f:status": {}}}],
+        },
+        "status": {"active": 1, "ready": 1, "startTime": ts(timedelta(seconds=-20))},
+    }
+    handed = handled_job(job)
+    assert "managedFields" not in handed["metadata"]
+    assert "template" not in handed["spec"]
+    assert "template" in job["spec"]
+    assert handed["spec"] == {k: v for k, v in job["spec"].items() if k != "template"}
+    assert handed["status"] == job["status"]
+    assert handed["metadata"] == {k: v for k, v in job["metadata"].items() if k != "managedFields"}
+    # What the decisions read of a Job reads the same of what is handed on.
+    running = status_of(phase="Pending", jobName=job["metadata"]["name"])
+    assert job_event_matters(handed, running) == job_event_matters(job, running)
+    pods = [pod_with(phase="Running")]
+    kwargs = {"now": NOW, "pending_timeout": timedelta(minutes=5)}
+    assert observe(handed, pods, **kwargs) == observe(job, pods, **kwargs)
+    assert start_record(handed) == start_record(job)
+    # A copy: kopf's body may change under it.
+    job["status"]["active"] = 0
+    job["metadata"]["labels"]["x"] = "y"
+    assert handed["status"]["active"] == 1
+    assert "x" not in handed["metadata"]["labels"]
 
 
 def job_counts(**counts: int) -> dict[str, Any]:
