@@ -642,6 +642,22 @@ def _rate(count: int, threads: int, call: Callable[[int], None]) -> tuple[float,
     return count / (time.perf_counter() - begin), latencies
 
 
+def _machine_busy_s() -> float:
+    """CPU seconds the whole machine has been busy (every core, every process: /proc/stat's first line)."""
+    # user nice system idle iowait irq softirq steal: all but idle and iowait are busy.
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return (sum(fields[:3]) + sum(fields[5:8])) / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_share(count: int, threads: int, call: Callable[[int], None]) -> tuple[float, float, float]:
+    """``_rate``'s requests/s, with the whole machine's CPU per request (ms: the API, the apiserver, etcd,
+    the webhooks, Postgres and this client together) and how busy its cores were (% of all of them)."""
+    busy, begin = _machine_busy_s(), time.perf_counter()
+    rate, _ = _rate(count, threads, call)
+    used, elapsed = _machine_busy_s() - busy, time.perf_counter() - begin
+    return rate, used * 1000 / count, 100 * used / (elapsed * (os.cpu_count() or 1))
+
+
 def _py_spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
     """py-spy recording the API's thread that holds the GIL (where its Python CPU goes), until stopped
     (SIGINT writes the file)."""
@@ -790,14 +806,20 @@ def measure_runs(url: str, admin_key: str, workdir: Path, args: argparse.Namespa
                 )
                 row["api_sequential_per_s"], latencies = _rate(args.runs, 1, post)
                 api_latencies += latencies
-                row["api_threads_per_s"], _ = _rate(args.runs, threads, post)
+                row["api_threads_per_s"], row["machine_cpu_ms_api"], row["machine_busy_pct_api"] = (
+                    _machine_share(args.runs, threads, post)
+                )
                 row["api_cpu_ms"] = (_cpu_seconds(pids[0]) - used) * 1000 / (2 * args.runs)
                 if args.py_spy:
                     _stop_py_spy(profiler)
                 row["direct_sequential_per_s"], latencies = _rate(args.runs, 1, direct)
                 direct_latencies += latencies
                 row["direct_threads_per_s"], _ = _rate(args.runs, threads, direct)
-                row["admitted_threads_per_s"], _ = _rate(args.runs, threads, admitted)
+                (
+                    row["admitted_threads_per_s"],
+                    row["machine_cpu_ms_admitted"],
+                    row["machine_busy_pct_admitted"],
+                ) = _machine_share(args.runs, threads, admitted)
                 created += 3 * args.runs
                 row["api_vs_admitted_threads"] = row["api_threads_per_s"] / row["admitted_threads_per_s"]
                 row["api_vs_status"] = row["api_threads_per_s"] / row["status_per_s"]
@@ -868,7 +890,8 @@ def print_runs(runs: dict[str, Any]) -> None:
         f"{'round':>5} {'load':>5} {'status/s':>9} {'run/s 1':>8} {f'run/s {threads}':>8} "
         f"{'direct/s 1':>10} {f'direct/s {threads}':>10} {'x status':>8} {'x direct 1':>10} "
         f"{f'x direct {threads}':>10} {f'admitted/s {threads}':>12} {'x admitted':>10} {'cpu ms status':>13} "
-        f"{'cpu ms run':>10}"
+        f"{'cpu ms run':>10} {'machine ms run':>14} {'busy % run':>10} {'machine ms admitted':>18} "
+        f"{'busy % admitted':>15}"
     )
     print(header)
     print("-" * len(header))
@@ -879,13 +902,17 @@ def print_runs(runs: dict[str, Any]) -> None:
             f"{row['direct_threads_per_s']:>10} {row['api_vs_status']:>8} "
             f"{row['api_vs_direct_sequential']:>10} {row['api_vs_direct_threads']:>10} "
             f"{row['admitted_threads_per_s']:>12} {row['api_vs_admitted_threads']:>10} "
-            f"{row['status_cpu_ms']:>13} {row['api_cpu_ms']:>10}"
+            f"{row['status_cpu_ms']:>13} {row['api_cpu_ms']:>10} {row['machine_cpu_ms_api']:>14} "
+            f"{row['machine_busy_pct_api']:>10} {row['machine_cpu_ms_admitted']:>18} "
+            f"{row['machine_busy_pct_admitted']:>15}"
         )
     print(
         f"(status/s: GET /api/status/ from {threads} threads; run/s: POST .../run/ sequential and from "
         f"{threads} threads; direct/s: the same JobRuns created with the Kubernetes client; x status: run/s "
         f"{threads} over status/s;\nadmitted/s: direct, through the admission webhooks as the API's runs; "
-        "cpu ms: the API process's CPU per request, its watch threads included)\n"
+        "cpu ms: the API process's CPU per request, its watch threads included;\nmachine ms: the whole "
+        "machine's CPU per request (API, apiserver, etcd, webhooks, Postgres, this client), busy %: of all "
+        "its cores, while the threaded runs and the admitted ones ran)\n"
         f"API p50 {runs['api_latency_ms']['p50']} ms, direct p50 {runs['direct_latency_ms']['p50']} ms "
         "(sequential)"
     )

@@ -33,7 +33,9 @@ __all__ = [
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_settings(request: Request) -> ApiSettings:
+# The dependencies that only read the request or the app's state are coroutines: FastAPI runs a plain
+# function dependency in its thread pool, a hop to a worker thread and back per request for each.
+async def get_settings(request: Request) -> ApiSettings:
     settings: ApiSettings = request.app.state.settings
     return settings
 
@@ -50,7 +52,7 @@ def get_session(request: Request) -> Iterator[Session]:
             raise
 
 
-def get_kube(request: Request) -> KubeGateway:
+async def get_kube(request: Request) -> KubeGateway:
     kube: KubeGateway | None = request.app.state.kube
     if kube is None:
         raise Unavailable("This API runs without Kubernetes: jobs and runs are not available.")
@@ -86,7 +88,7 @@ PrincipalDep = Annotated["Principal", Depends(get_principal)]
 MAX_DEPTH = 10
 
 
-def get_depth(
+async def get_depth(
     request: Request,
     depth: Annotated[
         str | None,
