@@ -15,7 +15,7 @@ Apiserver requests per run (apiserver_request_total) for each phase. Kwok's pods
 Run as root (the cluster needs it); `nice -n 19` keeps a shared machine usable:
 
     .venv/bin/python bench/scale.py [--nodes 1000] [--pools 10] [--burst 10000] [--steady-minutes 30]
-        [--per-day 100000] [--ttl 60] [--threads 4]
+        [--per-day 100000] [--ttl 60] [--threads 4] [--trim] [--alloc-log FILE] [--tracemalloc FRAMES]
 """
 
 from __future__ import annotations
@@ -631,6 +631,13 @@ def main() -> int:
         help="also read the operator's RSS after a full gc and malloc_trim(0) (bench/heap_hook, SIGUSR1): "
         "what it still uses, beside what its allocators keep",
     )
+    parser.add_argument(
+        "--alloc-log",
+        type=Path,
+        metavar="FILE",
+        help="append to FILE every 5 s what the operator's memory is made of (bench/heap_hook): RSS, "
+        "Python's arenas and live blocks, glibc's in use and free but kept",
+    )
     args = parser.parse_args()
     report: dict[str, Any] = {"nodes": args.nodes, "pools": args.pools}
     began = time.monotonic()
@@ -663,6 +670,8 @@ def main() -> int:
             os.environ.update(HeapSnapshots.environment(heap.directory, args.tracemalloc))
         if args.trim:
             os.environ.update({"PYTHONPATH": _hook_path(), "JOBPLANE_BENCH_TRIM": "1"})
+        if args.alloc_log:
+            os.environ.update({"PYTHONPATH": _hook_path(), "JOBPLANE_BENCH_ALLOC_LOG": str(args.alloc_log)})
         with running_operator(cluster, KWOK_IMAGE, log, **OPERATOR_SETTINGS):
             wait_for("the operator to lead", lambda: "leading lease=" in log.read_text() or None, timeout=60)
             if "burst" not in args.skip:
