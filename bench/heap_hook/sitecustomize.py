@@ -78,6 +78,21 @@ _PYMALLOC_FIELDS = {
 }
 
 
+# Every line sys._debugmallocstats() writes (Python 3.11), and nothing a log line of the process looks like.
+_STATS_LINE = re.compile(
+    r"^(# .* = +[0-9,]+"
+    r"|Small block threshold = .*"
+    r"|class +size +num pools .*"
+    r"|-----[- ]*"
+    r"|Total += +[0-9,]+"
+    r"|arena map counts"
+    r"| +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+"
+    r"| *[0-9]+ free ([0-9]+-sized )?Py[A-Za-z]+Objects \* [0-9]+ bytes each = +[0-9,]+"
+    r"|[0-9]+ (unused pools|arenas) \* [0-9]+ bytes(/arena)? += +[0-9,]+"
+    r"|)$"
+)
+
+
 _MALLINFO2 = (
     ("arena", "ordblks", "smblks", "hblks", "hblkhd"),
     ("usmblks", "fsmblks", "uordblks", "fordblks", "keepcost"),
@@ -106,7 +121,7 @@ def _pymalloc() -> dict[str, int]:
             key, _, value = line.partition("=")
             if key.strip() in _PYMALLOC_FIELDS:
                 figures[_PYMALLOC_FIELDS[key.strip()]] = int(re.sub(r"[^0-9]", "", value))
-            elif not re.match(r"^(#|Small block|class|-|\s*[0-9]|Total|arena map|\s*$)", line):
+            elif not _STATS_LINE.match(line):
                 others.append(line)
     if others:
         os.write(2, ("\n".join(others) + "\n").encode())
