@@ -129,6 +129,12 @@ def _parser() -> argparse.ArgumentParser:
         "class_path", nargs="?", help="the job's class path (default: JOBPLANE_RUN_CLASS_PATH)"
     )
 
+    wait = commands.add_parser(
+        "wait-for", help="wait until a TCP connection to HOST:PORT succeeds (the chart's webhook check)"
+    )
+    wait.add_argument("address", metavar="HOST:PORT")
+    wait.add_argument("--timeout", type=float, default=120.0, help="seconds to keep trying (default 120)")
+
     db = commands.add_parser("db", help="manage the results store")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_commands.add_parser("upgrade", help="apply the schema migrations")
@@ -462,6 +468,22 @@ def _run_pod(args: argparse.Namespace, settings: Settings) -> int:
     return run_pod(args.class_path, settings)
 
 
+def _wait_for(args: argparse.Namespace) -> int:
+    from jobplane.waitfor import parse_address, wait_for_tcp
+
+    try:
+        host, port = parse_address(args.address)
+    except ValueError as exc:
+        _error(str(exc))
+        return EXIT_BAD_INPUT
+    error = wait_for_tcp(host, port, args.timeout)
+    if error is not None:
+        _error(f"{host}:{port} did not accept a connection within {args.timeout:g} s: {error}")
+        return EXIT_UNAVAILABLE
+    print(f"{host}:{port} accepts connections")
+    return EXIT_OK
+
+
 def _db(args: argparse.Namespace, settings: Settings) -> int:
     from jobplane_store.database import create_store_engine, current_revision, upgrade
 
@@ -553,6 +575,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sync-repo":
             # Its settings are the sync contract, which sync_repo reads: a bad one ends in a report.
             return _sync_repo(args)
+        if args.command == "wait-for":
+            return _wait_for(args)
         return _run_command(args)
     except ModuleNotFoundError as exc:
         message = _missing_extra(args.command, exc)
