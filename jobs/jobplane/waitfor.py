@@ -15,6 +15,9 @@ from collections.abc import Callable
 
 __all__ = ["parse_address", "wait_for_tcp"]
 
+# Seconds one connection attempt may take (a dropped SYN hangs until then).
+CONNECT_TIMEOUT = 2.0
+
 
 def parse_address(address: str) -> tuple[str, int]:
     """``host:port`` as (host, port); ValueError with what is wrong."""
@@ -39,7 +42,7 @@ def wait_for_tcp(
     deadline = clock() + timeout
     while True:
         try:
-            connect((host, port), min(interval * 2, timeout) or interval).close()
+            connect((host, port), CONNECT_TIMEOUT).close()
             return None
         except OSError as exc:
             error = f"{type(exc).__name__}: {exc}"
