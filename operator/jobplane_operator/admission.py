@@ -20,6 +20,7 @@ import kopf
 
 from jobplane_crds import GROUP
 from jobplane_crds.v1alpha1 import APPROVAL_ANNOTATION, VERSION, JobDefinition, JobRun, JobSchedule
+from jobplane_operator.handlers import scan_only_at_start
 from jobplane_operator.kube import Clients
 from jobplane_operator.parsing import parsed
 from jobplane_operator.reconcile.admission import (
@@ -94,6 +95,7 @@ def build_admission_registry(options: OperatorSettings) -> kopf.OperatorRegistry
 
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+        scan_only_at_start(settings, options.namespaces)
         settings.posting.level = logging.WARNING
         # A line per review from kopf ("Webhook ... succeeded") and from aiohttp's access log cost a
         # good part of a review's time; refusals are logged below.

@@ -54,7 +54,7 @@ from jobplane_operator.runs import DISRUPTED_PODS, reconcile_run, refresh_defini
 from jobplane_operator.schedules import finish_schedule, fire_schedule
 from jobplane_operator.settings import OperatorSettings
 
-__all__ = ["FireBurst", "build_registry", "configure_kopf"]
+__all__ = ["FireBurst", "build_registry", "configure_kopf", "scan_only_at_start"]
 
 log = logging.getLogger(__name__)
 
@@ -132,8 +132,23 @@ class _DiffBase(kopf.AnnotationsDiffBaseStorage):
         return super().build(body=kopf.Body(cast(kopf.RawBody, kept)))
 
 
-def configure_kopf(settings: kopf.OperatorSettings) -> None:
-    """kopf's settings for the operator (its start-up handler applies them)."""
+def scan_only_at_start(settings: kopf.OperatorSettings, namespaces: list[str]) -> None:
+    """Given its namespaces by name, kopf is told they exist instead of finding them.
+
+    Otherwise it lists the cluster's namespaces first, which a namespaced installation may not (the chart's
+    operator may not), retries the refusal for about a minute (kopf's eight backoffs, 54 s) and only then
+    falls back to the names it was given: an operator pod started (installed, upgraded, taking over) watched
+    nothing for its first minute. The price, which kopf documents with this setting: the custom resource
+    definitions are discovered once, at start, so a CRD installed later needs a restart (the chart's are
+    installed before the operator).
+    """
+    settings.scanning.disabled = bool(namespaces)
+
+
+def configure_kopf(settings: kopf.OperatorSettings, namespaces: list[str]) -> None:
+    """kopf's settings for the operator (its start-up handler applies them); ``namespaces`` as given to
+    kopf (empty: the whole cluster)."""
+    scan_only_at_start(settings, namespaces)
     # kopf's own bookkeeping goes to annotations, so the status schema stays ours.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = _DiffBase(prefix=GROUP, key="last-handled-configuration")
@@ -246,7 +261,7 @@ def _register_start_and_stop(registry: kopf.OperatorRegistry, shared: _Shared) -
 
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-        configure_kopf(settings)
+        configure_kopf(settings, shared.settings.namespaces)
         shared.executions.append(settings.execution)
         # Before the first event: made lazily, a burst of first handlers would each make (and import) it.
         shared.clients.append(Clients.load(connections=HANDLER_THREADS + FIRE_THREADS))

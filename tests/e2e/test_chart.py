@@ -405,6 +405,11 @@ def test_install_runs_operator_and_api_pods_on_the_node_under_the_charts_service
             assert pod["spec"]["nodeName"] == "localhost"
             assert pod["spec"]["serviceAccountName"] == account
             assert pod["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
+    # Least privilege is enough: nothing the operator asks for is refused (kopf's namespace listing was,
+    # retried for its first minute, during which it watched nothing).
+    for pod in release.pods("operator"):
+        logs = release.kubectl("logs", pod["metadata"]["name"]).stdout
+        assert "forbidden" not in logs.lower(), logs
     # One replica leads, by the chart's Lease.
     lease = release.get("lease", f"{FULLNAME}-operator")
     assert lease["spec"]["holderIdentity"]
@@ -543,6 +548,9 @@ def test_a_job_in_a_chart_run_pod_writes_and_looks_up_rows_of_the_data_database(
         ("api", "list", "secrets", "release"),
         ("operator", "get", "secrets", "default"),
         ("operator", "create", "secrets", "default"),
+        # Given its namespaces by name, kopf neither lists them nor watches the CRDs.
+        ("operator", "list", "namespaces", "release"),
+        ("operator", "watch", "customresourcedefinitions.apiextensions.k8s.io", "release"),
         # It reads a repository's credentials Secret by name, never lists them.
         ("operator", "list", "secrets", "release"),
         ("operator", "create", "jobs.batch", "default"),
