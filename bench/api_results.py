@@ -649,13 +649,23 @@ def _machine_busy_s() -> float:
     return (sum(fields[:3]) + sum(fields[5:8])) / os.sysconf("SC_CLK_TCK")
 
 
-def _machine_share(count: int, threads: int, call: Callable[[int], None]) -> tuple[float, float, float]:
+def _machine_share(
+    count: int, threads: int, call: Callable[[int], None]
+) -> tuple[float, float, float, float]:
     """``_rate``'s requests/s, with the whole machine's CPU per request (ms: the API, the apiserver, etcd,
-    the webhooks, Postgres and this client together) and how busy its cores were (% of all of them)."""
-    busy, begin = _machine_busy_s(), time.perf_counter()
+    the webhooks, Postgres and this client together), how busy its cores were (% of all of them), and this
+    client's own CPU per request (ms: its part of the machine's, spent by a real client elsewhere)."""
+    busy, mine, begin = _machine_busy_s(), _own_cpu_s(), time.perf_counter()
     rate, _ = _rate(count, threads, call)
     used, elapsed = _machine_busy_s() - busy, time.perf_counter() - begin
-    return rate, used * 1000 / count, 100 * used / (elapsed * (os.cpu_count() or 1))
+    client = _own_cpu_s() - mine
+    return rate, used * 1000 / count, 100 * used / (elapsed * (os.cpu_count() or 1)), client * 1000 / count
+
+
+def _own_cpu_s() -> float:
+    """This process's user and system CPU seconds so far, every thread's."""
+    times = os.times()
+    return times.user + times.system
 
 
 def _py_spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
@@ -806,9 +816,12 @@ def measure_runs(url: str, admin_key: str, workdir: Path, args: argparse.Namespa
                 )
                 row["api_sequential_per_s"], latencies = _rate(args.runs, 1, post)
                 api_latencies += latencies
-                row["api_threads_per_s"], row["machine_cpu_ms_api"], row["machine_busy_pct_api"] = (
-                    _machine_share(args.runs, threads, post)
-                )
+                (
+                    row["api_threads_per_s"],
+                    row["machine_cpu_ms_api"],
+                    row["machine_busy_pct_api"],
+                    row["client_cpu_ms_api"],
+                ) = _machine_share(args.runs, threads, post)
                 row["api_cpu_ms"] = (_cpu_seconds(pids[0]) - used) * 1000 / (2 * args.runs)
                 if args.py_spy:
                     _stop_py_spy(profiler)
@@ -819,6 +832,7 @@ def measure_runs(url: str, admin_key: str, workdir: Path, args: argparse.Namespa
                     row["admitted_threads_per_s"],
                     row["machine_cpu_ms_admitted"],
                     row["machine_busy_pct_admitted"],
+                    row["client_cpu_ms_admitted"],
                 ) = _machine_share(args.runs, threads, admitted)
                 created += 3 * args.runs
                 row["api_vs_admitted_threads"] = row["api_threads_per_s"] / row["admitted_threads_per_s"]
@@ -891,7 +905,7 @@ def print_runs(runs: dict[str, Any]) -> None:
         f"{'direct/s 1':>10} {f'direct/s {threads}':>10} {'x status':>8} {'x direct 1':>10} "
         f"{f'x direct {threads}':>10} {f'admitted/s {threads}':>12} {'x admitted':>10} {'cpu ms status':>13} "
         f"{'cpu ms run':>10} {'machine ms run':>14} {'busy % run':>10} {'machine ms admitted':>18} "
-        f"{'busy % admitted':>15}"
+        f"{'busy % admitted':>15} {'client ms run':>13} {'client ms admitted':>18}"
     )
     print(header)
     print("-" * len(header))
@@ -904,7 +918,8 @@ def print_runs(runs: dict[str, Any]) -> None:
             f"{row['admitted_threads_per_s']:>12} {row['api_vs_admitted_threads']:>10} "
             f"{row['status_cpu_ms']:>13} {row['api_cpu_ms']:>10} {row['machine_cpu_ms_api']:>14} "
             f"{row['machine_busy_pct_api']:>10} {row['machine_cpu_ms_admitted']:>18} "
-            f"{row['machine_busy_pct_admitted']:>15}"
+            f"{row['machine_busy_pct_admitted']:>15} {row['client_cpu_ms_api']:>13} "
+            f"{row['client_cpu_ms_admitted']:>18}"
         )
     print(
         f"(status/s: GET /api/status/ from {threads} threads; run/s: POST .../run/ sequential and from "
@@ -912,7 +927,8 @@ def print_runs(runs: dict[str, Any]) -> None:
         f"{threads} over status/s;\nadmitted/s: direct, through the admission webhooks as the API's runs; "
         "cpu ms: the API process's CPU per request, its watch threads included;\nmachine ms: the whole "
         "machine's CPU per request (API, apiserver, etcd, webhooks, Postgres, this client), busy %: of all "
-        "its cores, while the threaded runs and the admitted ones ran)\n"
+        "its cores, while the threaded runs and the admitted ones ran; client ms: this script's own CPU per "
+        "request, part of the machine's)\n"
         f"API p50 {runs['api_latency_ms']['p50']} ms, direct p50 {runs['direct_latency_ms']['p50']} ms "
         "(sequential)"
     )

@@ -56,11 +56,25 @@ def _trim(_signum: int, _frame: FrameType | None) -> None:
     ctypes.CDLL("libc.so.6").malloc_trim(0)
     if _ALLOC_LOG:
         # What is alive after the collection, by type (the 25 commonest): live memory, not the allocator's.
-        kinds = Counter(type(item).__name__ for item in gc.get_objects())
+        objects = gc.get_objects()
+        kinds = Counter(type(item).__name__ for item in objects)
+        # Whole Kubernetes objects still referenced (a watch event's body, a copy of it), by kind, and how
+        # many of them still carry their managedFields: what a run in flight costs in bodies held.
+        bodies = Counter(
+            f"{item['kind']}{'+managedFields' if 'managedFields' in (item.get('metadata') or {}) else ''}"
+            for item in objects
+            if type(item) is dict and isinstance(item.get("kind"), str) and "metadata" in item
+        )
+        del objects
         with open(_ALLOC_LOG, "a") as log:
             log.write(
                 json.dumps(
-                    {"t": round(time.time(), 1), "pid": os.getpid(), "gc_objects": kinds.most_common(25)}
+                    {
+                        "t": round(time.time(), 1),
+                        "pid": os.getpid(),
+                        "gc_objects": kinds.most_common(25),
+                        "k8s_bodies": bodies.most_common(12),
+                    }
                 )
                 + "\n"
             )
