@@ -20,7 +20,7 @@ import kopf
 
 from jobplane_crds import GROUP
 from jobplane_crds.v1alpha1 import APPROVAL_ANNOTATION, VERSION, JobDefinition, JobRun, JobSchedule
-from jobplane_operator.handlers import scan_only_at_start
+from jobplane_operator.handlers import scan_only_at_start, wait_for_served_kinds
 from jobplane_operator.kube import Clients
 from jobplane_operator.parsing import parsed
 from jobplane_operator.reconcile.admission import (
@@ -82,6 +82,7 @@ def _refuse(denial: Denial | None) -> None:
 def build_admission_registry(options: OperatorSettings) -> kopf.OperatorRegistry:
     """The admission handlers, and the indexes of definitions and queues they decide on."""
     registry = kopf.OperatorRegistry()
+    wait_for_served_kinds(registry, options.namespaces)
     clients: list[Clients] = []
     trusted = frozenset(options.trusted_requesters)
     self_approval_groups = frozenset(options.self_approval_groups)

@@ -18,7 +18,8 @@ import kopf
 from jobplane.settings import Settings, get_settings
 from jobplane_crds import GROUP
 from jobplane_crds.runview import RunView
-from jobplane_crds.v1alpha1 import VERSION, JobDefinition, JobQueue, JobRepository, JobSchedule
+from jobplane_crds.v1alpha1 import KINDS, VERSION, JobDefinition, JobQueue, JobRepository, JobSchedule
+from jobplane_operator import kube
 from jobplane_operator.kube import Clients
 from jobplane_operator.parsing import parsed
 from jobplane_operator.reconcile.collection import Collector, finished_at, ttl_after_finished
@@ -54,7 +55,14 @@ from jobplane_operator.runs import DISRUPTED_PODS, reconcile_run, refresh_defini
 from jobplane_operator.schedules import finish_schedule, fire_schedule
 from jobplane_operator.settings import OperatorSettings
 
-__all__ = ["FireBurst", "build_registry", "configure_kopf", "scan_only_at_start"]
+__all__ = [
+    "WATCHED_KINDS",
+    "FireBurst",
+    "build_registry",
+    "configure_kopf",
+    "scan_only_at_start",
+    "wait_for_served_kinds",
+]
 
 log = logging.getLogger(__name__)
 
@@ -139,10 +147,30 @@ def scan_only_at_start(settings: kopf.OperatorSettings, namespaces: list[str]) -
     operator may not), retries the refusal for about a minute (kopf's eight backoffs, 54 s) and only then
     falls back to the names it was given: an operator pod started (installed, upgraded, taking over) watched
     nothing for its first minute. The price, which kopf documents with this setting: the custom resource
-    definitions are discovered once, at start, so a CRD installed later needs a restart (the chart's are
-    installed before the operator).
+    definitions are discovered once, at start; ``wait_for_served_kinds`` holds the start until they are.
     """
     settings.scanning.disabled = bool(namespaces)
+
+
+# Every jobplane.io kind: the operator's handlers and the admission webhook's watch each of them.
+WATCHED_KINDS = frozenset(kind.plural for kind in KINDS)
+
+
+def wait_for_served_kinds(registry: kopf.OperatorRegistry, namespaces: list[str]) -> None:
+    """With named namespaces kopf looks for the CRDs once (``scan_only_at_start``): a kind not served yet
+    then would never be watched, and a release applies its CRDs and starts the operator together. So the
+    start waits (a start-up handler, before kopf's discovery) until every watched kind is served, saying which
+    it waits for. Across the whole cluster kopf watches the CRDs and takes a kind up when it appears."""
+    if not namespaces:
+        return
+
+    @kopf.on.startup(registry=registry)
+    def crds_served(**_: Any) -> None:
+        missing = sorted(WATCHED_KINDS - kube.served_kinds(kube.custom_objects_api()))
+        if missing:
+            raise kopf.TemporaryError(
+                f"waiting for the jobplane.io CRDs of {', '.join(missing)} to be served", delay=2
+            )
 
 
 def configure_kopf(settings: kopf.OperatorSettings, namespaces: list[str]) -> None:
@@ -240,6 +268,7 @@ class IndexCatalog:
 def build_registry(settings: OperatorSettings, defaults: Settings | None = None) -> kopf.OperatorRegistry:
     """All handlers, registered with the intervals of these settings (no import-time configuration)."""
     registry = kopf.OperatorRegistry()
+    wait_for_served_kinds(registry, settings.namespaces)
     shared = _Shared(settings, defaults or get_settings())
     _register_start_and_stop(registry, shared)
     _register_catalog(registry, shared)

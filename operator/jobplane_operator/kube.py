@@ -22,6 +22,7 @@ __all__ = [
     "list_job_definitions",
     "load_config",
     "patch_job_definition_status",
+    "served_kinds",
 ]
 
 JOB_DEFINITIONS = "jobdefinitions"
@@ -47,6 +48,19 @@ def load_config() -> None:
         config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:
         config.load_kube_config()  # type: ignore[no-untyped-call]
+
+
+def served_kinds(api: Any) -> set[str]:
+    """The jobplane.io kinds (plurals) the apiserver serves now, from discovery (readable by any identity);
+    empty while the group is not served at all."""
+
+    try:
+        listed = api.get_api_resources(GROUP, VERSION)
+    except ApiException as exc:
+        if _not_found(exc):
+            return set()
+        raise
+    return {resource.name for resource in listed.resources or [] if "/" not in resource.name}
 
 
 def custom_objects_api() -> Any:
