@@ -655,17 +655,11 @@ def _machine_share(
     """``_rate``'s requests/s, with the whole machine's CPU per request (ms: the API, the apiserver, etcd,
     the webhooks, Postgres and this client together), how busy its cores were (% of all of them), and this
     client's own CPU per request (ms: its part of the machine's, spent by a real client elsewhere)."""
-    busy, mine, begin = _machine_busy_s(), _own_cpu_s(), time.perf_counter()
+    busy, mine, begin = _machine_busy_s(), _cpu_seconds(os.getpid()), time.perf_counter()
     rate, _ = _rate(count, threads, call)
     used, elapsed = _machine_busy_s() - busy, time.perf_counter() - begin
-    client = _own_cpu_s() - mine
+    client = _cpu_seconds(os.getpid()) - mine
     return rate, used * 1000 / count, 100 * used / (elapsed * (os.cpu_count() or 1)), client * 1000 / count
-
-
-def _own_cpu_s() -> float:
-    """This process's user and system CPU seconds so far, every thread's."""
-    times = os.times()
-    return times.user + times.system
 
 
 def _py_spy(pid: int, out: Path) -> subprocess.Popen[bytes]:

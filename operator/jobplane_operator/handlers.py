@@ -19,8 +19,7 @@ from jobplane.settings import Settings, get_settings
 from jobplane_crds import GROUP
 from jobplane_crds.runview import RunView
 from jobplane_crds.v1alpha1 import KINDS, VERSION, JobDefinition, JobQueue, JobRepository, JobSchedule
-from jobplane_operator import kube
-from jobplane_operator.kube import Clients
+from jobplane_operator.kube import Clients, custom_objects_api, served_kinds
 from jobplane_operator.parsing import parsed
 from jobplane_operator.reconcile.collection import Collector, finished_at, ttl_after_finished
 from jobplane_operator.reconcile.jobqueue import queue_loads, queue_status_changes
@@ -166,7 +165,7 @@ def wait_for_served_kinds(registry: kopf.OperatorRegistry, namespaces: list[str]
 
     @kopf.on.startup(registry=registry)
     def crds_served(**_: Any) -> None:
-        missing = sorted(WATCHED_KINDS - kube.served_kinds(kube.custom_objects_api()))
+        missing = sorted(WATCHED_KINDS - served_kinds(custom_objects_api()))
         if missing:
             raise kopf.TemporaryError(
                 f"waiting for the jobplane.io CRDs of {', '.join(missing)} to be served", delay=2
