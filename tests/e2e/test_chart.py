@@ -260,10 +260,14 @@ class Release:
 
     def upgrade_or_install(self, command: str) -> float:
         started = time.monotonic()
-        helm(
-            self.cluster, command, RELEASE, str(CHART), "-n", self.namespace, "-f", str(self.values),
-            "--wait", "--timeout", "5m",
-        )  # fmt: skip
+        try:
+            helm(
+                self.cluster, command, RELEASE, str(CHART), "-n", self.namespace, "-f", str(self.values),
+                "--wait", "--timeout", "5m",
+            )  # fmt: skip
+        except AssertionError as exc:
+            # The pods, events and logs of the moment (an upgrade's hook once timed out calling the webhook).
+            raise AssertionError(f"{exc}\n{self.diagnostics()}") from None
         return time.monotonic() - started
 
     def diagnostics(self) -> str:
